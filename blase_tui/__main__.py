@@ -1,0 +1,3 @@
+from blase_tui.cli.app import run
+
+run()

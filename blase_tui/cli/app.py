@@ -1,0 +1,66 @@
+"""The `blase` command: assembles one Typer app per noun. Heavy imports happen inside commands, so
+``blase --help`` stays instant."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from blase_tui import __version__
+from blase_tui.cli import common, create, projects, runs, step
+from blase_tui.errors import EXIT_INTERRUPTED, EXIT_USAGE, BlaseError
+
+app = typer.Typer(
+    name="blase",
+    help="Local-first ML pipelines: tracked steps, runs you can find and compare, safe in cron.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"blase {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    project: Annotated[
+        Path | None,
+        typer.Option("--project", "-C", envvar="BLASE_PROJECT", help="Project folder (default: found from the working directory)."),
+    ] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    """Local-first ML pipelines: tracked steps, runs you can find and compare, safe in cron."""
+    common.set_project_dir(project)
+
+
+step.register(app)
+create.register(app)
+app.add_typer(runs.app, name="runs")
+app.add_typer(projects.app, name="projects")
+
+
+def run() -> None:
+    """Console-script entry point: one line per error and the documented exit codes."""
+    try:
+        app()
+    except BlaseError as exc:
+        common.err_console.print(f"blase: {exc}", markup=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+    except (BrokenPipeError, ConnectionResetError):
+        sys.exit(0)
+    except SystemExit:
+        raise
+    except OSError as exc:
+        common.err_console.print(f"blase: {exc}", markup=False)
+        sys.exit(EXIT_USAGE if isinstance(exc, FileNotFoundError | PermissionError) else 1)

@@ -1,0 +1,251 @@
+"""`blase runs ...`: list, show, find, diff, watch, close and reindex the project's runs."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from blase_tui.cli import common
+from blase_tui.errors import EXIT_FAILED, ConfigError
+
+app = typer.Typer(no_args_is_help=True, help="Find, inspect and compare runs.")
+
+_STATUSES = ("running", "succeeded", "failed", "interrupted")
+
+
+def _store():  # type: ignore[no-untyped-def]
+    store = common.project().store
+    store.recover_dead()
+    return store
+
+
+def _check_status(status: str | None, allow_any: bool = False) -> str | None:
+    if status is None or (allow_any and status == "any"):
+        return None
+    if status not in _STATUSES:
+        extra = ", any" if allow_any else ""
+        raise ConfigError(f"--status {status}: use one of {', '.join(_STATUSES)}{extra}.")
+    return status
+
+
+def _steps_text(steps: list[dict[str, Any]]) -> str:
+    marks = {"succeeded": "[green]✓[/]", "failed": "[red]✗[/]", "interrupted": "[yellow]![/]", "running": "[cyan]…[/]"}
+    return " ".join(f"{s['step']}{marks.get(s['status'], '?')}" for s in steps) or "-"
+
+
+@app.command("list")
+def list_command(
+    status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
+    step: Annotated[str | None, typer.Option(help="Only runs that executed this step.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs, newest first (0: all).")] = 20,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List runs, newest first."""
+    from blase_tui.store.query import list_runs
+
+    runs = list_runs(_store(), status=_check_status(status), step=step, limit=limit)
+    if json_:
+        common.print_json(runs)
+        return
+    if not runs:
+        common.console.print("No runs yet. Run a step with `blase step NAME`.")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for col in ("RUN", "STATUS", "STEPS", "STARTED", "DURATION", "METRICS"):
+        table.add_column(col, no_wrap=col != "METRICS")
+    for r in runs:
+        metrics = "  ".join(f"{k}={common.fmt_value(v)}" for k, v in r["metrics"].items())
+        table.add_row(r["id"], common.status_text(r["status"]), _steps_text(r["steps"]), common.fmt_time(r["started"]),
+                      common.fmt_duration(r["started"], r["ended"]), metrics)
+    common.console.print(table)
+
+
+@app.command("show")
+def show_command(
+    run: Annotated[str, typer.Argument(help="Run id, a unique prefix of one, or `latest`.")],
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Everything about one run: steps, params, metrics, artifacts, datasets, environment, git."""
+    store = _store()
+    desc = store.describe_run(store.resolve_run(run))
+    if json_:
+        common.print_json(desc)
+        return
+    c = common.console
+    c.print(f"[bold]run {desc['id']}[/]  {common.status_text(desc['status'])}"
+            + (f"  name: {desc['name']}" if desc["name"] else ""))
+    c.print(f"  started {common.fmt_time(desc['started'])}, took {common.fmt_duration(desc['started'], desc['ended'])}"
+            + ("  (open: later steps join it)" if desc["status"] == "running" and desc["explicit"] else ""))
+    if desc["note"]:
+        c.print(f"  note: {desc['note']}")
+    git = desc["git"]
+    if git["commit"]:
+        c.print(f"  git {git['commit'][:12]}" + (" (uncommitted changes kept in git.patch)" if git["dirty"] else ""))
+    c.print(f"  folder {store.run_dir(desc['id'])}")
+    for key, title in (("tags", "tags"), ("params", "params"), ("metrics", "metrics")):
+        if desc[key]:
+            c.print(f"  {title}: " + ", ".join(f"{k}={common.fmt_value(v)}" for k, v in desc[key].items()))
+    for s in desc["steps"]:
+        c.print(f"\n  [bold]step {s['step']}[/]  {common.status_text(s['status'])}"
+                f"  {common.fmt_time(s['started'])}  {common.fmt_duration(s['started'], s['ended'])}"
+                + (f"  peak memory {common.fmt_bytes(s['peak_rss'])}" if s["peak_rss"] else ""))
+        if s["skipped_from"]:
+            c.print("    reused the outputs of an identical earlier execution")
+        if s["error"]:
+            c.print(f"    {s['error']}", markup=False)
+        if s["params"]:
+            c.print("    params: " + ", ".join(f"{k}={common.fmt_value(v)}" for k, v in s["params"].items()))
+        if s["metrics"]:
+            c.print("    metrics: " + ", ".join(f"{k}={common.fmt_value(v)}" for k, v in s["metrics"].items()))
+        for d in s["datasets"]:
+            verb = "read" if d["role"] == "input" else "wrote"
+            c.print(f"    {verb} {d['name']}  {common.fmt_bytes(d['bytes'])}  {str(d['hash'])[:12]}")
+        for a in s["artifacts"]:
+            c.print(f"    artifact {a['name']}  {common.fmt_bytes(a['size'])}  {a['hash'][:12]}")
+        sig = s["signature"]
+        if sig["code_hash"]:
+            c.print(f"    code {sig['code_hash'][:12]}  params {str(sig['params_hash'])[:12]}  env {str(sig['env_hash'])[:12]}")
+    for a in desc["artifacts"]:
+        c.print(f"  artifact {a['name']}  {common.fmt_bytes(a['size'])}  {a['hash'][:12]}")
+
+
+@app.command("find")
+def find_command(
+    step: Annotated[str, typer.Option(help="The step the run executed (required).")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", metavar="KEY=VALUE", help="A param value to match (repeatable).")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", metavar="KEY=VALUE", help="A tag to match (repeatable).")] = None,
+    latest: Annotated[bool, typer.Option("--latest", help="When several runs match, take the newest.")] = False,
+    path: Annotated[bool, typer.Option("--path", help="Print the run folder instead of the run id.")] = False,
+    status: Annotated[str, typer.Option(help="Status of the step's execution: succeeded, failed, interrupted, running or any.")] = "succeeded",
+) -> None:
+    """Print the id (or folder) of the one run that matches, for scripts:
+    RUN=$(blase runs find --step cutouts --param window_size=64). When several match and --latest is not given,
+    exits 1 and shows which params tell them apart."""
+    from blase_tui.store.query import differing_params, find_runs
+
+    store = _store()
+    params = common.parse_pairs(param, "--param")
+    tags = common.parse_pairs(tag, "--tag")
+    wanted = _check_status(status, allow_any=True)
+    matches = find_runs(store, step=step, params=params, tags=tags, status=wanted, limit=1 if latest else 50)
+    if not matches:
+        what = " and ".join(filter(None, [
+            f"step `{step}`" + (f" ({status})" if wanted else ""),
+            ", ".join(f"{k}={v}" for k, v in params.items()), ", ".join(f"tag {k}={v}" for k, v in tags.items()),
+        ]))
+        common.err_console.print(f"blase: no run matches {what}; `blase runs list --step {step}` shows its runs.",
+                                 markup=False)
+        raise typer.Exit(EXIT_FAILED)
+    if len(matches) > 1:
+        differ, per_run = differing_params(store, matches, step)
+        shown = differ or ["(none: the runs have the same params)"]
+        common.err_console.print(
+            f"blase: {len(matches)}{'+' if len(matches) == 50 else ''} runs match; they differ in "
+            f"{', '.join(shown)}. Add --param KEY=VALUE to pick one, or --latest for the newest.", markup=False)
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+        table.add_column("RUN")
+        for k in differ:
+            table.add_column(k)
+        for rid in matches[:20]:
+            table.add_row(rid, *[common.fmt_value(per_run[rid].get(k)) for k in differ])
+        common.err_console.print(table)
+        raise typer.Exit(EXIT_FAILED)
+    print(store.run_dir(matches[0]) if path else matches[0])
+
+
+@app.command("diff")
+def diff_command(
+    a: Annotated[str, typer.Argument(help="First run (id, prefix or `latest`).")],
+    b: Annotated[str, typer.Argument(help="Second run.")],
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """What differs between two runs: params, metrics, code, data, environment and git."""
+    from blase_tui.store.diff import diff_runs
+
+    store = _store()
+    result = diff_runs(store, store.resolve_run(a), store.resolve_run(b))
+    if json_:
+        common.print_json(result)
+        return
+    from rich.table import Table
+
+    c = common.console
+    c.print(f"[bold]A[/] {result['a']} ({result['status'][0]})   [bold]B[/] {result['b']} ({result['status'][1]})")
+    for section, data in result["sections"].items():
+        changed = data["changed"]
+        same = f"{data['same']} the same" if data["same"] else ""
+        if not changed:
+            c.print(f"\n[bold]{section}[/]: no differences" + (f" ({same})" if same else ""))
+            continue
+        c.print(f"\n[bold]{section}[/]: {len(changed)} differ" + (f", {same}" if same else ""))
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+        table.add_column("", no_wrap=True)
+        table.add_column("A")
+        table.add_column("B")
+        for key, (va, vb) in changed.items():
+            short = section in ("code", "data", "git") and isinstance(va, str) and len(va) > 20
+            fa = (va[:12] if short else common.fmt_value(va)) if va is not None else "[dim]absent[/]"
+            fb = ((vb[:12] if isinstance(vb, str) and len(vb) > 20 and section in ("code", "data", "git") else common.fmt_value(vb))
+                  if vb is not None else "[dim]absent[/]")
+            table.add_row("  " + key, fa, fb)
+        c.print(table)
+
+
+@app.command("close")
+def close_command(
+    run: Annotated[str, typer.Argument(help="The open run (id, prefix or `latest`).")],
+    status: Annotated[str | None, typer.Option(help="succeeded, failed or interrupted (default: from its steps).")] = None,
+) -> None:
+    """Close a run left open by --start-run."""
+    store = _store()
+    run_id = store.resolve_run(run)
+    row = store.get_run(run_id)
+    if row["status"] != "running":
+        raise ConfigError(f"run {run_id} is already closed ({row['status']}).")
+    if status is not None and status not in ("succeeded", "failed", "interrupted"):
+        raise ConfigError(f"--status {status}: use succeeded, failed or interrupted.")
+    running = store.db.query("SELECT step FROM step_runs WHERE run_id = ? AND status = 'running'", (run_id,))
+    if running:
+        raise ConfigError(f"step `{running[0]['step']}` of run {run_id} is still running; wait for it or stop it first.")
+    final = store.close_run(run_id, status)
+    common.console.print(f"closed run {run_id}: {final}")
+
+
+@app.command("reindex")
+def reindex_command() -> None:
+    """Rebuild the index from the run folders (e.g. after copying a run folder in from another project)."""
+    from blase_tui.store.reindex import reindex
+
+    report = reindex(common.project().store)
+    c = common.console
+    c.print(f"{len(report.added)} run(s) added, {report.present} already indexed.")
+    for rid in report.added:
+        c.print(f"  added {rid}")
+    for folder, reason in report.broken:
+        c.print(f"  skipped runs/{folder}: {reason}", markup=False)
+    if report.missing_folders:
+        c.print(f"  {len(report.missing_folders)} indexed run(s) have no folder under runs/ any more.")
+
+
+@app.command("watch")
+def watch_command(
+    run: Annotated[str | None, typer.Argument(help="Run to follow (default: the newest running run, else the newest run).")] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between updates.")] = 0.25,
+) -> None:
+    """Follow a running step live: progress, memory, CPU, GPU, log lines and metrics."""
+    from blase_tui.cli.watch import watch
+
+    store = _store()
+    if run is None:
+        rows = store.db.query("SELECT id FROM runs WHERE status = 'running' ORDER BY id DESC LIMIT 1")
+        run_id = rows[0]["id"] if rows else store.resolve_run("latest")
+    else:
+        run_id = store.resolve_run(run)
+    code = watch(store, run_id, interval=interval, live=sys.stdout.isatty())
+    raise typer.Exit(code)

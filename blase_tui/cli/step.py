@@ -1,0 +1,65 @@
+"""`blase step NAME` and `blase steps`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from blase_tui.cli import common
+
+
+def register(app: typer.Typer) -> None:
+    app.command("step")(step_command)
+    app.command("steps")(steps_command)
+
+
+def step_command(
+    name: Annotated[str, typer.Argument(help="The step to run (`blase steps` lists them).")],
+    start_run: Annotated[bool, typer.Option("--start-run", "--start_run", help="Open a run that later steps join.")] = False,
+    end_run: Annotated[bool, typer.Option("--end-run", "--end_run", help="Close the open run after this step.")] = False,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a param (repeatable).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Run even if an identical earlier execution can be reused.")] = False,
+    run_name: Annotated[str | None, typer.Option("--name", help="A name for a new run.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success (for cron).")] = False,
+) -> None:
+    """Run one step of the project, tracked. Exit codes: 0 ok, 1 step failed, 2 usage or config error,
+    3 the step is already running, 130 interrupted."""
+    from blase_tui.core.engine import StepRequest, run_step
+
+    project = common.project()
+    outcome = run_step(
+        project,
+        StepRequest(step=name, start_run=start_run, end_run=end_run, overrides=list(set_ or []), force=force,
+                    run_name=run_name),
+    )
+    if outcome.exit_code != 0 or not quiet:
+        print(f"blase: {outcome.message}", file=sys.stderr)
+    raise typer.Exit(outcome.exit_code)
+
+
+def steps_command(
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the project's steps with their docstrings and params."""
+    project = common.project()
+    steps = project.load_steps()
+    rows = []
+    for info in steps.values():
+        params = {**info.defaults, **project.config.step_params(info.name)}
+        rows.append({"step": info.name, "doc": info.summary, "params": params})
+    if json_:
+        common.print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("STEP")
+    table.add_column("WHAT IT DOES")
+    table.add_column("PARAMS")
+    for r in rows:
+        table.add_row(r["step"], r["doc"], ", ".join(f"{k}={common.fmt_value(v)}" for k, v in r["params"].items()))
+    common.console.print(table)

@@ -1,0 +1,124 @@
+"""`blase.toml`: reading, validating and finding the project that a working directory belongs to."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from blase_tui.errors import ConfigError
+
+CONFIG_NAME = "blase.toml"
+DEFAULT_MEMORY_BUDGET = 2 * 1024**3
+
+_SECTIONS = {
+    "project": "name, entry, memory_budget, description, scripts",
+    "steps": "one [steps.NAME] table of params per step",
+    "labelling": "the active-learning setup",
+    "plugins": "enabled plugins",
+}
+_PROJECT_KEYS = {"name", "entry", "memory_budget", "description", "scripts"}
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
+          "t": 1000**4, "tb": 1000**4, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+
+
+def parse_bytes(value: Any, *, what: str = "memory_budget") -> int:
+    """Turn ``"2GiB"``, ``"512 MB"`` or ``1073741824`` into a number of bytes."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{what} must be a size such as \"2GiB\" or a number of bytes, not {value!r}.")
+    if isinstance(value, int | float) and value > 0:
+        return int(value)
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", str(value))
+    if match and match.group(2).lower() in _UNITS and float(match.group(1)) > 0:
+        return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    raise ConfigError(f"{what} must be a size such as \"2GiB\" or a number of bytes, not {value!r}.")
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """The validated contents of a project's ``blase.toml``."""
+
+    root: Path
+    name: str
+    entry: str = "main.py"
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
+    description: str = ""
+    scripts: tuple[str, ...] = ()
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    labelling: dict[str, Any] = field(default_factory=dict)
+    plugins: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    def step_params(self, step: str) -> dict[str, Any]:
+        return dict(self.steps.get(step, {}))
+
+
+def load_config(root: Path) -> ProjectConfig:
+    """Read and validate ``root/blase.toml``; every problem is a :class:`ConfigError` naming the key."""
+    path = root / CONFIG_NAME
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} does not exist; run `blase create sample NAME` to start a project.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML ({exc}); fix that line.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text; save it as UTF-8.") from None
+
+    for key, value in raw.items():
+        if key not in _SECTIONS:
+            expected = ", ".join(f"[{k}]" for k in _SECTIONS)
+            raise ConfigError(f"{path}: unknown section [{key}]; expected one of {expected}.")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: `{key}` must be a table ([{key}]), not a {type(value).__name__}.")
+
+    project = raw.get("project", {})
+    for key in project:
+        if key not in _PROJECT_KEYS:
+            raise ConfigError(
+                f"{path}: unknown key `{key}` in [project]; expected one of {', '.join(sorted(_PROJECT_KEYS))}."
+            )
+    name = project.get("name", root.name)
+    entry = project.get("entry", "main.py")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{path}: [project] name must be a non-empty string.")
+    if not isinstance(entry, str) or not entry.endswith(".py"):
+        raise ConfigError(f"{path}: [project] entry must name a .py file such as \"main.py\", not {entry!r}.")
+    budget = parse_bytes(project.get("memory_budget", DEFAULT_MEMORY_BUDGET), what=f"{path}: [project] memory_budget")
+    scripts = project.get("scripts", [])
+    if isinstance(scripts, str):
+        scripts = [scripts]
+    if not isinstance(scripts, list) or not all(isinstance(s, str) for s in scripts):
+        raise ConfigError(f"{path}: [project] scripts must be a list of folder names such as [\"scripts\"].")
+
+    steps = raw.get("steps", {})
+    for step_name, params in steps.items():
+        if not isinstance(params, dict):
+            raise ConfigError(
+                f"{path}: `steps.{step_name}` must be a table of params ([steps.{step_name}]), not a value."
+            )
+    return ProjectConfig(
+        root=root,
+        name=name.strip(),
+        entry=entry,
+        memory_budget=budget,
+        description=str(project.get("description", "")),
+        scripts=tuple(scripts),
+        steps={k: dict(v) for k, v in steps.items()},
+        labelling=dict(raw.get("labelling", {})),
+        plugins=dict(raw.get("plugins", {})),
+    )
+
+
+def find_project_root(start: Path | None = None) -> Path | None:
+    """Walk up from ``start`` (default: the working directory) to the first folder holding ``blase.toml``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder
+    return None

@@ -1,0 +1,182 @@
+"""The step context (``ctx``): params, logger, progress reporter, memory budget, current run, artifacts."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from blase_tui.core.events import EventWriter
+    from blase_tui.core.project import Project
+    from blase_tui.core.tracker import RunTracker
+
+_ACTIVE: StepContext | None = None
+
+
+def active() -> StepContext | None:
+    """The context of the step running in this process, if any (modules use it to record their work)."""
+    return _ACTIVE
+
+
+def _set_active(ctx: StepContext | None) -> None:
+    global _ACTIVE
+    _ACTIVE = ctx
+
+
+class Params(dict):
+    """The step's params; ``ctx.params.epochs`` and ``ctx.params["epochs"]`` both work."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"this step has no param `{name}`; known: {', '.join(sorted(self)) or 'none'}") from None
+
+
+class Progress:
+    """Progress of one stage of a step. Events go out at most ten times a second, plus the first and last.
+
+    >>> with ctx.progress("resize", total=len(files)) as bar:
+    ...     for f in files:
+    ...         bar.update(1)
+    """
+
+    MIN_INTERVAL = 0.1
+
+    def __init__(self, events: EventWriter | None, stage: str, total: int | None = None, unit: str = "items") -> None:
+        self._events = events
+        self.stage = stage
+        self.total = total
+        self.unit = unit
+        self.done = 0
+        self.bytes = 0
+        self._start = time.monotonic()
+        self._last_emit = 0.0
+        self._emit(force=True)
+
+    def update(self, n: int = 1, *, nbytes: int = 0) -> None:
+        self.done += n
+        self.bytes += nbytes
+        self._emit()
+
+    def set(self, done: int, *, total: int | None = None) -> None:
+        self.done = done
+        if total is not None:
+            self.total = total
+        self._emit()
+
+    def _emit(self, force: bool = False, finished: bool = False) -> None:
+        now = time.monotonic()
+        if self._events is None or (not force and now - self._last_emit < self.MIN_INTERVAL):
+            return
+        self._last_emit = now
+        elapsed = max(now - self._start, 1e-9)
+        self._events.emit(
+            "progress", stage=self.stage, done=self.done, total=self.total, unit=self.unit,
+            rate=self.done / elapsed, bytes_rate=self.bytes / elapsed, elapsed=elapsed, finished=finished,
+        )
+
+    def close(self) -> None:
+        self._emit(force=True, finished=True)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def wrap(self, items: Any) -> Iterator[Any]:
+        """Iterate ``items`` and advance by one for each."""
+        for item in items:
+            yield item
+            self.update(1)
+
+
+class StepContext:
+    """What a step function receives as ``ctx``.
+
+    Attributes: ``step`` (name), ``params``, ``log`` (a :class:`logging.Logger` writing to the step's log),
+    ``memory_budget`` (bytes), ``run_id``, ``folder`` (the step's folder in the run), ``artifact_dir`` (files
+    written there become artifacts when the step ends), ``project``.
+    """
+
+    def __init__(
+        self,
+        *,
+        step: str,
+        params: dict[str, Any],
+        project: Project,
+        tracker: RunTracker,
+        events: EventWriter,
+        log: logging.Logger,
+        memory_budget: int,
+    ) -> None:
+        self.step = step
+        self.params = Params(params)
+        self.project = project
+        self.tracker = tracker
+        self.events = events
+        self.log = log
+        self.memory_budget = memory_budget
+        self.end_run_requested = False
+
+    @property
+    def run_id(self) -> str:
+        return self.tracker.run_id
+
+    @property
+    def step_run_id(self) -> int:
+        return self.tracker.step_run_id
+
+    @property
+    def folder(self) -> Path:
+        return self.tracker.folder
+
+    @property
+    def artifact_dir(self) -> Path:
+        path = self.tracker.folder / "artifacts"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def progress(self, stage: str, total: int | None = None, unit: str = "items") -> Progress:
+        return Progress(self.events, stage, total, unit)
+
+    def log_metric(self, key: str, value: float, iteration: int | None = None) -> None:
+        self.tracker.log_metric(key, value, iteration)
+
+    def log_metrics(self, metrics: dict[str, float], iteration: int | None = None) -> None:
+        self.tracker.log_metrics(metrics, iteration)
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.tracker.log_params({key: value})
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        self.tracker.log_params(params)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.tracker.set_tags({key: value})
+
+    def log_artifact(self, path: str | Path, name: str | None = None) -> None:
+        self.tracker.log_artifact(path, name)
+
+    def log_dataset(self, path: str | Path, *, role: str = "output", name: str | None = None) -> str:
+        """Record a dataset the step read (``role="input"``) or wrote (``"output"``); returns its hash."""
+        return self.tracker.log_dataset(path, role=role, name=name)
+
+    def end_run(self) -> None:
+        """Close the run when this step ends (as ``--end-run`` does)."""
+        self.end_run_requested = True
+
+
+_TRACK_RUNS: list[RunTracker] = []
+
+
+def current_tracker() -> RunTracker | None:
+    """Where module code should record its work: the running step's run, else the newest run a ``Track``
+    started in this process, else None."""
+    if _ACTIVE is not None:
+        return _ACTIVE.tracker
+    return _TRACK_RUNS[-1] if _TRACK_RUNS else None

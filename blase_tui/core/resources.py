@@ -1,0 +1,104 @@
+"""Resource samples about twice a second: process RSS and CPU (with child processes), system memory and,
+where NVML finds a GPU, its utilisation and memory."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+SAMPLE_INTERVAL = 0.5
+
+
+class GpuProbe:
+    """NVML through nvidia-ml-py; ``available`` is False when there is no driver or no GPU."""
+
+    def __init__(self) -> None:
+        self.available = False
+        self._handles: list[Any] = []
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._nvml = pynvml
+            self._handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+            self.available = bool(self._handles)
+        except Exception:  # no library, no driver, no device: all mean "no GPU"
+            self.available = False
+
+    def sample(self) -> list[dict[str, Any]]:
+        out = []
+        for index, handle in enumerate(self._handles):
+            try:
+                util = self._nvml.nvmlDeviceGetUtilizationRates(handle)
+                mem = self._nvml.nvmlDeviceGetMemoryInfo(handle)
+                out.append({"index": index, "util": util.gpu, "mem_used": mem.used, "mem_total": mem.total})
+            except Exception:
+                continue
+        return out
+
+
+class ResourceSampler:
+    """Calls ``emit(fields)`` every ``interval`` seconds from a daemon thread; keeps the peak RSS."""
+
+    def __init__(self, emit: Callable[..., None], *, interval: float = SAMPLE_INTERVAL, pid: int | None = None) -> None:
+        import psutil
+
+        self._psutil = psutil
+        self._proc = psutil.Process(pid or os.getpid())
+        self._emit = emit
+        self._interval = interval
+        self._stop = threading.Event()
+        self._gpu: GpuProbe | None = None
+        self.peak_rss = 0
+        self._proc.cpu_percent(None)
+        self._thread = threading.Thread(target=self._loop, name="blase-resources", daemon=True)
+
+    def start(self) -> ResourceSampler:
+        self._thread.start()
+        return self
+
+    def sample(self) -> dict[str, Any]:
+        psutil = self._psutil
+        rss = self._proc.memory_info().rss
+        cpu = self._proc.cpu_percent(None)
+        try:
+            for child in self._proc.children(recursive=True):
+                try:
+                    rss += child.memory_info().rss
+                except psutil.Error:
+                    continue
+        except psutil.Error:
+            pass
+        self.peak_rss = max(self.peak_rss, rss)
+        vm = psutil.virtual_memory()
+        fields: dict[str, Any] = {
+            "rss": rss, "cpu": cpu, "sys_mem_used": vm.total - vm.available, "sys_mem_total": vm.total,
+        }
+        if self._gpu is None:
+            self._gpu = GpuProbe()
+        fields["gpu"] = self._gpu.sample() if self._gpu.available else None
+        return fields
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self._emit("resources", **self.sample())
+            except Exception:  # a failed sample must never hurt the step
+                pass
+            if self._stop.wait(self._interval):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        try:
+            self.peak_rss = max(self.peak_rss, self._proc.memory_info().rss)
+        except self._psutil.Error:
+            pass
+
+    def cpu_seconds(self) -> float:
+        times = self._proc.cpu_times()
+        return float(times.user + times.system + times.children_user + times.children_system)

@@ -1,0 +1,149 @@
+"""What a step execution depends on: code, params, environment and git state, each reduced to a hash."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from blase_tui.store.hashing import hash_bytes, hash_file, hash_json
+
+# Folders that hold data, runs or environments, never the project's own scripts.
+_SKIP_DIRS = {"runs", "data", "models", "outputs", "logs", "deployments", "node_modules", "__pycache__"}
+
+
+@dataclass(frozen=True)
+class GitState:
+    commit: str | None
+    dirty: bool
+    patch: str  # `git diff HEAD` plus the names of untracked files; empty when clean
+
+    @property
+    def patch_hash(self) -> str | None:
+        return hash_bytes(self.patch.encode()) if self.patch else None
+
+
+def git_state(root: Path) -> GitState | None:
+    """The commit and uncommitted changes of the repository holding ``root``, or None outside git."""
+    if not any((folder / ".git").exists() for folder in (root, *root.parents)):
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain=v2", "--branch", "--untracked-files=normal", "."],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = None
+    changed, untracked = False, []
+    for line in out.splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line.split()[2]
+            commit = None if oid == "(initial)" else oid
+        elif line.startswith("? "):
+            untracked.append(line[2:])
+        elif line and not line.startswith("#"):
+            changed = True
+    patch = ""
+    if changed and commit:
+        patch = subprocess.run(
+            ["git", "-C", str(root), "diff", "HEAD", "--", "."], capture_output=True, text=True, timeout=60
+        ).stdout
+    if untracked:
+        patch += "".join(f"# untracked: {name}\n" for name in untracked)
+    return GitState(commit=commit, dirty=bool(changed or untracked), patch=patch)
+
+
+def _site_dirs() -> list[str]:
+    return sorted({p for p in sys.path if p and ("site-packages" in p or "dist-packages" in p) and os.path.isdir(p)})
+
+
+def environment(cache_dir: Path | None = None) -> dict[str, Any]:
+    """Python, platform and installed packages. Listing packages costs ~0.1 s, so the result is cached and keyed
+    by the interpreter and the modification times of its site-packages folders (an install changes them)."""
+    key = hash_json([sys.executable, sys.prefix, [(d, os.stat(d).st_mtime_ns) for d in _site_dirs()]])
+    cache = cache_dir / f"env-{key[:16]}.json" if cache_dir else None
+    if cache is not None and cache.is_file():
+        try:
+            return json.loads(cache.read_text())
+        except (OSError, ValueError):
+            pass
+    from importlib import metadata
+
+    packages = {}
+    for dist in metadata.distributions():
+        name = dist.metadata.get("Name")
+        if name:
+            packages[name.lower()] = dist.version
+    env = {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "executable": sys.executable,
+        "packages": dict(sorted(packages.items())),
+    }
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(env))
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+    return env
+
+
+def project_code_files(root: Path, entry: str, scripts: tuple[str, ...] = ()) -> list[Path]:
+    """The entry module plus the project's Python files (``scripts`` folders when configured, else every .py
+    outside data, run and environment folders)."""
+    files = {root / entry}
+    tops = [root / s for s in scripts] if scripts else [root]
+    for top in tops:
+        if top.is_file():
+            files.add(top)
+            continue
+        for folder, dirs, names in os.walk(top):
+            dirs[:] = sorted(
+                d for d in dirs
+                if not d.startswith(".") and d not in _SKIP_DIRS
+                and not os.path.exists(os.path.join(folder, d, "pyvenv.cfg"))
+            )
+            files.update(Path(folder) / n for n in names if n.endswith(".py"))
+    return sorted(f for f in files if f.is_file())
+
+
+def code_hash(root: Path, entry: str, scripts: tuple[str, ...] = ()) -> str:
+    parts = [(f.relative_to(root).as_posix(), hash_file(f)) for f in project_code_files(root, entry, scripts)]
+    return hash_json(parts)
+
+
+def function_hash(func: Any) -> str:
+    try:
+        source = inspect.getsource(func)
+    except (OSError, TypeError):
+        source = getattr(func, "__qualname__", repr(func))
+    return hash_bytes(source.encode())
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Everything that decides a step's result; equal signatures (and unchanged inputs) mean equal outputs.
+    The git commit is recorded beside it but left out: the code hash already covers the code, and a commit that
+    only touched the docs should not force a rerun."""
+
+    step: str
+    func_hash: str
+    code_hash: str
+    params_hash: str
+    env_hash: str
+
+    @property
+    def digest(self) -> str:
+        return hash_json(asdict(self))

@@ -1,0 +1,175 @@
+"""`@step`: register a function of the project's entry module as a pipeline step, and resolve its params."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, overload
+
+from blase_tui.errors import ConfigError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """A registered step: its name, function, whether it takes ``ctx``, and the defaults of its keyword
+    params (``def train(ctx, epochs=5)`` has the param ``epochs`` with default 5)."""
+
+    name: str
+    func: Callable[..., Any]
+    takes_ctx: bool
+    defaults: dict[str, Any]
+    accepts_any: bool = False
+
+    @property
+    def doc(self) -> str:
+        return inspect.getdoc(self.func) or ""
+
+    @property
+    def summary(self) -> str:
+        return self.doc.strip().splitlines()[0] if self.doc.strip() else ""
+
+
+_REGISTRY: dict[str, StepInfo] = {}
+
+
+def _info(func: Callable[..., Any], name: str) -> StepInfo:
+    sig = inspect.signature(func)
+    takes_ctx = "ctx" in sig.parameters
+    defaults, accepts_any = {}, False
+    for pname, p in sig.parameters.items():
+        if pname == "ctx":
+            continue
+        if p.kind is inspect.Parameter.VAR_KEYWORD:
+            accepts_any = True
+        elif p.kind in (inspect.Parameter.VAR_POSITIONAL,):
+            continue
+        elif p.default is inspect.Parameter.empty:
+            raise ConfigError(
+                f"step `{name}` has the parameter `{pname}` without a default; give it one"
+                f" (`{pname}=...`) so blase can call the step, or set it in blase.toml and add a default."
+            )
+        else:
+            defaults[pname] = p.default
+    return StepInfo(name=name, func=func, takes_ctx=takes_ctx, defaults=defaults, accepts_any=accepts_any)
+
+
+@overload
+def step(func: F) -> F: ...
+@overload
+def step(name: str | None = None) -> Callable[[F], F]: ...
+
+
+def step(func: Any = None, name: str | None = None) -> Any:
+    """Register a step. Use as ``@step`` or ``@step("name")``.
+
+    >>> @step
+    ... def etl(ctx, n_images: int = 500):
+    ...     "Write the raw images."
+    """
+    if isinstance(func, str):
+        func, name = None, func
+
+    def register(f: F) -> F:
+        step_name = name or f.__name__
+        _REGISTRY[step_name] = _info(f, step_name)
+        return f
+
+    return register(func) if callable(func) else register
+
+
+def registered() -> dict[str, StepInfo]:
+    return dict(_REGISTRY)
+
+
+def clear_registry() -> None:
+    _REGISTRY.clear()
+
+
+def register_functions(funcs: dict[str, Callable[..., Any]] | list[Callable[..., Any]]) -> None:
+    """Register plain functions (the seed's ``step_mapping``) without decorating them."""
+    items = funcs.items() if isinstance(funcs, dict) else ((f.__name__, f) for f in funcs)
+    for name, f in items:
+        _REGISTRY[name] = _info(f, name)
+
+
+# ------------------------------------------------------------------ params
+def parse_literal(text: str) -> Any:
+    """``--set`` values without a known type: JSON (numbers, true/false, lists) or else the plain string."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def coerce(key: str, text: str, like: Any) -> Any:
+    """Turn the string ``text`` into the type of ``like`` (the param's current value)."""
+
+    def bad(kind: str) -> ConfigError:
+        return ConfigError(f"--set {key}={text}: `{key}` takes {kind} (it is {like!r} now); give a value of that type.")
+
+    if like is None:
+        return parse_literal(text)
+    if isinstance(like, bool):
+        lowered = text.strip().lower()
+        if lowered in ("true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off"):
+            return False
+        raise bad("true or false")
+    if isinstance(like, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise bad("a whole number") from None
+    if isinstance(like, float):
+        try:
+            return float(text)
+        except ValueError:
+            raise bad("a number") from None
+    if isinstance(like, list | dict):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise bad("a JSON " + type(like).__name__) from None
+        if not isinstance(value, type(like)):
+            raise bad("a JSON " + type(like).__name__)
+        return value
+    return text
+
+
+def resolve_params(info: StepInfo, configured: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Function defaults, then ``[steps.NAME]`` from blase.toml, then ``--set key=value`` (type-coerced)."""
+    params = dict(info.defaults)
+    params.update(configured)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item}: write it as key=value, e.g. --set epochs=10.")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"--set {item}: the key is empty; write it as key=value.")
+        if key not in params and not info.accepts_any:
+            known = ", ".join(sorted(params)) or "none"
+            raise ConfigError(
+                f"--set {key}: step `{info.name}` has no param `{key}` (known: {known});"
+                f" add it to [steps.{info.name}] in blase.toml or to the step's arguments."
+            )
+        params[key] = coerce(key, text, params.get(key))
+    return params
+
+
+def call_args(info: StepInfo, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """Keyword arguments for the step function: ``ctx`` if it takes one, and the params it names."""
+    kwargs = {k: v for k, v in params.items() if k in info.defaults or info.accepts_any}
+    if info.takes_ctx:
+        kwargs["ctx"] = ctx
+    return kwargs

@@ -1,0 +1,156 @@
+"""Writes one run's params, metrics, tags and artifacts to the store. Shared by the step context and the public
+``Track`` class. Metrics are buffered and written in batches (never one transaction per value)."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from blase_tui.core.events import EventWriter
+    from blase_tui.store.runstore import RunStore
+
+FLUSH_EVERY = 1000  # metrics
+FLUSH_SECONDS = 1.0
+
+
+class RunTracker:
+    def __init__(
+        self,
+        store: RunStore,
+        run_id: str,
+        *,
+        step_run_id: int = 0,
+        folder: Path | None = None,
+        events: EventWriter | None = None,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.step_run_id = step_run_id
+        self.folder = folder or store.run_dir(run_id)
+        self.events = events
+        self._metrics: list[tuple[str, int, str, float, int | None, float]] = []
+        self._lock = threading.Lock()
+        self._last_flush = time.monotonic()
+        self._timer: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._metrics_file = None if events is not None else self.folder / "metrics.jsonl"
+
+    # ------------------------------------------------------------ metrics
+    def log_metric(self, key: str, value: float, iteration: int | None = None) -> None:
+        now = time.time()
+        value = float(value)
+        self._metrics.append((self.run_id, self.step_run_id, key, value, iteration, now))
+        if self.events is not None:
+            self.events.emit("metric", key=key, value=value, iteration=iteration)
+        if len(self._metrics) >= FLUSH_EVERY or time.monotonic() - self._last_flush > FLUSH_SECONDS:
+            self.flush()
+        elif self._timer is None:
+            self._start_timer()
+
+    def log_metrics(self, metrics: dict[str, float], iteration: int | None = None) -> None:
+        for key, value in metrics.items():
+            self.log_metric(key, value, iteration)
+
+    def _start_timer(self) -> None:
+        # A step that logs one metric and then works for an hour should still show it in the store.
+        def loop() -> None:
+            while not self._closed.wait(FLUSH_SECONDS):
+                if self._metrics:
+                    self.flush()
+
+        self._timer = threading.Thread(target=loop, name="blase-metrics", daemon=True)
+        self._timer.start()
+
+    def flush(self) -> None:
+        with self._lock:
+            rows, self._metrics = self._metrics, []
+            self._last_flush = time.monotonic()
+            if not rows:
+                return
+            self.store.log_metrics(rows)
+            if self._metrics_file is not None:
+                import json
+
+                with open(self._metrics_file, "a", encoding="utf-8") as fh:
+                    fh.write("".join(
+                        json.dumps({"t": r[5], "type": "metric", "key": r[2], "value": r[3], "iteration": r[4]}) + "\n"
+                        for r in rows
+                    ))
+
+    def close(self) -> None:
+        self._closed.set()
+        self.flush()
+
+    # --------------------------------------------------- params, tags, artifacts
+    def log_params(self, params: dict[str, Any]) -> None:
+        self.store.log_params(self.run_id, params, self.step_run_id)
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        self.store.set_tags(self.run_id, tags)
+
+    def log_artifact(self, path: str | Path, name: str | None = None) -> list[tuple[str, str, int]]:
+        """Copy a file (or every file of a folder) into the content store and the run folder."""
+        source = Path(path)
+        if not source.exists():
+            from blase_tui.errors import BlaseError
+
+            raise BlaseError(f"cannot log artifact {source}: no such file or folder.")
+        base = name or source.name
+        files = [(base, source)] if source.is_file() else [
+            (f"{base}/{p.relative_to(source).as_posix()}", p) for p in sorted(source.rglob("*")) if p.is_file()
+        ]
+        items = []
+        artifacts = self.folder / "artifacts"
+        for rel, file in files:
+            digest, size = self.store.cas.put_file(file)
+            self.store.cas.link_into(digest, artifacts / rel)
+            items.append((rel, digest, size))
+        self.store.add_artifacts(self.run_id, self.step_run_id, items)
+        if self.events is not None:
+            for rel, digest, size in items:
+                self.events.emit("artifact", name=rel, hash=digest, size=size)
+        return items
+
+    def ingest_artifact_dir(self) -> list[tuple[str, str, int]]:
+        """Files the step wrote straight into its ``artifacts/`` folder join the content store."""
+        artifacts = self.folder / "artifacts"
+        if not artifacts.is_dir():
+            return []
+        items = self.store.cas.ingest_tree(artifacts)
+        if items:
+            self.store.add_artifacts(self.run_id, self.step_run_id, items)
+        for empty in sorted((p for p in artifacts.rglob("*") if p.is_dir()), reverse=True):
+            if not any(empty.iterdir()):
+                shutil.rmtree(empty, ignore_errors=True)
+        return items
+
+    def log_dataset(self, path: str | Path, *, role: str = "output", name: str | None = None,
+                    digest: str | None = None, records: int | None = None) -> str:
+        """Record a dataset (file or folder) this run read or wrote, by content hash and a cheap fingerprint
+        (used to notice later that it changed)."""
+        from blase_tui.store.hashing import fingerprint, tree_hash
+
+        source = Path(path).resolve()
+        if not source.exists():
+            from blase_tui.errors import BlaseError
+
+            raise BlaseError(f"cannot record dataset {path}: no such file or folder.")
+        digest = digest or tree_hash(source)
+        try:
+            rel = source.relative_to(self.store.root).as_posix()
+        except ValueError:
+            rel = str(source)
+        size = source.stat().st_size if source.is_file() else sum(
+            p.stat().st_size for p in source.rglob("*") if p.is_file()
+        )
+        self.store.add_dataset(
+            self.run_id, self.step_run_id, role=role, name=name or rel, path=rel, digest=digest,
+            fingerprint=fingerprint(source), records=records, size=size,
+        )
+        if self.events is not None:
+            self.events.emit("dataset", role=role, name=name or rel, hash=digest, bytes=size)
+        return digest

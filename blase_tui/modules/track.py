@@ -1,0 +1,214 @@
+"""``Track``: the tracking API for user code, inside a step or in any script.
+
+Inside a step, ``Track()`` writes to the step's run. Outside, ``start_run()`` opens a run owned by this
+process; it ends with ``end_run()``, at the end of a ``with`` block, or when the process exits (failed if it
+exits with an uncaught exception). A process that is killed leaves its run to be marked interrupted by the next
+blase command.
+
+>>> track = Track(project=".")
+>>> with track.start_run(name="baseline"):
+...     track.log_params({"lr": 0.01, "epochs": 3})
+...     track.log_metric("loss", 0.25, iteration=1)
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from blase_tui.core import context as context_mod
+from blase_tui.core import procs
+from blase_tui.core.project import Project
+from blase_tui.core.tracker import RunTracker
+from blase_tui.errors import BlaseError, ConfigError
+from blase_tui.store.runstore import FAILED, INTERRUPTED, SUCCEEDED
+
+_failed_by_exception = False
+
+
+def _install_excepthook() -> None:
+    previous = sys.excepthook
+    if getattr(previous, "_blase", False):
+        return
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
+        global _failed_by_exception
+        _failed_by_exception = True
+        previous(exc_type, exc, tb)
+
+    hook._blase = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
+
+
+def _resolve_project(project: str | Path | None) -> Project:
+    if project is None:
+        return Project.discover()
+    if isinstance(project, Path) or os.sep in str(project) or str(project) in (".", ".."):
+        return Project.discover(Path(project).expanduser())
+    try:
+        here = Project.discover()
+    except ConfigError:
+        here = None
+    if here is not None and here.name == project:
+        return here
+    from blase_tui.core import registry
+
+    known = registry.find_by_name(str(project))
+    if known is not None:
+        return Project.at(known)
+    if Path(project).is_dir():
+        return Project.discover(Path(project))
+    if here is not None:
+        # The seed writes Track(project="example") inside a project of another name: the project the script
+        # runs in is the one meant.
+        return here
+    raise ConfigError(
+        f"no project named `{project}`: not the current folder's project, not in `blase projects list`;"
+        " pass its path instead, e.g. Track(project=\"path/to/project\")."
+    )
+
+
+class Track:
+    """Record params, metrics, tags and artifacts of a run (MLflow-like, local, fast)."""
+
+    def __init__(self, project: str | Path | None = None) -> None:
+        ctx = context_mod.active()
+        if ctx is not None and (project is None or self._same(project, ctx.project)):
+            self._ctx = ctx
+            self._project: Project | None = ctx.project
+            self._tracker: RunTracker | None = ctx.tracker
+        else:
+            self._ctx = None
+            self._project = _resolve_project(project)
+            self._tracker = None
+        self._env_thread: threading.Thread | None = None
+        self._closed = False
+
+    @staticmethod
+    def _same(project: str | Path, current: Project) -> bool:
+        if str(project) == current.name:
+            return True
+        try:
+            return Path(project).expanduser().resolve() == current.root
+        except OSError:
+            return False
+
+    # ------------------------------------------------------------------ runs
+    @property
+    def project(self) -> Project:
+        assert self._project is not None
+        return self._project
+
+    @property
+    def run_id(self) -> str | None:
+        return self._tracker.run_id if self._tracker else None
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self._tracker.folder if self._tracker else None
+
+    def start_run(self, name: str | None = None, tags: dict[str, Any] | None = None) -> Track:
+        """Open a run (inside a step: the step's run is already open and is used)."""
+        if self._ctx is not None:
+            if tags:
+                self.set_tags(tags)
+            return self
+        if self._tracker is not None and not self._closed:
+            raise BlaseError(f"run {self._tracker.run_id} is already open in this Track; call end_run() first.")
+        store = self.project.store
+        store.recover_dead()
+        run_id = store.create_run(name=name, owner_pid=os.getpid(), owner_started=procs.process_started(), tags=tags)
+        self._tracker = RunTracker(store, run_id)
+        self._closed = False
+        context_mod._TRACK_RUNS.append(self._tracker)
+        # The environment snapshot and git state are recorded beside the caller's work, not before it.
+        project = self.project
+        self._env_thread = threading.Thread(
+            target=self._record_environment, args=(store, run_id, project), name="blase-env", daemon=True
+        )
+        self._env_thread.start()
+        _install_excepthook()
+        atexit.register(self._at_exit)
+        return self
+
+    @staticmethod
+    def _record_environment(store: Any, run_id: str, project: Project) -> None:
+        from blase_tui.core.signature import environment, git_state
+
+        try:
+            store.record_environment(run_id, environment(project.cache_dir), git_state(project.root))
+        except Exception:  # the run stands without its snapshot rather than failing the caller
+            pass
+
+    def end_run(self, status: str = SUCCEEDED) -> None:
+        """Close the run (inside a step: the run closes when the step ends, as with ``--end-run``)."""
+        if self._ctx is not None:
+            self._ctx.end_run()
+            return
+        if self._tracker is None or self._closed:
+            return
+        if status not in (SUCCEEDED, FAILED, INTERRUPTED):
+            raise ValueError(f"status must be one of succeeded, failed, interrupted, not {status!r}")
+        self._closed = True
+        self._tracker.close()
+        if self._env_thread is not None:
+            self._env_thread.join()
+        self._tracker.store.close_run(self._tracker.run_id, status)
+        if self._tracker in context_mod._TRACK_RUNS:
+            context_mod._TRACK_RUNS.remove(self._tracker)
+        atexit.unregister(self._at_exit)
+
+    def _at_exit(self) -> None:
+        self.end_run(FAILED if _failed_by_exception else SUCCEEDED)
+
+    def __enter__(self) -> Track:
+        if self._tracker is None:
+            self.start_run()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if self._ctx is not None:
+            return
+        if exc_type is None:
+            self.end_run(SUCCEEDED)
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.end_run(INTERRUPTED)
+        else:
+            self.end_run(FAILED)
+
+    def _run(self) -> RunTracker:
+        if self._tracker is None or self._closed:
+            self.start_run()
+        assert self._tracker is not None
+        return self._tracker
+
+    # ------------------------------------------------------------- recording
+    def log_param(self, key: str, value: Any) -> None:
+        self._run().log_params({key: value})
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        self._run().log_params(params)
+
+    def log_metric(self, key: str, value: float, iteration: int | None = None) -> None:
+        self._run().log_metric(key, value, iteration)
+
+    def log_metrics(self, metrics: dict[str, float], iteration: int | None = None) -> None:
+        self._run().log_metrics(metrics, iteration)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self._run().set_tags({key: value})
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        self._run().set_tags(tags)
+
+    def log_artifact(self, path: str | Path, name: str | None = None) -> None:
+        """Keep a file or folder with the run (stored once by content, whatever the number of runs)."""
+        self._run().log_artifact(path, name)
+
+    def log_dataset(self, path: str | Path, *, role: str = "output", name: str | None = None) -> str:
+        """Record a dataset the run read (``role="input"``) or wrote; returns its content hash."""
+        return self._run().log_dataset(path, role=role, name=name)

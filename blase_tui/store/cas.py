@@ -1,0 +1,89 @@
+"""The project's content-addressed store (``.blase/cas``): every artifact once, whatever the number of runs
+that hold it. Run folders hold hard links to the objects (a copy where links are not possible), so a run folder
+copied elsewhere still carries its artifacts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+from blase_tui.store.hashing import hash_bytes, hash_file
+
+
+class ContentStore:
+    """Objects live at ``objects/ab/cdef...`` named by their sha256; they are read-only once written."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.objects = root / "objects"
+
+    def path_of(self, digest: str) -> Path:
+        return self.objects / digest[:2] / digest[2:]
+
+    def has(self, digest: str) -> bool:
+        return self.path_of(digest).is_file()
+
+    def put_file(self, source: Path, *, move: bool = False, digest: str | None = None) -> tuple[str, int]:
+        """Add ``source``; returns ``(hash, size)``. With ``move`` the source file may be renamed into the store."""
+        digest = digest or hash_file(source)
+        size = source.stat().st_size
+        target = self.path_of(digest)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            os.close(fd)
+            try:
+                if move:
+                    os.replace(source, tmp)
+                else:
+                    shutil.copyfile(source, tmp)
+                os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+                os.replace(tmp, target)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        return digest, size
+
+    def put_bytes(self, data: bytes) -> str:
+        digest = hash_bytes(data)
+        target = self.path_of(digest)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            os.replace(tmp, target)
+        return digest
+
+    def read_bytes(self, digest: str) -> bytes:
+        return self.path_of(digest).read_bytes()
+
+    def link_into(self, digest: str, dest: Path) -> None:
+        """Make ``dest`` hold object ``digest``: a hard link when the filesystem allows, else a copy."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        src = self.path_of(digest)
+        if dest.exists() or dest.is_symlink():
+            if dest.is_file() and os.path.samefile(src, dest):
+                return
+            dest.unlink()
+        try:
+            os.link(src, dest)
+        except OSError:
+            shutil.copyfile(src, dest)
+
+    def ingest_tree(self, folder: Path) -> list[tuple[str, str, int]]:
+        """Move every file under ``folder`` into the store and link it back; returns ``(name, hash, size)``."""
+        found = []
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")):
+            name = path.relative_to(folder).as_posix()
+            digest, size = hash_file(path), path.stat().st_size
+            target = self.path_of(digest)
+            if not (target.exists() and os.path.samefile(target, path)):
+                self.put_file(path, move=True, digest=digest)
+                self.link_into(digest, path)
+            found.append((name, digest, size))
+        return found

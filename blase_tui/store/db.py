@@ -1,0 +1,169 @@
+"""The SQLite index of a project's runs (``runs/blase.db``), in WAL mode.
+
+Every process opens its own connection. Writes use ``BEGIN IMMEDIATE`` so that a writer waits for the lock up
+front (honouring the busy timeout) instead of failing on a read-to-write upgrade with "database is locked".
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    name TEXT,
+    status TEXT NOT NULL,
+    explicit INTEGER NOT NULL DEFAULT 0,
+    started REAL NOT NULL,
+    ended REAL,
+    owner_pid INTEGER,
+    owner_host TEXT,
+    owner_started REAL,
+    git_commit TEXT,
+    git_dirty INTEGER,
+    git_patch_hash TEXT,
+    env_hash TEXT,
+    note TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
+CREATE TABLE IF NOT EXISTS step_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    step TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started REAL,
+    ended REAL,
+    pid INTEGER,
+    pid_started REAL,
+    host TEXT,
+    exit_code INTEGER,
+    signature TEXT,
+    code_hash TEXT,
+    func_hash TEXT,
+    params_hash TEXT,
+    env_hash TEXT,
+    git_commit TEXT,
+    git_patch_hash TEXT,
+    skipped_from INTEGER,
+    error TEXT,
+    peak_rss INTEGER,
+    cpu_seconds REAL
+);
+CREATE INDEX IF NOT EXISTS step_runs_step ON step_runs (step, status, run_id);
+CREATE INDEX IF NOT EXISTS step_runs_run ON step_runs (run_id);
+CREATE INDEX IF NOT EXISTS step_runs_status ON step_runs (status);
+CREATE INDEX IF NOT EXISTS step_runs_signature ON step_runs (signature);
+CREATE TABLE IF NOT EXISTS params (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    step_run_id INTEGER NOT NULL DEFAULT 0,
+    value TEXT,
+    PRIMARY KEY (run_id, key, step_run_id)
+);
+CREATE INDEX IF NOT EXISTS params_kv ON params (key, value);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    step_run_id INTEGER NOT NULL DEFAULT 0,
+    key TEXT NOT NULL,
+    value REAL,
+    iteration INTEGER,
+    ts REAL
+);
+CREATE INDEX IF NOT EXISTS metrics_run ON metrics (run_id, key);
+CREATE TABLE IF NOT EXISTS tags (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    value TEXT,
+    PRIMARY KEY (run_id, key)
+);
+CREATE INDEX IF NOT EXISTS tags_kv ON tags (key, value);
+CREATE TABLE IF NOT EXISTS artifacts (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    step_run_id INTEGER NOT NULL DEFAULT 0,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    size INTEGER,
+    PRIMARY KEY (run_id, step_run_id, name)
+);
+CREATE INDEX IF NOT EXISTS artifacts_hash ON artifacts (hash);
+CREATE TABLE IF NOT EXISTS datasets (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    step_run_id INTEGER NOT NULL DEFAULT 0,
+    role TEXT NOT NULL,
+    name TEXT NOT NULL,
+    path TEXT,
+    hash TEXT,
+    fingerprint TEXT,
+    records INTEGER,
+    bytes INTEGER,
+    PRIMARY KEY (run_id, step_run_id, role, name)
+);
+CREATE INDEX IF NOT EXISTS datasets_hash ON datasets (hash);
+"""
+
+
+class Database:
+    """One connection to ``blase.db``, safe to share between the threads of one process."""
+
+    def __init__(self, path: Path, *, timeout: float = 60.0) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self.conn = sqlite3.connect(
+            str(path), timeout=timeout, isolation_level=None, check_same_thread=False
+        )
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        self._retry(lambda: self.conn.execute("PRAGMA journal_mode = WAL"))
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version < SCHEMA_VERSION:
+            with self.write() as conn:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @staticmethod
+    def _retry(fn, attempts: int = 50):  # type: ignore[no-untyped-def]
+        # The busy timeout covers nearly every case; switching the journal mode and a few schema operations
+        # can still report "locked" at once when several processes open a fresh database together.
+        for attempt in range(attempts):
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
+        return None
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that takes the database lock up front."""
+        with self._lock:
+            self._retry(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self._retry(lambda: self.conn.execute("COMMIT"))
+
+    def query(self, sql: str, args: tuple | list = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self.conn.execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()

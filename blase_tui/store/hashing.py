@@ -1,0 +1,64 @@
+"""Content hashes (sha256, hex) for files, trees, bytes and JSON-able values."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+CHUNK = 1 << 20
+
+
+def hash_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def hash_json(value: Any) -> str:
+    return hash_bytes(canonical_json(value).encode())
+
+
+def fingerprint(path: Path) -> str | None:
+    """A cheap identity of a file or folder (sizes and modification times, not contents): enough to notice that
+    a dataset changed without reading 250 GB. None when the path does not exist."""
+    import os
+
+    if path.is_file():
+        st = path.stat()
+        return f"f:{st.st_size}:{st.st_mtime_ns}"
+    if path.is_dir():
+        parts = []
+        for folder, dirs, names in os.walk(path):
+            dirs.sort()
+            for n in sorted(names):
+                st = os.stat(os.path.join(folder, n))
+                parts.append((os.path.relpath(os.path.join(folder, n), path), st.st_size, st.st_mtime_ns))
+        return "d:" + hash_json(parts)
+    return None
+
+
+def tree_hash(path: Path) -> str:
+    """Content hash of a file, or of a folder as the sorted list of (relative path, file hash)."""
+    import os
+
+    if path.is_file():
+        return hash_file(path)
+    parts = []
+    for folder, dirs, names in os.walk(path):
+        dirs.sort()
+        for n in sorted(names):
+            full = Path(folder) / n
+            parts.append((full.relative_to(path).as_posix(), hash_file(full)))
+    return hash_json(parts)

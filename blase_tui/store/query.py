@@ -1,0 +1,112 @@
+"""Read-side queries over the run index: list, find, differing params. Each costs a few indexed lookups, so
+they stay fast at tens of thousands of runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from blase_tui.store.runstore import SUCCEEDED, RunStore, from_json_value, to_json_value
+
+
+def _param_candidates(text: str) -> tuple[str, str]:
+    """A ``--param k=v`` value matches the stored JSON of its parsed form or of the plain string."""
+    from blase_tui.core.steps import parse_literal
+
+    return to_json_value(parse_literal(text)), to_json_value(text)
+
+
+def list_runs(
+    store: RunStore, *, status: str | None = None, step: str | None = None, limit: int = 20, metrics: int = 3
+) -> list[dict[str, Any]]:
+    """Newest runs first, each with its steps and the last value of up to ``metrics`` metrics."""
+    where, args = [], []
+    if status:
+        where.append("r.status = ?")
+        args.append(status)
+    if step:
+        where.append("EXISTS (SELECT 1 FROM step_runs s WHERE s.run_id = r.id AND s.step = ?)")
+        args.append(step)
+    sql = "SELECT r.* FROM runs r" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.id DESC"
+    if limit and limit > 0:
+        sql += f" LIMIT {int(limit)}"
+    runs = store.db.query(sql, args)
+    if not runs:
+        return []
+    ids = [r["id"] for r in runs]
+    marks = ",".join("?" * len(ids))
+    steps: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    for s in store.db.query(
+        f"SELECT run_id, step, status, started, ended FROM step_runs WHERE run_id IN ({marks}) ORDER BY id", ids
+    ):
+        steps[s["run_id"]].append({"step": s["step"], "status": s["status"]})
+    last: dict[str, dict[str, float]] = {i: {} for i in ids}
+    for m in store.db.query(
+        f"SELECT run_id, key, value FROM metrics WHERE rowid IN (SELECT MAX(rowid) FROM metrics"
+        f" WHERE run_id IN ({marks}) GROUP BY run_id, key) ORDER BY rowid", ids
+    ):
+        last[m["run_id"]][m["key"]] = m["value"]
+    out = []
+    for r in runs:
+        keys = list(last[r["id"]])[-metrics:] if metrics else []
+        out.append({
+            "id": r["id"], "name": r["name"], "status": r["status"], "started": r["started"], "ended": r["ended"],
+            "explicit": bool(r["explicit"]), "steps": steps[r["id"]],
+            "metrics": {k: last[r["id"]][k] for k in keys},
+        })
+    return out
+
+
+def find_runs(
+    store: RunStore,
+    *,
+    step: str,
+    params: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None,
+    status: str | None = SUCCEEDED,
+    limit: int | None = None,
+) -> list[str]:
+    """Ids of runs holding an execution of ``step`` (with ``status``; None for any) whose params (of that
+    execution or of the run) and tags match; newest first."""
+    where, args = ["s.step = ?"], [step]
+    if status:
+        where.append("s.status = ?")
+        args.append(status)
+    for key, text in (params or {}).items():
+        a, b = _param_candidates(text)
+        where.append(
+            "EXISTS (SELECT 1 FROM params p WHERE p.run_id = s.run_id AND p.key = ? AND p.step_run_id IN (0, s.id)"
+            " AND p.value IN (?, ?))"
+        )
+        args += [key, a, b]
+    for key, value in (tags or {}).items():
+        where.append("EXISTS (SELECT 1 FROM tags t WHERE t.run_id = s.run_id AND t.key = ? AND t.value = ?)")
+        args += [key, value]
+    sql = f"SELECT s.run_id FROM step_runs s WHERE {' AND '.join(where)} ORDER BY s.run_id DESC, s.id DESC"
+    if limit:
+        # a run may hold the step twice; over-fetch a little and de-duplicate below
+        sql += f" LIMIT {int(limit) * 4}"
+    seen: list[str] = []
+    for row in store.db.query(sql, args):
+        if row["run_id"] not in seen:
+            seen.append(row["run_id"])
+            if limit and len(seen) >= limit:
+                break
+    return seen
+
+
+def step_params(store: RunStore, run_id: str, step: str) -> dict[str, Any]:
+    """Run-level params overlaid with those of the latest execution of ``step`` in the run."""
+    rows = store.db.query(
+        "SELECT key, value FROM params WHERE run_id = ? AND (step_run_id = 0 OR step_run_id ="
+        " (SELECT MAX(id) FROM step_runs WHERE run_id = ? AND step = ?)) ORDER BY step_run_id",
+        (run_id, run_id, step),
+    )
+    return {r["key"]: from_json_value(r["value"]) for r in rows}
+
+
+def differing_params(store: RunStore, run_ids: list[str], step: str) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The param keys whose values differ between the runs, and each run's params."""
+    per_run = {rid: step_params(store, rid, step) for rid in run_ids}
+    keys = sorted({k for p in per_run.values() for k in p})
+    differ = [k for k in keys if len({to_json_value(p.get(k)) for p in per_run.values()}) > 1]
+    return differ, per_run

@@ -1,0 +1,128 @@
+"""Rebuild index rows from run folders: a run folder copied in from another project (or a lost database)
+becomes visible again. Each folder's ``run.json`` says what the run was; metrics come from the event files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from blase_tui.core.events import read_events
+from blase_tui.store.runstore import RUN_JSON_FORMAT, RunStore, to_json_value
+
+
+@dataclass
+class ReindexReport:
+    added: list[str] = field(default_factory=list)
+    present: int = 0
+    broken: list[tuple[str, str]] = field(default_factory=list)  # (folder, reason)
+    missing_folders: list[str] = field(default_factory=list)
+
+
+def _ingest(store: RunStore, folder: Path, artifacts: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
+    items = []
+    for a in artifacts:
+        path = folder / "artifacts" / a["name"]
+        if path.is_file():
+            if not store.cas.has(a["hash"]):
+                store.cas.put_file(path, digest=a["hash"])
+            store.cas.link_into(a["hash"], path)
+        items.append((a["name"], a["hash"], a.get("size")))
+    return items
+
+
+def _metric_rows(path: Path, run_id: str, step_run_id: int) -> list[tuple[Any, ...]]:
+    return [
+        (run_id, step_run_id, e["key"], e["value"], e.get("iteration"), e["t"])
+        for e in read_events(path) if e.get("type") == "metric" and "key" in e
+    ]
+
+
+def import_run(store: RunStore, desc: dict[str, Any]) -> None:
+    run_id = desc["id"]
+    folder = store.run_dir(run_id)
+    owner = desc.get("owner") or {}
+    git = desc.get("git") or {}
+    env_path = folder / "env.json"
+    env_hash = desc.get("env_hash")
+    if env_path.is_file():
+        env_hash = store.cas.put_bytes(env_path.read_bytes())
+    patch = folder / "git.patch"
+    if patch.is_file():
+        store.cas.put_bytes(patch.read_bytes())
+    with store.db.write() as conn:
+        conn.execute(
+            "INSERT INTO runs (id, name, status, explicit, started, ended, owner_pid, owner_host, owner_started,"
+            " git_commit, git_dirty, git_patch_hash, env_hash, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, desc.get("name"), desc["status"], int(desc.get("explicit", False)), desc["started"],
+             desc.get("ended"), owner.get("pid"), owner.get("host"), owner.get("started"), git.get("commit"),
+             None if git.get("dirty") is None else int(git["dirty"]), git.get("patch_hash"), env_hash,
+             desc.get("note")),
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO tags (run_id, key, value) VALUES (?, ?, ?)",
+            [(run_id, k, v) for k, v in (desc.get("tags") or {}).items()],
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO params (run_id, key, step_run_id, value) VALUES (?, ?, 0, ?)",
+            [(run_id, k, to_json_value(v)) for k, v in (desc.get("params") or {}).items()],
+        )
+    store.log_metrics(_metric_rows(folder / "metrics.jsonl", run_id, 0))
+    store.add_artifacts(run_id, 0, _ingest(store, folder, desc.get("artifacts") or []))
+    for s in desc.get("steps") or []:
+        sig = s.get("signature") or {}
+        with store.db.write() as conn:
+            cur = conn.execute(
+                "INSERT INTO step_runs (run_id, step, folder, status, started, ended, pid, host, exit_code,"
+                " signature, code_hash, func_hash, params_hash, env_hash, git_commit, git_patch_hash, error,"
+                " peak_rss, cpu_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, s["step"], s["folder"], s["status"], s.get("started"), s.get("ended"), s.get("pid"),
+                 s.get("host"), s.get("exit_code"), sig.get("digest"), sig.get("code_hash"), sig.get("func_hash"),
+                 sig.get("params_hash"), sig.get("env_hash"), sig.get("git_commit"), sig.get("git_patch_hash"),
+                 s.get("error"), s.get("peak_rss"), s.get("cpu_seconds")),
+            )
+            step_run_id = int(cur.lastrowid)
+            conn.executemany(
+                "INSERT OR REPLACE INTO params (run_id, key, step_run_id, value) VALUES (?, ?, ?, ?)",
+                [(run_id, k, step_run_id, to_json_value(v)) for k, v in (s.get("params") or {}).items()],
+            )
+        step_folder = folder / s["folder"]
+        store.log_metrics(_metric_rows(step_folder / "events.jsonl", run_id, step_run_id))
+        store.add_artifacts(run_id, step_run_id, _ingest(store, step_folder, s.get("artifacts") or []))
+        for d in s.get("datasets") or []:
+            store.add_dataset(run_id, step_run_id, role=d["role"], name=d["name"], path=d.get("path"),
+                              digest=d.get("hash"), fingerprint=d.get("fingerprint"), records=d.get("records"),
+                              size=d.get("bytes"))
+
+
+def reindex(store: RunStore) -> ReindexReport:
+    report = ReindexReport()
+    known = {r["id"] for r in store.db.query("SELECT id FROM runs")}
+    on_disk = set()
+    if store.runs_dir.is_dir():
+        for folder in sorted(p for p in store.runs_dir.iterdir() if p.is_dir()):
+            run_json = folder / "run.json"
+            if not run_json.is_file():
+                continue
+            try:
+                desc = json.loads(run_json.read_text(encoding="utf-8"))
+                if desc.get("format", 0) > RUN_JSON_FORMAT or desc.get("id") != folder.name:
+                    raise ValueError("run.json does not describe this folder" if desc.get("id") != folder.name
+                                     else f"run.json format {desc.get('format')} is newer than this blase")
+            except (OSError, ValueError) as exc:
+                report.broken.append((folder.name, str(exc)))
+                continue
+            on_disk.add(desc["id"])
+            if desc["id"] in known:
+                report.present += 1
+                continue
+            try:
+                import_run(store, desc)
+            except (KeyError, TypeError) as exc:
+                store.db.conn.execute("DELETE FROM runs WHERE id = ?", (desc["id"],))
+                report.broken.append((folder.name, f"run.json lacks {exc}"))
+                continue
+            report.added.append(desc["id"])
+    report.missing_folders = sorted(known - on_disk)
+    return report

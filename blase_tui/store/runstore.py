@@ -1,0 +1,395 @@
+"""The run store: the SQLite index, the self-describing run folders and the content store, kept in step.
+
+Layout inside a project::
+
+    runs/blase.db                  the index (WAL)
+    runs/<run_id>/run.json         everything about the run, enough to rebuild the index (``reindex``)
+    runs/<run_id>/env.json         environment snapshot; git.patch when the tree was dirty
+    runs/<run_id>/metrics.jsonl    metrics logged outside any step
+    runs/<run_id>/<step>/          events.jsonl, log.txt, artifacts/ (hard links into the content store)
+    .blase/cas/objects/ab/cdef...  content-addressed artifacts, shared by all runs
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from blase_tui.core import procs
+from blase_tui.core.ids import new_run_id
+from blase_tui.errors import ConfigError
+from blase_tui.store.cas import ContentStore
+from blase_tui.store.db import Database
+from blase_tui.store.hashing import canonical_json
+
+RUNNING, SUCCEEDED, FAILED, INTERRUPTED, SKIPPED = "running", "succeeded", "failed", "interrupted", "skipped"
+STATUSES = (RUNNING, SUCCEEDED, FAILED, INTERRUPTED)
+RUN_JSON_FORMAT = 1
+
+
+def to_json_value(value: Any) -> str:
+    return canonical_json(value)
+
+
+def from_json_value(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class RunStore:
+    """All reads and writes of a project's runs go through here."""
+
+    def __init__(self, project_root: Path) -> None:
+        self.root = project_root
+        self.runs_dir = project_root / "runs"
+        self.cas = ContentStore(project_root / ".blase" / "cas")
+        self.db = Database(self.runs_dir / "blase.db")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ----------------------------------------------------------------- runs
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def create_run(
+        self,
+        *,
+        name: str | None = None,
+        explicit: bool = False,
+        owner_pid: int | None = None,
+        owner_started: float | None = None,
+        tags: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        started: float | None = None,
+    ) -> str:
+        """Insert a new running run and make its folder; a duplicate id (same millisecond, same random part) is
+        refused by the primary key and drawn again."""
+        started = time.time() if started is None else started
+        host = procs.hostname() if owner_pid else None
+        for _ in range(100):
+            run_id = new_run_id(started)
+            try:
+                with self.db.write() as conn:
+                    conn.execute(
+                        "INSERT INTO runs (id, name, status, explicit, started, owner_pid, owner_host, owner_started)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (run_id, name, RUNNING, int(explicit), started, owner_pid, host, owner_started),
+                    )
+                    if tags:
+                        conn.executemany(
+                            "INSERT OR REPLACE INTO tags (run_id, key, value) VALUES (?, ?, ?)",
+                            [(run_id, k, str(v)) for k, v in tags.items()],
+                        )
+                    if params:
+                        conn.executemany(
+                            "INSERT OR REPLACE INTO params (run_id, key, step_run_id, value) VALUES (?, ?, 0, ?)",
+                            [(run_id, k, to_json_value(v)) for k, v in params.items()],
+                        )
+                break
+            except sqlite3.IntegrityError:
+                continue
+        else:  # pragma: no cover - 100 collisions in a row means the clock or the RNG is broken
+            raise RuntimeError("could not draw a unique run id")
+        self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        return run_id
+
+    def record_environment(self, run_id: str, env: dict[str, Any], git: Any | None) -> str:
+        """Store the environment snapshot (and git state) on the run and in its folder; returns the env hash."""
+        env_text = json.dumps(env, indent=1, sort_keys=True)
+        env_hash = self.cas.put_bytes(env_text.encode())
+        folder = self.run_dir(run_id)
+        (folder / "env.json").write_text(env_text)
+        patch_hash = None
+        if git is not None and git.patch:
+            patch_hash = self.cas.put_bytes(git.patch.encode())
+            (folder / "git.patch").write_text(git.patch)
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE runs SET env_hash = ?, git_commit = ?, git_dirty = ?, git_patch_hash = ? WHERE id = ?",
+                (env_hash, git.commit if git else None, int(git.dirty) if git else None, patch_hash, run_id),
+            )
+        return env_hash
+
+    def get_run(self, run_id: str) -> sqlite3.Row | None:
+        rows = self.db.query("SELECT * FROM runs WHERE id = ?", (run_id,))
+        return rows[0] if rows else None
+
+    def resolve_run(self, ref: str) -> str:
+        """A full id, any unique prefix of one, or ``latest``."""
+        ref = ref.strip()
+        if ref in ("latest", "last"):
+            rows = self.db.query("SELECT id FROM runs ORDER BY id DESC LIMIT 1")
+            if not rows:
+                raise ConfigError("there are no runs yet; run a step first with `blase step NAME`.")
+            return rows[0]["id"]
+        if not ref:
+            raise ConfigError("give a run id (or a unique prefix of one, or `latest`).")
+        escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self.db.query("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 6", (escaped + "%",))
+        if not rows:
+            raise ConfigError(f"no run matches `{ref}`; `blase runs list` shows the run ids.")
+        if len(rows) > 1:
+            shown = ", ".join(r["id"] for r in rows[:5])
+            raise ConfigError(f"`{ref}` matches several runs ({shown}...); type more of the id.")
+        return rows[0]["id"]
+
+    def open_explicit_run(self) -> sqlite3.Row | None:
+        rows = self.db.query(
+            "SELECT * FROM runs WHERE status = ? AND explicit = 1 ORDER BY id DESC LIMIT 1", (RUNNING,)
+        )
+        return rows[0] if rows else None
+
+    def set_run_owner(self, run_id: str, pid: int | None, started: float | None) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE runs SET owner_pid = ?, owner_started = ?, owner_host = ? WHERE id = ?",
+                (pid, started, procs.hostname() if pid else None, run_id),
+            )
+
+    def close_run(self, run_id: str, status: str | None = None) -> str:
+        """End a run. Without ``status`` it is failed when the latest execution of any of its steps failed or
+        was interrupted, else succeeded."""
+        if status is None:
+            rows = self.db.query(
+                "SELECT status FROM step_runs WHERE id IN (SELECT MAX(id) FROM step_runs WHERE run_id = ? GROUP BY step)",
+                (run_id,),
+            )
+            statuses = {r["status"] for r in rows}
+            status = INTERRUPTED if INTERRUPTED in statuses else FAILED if FAILED in statuses else SUCCEEDED
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE runs SET status = ?, ended = ?, owner_pid = NULL WHERE id = ? AND status = ?",
+                (status, time.time(), run_id, RUNNING),
+            )
+        self.write_run_json(run_id)
+        return status
+
+    def recover_dead(self) -> list[str]:
+        """Mark interrupted every running step execution and run whose owning process is gone. Returns the ids
+        of the runs closed that way."""
+        closed: list[str] = []
+        now = time.time()
+        dead_steps = [
+            r for r in self.db.query("SELECT id, run_id, pid, pid_started, host FROM step_runs WHERE status = ?", (RUNNING,))
+            if not procs.is_alive(r["pid"], r["pid_started"], r["host"])
+        ]
+        runs = self.db.query(
+            "SELECT id, explicit, owner_pid, owner_started, owner_host FROM runs WHERE status = ?", (RUNNING,)
+        )
+        dead_step_runs = {r["run_id"] for r in dead_steps}
+        for run in runs:
+            owner_dead = run["owner_pid"] is not None and not procs.is_alive(
+                run["owner_pid"], run["owner_started"], run["owner_host"]
+            )
+            if owner_dead or run["id"] in dead_step_runs:
+                closed.append(run["id"])
+        if not dead_steps and not closed:
+            return []
+        with self.db.write() as conn:
+            for r in dead_steps:
+                conn.execute(
+                    "UPDATE step_runs SET status = ?, ended = ?, error = ? WHERE id = ? AND status = ?",
+                    (INTERRUPTED, now, f"process {r['pid']} died while the step was running", r["id"], RUNNING),
+                )
+            for run_id in closed:
+                conn.execute(
+                    "UPDATE runs SET status = ?, ended = ?, owner_pid = NULL,"
+                    " note = COALESCE(note, 'its process died while it was open') WHERE id = ? AND status = ?",
+                    (INTERRUPTED, now, run_id, RUNNING),
+                )
+        for run_id in closed:
+            self.write_run_json(run_id)
+        return closed
+
+    # -------------------------------------------------------- step executions
+    def begin_step(self, run_id: str, step: str, *, pid: int, pid_started: float | None) -> tuple[int, Path]:
+        """Add a running execution of ``step`` to the run; returns its id and its folder."""
+        run_folder = self.run_dir(run_id)
+        with self.db.write() as conn:
+            used = {r[0] for r in conn.execute("SELECT folder FROM step_runs WHERE run_id = ?", (run_id,))}
+            folder, n = step, 1
+            while folder in used or (run_folder / folder).exists():
+                n += 1
+                folder = f"{step}-{n}"
+            cur = conn.execute(
+                "INSERT INTO step_runs (run_id, step, folder, status, started, pid, pid_started, host)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, step, folder, RUNNING, time.time(), pid, pid_started, procs.hostname()),
+            )
+            step_run_id = int(cur.lastrowid)
+            (run_folder / folder).mkdir(parents=True, exist_ok=True)
+        return step_run_id, run_folder / folder
+
+    def set_step_signature(self, step_run_id: int, sig: Any, digest: str, git: Any | None) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE step_runs SET signature = ?, code_hash = ?, func_hash = ?, params_hash = ?, env_hash = ?,"
+                " git_commit = ?, git_patch_hash = ? WHERE id = ?",
+                (digest, sig.code_hash, sig.func_hash, sig.params_hash, sig.env_hash,
+                 git.commit if git else None, git.patch_hash if git else None, step_run_id),
+            )
+
+    def finish_step(
+        self,
+        step_run_id: int,
+        status: str,
+        *,
+        exit_code: int,
+        error: str | None = None,
+        peak_rss: int | None = None,
+        cpu_seconds: float | None = None,
+        skipped_from: int | None = None,
+    ) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE step_runs SET status = ?, ended = ?, exit_code = ?, error = ?, peak_rss = ?,"
+                " cpu_seconds = ?, skipped_from = ? WHERE id = ?",
+                (status, time.time(), exit_code, error, peak_rss, cpu_seconds, skipped_from, step_run_id),
+            )
+
+    def step_run(self, step_run_id: int) -> sqlite3.Row | None:
+        rows = self.db.query("SELECT * FROM step_runs WHERE id = ?", (step_run_id,))
+        return rows[0] if rows else None
+
+    def step_runs(self, run_id: str) -> list[sqlite3.Row]:
+        return self.db.query("SELECT * FROM step_runs WHERE run_id = ? ORDER BY id", (run_id,))
+
+    # ------------------------------------------------ params, metrics, tags, artifacts
+    def log_params(self, run_id: str, params: dict[str, Any], step_run_id: int = 0) -> None:
+        with self.db.write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO params (run_id, key, step_run_id, value) VALUES (?, ?, ?, ?)",
+                [(run_id, str(k), step_run_id, to_json_value(v)) for k, v in params.items()],
+            )
+
+    def log_metrics(self, rows: Iterable[tuple[str, int, str, float, int | None, float]]) -> None:
+        """Insert ``(run_id, step_run_id, key, value, iteration, ts)`` rows in one transaction."""
+        rows = list(rows)
+        if rows:
+            with self.db.write() as conn:
+                conn.executemany(
+                    "INSERT INTO metrics (run_id, step_run_id, key, value, iteration, ts) VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+
+    def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
+        with self.db.write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO tags (run_id, key, value) VALUES (?, ?, ?)",
+                [(run_id, str(k), str(v)) for k, v in tags.items()],
+            )
+
+    def add_artifacts(self, run_id: str, step_run_id: int, items: Iterable[tuple[str, str, int]]) -> None:
+        with self.db.write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO artifacts (run_id, step_run_id, name, hash, size) VALUES (?, ?, ?, ?, ?)",
+                [(run_id, step_run_id, name, digest, size) for name, digest, size in items],
+            )
+
+    def add_dataset(
+        self, run_id: str, step_run_id: int, *, role: str, name: str, path: str | None, digest: str | None,
+        fingerprint: str | None = None, records: int | None = None, size: int | None = None,
+    ) -> None:
+        """Record a dataset the step read (``role="input"``) or wrote (``role="output"``)."""
+        if role not in ("input", "output"):
+            raise ValueError(f"dataset role must be 'input' or 'output', not {role!r}")
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO datasets (run_id, step_run_id, role, name, path, hash, fingerprint, records, bytes)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, step_run_id, role, name, path, digest, fingerprint, records, size),
+            )
+
+    # ------------------------------------------------------------- description
+    def describe_run(self, run_id: str) -> dict[str, Any]:
+        """Everything about one run as plain data: what ``runs show --json`` prints and ``run.json`` holds."""
+        run = self.get_run(run_id)
+        if run is None:
+            raise ConfigError(f"no run `{run_id}` in this project.")
+        params = self.db.query("SELECT key, step_run_id, value FROM params WHERE run_id = ? ORDER BY key", (run_id,))
+        metric_rows = self.db.query(
+            "SELECT step_run_id, key, value, iteration, ts FROM metrics WHERE run_id = ? ORDER BY rowid", (run_id,)
+        )
+        arts = self.db.query(
+            "SELECT step_run_id, name, hash, size FROM artifacts WHERE run_id = ? ORDER BY name", (run_id,)
+        )
+        sets = self.db.query("SELECT * FROM datasets WHERE run_id = ? ORDER BY role, name", (run_id,))
+        tags = {r["key"]: r["value"] for r in self.db.query("SELECT key, value FROM tags WHERE run_id = ?", (run_id,))}
+
+        def last_metrics(step_run_id: int) -> dict[str, float]:
+            out: dict[str, float] = {}
+            for r in metric_rows:
+                if r["step_run_id"] == step_run_id:
+                    out[r["key"]] = r["value"]
+            return out
+
+        steps = []
+        for s in self.step_runs(run_id):
+            steps.append({
+                "id": s["id"],
+                "step": s["step"],
+                "folder": s["folder"],
+                "status": s["status"],
+                "started": s["started"],
+                "ended": s["ended"],
+                "exit_code": s["exit_code"],
+                "error": s["error"],
+                "pid": s["pid"],
+                "host": s["host"],
+                "peak_rss": s["peak_rss"],
+                "cpu_seconds": s["cpu_seconds"],
+                "skipped_from": s["skipped_from"],
+                "signature": {
+                    "digest": s["signature"], "code_hash": s["code_hash"], "func_hash": s["func_hash"],
+                    "params_hash": s["params_hash"], "env_hash": s["env_hash"],
+                    "git_commit": s["git_commit"], "git_patch_hash": s["git_patch_hash"],
+                },
+                "params": {p["key"]: from_json_value(p["value"]) for p in params if p["step_run_id"] == s["id"]},
+                "metrics": last_metrics(s["id"]),
+                "artifacts": [
+                    {"name": a["name"], "hash": a["hash"], "size": a["size"]} for a in arts if a["step_run_id"] == s["id"]
+                ],
+                "datasets": [
+                    {k: d[k] for k in ("role", "name", "path", "hash", "fingerprint", "records", "bytes")}
+                    for d in sets if d["step_run_id"] == s["id"]
+                ],
+            })
+        return {
+            "format": RUN_JSON_FORMAT,
+            "id": run["id"],
+            "name": run["name"],
+            "status": run["status"],
+            "explicit": bool(run["explicit"]),
+            "started": run["started"],
+            "ended": run["ended"],
+            "owner": {"pid": run["owner_pid"], "host": run["owner_host"], "started": run["owner_started"]},
+            "note": run["note"],
+            "git": {"commit": run["git_commit"], "dirty": None if run["git_dirty"] is None else bool(run["git_dirty"]),
+                    "patch_hash": run["git_patch_hash"]},
+            "env_hash": run["env_hash"],
+            "tags": tags,
+            "params": {p["key"]: from_json_value(p["value"]) for p in params if p["step_run_id"] == 0},
+            "metrics": last_metrics(0),
+            "artifacts": [{"name": a["name"], "hash": a["hash"], "size": a["size"]} for a in arts if a["step_run_id"] == 0],
+            "steps": steps,
+        }
+
+    def write_run_json(self, run_id: str) -> None:
+        write_json_atomic(self.run_dir(run_id) / "run.json", self.describe_run(run_id))
