@@ -1,0 +1,94 @@
+"""Every user mistake gets exit code 2 and one sentence that names the problem, and the store stays as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import make_project
+
+
+def _one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("step", "nope"), "unknown step `nope`; this project's steps are: a, b, c"),
+        (("step", "a", "--set", "n=abc"), "--set n=abc: `n` takes a whole number"),
+        (("step", "a", "--set", "lr=fast"), "`lr` takes a number"),
+        (("step", "a", "--set", "epochs=3"), "step `a` has no param `epochs`"),
+        (("step", "a", "--set", "n"), "write it as key=value"),
+        (("runs", "show", "zzz"), "no run matches `zzz`"),
+        (("runs", "list", "--status", "weird"), "--status weird: use one of"),
+        (("runs", "find", "--step", "a", "--param", "n"), "--param n: write it as key=value"),
+    ],
+)
+def test_bad_arguments_exit_2(project: Path, blase, args: tuple[str, ...], expected: str) -> None:
+    proc = blase(*args, cwd=project)
+    assert proc.returncode == 2
+    assert expected in _one_line(proc.stderr)
+    assert not (project / "runs").exists() or not list((project / "runs").glob("2*")), "no run was created"
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ('[project\nname = "x"\n', "is not valid TOML"),
+        ('[projekt]\nname = "x"\n', "unknown section [projekt]"),
+        ('[project]\nnam = "x"\n', "unknown key `nam` in [project]"),
+        ('[project]\nmemory_budget = "lots"\n', "memory_budget must be a size"),
+        ('[project]\nentry = "main.txt"\n', "entry must name a .py file"),
+        ('steps = 3\n', "`steps` must be a table"),
+        ('[steps]\na = 3\n', "`steps.a` must be a table"),
+    ],
+)
+def test_malformed_blase_toml_exits_2(tmp_path: Path, blase, toml: str, expected: str) -> None:
+    project = make_project(tmp_path / "p", toml=toml)
+    proc = blase("step", "a", cwd=project)
+    assert proc.returncode == 2
+    line = _one_line(proc.stderr)
+    assert expected in line and "blase.toml" in line
+
+
+def test_no_project_here(tmp_path: Path, blase) -> None:
+    proc = blase("step", "a", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "no blase.toml in" in _one_line(proc.stderr) and "blase create" in proc.stderr
+
+
+def test_entry_module_that_does_not_import(tmp_path: Path, blase) -> None:
+    project = make_project(tmp_path / "p", main_src="import not_a_real_module_xyz\n")
+    proc = blase("step", "a", cwd=project)
+    assert proc.returncode == 2
+    line = _one_line(proc.stderr)
+    assert "could not import main.py" in line and "not_a_real_module_xyz" in line and "line 1" in line
+
+
+def test_entry_module_without_steps(tmp_path: Path, blase) -> None:
+    project = make_project(tmp_path / "p", main_src="x = 1\n")
+    proc = blase("steps", cwd=project)
+    assert proc.returncode == 2 and "defines no steps" in _one_line(proc.stderr)
+
+
+def test_missing_entry_module(tmp_path: Path, blase) -> None:
+    project = make_project(tmp_path / "p")
+    (project / "main.py").unlink()
+    proc = blase("step", "a", cwd=project)
+    assert proc.returncode == 2 and "entry module" in _one_line(proc.stderr)
+
+
+def test_step_param_without_default(tmp_path: Path, blase) -> None:
+    src = "from blase_tui import step\n@step\ndef a(ctx, n):\n    pass\n"
+    project = make_project(tmp_path / "p", main_src=src)
+    proc = blase("step", "a", cwd=project)
+    assert proc.returncode == 2 and "`n` without a default" in _one_line(proc.stderr)
+
+
+def test_unknown_command_is_a_usage_error(project: Path, blase) -> None:
+    proc = blase("stpe", "a", cwd=project)
+    assert proc.returncode == 2

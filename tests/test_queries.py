@@ -1,0 +1,107 @@
+"""find, diff and reindex over real runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from conftest import make_project, runs_json, show_json
+
+
+def test_find_by_params_tags_ambiguity_and_path(project: Path, blase) -> None:
+    for n in (2, 4):
+        assert blase("step", "a", "--set", f"n={n}", "--force", cwd=project).returncode == 0
+    assert blase("step", "a", "--set", "n=4", "--set", "name=other", "--force", cwd=project).returncode == 0
+    newest = runs_json(blase, project)[0]["id"]
+
+    one = blase("runs", "find", "--step", "a", "--param", "n=2", cwd=project)
+    assert one.returncode == 0
+    found = one.stdout.strip()
+    assert show_json(blase, project, found)["steps"][0]["params"]["n"] == 2
+
+    several = blase("runs", "find", "--step", "a", "--param", "n=4", cwd=project)
+    assert several.returncode == 1
+    assert "2 runs match; they differ in name" in several.stderr
+    assert several.stdout == ""
+
+    latest = blase("runs", "find", "--step", "a", "--param", "n=4", "--latest", cwd=project)
+    assert latest.returncode == 0 and latest.stdout.strip() == newest
+
+    path = blase("runs", "find", "--step", "a", "--param", "n=4", "--param", "name=other", "--path", cwd=project)
+    assert path.returncode == 0
+    assert Path(path.stdout.strip()) == project.resolve() / "runs" / newest
+    assert (Path(path.stdout.strip()) / "run.json").is_file()
+
+    none = blase("runs", "find", "--step", "a", "--param", "n=99", cwd=project)
+    assert none.returncode == 1 and "no run matches" in none.stderr
+
+
+def test_find_by_tag_from_track(project: Path, blase) -> None:
+    import subprocess
+    import sys
+
+    from conftest import _env
+
+    script = project / "tagged.py"
+    script.write_text(
+        "from blase_tui import Track\n"
+        "for size in (64, 128):\n"
+        "    t = Track(project='.')\n"
+        "    with t.start_run(name='cutouts', tags={'survey': 'ztf'}):\n"
+        "        t.log_params({'window_size': size})\n"
+    )
+    proc = subprocess.run([sys.executable, str(script)], cwd=project, env=_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    runs = runs_json(blase, project)
+    assert len(runs) == 2 and all(r["status"] == "succeeded" for r in runs)
+    # Track runs have no step execution; `find` looks for step executions, so they are found by `runs list`
+    shown = show_json(blase, project, runs[0]["id"])
+    assert shown["tags"] == {"survey": "ztf"} and shown["params"] == {"window_size": 128}
+
+
+def test_diff_shows_changed_param_and_code_hash(project: Path, blase) -> None:
+    assert blase("step", "a", "--set", "n=2", cwd=project).returncode == 0
+    main = project / "main.py"
+    main.write_text(main.read_text().replace('"Log a few metrics', '"Log some metrics'))
+    assert blase("step", "a", "--set", "n=5", cwd=project).returncode == 0
+    runs = runs_json(blase, project)
+    proc = blase("runs", "diff", runs[1]["id"], runs[0]["id"], "--json", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    diff = json.loads(proc.stdout)["sections"]
+    assert diff["params"]["changed"] == {"a.n": [2, 5]}
+    assert set(diff["code"]["changed"]) == {"a.code_hash", "a.function_hash"}
+    assert diff["metrics"]["changed"]["a.loss"] == [0.5, 0.2]
+    assert diff["environment"]["changed"] == {}
+    text = blase("runs", "diff", runs[1]["id"], runs[0]["id"], cwd=project)
+    assert "a.n" in text.stdout and "code: 2 differ" in text.stdout
+
+
+def test_reindex_finds_a_copied_run_folder(tmp_path: Path, project: Path, blase) -> None:
+    assert blase("step", "a", "--set", "n=4", cwd=project).returncode == 0
+    run = show_json(blase, project, "latest")
+    fresh = make_project(tmp_path / "fresh")
+    shutil.copytree(project / "runs" / run["id"], fresh / "runs" / run["id"])
+    assert runs_json(blase, fresh) == []
+    proc = blase("runs", "reindex", cwd=fresh)
+    assert proc.returncode == 0 and "1 run(s) added" in proc.stdout
+    copied = show_json(blase, fresh, run["id"])
+    for key in ("status", "started", "params"):
+        assert copied[key] == run[key]
+    step, original = copied["steps"][0], run["steps"][0]
+    assert step["params"] == original["params"] and step["metrics"] == original["metrics"]
+    assert step["artifacts"] == original["artifacts"]
+    digest = step["artifacts"][0]["hash"]
+    cas_object = fresh / ".blase" / "cas" / "objects" / digest[:2] / digest[2:]
+    assert cas_object.read_text() == "n=4"
+    # reindexing twice adds nothing
+    assert "0 run(s) added, 1 already indexed" in blase("runs", "reindex", cwd=fresh).stdout
+
+
+def test_reindex_reports_a_broken_run_json(project: Path, blase) -> None:
+    broken = project / "runs" / "20260101-000000000-aaaaaa"
+    broken.mkdir(parents=True)
+    (broken / "run.json").write_text("{not json")
+    proc = blase("runs", "reindex", cwd=project)
+    assert proc.returncode == 0
+    assert "skipped runs/20260101-000000000-aaaaaa" in proc.stdout

@@ -1,0 +1,212 @@
+"""`blase step` end to end: real subprocesses, a real store, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+
+from conftest import runs_json, show_json, wait_for
+
+ANSI = re.compile(r"\x1b\[")
+
+
+def test_one_run_spans_three_invocations(project: Path, blase) -> None:
+    first = blase("step", "a", "--start-run", cwd=project)
+    assert first.returncode == 0, first.stderr
+    assert "still open" in first.stderr
+    assert blase("step", "b", cwd=project).returncode == 0
+    runs = runs_json(blase, project)
+    assert len(runs) == 1 and runs[0]["status"] == "running"
+    assert blase("step", "c", "--end-run", cwd=project).returncode == 0
+
+    runs = runs_json(blase, project)
+    assert len(runs) == 1
+    run = show_json(blase, project, runs[0]["id"])
+    assert run["status"] == "succeeded"
+    assert [s["step"] for s in run["steps"]] == ["a", "b", "c"]
+    assert all(s["status"] == "succeeded" for s in run["steps"])
+    assert run["steps"][0]["params"] == {"n": 3, "lr": 0.1, "name": "x"}
+    assert run["steps"][0]["metrics"] == {"loss": 1 / 3}
+    assert run["steps"][0]["artifacts"][0]["name"] == "a.txt"
+    # the run folder describes itself
+    on_disk = json.loads((project / "runs" / run["id"] / "run.json").read_text())
+    assert on_disk["status"] == "succeeded" and len(on_disk["steps"]) == 3
+    assert (project / "runs" / run["id"] / "env.json").is_file()
+
+
+def test_a_step_alone_gets_its_own_run(project: Path, blase) -> None:
+    proc = blase("step", "b", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    proc = blase("step", "c", cwd=project)
+    runs = runs_json(blase, project)
+    assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
+    assert [[s["step"] for s in r["steps"]] for r in runs] == [["c"], ["b"]]
+    assert runs[0]["id"] > runs[1]["id"], "run ids sort by time"
+
+
+def test_second_copy_of_a_step_exits_3_and_names_the_holder(project: Path, blase, spawn) -> None:
+    holder = spawn("step", "slow", cwd=project)
+    wait_for(lambda: (project / "started").exists(), what="slow step to start")
+    second = blase("step", "slow", cwd=project)
+    assert second.returncode == 3
+    line = second.stderr.strip()
+    assert "\n" not in line
+    assert f"pid {holder.pid}" in line and "already running" in line
+    assert re.search(r"started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", line)
+    # a different step of the same project is not blocked
+    assert blase("step", "b", cwd=project).returncode == 0
+    (project / "release").write_text("")
+    assert holder.wait(timeout=60) == 0
+    # the refused copy left no trace in the store
+    slow_runs = runs_json(blase, project, "--step", "slow")
+    assert len(slow_runs) == 1 and slow_runs[0]["status"] == "succeeded"
+
+
+def test_sigterm_marks_the_step_interrupted_and_exits_130(project: Path, blase, spawn) -> None:
+    proc = spawn("step", "slow", cwd=project)
+    wait_for(lambda: (project / "started").exists(), what="slow step to start")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 130
+    assert "interrupted" in proc.stderr.read()
+    run = show_json(blase, project, "latest")
+    assert run["status"] == "interrupted"
+    assert run["steps"][0]["status"] == "interrupted"
+    assert run["steps"][0]["exit_code"] == 130
+
+
+def test_failing_step_exits_1_with_one_line_and_keeps_the_traceback(project: Path, blase) -> None:
+    proc = blase("step", "boom", cwd=project)
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("blase:")]
+    assert len(lines) == 1
+    assert "ValueError: bad thing happened" in lines[0] and "log.txt" in lines[0]
+    assert "Traceback" not in proc.stderr, "the traceback belongs in the log, not on the terminal"
+    run = show_json(blase, project, "latest")
+    assert run["status"] == "failed" and run["steps"][0]["status"] == "failed"
+    log = (project / "runs" / run["id"] / "boom" / "log.txt").read_text()
+    assert "Traceback" in log and 'raise ValueError("bad thing happened")' in log
+
+
+def test_killed_step_is_found_interrupted_by_the_next_command(project: Path, blase, spawn) -> None:
+    proc = spawn("step", "slow", "--start-run", cwd=project)
+    wait_for(lambda: (project / "started").exists(), what="slow step to start")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    runs = runs_json(blase, project)
+    assert runs[0]["status"] == "interrupted"
+    run = show_json(blase, project, runs[0]["id"])
+    assert run["steps"][0]["status"] == "interrupted"
+    assert "died" in run["steps"][0]["error"]
+    # never silently reused: the next step gets a new run of its own
+    assert blase("step", "b", cwd=project).returncode == 0
+    runs = runs_json(blase, project)
+    assert len(runs) == 2 and runs[0]["steps"][0]["step"] == "b" and runs[0]["status"] == "succeeded"
+
+
+def test_python_main_py_seed_form(project: Path) -> None:
+    import subprocess
+
+    from conftest import _env
+
+    def main_py(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "main.py", *args], cwd=project, env=_env(), capture_output=True,
+                              text=True, timeout=60)
+
+    assert main_py("--step", "a", "--start_run").returncode == 0
+    assert main_py("--step", "b").returncode == 0
+    assert main_py("--step", "c", "--end_run").returncode == 0
+    bad = main_py("--step", "boom", "--start_run", "--end_run")
+    assert bad.returncode == 1
+    db = sqlite3.connect(project / "runs" / "blase.db")
+    rows = db.execute("SELECT r.status, group_concat(s.step) FROM runs r JOIN step_runs s ON s.run_id = r.id"
+                      " GROUP BY r.id ORDER BY r.id").fetchall()
+    assert rows == [("succeeded", "a,b,c"), ("failed", "boom")]
+
+
+def test_set_overrides_params_with_types(project: Path, blase) -> None:
+    proc = blase("step", "a", "--set", "n=5", "--set", "lr=0.5", "--set", "name=hello", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    step = show_json(blase, project, "latest")["steps"][0]
+    assert step["params"] == {"n": 5, "lr": 0.5, "name": "hello"}
+    assert step["metrics"]["loss"] == 1 / 5
+
+
+def test_no_tty_output_has_no_ansi_codes(project: Path, blase) -> None:
+    for args in (("step", "counted", "--set", "total=3"), ("runs", "list"), ("runs", "show", "latest"), ("steps",)):
+        proc = blase(*args, cwd=project)
+        assert proc.returncode == 0, proc.stderr
+        assert not ANSI.search(proc.stdout + proc.stderr), args
+
+
+def test_events_carry_progress_resources_logs_and_metrics(project: Path, blase) -> None:
+    assert blase("step", "counted", "--set", "total=30", cwd=project).returncode == 0
+    run = show_json(blase, project, "latest")
+    events = [json.loads(line) for line in
+              (project / "runs" / run["id"] / "counted" / "events.jsonl").read_text().splitlines()]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "status" and kinds[-1] == "status" and events[-1]["status"] == "succeeded"
+    progress = [e for e in events if e["type"] == "progress"]
+    assert progress[-1]["done"] == 30 and progress[-1]["total"] == 30 and progress[-1]["finished"]
+    assert progress[-1]["rate"] > 0
+    samples = [e for e in events if e["type"] == "resources"]
+    assert len(samples) >= 2, "about two resource samples a second for a 1.5 s step"
+    assert all(s["rss"] > 0 and "sys_mem_total" in s and "gpu" in s for s in samples)
+    assert any(e["type"] == "log" and "counted to 30" in e["message"] for e in events)
+    assert run["steps"][0]["peak_rss"] > 10_000_000
+
+
+def test_watch_follows_a_running_step_in_plain_text(project: Path, blase, spawn) -> None:
+    step = spawn("step", "slow", cwd=project)
+    wait_for(lambda: (project / "started").exists(), what="slow step to start")
+    watcher = spawn("runs", "watch", cwd=project)
+    wait_for(lambda: (project / "runs").exists())
+    (project / "release").write_text("")
+    assert step.wait(timeout=60) == 0
+    out, err = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0, err
+    assert "watching run" in out
+    assert "slow wait" in out and "status succeeded" in out
+    assert not ANSI.search(out)
+
+
+def test_steps_lists_docstrings_and_params(project: Path, blase) -> None:
+    proc = blase("steps", "--json", cwd=project)
+    steps = {s["step"]: s for s in json.loads(proc.stdout)}
+    assert set(steps) == {"a", "b", "c", "slow", "boom", "counted"}
+    assert steps["a"]["doc"] == "Log a few metrics and write an artifact."
+    assert steps["a"]["params"] == {"n": 3, "lr": 0.1, "name": "x"}
+
+
+def test_identical_step_reuses_outputs_unless_forced(project: Path, blase) -> None:
+    assert blase("step", "a", cwd=project).returncode == 0
+    again = blase("step", "a", cwd=project)
+    assert again.returncode == 0 and "up to date" in again.stderr and "--force" in again.stderr
+    run = show_json(blase, project, "latest")
+    assert run["steps"][0]["skipped_from"] is not None
+    assert run["steps"][0]["artifacts"][0]["name"] == "a.txt"
+    assert (project / "runs" / run["id"] / "a" / "artifacts" / "a.txt").read_text() == "n=3"
+    forced = blase("step", "a", "--force", cwd=project)
+    assert forced.returncode == 0 and "up to date" not in forced.stderr
+    assert show_json(blase, project, "latest")["steps"][0]["skipped_from"] is None
+    changed = blase("step", "a", "--set", "n=4", cwd=project)
+    assert "up to date" not in changed.stderr
+    # changing the code of the project also means running again
+    (project / "helper.py").write_text("X = 1\n")
+    assert "up to date" not in blase("step", "a", "--set", "n=4", cwd=project).stderr
+
+
+def test_runs_close_ends_an_open_run(project: Path, blase) -> None:
+    assert blase("step", "a", "--start-run", cwd=project).returncode == 0
+    refused = blase("step", "b", "--start-run", cwd=project)
+    assert refused.returncode == 2 and "still open" in refused.stderr and "runs close" in refused.stderr
+    run_id = runs_json(blase, project)[0]["id"]
+    proc = blase("runs", "close", run_id[:17], cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert show_json(blase, project, run_id)["status"] == "succeeded"
+    again = blase("runs", "close", run_id, cwd=project)
+    assert again.returncode == 2 and "already closed" in again.stderr

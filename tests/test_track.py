@@ -1,0 +1,116 @@
+"""The Track API in user scripts: runs owned by the process, closed however the process ends."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import _env, runs_json, show_json, wait_for
+
+
+def _script(project: Path, body: str) -> subprocess.CompletedProcess:
+    path = project / "script.py"
+    path.write_text("from blase_tui import Track\n" + body)
+    return subprocess.run([sys.executable, str(path)], cwd=project, env=_env(), capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_context_manager_records_everything(project: Path, blase) -> None:
+    (project / "notes.txt").write_text("hello")
+    proc = _script(project, """
+t = Track(project=".")
+with t.start_run(name="baseline", tags={"who": "me"}):
+    t.log_params({"lr": 0.01, "layers": [64, 32]})
+    t.log_param("optimizer", "adam")
+    for i in range(5):
+        t.log_metric("loss", 1 / (i + 1), iteration=i)
+    t.log_metrics({"acc": 0.9, "f1": 0.8})
+    t.set_tag("stage", "dev")
+    t.log_artifact("notes.txt")
+    t.log_artifact("notes.txt", name="copy.txt")
+print(t.run_id)
+""")
+    assert proc.returncode == 0, proc.stderr
+    run = show_json(blase, project, proc.stdout.strip())
+    assert run["name"] == "baseline" and run["status"] == "succeeded"
+    assert run["params"] == {"lr": 0.01, "layers": [64, 32], "optimizer": "adam"}
+    assert run["metrics"] == {"loss": 0.2, "acc": 0.9, "f1": 0.8}
+    assert run["tags"] == {"who": "me", "stage": "dev"}
+    names = sorted(a["name"] for a in run["artifacts"])
+    assert names == ["copy.txt", "notes.txt"]
+    hashes = {a["hash"] for a in run["artifacts"]}
+    assert len(hashes) == 1, "the same content is stored once"
+    objects = [p for p in (project / ".blase" / "cas" / "objects").rglob("*") if p.is_file()]
+    assert sum(1 for p in objects if p.read_bytes() == b"hello") == 1
+    art = project / "runs" / run["id"] / "artifacts" / "copy.txt"
+    assert art.read_text() == "hello"
+    assert stat.S_IMODE(art.stat().st_mode) & 0o222 == 0, "artifacts are read-only"
+    metrics_file = (project / "runs" / run["id"] / "metrics.jsonl").read_text().splitlines()
+    assert len(metrics_file) == 7
+
+
+def test_exception_marks_the_run_failed(project: Path, blase) -> None:
+    proc = _script(project, """
+t = Track(project=".")
+t.start_run()
+t.log_metric("x", 1)
+raise RuntimeError("crash")
+""")
+    assert proc.returncode == 1
+    run = runs_json(blase, project)[0]
+    assert run["status"] == "failed" and run["metrics"] == {"x": 1.0}
+
+
+def test_exit_without_end_run_closes_succeeded(project: Path, blase) -> None:
+    proc = _script(project, "t = Track(project='.')\nt.log_metric('x', 2)\n")
+    assert proc.returncode == 0, proc.stderr
+    run = runs_json(blase, project)[0]
+    assert run["status"] == "succeeded" and run["metrics"] == {"x": 2.0}
+
+
+def test_killed_script_leaves_an_interrupted_run(project: Path, blase) -> None:
+    path = project / "script.py"
+    path.write_text(
+        "import time\nfrom pathlib import Path\nfrom blase_tui import Track\n"
+        "t = Track(project='.')\nt.start_run()\nt.log_metric('x', 1)\nt._run().flush()\n"
+        "Path('started').write_text('')\ntime.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(path)], cwd=project, env=_env())
+    wait_for(lambda: (project / "started").exists(), what="script to start its run")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    run = runs_json(blase, project)[0]
+    assert run["status"] == "interrupted" and run["metrics"] == {"x": 1.0}
+
+
+def test_track_inside_a_step_writes_to_the_step_run(tmp_path: Path, blase) -> None:
+    from conftest import make_project
+
+    src = (
+        "from blase_tui import Track, step\n"
+        "@step\ndef s():\n"
+        "    t = Track(project='testproj')\n"
+        "    t.start_run()\n"
+        "    t.log_metric('inside', 7)\n"
+        "    t.log_param('k', 'v')\n"
+    )
+    project = make_project(tmp_path / "p", main_src=src)
+    proc = blase("step", "s", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    runs = runs_json(blase, project)
+    assert len(runs) == 1
+    step = show_json(blase, project, runs[0]["id"])["steps"][0]
+    assert step["metrics"] == {"inside": 7.0} and step["params"] == {"k": "v"}
+
+
+def test_unknown_project_name_outside_any_project(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "from blase_tui import Track\nTrack(project='nowhere-xyz')"],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True,
+    )
+    assert proc.returncode == 1
+    assert "ConfigError: no project named `nowhere-xyz`" in proc.stderr
