@@ -1,0 +1,83 @@
+"""How long `blase --help` and `blase runs list` take to start, next to `mlflow --help` (its closest peer).
+
+    python bench/startup.py [--repeat 15]
+
+Target: `blase --help` under 0.3 s on the 2-core development machine. Prints the median of several runs of
+each command, the ratio, and which heavy modules each blase command imported (none is the target).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROBE = """
+import json, sys
+sys.argv = ["blase", *json.loads(sys.argv[1])]
+from blase_tui.cli.app import run
+try:
+    run()
+except SystemExit:
+    pass
+heavy = sorted(m for m in ("torch", "tensorflow", "textual", "pandas", "pyarrow", "sklearn") if m in sys.modules)
+sys.__stderr__.write("HEAVY=" + json.dumps(heavy) + "\\n")
+"""
+
+
+def median_seconds(cmd: list[str], repeat: int, cwd: Path) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "proj"
+        root.mkdir()
+        (root / "blase.toml").write_text('[project]\nname = "bench"\n')
+        (root / "main.py").write_text("from blase_tui import step\n@step\ndef hello(ctx):\n    ctx.log_metric('x', 1)\n")
+        env = {**os.environ, "BLASE_HOME": str(Path(tmp) / "home")}
+        blase = [sys.executable, "-m", "blase_tui"]
+        subprocess.run([*blase, "step", "hello"], cwd=root, env=env, capture_output=True, check=True)
+        rows = []
+        for label, cmd in (("blase --help", [*blase, "--help"]), ("blase runs list", [*blase, "runs", "list"])):
+            rows.append((label, median_seconds(cmd, args.repeat, root)))
+        heavy = {}
+        for label, argv in (("blase --help", ["--help"]), ("blase runs list", ["runs", "list"]),
+                            ("blase step hello", ["step", "hello", "--force"])):
+            proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argv)], cwd=root, env=env,
+                                  capture_output=True, text=True)
+            heavy[label] = json.loads(proc.stderr.split("HEAVY=")[-1])
+        mlflow = shutil.which("mlflow") or shutil.which("mlflow", path=str(Path(sys.executable).parent))
+        peer = median_seconds([mlflow, "--help"], args.repeat, root) if mlflow else None
+
+    print(f"{'command':<22}{'median s':>10}")
+    for label, seconds in rows:
+        print(f"{label:<22}{seconds:>10.3f}")
+    if peer is not None:
+        print(f"{'mlflow --help':<22}{peer:>10.3f}")
+        print(f"ratio mlflow/blase --help: {peer / rows[0][1]:.1f}x")
+    else:
+        print("mlflow not installed (pip install '.[bench]' to compare)")
+    verdict = "PASS" if rows[0][1] < 0.3 else "MISS"
+    print(f"target blase --help < 0.300 s: {rows[0][1]:.3f} s {verdict}")
+    for label, mods in heavy.items():
+        print(f"heavy modules imported by {label}: {', '.join(mods) or 'none'}")
+
+
+if __name__ == "__main__":
+    main()
