@@ -77,3 +77,20 @@ def test_param_resolution_order_and_coercion() -> None:
         coerce("aug", "maybe", False)
     with pytest.raises(ConfigError, match="takes a JSON list"):
         coerce("layers", "{}", [1])
+
+
+def test_metrics_logged_while_the_flusher_runs_are_all_kept_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from blase_tui.core import tracker as tracker_mod
+
+    monkeypatch.setattr(tracker_mod, "FLUSH_SECONDS", 0.001)  # flush from both threads as often as possible
+    store = RunStore(tmp_path)
+    run_id = store.create_run()
+    tracker = tracker_mod.RunTracker(store, run_id)
+    for i in range(20_000):
+        tracker.log_metric("m", i, iteration=i)
+    tracker.close()
+    rows = store.db.query("SELECT iteration FROM metrics WHERE run_id = ? ORDER BY rowid", (run_id,))
+    assert [r["iteration"] for r in rows] == list(range(20_000))
+    assert store.describe_run(run_id)["metrics"] == {"m": 19_999.0}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ class RunTracker:
         self.step_run_id = step_run_id
         self.folder = folder or store.run_dir(run_id)
         self.events = events
-        self._metrics: list[tuple[str, int, str, float, int | None, float]] = []
+        self._metrics: deque[tuple[str, int, str, float, int | None, float]] = deque()
         self._lock = threading.Lock()
         self._last_flush = time.monotonic()
         self._timer: threading.Thread | None = None
@@ -43,7 +44,7 @@ class RunTracker:
     def log_metric(self, key: str, value: float, iteration: int | None = None) -> None:
         now = time.time()
         value = float(value)
-        self._metrics.append((self.run_id, self.step_run_id, key, value, iteration, now))
+        self._metrics.append((self.run_id, self.step_run_id, key, value, iteration, now))  # deque: thread-safe
         if self.events is not None:
             self.events.emit("metric", key=key, value=value, iteration=iteration)
         if len(self._metrics) >= FLUSH_EVERY or time.monotonic() - self._last_flush > FLUSH_SECONDS:
@@ -66,9 +67,11 @@ class RunTracker:
         self._timer.start()
 
     def flush(self) -> None:
+        # One flush at a time, taking values in the order they were logged, so the store's row order is the
+        # logging order ("last value" means the last one logged).
         with self._lock:
-            rows, self._metrics = self._metrics, []
             self._last_flush = time.monotonic()
+            rows = [self._metrics.popleft() for _ in range(len(self._metrics))]
             if not rows:
                 return
             self.store.log_metrics(rows)

@@ -324,8 +324,10 @@ class RunStore:
         if run is None:
             raise ConfigError(f"no run `{run_id}` in this project.")
         params = self.db.query("SELECT key, step_run_id, value FROM params WHERE run_id = ? ORDER BY key", (run_id,))
+        # the last value of each metric, not the whole history (a run may hold millions of values)
         metric_rows = self.db.query(
-            "SELECT step_run_id, key, value, iteration, ts FROM metrics WHERE run_id = ? ORDER BY rowid", (run_id,)
+            "SELECT step_run_id, key, value FROM metrics WHERE rowid IN (SELECT MAX(rowid) FROM metrics"
+            " WHERE run_id = ? GROUP BY step_run_id, key) ORDER BY rowid", (run_id,)
         )
         arts = self.db.query(
             "SELECT step_run_id, name, hash, size FROM artifacts WHERE run_id = ? ORDER BY name", (run_id,)
