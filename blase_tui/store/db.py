@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -108,6 +108,22 @@ CREATE TABLE IF NOT EXISTS datasets (
     PRIMARY KEY (run_id, step_run_id, role, name)
 );
 CREATE INDEX IF NOT EXISTS datasets_hash ON datasets (hash);
+CREATE TABLE IF NOT EXISTS file_hashes (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS exclusions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    reason TEXT,
+    run_id TEXT,
+    step_run_id INTEGER,
+    created REAL,
+    PRIMARY KEY (name, version, key)
+);
 """
 
 
