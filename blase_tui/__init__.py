@@ -14,6 +14,13 @@ _EXPORTS = {
     "step": "blase_tui.core.steps",
     "StepContext": "blase_tui.core.context",
     "Track": "blase_tui.modules.track",
+    "Batch": "blase_tui.modules.batch",
+    "Extract": "blase_tui.modules.extract",
+    "Transform": "blase_tui.modules.transform",
+    "Load": "blase_tui.modules.load",
+    "Examine": "blase_tui.modules.examine",
+    "Clean": "blase_tui.modules.clean",
+    "Prepare": "blase_tui.modules.prepare",
     "main": "blase_tui.core.entry",
     "BlaseError": "blase_tui.errors",
     "ConfigError": "blase_tui.errors",
@@ -27,7 +34,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from blase_tui.core.entry import main
     from blase_tui.core.steps import step
     from blase_tui.errors import BlaseError, ConfigError
+    from blase_tui.modules.batch import Batch
+    from blase_tui.modules.clean import Clean
+    from blase_tui.modules.examine import Examine
+    from blase_tui.modules.extract import Extract
+    from blase_tui.modules.load import Load
+    from blase_tui.modules.prepare import Prepare
     from blase_tui.modules.track import Track
+    from blase_tui.modules.transform import Transform
 
 
 def __getattr__(name: str) -> Any:

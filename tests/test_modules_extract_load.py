@@ -181,7 +181,7 @@ def test_load_writes_shards_with_a_manifest_and_replaces_old_output(tmp_path: Pa
     manifest = read_manifest(out)
     assert manifest["records"] == 10 and len(manifest["shards"]) == 3
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(["manifest.json"] + [f"part-0000{i}.{c}.npy" for i in range(3)
+    assert names == sorted(["_manifest.json"] + [f"part-0000{i}.{c}.npy" for i in range(3)
                                                  for c in ("image", "label", "key")])
     keys = np.concatenate([np.load(out / f"part-0000{i}.key.npy") for i in range(3)])
     assert keys[0] == "cat/img_001.png" and len(keys) == 10

@@ -1,7 +1,7 @@
 """``Load``: write batches to disk as shards (``.npy``, Parquet) or image files, atomically, with a manifest.
 
 Each file is written under a temporary name (``.tmp-...``, which readers ignore) and renamed when complete, so
-a crash never leaves a half file that looks whole. ``manifest.json`` lists only complete shards, with their
+a crash never leaves a half file that looks whole. ``_manifest.json`` lists only complete shards, with their
 record counts and content hashes, and the whole dataset's hash; it is recorded as the step's output.
 
 >>> loader = Load()
@@ -24,7 +24,7 @@ from blase_tui.modules import recording
 from blase_tui.modules.batch import Batch
 
 FORMATS = ("npy", "parquet", "png")
-MANIFEST = "manifest.json"
+MANIFEST = "_manifest.json"  # "_" so pyarrow and other readers of the folder skip it
 SHARD_LISTS = ".shards"
 
 

@@ -1,12 +1,23 @@
-"""Data helpers of the sample project (plain Python, no blase needed)."""
+"""Data helpers of the sample project: plain functions that the steps in main.py hand to blase's modules."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
+
+
+def example_func(batch):
+    """Transform: scale pixels to [0, 1] floats (the model's input) and keep the labels."""
+    return {"image": batch["image"].astype(np.float32) / 255.0, "label": batch["label"]}
+
+
+def filter_bad_images(batch, min_ink: float = 0.05):
+    """Clean: True for the images to exclude, those with almost no ink (fraction of clearly drawn pixels)."""
+    images = batch["image"]
+    ink = (images.reshape(len(images), -1) > 64).mean(axis=1)
+    return ink < min_ink
 
 
 def write_png_atomic(array: np.ndarray, path: Path) -> None:
@@ -19,27 +30,12 @@ def write_png_atomic(array: np.ndarray, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def read_png(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as img:
-        return np.asarray(img.convert("L"), dtype=np.uint8)
-
-
-def ink_fraction(image: np.ndarray) -> float:
-    """Share of pixels that are clearly drawn."""
-    return float((image > 64).mean())
-
-
-def split_of(key: str, seed: int, train: float, val: float) -> str:
-    """Deterministic split per record key: a record stays in its split when the dataset grows."""
-    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
-    return "train" if u < train else "val" if u < train + val else "test"
-
-
-def save_npy_atomic(array: np.ndarray, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
+def load_split(directory: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Images (flattened), integer labels and keys of one prepared split (the npy shards Prepare wrote)."""
+    shards = sorted(Path(directory).glob("part-*.image.npy"))
+    if not shards:
+        raise FileNotFoundError(f"no prepared shards in {directory}; run `blase step prepare` first")
+    x = np.concatenate([np.load(s).reshape(len(np.load(s, mmap_mode="r")), -1) for s in shards])
+    y = np.concatenate([np.load(str(s).replace(".image.npy", ".label.npy")) for s in shards]).astype(np.int64)
+    keys = np.concatenate([np.load(str(s).replace(".image.npy", ".key.npy")) for s in shards])
+    return x.astype(np.float32) / 255.0, y, keys

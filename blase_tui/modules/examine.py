@@ -1,0 +1,342 @@
+"""``Examine``: streaming statistics over batches, a summary table, ``summary.json``, plots and suggestions.
+
+Memory stays flat whatever the dataset size: per column it keeps running moments (merged batch by batch),
+a KLL quantile sketch (Apache DataSketches) and, for categorical columns, value counts up to a cap.
+
+>>> examiner = Examine(aggregate_batches=True)
+>>> for batch in Extract().load_parquet("data/raw/alerts"):
+...     examiner.process_batch(batch)
+>>> summary = examiner.generate_summary()
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blase_tui.core import context as context_mod
+from blase_tui.modules.batch import Batch
+
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+MAX_CATEGORIES = 1000
+PIXEL_SAMPLE = 4096  # pixels per image fed to the channel sketches (statistics, not an archive)
+LABEL_NAMES = ("label", "labels", "target", "class", "y", "outcome", "category")
+
+
+class _Numeric:
+    def __init__(self) -> None:
+        from datasketches import kll_doubles_sketch
+
+        self.count = 0
+        self.missing = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+        self.sketch = kll_doubles_sketch(200)
+        self.values: Counter[float] = Counter()
+        self.distinct_capped = False
+        self.integer = True
+
+    def update(self, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=np.float64).ravel()
+        finite = values[~np.isnan(values)]
+        self.missing += len(values) - len(finite)
+        n = len(finite)
+        if n == 0:
+            return
+        # Chan et al.: merge this batch's mean and M2 into the running ones.
+        b_mean = float(finite.mean())
+        b_m2 = float(((finite - b_mean) ** 2).sum())
+        delta = b_mean - self.mean
+        total = self.count + n
+        self.mean += delta * n / total
+        self.m2 += b_m2 + delta * delta * self.count * n / total
+        self.count = total
+        self.min = min(self.min, float(finite.min()))
+        self.max = max(self.max, float(finite.max()))
+        self.sketch.update(finite)
+        if self.integer and not np.all(np.mod(finite, 1) == 0):
+            self.integer = False
+        if not self.distinct_capped:
+            uniques, counts = np.unique(finite, return_counts=True)
+            self.values.update(dict(zip(uniques.tolist(), counts.tolist(), strict=True)))
+            if len(self.values) > MAX_CATEGORIES:
+                self.distinct_capped = True
+                self.values.clear()
+
+    def summary(self, bins: int = 20) -> dict[str, Any]:
+        if self.count == 0:
+            return {"kind": "numeric", "count": 0, "missing": self.missing}
+        q = dict(zip((f"p{int(p * 100)}" for p in QUANTILES), self.sketch.get_quantiles(list(QUANTILES)), strict=True))
+        edges = np.linspace(self.min, self.max, bins + 1) if self.max > self.min else np.array([self.min, self.min + 1])
+        pmf = self.sketch.get_pmf(edges[1:-1].tolist()) if len(edges) > 2 else [1.0]
+        iqr = q["p75"] - q["p25"]
+        low, high = q["p25"] - 1.5 * iqr, q["p75"] + 1.5 * iqr
+        outliers = 0.0
+        if iqr > 0:
+            cdf = self.sketch.get_cdf([low, high])
+            outliers = cdf[0] + (1 - cdf[1])
+        return {
+            "kind": "numeric", "count": self.count, "missing": self.missing, "mean": self.mean,
+            "std": math.sqrt(self.m2 / self.count) if self.count else 0.0, "min": self.min, "max": self.max,
+            "quantiles": q, "histogram": {"edges": edges.tolist(), "counts": [round(p * self.count) for p in pmf]},
+            "distinct": None if self.distinct_capped else len(self.values),
+            "integer": self.integer, "outlier_fraction": outliers,
+            "top_values": None if self.distinct_capped or len(self.values) > 50 else
+            {str(k): v for k, v in self.values.most_common(50)},
+        }
+
+
+class _Categorical:
+    def __init__(self) -> None:
+        self.count = 0
+        self.missing = 0
+        self.values: Counter[str] = Counter()
+        self.capped = False
+
+    def update(self, values: Any) -> None:
+        items = [v for v in values]
+        present = [str(v) for v in items if v is not None and not (isinstance(v, float) and math.isnan(v))]
+        self.missing += len(items) - len(present)
+        self.count += len(present)
+        if not self.capped:
+            self.values.update(present)
+            if len(self.values) > MAX_CATEGORIES:
+                self.capped = True
+                top = self.values.most_common(MAX_CATEGORIES)
+                self.values = Counter(dict(top))
+
+    def summary(self) -> dict[str, Any]:
+        return {"kind": "categorical", "count": self.count, "missing": self.missing,
+                "distinct": None if self.capped else len(self.values),
+                "top_values": dict(self.values.most_common(50))}
+
+
+class _Images:
+    def __init__(self) -> None:
+        self.count = 0
+        self.sizes: Counter[str] = Counter()
+        self.channels: dict[int, _Numeric] = {}
+
+    def update(self, images: Any) -> None:
+        rng = np.random.default_rng(self.count)
+        for image in images:
+            array = np.asarray(image)
+            self.count += 1
+            self.sizes["x".join(str(s) for s in array.shape[:2])] += 1
+            pixels = array.reshape(array.shape[0] * array.shape[1], -1)
+            if len(pixels) > PIXEL_SAMPLE:
+                pixels = pixels[rng.choice(len(pixels), PIXEL_SAMPLE, replace=False)]
+            for c in range(pixels.shape[1]):
+                self.channels.setdefault(c, _Numeric()).update(pixels[:, c])
+
+    def summary(self) -> dict[str, Any]:
+        return {"kind": "image", "count": self.count, "sizes": dict(self.sizes.most_common()),
+                "channels": {str(c): s.summary() for c, s in self.channels.items()}}
+
+
+def _is_image_column(name: str, values: Any) -> bool:
+    if isinstance(values, np.ndarray) and values.dtype == object and len(values):
+        return isinstance(values[0], np.ndarray) and values[0].ndim >= 2
+    return isinstance(values, np.ndarray) and values.ndim >= 3 and name != "array" or (
+        isinstance(values, np.ndarray) and values.ndim >= 3 and values.dtype == np.uint8)
+
+
+class Examine:
+    """Streaming statistics of every column: numeric (count, missing, mean, std, min, max, quantiles,
+    histogram, outliers), categorical (value counts, class balance) and images (sizes, per-channel pixel
+    statistics). With ``aggregate_batches=False``, ``process_batch`` also returns that batch's own summary."""
+
+    def __init__(self, aggregate_batches: bool = True, label_column: str | None = None) -> None:
+        self.aggregate_batches = aggregate_batches
+        self.label_column = label_column
+        self.records = 0
+        self.batches = 0
+        self._columns: dict[str, Any] = {}
+
+    def _stats_for(self, name: str, values: Any) -> Any:
+        if name not in self._columns:
+            if _is_image_column(name, values):
+                self._columns[name] = _Images()
+            elif isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+                self._columns[name] = _Numeric()
+            else:
+                self._columns[name] = _Categorical()
+        return self._columns[name]
+
+    def process_batch(self, batch: Batch) -> dict[str, Any] | None:
+        """Add a batch to the statistics."""
+        if not self.aggregate_batches:
+            single = Examine(aggregate_batches=True, label_column=self.label_column)
+            single.process_batch(batch)
+        self.records += len(batch)
+        self.batches += 1
+        for name in batch.columns:
+            if name == "key":
+                continue
+            values = batch.column(name)
+            stats = self._stats_for(name, values)
+            if isinstance(stats, _Numeric) and isinstance(values, np.ndarray) and values.ndim > 1:
+                stats.update(values.reshape(-1))
+            elif isinstance(stats, _Numeric):
+                stats.update(np.asarray(values, dtype=np.float64))
+            else:
+                stats.update(values)
+        return None if self.aggregate_batches else single.summary()
+
+    def summary(self) -> dict[str, Any]:
+        columns = {name: stats.summary() for name, stats in self._columns.items()}
+        return {"records": self.records, "batches": self.batches, "columns": columns,
+                "suggestions": suggestions(columns, self.records, self.label_column)}
+
+    def generate_summary(self, output_dir: str | Path | None = None, *, plots: bool = True,
+                         show: bool = True) -> dict[str, Any]:
+        """Print the summary table, write ``summary.json`` and one PNG histogram per numeric column (to the
+        step's artifacts, or ``output_dir``), log headline metrics; returns the summary."""
+        summary = self.summary()
+        ctx = context_mod.active()
+        tracker = context_mod.current_tracker()
+        if output_dir:
+            out = Path(output_dir)
+        elif ctx is not None:
+            out = ctx.artifact_dir  # ingested as the step's artifacts when it ends
+        elif tracker is not None:
+            import tempfile
+
+            out = Path(tempfile.mkdtemp(prefix="blase-examine-"))  # copied into the run below
+        else:
+            out = Path("examine")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+        if plots:
+            _plots(summary, out)
+        if show:
+            _print_table(summary)
+        if tracker is not None:
+            tracker.log_metrics({"records": float(summary["records"]), "columns": float(len(summary["columns"]))})
+            if ctx is None or output_dir:
+                tracker.log_artifact(out, name="examine")
+                if not output_dir:
+                    import shutil
+
+                    shutil.rmtree(out, ignore_errors=True)
+        return summary
+
+
+def suggestions(columns: dict[str, dict[str, Any]], records: int, label_column: str | None = None) -> list[dict[str, str]]:
+    """Feature types, label-column candidates, imputation and outlier warnings for tabular columns."""
+    out: list[dict[str, str]] = []
+    for name, s in columns.items():
+        kind = s["kind"]
+        if kind == "image":
+            if len(s["sizes"]) > 1:
+                out.append({"column": name, "kind": "image_sizes",
+                            "text": f"images come in {len(s['sizes'])} sizes; resize them (load_images(size=...))."})
+            continue
+        distinct = s.get("distinct")
+        if s["count"] == 0:
+            out.append({"column": name, "kind": "empty", "text": "no values at all; drop this column."})
+            continue
+        if distinct == 1:
+            out.append({"column": name, "kind": "constant", "text": "one value only; it carries no information."})
+            continue
+        if kind == "numeric":
+            categorical = distinct is not None and s["integer"] and distinct <= 20
+            feature = "binary" if distinct == 2 else "categorical" if categorical else "continuous"
+            if distinct is None and s["integer"] and records and s["count"] >= 0.99 * records and s["min"] >= 0:
+                feature = "identifier"
+        else:
+            feature = "categorical" if distinct is not None and distinct <= max(50, records // 20) else "identifier"
+        out.append({"column": name, "kind": "feature_type", "text": feature})
+        named_like_label = name.lower() in LABEL_NAMES or name == label_column
+        if feature in ("binary", "categorical") and (named_like_label or distinct is not None and distinct <= 10):
+            top = s.get("top_values") or {}
+            balance = ""
+            if top:
+                counts = sorted(top.values())
+                balance = f"; class balance {counts[-1] / max(counts[0], 1):.1f}:1"
+            out.append({"column": name, "kind": "label_candidate",
+                        "text": f"{distinct} classes{balance}" + (" (named like a label)" if named_like_label else "")})
+        if s["missing"]:
+            share = s["missing"] / (s["missing"] + s["count"])
+            how = "the median" if kind == "numeric" and feature == "continuous" else "the most frequent value"
+            out.append({"column": name, "kind": "imputation",
+                        "text": f"{share:.1%} missing; impute with {how} or add a missing-indicator column."})
+        if kind == "numeric" and feature == "continuous" and s.get("outlier_fraction", 0) > 0.01:
+            out.append({"column": name, "kind": "outliers",
+                        "text": f"{s['outlier_fraction']:.1%} of values lie beyond 1.5 IQR of the quartiles;"
+                                " check them or clip/transform the column."})
+    return out
+
+
+def _plots(summary: dict[str, Any], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for name, s in summary["columns"].items():
+        hists = []
+        if s["kind"] == "numeric" and s.get("histogram"):
+            hists = [(name, s["histogram"])]
+        elif s["kind"] == "image":
+            hists = [(f"{name} channel {c}", cs["histogram"]) for c, cs in s["channels"].items() if cs.get("histogram")]
+        elif s["kind"] == "categorical" and s.get("top_values"):
+            fig, ax = plt.subplots(figsize=(6, 3.5))
+            top = list(s["top_values"].items())[:20]
+            ax.bar([str(k) for k, _ in top], [v for _, v in top], color="#4c78a8")
+            ax.set_title(f"{name}: most frequent values")
+            ax.tick_params(axis="x", rotation=45)
+            fig.tight_layout()
+            path = out / f"values_{_safe(name)}.png"
+            fig.savefig(path, dpi=100)
+            plt.close(fig)
+            paths.append(path)
+        for title, h in hists:
+            fig, ax = plt.subplots(figsize=(6, 3.5))
+            edges = np.asarray(h["edges"])
+            ax.bar(edges[:-1], h["counts"], width=np.diff(edges), align="edge", color="#4c78a8", edgecolor="white")
+            ax.set_title(f"{title}: histogram")
+            ax.set_ylabel("records")
+            fig.tight_layout()
+            path = out / f"hist_{_safe(title)}.png"
+            fig.savefig(path, dpi=100)
+            plt.close(fig)
+            paths.append(path)
+    return paths
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
+def _print_table(summary: dict[str, Any]) -> None:
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{summary['records']} records in {summary['batches']} batches", header_style="bold")
+    for col in ("column", "kind", "count", "missing", "mean", "std", "min", "p50", "max", "distinct"):
+        table.add_column(col, justify="left" if col in ("column", "kind") else "right")
+
+    def f(v: Any) -> str:
+        return "-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    for name, s in summary["columns"].items():
+        rows = [(name, s)] if s["kind"] != "image" else [(f"{name}[{c}]", cs) for c, cs in s["channels"].items()]
+        for label, r in rows:
+            q = r.get("quantiles") or {}
+            table.add_row(label, s["kind"], f(r.get("count")), f(r.get("missing")), f(r.get("mean")), f(r.get("std")),
+                          f(r.get("min")), f(q.get("p50")), f(r.get("max")), f(r.get("distinct")))
+    console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 120)
+    console.print(table)
+    for s in summary["suggestions"]:
+        console.print(f"  {s['column']}: {s['kind'].replace('_', ' ')}: {s['text']}", markup=False)

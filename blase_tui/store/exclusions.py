@@ -1,0 +1,49 @@
+"""Named, versioned exclusion sets: the keys a clean step removed and why (``cleaned_v1``, ``cleaned_v2``...)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from blase_tui.errors import BlaseError
+from blase_tui.store.runstore import RunStore
+
+_VERSIONED = re.compile(r"^(?P<name>.+)_v(?P<version>\d+)$")
+
+
+def save(store: RunStore, name: str, reasons: dict[str, str], *, run_id: str | None = None,
+         step_run_id: int | None = None) -> str:
+    """Store ``reasons`` (key -> reason) as the next version of ``name``; returns ``name_vN``."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or _VERSIONED.match(name):
+        raise BlaseError(f"exclusion set name {name!r} must be letters, digits, '_', '.', '-' without a _vN suffix.")
+    now = time.time()
+    with store.db.write() as conn:
+        version = conn.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM exclusions WHERE name = ?", (name,)).fetchone()[0]
+        conn.executemany(
+            "INSERT INTO exclusions (name, version, key, reason, run_id, step_run_id, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(name, version, k, r, run_id, step_run_id, now) for k, r in reasons.items()],
+        )
+        if not reasons:  # an empty set is a real version too: "nothing to exclude"
+            conn.execute(
+                "INSERT INTO exclusions (name, version, key, reason, run_id, step_run_id, created)"
+                " VALUES (?, ?, '', NULL, ?, ?, ?)", (name, version, run_id, step_run_id, now))
+    return f"{name}_v{version}"
+
+
+def load(store: RunStore, ref: str) -> dict[str, str]:
+    """The keys and reasons of ``name_vN`` (or the newest version of ``name``)."""
+    match = _VERSIONED.match(ref)
+    if match:
+        name, version = match.group("name"), int(match.group("version"))
+    else:
+        name = ref
+        row = store.db.query("SELECT MAX(version) AS v FROM exclusions WHERE name = ?", (name,))
+        version = row[0]["v"] if row and row[0]["v"] is not None else None
+    rows = [] if version is None else store.db.query(
+        "SELECT key, reason FROM exclusions WHERE name = ? AND version = ?", (name, version))
+    if not rows:
+        known = sorted({f"{r['name']}_v{r['version']}" for r in
+                        store.db.query("SELECT DISTINCT name, version FROM exclusions")})
+        hint = f"known sets: {', '.join(known)}" if known else "no exclusion sets yet: run the clean step first"
+        raise BlaseError(f"no exclusion set `{ref}` in this project ({hint}).")
+    return {r["key"]: r["reason"] for r in rows if r["key"]}
