@@ -106,6 +106,14 @@ def test_parquet_columns_filters_and_totals(tmp_path: Path) -> None:
     ids = [int(k) for b in bright for k in b.keys]
     expected = np.flatnonzero(np.linspace(15, 22, n) > 21.0)
     assert ids == expected.tolist()
+    # a filter on a column that is not read, and keys that stay the file's row numbers
+    only_id = list(ex.load_parquet(tmp_path / "a.parquet", columns=["id"], filters=[("mag", ">", 21.0)]))
+    assert only_id[0].columns == ["id"]
+    assert [k for b in only_id for k in b.keys] == [f"a.parquet:{i}" for i in expected]
+    table2 = pa.table({"band": ["g", "r", "g and x"], "v": [1, 2, 3]})
+    pq.write_table(table2, tmp_path / "b.parquet")
+    picked = list(ex.load_parquet(tmp_path / "b.parquet", filters=[("band", "==", "g and x")]))
+    assert [k for b in picked for k in b.keys] == ["b.parquet:2"]
 
 
 def test_npy_is_memory_mapped(tmp_path: Path) -> None:

@@ -287,6 +287,7 @@ class Extract:
         """Parquet files (one file or a folder), streamed as Arrow tables with only ``columns`` read and
         ``filters`` (a ``pyarrow.compute`` expression or DNF list like ``[("mag", ">", 19.5)]``) pushed down.
         Keys are ``file:row`` or the ``key_column``."""
+        import pyarrow as pa
         import pyarrow.dataset as pds
         import pyarrow.parquet as pq
 
@@ -312,26 +313,44 @@ class Extract:
         read_columns = list(columns) if columns else None
         if read_columns and key_column and key_column not in read_columns:
             read_columns.append(key_column)
+        schema_names = metas[0].schema.to_arrow_schema().names
+        fields = _expression_fields(expression) if expression is not None else set()
+        filter_columns = [c for c in schema_names if c in fields]
+        scan_columns = None if read_columns is None else read_columns + [c for c in filter_columns if c not in read_columns]
         try:
-            for file in files:
+            for file, meta in zip(files, metas, strict=True):
                 name = file.relative_to(root).as_posix() if root.is_dir() else file.name
-                fragment = pds.dataset(file, format="parquet")
-                row = 0
-                for record_batch in fragment.to_batches(columns=read_columns, filter=expression, batch_size=per_batch,
-                                                        batch_readahead=1, fragment_readahead=1, use_threads=True):
-                    if record_batch.num_rows == 0:
-                        continue
-                    import pyarrow as pa
-
-                    table = pa.Table.from_batches([record_batch])
-                    if key_column:
-                        keys = [str(v) for v in table.column(key_column).to_pylist()]
-                    else:
-                        keys = [f"{name}:{i}" for i in range(row, row + table.num_rows)]
-                    row += table.num_rows
-                    bar.update(table.num_rows, nbytes=table.nbytes)
-                    yield Batch(keys, table, BatchMeta(str(root), index, None, total_rows, start, ("load_parquet",)))
-                    index, start = index + 1, start + table.num_rows
+                # Row groups one at a time through ParquetFile (no pre-buffering of whole files): the reader then
+                # holds about one row group's decode buffers, which keeps the step near its budget.
+                reader = pq.ParquetFile(file, pre_buffer=False)
+                offsets = np.cumsum([0] + [meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
+                groups = range(meta.num_row_groups)
+                if expression is not None:
+                    fragment = next(iter(pds.dataset(file, format="parquet").get_fragments()))
+                    groups = sorted(rg.id for piece in fragment.split_by_row_group(expression) for rg in piece.row_groups)
+                for group in groups:
+                    row = int(offsets[group])
+                    for record_batch in reader.iter_batches(batch_size=per_batch, row_groups=[group],
+                                                            columns=scan_columns, use_threads=True):
+                        table = pa.Table.from_batches([record_batch])
+                        positions = np.arange(row, row + table.num_rows)
+                        row += table.num_rows
+                        if expression is not None:
+                            table = table.append_column("__row", pa.array(positions)).filter(expression)
+                            positions = table.column("__row").to_numpy()
+                            keep = read_columns or [c for c in table.column_names if c != "__row"]
+                            table = table.select(keep)
+                        elif scan_columns is not None and scan_columns != read_columns:
+                            table = table.select(read_columns)
+                        if table.num_rows == 0:
+                            continue
+                        if key_column:
+                            keys = [str(v) for v in table.column(key_column).to_pylist()]
+                        else:
+                            keys = [f"{name}:{i}" for i in positions.tolist()]
+                        bar.update(table.num_rows, nbytes=table.nbytes)
+                        yield Batch(keys, table, BatchMeta(str(root), index, None, total_rows, start, ("load_parquet",)))
+                        index, start = index + 1, start + table.num_rows
         finally:
             bar.close()
         recording.dataset(root, role="input", files=files, records=total_rows)
@@ -506,6 +525,14 @@ def _take(buffered: list[tuple[list[str], Any]], n: int) -> tuple[list[str], Any
             need = 0
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     return keys, table, rest, sum(t.num_rows for _, t in rest)
+
+
+def _expression_fields(expression: Any) -> set[str]:
+    """Column names a filter expression reads (so they are read even when not asked for)."""
+    import re
+
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', "", str(expression))  # string literals are values, not columns
+    return set(re.findall(r"\b([A-Za-z_][A-Za-z0-9_]*)\b", text))
 
 
 def _read_wav(path: Path) -> tuple[np.ndarray, int]:
