@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from blase_tui.modules.batch import Batch
-from blase_tui.modules.budget import resolve_budget
 
 
 def _apply_column(fn: Callable[[Any], Any], values: Any) -> list[Any]:
@@ -80,14 +79,9 @@ class Transform:
     processes (so each holds a share of the batch, and the memory budget is split between them); results come
     back in record order, whatever finishes first."""
 
-    def __init__(self, workers: int | None = None, memory_budget: int | str | None = None) -> None:
+    def __init__(self, workers: int | None = None) -> None:
         self.workers = int(workers or 0)
-        self.memory_budget = resolve_budget(memory_budget)
         self._pool: Any = None
-
-    @property
-    def budget_per_worker(self) -> int:
-        return self.memory_budget // max(self.workers, 1)
 
     def _executor(self) -> Any:
         if self._pool is None:
