@@ -21,6 +21,8 @@ _EXPORTS = {
     "Examine": "blase_tui.modules.examine",
     "Clean": "blase_tui.modules.clean",
     "Prepare": "blase_tui.modules.prepare",
+    "Train": "blase_tui.modules.train",
+    "Evaluate": "blase_tui.modules.evaluate",
     "main": "blase_tui.core.entry",
     "BlaseError": "blase_tui.errors",
     "ConfigError": "blase_tui.errors",
@@ -36,11 +38,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from blase_tui.errors import BlaseError, ConfigError
     from blase_tui.modules.batch import Batch
     from blase_tui.modules.clean import Clean
+    from blase_tui.modules.evaluate import Evaluate
     from blase_tui.modules.examine import Examine
     from blase_tui.modules.extract import Extract
     from blase_tui.modules.load import Load
     from blase_tui.modules.prepare import Prepare
     from blase_tui.modules.track import Track
+    from blase_tui.modules.train import Train
     from blase_tui.modules.transform import Transform
 
 

@@ -5,21 +5,18 @@ Run a step with `blase step NAME`, or as the seed does: `python main.py --step e
 
 from __future__ import annotations
 
-import json
-import os
-import pickle
 from pathlib import Path
 
 import numpy as np
-from scripts.engineer import example_func, filter_bad_images, load_split, write_png_atomic
-from scripts.model import build_model
+from scripts.engineer import example_func, filter_bad_images, write_png_atomic
+from scripts.model import build_cnn
 
-from blase_tui import Clean, Examine, Extract, Load, Prepare, Transform, main, step
+from blase_tui import Clean, Evaluate, Examine, Extract, Load, Prepare, Train, Transform, main, step
 
 RAW_IMAGE_DIR = Path("data/raw/images")
 PROCESSED_DIR = Path("data/interim/processed_images")
 PREPARED_DIR = Path("data/prepared")
-MODEL_PATH = Path("models/model.pkl")
+MODEL_PATH = Path("models/digits_cnn.pt")
 
 
 def _write_source_images(ctx, scale: int) -> None:
@@ -83,35 +80,24 @@ def prepare(ctx, train: float = 0.7, val: float = 0.2, test: float = 0.1, seed: 
 
 
 @step
-def train(ctx, C: float = 1.0, max_iter: int = 500, seed: int = 0):  # noqa: N803
-    """Fit the classifier on the train split; report train and validation accuracy."""
-    X, y, _ = load_split(PREPARED_DIR / "train")
-    model = build_model(C=C, max_iter=max_iter, seed=seed)
-    ctx.log.info("training on %d records", len(y))
-    model.fit(X, y)
-    ctx.log_metric("train_accuracy", float(model.score(X, y)))
-    Xv, yv, _ = load_split(PREPARED_DIR / "val")
-    ctx.log_metric("val_accuracy", float(model.score(Xv, yv)))
-    MODEL_PATH.parent.mkdir(parents=True, exist_ok=True)
-    tmp = MODEL_PATH.with_suffix(".tmp")
-    tmp.write_bytes(pickle.dumps(model))
-    os.replace(tmp, MODEL_PATH)
-    ctx.log_artifact(MODEL_PATH)
-    ctx.log_dataset(PREPARED_DIR / "train", role="input", name="prepared/train")
+def train(ctx, epochs: int = 8, batch_size: int = 64, learning_rate: float = 0.002, seed: int = 0):
+    """Train a small CNN (PyTorch) on the prepared digits, validating every epoch; --resume continues."""
+    trainer = Train(seed=seed)
+    trainer.set_model(build_cnn(), framework="torch")
+    trainer.configure_training(optimizer="adam", loss_fn="cross_entropy", batch_size=batch_size,
+                               learning_rate=learning_rate, early_stopping=3)
+    trainer.train(epochs=epochs, data_dir=PREPARED_DIR)
+    trainer.save_model(MODEL_PATH)
+    trainer.save_logs("logs/train.json")
 
 
 @step
 def evaluate(ctx):
-    """Accuracy and per-class recall of the latest model on the test split."""
-    model = pickle.loads(MODEL_PATH.read_bytes())
-    X, y, _ = load_split(PREPARED_DIR / "test")
-    pred = model.predict(X)
-    accuracy = float((pred == y).mean())
-    recall = {str(c): float((pred[y == c] == c).mean()) for c in np.unique(y)}
-    ctx.log_metric("test_accuracy", accuracy)
-    (ctx.artifact_dir / "evaluation.json").write_text(json.dumps({"accuracy": accuracy, "recall": recall}, indent=2))
-    ctx.log_dataset(PREPARED_DIR / "test", role="input", name="prepared/test")
-    ctx.log_dataset(MODEL_PATH, role="input", name="model")
+    """Accuracy, per-class scores, confusion matrix and ROC of the latest model on the test split."""
+    evaluator = Evaluate()
+    evaluator.evaluate_live(model_path=MODEL_PATH, test_data_dir=PREPARED_DIR / "test",
+                            task_type="classification", save_preds=True)
+    evaluator.save_evaluation_logs("logs/eval.json")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -141,18 +143,24 @@ def test_rolling_windows(tmp_path: Path) -> None:
 
 
 def test_tfrecord_output_reads_back(tmp_path: Path) -> None:
-    from tfrecord.reader import tfrecord_loader
-
     keys = [f"k{i}" for i in range(30)]
     prep = Prepare()
     prep.register_source("s", iter(_batches(keys, image=np.arange(30 * 4, dtype=np.float32).reshape(30, 2, 2),
                                             label=np.arange(30) % 3)))
     prep.set_split(1.0, 0.0, 0.0)
     prep.convert(output_format="tfrecord", output_dir=tmp_path / "tf")
-    records = list(tfrecord_loader(str(tmp_path / "tf" / "train" / "data.tfrecord"), None))
-    assert [r["key"].decode() for r in records] == keys
-    assert records[7]["image"].tolist() == [28.0, 29.0, 30.0, 31.0] and records[7]["image_shape"].tolist() == [2, 2]
-    assert records[7]["label"].tolist() == [1]
+    # read back with an independent reader, in its own process: its protobuf classes clash with TensorFlow's
+    reader = (
+        "import json, sys\nfrom tfrecord.reader import tfrecord_loader\n"
+        "rows = [{k: (v.decode() if isinstance(v, bytes) else v.tolist()) for k, v in r.items()}"
+        " for r in tfrecord_loader(sys.argv[1], None)]\nprint(json.dumps(rows))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", reader, str(tmp_path / "tf" / "train" / "data.tfrecord")],
+                          capture_output=True, text=True, check=True)
+    records = json.loads(proc.stdout)
+    assert [r["key"] for r in records] == keys
+    assert records[7]["image"] == [28.0, 29.0, 30.0, 31.0] and records[7]["image_shape"] == [2, 2]
+    assert records[7]["label"] == [1]
 
 
 def _seed_functions() -> str:

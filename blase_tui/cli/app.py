@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from blase_tui import __version__
-from blase_tui.cli import common, create, projects, runs, step
+from blase_tui.cli import common, create, models, projects, runs, step
 from blase_tui.errors import EXIT_INTERRUPTED, EXIT_USAGE, BlaseError
 
 app = typer.Typer(
@@ -46,6 +46,7 @@ step.register(app)
 create.register(app)
 app.add_typer(runs.app, name="runs")
 app.add_typer(projects.app, name="projects")
+app.add_typer(models.app, name="models")
 
 
 def run() -> None:

@@ -75,8 +75,8 @@ def demo_command(
             c.print(f"[red]step {step} exited with {proc.returncode}[/]; see `blase runs show latest` in {root}.")
             raise typer.Exit(proc.returncode)
         c.print(f"[dim]({time.monotonic() - started:.1f} s)[/]")
-    c.print("\n[bold]$ blase step train --set C=0.05[/]  (a second run with another param, to compare)")
-    proc = subprocess.run([*cmd, "train", "--set", "C=0.05"], cwd=root, env=env)
+    c.print("\n[bold]$ blase step train --set learning_rate=0.0005[/]  (a second run with another param, to compare)")
+    proc = subprocess.run([*cmd, "train", "--set", "learning_rate=0.0005"], cwd=root, env=env)
     if proc.returncode != 0:
         raise typer.Exit(proc.returncode)
 
@@ -97,8 +97,9 @@ def demo_command(
     c.print("  blase runs show latest               params, metrics, artifacts, environment")
     if len(runs) >= 2:
         c.print(f"  blase runs diff {runs[1]['id'][:15]} {runs[0]['id'][:15]}   what changed between the two runs")
-    c.print("  blase runs find --step train --param C=0.05 --path")
-    c.print("  blase step train --set C=2 && blase runs watch")
+    c.print("  blase models list                    the trained models and their cards")
+    c.print("  blase runs find --step train --param learning_rate=0.0005 --path")
+    c.print("  blase step train --set epochs=12     (and `blase runs watch` in another terminal)")
     from importlib.util import find_spec
 
     if find_spec("blase_tui.tui.app") is not None:

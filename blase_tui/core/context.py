@@ -100,7 +100,8 @@ class StepContext:
 
     Attributes: ``step`` (name), ``params``, ``log`` (a :class:`logging.Logger` writing to the step's log),
     ``memory_budget`` (bytes), ``run_id``, ``folder`` (the step's folder in the run), ``artifact_dir`` (files
-    written there become artifacts when the step ends), ``project``.
+    written there become artifacts when the step ends), ``project``, ``resume`` (``blase step NAME --resume``:
+    training continues from the last checkpoint of an earlier execution).
     """
 
     def __init__(
@@ -113,8 +114,10 @@ class StepContext:
         events: EventWriter,
         log: logging.Logger,
         memory_budget: int,
+        resume: bool = False,
     ) -> None:
         self.step = step
+        self.resume = resume
         self.params = Params(params)
         self.project = project
         self.tracker = tracker

@@ -46,6 +46,7 @@ class StepRequest:
     overrides: list[str] = field(default_factory=list)
     force: bool = False
     run_name: str | None = None
+    resume: bool = False  # continue from the checkpoint an earlier execution of the step left
 
 
 @dataclass
@@ -213,6 +214,7 @@ def _run_locked(
     ctx = context_mod.StepContext(
         step=info.name, params=params, project=project, tracker=tracker, events=events, log=logger,
         memory_budget=budget,
+        resume=request.resume,
     )
 
     status, exit_code, message, reused_from = RUNNING, EXIT_OK, "", None
@@ -246,7 +248,7 @@ def _run_locked(
         if params:
             store.log_params(run_id, params, step_run_id)
 
-        prev = None if request.force else find_reusable(store, sig.digest)
+        prev = None if (request.force or request.resume) else find_reusable(store, sig.digest)
         if prev is not None:
             _reuse(store, prev, run_id, step_run_id, folder)
             reused_from = prev["id"]

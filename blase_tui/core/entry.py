@@ -37,6 +37,7 @@ def main(
     parser.add_argument("--end_run", "--end-run", action="store_true", help="close the open run after this step")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
     parser.add_argument("--force", action="store_true", help="run even if an identical execution can be reused")
+    parser.add_argument("--resume", action="store_true", help="continue training from the last checkpoint")
     args = parser.parse_args(argv)
 
     script = getattr(sys.modules.get("__main__"), "__file__", None)
@@ -46,7 +47,7 @@ def main(
         outcome = run_step(
             project,
             StepRequest(step=args.step, start_run=args.start_run, end_run=args.end_run,
-                        overrides=args.set, force=args.force),
+                        overrides=args.set, force=args.force, resume=args.resume),
             steps=known,
         )
     except BlaseError as exc:

@@ -20,7 +20,7 @@ def _sample_dir() -> Path:
 
 
 def available() -> dict[str, tuple[Path, str]]:
-    return {"sample": (_sample_dir(), "digit images: etl, inspect, clean, prepare, train, evaluate (scikit-learn)")}
+    return {"sample": (_sample_dir(), "digit images: etl, inspect, clean, prepare, train (PyTorch CNN), evaluate")}
 
 
 def create(template: str, target: Path) -> Path:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -123,6 +123,19 @@ CREATE TABLE IF NOT EXISTS exclusions (
     step_run_id INTEGER,
     created REAL,
     PRIMARY KEY (name, version, key)
+);
+CREATE TABLE IF NOT EXISTS models (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    run_id TEXT,
+    step_run_id INTEGER,
+    framework TEXT,
+    file_hash TEXT NOT NULL,
+    card_hash TEXT,
+    file_name TEXT,
+    metrics TEXT,
+    created REAL,
+    PRIMARY KEY (name, version)
 );
 """
 

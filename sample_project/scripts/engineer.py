@@ -29,13 +29,3 @@ def write_png_atomic(array: np.ndarray, path: Path) -> None:
     Image.fromarray(array).save(tmp, format="PNG")
     os.replace(tmp, path)
 
-
-def load_split(directory: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Images (flattened), integer labels and keys of one prepared split (the npy shards Prepare wrote)."""
-    shards = sorted(Path(directory).glob("part-*.image.npy"))
-    if not shards:
-        raise FileNotFoundError(f"no prepared shards in {directory}; run `blase step prepare` first")
-    x = np.concatenate([np.load(s).reshape(len(np.load(s, mmap_mode="r")), -1) for s in shards])
-    y = np.concatenate([np.load(str(s).replace(".image.npy", ".label.npy")) for s in shards]).astype(np.int64)
-    keys = np.concatenate([np.load(str(s).replace(".image.npy", ".key.npy")) for s in shards])
-    return x.astype(np.float32) / 255.0, y, keys

@@ -1,0 +1,69 @@
+"""What every framework adapter provides to ``Train`` and ``Evaluate``. Adapters import their framework
+inside their own module, which ``Train`` imports only when that framework is asked for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass
+class TrainConfig:
+    optimizer: Any = "adam"
+    loss_fn: Any = None
+    metrics: list[str] = field(default_factory=lambda: ["accuracy"])
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    early_stopping: int | None = None  # patience in epochs, on the monitored value
+    monitor: str = "val_loss"
+    task: str = "classification"
+    input_column: str | None = None
+    target_column: str | None = None
+    device: str | None = None
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Adapter(Protocol):
+    framework: str
+    file_suffix: str
+
+    def setup(self, model: Any, config: TrainConfig, n_classes: int | None) -> None: ...
+    def freeze(self, names: list[str]) -> list[str]: ...
+    def train_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int, int]: ...
+    def predict(self, x: np.ndarray) -> np.ndarray: ...
+    def loss(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int, int]: ...
+    def state(self) -> Any: ...
+    def load_state(self, state: Any) -> None: ...
+    def save_checkpoint(self, path: Path, extra: dict[str, Any]) -> None: ...
+    def read_checkpoint(self, path: Path) -> dict[str, Any]: ...
+    def save(self, path: Path) -> None: ...
+    def describe(self) -> dict[str, Any]: ...
+
+
+def to_float_input(x: np.ndarray) -> np.ndarray:
+    """Model input as float32: uint8 images are scaled to [0, 1]."""
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / 255.0
+    return x.astype(np.float32, copy=False)
+
+
+def load_adapter(framework: str) -> Any:
+    if framework == "torch":
+        from blase_tui.frameworks.torch_adapter import TorchAdapter
+
+        return TorchAdapter()
+    if framework == "tensorflow":
+        from blase_tui.frameworks.tensorflow_adapter import TensorFlowAdapter
+
+        return TensorFlowAdapter()
+    if framework == "sklearn":
+        from blase_tui.frameworks.sklearn_adapter import SklearnAdapter
+
+        return SklearnAdapter()
+    from blase_tui.errors import BlaseError
+
+    raise BlaseError(f"framework {framework!r} is not one of torch, tensorflow, sklearn.")

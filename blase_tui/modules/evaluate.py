@@ -1,0 +1,222 @@
+"""``Evaluate``: score a saved model on held-out data, with predictions, plots and a comparison with the
+previous evaluation of the project.
+
+>>> evaluator = Evaluate()
+>>> evaluator.evaluate_live(model_path="models/digits.pt", test_data_dir="data/prepared/test",
+...                         task_type="classification", save_preds=True)
+>>> evaluator.save_evaluation_logs("logs/eval.json")
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blase_tui.core import context as context_mod
+from blase_tui.errors import BlaseError
+from blase_tui.modules import metrics as metrics_mod
+from blase_tui.modules import recording
+from blase_tui.modules.shards import open_split
+
+_SUFFIX_FRAMEWORK = {".pt": "torch", ".pth": "torch", ".keras": "tensorflow", ".h5": "tensorflow",
+                     ".pkl": "sklearn", ".joblib": "sklearn"}
+
+
+def load_model(model_path: Path, device: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """The adapter holding the model at ``model_path`` and its card (``{}`` when there is none)."""
+    if not model_path.exists():
+        raise BlaseError(f"model {model_path} does not exist; train and save one first (Train.save_model).")
+    card_path = model_path.with_name(model_path.name + ".card.json")
+    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    framework = card.get("framework") or _SUFFIX_FRAMEWORK.get(model_path.suffix)
+    if framework == "torch":
+        from blase_tui.frameworks.torch_adapter import TorchAdapter
+
+        return TorchAdapter.load(model_path, device), card
+    if framework == "tensorflow":
+        from blase_tui.frameworks.tensorflow_adapter import TensorFlowAdapter
+
+        return TensorFlowAdapter.load(model_path), card
+    if framework == "sklearn":
+        from blase_tui.frameworks.sklearn_adapter import SklearnAdapter
+
+        return SklearnAdapter.load(model_path), card
+    raise BlaseError(f"cannot tell which framework saved {model_path}; save it with Train.save_model (it writes a card).")
+
+
+class Evaluate:
+    def __init__(self, device: str | None = None, batch_size: int = 256) -> None:
+        self.device = device
+        self.batch_size = batch_size
+        self.results: dict[str, Any] = {}
+
+    def evaluate_live(self, model_path: str | Path, test_data_dir: str | Path, task_type: str = "classification",
+                      save_preds: bool = True, *, input_column: str | None = None,
+                      target_column: str | None = None) -> dict[str, Any]:
+        """Predict every record of ``test_data_dir`` (npy shards) and compute the metrics of ``task_type``."""
+        if task_type not in ("classification", "regression"):
+            raise BlaseError(f"task_type must be 'classification' or 'regression', not {task_type!r}.")
+        model_path = Path(model_path)
+        adapter, card = load_model(model_path, self.device)
+        adapter.classification = task_type == "classification"
+        split = open_split(test_data_dir)
+        x_col = split.input_column(input_column or (card.get("input") or {}).get("column"))
+        y_col = split.target_column(target_column or (card.get("input") or {}).get("target"))
+        if y_col is None:
+            raise BlaseError(f"{test_data_dir} has no target column; name it with target_column=.")
+        self._check_leak(split.keys, card)
+        if split.manifest_hash:
+            recording.dataset(Path(test_data_dir), role="input", digest=split.manifest_hash, records=len(split))
+        recording.dataset(model_path, role="input", name="model")
+        outputs, targets = [], []
+        bar = recording.progress(f"evaluate {test_data_dir}", total=len(split), unit="records")
+        for _, cols in split.batches(self.batch_size, columns=[x_col, y_col]):
+            outputs.append(adapter.predict(cols[x_col]))
+            targets.append(np.asarray(cols[y_col]))
+            bar.update(len(cols[y_col]))
+        bar.close()
+        out = np.concatenate(outputs) if outputs else np.zeros((0,))
+        y = np.concatenate(targets) if targets else np.zeros((0,))
+        result: dict[str, Any] = {"model": str(model_path), "test_data": str(test_data_dir), "task": task_type,
+                                  "records": int(len(y)), "test_hash": split.manifest_hash}
+        if task_type == "classification":
+            classes = card.get("classes") or sorted(np.unique(y).tolist())
+            lookup = {str(c): i for i, c in enumerate(classes)}
+            unknown = sorted({str(v) for v in y} - set(lookup))
+            if unknown:
+                raise BlaseError(f"test labels {unknown[:5]} were not among the model's classes {classes[:10]}.")
+            y_idx = np.array([lookup[str(v)] for v in y], dtype=np.int64)
+            result.update(metrics_mod.classification(y_idx, out, classes))
+            preds = {"key": split.keys, "label": [str(v) for v in y], "pred": [str(classes[i]) for i in out.argmax(1)],
+                     "score": out.max(axis=1)}
+        else:
+            y = y.astype(np.float64)
+            result.update(metrics_mod.regression(y, out.astype(np.float64)))
+            preds = {"key": split.keys, "target": y, "pred": out, "residual": out - y}
+        self.results = result
+        self._record(result, preds if save_preds else None, out, y)
+        return result
+
+    @staticmethod
+    def _check_leak(keys: np.ndarray, card: dict[str, Any]) -> None:
+        """Refuse to score records the model was trained on (when the training split is known)."""
+        run = card.get("training_run")
+        tracker = context_mod.current_tracker()
+        if not run or tracker is None:
+            return
+        rows = tracker.store.db.query(
+            "SELECT path FROM datasets WHERE run_id = ? AND role = 'input' AND step_run_id = ?",
+            (run, card.get("training_step_run") or 0))
+        for r in rows:
+            path = tracker.store.root / r["path"]
+            if (path / "_manifest.json").is_file():
+                train_keys = set(open_split(path).keys.tolist())
+                leaked = train_keys.intersection(keys.tolist())
+                if leaked:
+                    raise BlaseError(f"{len(leaked)} test records were used for training (e.g. {sorted(leaked)[0]!r});"
+                                     " evaluate on a split the model has not seen.")
+
+    def _record(self, result: dict[str, Any], preds: dict[str, Any] | None, out: np.ndarray, y: np.ndarray) -> None:
+        tracker = context_mod.current_tracker()
+        if tracker is None:
+            return
+        import tempfile
+
+        headline = {k: v for k, v in result.items() if isinstance(v, float)}
+        tracker.log_metrics(headline)
+        previous = self._previous(tracker, list(headline))
+        if previous:
+            result["previous"] = previous
+            result["change"] = {k: headline[k] - v for k, v in previous["metrics"].items() if k in headline}
+        folder = Path(tempfile.mkdtemp(prefix="blase-eval-"))
+        (folder / "evaluation.json").write_text(json.dumps(result, indent=1, default=str))
+        if preds is not None:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.table(preds), folder / "predictions.parquet")
+        _plots(result, out, y, folder)
+        tracker.log_artifact(folder, name="evaluation")
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+    @staticmethod
+    def _previous(tracker: Any, keys: list[str]) -> dict[str, Any] | None:
+        ctx = context_mod.active()
+        if ctx is None or not keys:
+            return None
+        rows = tracker.store.db.query(
+            "SELECT s.id, s.run_id FROM step_runs s WHERE s.step = ? AND s.status = 'succeeded' AND s.id < ?"
+            " ORDER BY s.id DESC LIMIT 1", (ctx.step, ctx.step_run_id))
+        if not rows:
+            return None
+        marks = ",".join("?" * len(keys))
+        values = tracker.store.db.query(
+            f"SELECT key, value FROM metrics WHERE step_run_id = ? AND key IN ({marks})", (rows[0]["id"], *keys))
+        return {"run_id": rows[0]["run_id"], "metrics": {r["key"]: r["value"] for r in values}}
+
+    def save_evaluation_logs(self, path: str | Path) -> Path:
+        if not self.results:
+            raise BlaseError("nothing to save: call evaluate_live first.")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.results, indent=1, default=str))
+        return path
+
+
+def _plots(result: dict[str, Any], out: np.ndarray, y: np.ndarray, folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if result["task"] == "classification":
+        cm = np.asarray(result["confusion_matrix"])
+        classes = result["classes"]
+        fig, ax = plt.subplots(figsize=(5.5, 5))
+        ax.imshow(cm, cmap="Blues")
+        ax.set_xticks(range(len(classes)), classes, rotation=45)
+        ax.set_yticks(range(len(classes)), classes)
+        for i in range(len(classes)):
+            for j in range(len(classes)):
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center",
+                        color="white" if cm[i, j] > cm.max() / 2 else "black", fontsize=8)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"confusion matrix (accuracy {result['accuracy']:.3f})")
+        fig.tight_layout()
+        fig.savefig(folder / "confusion_matrix.png", dpi=100)
+        plt.close(fig)
+        lookup = {c: i for i, c in enumerate(classes)}
+        y_idx = np.array([lookup[str(v)] for v in y])
+        fig, ax = plt.subplots(figsize=(5.5, 5))
+        for i, c in enumerate(classes):
+            if len(classes) == 2 and i == 0:
+                continue
+            fpr, tpr = metrics_mod.roc_curve(out[:, i], y_idx == i)
+            ax.plot(fpr, tpr, label=str(c), linewidth=1)
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        auc = result.get("roc_auc")
+        ax.set_title("ROC (one vs rest)" + (f", macro AUC {auc:.3f}" if auc is not None else ""))
+        if len(classes) <= 12:
+            ax.legend(fontsize=7, loc="lower right")
+        fig.tight_layout()
+        fig.savefig(folder / "roc.png", dpi=100)
+        plt.close(fig)
+    else:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        axes[0].scatter(y, out, s=4, alpha=0.5)
+        axes[0].set_xlabel("true")
+        axes[0].set_ylabel("predicted")
+        axes[1].hist(out - y, bins=40, color="#4c78a8")
+        axes[1].set_xlabel("residual")
+        fig.suptitle(f"RMSE {result['rmse']:.4g}, R² {result['r2']:.3f}")
+        fig.tight_layout()
+        fig.savefig(folder / "residuals.png", dpi=100)
+        plt.close(fig)

@@ -1,0 +1,363 @@
+"""``Train``: fit a PyTorch, TensorFlow/Keras or scikit-learn model on prepared splits, with progress, metrics
+per epoch, a checkpoint after every epoch, resume after a crash, fine-tuning with frozen layers, early stopping,
+and a model card.
+
+>>> trainer = Train()
+>>> trainer.set_model(model, framework="torch")
+>>> trainer.configure_training(optimizer="adam", loss_fn="cross_entropy", batch_size=64, learning_rate=1e-3)
+>>> trainer.train(epochs=10, data_dir="data/prepared")
+>>> trainer.save_model("models/digits.pt")
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blase_tui.core import context as context_mod
+from blase_tui.errors import BlaseError
+from blase_tui.frameworks.base import TrainConfig, load_adapter
+from blase_tui.modules import recording
+from blase_tui.modules.budget import resolve_budget
+from blase_tui.modules.shards import SplitData, open_split
+
+MODES = ("scratch", "fine_tune", "resume")
+CHECKPOINTS = "checkpoints"
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python, numpy, PyTorch (when installed) and TensorFlow (when already imported)."""
+    import random
+    import sys
+    from importlib.util import find_spec
+
+    random.seed(seed)
+    np.random.seed(seed)
+    if "torch" in sys.modules or find_spec("torch") is not None:
+        import torch
+
+        torch.manual_seed(seed)
+    if "tensorflow" in sys.modules:
+        sys.modules["tensorflow"].keras.utils.set_random_seed(seed)
+
+
+def _log(message: str, *args: Any) -> None:
+    ctx = context_mod.active()
+    if ctx is not None:
+        ctx.log.info(message, *args)
+
+
+class Train:
+    """Train a model on ``data_dir/train`` (validating on ``data_dir/val`` when present) in streamed batches
+    read from memory-mapped shards."""
+
+    def __init__(self, seed: int = 0, device: str | None = None, memory_budget: int | str | None = None) -> None:
+        seed_all(seed)  # before the model is built, so its initial weights repeat too
+        self.config = TrainConfig(seed=seed, device=device)
+        self.memory_budget = resolve_budget(memory_budget)
+        self.model: Any = None
+        self.framework: str | None = None
+        self.adapter: Any = None
+        self.mode = "scratch"
+        self.checkpoint_path: Path | None = None
+        self.freeze_layers: list[str] = []
+        self.frozen: list[str] = []
+        self.history: list[dict[str, float]] = []
+        self.classes: np.ndarray | None = None
+        self.train_hash: str | None = None
+        self.epochs_run: list[int] = []
+        self.resumed_from: str | None = None
+        self.input_signature: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ setup
+    def set_model(self, model: Any, framework: str = "torch") -> None:
+        self.adapter = load_adapter(framework)
+        self.model, self.framework = model, framework
+
+    def configure_training(self, optimizer: Any = "adam", loss_fn: Any = None, metrics: list[str] | None = None,
+                           batch_size: int = 64, learning_rate: float = 1e-3, *, early_stopping: int | None = None,
+                           monitor: str = "val_loss", task: str = "classification", input_column: str | None = None,
+                           target_column: str | None = None, device: str | None = None, seed: int | None = None,
+                           **extra: Any) -> None:
+        """``early_stopping``: stop after that many epochs without improvement of ``monitor`` (and keep the
+        best weights). ``task``: classification or regression. ``device``: default CUDA when present."""
+        if task not in ("classification", "regression"):
+            raise BlaseError(f"task must be 'classification' or 'regression', not {task!r}.")
+        if batch_size < 1:
+            raise BlaseError("batch_size must be at least 1.")
+        self.config = TrainConfig(
+            optimizer=optimizer, loss_fn=loss_fn, metrics=list(metrics or ["accuracy"]), batch_size=int(batch_size),
+            learning_rate=float(learning_rate), early_stopping=early_stopping, monitor=monitor, task=task,
+            input_column=input_column, target_column=target_column, device=device or self.config.device,
+            seed=self.config.seed if seed is None else int(seed), extra=extra,
+        )
+
+    def set_mode(self, mode: str = "scratch", checkpoint_path: str | Path | None = None,
+                 freeze_layers: list[str] | None = None) -> None:
+        """``scratch``; ``fine_tune`` (start from ``checkpoint_path``'s weights, optionally freezing layers by
+        name); ``resume`` (continue from a checkpoint: ``checkpoint_path``, or the last one a previous execution
+        of this step left)."""
+        if mode not in MODES:
+            raise BlaseError(f"mode must be one of {', '.join(MODES)}, not {mode!r}.")
+        if mode == "fine_tune" and checkpoint_path is not None and not Path(checkpoint_path).exists():
+            raise BlaseError(f"checkpoint {checkpoint_path} does not exist; train a base model first or fix the path.")
+        self.mode = mode
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.freeze_layers = list(freeze_layers or [])
+
+    # ---------------------------------------------------------------- helpers
+    def _targets(self, split: SplitData, column: str | None) -> np.ndarray | None:
+        if column is None:
+            return None
+        return np.concatenate([np.asarray(a) for a in split.columns[column]])
+
+    def _encode(self, y: np.ndarray) -> np.ndarray:
+        if self.classes is None:
+            return y.astype(np.float32)
+        index = np.searchsorted(self.classes, y)
+        index = np.clip(index, 0, len(self.classes) - 1)
+        bad = self.classes[index] != y
+        if np.any(bad):
+            raise BlaseError(f"label {y[bad][0]!r} is not among the training classes {list(self.classes)[:10]}.")
+        return index.astype(np.int64)
+
+    def _find_checkpoint(self) -> Path | None:
+        if self.checkpoint_path is not None:
+            if not self.checkpoint_path.exists():
+                raise BlaseError(f"checkpoint {self.checkpoint_path} does not exist.")
+            return self.checkpoint_path
+        ctx = context_mod.active()
+        if ctx is None:
+            raise BlaseError("mode='resume' outside a step needs checkpoint_path=...")
+        store = ctx.tracker.store
+        for row in store.db.query(
+            "SELECT run_id, folder FROM step_runs WHERE step = ? AND id < ? ORDER BY id DESC", (ctx.step, ctx.step_run_id)
+        ):
+            path = store.run_dir(row["run_id"]) / row["folder"] / CHECKPOINTS / f"last{self.adapter.file_suffix}"
+            if path.exists():
+                return path
+        return None
+
+    def _checkpoint_dir(self) -> Path:
+        ctx = context_mod.active()
+        tracker = context_mod.current_tracker()
+        base = ctx.folder if ctx is not None else tracker.folder if tracker is not None else Path(".blase-train")
+        path = base / CHECKPOINTS
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # ------------------------------------------------------------------ train
+    def train(self, epochs: int = 10, data_dir: str | Path = "data/prepared") -> list[dict[str, float]]:
+        """Train for ``epochs`` epochs (fewer with early stopping); returns the per-epoch history."""
+        if self.adapter is None:
+            raise BlaseError("no model: call set_model(model, framework=...) before train().")
+        data_dir = Path(data_dir)
+        train_dir = data_dir / "train" if (data_dir / "train").is_dir() else data_dir
+        train = open_split(train_dir)
+        val = open_split(data_dir / "val") if (data_dir / "val").is_dir() and train_dir != data_dir else None
+        cfg = self.config
+        x_col = train.input_column(cfg.input_column)
+        y_col = train.target_column(cfg.target_column)
+        if y_col is None:
+            raise BlaseError(f"{train_dir} has no target column (label, y or target); name it with target_column=.")
+        y_all = self._targets(train, y_col)
+        if cfg.task == "classification":
+            self.classes = np.unique(y_all)
+        self.train_hash = train.manifest_hash
+        first = train.columns[x_col][0]
+        self.input_signature = {"column": x_col, "shape": list(first.shape[1:]), "dtype": str(first.dtype),
+                                "target": y_col}
+        recording.dataset(train_dir, role="input", digest=train.manifest_hash, records=len(train)) if train.manifest_hash else None
+        self.adapter.setup(self.model, cfg, len(self.classes) if self.classes is not None else None)
+        if self.mode == "fine_tune" and self.checkpoint_path is not None:
+            self._load_weights(self.checkpoint_path)
+        if self.freeze_layers:
+            self.frozen = self.adapter.freeze(self.freeze_layers)
+            _log("froze %d parameter tensors in %s", len(self.frozen), ", ".join(self.freeze_layers))
+
+        start_epoch, best, best_state, waited = 1, None, None, 0
+        ctx = context_mod.active()
+        if self.mode == "resume" or (ctx is not None and getattr(ctx, "resume", False)):
+            path = self._find_checkpoint()
+            if path is None:
+                _log("no checkpoint from an earlier execution of this step: training from scratch")
+            else:
+                payload = self.adapter.read_checkpoint(path)
+                start_epoch = int(payload["epoch"]) + 1
+                self.history = list(payload.get("history", []))
+                best, waited = payload.get("best"), int(payload.get("waited", 0))
+                self.resumed_from = str(path)
+                _log("resuming from %s after epoch %d", path, start_epoch - 1)
+
+        if self.framework == "sklearn" and not self.adapter.incremental:
+            return self._fit_whole(train, val, x_col, y_col)
+
+        n_batches = -(-len(train) // cfg.batch_size)
+        tracker = context_mod.current_tracker()
+        ckpt_dir = self._checkpoint_dir()
+        for epoch in range(start_epoch, epochs + 1):
+            started = time.perf_counter()
+            total_loss = correct = seen = 0
+            bar = recording.progress(f"train epoch {epoch}/{epochs}", total=n_batches, unit="batches")
+            for _, cols in train.batches(cfg.batch_size, columns=[x_col, y_col], shuffle=True, seed=cfg.seed,
+                                         epoch=epoch):
+                loss, ok, n = self.adapter.train_batch(cols[x_col], self._encode(cols[y_col]))
+                total_loss += loss
+                correct += ok
+                seen += n
+                bar.update(1, nbytes=cols[x_col].nbytes)
+            bar.close()
+            row: dict[str, float] = {"epoch": float(epoch), "loss": total_loss / max(seen, 1),
+                                     "seconds": time.perf_counter() - started}
+            if cfg.task == "classification":
+                row["accuracy"] = correct / max(seen, 1)
+            if val is not None:
+                row.update(self._validate(val, x_col, y_col))
+            self.history.append(row)
+            self.epochs_run.append(epoch)
+            if tracker is not None:
+                tracker.log_metrics({k: v for k, v in row.items() if k not in ("epoch",)}, iteration=epoch)
+            monitor = row.get(cfg.monitor, row["loss"])
+            improved = best is None or (monitor > best if "acc" in cfg.monitor else monitor < best)
+            if improved:
+                best, waited = monitor, 0
+                if cfg.early_stopping:
+                    best_state = self.adapter.state()
+            else:
+                waited += 1
+            self.adapter.save_checkpoint(ckpt_dir / f"last{self.adapter.file_suffix}",
+                                         {"epoch": epoch, "history": self.history, "best": best, "waited": waited})
+            _log("epoch %d/%d: %s", epoch, epochs, ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
+            if cfg.early_stopping and waited >= cfg.early_stopping:
+                _log("early stopping after epoch %d: %s did not improve for %d epochs", epoch, cfg.monitor, waited)
+                break
+        if cfg.early_stopping and best_state is not None:
+            self.adapter.load_state(best_state)
+        return self.history
+
+    def _validate(self, val: SplitData, x_col: str, y_col: str) -> dict[str, float]:
+        total_loss = correct = seen = 0
+        for _, cols in val.batches(max(self.config.batch_size, 256), columns=[x_col, y_col]):
+            loss, ok, n = self.adapter.loss(cols[x_col], self._encode(cols[y_col]))
+            total_loss += loss
+            correct += ok
+            seen += n
+        out = {"val_loss": total_loss / max(seen, 1)}
+        if self.config.task == "classification":
+            out["val_accuracy"] = correct / max(seen, 1)
+        return out
+
+    def _fit_whole(self, train: SplitData, val: SplitData | None, x_col: str, y_col: str) -> list[dict[str, float]]:
+        nbytes = sum(a.nbytes for a in train.columns[x_col])
+        if nbytes > self.memory_budget:
+            raise BlaseError(
+                f"{type(self.model).__name__} fits on the whole training split at once ({nbytes / 2**20:.0f} MiB),"
+                f" more than the memory budget ({self.memory_budget / 2**20:.0f} MiB); raise the budget or use an"
+                " estimator with partial_fit (e.g. SGDClassifier)."
+            )
+        _log("%s has no partial_fit: the whole training split is loaded (%.1f MiB, within the %.0f MiB budget)",
+             type(self.model).__name__, nbytes / 2**20, self.memory_budget / 2**20)
+        started = time.perf_counter()
+        x = train.gather(x_col, np.arange(len(train)))
+        y = self._encode(np.concatenate([np.asarray(a) for a in train.columns[y_col]]))
+        bar = recording.progress("fit", total=1, unit="fits")
+        self.adapter.fit_all(x, y)
+        bar.update(1)
+        bar.close()
+        loss, ok, n = self.adapter.loss(x, y)
+        row = {"epoch": 1.0, "loss": loss / n, "seconds": time.perf_counter() - started}
+        if self.config.task == "classification":
+            row["accuracy"] = ok / n
+        if val is not None:
+            row.update(self._validate(val, x_col, y_col))
+        self.history = [row]
+        self.epochs_run = [1]
+        tracker = context_mod.current_tracker()
+        if tracker is not None:
+            tracker.log_metrics({k: v for k, v in row.items() if k != "epoch"}, iteration=1)
+        return self.history
+
+    def _load_weights(self, path: Path) -> None:
+        """Fine-tuning starts from a saved model or checkpoint of the same architecture."""
+        if self.framework == "torch":
+            import torch
+
+            payload = torch.load(path, map_location="cpu", weights_only=False)
+            state = payload.state_dict() if hasattr(payload, "state_dict") else payload.get("model", payload)
+            self.adapter.model.load_state_dict(state)
+        elif self.framework == "tensorflow":
+            import tensorflow as tf
+
+            self.adapter.model.set_weights(tf.keras.models.load_model(path, compile=False).get_weights())
+        else:
+            raise BlaseError("fine_tune applies to neural networks (torch, tensorflow).")
+
+    # ------------------------------------------------------------------ save
+    def card(self) -> dict[str, Any]:
+        from importlib import metadata
+
+        import blase_tui
+
+        tracker = context_mod.current_tracker()
+        versions = {}
+        for pkg in {"torch": ["torch"], "tensorflow": ["tensorflow-cpu", "tensorflow", "keras"],
+                    "sklearn": ["scikit-learn"]}.get(self.framework or "", []) + ["numpy"]:
+            try:
+                versions[pkg] = metadata.version(pkg)
+            except metadata.PackageNotFoundError:
+                continue
+        versions["blase-tui"] = blase_tui.__version__
+        return {
+            "framework": self.framework, "model": self.adapter.describe(), "task": self.config.task,
+            "input": self.input_signature,
+            "classes": None if self.classes is None else [c.item() if hasattr(c, "item") else c for c in self.classes],
+            "metrics": self.history[-1] if self.history else {}, "epochs": self.epochs_run,
+            "history": self.history, "training_run": tracker.run_id if tracker else None,
+            "training_step_run": tracker.step_run_id if tracker else None, "data_manifest_hash": self.train_hash,
+            "seed": self.config.seed, "frozen_layers": self.freeze_layers, "resumed_from": self.resumed_from,
+            "packages": versions, "created": time.time(),
+        }
+
+    def save_model(self, path: str | Path, name: str | None = None) -> str:
+        """Write the framework's own file at ``path`` and its model card beside it (``path.card.json``); keep
+        both in the content store and register a new version of the model ``name`` (default: the file's stem).
+        Returns ``"name v3"``."""
+        if self.adapter is None or self.adapter.model is None:
+            raise BlaseError("nothing to save: train() a model first.")
+        path = Path(path)
+        if self.framework == "tensorflow" and path.suffix not in (".keras",):
+            path = path.with_suffix(".keras")  # Keras 3 saves whole models only as .keras
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.adapter.save(path)
+        card = self.card()
+        card_path = path.with_name(path.name + ".card.json")
+        card_path.write_text(json.dumps(card, indent=1, default=str))
+        tracker = context_mod.current_tracker()
+        if tracker is None:
+            return str(path)
+        from blase_tui.store import models
+
+        items = tracker.log_artifact(path, name=f"model/{path.name}")
+        card_items = tracker.log_artifact(card_path, name=f"model/{card_path.name}")
+        version = models.register(tracker.store, name or path.stem, run_id=tracker.run_id,
+                                  step_run_id=tracker.step_run_id, framework=self.framework or "", file_hash=items[0][1],
+                                  card_hash=card_items[0][1], file_name=path.name, metrics=card["metrics"])
+        _log("saved model %s v%d (%s)", name or path.stem, version, path)
+        return f"{name or path.stem} v{version}"
+
+    def save_logs(self, path: str | Path) -> Path:
+        """The training history and configuration as JSON (also kept with the run)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config = {k: (v if isinstance(v, int | float | str | list | dict | type(None)) else repr(v))
+                  for k, v in vars(self.config).items()}
+        path.write_text(json.dumps({"config": config, "mode": self.mode, "history": self.history,
+                                    "epochs": self.epochs_run, "resumed_from": self.resumed_from}, indent=1))
+        tracker = context_mod.current_tracker()
+        if tracker is not None:
+            tracker.log_artifact(path, name=f"logs/{path.name}")
+        return path

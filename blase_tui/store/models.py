@@ -1,0 +1,47 @@
+"""The model registry: every saved model is a numbered version with its file and card in the content store."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from blase_tui.errors import ConfigError
+from blase_tui.store.runstore import RunStore
+
+
+def register(store: RunStore, name: str, *, run_id: str, step_run_id: int, framework: str, file_hash: str,
+             card_hash: str, file_name: str, metrics: dict[str, Any]) -> int:
+    with store.db.write() as conn:
+        version = conn.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM models WHERE name = ?", (name,)).fetchone()[0]
+        conn.execute(
+            "INSERT INTO models (name, version, run_id, step_run_id, framework, file_hash, card_hash, file_name,"
+            " metrics, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, version, run_id, step_run_id, framework, file_hash, card_hash, file_name,
+             json.dumps(metrics, default=float), time.time()),
+        )
+    return int(version)
+
+
+def list_models(store: RunStore) -> list[dict[str, Any]]:
+    rows = store.db.query("SELECT * FROM models ORDER BY name, version")
+    return [{**dict(r), "metrics": json.loads(r["metrics"] or "{}")} for r in rows]
+
+
+def get(store: RunStore, ref: str) -> dict[str, Any]:
+    """``name`` (newest version) or ``name:version``; includes the card."""
+    name, _, version = ref.partition(":")
+    if version and not version.lstrip("v").isdigit():
+        raise ConfigError(f"model version must be a number, as in {name}:3.")
+    rows = store.db.query(
+        "SELECT * FROM models WHERE name = ? AND (? = '' OR version = ?) ORDER BY version DESC LIMIT 1",
+        (name, version, int(version.lstrip("v") or 0)),
+    )
+    if not rows:
+        known = sorted({r["name"] for r in store.db.query("SELECT name FROM models")})
+        raise ConfigError(f"no model {ref!r}; known models: {', '.join(known) or 'none yet (save one with Train.save_model)'}.")
+    row = dict(rows[0])
+    row["metrics"] = json.loads(row["metrics"] or "{}")
+    row["card"] = json.loads(store.cas.read_bytes(row["card_hash"])) if store.cas.has(row["card_hash"]) else None
+    row["path"] = str(store.cas.path_of(row["file_hash"]))
+    return row

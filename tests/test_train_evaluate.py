@@ -1,0 +1,255 @@
+"""Train and Evaluate with PyTorch, TensorFlow and scikit-learn on real prepared digits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from conftest import make_project, show_json, wait_for
+
+from blase_tui.errors import BlaseError
+from blase_tui.modules.batch import Batch, BatchMeta
+from blase_tui.modules.evaluate import Evaluate
+from blase_tui.modules.prepare import Prepare
+from blase_tui.modules.shards import open_split
+from blase_tui.modules.train import Train
+
+
+def prepared_digits(out: Path, seed: int = 42) -> Path:
+    """scikit-learn's digits (8x8, uint8) as prepared npy splits."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = (digits.images * 16).clip(0, 255).astype(np.uint8)
+    keys = [f"digit_{i:05d}" for i in range(len(images))]
+    batches = [Batch(keys[i:i + 500], {"image": images[i:i + 500], "label": digits.target[i:i + 500]},
+                     BatchMeta("digits", i // 500, None, len(keys))) for i in range(0, len(keys), 500)]
+    prep = Prepare()
+    prep.register_source("digits", iter(batches))
+    prep.set_split(0.7, 0.15, 0.15, seed=seed)
+    prep.convert(output_format="npy", output_dir=out)
+    return out
+
+
+def mlp(hidden: int = 32):
+    import torch.nn as nn
+
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+
+
+def test_torch_trains_and_evaluates(tmp_path: Path) -> None:
+    data = prepared_digits(tmp_path / "prepared")
+    trainer = Train(seed=1)
+    trainer.set_model(mlp(), framework="torch")
+    trainer.configure_training(optimizer="adam", loss_fn="cross_entropy", batch_size=32, learning_rate=0.01)
+    history = trainer.train(epochs=5, data_dir=data)
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
+    assert history[-1]["loss"] < history[0]["loss"] and "val_accuracy" in history[-1]
+    path = Path(trainer.save_model(tmp_path / "models" / "mlp.pt"))
+    card = json.loads(path.with_name("mlp.pt.card.json").read_text())
+    assert card["framework"] == "torch" and card["classes"] == list(range(10))
+    assert card["input"] == {"column": "image", "shape": [8, 8], "dtype": "uint8", "target": "label"}
+    assert card["data_manifest_hash"].startswith("xxh3:") and card["packages"]["torch"]
+    result = Evaluate().evaluate_live(model_path=path, test_data_dir=data / "test", task_type="classification")
+    assert result["accuracy"] > 0.9 and result["records"] == len(open_split(data / "test"))
+    # the same seed gives the same model
+    again = Train(seed=1)
+    again.set_model(mlp(), framework="torch")
+    again.configure_training(optimizer="adam", loss_fn="cross_entropy", batch_size=32, learning_rate=0.01)
+    assert again.train(epochs=5, data_dir=data)[-1]["loss"] == pytest.approx(history[-1]["loss"], rel=1e-6)
+
+
+def test_sklearn_hist_gradient_boosting(tmp_path: Path) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    data = prepared_digits(tmp_path / "prepared")
+    trainer = Train()
+    trainer.set_model(HistGradientBoostingClassifier(max_iter=50, random_state=42), framework="sklearn")
+    trainer.train(epochs=1, data_dir=data)
+    path = Path(trainer.save_model(tmp_path / "hgb.pkl"))
+    result = Evaluate().evaluate_live(model_path=path, test_data_dir=data / "test", task_type="classification")
+    assert result["accuracy"] > 0.9 and result["roc_auc"] > 0.98
+
+
+def test_sklearn_over_budget_says_so(tmp_path: Path) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    data = prepared_digits(tmp_path / "prepared")
+    trainer = Train(memory_budget=1024)
+    trainer.set_model(HistGradientBoostingClassifier(max_iter=5), framework="sklearn")
+    with pytest.raises(BlaseError, match="more than the memory budget .* partial_fit"):
+        trainer.train(data_dir=data)
+
+
+def test_tensorflow_trains_and_evaluates(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    data = prepared_digits(tmp_path / "prepared")
+    model = tf.keras.Sequential([tf.keras.Input((8, 8)), tf.keras.layers.Flatten(),
+                                 tf.keras.layers.Dense(32, activation="relu", name="hidden"),
+                                 tf.keras.layers.Dense(10, name="out")])
+    trainer = Train(seed=2)
+    trainer.set_model(model, framework="tensorflow")
+    trainer.configure_training(optimizer="adam", loss_fn="sparse_categorical_crossentropy", batch_size=32,
+                               learning_rate=0.01)
+    history = trainer.train(epochs=4, data_dir=data)
+    assert len(history) == 4 and history[-1]["loss"] < history[0]["loss"]
+    path = Path(trainer.save_model(tmp_path / "tfmodel.keras"))
+    result = Evaluate().evaluate_live(model_path=path, test_data_dir=data / "test", task_type="classification")
+    assert result["accuracy"] > 0.85
+
+
+def test_fine_tune_leaves_frozen_weights_bit_identical(tmp_path: Path) -> None:
+    import torch
+
+    data = prepared_digits(tmp_path / "prepared")
+    base = Train(seed=0)
+    base.set_model(mlp(), framework="torch")
+    base.train(epochs=1, data_dir=data)
+    base_path = Path(base.save_model(tmp_path / "base.pt"))
+    model = mlp()
+    tuner = Train(seed=5)
+    tuner.set_model(model, framework="torch")
+    tuner.configure_training(learning_rate=0.05)
+    tuner.set_mode("fine_tune", checkpoint_path=base_path, freeze_layers=["1"])
+    tuner.train(epochs=2, data_dir=data)
+    before = torch.load(base_path, weights_only=False).state_dict()
+    after = model.state_dict()
+    assert torch.equal(before["1.weight"], after["1.weight"]) and torch.equal(before["1.bias"], after["1.bias"])
+    assert not torch.equal(before["3.weight"], after["3.weight"]), "unfrozen layers learn"
+    with pytest.raises(BlaseError, match="no layer 'conv9'"):
+        bad = Train()
+        bad.set_model(mlp(), framework="torch")
+        bad.set_mode("fine_tune", freeze_layers=["conv9"])
+        bad.train(epochs=1, data_dir=data)
+
+
+def test_metrics_match_scikit_learn() -> None:
+    from sklearn import metrics as sk
+
+    from blase_tui.modules import metrics
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 500)
+    logits = rng.normal(size=(500, 4)) + np.eye(4)[y] * 1.5
+    proba = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    ours = metrics.classification(y, proba, [0, 1, 2, 3])
+    pred = proba.argmax(1)
+    assert ours["accuracy"] == pytest.approx(sk.accuracy_score(y, pred))
+    assert ours["f1_macro"] == pytest.approx(sk.f1_score(y, pred, average="macro"))
+    assert ours["precision_macro"] == pytest.approx(sk.precision_score(y, pred, average="macro"))
+    assert ours["roc_auc"] == pytest.approx(sk.roc_auc_score(y, proba, multi_class="ovr", average="macro"))
+    assert ours["log_loss"] == pytest.approx(sk.log_loss(y, proba))
+    assert ours["confusion_matrix"] == sk.confusion_matrix(y, pred).tolist()
+    yr = rng.normal(size=300)
+    pr = yr + rng.normal(scale=0.3, size=300)
+    reg = metrics.regression(yr, pr)
+    assert reg["r2"] == pytest.approx(sk.r2_score(yr, pr))
+    assert reg["rmse"] == pytest.approx(np.sqrt(sk.mean_squared_error(yr, pr)))
+
+
+TRAIN_STEP = '''
+import time
+from pathlib import Path
+import torch.nn as nn
+from blase_tui import Evaluate, Train, step
+
+class Slow(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    def forward(self, x):
+        if Path("slow").exists():
+            time.sleep(0.02)
+        return self.net(x)
+
+@step
+def train(ctx, epochs: int = 6):
+    trainer = Train(seed=0)
+    trainer.set_model(Slow(), framework="torch")
+    trainer.configure_training(batch_size=64, learning_rate=0.01)
+    trainer.train(epochs=epochs, data_dir="data/prepared")
+    trainer.save_model("models/slow.pt")
+
+@step
+def evaluate(ctx, split: str = "test"):
+    Evaluate().evaluate_live(model_path="models/slow.pt", test_data_dir=f"data/prepared/{split}",
+                             task_type="classification")
+'''
+
+
+def _epochs(events_file: Path) -> list[int]:
+    out = []
+    for line in events_file.read_text().splitlines():
+        e = json.loads(line)
+        if e["type"] == "metric" and e["key"] == "loss":
+            out.append(e["iteration"])
+    return out
+
+
+def test_killed_training_resumes_from_the_last_checkpoint(tmp_path: Path, blase, spawn) -> None:
+    import torch
+
+    project = make_project(tmp_path / "p", main_src=TRAIN_STEP)
+    prepared_digits(project / "data" / "prepared")
+    (project / "slow").write_text("")
+    first = spawn("step", "train", cwd=project)
+    checkpoints = list((project / "runs").glob("*/train/checkpoints/last.pt")) if (project / "runs").exists() else []
+
+    def second_epoch_running() -> bool:
+        found = list((project / "runs").glob("*/train/checkpoints/last.pt")) if (project / "runs").exists() else []
+        if not found:
+            return False
+        checkpoints[:] = found
+        return torch.load(found[0], weights_only=False)["epoch"] >= 2
+
+    wait_for(second_epoch_running, timeout=120, what="two complete epochs")
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    done_before = [int(h["epoch"]) for h in torch.load(checkpoints[0], weights_only=False)["history"]]
+    (project / "slow").unlink()
+    resumed = blase("step", "train", "--resume", cwd=project, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    run = show_json(blase, project, "latest")
+    folder = project / "runs" / run["id"] / "train"
+    done_after = _epochs(folder / "events.jsonl")
+    assert done_before == list(range(1, len(done_before) + 1))
+    assert done_after == list(range(done_before[-1] + 1, 7)), "no epoch trained twice, none skipped"
+    card = json.loads((project / "models" / "slow.pt.card.json").read_text())
+    assert card["epochs"] == done_after and card["resumed_from"].endswith("last.pt")
+    assert [int(h["epoch"]) for h in card["history"]] == list(range(1, 7))
+
+
+def test_evaluation_never_touches_training_records(tmp_path: Path, blase) -> None:
+    project = make_project(tmp_path / "p", main_src=TRAIN_STEP)
+    prepared_digits(project / "data" / "prepared")
+    assert blase("step", "train", "--set", "epochs=2", cwd=project, timeout=300).returncode == 0
+    assert blase("step", "evaluate", cwd=project).returncode == 0
+    run = show_json(blase, project, "latest")
+    preds = pq.read_table(project / "runs" / run["id"] / "evaluate" / "artifacts" / "evaluation" / "predictions.parquet")
+    keys = set(preds.column("key").to_pylist())
+    train_keys = set(open_split(project / "data" / "prepared" / "train").keys.tolist())
+    assert keys == set(open_split(project / "data" / "prepared" / "test").keys.tolist())
+    assert not keys & train_keys
+    read = {d["path"] for d in run["steps"][0]["datasets"] if d["role"] == "input"}
+    assert "data/prepared/test" in read and "models/slow.pt" in read
+    leak = blase("step", "evaluate", "--set", "split=train", cwd=project)
+    assert leak.returncode == 1 and "were used for training" in leak.stderr
+
+
+def test_models_cli_lists_versions(tmp_path: Path, blase) -> None:
+    project = make_project(tmp_path / "p", main_src=TRAIN_STEP)
+    prepared_digits(project / "data" / "prepared")
+    for epochs in (1, 2):
+        assert blase("step", "train", "--set", f"epochs={epochs}", cwd=project, timeout=300).returncode == 0
+    listed = json.loads(blase("models", "list", "--json", cwd=project).stdout)
+    assert [(m["name"], m["version"]) for m in listed] == [("slow", 1), ("slow", 2)]
+    shown = json.loads(blase("models", "show", "slow:1", "--json", cwd=project).stdout)
+    assert shown["card"]["epochs"] == [1] and Path(shown["path"]).is_file()
+    missing = blase("models", "show", "nope", cwd=project)
+    assert missing.returncode == 2 and "no model 'nope'" in missing.stderr
