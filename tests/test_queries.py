@@ -105,3 +105,16 @@ def test_reindex_reports_a_broken_run_json(project: Path, blase) -> None:
     proc = blase("runs", "reindex", cwd=project)
     assert proc.returncode == 0
     assert "skipped runs/20260101-000000000-aaaaaa" in proc.stdout
+
+
+def test_find_matches_numbers_however_they_were_typed(project: Path, blase) -> None:
+    assert blase("step", "a", "--set", "lr=2", cwd=project).returncode == 0  # stored as 2.0 (lr is a float)
+    assert blase("runs", "find", "--step", "a", "--param", "lr=2", cwd=project).returncode == 0
+    assert blase("runs", "find", "--step", "a", "--param", "lr=2.0", cwd=project).returncode == 0
+    assert blase("runs", "find", "--step", "a", "--param", "lr=3", cwd=project).returncode == 1
+
+
+def test_run_ids_resolve_by_their_random_tail(project: Path, blase) -> None:
+    assert blase("step", "b", cwd=project).returncode == 0
+    run_id = runs_json(blase, project)[0]["id"]
+    assert show_json(blase, project, run_id.rsplit("-", 1)[1][:4])["id"] == run_id

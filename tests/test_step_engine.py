@@ -210,3 +210,27 @@ def test_runs_close_ends_an_open_run(project: Path, blase) -> None:
     assert show_json(blase, project, run_id)["status"] == "succeeded"
     again = blase("runs", "close", run_id, cwd=project)
     assert again.returncode == 2 and "already closed" in again.stderr
+
+
+def test_quiet_prints_nothing_on_success(project: Path, blase) -> None:
+    proc = blase("step", "counted", "--set", "total=2", "--quiet", cwd=project)
+    assert proc.returncode == 0 and proc.stderr == "" and proc.stdout == ""
+    run = show_json(blase, project, "latest")
+    assert "counted to 2" in (project / "runs" / run["id"] / "counted" / "log.txt").read_text()
+
+
+def test_reused_execution_carries_the_metrics(project: Path, blase) -> None:
+    assert blase("step", "a", cwd=project).returncode == 0
+    assert "up to date" in blase("step", "a", cwd=project).stderr
+    runs = runs_json(blase, project)
+    assert runs[0]["metrics"] == runs[1]["metrics"] == {"loss": 1 / 3}
+
+
+def test_failure_message_ends_once(tmp_path: Path, blase) -> None:
+    from conftest import make_project
+
+    src = "from blase_tui import step, BlaseError\n@step\ndef s():\n    raise BlaseError('run the clean step first.')\n"
+    project = make_project(tmp_path / "p", main_src=src)
+    proc = blase("step", "s", cwd=project)
+    assert proc.returncode == 1
+    assert "run the clean step first (details in runs/" in proc.stderr and ").\n" in proc.stderr

@@ -114,3 +114,34 @@ def test_unknown_project_name_outside_any_project(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert "ConfigError: no project named `nowhere-xyz`" in proc.stderr
+
+
+def test_seed_style_track_inside_a_step_uses_the_step_run(tmp_path: Path, blase) -> None:
+    from conftest import make_project
+
+    src = (
+        "from blase_tui import Track, step\n"
+        "@step\ndef s():\n"
+        "    Track(project='example').log_metric('loss', 0.5)\n"
+    )
+    project = make_project(tmp_path / "p", main_src=src)
+    assert blase("step", "s", cwd=project).returncode == 0
+    runs = runs_json(blase, project)
+    assert len(runs) == 1 and show_json(blase, project, runs[0]["id"])["steps"][0]["metrics"] == {"loss": 0.5}
+
+
+def test_ctrl_c_in_a_script_marks_the_run_interrupted(project: Path, blase) -> None:
+    path = project / "script.py"
+    path.write_text(
+        "import time\nfrom pathlib import Path\nfrom blase_tui import Track\n"
+        "t = Track(project='.')\nt.start_run()\nt.log_dataset('main.py', role='input')\n"
+        "Path('started').write_text('')\ntime.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, str(path)], cwd=project, env=_env(), stderr=subprocess.DEVNULL)
+    wait_for(lambda: (project / "started").exists(), what="script to start its run")
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    run = runs_json(blase, project)[0]
+    assert run["status"] == "interrupted"
+    shown = show_json(blase, project, run["id"])
+    assert [d["path"] for d in shown["datasets"]] == ["main.py"], "run-level datasets are listed"

@@ -50,7 +50,10 @@ def list_command(
         common.print_json(runs)
         return
     if not runs:
-        common.console.print("No runs yet. Run a step with `blase step NAME`.")
+        if status or step:
+            common.console.print("No runs match those filters; `blase runs list` shows them all.")
+        else:
+            common.console.print("No runs yet. Run a step with `blase step NAME`.")
         return
     from rich.table import Table
 
@@ -122,9 +125,7 @@ def find_command(
     path: Annotated[bool, typer.Option("--path", help="Print the run folder instead of the run id.")] = False,
     status: Annotated[str, typer.Option(help="Status of the step's execution: succeeded, failed, interrupted, running or any.")] = "succeeded",
 ) -> None:
-    """Print the id (or folder) of the one run that matches, for scripts:
-    RUN=$(blase runs find --step cutouts --param window_size=64). When several match and --latest is not given,
-    exits 1 and shows which params tell them apart."""
+    """Print the id (or folder) of the one run that matches, for scripts: RUN=$(blase runs find --step cutouts --param window_size=64). When several match and --latest is not given, exits 1 and shows which params tell them apart."""
     from blase_tui.store.query import differing_params, find_runs
 
     store = _store()

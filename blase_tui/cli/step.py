@@ -25,7 +25,7 @@ def step_command(
     force: Annotated[bool, typer.Option("--force", "-f", help="Run even if an identical earlier execution can be reused.")] = False,
     run_name: Annotated[str | None, typer.Option("--name", help="A name for a new run.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue training from the last checkpoint an earlier execution left.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success (for cron).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success but what the step itself prints (for cron).")] = False,
 ) -> None:
     """Run one step of the project, tracked. Exit codes: 0 ok, 1 step failed, 2 usage or config error,
     3 the step is already running, 130 interrupted."""
@@ -35,7 +35,7 @@ def step_command(
     outcome = run_step(
         project,
         StepRequest(step=name, start_run=start_run, end_run=end_run, overrides=list(set_ or []), force=force,
-                    run_name=run_name, resume=resume),
+                    run_name=run_name, resume=resume, quiet=quiet),
     )
     if outcome.exit_code != 0 or not quiet:
         print(f"blase: {outcome.message}", file=sys.stderr)

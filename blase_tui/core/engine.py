@@ -21,7 +21,14 @@ from blase_tui.core.events import EventWriter
 from blase_tui.core.lock import StepLock
 from blase_tui.core.project import Project
 from blase_tui.core.resources import ResourceSampler
-from blase_tui.core.signature import Signature, code_hash, environment, function_hash, git_state
+from blase_tui.core.signature import (
+    Signature,
+    code_hash,
+    environment,
+    environment_hash,
+    function_hash,
+    git_state,
+)
 from blase_tui.core.steps import StepInfo, call_args, resolve_params
 from blase_tui.core.tracker import RunTracker
 from blase_tui.errors import (
@@ -47,6 +54,7 @@ class StepRequest:
     force: bool = False
     run_name: str | None = None
     resume: bool = False  # continue from the checkpoint an earlier execution of the step left
+    quiet: bool = False  # the step's log lines go to its log and events only, not to the terminal
 
 
 @dataclass
@@ -97,7 +105,7 @@ class _Tee:
 
 
 class _EventLogHandler(logging.Handler):
-    def __init__(self, events: EventWriter, log_file: TextIO, echo: TextIO) -> None:
+    def __init__(self, events: EventWriter, log_file: TextIO, echo: TextIO | None) -> None:
         super().__init__()
         self._events = events
         self._log = log_file
@@ -108,7 +116,8 @@ class _EventLogHandler(logging.Handler):
         try:
             line = self.format(record)
             self._log.write(line + "\n")
-            self._echo.write(line + "\n")
+            if self._echo is not None:
+                self._echo.write(line + "\n")
             self._events.emit("log", level=record.levelname.lower(), message=record.getMessage())
         except Exception:
             self.handleError(record)
@@ -142,6 +151,11 @@ def _reuse(store: RunStore, prev: Any, run_id: str, step_run_id: int, folder: Pa
     for a in arts:
         store.cas.link_into(a["hash"], folder / "artifacts" / a["name"])
     store.add_artifacts(run_id, step_run_id, [(a["name"], a["hash"], a["size"]) for a in arts])
+    store.log_metrics(
+        (run_id, step_run_id, m["key"], m["value"], m["iteration"], m["ts"])
+        for m in store.db.query("SELECT key, value, iteration, ts FROM metrics WHERE step_run_id = ? ORDER BY rowid",
+                                (prev["id"],))
+    )
     for d in store.db.query("SELECT * FROM datasets WHERE step_run_id = ?", (prev["id"],)):
         store.add_dataset(run_id, step_run_id, role=d["role"], name=d["name"], path=d["path"], digest=d["hash"],
                           fingerprint=d["fingerprint"], records=d["records"], size=d["bytes"])
@@ -207,7 +221,7 @@ def _run_locked(
     logger = logging.getLogger(f"blase.step.{info.name}")
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    handler = _EventLogHandler(events, log_file, sys.stderr)
+    handler = _EventLogHandler(events, log_file, None if request.quiet else sys.stderr)
     logger.addHandler(handler)
 
     tracker = RunTracker(store, run_id, step_run_id=step_run_id, folder=folder, events=events)
@@ -242,7 +256,7 @@ def _run_locked(
             func_hash=function_hash(info.func),
             code_hash=code_hash(project.root, project.config.entry, project.config.scripts),
             params_hash=hash_json(params),
-            env_hash=hash_json(env),
+            env_hash=environment_hash(env),
         )
         store.set_step_signature(step_run_id, sig, sig.digest, git)
         if params:
@@ -278,10 +292,11 @@ def _run_locked(
         log_file.write(tb)
         events.emit("log", level="error", message=tb)
         rel_log = (folder / "log.txt").relative_to(project.root)
+        text = str(exc).rstrip().rstrip(".")
         if isinstance(exc, BlaseError):
-            message = f"step `{info.name}` failed: {exc} (details in {rel_log})"
+            message = f"step `{info.name}` failed: {text} (details in {rel_log})."
         else:
-            message = f"step `{info.name}` failed: {type(exc).__name__}: {exc} (traceback in {rel_log})"
+            message = f"step `{info.name}` failed: {type(exc).__name__}: {text} (traceback in {rel_log})."
     finally:
         finishing.set()
         sys.stdout, sys.stderr = old_out, old_err

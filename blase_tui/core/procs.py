@@ -5,14 +5,21 @@ from __future__ import annotations
 import os
 import socket
 
+_OWN_START: list[float | None] = []
+
 
 def process_started(pid: int | None = None) -> float | None:
+    if pid is None and _OWN_START:
+        return _OWN_START[0]
     import psutil
 
     try:
-        return psutil.Process(pid or os.getpid()).create_time()
+        started = psutil.Process(pid or os.getpid()).create_time()
     except (psutil.Error, OSError):
         return None
+    if pid is None:
+        _OWN_START.append(started)
+    return started
 
 
 def is_alive(pid: int | None, started: float | None, host: str | None) -> bool:

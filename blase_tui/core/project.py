@@ -91,8 +91,8 @@ class Project:
         found = steps_mod.registered()
         if not found:
             raise ConfigError(
-                f"{self.config.entry} defines no steps; mark step functions with `@step`"
-                " (from blase_tui import step)."
+                f"{self.config.entry} defines no steps; mark step functions with `@step` (from blase_tui import"
+                " step): functions handed only to main(...) are seen by `python main.py`, not by `blase step`."
             )
         return found
 

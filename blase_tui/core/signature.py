@@ -60,6 +60,15 @@ def git_state(root: Path) -> GitState | None:
     return GitState(commit=commit, dirty=bool(changed or untracked), patch=patch)
 
 
+_IN_PROCESS: dict[str, dict[str, Any]] = {}
+
+
+def environment_hash(env: dict[str, Any]) -> str:
+    """What the signature compares: everything but the interpreter's path, which differs between `blase`
+    (``bin/python3``) and ``python main.py`` (``bin/python``) for the same environment (``prefix`` says which)."""
+    return hash_json({k: v for k, v in env.items() if k != "executable"})
+
+
 def _site_dirs() -> list[str]:
     return sorted({p for p in sys.path if p and ("site-packages" in p or "dist-packages" in p) and os.path.isdir(p)})
 
@@ -68,10 +77,14 @@ def environment(cache_dir: Path | None = None) -> dict[str, Any]:
     """Python, platform and installed packages. Listing packages costs ~0.1 s, so the result is cached and keyed
     by the interpreter and the modification times of its site-packages folders (an install changes them)."""
     key = hash_json([sys.executable, sys.prefix, [(d, os.stat(d).st_mtime_ns) for d in _site_dirs()]])
+    if key in _IN_PROCESS:
+        return _IN_PROCESS[key]
     cache = cache_dir / f"env-{key[:16]}.json" if cache_dir else None
     if cache is not None and cache.is_file():
         try:
-            return json.loads(cache.read_text())
+            env = json.loads(cache.read_text())
+            _IN_PROCESS[key] = env
+            return env
         except (OSError, ValueError):
             pass
     from importlib import metadata
@@ -86,9 +99,11 @@ def environment(cache_dir: Path | None = None) -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "prefix": sys.prefix,
         "executable": sys.executable,
         "packages": dict(sorted(packages.items())),
     }
+    _IN_PROCESS[key] = env
     if cache is not None:
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)

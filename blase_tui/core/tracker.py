@@ -135,14 +135,15 @@ class RunTracker:
                     digest: str | None = None, records: int | None = None) -> str:
         """Record a dataset (file or folder) this run read or wrote, by content hash and a cheap fingerprint
         (used to notice later that it changed)."""
-        from blase_tui.store.hashing import fingerprint, tree_hash
+        from blase_tui.store.filehash import dataset_hash
+        from blase_tui.store.hashing import fingerprint
 
         source = Path(path).resolve()
         if not source.exists():
             from blase_tui.errors import BlaseError
 
             raise BlaseError(f"cannot record dataset {path}: no such file or folder.")
-        digest = digest or tree_hash(source)
+        digest = digest or dataset_hash(self.store, source)
         try:
             rel = source.relative_to(self.store.root).as_posix()
         except ValueError:

@@ -29,13 +29,9 @@ SHARD_LISTS = ".shards"
 
 
 def _xxh(path: Path) -> str:
-    import xxhash
+    from blase_tui.store.filehash import file_hash
 
-    h = xxhash.xxh3_128()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_hash(path)
 
 
 def atomic_write(path: Path, write: Any) -> None:

@@ -86,17 +86,13 @@ class TFRecordWriter:
             self.write(encode_example(features))
 
     def close(self) -> None:
-        import xxhash
+        from blase_tui.store.filehash import file_hash
 
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()
         os.replace(self._tmp, self.path)
-        digest = xxhash.xxh3_128()
-        with open(self.path, "rb") as fh:
-            while chunk := fh.read(1 << 22):
-                digest.update(chunk)
-        meta = {"records": self.records, "hash": "xxh3:" + digest.hexdigest(), "file": self.path.name}
+        meta = {"records": self.records, "hash": "xxh3:" + file_hash(self.path), "file": self.path.name}
         from blase_tui.modules.load import MANIFEST
 
         self.path.with_name(MANIFEST).write_text(json.dumps(meta))

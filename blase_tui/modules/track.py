@@ -27,7 +27,7 @@ from blase_tui.core.tracker import RunTracker
 from blase_tui.errors import BlaseError, ConfigError
 from blase_tui.store.runstore import FAILED, INTERRUPTED, SUCCEEDED
 
-_failed_by_exception = False
+_exit_status: list[str] = []  # set by the excepthook: how an uncaught exception ends the process's runs
 
 
 def _install_excepthook() -> None:
@@ -36,8 +36,7 @@ def _install_excepthook() -> None:
         return
 
     def hook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
-        global _failed_by_exception
-        _failed_by_exception = True
+        _exit_status.append(INTERRUPTED if issubclass(exc_type, KeyboardInterrupt) else FAILED)
         previous(exc_type, exc, tb)
 
     hook._blase = True  # type: ignore[attr-defined]
@@ -77,7 +76,7 @@ class Track:
 
     def __init__(self, project: str | Path | None = None) -> None:
         ctx = context_mod.active()
-        if ctx is not None and (project is None or self._same(project, ctx.project)):
+        if ctx is not None and (project is None or self._same(project, ctx.project) or not self._elsewhere(project)):
             self._ctx = ctx
             self._project: Project | None = ctx.project
             self._tracker: RunTracker | None = ctx.tracker
@@ -87,6 +86,16 @@ class Track:
             self._tracker = None
         self._env_thread: threading.Thread | None = None
         self._closed = False
+
+    @staticmethod
+    def _elsewhere(project: str | Path) -> bool:
+        """Whether ``project`` names another project that exists (a folder, or a name in the registry). The
+        seed writes Track(project="example") inside steps of a project named otherwise: that means this one."""
+        if isinstance(project, Path) or os.sep in str(project):
+            return (Path(project).expanduser() / "blase.toml").is_file()
+        from blase_tui.core import registry
+
+        return registry.find_by_name(str(project)) is not None
 
     @staticmethod
     def _same(project: str | Path, current: Project) -> bool:
@@ -119,28 +128,33 @@ class Track:
             return self
         if self._tracker is not None and not self._closed:
             raise BlaseError(f"run {self._tracker.run_id} is already open in this Track; call end_run() first.")
+        from blase_tui.core.signature import environment
+
         store = self.project.store
         store.recover_dead()
-        run_id = store.create_run(name=name, owner_pid=os.getpid(), owner_started=procs.process_started(), tags=tags)
+        project = self.project
+        env = environment(project.cache_dir)  # listed once per interpreter, then cached
+        run_id = store.create_run(name=name, owner_pid=os.getpid(), owner_started=procs.process_started(), tags=tags,
+                                  env=env)
         self._tracker = RunTracker(store, run_id)
         self._closed = False
         context_mod._TRACK_RUNS.append(self._tracker)
-        # The environment snapshot and git state are recorded beside the caller's work, not before it.
-        project = self.project
-        self._env_thread = threading.Thread(
-            target=self._record_environment, args=(store, run_id, project), name="blase-env", daemon=True
-        )
-        self._env_thread.start()
+        if any((folder / ".git").exists() for folder in (project.root, *project.root.parents)):
+            # `git status` takes milliseconds: record it beside the caller's work, not before it
+            self._env_thread = threading.Thread(
+                target=self._record_environment, args=(store, run_id, project, env), name="blase-env", daemon=True
+            )
+            self._env_thread.start()
         _install_excepthook()
         atexit.register(self._at_exit)
         return self
 
     @staticmethod
-    def _record_environment(store: Any, run_id: str, project: Project) -> None:
-        from blase_tui.core.signature import environment, git_state
+    def _record_environment(store: Any, run_id: str, project: Project, env: dict[str, Any]) -> None:
+        from blase_tui.core.signature import git_state
 
         try:
-            store.record_environment(run_id, environment(project.cache_dir), git_state(project.root))
+            store.record_environment(run_id, env, git_state(project.root))
         except Exception:  # the run stands without its snapshot rather than failing the caller
             pass
 
@@ -157,13 +171,14 @@ class Track:
         self._tracker.close()
         if self._env_thread is not None:
             self._env_thread.join()
+            self._env_thread = None
         self._tracker.store.close_run(self._tracker.run_id, status)
         if self._tracker in context_mod._TRACK_RUNS:
             context_mod._TRACK_RUNS.remove(self._tracker)
         atexit.unregister(self._at_exit)
 
     def _at_exit(self) -> None:
-        self.end_run(FAILED if _failed_by_exception else SUCCEEDED)
+        self.end_run(_exit_status[-1] if _exit_status else SUCCEEDED)
 
     def __enter__(self) -> Track:
         if self._tracker is None:

@@ -48,17 +48,3 @@ def fingerprint(path: Path) -> str | None:
         return "d:" + hash_json(parts)
     return None
 
-
-def tree_hash(path: Path) -> str:
-    """Content hash of a file, or of a folder as the sorted list of (relative path, file hash)."""
-    import os
-
-    if path.is_file():
-        return hash_file(path)
-    parts = []
-    for folder, dirs, names in os.walk(path):
-        dirs.sort()
-        for n in sorted(names):
-            full = Path(folder) / n
-            parts.append((full.relative_to(path).as_posix(), hash_file(full)))
-    return hash_json(parts)

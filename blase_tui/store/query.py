@@ -8,11 +8,18 @@ from typing import Any
 from blase_tui.store.runstore import SUCCEEDED, RunStore, from_json_value, to_json_value
 
 
-def _param_candidates(text: str) -> tuple[str, str]:
-    """A ``--param k=v`` value matches the stored JSON of its parsed form or of the plain string."""
+def _param_candidates(text: str) -> list[str]:
+    """A ``--param k=v`` value matches the stored JSON of its parsed form or of the plain string; a number
+    matches whether it was stored as an int or a float (``C=1`` finds ``C = 1.0``)."""
     from blase_tui.core.steps import parse_literal
 
-    return to_json_value(parse_literal(text)), to_json_value(text)
+    value = parse_literal(text)
+    out = {to_json_value(value), to_json_value(text)}
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        out.add(to_json_value(float(value)))
+        if float(value).is_integer():
+            out.add(to_json_value(int(value)))
+    return sorted(out)
 
 
 def list_runs(
@@ -71,17 +78,27 @@ def find_runs(
     if status:
         where.append("s.status = ?")
         args.append(status)
-    for key, text in (params or {}).items():
-        a, b = _param_candidates(text)
+    items = list((params or {}).items())
+    source = "step_runs s"
+    if items:
+        # Start from the (key, value) index of the first param (CROSS JOIN makes SQLite keep that order): the
+        # runs holding a value are few, whereas walking every execution of the step is slow when the match is old.
+        key, text = items.pop(0)
+        values = _param_candidates(text)
+        source = "params p0 CROSS JOIN step_runs s ON s.run_id = p0.run_id AND p0.step_run_id IN (0, s.id)"
+        where.append(f"p0.key = ? AND p0.value IN ({','.join('?' * len(values))})")
+        args += [key, *values]
+    for key, text in items:
+        values = _param_candidates(text)
         where.append(
             "EXISTS (SELECT 1 FROM params p WHERE p.run_id = s.run_id AND p.key = ? AND p.step_run_id IN (0, s.id)"
-            " AND p.value IN (?, ?))"
+            f" AND p.value IN ({','.join('?' * len(values))}))"
         )
-        args += [key, a, b]
+        args += [key, *values]
     for key, value in (tags or {}).items():
         where.append("EXISTS (SELECT 1 FROM tags t WHERE t.run_id = s.run_id AND t.key = ? AND t.value = ?)")
         args += [key, value]
-    sql = f"SELECT s.run_id FROM step_runs s WHERE {' AND '.join(where)} ORDER BY s.run_id DESC, s.id DESC"
+    sql = f"SELECT s.run_id FROM {source} WHERE {' AND '.join(where)} ORDER BY s.run_id DESC, s.id DESC"
     if limit:
         # a run may hold the step twice; over-fetch a little and de-duplicate below
         sql += f" LIMIT {int(limit) * 4}"

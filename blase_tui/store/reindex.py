@@ -70,6 +70,9 @@ def import_run(store: RunStore, desc: dict[str, Any]) -> None:
         )
     store.log_metrics(_metric_rows(folder / "metrics.jsonl", run_id, 0))
     store.add_artifacts(run_id, 0, _ingest(store, folder, desc.get("artifacts") or []))
+    for d in desc.get("datasets") or []:
+        store.add_dataset(run_id, 0, role=d["role"], name=d["name"], path=d.get("path"), digest=d.get("hash"),
+                          fingerprint=d.get("fingerprint"), records=d.get("records"), size=d.get("bytes"))
     for s in desc.get("steps") or []:
         sig = s.get("signature") or {}
         with store.db.write() as conn:
