@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ INPUT_NAMES = ("image", "x", "features", "array", "audio")
 TARGET_NAMES = ("label", "y", "target")
 
 
-@dataclass
+@dataclass(eq=False)
 class SplitData:
     """One split: per column, a list of memory-mapped shard arrays; ``keys`` the record keys."""
 
@@ -30,7 +31,7 @@ class SplitData:
     def __len__(self) -> int:
         return len(self.keys)
 
-    @property
+    @cached_property
     def offsets(self) -> np.ndarray:
         first = next(iter(self.columns.values()))
         return np.cumsum([0] + [len(a) for a in first])
@@ -46,13 +47,15 @@ class SplitData:
                 raise
             return None
 
-    def gather(self, column: str, index: np.ndarray) -> np.ndarray:
-        """Records ``index`` (positions in the split) of ``column``, read from the memory maps in order."""
+    def gather(self, column: str, index: np.ndarray, which: np.ndarray | None = None) -> np.ndarray:
+        """Records ``index`` (positions in the split) of ``column``, read from the memory maps in order.
+        ``which`` (the shard of each position) can be passed in when several columns are read together."""
         shards = self.columns[column]
         if len(shards) == 1:
             return np.asarray(shards[0][index])
         offsets = self.offsets
-        which = np.searchsorted(offsets, index, side="right") - 1
+        if which is None:
+            which = np.searchsorted(offsets, index, side="right") - 1
         out = np.empty((len(index), *shards[0].shape[1:]), dtype=shards[0].dtype)
         for s in np.unique(which):
             mask = which == s
@@ -70,7 +73,8 @@ class SplitData:
             index = order[lo:lo + batch_size]
             if shuffle:
                 index = np.sort(index)
-            yield index, {c: self.gather(c, index) for c in columns}
+            which = np.searchsorted(self.offsets, index, side="right") - 1
+            yield index, {c: self.gather(c, index, which) for c in columns}
 
 
 def _pick(split: SplitData, name: str | None, candidates: tuple[str, ...], what: str) -> str:
