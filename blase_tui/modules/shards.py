@@ -69,12 +69,26 @@ class SplitData:
         positions are sorted so reads from the memory map go forward."""
         n = len(self)
         order = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
+        offsets = self.offsets
+        chosen = [(c, self.columns[c]) for c in columns]
+        single = len(offsets) == 2
         for lo in range(0, n, batch_size):
             index = order[lo:lo + batch_size]
             if shuffle:
                 index = np.sort(index)
-            which = np.searchsorted(self.offsets, index, side="right") - 1
-            yield index, {c: self.gather(c, index, which) for c in columns}
+            if single:
+                yield index, {c: np.asarray(shards[0][index]) for c, shards in chosen}
+                continue
+            # which shard each record lives in, worked out once for all the columns of the batch
+            which = np.searchsorted(offsets, index, side="right") - 1
+            parts = [(s, mask, index[mask] - offsets[s]) for s in np.unique(which) for mask in [which == s]]
+            batch = {}
+            for c, shards in chosen:
+                out = np.empty((len(index), *shards[0].shape[1:]), dtype=shards[0].dtype)
+                for s, mask, local in parts:
+                    out[mask] = shards[s][local]
+                batch[c] = out
+            yield index, batch
 
 
 def _pick(split: SplitData, name: str | None, candidates: tuple[str, ...], what: str) -> str:
