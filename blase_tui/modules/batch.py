@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,12 +31,54 @@ class BatchMeta:
     lineage: tuple[str, ...] = ()
 
 
+class RowKeys(Sequence[str]):
+    """Keys ``"<prefix><row>"`` for a run of rows, made into strings only when someone reads them: a batch of a
+    million Parquet rows does not build a million Python strings to pass them along."""
+
+    __slots__ = ("prefix", "rows")
+
+    def __init__(self, prefix: str, rows: np.ndarray) -> None:
+        self.prefix = prefix
+        self.rows = np.asarray(rows, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice | np.ndarray | list):
+            return RowKeys(self.prefix, self.rows[i])
+        return f"{self.prefix}{self.rows[i]}"
+
+    def __iter__(self) -> Iterator[str]:
+        prefix = self.prefix
+        return (f"{prefix}{r}" for r in self.rows.tolist())
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.prefix, self.rows.tobytes()))
+
+    def __repr__(self) -> str:
+        return f"RowKeys({self.prefix!r}, {len(self)} rows)"
+
+    def to_arrow(self) -> Any:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        rows = pc.cast(pa.array(self.rows), pa.string())
+        return pc.binary_join_element_wise(pa.scalar(self.prefix), rows, "")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.asarray(self.to_arrow().to_numpy(zero_copy_only=False).astype(str), dtype=dtype)
+
+
 @dataclass
 class Batch:
     """``keys[i]`` identifies record ``i`` for good (a relative path, ``file:row``, or a key column such as
     ``candid``); ``data`` maps column names to arrays of the same length, or is a ``pyarrow.Table``."""
 
-    keys: list[str]
+    keys: Sequence[str]
     data: dict[str, Any] | Any
     meta: BatchMeta
     bad_records: list[BadRecord] = field(default_factory=list)
@@ -80,7 +122,7 @@ class Batch:
             if len(index) != len(self):
                 raise ValueError(f"mask has {len(index)} entries for a batch of {len(self)} records")
             index = np.flatnonzero(index)
-        keys = [self.keys[i] for i in index]
+        keys = self.keys[index] if isinstance(self.keys, RowKeys) else [self.keys[i] for i in index]
         if self.is_table:
             data = self.data.take(index)
         else:
@@ -90,7 +132,7 @@ class Batch:
     def with_data(self, data: Any, *, step: str | None = None, keys: list[str] | None = None) -> Batch:
         """A batch with new data for the same records (lineage extended with ``step``)."""
         meta = replace(self.meta, lineage=self.meta.lineage + ((step,) if step else ()))
-        return Batch(keys=list(keys if keys is not None else self.keys), data=data, meta=meta,
+        return Batch(keys=keys if keys is not None else self.keys, data=data, meta=meta,
                      bad_records=list(self.bad_records))
 
     def to_table(self) -> Any:
@@ -112,7 +154,8 @@ class Batch:
             table = pa.table(arrays)
         if "key" in table.column_names:
             return table
-        return table.add_column(0, "key", pa.array(self.keys, type=pa.string()))
+        keys = self.keys.to_arrow() if isinstance(self.keys, RowKeys) else pa.array(list(self.keys), type=pa.string())
+        return table.add_column(0, "key", keys)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys)

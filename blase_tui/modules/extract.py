@@ -18,7 +18,7 @@ import numpy as np
 
 from blase_tui.errors import BlaseError
 from blase_tui.modules import recording
-from blase_tui.modules.batch import BadRecord, Batch, BatchMeta
+from blase_tui.modules.batch import BadRecord, Batch, BatchMeta, RowKeys
 from blase_tui.modules.budget import SHARE, records_per_batch, resolve_budget
 
 IMAGE_PATTERNS = ("*.png", "*.jpg", "*.jpeg")
@@ -345,9 +345,9 @@ class Extract:
                         if table.num_rows == 0:
                             continue
                         if key_column:
-                            keys = [str(v) for v in table.column(key_column).to_pylist()]
+                            keys: Sequence[str] = [str(v) for v in table.column(key_column).to_pylist()]
                         else:
-                            keys = [f"{name}:{i}" for i in positions.tolist()]
+                            keys = RowKeys(f"{name}:", positions)
                         bar.update(table.num_rows, nbytes=table.nbytes)
                         yield Batch(keys, table, BatchMeta(str(root), index, None, total_rows, start, ("load_parquet",)))
                         index, start = index + 1, start + table.num_rows
@@ -384,7 +384,7 @@ class Extract:
                 per_batch = self._size(per_record, batch_size, memory_budget)
                 for lo in range(0, len(array), per_batch):
                     chunk = array[lo:lo + per_batch]
-                    keys = [f"{name}:{i}" for i in range(lo, lo + len(chunk))]
+                    keys = RowKeys(f"{name}:", np.arange(lo, lo + len(chunk)))
                     bar.update(len(chunk), nbytes=chunk.nbytes)
                     yield Batch(keys, {"array": chunk}, BatchMeta(str(root), index, None, total, start, ("load_npy",)))
                     index, start = index + 1, start + len(chunk)
