@@ -72,6 +72,7 @@ class Train:
         self.epochs_run: list[int] = []
         self.resumed_from: str | None = None
         self.input_signature: dict[str, Any] = {}
+        self.checkpoint_dir: Path | None = None
 
     # ------------------------------------------------------------------ setup
     def set_model(self, model: Any, framework: str = "torch") -> None:
@@ -143,10 +144,20 @@ class Train:
         return None
 
     def _checkpoint_dir(self) -> Path:
-        ctx = context_mod.active()
-        tracker = context_mod.current_tracker()
-        base = ctx.folder if ctx is not None else tracker.folder if tracker is not None else Path(".blase-train")
-        path = base / CHECKPOINTS
+        """The step's folder in its run; outside any run a temporary folder (pass ``checkpoint_path`` to
+        resume there)."""
+        if self.checkpoint_dir is not None:
+            path = self.checkpoint_dir
+        else:
+            tracker = context_mod.current_tracker()
+            if tracker is not None:
+                path = tracker.folder / CHECKPOINTS
+            else:
+                import tempfile
+
+                path = Path(tempfile.mkdtemp(prefix="blase-checkpoints-"))
+                _log("no run: checkpoints go to %s", path)
+            self.checkpoint_dir = path
         path.mkdir(parents=True, exist_ok=True)
         return path
 
