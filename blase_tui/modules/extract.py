@@ -273,7 +273,17 @@ class Extract:
         recording.dataset(root, role="input", files=files)
 
     # ----------------------------------------------------------------- Parquet
-    def load_parquet(
+    def load_parquet(self, path: str | Path, **options: Any) -> Iterator[Batch]:
+        """Parquet files (one file or a folder), streamed as Arrow tables with only ``columns`` read and
+        ``filters`` (a ``pyarrow.compute`` expression or DNF list like ``[("mag", ">", 19.5)]``) pushed down to
+        the row groups. Keys are ``file:row`` or the ``key_column``. Options: ``columns``, ``filters``,
+        ``key_column``, ``batch_size``, ``memory_budget``, ``allow_empty``, ``prefetch`` (default True: the
+        next batch is decoded while the caller works on this one; one extra batch of memory)."""
+        prefetch = options.pop("prefetch", True)
+        batches = self._parquet_batches(path, **options)
+        return _prefetched(batches) if prefetch else batches
+
+    def _parquet_batches(
         self,
         path: str | Path,
         *,
@@ -284,9 +294,6 @@ class Extract:
         memory_budget: int | str | None = None,
         allow_empty: bool = False,
     ) -> Iterator[Batch]:
-        """Parquet files (one file or a folder), streamed as Arrow tables with only ``columns`` read and
-        ``filters`` (a ``pyarrow.compute`` expression or DNF list like ``[("mag", ">", 19.5)]``) pushed down.
-        Keys are ``file:row`` or the ``key_column``."""
         import pyarrow as pa
         import pyarrow.dataset as pds
         import pyarrow.parquet as pq
@@ -525,6 +532,46 @@ def _take(buffered: list[tuple[list[str], Any]], n: int) -> tuple[list[str], Any
             need = 0
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     return keys, table, rest, sum(t.num_rows for _, t in rest)
+
+
+def _prefetched(batches: Iterator[Batch], depth: int = 1) -> Iterator[Batch]:
+    """Run ``batches`` one step ahead in a thread, so reading and decoding overlap the caller's work. At most
+    ``depth`` finished batches wait; errors are raised in the caller, in order."""
+    import queue
+    import threading
+
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        q.put(("batch", batch), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="blase-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "batch":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _expression_fields(expression: Any) -> set[str]:
