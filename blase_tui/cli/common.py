@@ -28,6 +28,16 @@ def project() -> Project:
     return Project.discover(_state["project"])
 
 
+def table(*columns: str, wrap: tuple[str, ...] = ()) -> Any:
+    """The CLI's plain table: bold headers, no borders; only the ``wrap`` columns wrap."""
+    from rich.table import Table
+
+    t = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for col in columns:
+        t.add_column(col, no_wrap=col not in wrap)
+    return t
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 

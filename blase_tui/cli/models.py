@@ -23,11 +23,7 @@ def list_command(json_: Annotated[bool, typer.Option("--json", help="Print JSON.
     if not rows:
         common.console.print("No models yet. Save one with Train.save_model(...) in a training step.")
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for col in ("MODEL", "VERSION", "FRAMEWORK", "RUN", "CREATED", "METRICS"):
-        table.add_column(col, no_wrap=col != "METRICS")
+    table = common.table("MODEL", "VERSION", "FRAMEWORK", "RUN", "CREATED", "METRICS", wrap=("METRICS",))
     for r in rows:
         shown = {k: v for k, v in r["metrics"].items() if k not in ("epoch", "seconds")}
         table.add_row(r["name"], str(r["version"]), r["framework"], r["run_id"] or "-", common.fmt_time(r["created"]),

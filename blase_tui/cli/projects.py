@@ -24,11 +24,7 @@ def list_command(json_: Annotated[bool, typer.Option("--json", help="Print JSON.
     if not projects:
         common.console.print("No known projects. Add one with `blase projects add PATH` or make one with `blase create`.")
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for col in ("NAME", "PATH", "ADDED"):
-        table.add_column(col)
+    table = common.table("NAME", "PATH", "ADDED", wrap=("PATH",))
     for p in projects:
         path = p["path"] if p["exists"] else f"{p['path']} [red](missing)[/]"
         table.add_row(p["name"], path, common.fmt_time(p.get("added")))

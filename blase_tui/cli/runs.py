@@ -55,11 +55,7 @@ def list_command(
         else:
             common.console.print("No runs yet. Run a step with `blase step NAME`.")
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for col in ("RUN", "STATUS", "STEPS", "STARTED", "DURATION", "METRICS"):
-        table.add_column(col, no_wrap=col != "METRICS")
+    table = common.table("RUN", "STATUS", "STEPS", "STARTED", "DURATION", "METRICS", wrap=("METRICS",))
     for r in runs:
         metrics = "  ".join(f"{k}={common.fmt_value(v)}" for k, v in r["metrics"].items())
         table.add_row(r["id"], common.status_text(r["status"]), _steps_text(r["steps"]), common.fmt_time(r["started"]),
@@ -147,12 +143,7 @@ def find_command(
         common.err_console.print(
             f"blase: {len(matches)}{'+' if len(matches) == 50 else ''} runs match; they differ in "
             f"{', '.join(shown)}. Add --param KEY=VALUE to pick one, or --latest for the newest.", markup=False)
-        from rich.table import Table
-
-        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-        table.add_column("RUN")
-        for k in differ:
-            table.add_column(k)
+        table = common.table("RUN", *differ, wrap=tuple(differ))
         for rid in matches[:20]:
             table.add_row(rid, *[common.fmt_value(per_run[rid].get(k)) for k in differ])
         common.err_console.print(table)
@@ -174,7 +165,6 @@ def diff_command(
     if json_:
         common.print_json(result)
         return
-    from rich.table import Table
 
     c = common.console
     c.print(f"[bold]A[/] {result['a']} ({result['status'][0]})   [bold]B[/] {result['b']} ({result['status'][1]})")
@@ -185,10 +175,7 @@ def diff_command(
             c.print(f"\n[bold]{section}[/]: no differences" + (f" ({same})" if same else ""))
             continue
         c.print(f"\n[bold]{section}[/]: {len(changed)} differ" + (f", {same}" if same else ""))
-        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-        table.add_column("", no_wrap=True)
-        table.add_column("A")
-        table.add_column("B")
+        table = common.table("", "A", "B", wrap=("A", "B"))
         for key, (va, vb) in changed.items():
             short = section in ("code", "data", "git") and isinstance(va, str) and len(va) > 20
             fa = (va[:12] if short else common.fmt_value(va)) if va is not None else "[dim]absent[/]"

@@ -55,12 +55,7 @@ def steps_command(
     if json_:
         common.print_json(rows)
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column("STEP")
-    table.add_column("WHAT IT DOES")
-    table.add_column("PARAMS")
+    table = common.table("STEP", "WHAT IT DOES", "PARAMS", wrap=("WHAT IT DOES", "PARAMS"))
     for r in rows:
         table.add_row(r["step"], r["doc"], ", ".join(f"{k}={common.fmt_value(v)}" for k, v in r["params"].items()))
     common.console.print(table)
