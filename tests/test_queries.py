@@ -118,3 +118,9 @@ def test_run_ids_resolve_by_their_random_tail(project: Path, blase) -> None:
     assert blase("step", "b", cwd=project).returncode == 0
     run_id = runs_json(blase, project)[0]["id"]
     assert show_json(blase, project, run_id.rsplit("-", 1)[1][:4])["id"] == run_id
+
+
+def test_find_matches_numbers_written_with_a_leading_dot(project: Path, blase) -> None:
+    assert blase("step", "a", "--set", "lr=.5", cwd=project).returncode == 0
+    assert blase("runs", "find", "--step", "a", "--param", "lr=.5", cwd=project).returncode == 0
+    assert blase("runs", "find", "--step", "a", "--param", "lr=0.5", cwd=project).returncode == 0

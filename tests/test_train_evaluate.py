@@ -253,3 +253,23 @@ def test_models_cli_lists_versions(tmp_path: Path, blase) -> None:
     assert shown["card"]["epochs"] == [1] and Path(shown["path"]).is_file()
     missing = blase("models", "show", "nope", cwd=project)
     assert missing.returncode == 2 and "no model 'nope'" in missing.stderr
+
+
+def test_early_stopping_without_validation_watches_the_training_loss(tmp_path: Path) -> None:
+    data = prepared_digits(tmp_path / "prepared")
+    trainer = Train(seed=0)
+    trainer.set_model(mlp(), framework="torch")
+    trainer.configure_training(batch_size=32, learning_rate=0.01, early_stopping=1, monitor="val_accuracy")
+    history = trainer.train(epochs=4, data_dir=data / "train")  # no val split here
+    losses = [h["loss"] for h in history]
+    assert len(history) == 4 and losses == sorted(losses, reverse=True), "a falling loss never stops training"
+    assert trainer.best_epoch == 4 and trainer.card()["metrics"]["epoch"] == 4.0
+
+
+def test_the_card_reports_the_kept_weights_metrics() -> None:
+    trainer = Train()
+    trainer.history = [{"epoch": 1.0, "val_loss": 0.5}, {"epoch": 2.0, "val_loss": 0.4}, {"epoch": 3.0, "val_loss": 0.6}]
+    trainer.best_epoch = 2
+    assert trainer._kept_metrics() == {"epoch": 2.0, "val_loss": 0.4}
+    trainer.best_epoch = None
+    assert trainer._kept_metrics()["epoch"] == 3.0

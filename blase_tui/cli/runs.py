@@ -108,6 +108,9 @@ def show_command(
         sig = s["signature"]
         if sig["code_hash"]:
             c.print(f"    code {sig['code_hash'][:12]}  params {str(sig['params_hash'])[:12]}  env {str(sig['env_hash'])[:12]}")
+    for d in desc["datasets"]:
+        verb = "read" if d["role"] == "input" else "wrote"
+        c.print(f"  {verb} {d['name']}  {common.fmt_bytes(d['bytes'])}  {str(d['hash'])[:12]}")
     for a in desc["artifacts"]:
         c.print(f"  artifact {a['name']}  {common.fmt_bytes(a['size'])}  {a['hash'][:12]}")
 

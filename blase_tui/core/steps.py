@@ -104,6 +104,11 @@ def parse_literal(text: str) -> Any:
         return True
     if lowered in ("false", "no", "off"):
         return False
+    for number in (int, float):  # ".5", "1e-3", "+2": numbers JSON would not accept
+        try:
+            return number(text)
+        except ValueError:
+            continue
     try:
         return json.loads(text)
     except ValueError:

@@ -73,6 +73,7 @@ class Train:
         self.resumed_from: str | None = None
         self.input_signature: dict[str, Any] = {}
         self.checkpoint_dir: Path | None = None
+        self.best_epoch: int | None = None  # with early stopping: the epoch whose weights the model keeps
 
     # ------------------------------------------------------------------ setup
     def set_model(self, model: Any, framework: str = "torch") -> None:
@@ -202,6 +203,7 @@ class Train:
                 self.history = list(payload.get("history", []))
                 best, waited = payload.get("best"), int(payload.get("waited", 0))
                 self.resumed_from = str(path)
+                self.mode = "resume"
                 _log("resuming from %s after epoch %d", path, start_epoch - 1)
 
         if self.framework == "sklearn" and not self.adapter.incremental:
@@ -232,12 +234,13 @@ class Train:
             self.epochs_run.append(epoch)
             if tracker is not None:
                 tracker.log_metrics({k: v for k, v in row.items() if k not in ("epoch",)}, iteration=epoch)
-            monitor = row.get(cfg.monitor, row["loss"])
-            improved = best is None or (monitor > best if "acc" in cfg.monitor else monitor < best)
+            key = cfg.monitor if cfg.monitor in row else "loss"  # no validation split: watch the training loss
+            monitor = row[key]
+            improved = best is None or (monitor > best if "acc" in key else monitor < best)
             if improved:
                 best, waited = monitor, 0
                 if cfg.early_stopping:
-                    best_state = self.adapter.state()
+                    best_state, self.best_epoch = self.adapter.state(), epoch
             else:
                 waited += 1
             self.adapter.save_checkpoint(ckpt_dir / f"last{self.adapter.file_suffix}",
@@ -263,7 +266,8 @@ class Train:
         return out
 
     def _fit_whole(self, train: SplitData, val: SplitData | None, x_col: str, y_col: str) -> list[dict[str, float]]:
-        nbytes = sum(a.nbytes for a in train.columns[x_col])
+        # the estimator gets float32 copies: count those, not the stored bytes
+        nbytes = sum(a.size * 4 for a in train.columns[x_col])
         if nbytes > self.memory_budget:
             raise BlaseError(
                 f"{type(self.model).__name__} fits on the whole training split at once ({nbytes / 2**20:.0f} MiB),"
@@ -326,12 +330,20 @@ class Train:
             "framework": self.framework, "model": self.adapter.describe(), "task": self.config.task,
             "input": self.input_signature,
             "classes": None if self.classes is None else [c.item() if hasattr(c, "item") else c for c in self.classes],
-            "metrics": self.history[-1] if self.history else {}, "epochs": self.epochs_run,
+            "metrics": self._kept_metrics(), "epochs": self.epochs_run, "best_epoch": self.best_epoch,
             "history": self.history, "training_run": tracker.run_id if tracker else None,
             "training_step_run": tracker.step_run_id if tracker else None, "data_manifest_hash": self.train_hash,
             "seed": self.config.seed, "frozen_layers": self.freeze_layers, "resumed_from": self.resumed_from,
             "packages": versions, "created": time.time(),
         }
+
+    def _kept_metrics(self) -> dict[str, float]:
+        """The metrics of the weights the model holds: the best epoch's after early stopping, else the last."""
+        if self.best_epoch is not None:
+            for row in self.history:
+                if int(row["epoch"]) == self.best_epoch:
+                    return row
+        return self.history[-1] if self.history else {}
 
     def save_model(self, path: str | Path, name: str | None = None) -> str:
         """Write the framework's own file at ``path`` and its model card beside it (``path.card.json``); keep
@@ -353,6 +365,8 @@ class Train:
         from blase_tui.store import models
 
         items = tracker.log_artifact(path, name=f"model/{path.name}")
+        # also an output file at its path: a later identical execution is reused only while that file is unchanged
+        tracker.log_dataset(path, role="output", name="model")
         card_items = tracker.log_artifact(card_path, name=f"model/{card_path.name}")
         version = models.register(tracker.store, name or path.stem, run_id=tracker.run_id,
                                   step_run_id=tracker.step_run_id, framework=self.framework or "", file_hash=items[0][1],
