@@ -50,6 +50,14 @@ def test_create_refuses_a_non_empty_folder(tmp_path: Path, blase) -> None:
     assert (tmp_path / "taken" / "precious.txt").read_text() == "keep me"
 
 
+def test_demo_refuses_a_non_empty_folder(tmp_path: Path, blase) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    proc = blase("demo", "mine", cwd=tmp_path)
+    assert proc.returncode == 2 and "already exists and is not empty" in proc.stderr
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+
+
 def test_projects_add_and_remove(project: Path, tmp_path: Path, blase) -> None:
     sub = project / "deep" / "inside"
     sub.mkdir(parents=True)
