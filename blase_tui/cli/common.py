@@ -23,6 +23,11 @@ def set_project_dir(path: Path | None) -> None:
     _state["project"] = path
 
 
+def project_dir() -> Path | None:
+    """The folder given with ``-C`` / ``BLASE_PROJECT``, or None (then the working directory decides)."""
+    return _state["project"]
+
+
 def project() -> Project:
     """The project named by ``-C PATH`` (or ``BLASE_PROJECT``), else the one holding the working directory."""
     return Project.discover(_state["project"])

@@ -1,0 +1,1 @@
+"""Placeholder replaced by the TUI work in this session."""
