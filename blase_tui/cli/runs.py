@@ -161,7 +161,7 @@ def diff_command(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """What differs between two runs: params, metrics, code, data, environment and git."""
-    from blase_tui.store.diff import diff_runs
+    from blase_tui.store.diff import cell, diff_runs
 
     store = _store()
     result = diff_runs(store, store.resolve_run(a), store.resolve_run(b))
@@ -180,11 +180,8 @@ def diff_command(
         c.print(f"\n[bold]{section}[/]: {len(changed)} differ" + (f", {same}" if same else ""))
         table = common.table("", "A", "B", wrap=("A", "B"))
         for key, (va, vb) in changed.items():
-            short = section in ("code", "data", "git") and isinstance(va, str) and len(va) > 20
-            fa = (va[:12] if short else common.fmt_value(va)) if va is not None else "[dim]absent[/]"
-            fb = ((vb[:12] if isinstance(vb, str) and len(vb) > 20 and section in ("code", "data", "git") else common.fmt_value(vb))
-                  if vb is not None else "[dim]absent[/]")
-            table.add_row("  " + key, fa, fb)
+            fa, fb = (cell(section, v) for v in (va, vb))
+            table.add_row("  " + key, fa or "[dim]absent[/]", fb or "[dim]absent[/]")
         c.print(table)
 
 

@@ -6,32 +6,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from blase_tui.cli.common import console, fmt_bytes
+from blase_tui.cli.common import console
 from blase_tui.core.events import EventTail
+from blase_tui.core.fmt import progress_text, resources_text
 from blase_tui.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from blase_tui.store.runstore import RunStore
-
-
-def _resources_text(e: dict[str, Any]) -> str:
-    gpu = e.get("gpu")
-    if gpu:
-        g = gpu[0]
-        gpu_text = f"gpu {g['util']}% {fmt_bytes(g['mem_used'])}/{fmt_bytes(g['mem_total'])}"
-    else:
-        gpu_text = "no GPU"
-    return (f"rss {fmt_bytes(e.get('rss'))}  cpu {e.get('cpu', 0):.0f}%  "
-            f"system memory {fmt_bytes(e.get('sys_mem_used'))}/{fmt_bytes(e.get('sys_mem_total'))}  {gpu_text}")
-
-
-def _progress_text(e: dict[str, Any]) -> str:
-    total = e.get("total")
-    done = e.get("done", 0)
-    pct = f" ({100 * done / total:.0f}%)" if total else ""
-    rate = e.get("rate") or 0
-    eta = ""
-    if total and rate > 0 and done < total:
-        eta = f", eta {(total - done) / rate:.0f} s"
-    return f"{e['stage']} {done}/{total if total is not None else '?'}{pct} {rate:.1f} {e.get('unit', 'items')}/s{eta}"
 
 
 class _Follower:
@@ -83,11 +62,11 @@ def _watch_plain(f: _Follower, interval: float) -> int:
                 key = (step, e["stage"])
                 if e.get("finished") or e.get("t", 0) - last_progress.get(key, 0) >= 1.0:
                     last_progress[key] = e.get("t", 0)
-                    line = _progress_text(e)
+                    line = progress_text(e)
             elif kind == "resources":
                 if e.get("t", 0) - last_resources >= 5.0:
                     last_resources = e.get("t", 0)
-                    line = _resources_text(e)
+                    line = resources_text(e)
             elif kind == "log":
                 line = f"[{e.get('level')}] {e.get('message')}"
             elif kind == "metric":
@@ -128,7 +107,7 @@ def _watch_live(f: _Follower, interval: float) -> int:
                         tasks[key] = bars.add_task(f"{step}: {e['stage']}", total=e.get("total"), rate=rate)
                     bars.update(tasks[key], completed=e.get("done", 0), total=e.get("total"), rate=rate)
                 elif kind == "resources":
-                    resources = Text(_resources_text(e), style="dim")
+                    resources = Text(resources_text(e), style="dim")
                 elif kind == "log":
                     logs.append(f"{step}: {e.get('message')}")
                 elif kind == "metric":

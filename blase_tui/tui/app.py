@@ -1,1 +1,157 @@
-"""Placeholder replaced by the TUI work in this session."""
+"""The Textual app: holds the open project and the launched steps; screens do the rest. ``make_app`` is the
+one factory the CLI and the tests share."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from blase_tui.core.launch import LaunchedStep
+from blase_tui.core.project import Project
+from blase_tui.errors import BlaseError
+from blase_tui.tui.commands import BlaseCommands
+
+
+class BlaseApp(App[int]):
+    """``blase tui``: projects → runs → run, compare, launch with live panes, labelling."""
+
+    TITLE = "blase"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {BlaseCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="Keys of this screen"),
+        Binding("q", "quit_app", "Quit", id="app.quit", tooltip="Quit (asks while launched steps run)"),
+        Binding("ctrl+c", "quit_app", "Quit", show=False, priority=True, id="app.ctrl_c"),
+    ]
+
+    def __init__(self, project_root: Path | None = None, *, now: Callable[[], float] = time.time,
+                 start: str = "runs", label_options: dict | None = None) -> None:
+        super().__init__()
+        self.project: Project | None = Project.at(project_root) if project_root else None
+        self.jobs: list[LaunchedStep] = []
+        self.step_cache: list[dict] = []
+        self.now = now
+        self._start = start
+        self._label_options = label_options or {}
+
+    def on_mount(self) -> None:
+        from blase_tui.tui.screens.projects import ProjectsScreen
+
+        if self._start == "label" and self.project is not None:
+            from blase_tui.tui.screens.label import LabelScreen
+
+            self.push_screen(LabelScreen(self.project, **self._label_options), callback=lambda _: self.exit(0))
+            return
+        self.push_screen(ProjectsScreen())
+        if self.project is not None:
+            self.open_project(self.project.root)
+
+    def open_project(self, root: Path) -> None:
+        """Show the runs of the project at ``root`` on top of the projects list."""
+        from blase_tui.core import registry
+        from blase_tui.tui.screens.runs import RunsScreen
+
+        try:
+            self.project = Project.at(root)
+        except BlaseError as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
+        try:
+            registry.add_project(self.project.root)
+        except (OSError, BlaseError):
+            pass  # browsing works without the registry entry
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.push_screen(RunsScreen(self.project))
+
+    def open_projects(self) -> None:
+        """Back to the projects list (the bottom screen)."""
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def open_jobs(self) -> None:
+        """The live panes of the steps launched from this app."""
+        from blase_tui.tui.screens.jobs import JobsScreen
+
+        if not self.jobs:
+            self.notify("Nothing launched yet: press l on the runs screen to launch a step.", severity="warning")
+            return
+        if not isinstance(self.screen, JobsScreen):
+            self.push_screen(JobsScreen())
+
+    def launch(self, step: str, overrides: dict[str, str], *, force: bool = False) -> LaunchedStep:
+        """Start ``blase step`` as a child process and show its live panes."""
+        assert self.project is not None
+        job = LaunchedStep(self.project.root, step, dict(overrides))
+        self.jobs.append(job)
+        self._start_job(job, force)
+        self.open_jobs()
+        return job
+
+    @work(thread=True, group="launch")
+    def _start_job(self, job: LaunchedStep, force: bool) -> None:
+        # Popen forks and execs: quick, but still blocking I/O, so not on the event loop
+        job.start(force=force)
+
+    def step_names(self) -> list[str]:
+        return [s["step"] for s in self.step_cache]
+
+    def action_help(self) -> None:
+        from blase_tui.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def running_jobs(self) -> list[LaunchedStep]:
+        return [j for j in self.jobs if j.poll() is None]
+
+    def action_quit_app(self) -> None:
+        running = self.running_jobs()
+        if not running:
+            self.exit(0)
+            return
+        from blase_tui.tui.screens.confirm import ConfirmScreen
+
+        names = ", ".join(j.step for j in running)
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                for job in running:
+                    job.cancel()
+                self.exit(0)
+
+        self.push_screen(ConfirmScreen(f"{len(running)} launched step(s) still running ({names}). "
+                                       "Cancel them and quit?", yes="Cancel steps and quit", no="Stay"), answer)
+
+
+def make_app(project_root: Path | None, **kwargs: object) -> BlaseApp:
+    """The app for ``project_root`` (or the projects list when None)."""
+    return BlaseApp(project_root, **kwargs)  # type: ignore[arg-type]
+
+
+def _root_or_none(path: Path | None) -> Path | None:
+    try:
+        return Project.discover(path).root
+    except BlaseError:
+        if path is not None:
+            raise
+        return None
+
+
+def run_app(path: Path | None) -> int:
+    """``blase tui [PATH]``: the project at PATH, else the one around the working directory, else the list."""
+    app = make_app(_root_or_none(path))
+    return app.run() or 0
+
+
+def run_labelling(path: Path | None, *, strategy: str | None = None, n: int | None = None) -> int:
+    """``blase label``: the labelling screen alone; quitting it ends the app."""
+    root = Project.discover(path).root
+    app = make_app(root, start="label", label_options={"strategy": strategy, "n": n})
+    return app.run() or 0

@@ -1,0 +1,81 @@
+"""Human formats shared by the CLI and the TUI: times, durations, sizes, values, status colours, and one-line
+summaries of progress and resource events. Plain strings only, so any front end can use them."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+STATUS_STYLE = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+
+
+def fmt_time(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def fmt_seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+
+
+def fmt_duration(start: float | None, end: float | None, now: float | None = None) -> str:
+    if not start:
+        return "-"
+    return fmt_seconds((end or (now if now is not None else time.time())) - start)
+
+
+def fmt_bytes(n: float | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def fmt_value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if v is None:
+        return "-"
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def gpu_text(e: dict[str, Any]) -> str:
+    """The GPU part of a resource sample, or plainly "no GPU"."""
+    gpus = e.get("gpu")
+    if not gpus:
+        return "no GPU"
+    return "  ".join(
+        f"gpu{i} {g.get('util', 0)}% {fmt_bytes(g.get('mem_used'))}/{fmt_bytes(g.get('mem_total'))}"
+        for i, g in enumerate(gpus)
+    )
+
+
+def resources_text(e: dict[str, Any]) -> str:
+    """One line for a ``resources`` event."""
+    return (f"rss {fmt_bytes(e.get('rss'))}  cpu {e.get('cpu', 0):.0f}%  "
+            f"system memory {fmt_bytes(e.get('sys_mem_used'))}/{fmt_bytes(e.get('sys_mem_total'))}  {gpu_text(e)}")
+
+
+def eta_seconds(e: dict[str, Any]) -> float | None:
+    """Seconds left for a ``progress`` event with a total, at its average rate."""
+    total, done, rate = e.get("total"), e.get("done", 0), e.get("rate") or 0
+    if total and rate > 0 and done < total:
+        return (total - done) / rate
+    return None
+
+
+def progress_text(e: dict[str, Any]) -> str:
+    """One line for a ``progress`` event: stage, done/total, percent, rate and ETA."""
+    total = e.get("total")
+    done = e.get("done", 0)
+    pct = f" ({100 * done / total:.0f}%)" if total else ""
+    eta = eta_seconds(e)
+    eta_s = f", eta {eta:.0f} s" if eta is not None else ""
+    return f"{e['stage']} {done}/{total if total is not None else '?'}{pct} {e.get('rate') or 0:.1f} {e.get('unit', 'items')}/s{eta_s}"

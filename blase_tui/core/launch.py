@@ -1,0 +1,104 @@
+"""Start a step as a `blase step` subprocess and follow it: what the TUI's Launch does. The child is the same
+command cron runs, so a crash in a step never takes the caller down and both look alike in the store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from blase_tui.store.runstore import RunStore
+
+
+def step_command(project_root: Path, step: str, overrides: dict[str, str] | None = None, *,
+                 force: bool = False) -> list[str]:
+    """The ``blase step`` command line for ``step`` with ``--set key=value`` for each override."""
+    cmd = [sys.executable, "-m", "blase_tui", "-C", str(project_root), "step", step, "--quiet"]
+    for key, value in (overrides or {}).items():
+        cmd += ["--set", f"{key}={value}"]
+    if force:
+        cmd.append("--force")
+    return cmd
+
+
+@dataclass
+class LaunchedStep:
+    """One step started by :meth:`start`; ``locate`` finds its execution in the store once it has begun."""
+
+    project_root: Path
+    step: str
+    overrides: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    run_id: str | None = None
+    step_run_id: int | None = None
+    events_path: Path | None = None
+    stderr_path: Path | None = None
+    returncode: int | None = None
+    cancelled: bool = False
+
+    def start(self, *, force: bool = False) -> LaunchedStep:
+        """Start the child in its own process group (so ^C in the TUI's terminal does not reach it)."""
+        logs = self.project_root / ".blase" / "launch"
+        logs.mkdir(parents=True, exist_ok=True)
+        self.stderr_path = logs / f"{self.step}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.stderr"
+        with open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                step_command(self.project_root, self.step, self.overrides, force=force),
+                cwd=self.project_root, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def locate(self, store: RunStore) -> bool:
+        """Look up the execution the child recorded (by its pid); True once found."""
+        if self.step_run_id is not None:
+            return True
+        if self.proc is None:
+            return False
+        rows = store.db.query(
+            "SELECT id, run_id, folder FROM step_runs WHERE pid = ? AND step = ? ORDER BY id DESC LIMIT 1",
+            (self.proc.pid, self.step),
+        )
+        if not rows:
+            return False
+        self.run_id, self.step_run_id = rows[0]["run_id"], int(rows[0]["id"])
+        self.events_path = store.run_dir(self.run_id) / rows[0]["folder"] / "events.jsonl"
+        return True
+
+    def poll(self) -> int | None:
+        if self.proc is not None and self.returncode is None:
+            self.returncode = self.proc.poll()
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        assert self.proc is not None
+        self.returncode = self.proc.wait(timeout)
+        return self.returncode
+
+    def cancel(self) -> None:
+        """SIGTERM: the engine marks the execution interrupted and exits 130."""
+        if self.proc is not None and self.poll() is None:
+            self.cancelled = True
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def error_text(self) -> str:
+        """What the child wrote on stderr (its one-line error when it could not start the step)."""
+        try:
+            return self.stderr_path.read_text(errors="replace").strip() if self.stderr_path else ""
+        except OSError:
+            return ""
+
+    def describe(self) -> dict[str, Any]:
+        return {"step": self.step, "pid": self.pid, "run_id": self.run_id, "returncode": self.returncode}

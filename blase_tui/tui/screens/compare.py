@@ -1,0 +1,85 @@
+"""Compare: `blase runs diff A B` side by side — what differs in params, metrics, code, data, environment
+and git, with the count of what is the same."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from blase_tui.core.fmt import STATUS_STYLE
+from blase_tui.core.project import Project
+
+
+class CompareScreen(Screen[None]):
+    """Two runs side by side: only what differs, section by section. s swaps the sides."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="compare.back", tooltip="Back to the runs"),
+        Binding("s", "swap", "Swap", id="compare.swap", tooltip="Swap A and B"),
+    ]
+
+    class Diff(Message):
+        def __init__(self, result: dict[str, Any]) -> None:
+            super().__init__()
+            self.result = result
+
+    def __init__(self, project: Project, a: str, b: str) -> None:
+        super().__init__()
+        self.project, self.a, self.b = project, a, b
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"blase · {self.project.name} · compare", classes="title")
+        yield Static("reading both runs…", id="compare-head", classes="hint")
+        table: DataTable[Any] = DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="diff")
+    def load(self) -> None:
+        from blase_tui.store.diff import diff_runs
+
+        self.post_message(self.Diff(diff_runs(self.project.store, self.a, self.b)))
+
+    def on_compare_screen_diff(self, message: Diff) -> None:
+        from blase_tui.store.diff import cell
+
+        r = message.result
+        head = Text.assemble(
+            ("A ", "bold"), r["a"], " ", (r["status"][0], STATUS_STYLE.get(r["status"][0], "")), "    ",
+            ("B ", "bold"), r["b"], " ", (r["status"][1], STATUS_STYLE.get(r["status"][1], "")),
+        )
+        self.query_one("#compare-head", Static).update(head)
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        table.add_column("section", key="section")
+        table.add_column("item", key="item")
+        table.add_column(Text("A", style="bold"), key="a")
+        table.add_column(Text("B", style="bold"), key="b")
+        for section, data in r["sections"].items():
+            changed = data["changed"]
+            same = f"{data['same']} the same" if data["same"] else ""
+            summary = f"{len(changed)} differ" + (f", {same}" if same else "") if changed else "no differences" + (
+                f" ({same})" if same else "")
+            table.add_row(Text(section, style="bold magenta"), Text(summary, style="dim"), "", "")
+            for key, (va, vb) in changed.items():
+                fa, fb = cell(section, va), cell(section, vb)
+                table.add_row("", key, Text(fa, style="red") if fa is not None else Text("absent", style="dim"),
+                              Text(fb, style="green") if fb is not None else Text("absent", style="dim"))
+        table.focus()
+
+    def action_swap(self) -> None:
+        self.a, self.b = self.b, self.a
+        self.load()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,52 @@
+"""``?``: the keys of the screen underneath, from its bindings, plus what the screen is for."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+GLOBAL = [("?", "this help"), ("ctrl+p", "command palette: every action, open run…, launch…"),
+          ("q", "quit (asks while launched steps run)"), ("escape", "back")]
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists the bindings of ``screen`` and the app's global keys."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "close", "Close", id="help.close"),
+    ]
+
+    def __init__(self, screen: Screen[Any]) -> None:
+        super().__init__()
+        self.under = screen
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, show_header=False, padding=(0, 2))
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        seen = set()
+        for node in [*self.under.query("*").nodes, self.under]:
+            for binding in getattr(node, "BINDINGS", []):
+                if not isinstance(binding, Binding) or not binding.description:
+                    continue
+                key = binding.key.split(",")[0].replace("question_mark", "?")
+                if (key, binding.description) in seen:
+                    continue
+                seen.add((key, binding.description))
+                table.add_row(key, binding.tooltip or binding.description)
+        for key, text in GLOBAL:
+            table.add_row(key, text)
+        doc = (self.under.__doc__ or "").strip().splitlines()[0] if self.under.__doc__ else ""
+        with VerticalScroll(id="help-dialog"):
+            yield Static(f"[b]{type(self.under).__name__.replace('Screen', '')}[/b]: {doc}\n")
+            yield Static(table)
+            yield Static("\n[dim]escape closes[/dim]")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

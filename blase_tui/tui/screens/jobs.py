@@ -1,0 +1,128 @@
+"""Jobs: the steps launched from this app, one tab each with its live panes. Cancel asks first; the step is
+then sent SIGTERM and the engine marks it interrupted."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Log, Static, TabbedContent, TabPane
+
+from blase_tui.core.launch import LaunchedStep
+from blase_tui.tui.widgets.step_panes import StepPanes
+
+
+def _tab_id(index: int) -> str:
+    return f"job-{index}"
+
+
+class JobsScreen(Screen[None]):
+    """Steps launched from here: live memory, CPU, GPU, a bar per stage and the log. x cancels, o opens the run."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="jobs.back", tooltip="Back to the runs (steps keep running)"),
+        Binding("x", "cancel", "Cancel step", id="jobs.cancel", tooltip="Stop the step of this tab (asks first)"),
+        Binding("o", "open_run", "Open run", id="jobs.open", tooltip="Show the run this step belongs to"),
+        Binding("l", "launch", "Launch another", id="jobs.launch", tooltip="Launch another step"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown: list[LaunchedStep] = []
+
+    def compose(self) -> ComposeResult:
+        app: Any = self.app
+        yield Static(f"blase · {app.project.name if app.project else ''} · launched steps", classes="title")
+        yield TabbedContent(id="job-tabs")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sync()
+
+    def on_screen_resume(self) -> None:
+        self.sync()
+
+    def sync(self) -> None:
+        """Add a tab for each job launched since the screen was last shown, and select the newest."""
+        app: Any = self.app
+        tabs = self.query_one(TabbedContent)
+        store = app.project.store
+        budget = app.project.config.memory_budget
+        for job in app.jobs:
+            if job in self.shown:
+                continue
+            index = len(self.shown)
+            self.shown.append(job)
+
+            def locate(job: LaunchedStep = job) -> Any:
+                return job.events_path if job.locate(store) else None
+
+            def finished(job: LaunchedStep = job) -> bool:
+                return job.poll() is not None
+
+            panes = StepPanes(locate, finished, title=f"{job.step} {self._overrides(job)}", budget=budget)
+            panes.job = job  # type: ignore[attr-defined]
+            tabs.add_pane(TabPane(f"{index + 1} {job.step}", panes, id=_tab_id(index)))
+        if self.shown:
+            tabs.active = _tab_id(len(self.shown) - 1)
+
+    @staticmethod
+    def _overrides(job: LaunchedStep) -> str:
+        return " ".join(f"{k}={v}" for k, v in job.overrides.items())
+
+    def current_job(self) -> LaunchedStep | None:
+        active = self.query_one(TabbedContent).active
+        if not active:
+            return None
+        return self.shown[int(active.split("-")[1])]
+
+    def on_step_panes_finished(self, message: StepPanes.Finished) -> None:
+        job: LaunchedStep = message.panes.job  # type: ignore[attr-defined]
+        code = job.poll()
+        status = message.status or ("interrupted" if job.cancelled else "failed" if code else "succeeded")
+        message.panes.status = status
+        message.panes.query_one("#panes-status", Static).update(message.panes._status_line())
+        if job.step_run_id is None or code not in (0, 1, 130, None):
+            # the child stopped before its step began (a config error, another copy holding the lock)
+            text = job.error_text()
+            if text:
+                message.panes.query_one(Log).write_lines(text.splitlines())
+        severity = "information" if status == "succeeded" else "warning" if status == "interrupted" else "error"
+        self.notify(f"{job.step}: {status}" + (f" (exit {code})" if code else ""), severity=severity)  # type: ignore[arg-type]
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_cancel(self) -> None:
+        from blase_tui.tui.screens.confirm import ConfirmScreen
+
+        job = self.current_job()
+        if job is None or job.poll() is not None:
+            self.notify("This step is not running.", severity="warning")
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                job.cancel()
+                self.notify(f"{job.step}: stopping…")
+
+        self.app.push_screen(ConfirmScreen(f"Stop {job.step} (pid {job.pid})? It will be marked interrupted.",
+                                           yes="Stop it", no="Keep running"), answer)
+
+    def action_open_run(self) -> None:
+        from blase_tui.tui.screens.run import RunScreen
+
+        job = self.current_job()
+        app: Any = self.app
+        if job is None or job.run_id is None:
+            self.notify("This step has not recorded a run yet.", severity="warning")
+            return
+        app.push_screen(RunScreen(app.project, job.run_id))
+
+    def action_launch(self) -> None:
+        from blase_tui.tui.screens.launch import LaunchScreen
+
+        app: Any = self.app
+        app.push_screen(LaunchScreen(app.project))

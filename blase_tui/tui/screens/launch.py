@@ -1,0 +1,165 @@
+"""Launch: pick a step, see and edit its params, start it as a `blase step` child process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from blase_tui.core.fmt import fmt_value
+from blase_tui.core.project import Project
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value) if not isinstance(value, float) else repr(value)
+
+
+class LaunchScreen(Screen[None]):
+    """Pick a step (left), edit its params (right), ctrl+s starts it; its live panes open in Jobs."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "start", "Start", id="launch.start", tooltip="Start the step with these params"),
+        Binding("escape", "back", "Back", id="launch.back", tooltip="Back without starting"),
+        Binding("ctrl+r", "reset", "Defaults", id="launch.reset", tooltip="Put the configured values back"),
+    ]
+
+    class Steps(Message):
+        def __init__(self, steps: list[dict[str, Any]], error: str) -> None:
+            super().__init__()
+            self.steps, self.error = steps, error
+
+    def __init__(self, project: Project, *, step: str | None = None) -> None:
+        super().__init__()
+        self.project = project
+        self.wanted = step
+        self.steps: list[dict[str, Any]] = []
+        self.current: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"blase · {self.project.name} · launch a step", classes="title")
+        with Horizontal(id="launch-layout"):
+            yield OptionList(id="step-list")
+            with VerticalScroll(id="param-form"):
+                yield Static("reading the project's steps…", id="step-doc", classes="hint")
+                yield VerticalScroll(id="param-rows")
+                yield Checkbox("run even if an identical earlier execution could be reused (--force)", id="force")
+                with Horizontal(id="launch-buttons"):
+                    yield Button("Start (ctrl+s)", id="start", variant="success")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        app: Any = self.app
+        if app.step_cache:
+            self._show_steps(app.step_cache)
+        self.load_steps()
+
+    @work(thread=True, exclusive=True, group="steps")
+    def load_steps(self) -> None:
+        # a child process imports the user's entry module, so the TUI never runs (or caches) project code
+        proc = subprocess.run(
+            [sys.executable, "-m", "blase_tui", "-C", str(self.project.root), "steps", "--json"],
+            capture_output=True, text=True, cwd=self.project.root, timeout=120,
+        )
+        if proc.returncode != 0:
+            self.post_message(self.Steps([], proc.stderr.strip() or f"blase steps exited {proc.returncode}"))
+            return
+        self.post_message(self.Steps(json.loads(proc.stdout), ""))
+
+    def on_launch_screen_steps(self, message: Steps) -> None:
+        if message.error:
+            self.query_one("#step-doc", Static).update(f"[red]{message.error}[/]")
+            return
+        app: Any = self.app
+        app.step_cache = message.steps
+        self._show_steps(message.steps)
+
+    def _show_steps(self, steps: list[dict[str, Any]]) -> None:
+        names_before = [s["step"] for s in self.steps]
+        self.steps = steps
+        if names_before == [s["step"] for s in steps]:
+            return
+        options = self.query_one("#step-list", OptionList)
+        options.clear_options()
+        options.add_options([Option(s["step"], id=s["step"]) for s in steps])
+        index = next((i for i, s in enumerate(steps) if s["step"] == self.wanted), 0)
+        if steps:
+            options.highlighted = index
+            self._show_form(steps[index])
+        options.focus()
+
+    @on(OptionList.OptionHighlighted, "#step-list")
+    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        step = next((s for s in self.steps if s["step"] == event.option.id), None)
+        if step is not None and step is not self.current:
+            self._show_form(step)
+
+    @on(OptionList.OptionSelected, "#step-list")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        inputs = self.query("#param-rows Input")
+        if inputs:
+            inputs.first().focus()
+        else:
+            self.query_one("#start", Button).focus()
+
+    def _show_form(self, step: dict[str, Any]) -> None:
+        self.current = step
+        doc = step.get("doc") or "(no docstring)"
+        self.query_one("#step-doc", Static).update(f"[b]{step['step']}[/b]: {doc}")
+        rows = self.query_one("#param-rows", VerticalScroll)
+        rows.remove_children()
+        widgets = []
+        for key, value in step.get("params", {}).items():
+            row = Horizontal(Label(f"{key} [dim]{type(value).__name__}[/]"),
+                             Input(value=_text(value), id=f"param-{key}", placeholder=fmt_value(value)),
+                             classes="param-row")
+            widgets.append(row)
+        if not widgets:
+            widgets.append(Static("This step takes no params.", classes="hint"))
+        rows.mount_all(widgets)
+
+    def overrides(self) -> dict[str, str]:
+        """Params whose text differs from the configured value, as ``--set`` strings."""
+        if self.current is None:
+            return {}
+        out = {}
+        for key, value in self.current.get("params", {}).items():
+            text = self.query_one(f"#param-{key}", Input).value.strip()
+            if text != _text(value):
+                out[key] = text
+        return out
+
+    def action_reset(self) -> None:
+        if self.current is not None:
+            self.current, step = None, self.current
+            self._show_form(step)
+
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.action_start()
+
+    def action_start(self) -> None:
+        if self.current is None:
+            self.notify("No step to start yet.", severity="warning")
+            return
+        app: Any = self.app
+        step, overrides = self.current["step"], self.overrides()
+        force = self.query_one("#force", Checkbox).value
+        self.app.pop_screen()
+        app.launch(step, overrides, force=force)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,98 @@
+"""Projects: the known projects (the user registry) with their newest run; open one, add one by path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from blase_tui.core.fmt import STATUS_STYLE, fmt_time
+
+
+class ProjectsScreen(Screen[None]):
+    """The registry's projects; enter opens one."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Open", id="projects.open", tooltip="Open the project under the cursor"),
+        Binding("a", "add", "Add", id="projects.add", tooltip="Add a project by its folder"),
+        Binding("r", "reload", "Reload", id="projects.reload", tooltip="Read the registry again"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, rows: list[dict[str, Any]]) -> None:
+            super().__init__()
+            self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        yield Static("blase · projects", classes="title")
+        yield Static("Known projects. Enter opens one; [b]a[/] adds a folder; [b]blase create PATH[/] makes a new one.",
+                     classes="hint")
+        table: DataTable[str] = DataTable(id="projects-table", cursor_type="row", zebra_stripes=True)
+        table.add_columns("project", "runs", "last run", "status", "path")
+        yield table
+        yield Static("", id="projects-empty", classes="hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="projects")
+    def load(self) -> None:
+        from blase_tui.core import registry
+        from blase_tui.store.query import project_summary
+        from blase_tui.store.runstore import RunStore
+
+        rows = []
+        for p in registry.list_projects():
+            root = Path(p["path"])
+            row = {"name": p["name"], "path": str(root), "runs": 0, "status": "", "started": None, "missing": False}
+            if not (root / "blase.toml").is_file():
+                row["missing"] = True
+            elif (root / "runs" / "blase.db").exists():
+                try:
+                    store = RunStore(root)
+                    row.update(project_summary(store))
+                    store.close()
+                except Exception as exc:  # a damaged store must not hide the other projects
+                    row["status"] = f"store unreadable: {exc}"
+            rows.append(row)
+        self.post_message(self.Loaded(rows))
+
+    def on_projects_screen_loaded(self, message: Loaded) -> None:
+        table = self.query_one("#projects-table", DataTable)
+        table.clear()
+        for r in message.rows:
+            status = r["status"] or ("folder missing" if r["missing"] else "no runs yet")
+            style = STATUS_STYLE.get(status, "dim")
+            table.add_row(r["name"], str(r["runs"]), fmt_time(r.get("started")), f"[{style}]{status}[/]", r["path"],
+                          key=r["path"])
+        empty = self.query_one("#projects-empty", Static)
+        empty.update("" if message.rows else "No projects yet. Press [b]a[/] to add a folder that holds a blase.toml.")
+        table.focus()
+
+    def action_open(self) -> None:
+        table = self.query_one("#projects-table", DataTable)
+        if table.row_count:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            self.app.open_project(Path(str(key)))  # type: ignore[attr-defined]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.app.open_project(Path(str(event.row_key.value)))  # type: ignore[attr-defined]
+
+    def action_add(self) -> None:
+        from blase_tui.tui.screens.prompt import PromptScreen
+
+        def added(path: str | None) -> None:
+            if path:
+                self.app.open_project(Path(path).expanduser())  # type: ignore[attr-defined]
+
+        self.app.push_screen(PromptScreen("Project folder (holds blase.toml):", placeholder="~/projects/digits"), added)

@@ -1,0 +1,299 @@
+"""Run: one run's step executions as a timeline, its params, metrics with plots, logs, artifacts with
+previews, and what each step read and wrote. A running run also gets live panes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Log, OptionList, Static, TabbedContent, TabPane
+from textual.widgets.option_list import Option
+
+from blase_tui.core.fmt import STATUS_STYLE, fmt_bytes, fmt_seconds, fmt_time, fmt_value
+from blase_tui.core.project import Project
+
+MAX_POINTS = 2000
+LOG_TAIL = 256 * 1024
+
+
+def render_timeline(desc: dict[str, Any], *, now: float, width: int = 30) -> Group:
+    """Each step execution as a bar placed on the run's time span, with its status, duration and peak RSS."""
+    steps = desc["steps"]
+    start = min([s["started"] for s in steps if s["started"]] + [desc["started"] or now])
+    end = max([(s["ended"] or now) for s in steps if s["started"]] + [desc["ended"] or now])
+    span = max(end - start, 1e-6)
+    t = Table(box=None, padding=(0, 1), header_style="bold")
+    for col in ("step", "status", "", "started", "duration", "peak rss", "cpu"):
+        t.add_column(col, no_wrap=True)
+    for s in steps:
+        if not s["started"]:
+            continue
+        a = int((s["started"] - start) / span * width)
+        b = max(a + 1, int(((s["ended"] or now) - start) / span * width))
+        style = STATUS_STYLE.get(s["status"], "")
+        bar = Text(" " * a) + Text("█" * (b - a), style=style) + Text(" " * max(0, width - b))
+        reused = " (reused)" if s.get("skipped_from") else ""
+        t.add_row(s["step"], Text(s["status"] + reused, style=style), bar, fmt_time(s["started"])[11:],
+                  fmt_seconds(max(0.0, (s["ended"] or now) - s["started"])), fmt_bytes(s["peak_rss"]),
+                  f"{s['cpu_seconds']:.1f} s" if s["cpu_seconds"] is not None else "-")
+    if not steps:
+        return Group(Text("no step executions in this run (made by Track?)", style="dim"))
+    errors = [Text(f"{s['step']}: {s['error'].strip().splitlines()[-1]}", style="red")
+              for s in steps if s.get("error")]
+    return Group(t, *errors)
+
+
+def render_details(desc: dict[str, Any]) -> Group:
+    """Params (run-level and per step), datasets read and written, tags, git and environment."""
+    parts: list[Any] = []
+    params = Table(box=None, padding=(0, 1), header_style="bold", title="params", title_justify="left",
+                   title_style="bold magenta")
+    for col in ("step", "param", "value"):
+        params.add_column(col)
+    for k, v in desc["params"].items():
+        params.add_row("(run)", k, fmt_value(v))
+    for s in desc["steps"]:
+        for k, v in s["params"].items():
+            params.add_row(s["step"], k, fmt_value(v))
+    parts.append(params if params.row_count else Text("no params", style="dim"))
+    data = Table(box=None, padding=(0, 1), header_style="bold", title="data read and written", title_justify="left",
+                 title_style="bold magenta")
+    for col in ("step", "role", "name", "records", "size", "hash"):
+        data.add_column(col, no_wrap=col != "name")
+    for owner, sets in [("(run)", desc["datasets"])] + [(s["step"], s["datasets"]) for s in desc["steps"]]:
+        for d in sets:
+            data.add_row(owner, d["role"], d["name"] or d["path"] or "", str(d["records"] or "-"), fmt_bytes(d["bytes"]),
+                         (d["hash"] or "")[:12])
+    parts.append(Text(""))
+    parts.append(data if data.row_count else Text("no datasets recorded", style="dim"))
+    meta = Table(box=None, padding=(0, 1), show_header=False, title="run", title_justify="left",
+                 title_style="bold magenta")
+    meta.add_column(style="bold")
+    meta.add_column()
+    git = desc["git"]
+    meta.add_row("id", desc["id"])
+    meta.add_row("name", desc["name"] or "-")
+    meta.add_row("git", f"{git['commit'] or '-'}{' (dirty)' if git['dirty'] else ''}")
+    meta.add_row("environment", (desc["env_hash"] or "-")[:16])
+    for k, v in desc["tags"].items():
+        meta.add_row(f"tag {k}", str(v))
+    if desc.get("note"):
+        meta.add_row("note", desc["note"])
+    parts += [Text(""), meta]
+    return Group(*parts)
+
+
+class RunScreen(Screen[None]):
+    """One run: overview (timeline, params, data), metrics, logs, artifacts; live panes while running."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="run.back", tooltip="Back to the runs"),
+        Binding("r", "reload", "Reload", id="run.reload", tooltip="Read the run again"),
+        Binding("1", "tab('overview')", "Overview", show=False, id="run.tab1"),
+        Binding("2", "tab('metrics')", "Metrics", show=False, id="run.tab2"),
+        Binding("3", "tab('logs')", "Logs", show=False, id="run.tab3"),
+        Binding("4", "tab('artifacts')", "Artifacts", show=False, id="run.tab4"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, desc: dict[str, Any], metrics: list[tuple[int, str, str]]) -> None:
+            super().__init__()
+            self.desc, self.metrics = desc, metrics
+
+    class Series(Message):
+        def __init__(self, label: str, xs: list[float], ys: list[float]) -> None:
+            super().__init__()
+            self.label, self.xs, self.ys = label, xs, ys
+
+    class LogText(Message):
+        def __init__(self, step: str, text: str) -> None:
+            super().__init__()
+            self.step, self.text = step, text
+
+    def __init__(self, project: Project, run_id: str) -> None:
+        super().__init__()
+        self.project = project
+        self.run_id = run_id
+        self.desc: dict[str, Any] | None = None
+        self._live_for: int | None = None
+
+    def compose(self) -> ComposeResult:
+        from blase_tui.tui.widgets.artifact_preview import ArtifactPreview
+        from blase_tui.tui.widgets.metric_plot import MetricPlot
+
+        yield Static(f"blase · {self.project.name} · run {self.run_id}", classes="title", id="run-title")
+        with TabbedContent(id="run-tabs", initial="overview"):
+            with TabPane("Overview", id="overview"), VerticalScroll():
+                yield Static("loading…", id="timeline")
+                yield Static("", id="details")
+            with TabPane("Metrics", id="metrics"), Horizontal(id="metrics-layout"):
+                yield OptionList(id="metric-list")
+                yield MetricPlot(id="metric-plot")
+            with TabPane("Logs", id="logs"), Horizontal(id="log-layout"):
+                yield OptionList(id="log-steps")
+                yield Log(id="run-log", max_lines=5000)
+            with TabPane("Artifacts", id="artifacts"), Horizontal(id="artifacts-layout"):
+                yield Static("", id="artifact-tree-slot")
+                yield ArtifactPreview(id="artifact-preview")
+            with TabPane("Live", id="live"):
+                yield Static("This run has no running step.", id="live-empty", classes="hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load()
+        self.set_interval(1.0, self._poll_running)
+
+    def _poll_running(self) -> None:
+        if self.desc is not None and self.desc["status"] == "running":
+            self.load()
+
+    @work(thread=True, exclusive=True, group="run-load")
+    def load(self) -> None:
+        store = self.project.store
+        desc = store.describe_run(self.run_id)
+        keys = store.db.query(
+            "SELECT DISTINCT step_run_id, key FROM metrics WHERE run_id = ? ORDER BY step_run_id, key", (self.run_id,)
+        )
+        names = {s["id"]: s["step"] for s in desc["steps"]}
+        metrics = [(int(r["step_run_id"]), names.get(r["step_run_id"], "run"), r["key"]) for r in keys]
+        self.post_message(self.Loaded(desc, metrics))
+
+    def on_run_screen_loaded(self, message: Loaded) -> None:
+        first = self.desc is None
+        old = self.desc
+        self.desc = desc = message.desc
+        now = getattr(self.app, "now", time.time)()
+        status = desc["status"]
+        self.query_one("#run-title", Static).update(
+            Text.assemble(f"blase · {self.project.name} · run {self.run_id} ", (status, STATUS_STYLE.get(status, "")),
+                          f" · {desc['name'] or ''}")
+        )
+        self.query_one("#timeline", Static).update(render_timeline(desc, now=now))
+        self.query_one("#details", Static).update(render_details(desc))
+        metric_list = self.query_one("#metric-list", OptionList)
+        if first or len(message.metrics) != metric_list.option_count:
+            highlighted = metric_list.highlighted
+            metric_list.clear_options()
+            metric_list.add_options([Option(f"{step}: {key}", id=f"{sid}|{key}") for sid, step, key in message.metrics])
+            if message.metrics:
+                metric_list.highlighted = highlighted if highlighted is not None else 0
+        steps_list = self.query_one("#log-steps", OptionList)
+        if first or (old and len(old["steps"]) != len(desc["steps"])):
+            steps_list.clear_options()
+            steps_list.add_options([Option(f"{s['step']} · {s['status']}", id=str(s["id"])) for s in desc["steps"]])
+            if desc["steps"]:
+                steps_list.highlighted = len(desc["steps"]) - 1
+        if first or (old and old["status"] != desc["status"]):
+            self._mount_tree()
+        self._sync_live()
+
+    # ---- metrics -------------------------------------------------------------------------------------------
+    @on(OptionList.OptionHighlighted, "#metric-list")
+    def _metric_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        sid, key = str(event.option.id).split("|", 1)
+        self.load_series(int(sid), key, str(event.option.prompt))
+
+    @work(thread=True, exclusive=True, group="series")
+    def load_series(self, step_run_id: int, key: str, label: str) -> None:
+        rows = self.project.store.db.query(
+            "SELECT iteration, value FROM metrics WHERE run_id = ? AND step_run_id = ? AND key = ? ORDER BY rowid",
+            (self.run_id, step_run_id, key),
+        )
+        stride = max(1, len(rows) // MAX_POINTS)
+        xs, ys = [], []
+        for i, r in enumerate(rows[::stride]):
+            xs.append(float(r["iteration"]) if r["iteration"] is not None else float(i * stride))
+            ys.append(float(r["value"]) if r["value"] is not None else float("nan"))
+        self.post_message(self.Series(label, xs, ys))
+
+    def on_run_screen_series(self, message: Series) -> None:
+        from blase_tui.tui.widgets.metric_plot import MetricPlot
+
+        self.query_one(MetricPlot).set_series(message.label, message.xs, message.ys)
+
+    # ---- logs ----------------------------------------------------------------------------------------------
+    @on(OptionList.OptionHighlighted, "#log-steps")
+    def _log_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        self.load_log(int(str(event.option.id)))
+
+    @work(thread=True, exclusive=True, group="log")
+    def load_log(self, step_run_id: int) -> None:
+        assert self.desc is not None
+        step = next(s for s in self.desc["steps"] if s["id"] == step_run_id)
+        path = self.project.store.run_dir(self.run_id) / step["folder"] / "log.txt"
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(0, 2)
+                size = fh.tell()
+                fh.seek(max(0, size - LOG_TAIL))
+                text = fh.read().decode("utf-8", errors="replace")
+            if size > LOG_TAIL:
+                text = f"… (last {LOG_TAIL // 1024} KiB of {fmt_bytes(size)})\n" + text.split("\n", 1)[-1]
+        except FileNotFoundError:
+            text = f"(no log.txt in {path.parent})"
+        self.post_message(self.LogText(step["step"], text))
+
+    def on_run_screen_log_text(self, message: LogText) -> None:
+        log = self.query_one("#run-log", Log)
+        log.clear()
+        log.write_lines(message.text.rstrip("\n").splitlines() or ["(empty log)"])
+
+    # ---- artifacts -----------------------------------------------------------------------------------------
+    def _mount_tree(self) -> None:
+        from blase_tui.tui.widgets.artifact_tree import ArtifactTree
+
+        slot = self.query_one("#artifact-tree-slot", Static)
+        for old in self.query(ArtifactTree):
+            old.remove()
+        tree = ArtifactTree(self.project.store.run_dir(self.run_id), id="artifact-tree")
+        slot.parent.mount(tree, before=slot)  # type: ignore[union-attr]
+        slot.display = False
+
+    def on_artifact_tree_selected(self, message: Any) -> None:
+        from blase_tui.tui.widgets.artifact_preview import ArtifactPreview
+
+        self.query_one(ArtifactPreview).show(Path(message.path))
+
+    # ---- live ----------------------------------------------------------------------------------------------
+    def _sync_live(self) -> None:
+        """Live panes for the running step of a running run (started from here, from cron, anywhere)."""
+        from blase_tui.tui.widgets.step_panes import StepPanes
+
+        assert self.desc is not None
+        running = [s for s in self.desc["steps"] if s["status"] == "running"]
+        if not running or running[-1]["id"] == self._live_for:
+            return
+        step = running[-1]
+        self._live_for = step["id"]
+        pane = self.query_one("#live", TabPane)
+        for child in list(pane.children):
+            child.remove()
+        events = self.project.store.run_dir(self.run_id) / step["folder"] / "events.jsonl"
+        sid = step["id"]
+
+        def finished() -> bool:
+            row = self.project.store.step_run(sid)
+            return row is None or row["status"] != "running"
+
+        pane.mount(StepPanes(lambda: events, finished, title=f"{step['step']} (pid {step['pid']})",
+                             budget=self.project.config.memory_budget))
+        self.query_one(TabbedContent).active = "live"
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

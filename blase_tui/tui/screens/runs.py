@@ -1,0 +1,191 @@
+"""Runs: every run of the project, newest first, live. The store is watched (watchdog on ``runs/``): a commit
+by any process — a TUI launch, a cron job — triggers a small query for the runs that changed, and only
+those rows are updated."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from blase_tui.core.project import Project
+from blase_tui.core.storewatch import StoreWatcher
+from blase_tui.tui.widgets.runs_table import RunsTable
+
+# Clocks of writers may trail ours a little; the window of "changed since" looks this far back.
+SLACK = 5.0
+# Without a watcher event (e.g. a store on a network share) the table still refreshes this often.
+POLL = 3.0
+
+
+class RunsScreen(Screen[None]):
+    """Runs of the open project: enter opens one, space marks two for compare, / filters, l launches."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", id="runs.filter", tooltip="Filter: words, or metric>0.9"),
+        Binding("s", "sort", "Sort", id="runs.sort", tooltip="Sort by the next column (again: reverse)"),
+        Binding("c", "compare", "Compare", id="runs.compare", tooltip="Compare the two marked runs (space marks)"),
+        Binding("l", "launch", "Launch", id="runs.launch", tooltip="Pick a step, edit its params, start it"),
+        Binding("J", "jobs", "Jobs", id="runs.jobs", tooltip="Live panes of the steps launched from here"),
+        Binding("L", "label", "Label", id="runs.label", tooltip="Label records for active learning"),
+        Binding("p", "projects", "Projects", id="runs.projects", tooltip="Known projects"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="runs.clear"),
+    ]
+
+    class Rows(Message):
+        """Rows read from the store (all of them, or the ones that changed)."""
+
+        def __init__(self, rows: list[dict[str, Any]], full: bool, elapsed: float) -> None:
+            super().__init__()
+            self.rows, self.full, self.elapsed = rows, full, elapsed
+
+    class StoreChanged(Message):
+        """The watcher saw a commit."""
+
+    def __init__(self, project: Project) -> None:
+        super().__init__()
+        self.project = project
+        self._since: float | None = None
+        self._watcher: StoreWatcher | None = None
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"blase · {self.project.name} · runs", classes="title", id="runs-title")
+        yield Input(placeholder="filter: words (id, name, status, step) or metric>0.9 — enter keeps, escape clears",
+                    id="filter")
+        yield RunsTable(id="runs-table", now=getattr(self.app, "now", time.time))
+        yield Static("loading runs…", id="runs-status", classes="hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(RunsTable).focus()
+        self.refresh_rows(full=True)
+        runs_dir = self.project.root / "runs"
+        self._watcher = StoreWatcher(runs_dir, lambda: self.post_message(self.StoreChanged())).start()
+        self.set_interval(POLL, lambda: self.refresh_rows(full=False))
+        # durations of running runs move on
+        self.set_interval(1.0, self._tick)
+
+    def on_unmount(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+
+    def _tick(self) -> None:
+        table = self.query_one(RunsTable)
+        if any(r["status"] == "running" for r in table.rows.values()):
+            table.refresh()
+
+    def on_runs_screen_store_changed(self, _: StoreChanged) -> None:
+        self.refresh_rows(full=False)
+
+    @work(thread=True, exclusive=True, group="runs-refresh")
+    def refresh_rows(self, full: bool) -> None:
+        from blase_tui.store.query import run_rows
+
+        if not full and self._since is None:
+            return  # the first full load is still on its way
+        started = time.time()
+        t0 = time.perf_counter()
+        store = self.project.store
+        store.recover_dead() if full else None
+        rows = run_rows(store, changed_since=None if full else self._since)
+        self.post_message(self.Rows(rows, full, time.perf_counter() - t0))
+        self._since = started - SLACK
+
+    def on_runs_screen_rows(self, message: Rows) -> None:
+        table = self.query_one(RunsTable)
+        table.upsert(message.rows)
+        if message.full:
+            self.loaded = True
+        self._update_status()
+
+    def _update_status(self) -> None:
+        table = self.query_one(RunsTable)
+        total, shown = len(table.rows), len(table.order)
+        running = sum(1 for r in table.rows.values() if r["status"] == "running")
+        parts = [f"{total} runs" if total == shown else f"{shown} of {total} runs match"]
+        if running:
+            parts.append(f"[cyan]{running} running[/]")
+        jobs = len(getattr(self.app, "running_jobs", list)())
+        if jobs:
+            parts.append(f"{jobs} launched here (J)")
+        if table.marked:
+            parts.append("marked: " + ", ".join(m[-6:] for m in table.marked) + (" — c compares" if len(table.marked) == 2 else ""))
+        if not total and self.loaded:
+            parts = ["no runs yet — press [b]l[/] to launch a step, or run [b]blase step NAME[/] in a terminal"]
+        self.query_one("#runs-status", Static).update(" · ".join(parts))
+
+    # ---- actions -------------------------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("visible")
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_one(RunsTable).set_filter(event.value)
+        self._update_status()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self.query_one("#filter", Input).remove_class("visible")
+        self.query_one(RunsTable).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("visible")
+        self.query_one(RunsTable).set_filter("")
+        self.query_one(RunsTable).focus()
+        self._update_status()
+
+    def action_sort(self) -> None:
+        title = self.query_one(RunsTable).cycle_sort()
+        self.notify(f"sorted by {title}", timeout=1.5)
+
+    def on_runs_table_opened(self, message: RunsTable.Opened) -> None:
+        self.open_run(message.run_id)
+
+    def on_runs_table_marked(self, _: RunsTable.Marked) -> None:
+        self._update_status()
+
+    def open_run(self, run_id: str) -> None:
+        from blase_tui.tui.screens.run import RunScreen
+
+        self.app.push_screen(RunScreen(self.project, run_id))
+
+    def palette_runs(self) -> list[str]:
+        return self.query_one(RunsTable).order[:30]
+
+    def action_compare(self) -> None:
+        from blase_tui.tui.screens.compare import CompareScreen
+
+        table = self.query_one(RunsTable)
+        marked = table.marked
+        if len(marked) != 2:
+            self.notify("Mark two runs with space first, then press c.", severity="warning")
+            return
+        self.app.push_screen(CompareScreen(self.project, marked[0], marked[1]))
+
+    def action_launch(self) -> None:
+        from blase_tui.tui.screens.launch import LaunchScreen
+
+        self.app.push_screen(LaunchScreen(self.project))
+
+    def action_jobs(self) -> None:
+        self.app.open_jobs()  # type: ignore[attr-defined]
+
+    def action_label(self) -> None:
+        from blase_tui.tui.screens.label import LabelScreen
+
+        self.app.push_screen(LabelScreen(self.project))
+
+    def action_projects(self) -> None:
+        self.app.open_projects()  # type: ignore[attr-defined]

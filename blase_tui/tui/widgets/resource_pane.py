@@ -1,0 +1,70 @@
+"""Process and system memory, CPU and GPU of a running step, from its ``resources`` events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from blase_tui.core.fmt import fmt_bytes
+
+
+def _bar(fraction: float, width: int = 20) -> ProgressBar:
+    fraction = max(0.0, min(1.0, fraction))
+    style = "green" if fraction < 0.7 else "yellow" if fraction < 0.9 else "red"
+    return ProgressBar(total=1.0, completed=fraction, width=width, complete_style=style, finished_style=style)
+
+
+def render_resources(sample: dict[str, Any] | None, *, budget: int | None = None, peak: int = 0,
+                     bar_width: int = 20) -> RenderableType:
+    """A small table: process memory (against the budget when known), system memory, CPU, each GPU."""
+    if not sample:
+        return Text("waiting for the first resource sample…", style="dim")
+    t = Table(box=None, show_header=False, padding=(0, 1), expand=False)
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column(no_wrap=True)
+    t.add_column(no_wrap=True)
+    rss = sample.get("rss") or 0
+    if budget:
+        t.add_row("process", _bar(rss / budget, bar_width), f"{fmt_bytes(rss)} of {fmt_bytes(budget)} budget")
+    else:
+        t.add_row("process", _bar(rss / max(1, sample.get("sys_mem_total") or 1), bar_width), fmt_bytes(rss))
+    if peak:
+        t.add_row("", "", Text(f"peak {fmt_bytes(peak)}", style="dim"))
+    used, total = sample.get("sys_mem_used") or 0, sample.get("sys_mem_total") or 0
+    t.add_row("system", _bar(used / total if total else 0, bar_width), f"{fmt_bytes(used)} / {fmt_bytes(total)}")
+    cpu = float(sample.get("cpu") or 0)
+    t.add_row("cpu", _bar(cpu / 100 / max(1, sample.get("cpus") or 1) if cpu > 100 else cpu / 100, bar_width),
+              f"{cpu:.0f}%")
+    gpus = sample.get("gpu")
+    if not gpus:
+        t.add_row("gpu", Text("no GPU", style="dim"), "")
+    else:
+        for i, g in enumerate(gpus):
+            util = float(g.get("util") or 0)
+            t.add_row(f"gpu{i}", _bar(util / 100, bar_width), f"{util:.0f}% busy")
+            mu, mt = g.get("mem_used") or 0, g.get("mem_total") or 0
+            t.add_row(f"gpu{i} mem", _bar(mu / mt if mt else 0, bar_width), f"{fmt_bytes(mu)} / {fmt_bytes(mt)}")
+    return Group(t)
+
+
+class ResourcePane(Static):
+    """Re-renders from ``sample`` (set it to the newest ``resources`` event)."""
+
+    sample: reactive[dict[str, Any] | None] = reactive(None, always_update=True)
+
+    def __init__(self, *, budget: int | None = None, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.budget = budget
+        self.peak = 0
+        self.border_title = "resources"
+
+    def watch_sample(self, sample: dict[str, Any] | None) -> None:
+        if sample:
+            self.peak = max(self.peak, sample.get("rss") or 0)
+        self.update(render_resources(sample, budget=self.budget, peak=self.peak))

@@ -1,0 +1,361 @@
+"""The runs table: a Line-API scroll view that draws only the visible rows (like Toolong's log view), so
+10,000 runs cost the same to paint as 40. Rows live in a dict keyed by run id; a change updates one row
+and re-sorts the id list, never rebuilding widgets."""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from blase_tui.core.fmt import STATUS_STYLE, fmt_seconds, fmt_value
+
+
+@dataclass
+class Column:
+    key: str
+    title: str
+    width: int  # 0 = share the space left
+    get: Callable[[dict[str, Any], float], str]
+    sort: Callable[[dict[str, Any]], Any] = field(default=lambda r: 0)
+    drop: int = 0  # on a narrow terminal, columns with the highest number go first (0 = always shown)
+
+
+def _started(r: dict[str, Any], now: float) -> str:
+    return time.strftime("%m-%d %H:%M:%S", time.localtime(r["started"])) if r.get("started") else "-"
+
+
+def _duration(r: dict[str, Any], now: float) -> str:
+    if not r.get("started"):
+        return "-"
+    return fmt_seconds(max(0.0, (r.get("ended") or now) - r["started"]))
+
+
+BASE_COLUMNS = [
+    Column("id", "run", 25, lambda r, n: r["id"], lambda r: r["id"]),
+    Column("status", "status", 11, lambda r, n: r["status"], lambda r: r["status"]),
+    Column("name", "name", 0, lambda r, n: r.get("name") or "", lambda r: r.get("name") or "", drop=4),
+    Column("steps", "steps", 0, lambda r, n: " ".join(r.get("steps", [])), lambda r: len(r.get("steps", [])), drop=1),
+    Column("started", "started", 14, _started, lambda r: r.get("started") or 0, drop=5),
+    Column("duration", "duration", 10, _duration,
+           lambda r: ((r.get("ended") or time.time()) - (r.get("started") or 0)), drop=2),
+]
+
+
+def metric_column(key: str, first: bool = False) -> Column:
+    def get(r: dict[str, Any], now: float) -> str:
+        v = r.get("metrics", {}).get(key)
+        return fmt_value(v) if v is not None else ""
+
+    def sort(r: dict[str, Any]) -> Any:
+        v = r.get("metrics", {}).get(key)
+        return (v is not None, v if v is not None else 0.0)
+
+    return Column(f"metric:{key}", key, max(8, min(len(key), 14)), get, sort, drop=3 if first else 6)
+
+
+def matches(row: dict[str, Any], words: list[str]) -> bool:
+    """Every word must appear in the id, name, status, steps, or as ``key=value`` / ``key>value`` on metrics."""
+    hay = " ".join([row["id"], row.get("name") or "", row["status"], " ".join(row.get("steps", []))]).lower()
+    for w in words:
+        for op in (">=", "<=", ">", "<", "="):
+            if op in w:
+                k, _, v = w.partition(op)
+                m = row.get("metrics", {}).get(k)
+                try:
+                    target = float(v)
+                except ValueError:
+                    return False
+                if m is None or not {">=": m >= target, "<=": m <= target, ">": m > target, "<": m < target,
+                                     "=": m == target}[op]:
+                    return False
+                break
+        else:
+            if w not in hay:
+                return False
+    return True
+
+
+class RunsTable(ScrollView, can_focus=True):
+    """Newest runs first; ``upsert`` adds or updates rows in place, ``set_filter`` and ``sort_by`` re-order."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor(-1)", "Up", show=False, id="runs.up"),
+        Binding("down,j", "cursor(1)", "Down", show=False, id="runs.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="runs.pageup"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="runs.pagedown"),
+        Binding("home", "jump(0)", "First", show=False, id="runs.home"),
+        Binding("end", "jump(-1)", "Last", show=False, id="runs.end"),
+        Binding("enter", "open", "Open", id="runs.open", tooltip="Open the run under the cursor"),
+        Binding("space", "mark", "Mark", id="runs.mark", tooltip="Mark up to two runs to compare"),
+    ]
+
+    DEFAULT_CSS = """
+    RunsTable { height: 1fr; }
+    """
+
+    cursor = reactive(0, always_update=True)
+
+    class Opened(Message):
+        """The user pressed enter on a run."""
+
+        def __init__(self, run_id: str) -> None:
+            super().__init__()
+            self.run_id = run_id
+
+    class Marked(Message):
+        """The set of marked runs changed."""
+
+        def __init__(self, marked: list[str]) -> None:
+            super().__init__()
+            self.marked = marked
+
+    def __init__(self, *, now: Callable[[], float] = time.time, name: str | None = None, id: str | None = None) -> None:
+        super().__init__(name=name, id=id)
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.order: list[str] = []
+        self.marked: list[str] = []
+        self.columns: list[Column] = list(BASE_COLUMNS)
+        self.metric_keys: list[str] = []
+        self.sort_key = "id"
+        self.sort_reverse = True
+        self.words: list[str] = []
+        self.now = now
+
+    # ---- data ----------------------------------------------------------------------------------------------
+    def upsert(self, rows: list[dict[str, Any]]) -> None:
+        """Add new runs and update known ones. New runs under the default order are inserted by bisection."""
+        if not rows:
+            return
+        current = self.order[self.cursor] if self.order and 0 <= self.cursor < len(self.order) else None
+        fresh = [r for r in rows if r["id"] not in self.rows]
+        for r in rows:
+            self.rows[r["id"]] = r
+        if len(self.rows) == len(rows) or len(fresh) > 50:
+            self._choose_metric_columns()
+        if self.sort_key == "id" and self.sort_reverse and not self.words:
+            # ids sort by time: new runs go in by bisection on the reversed list, no full sort
+            for r in sorted(fresh, key=lambda r: r["id"]):
+                pos = bisect.bisect_left(_Rev(self.order), _RevKey(r["id"]))  # type: ignore[call-overload]
+                self.order.insert(pos, r["id"])
+        else:
+            self._reorder()
+        if current is not None and current in self.rows:
+            self._place_cursor(current)
+        self._resize()
+        self.refresh()
+
+    def _choose_metric_columns(self) -> None:
+        """Show the (up to three) metrics most runs have, in their order of first appearance."""
+        counts: Counter[str] = Counter()
+        for r in self.rows.values():
+            counts.update(r.get("metrics", {}).keys())
+        keys = [k for k, _ in counts.most_common(3)]
+        if keys != self.metric_keys:
+            self.metric_keys = keys
+            self.columns = list(BASE_COLUMNS) + [metric_column(k, i == 0) for i, k in enumerate(keys)]
+
+    def _reorder(self) -> None:
+        col = next((c for c in self.columns if c.key == self.sort_key), self.columns[0])
+        ids = [i for i, r in self.rows.items() if not self.words or matches(r, self.words)]
+        if col.key == "id":
+            ids.sort(reverse=self.sort_reverse)
+        else:
+            ids.sort(key=lambda i: (col.sort(self.rows[i]), i), reverse=self.sort_reverse)
+        self.order = ids
+
+    def set_filter(self, text: str) -> None:
+        """Keep only runs matching every word (see :func:`matches`)."""
+        self.words = [w.lower() if not any(op in w for op in "<>=") else w for w in text.split()]
+        current = self.current_id
+        self._reorder()
+        self._place_cursor(current)
+        self._resize()
+        self.refresh()
+
+    def sort_by(self, key: str) -> None:
+        """Sort by a column key; the same key again flips the direction."""
+        if key == self.sort_key:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_key, self.sort_reverse = key, key in ("id", "started", "duration") or key.startswith("metric:")
+        current = self.current_id
+        self._reorder()
+        self._place_cursor(current)
+        self.refresh()
+
+    def cycle_sort(self) -> str:
+        keys = [c.key for c in self.columns]
+        nxt = keys[(keys.index(self.sort_key) + 1) % len(keys)] if self.sort_key in keys else "id"
+        self.sort_key = ""  # so sort_by takes the default direction of the new column
+        self.sort_by(nxt)
+        return next(c.title for c in self.columns if c.key == nxt)
+
+    @property
+    def current_id(self) -> str | None:
+        return self.order[self.cursor] if self.order and 0 <= self.cursor < len(self.order) else None
+
+    def _place_cursor(self, run_id: str | None) -> None:
+        if run_id is not None and run_id in self.rows:
+            try:
+                self.cursor = self.order.index(run_id)
+                return
+            except ValueError:
+                pass
+        self.cursor = min(self.cursor, max(0, len(self.order) - 1))
+
+    def _resize(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self.order) + 1)
+
+    def on_resize(self) -> None:
+        self._resize()
+
+    # ---- drawing -------------------------------------------------------------------------------------------
+    def visible_columns(self, total: int) -> list[Column]:
+        """The columns that fit ``total`` cells: the name column only when some run has a name; then the
+        highest ``drop`` numbers leave first (later metrics before earlier ones)."""
+        has_names = any(r.get("name") for r in self.rows.values())
+        cols = [c for c in self.columns if c.key != "name" or has_names]
+
+        def need(cs: list[Column]) -> int:
+            return sum((c.width or 12) + 1 for c in cs)
+
+        while need(cols) > total:
+            droppable = [c for c in cols if c.drop]
+            if not droppable:
+                break
+            cols.remove(max(reversed(droppable), key=lambda c: c.drop))
+        return cols
+
+    def _widths(self, cols: list[Column], total: int) -> list[int]:
+        fixed = sum(c.width + 1 for c in cols if c.width)
+        flex = [c for c in cols if not c.width]
+        share = max(0, total - fixed - len(flex)) // max(1, len(flex))
+        return [c.width if c.width else max(6, share) for c in cols]
+
+    def _line(self, cells: list[str], widths: list[int], styles: list[Style | None], base: Style) -> Strip:
+        segments = []
+        for text, width, style in zip(cells, widths, styles, strict=True):
+            t = text if len(text) <= width else text[: max(0, width - 1)] + "…"
+            segments.append(Segment(t.ljust(width) + " ", base + style if style else base))
+        strip = Strip(segments)
+        return strip.crop_extend(0, self.size.width, base)
+
+    def render_line(self, y: int) -> Strip:
+        cols = self.visible_columns(self.size.width)
+        widths = self._widths(cols, self.size.width)
+        header_style = Style(bold=True, reverse=False) + Style.parse("underline")
+        if y == 0:
+            titles = []
+            for c in cols:
+                arrow = (" ▼" if self.sort_reverse else " ▲") if c.key == self.sort_key else ""
+                titles.append(c.title + arrow)
+            return self._line(titles, widths, [None] * len(widths), header_style)
+        index = self.scroll_offset.y + y - 1
+        if index >= len(self.order):
+            return Strip.blank(self.size.width)
+        run_id = self.order[index]
+        row = self.rows[run_id]
+        now = self.now()
+        cells = [c.get(row, now) for c in cols]
+        if run_id in self.marked:
+            cells[0] = "◆" + cells[0][1:]
+        styles: list[Style | None] = [None] * len(cells)
+        colour = STATUS_STYLE.get(row["status"])
+        styles[1] = Style.parse(colour) if colour else None
+        base = Style()
+        if index == self.cursor:
+            base = self.get_component_rich_style("runs-table--cursor") if self.has_focus else Style(reverse=True, dim=True)
+        return self._line(cells, widths, styles, base)
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"runs-table--cursor"}
+
+    def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
+        return len(self.order) + 1
+
+    # ---- keys ----------------------------------------------------------------------------------------------
+    def watch_cursor(self, old: int, new: int) -> None:
+        self._scroll_to_cursor()
+        self.refresh()
+
+    def _scroll_to_cursor(self) -> None:
+        height = max(1, self.size.height - 1)
+        top = self.scroll_offset.y
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False)
+
+    def action_cursor(self, delta: int) -> None:
+        if self.order:
+            self.cursor = max(0, min(len(self.order) - 1, self.cursor + delta))
+
+    def action_page(self, direction: int) -> None:
+        self.action_cursor(direction * max(1, self.size.height - 2))
+
+    def action_jump(self, where: int) -> None:
+        if self.order:
+            self.cursor = 0 if where == 0 else len(self.order) - 1
+
+    def action_open(self) -> None:
+        if self.current_id:
+            self.post_message(self.Opened(self.current_id))
+
+    def action_mark(self) -> None:
+        run_id = self.current_id
+        if run_id is None:
+            return
+        if run_id in self.marked:
+            self.marked.remove(run_id)
+        else:
+            self.marked = (self.marked + [run_id])[-2:]
+        self.post_message(self.Marked(list(self.marked)))
+        self.refresh()
+
+    def on_click(self, event: Any) -> None:
+        index = self.scroll_offset.y + event.y - 1
+        if 0 <= index < len(self.order):
+            if index == self.cursor and event.chain >= 2:
+                self.action_open()
+            self.cursor = index
+
+    def render_text(self, limit: int = 50) -> str:
+        """The visible table as plain text (tests and the bench read it)."""
+        return "\n".join(Text.assemble(*[(s.text, s.style) for s in self.render_line(y)]).plain
+                         for y in range(min(limit, len(self.order) + 1)))
+
+
+class _Rev:
+    """A view of a descending list that bisect can search as if it were ascending."""
+
+    def __init__(self, items: list[str]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> _RevKey:
+        return _RevKey(self.items[i])
+
+
+class _RevKey:
+    __slots__ = ("v",)
+
+    def __init__(self, v: str) -> None:
+        self.v = v
+
+    def __lt__(self, other: _RevKey) -> bool:
+        return self.v > other.v

@@ -1,0 +1,128 @@
+"""Live panes of one running step: resources, a bar per stage, and the log tail. A thread worker tails the
+step's ``events.jsonl`` and posts what arrived every quarter second, so the panes redraw a few times a
+second however fast the step writes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Log, Static
+from textual.worker import get_current_worker
+
+from blase_tui.core.events import EventTail
+from blase_tui.tui.widgets.progress_pane import ProgressPane
+from blase_tui.tui.widgets.resource_pane import ResourcePane
+
+INTERVAL = 0.25
+LOG_LINES = 2000
+
+
+class StepPanes(Vertical):
+    """``locate()`` returns the events file once the step has begun (None before); ``finished()`` tells when
+    the step is over (its process gone), so the tail stops after reading the last events."""
+
+    class Events(Message):
+        def __init__(self, panes: StepPanes, events: list[dict[str, Any]]) -> None:
+            super().__init__()
+            self.panes, self.events = panes, events
+
+    class Finished(Message):
+        """The step ended: ``status`` is succeeded, failed or interrupted."""
+
+        def __init__(self, panes: StepPanes, status: str, exit_code: int | None) -> None:
+            super().__init__()
+            self.panes, self.status, self.exit_code = panes, status, exit_code
+
+    def __init__(self, locate: Callable[[], Path | None], finished: Callable[[], bool], *, title: str = "",
+                 budget: int | None = None, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.locate = locate
+        self.is_finished = finished
+        self.title = title
+        self.budget = budget
+        self.status = "starting"
+        self.exit_code: int | None = None
+        self.event_count = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._status_line(), id="panes-status", classes="section")
+        with Horizontal(id="panes-top"):
+            yield ResourcePane(budget=self.budget)
+            yield ProgressPane()
+        log = Log(id="panes-log", max_lines=LOG_LINES, auto_scroll=True)
+        log.border_title = "log"
+        yield log
+
+    def on_mount(self) -> None:
+        self.follow()
+
+    def _status_line(self) -> str:
+        colour = {"running": "cyan", "succeeded": "green", "failed": "red", "interrupted": "yellow"}.get(self.status, "")
+        status = f"[{colour}]{self.status}[/]" if colour else self.status
+        return f"{self.title}  {status}" if self.title else status
+
+    @work(thread=True, exclusive=True, group="panes")
+    def follow(self) -> None:
+        worker = get_current_worker()
+        tail: EventTail | None = None
+        while not worker.is_cancelled:
+            if tail is None:
+                path = self.locate()
+                if path is not None:
+                    tail = EventTail(path)
+            over = self.is_finished()  # read before the tail, so the last events are never missed
+            events = tail.poll() if tail is not None else []
+            if events:
+                self.post_message(self.Events(self, events))
+            if over:
+                final = [e for e in events if e.get("type") == "status" and e.get("status") != "running"]
+                self.post_message(self.Finished(self, final[-1]["status"] if final else "", None))
+                return
+            time.sleep(INTERVAL)
+
+    def on_step_panes_events(self, message: Events) -> None:
+        if message.panes is not self:
+            return
+        message.stop()
+        resources = self.query_one(ResourcePane)
+        progress = self.query_one(ProgressPane)
+        log = self.query_one(Log)
+        lines: list[str] = []
+        last_sample = None
+        for e in message.events:
+            self.event_count += 1
+            kind = e.get("type")
+            if kind == "resources":
+                last_sample = e
+            elif kind == "progress":
+                progress.feed(e)
+            elif kind == "log":
+                stamp = time.strftime("%H:%M:%S", time.localtime(e.get("t", 0)))
+                lines.extend(f"{stamp} {line}" for line in str(e.get("message", "")).splitlines() or [""])
+            elif kind == "metric":
+                it = f" @{e['iteration']}" if e.get("iteration") is not None else ""
+                lines.append(f"metric {e.get('key')} = {e.get('value'):.6g}{it}")
+            elif kind == "status":
+                self.status = e.get("status", self.status)
+                if e.get("exit_code") is not None:
+                    self.exit_code = e.get("exit_code")
+        if last_sample is not None:
+            resources.sample = last_sample
+        progress.flush()
+        if lines:
+            log.write_lines(lines)
+        self.query_one("#panes-status", Static).update(self._status_line())
+
+    def on_step_panes_finished(self, message: Finished) -> None:
+        if message.panes is not self:
+            return
+        if message.status:
+            self.status = message.status
+        self.query_one("#panes-status", Static).update(self._status_line())
