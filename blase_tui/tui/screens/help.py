@@ -31,7 +31,9 @@ class HelpScreen(ModalScreen[None]):
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
         seen = set()
-        for node in [*self.under.query("*").nodes, self.under]:
+        # the screen's own keys and those of blase's widgets; not the editing keys of every Input and table
+        ours = [n for n in self.under.query("*").nodes if type(n).__module__.startswith("blase_tui.")]
+        for node in [self.under, *ours]:
             for binding in getattr(node, "BINDINGS", []):
                 if not isinstance(binding, Binding) or not binding.description:
                     continue

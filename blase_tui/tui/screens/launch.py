@@ -52,7 +52,7 @@ class LaunchScreen(Screen[None]):
             with VerticalScroll(id="param-form"):
                 yield Static("reading the project's steps…", id="step-doc", classes="hint")
                 yield VerticalScroll(id="param-rows")
-                yield Checkbox("run even if an identical earlier execution could be reused (--force)", id="force")
+                yield Checkbox("--force: run even if an earlier execution could be reused", id="force")
                 with Horizontal(id="launch-buttons"):
                     yield Button("Start (ctrl+s)", id="start", variant="success")
         yield Footer()

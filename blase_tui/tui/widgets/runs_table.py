@@ -266,7 +266,7 @@ class RunsTable(ScrollView, can_focus=True):
             return self._line(titles, widths, [None] * len(widths), header_style)
         index = self.scroll_offset.y + y - 1
         if index >= len(self.order):
-            return Strip.blank(self.size.width)
+            return Strip.blank(self.size.width, Style())
         run_id = self.order[index]
         row = self.rows[run_id]
         now = self.now()

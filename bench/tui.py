@@ -1,0 +1,186 @@
+"""How fast `blase tui` shows 10,000 runs, and how soon a status change written by another process shows.
+
+    python bench/tui.py [--runs 10000] [--repeat 3]
+
+Targets (issue 5): from `blase tui` start to the runs table painted ≤ 1.5 s; a run's status change shows in
+the table ≤ 1 s after it is written. The real command runs in a pseudo-terminal (120×40) and the bench reads
+what it draws, so the figures include Python start-up, imports, the store query and Textual's first paint.
+
+The peer is the obvious way to build the same table: Textual's own DataTable filled with the same 10,000 rows
+(`add_rows`), started the same way; the bench prints both and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pty
+import random
+import select
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+STEPS = ["etl", "clean", "prepare", "train", "evaluate"]
+
+PEER = r"""
+import sqlite3, sys
+from textual.app import App
+from textual.widgets import DataTable
+class Peer(App):
+    def compose(self):
+        yield DataTable()
+    def on_mount(self):
+        t = self.query_one(DataTable)
+        t.add_columns("run", "status", "steps", "started", "duration", "loss", "accuracy")
+        con = sqlite3.connect(sys.argv[1])
+        rows = con.execute("SELECT id, status, started, ended FROM runs ORDER BY id DESC").fetchall()
+        t.add_rows([(r[0], r[1], "train", str(r[2]), str((r[3] or r[2]) - r[2]), "0.1", "0.9") for r in rows])
+Peer().run()
+"""
+
+
+def make_store(root: Path, n: int, seed: int = 0) -> str:
+    """A project with ``n`` finished runs (each with steps and two metrics) written straight into SQLite, plus
+    one running run whose id is returned (the bench flips its status)."""
+    from blase_tui.store.runstore import RunStore
+
+    (root / "blase.toml").write_text('[project]\nname = "bench-tui"\n')
+    (root / "main.py").write_text("from blase_tui import step\n")
+    store = RunStore(root)
+    rng = random.Random(seed)
+    t0 = time.time() - n * 60
+    runs, steps, metrics = [], [], []
+    step_id = 0
+    for i in range(n):
+        started = t0 + i * 60
+        run_id = time.strftime("%Y%m%d-%H%M%S", time.localtime(started)) + f"{i % 1000:03d}-{rng.randrange(36**6):06x}"
+        status = "succeeded" if rng.random() > 0.1 else "failed"
+        runs.append((run_id, None, status, 0, started, started + 30))
+        for s in rng.sample(STEPS, rng.randint(1, 3)):
+            step_id += 1
+            steps.append((step_id, run_id, s, s, status, started, started + 10))
+        metrics.append((run_id, step_id, "loss", rng.random(), 0, started))
+        metrics.append((run_id, step_id, "accuracy", rng.random(), 0, started))
+    with store.db.write() as conn:
+        conn.executemany("INSERT INTO runs (id, name, status, explicit, started, ended) VALUES (?, ?, ?, ?, ?, ?)", runs)
+        conn.executemany("INSERT INTO step_runs (id, run_id, step, folder, status, started, ended)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?)", steps)
+        conn.executemany("INSERT INTO metrics (run_id, step_run_id, key, value, iteration, ts) VALUES (?, ?, ?, ?, ?, ?)",
+                         metrics)
+    # a running run owned by this (living) process, so recovery leaves it alone
+    import psutil
+
+    me = psutil.Process()
+    live = store.create_run(owner_pid=os.getpid(), owner_started=me.create_time())
+    store.close()
+    return live
+
+
+class Screen:
+    """A command in a pseudo-terminal; ``wait_for`` reads its output until a text shows."""
+
+    def __init__(self, cmd: list[str], cwd: Path, env: dict[str, str]) -> None:
+        self.start = time.perf_counter()
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # child
+            os.chdir(cwd)
+            os.execvpe(cmd[0], cmd, {**env, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"})
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        self.buffer = b""
+
+    def wait_for(self, text: str, timeout: float = 60.0, *, after: int = 0) -> float:
+        """Seconds since start when ``text`` first appears in the output past byte ``after``."""
+        needle = text.encode()
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if needle in self.buffer[after:]:
+                return time.perf_counter() - self.start
+            ready, _, _ = select.select([self.fd], [], [], 0.02)
+            if ready:
+                try:
+                    chunk = os.read(self.fd, 65536)
+                except OSError:
+                    break
+                self.buffer += chunk
+                # answer the terminal queries Textual sends at start (cursor position, device attributes)
+                if b"\x1b[6n" in chunk:
+                    os.write(self.fd, b"\x1b[1;1R")
+        raise TimeoutError(f"{text!r} did not show within {timeout} s")
+
+    def close(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(self.fd)
+
+
+def newest_id(db: Path) -> str:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT id FROM runs WHERE status != 'running' ORDER BY id DESC LIMIT 1").fetchone()[0]
+    finally:
+        con.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "proj"
+        root.mkdir()
+        env = {**os.environ, "BLASE_HOME": str(Path(tmp) / "home")}
+        live = make_store(root, args.runs)
+        db = root / "runs" / "blase.db"
+        newest = newest_id(db)
+        print(f"{args.runs:,} runs in the store; {args.repeat} starts each")
+        paint, peer_paint, change = [], [], []
+        for _ in range(args.repeat):
+            # the running run is the newest, so it sits in the first row of the table
+            screen = Screen([sys.executable, "-m", "blase_tui", "tui", str(root)], root, env)
+            try:
+                paint.append(screen.wait_for(live[-6:], timeout=60))
+                screen.wait_for("running")
+                mark = len(screen.buffer)
+                con = sqlite3.connect(db)
+                written = time.perf_counter()
+                with con:
+                    con.execute("UPDATE runs SET status = 'interrupted', ended = ? WHERE id = ?", (time.time(), live))
+                con.close()
+                screen.wait_for("interrupted", after=mark, timeout=10)
+                change.append(time.perf_counter() - written)
+                con = sqlite3.connect(db)
+                with con:
+                    con.execute("UPDATE runs SET status = 'running', ended = NULL WHERE id = ?", (live,))
+                con.close()
+            finally:
+                screen.close()
+            peer = Screen([sys.executable, "-c", PEER, str(db)], root, env)
+            try:
+                peer_paint.append(peer.wait_for(newest[-6:], timeout=120))
+            finally:
+                peer.close()
+        ours, theirs, flip = statistics.median(paint), statistics.median(peer_paint), statistics.median(change)
+        print(f"{'measure':<44}{'blase':>10}{'DataTable':>12}{'ratio':>8}   target")
+        print(f"{'start to runs table painted (s)':<44}{ours:>10.2f}{theirs:>12.2f}{theirs / ours:>7.1f}x   ≤ 1.5 s")
+        print(f"{'status change written to shown (s)':<44}{flip:>10.2f}{'-':>12}{'':>8}   ≤ 1 s")
+        print(f"all starts: blase {[round(x, 2) for x in paint]}, DataTable {[round(x, 2) for x in peer_paint]}, "
+              f"changes {[round(x, 3) for x in change]}")
+    subprocess.run(["stty", "sane"], check=False, stderr=subprocess.DEVNULL)
+
+
+if __name__ == "__main__":
+    main()
