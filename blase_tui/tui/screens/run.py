@@ -73,7 +73,7 @@ def render_details(desc: dict[str, Any]) -> Group:
     for owner, sets in [("(run)", desc["datasets"])] + [(s["step"], s["datasets"]) for s in desc["steps"]]:
         for d in sets:
             data.add_row(owner, d["role"], d["name"] or d["path"] or "", str(d["records"] or "-"), fmt_bytes(d["bytes"]),
-                         (d["hash"] or "")[:12])
+                         (d["hash"] or "").split(":")[-1][:12])
     parts.append(Text(""))
     parts.append(data if data.row_count else Text("no datasets recorded", style="dim"))
     meta = Table(box=None, padding=(0, 1), show_header=False, title="run", title_justify="left",
@@ -103,6 +103,7 @@ class RunScreen(Screen[None]):
         Binding("2", "tab('metrics')", "Metrics", show=False, id="run.tab2"),
         Binding("3", "tab('logs')", "Logs", show=False, id="run.tab3"),
         Binding("4", "tab('artifacts')", "Artifacts", show=False, id="run.tab4"),
+        Binding("5", "tab('live')", "Live", show=False, id="run.tab5"),
     ]
 
     class Loaded(Message):
@@ -133,19 +134,19 @@ class RunScreen(Screen[None]):
 
         yield Static(f"blase · {self.project.name} · run {self.run_id}", classes="title", id="run-title")
         with TabbedContent(id="run-tabs", initial="overview"):
-            with TabPane("Overview", id="overview"), VerticalScroll():
+            with TabPane("1 Overview", id="overview"), VerticalScroll():
                 yield Static("loading…", id="timeline")
                 yield Static("", id="details")
-            with TabPane("Metrics", id="metrics"), Horizontal(id="metrics-layout"):
+            with TabPane("2 Metrics", id="metrics"), Horizontal(id="metrics-layout"):
                 yield OptionList(id="metric-list")
                 yield MetricPlot(id="metric-plot")
-            with TabPane("Logs", id="logs"), Horizontal(id="log-layout"):
+            with TabPane("3 Logs", id="logs"), Horizontal(id="log-layout"):
                 yield OptionList(id="log-steps")
                 yield Log(id="run-log", max_lines=5000)
-            with TabPane("Artifacts", id="artifacts"), Horizontal(id="artifacts-layout"):
+            with TabPane("4 Artifacts", id="artifacts"), Horizontal(id="artifacts-layout"):
                 yield Static("", id="artifact-tree-slot")
                 yield ArtifactPreview(id="artifact-preview")
-            with TabPane("Live", id="live"):
+            with TabPane("5 Live", id="live"):
                 yield Static("This run has no running step.", id="live-empty", classes="hint")
         yield Footer()
 
@@ -176,7 +177,7 @@ class RunScreen(Screen[None]):
         status = desc["status"]
         self.query_one("#run-title", Static).update(
             Text.assemble(f"blase · {self.project.name} · run {self.run_id} ", (status, STATUS_STYLE.get(status, "")),
-                          f" · {desc['name'] or ''}")
+                          f" · {desc['name']}" if desc["name"] else "")
         )
         self.query_one("#timeline", Static).update(render_timeline(desc, now=now))
         self.query_one("#details", Static).update(render_details(desc))
@@ -270,7 +271,12 @@ class RunScreen(Screen[None]):
         from blase_tui.tui.widgets.step_panes import StepPanes
 
         assert self.desc is not None
+        tabs = self.query_one(TabbedContent)
         running = [s for s in self.desc["steps"] if s["status"] == "running"]
+        if self._live_for is None and not running:
+            tabs.hide_tab("live")  # a finished run has nothing live; the tab comes back if a step starts
+            return
+        tabs.show_tab("live")
         if not running or running[-1]["id"] == self._live_for:
             return
         step = running[-1]
@@ -289,8 +295,19 @@ class RunScreen(Screen[None]):
                              budget=self.project.config.memory_budget))
         self.query_one(TabbedContent).active = "live"
 
+    FOCUS = {"metrics": "#metric-list", "logs": "#log-steps", "artifacts": "#artifact-tree", "live": "#panes-log"}
+
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        # the keys of a tab work at once: focus its main widget, not the tab bar
+        selector = self.FOCUS.get(str(event.pane.id))
+        if selector:
+            for widget in self.query(selector):
+                widget.focus()
+                break
 
     def action_reload(self) -> None:
         self.load()

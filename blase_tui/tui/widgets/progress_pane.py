@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import RenderableType
+from rich.console import Group, RenderableType
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
@@ -14,28 +14,46 @@ from textual.widgets import Static
 from blase_tui.core.fmt import eta_seconds, fmt_seconds
 
 
-def render_progress(stages: dict[str, dict[str, Any]], *, bar_width: int = 24) -> RenderableType:
+def render_progress(stages: dict[str, dict[str, Any]], *, width: int = 60, keep_done: int = 3) -> RenderableType:
+    """A bar per stage in ``width`` cells. Stages still running are all shown; of the finished ones only the
+    last ``keep_done`` (a training of 40 epochs would otherwise fill the pane with finished bars)."""
     if not stages:
         return Text("no progress reported yet", style="dim")
-    t = Table(box=None, show_header=False, padding=(0, 1), expand=False)
-    t.add_column(style="bold", no_wrap=True, max_width=22)
-    t.add_column(no_wrap=True)
-    t.add_column(no_wrap=True, justify="right")
-    t.add_column(no_wrap=True)
-    for stage, e in stages.items():
+    items = list(stages.items())
+    done_items = [i for i, (_, e) in enumerate(items) if e.get("finished")]
+    hidden = set(done_items[:-keep_done]) if len(done_items) > keep_done else set()
+    rows = []
+    for i, (stage, e) in enumerate(items):
+        if i in hidden:
+            continue
         total, done = e.get("total"), e.get("done", 0)
-        finished = bool(e.get("finished"))
-        if total:
-            bar = ProgressBar(total=float(total), completed=float(done), width=bar_width)
-            count = f"{done}/{total} {100 * done / total:.0f}%"
+        count = f"{done:,}/{total:,}" if total else f"{done:,}"
+        if e.get("finished"):
+            tail = Text("done", style="green") if not total or done >= total else Text("stopped", style="yellow")
         else:
-            # unknown total: a pulsing bar until the stage finishes
-            bar = ProgressBar(total=None if not finished else 1.0, completed=1.0 if finished else 0, width=bar_width)
-            count = f"{done}"
-        rate = f"{e.get('rate') or 0:.1f} {e.get('unit', 'items')}/s"
-        eta = eta_seconds(e)
-        tail = "done" if finished else (f"eta {fmt_seconds(eta)}" if eta is not None else "")
-        t.add_row(stage, bar, count, Text(f"{rate}  {tail}", style="dim" if finished else ""))
+            eta = eta_seconds(e)
+            tail = Text(f"{e.get('rate') or 0:,.0f} {e.get('unit', 'items')}/s"
+                        + (f", eta {fmt_seconds(eta)}" if eta is not None else ""))
+        rows.append((stage, e, count, tail))
+    stage_w = min(max(len(r[0]) for r in rows), max(8, width // 4))
+    count_w = max(len(r[2]) for r in rows)
+    tail_w = min(max(len(r[3].plain) for r in rows), max(4, width // 3))
+    bar_w = max(6, width - stage_w - count_w - tail_w - 3)
+    t = Table(box=None, show_header=False, padding=(0, 1, 0, 0), expand=False)
+    t.add_column(style="bold", no_wrap=True, width=stage_w, overflow="ellipsis")
+    t.add_column(no_wrap=True, width=bar_w)
+    t.add_column(no_wrap=True, justify="right", width=count_w)
+    t.add_column(no_wrap=True, width=tail_w, overflow="ellipsis")
+    for stage, e, count, tail in rows:
+        total, done = e.get("total"), e.get("done", 0)
+        if total:
+            bar = ProgressBar(total=float(total), completed=float(done), width=bar_w)
+        else:  # unknown total: a pulsing bar until the stage finishes
+            bar = ProgressBar(total=None if not e.get("finished") else 1.0, completed=1.0 if e.get("finished") else 0,
+                              width=bar_w)
+        t.add_row(stage, bar, count, tail)
+    if hidden:
+        return Group(Text(f"{len(hidden)} earlier stage(s) done", style="dim"), t)
     return t
 
 
@@ -54,7 +72,8 @@ class ProgressPane(Static):
         self.stages[event["stage"]] = event
 
     def flush(self) -> None:
-        self.update(render_progress(self.stages, bar_width=max(10, min(40, self.size.width // 3 or 24))))
+        # the content width: the pane less its border and padding
+        self.update(render_progress(self.stages, width=max(30, (self.size.width or 80) - 4)))
 
     def percent(self, stage: str) -> float | None:
         e = self.stages.get(stage)

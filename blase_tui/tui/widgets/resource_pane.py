@@ -20,27 +20,33 @@ def _bar(fraction: float, width: int = 20) -> ProgressBar:
     return ProgressBar(total=1.0, completed=fraction, width=width, complete_style=style, finished_style=style)
 
 
+def _cores() -> int:
+    import os
+
+    return os.cpu_count() or 1
+
+
 def render_resources(sample: dict[str, Any] | None, *, budget: int | None = None, peak: int = 0,
                      bar_width: int = 20) -> RenderableType:
     """A small table: process memory (against the budget when known), system memory, CPU, each GPU."""
     if not sample:
         return Text("waiting for the first resource sample…", style="dim")
     t = Table(box=None, show_header=False, padding=(0, 1), expand=False)
-    t.add_column(style="bold", no_wrap=True)
-    t.add_column(no_wrap=True)
-    t.add_column(no_wrap=True)
+    t.add_column(style="bold", no_wrap=True, min_width=8)
+    t.add_column(no_wrap=True, min_width=bar_width)
+    t.add_column(no_wrap=True, overflow="ellipsis")
     rss = sample.get("rss") or 0
     if budget:
-        t.add_row("process", _bar(rss / budget, bar_width), f"{fmt_bytes(rss)} of {fmt_bytes(budget)} budget")
+        t.add_row("process", _bar(rss / budget, bar_width), f"{fmt_bytes(rss)} / {fmt_bytes(budget)} budget")
     else:
         t.add_row("process", _bar(rss / max(1, sample.get("sys_mem_total") or 1), bar_width), fmt_bytes(rss))
     if peak:
-        t.add_row("", "", Text(f"peak {fmt_bytes(peak)}", style="dim"))
+        t.add_row("", Text(f"peak {fmt_bytes(peak)}", style="dim"), "")
     used, total = sample.get("sys_mem_used") or 0, sample.get("sys_mem_total") or 0
     t.add_row("system", _bar(used / total if total else 0, bar_width), f"{fmt_bytes(used)} / {fmt_bytes(total)}")
     cpu = float(sample.get("cpu") or 0)
-    t.add_row("cpu", _bar(cpu / 100 / max(1, sample.get("cpus") or 1) if cpu > 100 else cpu / 100, bar_width),
-              f"{cpu:.0f}%")
+    cores = _cores()
+    t.add_row("cpu", _bar(cpu / (100 * cores), bar_width), f"{cpu:.0f}% of {100 * cores}% ({cores} cores)")
     gpus = sample.get("gpu")
     if not gpus:
         t.add_row("gpu", Text("no GPU", style="dim"), "")
@@ -67,4 +73,6 @@ class ResourcePane(Static):
     def watch_sample(self, sample: dict[str, Any] | None) -> None:
         if sample:
             self.peak = max(self.peak, sample.get("rss") or 0)
-        self.update(render_resources(sample, budget=self.budget, peak=self.peak))
+        # bars take what the labels and figures leave (about 40 cells)
+        width = max(8, min(30, (self.size.width or 60) - 44))
+        self.update(render_resources(sample, budget=self.budget, peak=self.peak, bar_width=width))

@@ -67,6 +67,20 @@ def metric_column(key: str, first: bool = False) -> Column:
     return Column(f"metric:{key}", key, max(8, min(len(key), 14)), get, sort, drop=3 if first else 6)
 
 
+QUALITY = ("acc", "loss", "f1", "auc", "r2", "rmse", "mae", "mse", "precision", "recall", "score", "error")
+BOOKKEEPING = ("seconds", "time", "records", "columns", "rows", "epoch", "learning_rate", "lr", "excluded", "bytes")
+
+
+def metric_tier(key: str) -> int:
+    """0 for quality measures, 2 for counts and timings, 1 for the rest."""
+    k = key.lower()
+    if any(word in k for word in QUALITY):
+        return 0
+    if any(k == word or k.endswith("_" + word) or k.startswith(word + "_") for word in BOOKKEEPING):
+        return 2
+    return 1
+
+
 def matches(row: dict[str, Any], words: list[str]) -> bool:
     """Every word must appear in the id, name, status, steps, or as ``key=value`` / ``key>value`` on metrics."""
     hay = " ".join([row["id"], row.get("name") or "", row["status"], " ".join(row.get("steps", []))]).lower()
@@ -159,11 +173,12 @@ class RunsTable(ScrollView, can_focus=True):
         self.refresh()
 
     def _choose_metric_columns(self) -> None:
-        """Show the (up to three) metrics most runs have, in their order of first appearance."""
+        """Show three metrics: quality measures (accuracy, loss, f1, …) before bookkeeping ones (seconds,
+        records), then the ones most runs have."""
         counts: Counter[str] = Counter()
         for r in self.rows.values():
             counts.update(r.get("metrics", {}).keys())
-        keys = [k for k, _ in counts.most_common(3)]
+        keys = sorted(counts, key=lambda k: (metric_tier(k), -counts[k]))[:3]
         if keys != self.metric_keys:
             self.metric_keys = keys
             self.columns = list(BASE_COLUMNS) + [metric_column(k, i == 0) for i, k in enumerate(keys)]

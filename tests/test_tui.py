@@ -1,0 +1,213 @@
+"""The TUI driven with Textual's Pilot over a real project: a real SQLite store, real `blase step` child
+processes, real event files. Every wait is on a condition with a deadline, never a bare sleep."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import REPO, runs_json
+
+from blase_tui.tui.app import make_app
+from blase_tui.tui.screens.compare import CompareScreen
+from blase_tui.tui.screens.jobs import JobsScreen
+from blase_tui.tui.screens.projects import ProjectsScreen
+from blase_tui.tui.screens.run import RunScreen
+from blase_tui.tui.screens.runs import RunsScreen
+from blase_tui.tui.widgets.progress_pane import ProgressPane
+from blase_tui.tui.widgets.runs_table import RunsTable
+from blase_tui.tui.widgets.step_panes import StepPanes
+
+pytestmark = pytest.mark.timeout(180)
+
+
+async def until(pilot, condition: Callable[[], object], timeout: float = 30, what: str = "condition") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except Exception:  # a widget not mounted yet
+            value = None
+        if value:
+            return value
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def table(app) -> RunsTable:
+    return app.screen.query_one(RunsTable)
+
+
+async def runs_loaded(pilot, app, n: int) -> RunsTable:
+    await until(pilot, lambda: isinstance(app.screen, RunsScreen) and len(table(app).rows) >= n, what=f"{n} runs")
+    return table(app)
+
+
+async def test_projects_to_runs_to_run_to_artifact_preview(project: Path, blase, tmp_path: Path) -> None:
+    blase("step", "a", "--set", "n=4", cwd=project, check=True)
+    blase("projects", "add", str(project), cwd=tmp_path, check=True)
+    app = make_app(None)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen) and app.screen.query_one("#projects-table").row_count,
+                    what="the project list")
+        assert "testproj" in str(app.screen.query_one("#projects-table").get_row_at(0))
+        await pilot.press("enter")
+        runs = await runs_loaded(pilot, app, 1)
+        run_id = runs.order[0]
+        assert runs.rows[run_id]["status"] == "succeeded" and runs.rows[run_id]["metrics"]["loss"] == pytest.approx(0.25)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.desc is not None, what="run screen")
+        screen = app.screen
+        assert screen.run_id == run_id
+        assert "a" in str(screen.query_one("#timeline").render())
+        await pilot.press("4")  # artifacts tab
+        from blase_tui.tui.widgets.artifact_tree import ArtifactTree
+
+        from blase_tui.tui.widgets.artifact_preview import ArtifactPreview
+
+        tree = await until(pilot, lambda: screen.query_one(ArtifactTree), what="artifact tree")
+        artifact = next((project / "runs" / run_id).rglob("a.txt"))
+        tree.post_message(ArtifactTree.Selected(artifact))
+        await until(pilot, lambda: "n=4" in screen.query_one(ArtifactPreview).text(), what="the preview of a.txt")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+
+
+async def test_launch_sample_step_reaches_100_percent_and_succeeds(tmp_path: Path) -> None:
+    root = tmp_path / "sample"
+    shutil.copytree(REPO / "sample_project", root, ignore=shutil.ignore_patterns("runs", "data", ".blase", "models"))
+    app = make_app(root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("l")
+        await until(pilot, lambda: app.screen.query_one("#step-list").option_count >= 5, timeout=60, what="steps")
+        assert app.screen.current["step"] == "etl"
+        app.screen.query_one("#param-scale").value = "2"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, JobsScreen), what="jobs screen")
+        panes = await until(pilot, lambda: app.screen.query_one(StepPanes))
+        await until(pilot, lambda: panes.status in ("succeeded", "failed"), timeout=120, what="the etl step to end")
+        job = app.jobs[0]
+        assert panes.status == "succeeded", job.error_text()
+        await until(pilot, lambda: job.poll() is not None, what="the child to exit")
+        progress = panes.query_one(ProgressPane)
+        assert progress.stages and all(progress.percent(s) == 100.0 for s in progress.stages if progress.stages[s].get("total"))
+        assert any(e.get("total") for e in progress.stages.values())
+        assert job.overrides == {"scale": "2"} and job.returncode == 0
+        await pilot.press("escape")
+        runs = await runs_loaded(pilot, app, 1)
+        await until(pilot, lambda: runs.rows[job.run_id]["status"] == "succeeded", what="the run to turn succeeded")
+    assert runs_json_status(root, job.run_id) == "succeeded"
+
+
+def runs_json_status(root: Path, run_id: str) -> str:
+    from blase_tui.store.runstore import RunStore
+
+    store = RunStore(root)
+    try:
+        return store.get_run(run_id)["status"]
+    finally:
+        store.close()
+
+
+async def test_cancel_a_running_step_marks_it_interrupted(project: Path, blase) -> None:
+    app = make_app(project)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        job = app.launch("slow", {})
+        await until(pilot, lambda: (project / "started").exists() and job.locate(app.project.store), what="slow to start")
+        panes = await until(pilot, lambda: app.screen.query_one(StepPanes))
+        await until(pilot, lambda: panes.status == "running", what="running status")
+        await pilot.press("x")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmScreen")
+        await pilot.press("y")
+        await until(pilot, lambda: panes.status == "interrupted", what="interrupted")
+        assert job.returncode == 130 and job.cancelled
+    rows = runs_json(blase, project)
+    assert rows[0]["id"] == job.run_id and rows[0]["status"] == "interrupted"
+
+
+async def test_run_started_outside_appears_live(project: Path, spawn) -> None:
+    app = make_app(project)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.loaded)
+        runs = table(app)
+        assert not runs.rows
+        proc = spawn("step", "slow", cwd=project)
+        await until(pilot, lambda: runs.rows and next(iter(runs.rows.values()))["status"] == "running",
+                    what="the outside run to show as running")
+        run_id = runs.order[0]
+        assert runs.rows[run_id]["steps"] == ["slow"]
+        # open it: the Live tab follows the step started elsewhere
+        await pilot.press("enter")
+        screen = await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen)
+        panes = await until(pilot, lambda: screen.query_one(StepPanes), what="live panes of the outside step")
+        await until(pilot, lambda: panes.query_one(ProgressPane).stages.get("wait"), what="its progress events")
+        (project / "release").write_text("go")
+        assert proc.wait(60) == 0
+        await until(pilot, lambda: panes.status == "succeeded", what="live panes see the end")
+        await pilot.press("escape")
+        await until(pilot, lambda: runs.rows[run_id]["status"] == "succeeded", what="the row to turn succeeded")
+
+
+async def test_compare_two_runs(project: Path, blase) -> None:
+    blase("step", "a", "--set", "n=2", cwd=project, check=True)
+    blase("step", "a", "--set", "n=5", "--set", "lr=0.5", cwd=project, check=True)
+    app = make_app(project)
+    async with app.run_test(size=(120, 36)) as pilot:
+        runs = await runs_loaded(pilot, app, 2)
+        await pilot.press("space", "down", "space", "c")
+        screen = await until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen)
+        dt = screen.query_one("#compare-table")
+        await until(pilot, lambda: dt.row_count > 0, what="the diff")
+        rows = [[str(c) for c in dt.get_row_at(i)] for i in range(dt.row_count)]
+        by_item = {r[1]: (r[2], r[3]) for r in rows if r[1]}
+        newer, older = runs.order[0], runs.order[1]
+        assert screen.a == newer and screen.b == older
+        assert by_item["a.n"] == ("5", "2")
+        assert by_item["a.lr"] == ("0.5", "0.1")
+        assert by_item["a.loss"] == ("0.2", "0.5")
+
+
+async def test_filter_and_sort(project: Path, blase) -> None:
+    for n in (1, 2, 4):
+        blase("step", "a", "--set", f"n={n}", cwd=project, check=True)
+    blase("step", "boom", cwd=project)
+    app = make_app(project)
+    async with app.run_test(size=(120, 30)) as pilot:
+        runs = await runs_loaded(pilot, app, 4)
+        await pilot.press("slash", *"failed")
+        await until(pilot, lambda: len(runs.order) == 1)
+        assert runs.rows[runs.order[0]]["status"] == "failed"
+        await pilot.press("escape")
+        await until(pilot, lambda: len(runs.order) == 4)
+        await pilot.press("slash", *"loss<0.6", "enter")
+        await until(pilot, lambda: len(runs.order) == 2, what="two runs with loss < 0.6")
+        assert sorted(runs.rows[i]["metrics"]["loss"] for i in runs.order) == [0.25, 0.5]
+        runs.sort_by("metric:loss")
+        runs.sort_by("metric:loss")  # the second press flips to ascending
+        assert [runs.rows[i]["metrics"]["loss"] for i in runs.order] == [0.25, 0.5]
+        assert "loss" in runs.render_text().splitlines()[0]
+
+
+async def test_launch_refused_by_lock_shows_the_reason(project: Path, spawn) -> None:
+    holder = spawn("step", "slow", cwd=project)
+    from conftest import wait_for
+
+    wait_for(lambda: (project / "started").exists(), what="slow to hold the lock")
+    app = make_app(project)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+            job = app.launch("slow", {})
+            panes = await until(pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen.query_one(StepPanes))
+            await until(pilot, lambda: job.poll() is not None, what="the second copy to exit")
+            assert job.returncode == 3
+            log = panes.query_one("#panes-log")
+            await until(pilot, lambda: "already running" in "\n".join(log.lines), what="the lock message in the log")
+    finally:
+        (project / "release").write_text("go")
+        holder.wait(60)
