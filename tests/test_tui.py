@@ -64,9 +64,8 @@ async def test_projects_to_runs_to_run_to_artifact_preview(project: Path, blase,
         assert screen.run_id == run_id
         assert "a" in str(screen.query_one("#timeline").render())
         await pilot.press("4")  # artifacts tab
-        from blase_tui.tui.widgets.artifact_tree import ArtifactTree
-
         from blase_tui.tui.widgets.artifact_preview import ArtifactPreview
+        from blase_tui.tui.widgets.artifact_tree import ArtifactTree
 
         tree = await until(pilot, lambda: screen.query_one(ArtifactTree), what="artifact tree")
         artifact = next((project / "runs" / run_id).rglob("a.txt"))
