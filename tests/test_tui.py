@@ -124,6 +124,7 @@ async def test_cancel_a_running_step_marks_it_interrupted(project: Path, blase) 
         await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmScreen")
         await pilot.press("y")
         await until(pilot, lambda: panes.status == "interrupted", what="interrupted")
+        await until(pilot, lambda: job.poll() is not None, what="the child to exit")
         assert job.returncode == 130 and job.cancelled
     rows = runs_json(blase, project)
     assert rows[0]["id"] == job.run_id and rows[0]["status"] == "interrupted"

@@ -220,7 +220,9 @@ class RunScreen(Screen[None]):
     def on_run_screen_series(self, message: Series) -> None:
         from blase_tui.tui.widgets.metric_plot import MetricPlot
 
-        self.query_one(MetricPlot).set_series(message.label, message.xs, message.ys)
+        plot = self.query_one(MetricPlot)
+        plot.clear()  # one metric at a time: the highlighted one
+        plot.set_series(message.label, message.xs, message.ys)
 
     # ---- logs ----------------------------------------------------------------------------------------------
     @on(OptionList.OptionHighlighted, "#log-steps")

@@ -1,0 +1,278 @@
+"""Label: one record at a time, single keys from ``[labelling.keys]``. A key is committed to the store (in a
+thread, so the screen never freezes on a slow disk) before the next record shows; the session has already read
+the next records ahead, so it shows at once. Keys pressed while a label is being saved are ignored, never
+applied to a record nobody has seen."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+from rich.table import Table
+from rich.text import Text
+from textual import events, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, ProgressBar, Static
+
+from blase_tui.core.project import Project
+
+RESERVED = {"s", "u", "o", "q", "question_mark", "escape"}
+
+
+def render_fields(record: Any, width: int = 60) -> Table:
+    t = Table(box=None, show_header=False, padding=(0, 1))
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column(overflow="fold")
+    t.add_row("key", str(record.key))
+    if record.secondary:
+        t.add_row("id", str(record.secondary))
+    for k, v in record.fields.items():
+        if isinstance(v, float):
+            v = f"{v:.5g}"
+        elif isinstance(v, list | tuple | np.ndarray):
+            v = f"[{len(v)} values]"
+        t.add_row(k, str(v))
+    return t
+
+
+def render_why(record: Any) -> Text:
+    parts = []
+    if record.proba:
+        parts.append("model: " + ", ".join(f"p({k})={v:.2f}" for k, v in record.proba.items()))
+    if record.score is not None:
+        parts.append(f"score {record.score:.3g}")
+    if record.why:
+        parts.append(f"picked because {record.why}" if not record.why.startswith(("picked", "random", "pool")) else record.why)
+    if record.missing:
+        parts.append("this record is no longer in the pool")
+    return Text(" · ".join(parts) or "no model yet: records in pool order", style="yellow")
+
+
+class LabelScreen(Screen[None]):
+    """Label records of the active-learning round: the configured keys label, s skips, u undoes, o opens the
+    record's page, q saves and quits. Every label is saved before the next record shows."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "skip", "Skip", id="label.skip", tooltip="Pass on this record (not a label)"),
+        Binding("u", "undo", "Undo", id="label.undo", tooltip="Take back the last label or skip"),
+        Binding("o", "open_url", "Open page", id="label.open", tooltip="Open the record's page in the browser"),
+        Binding("q,escape", "quit_label", "Save & quit", id="label.quit",
+                tooltip="Labels are already saved; the round resumes next time"),
+    ]
+
+    class Ready(Message):
+        def __init__(self, session: Any) -> None:
+            super().__init__()
+            self.session = session
+
+    class Failed(Message):
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+    class Building(Message):
+        def __init__(self, scanned: int, total: int | None) -> None:
+            super().__init__()
+            self.scanned, self.total = scanned, total
+
+    class Show(Message):
+        """The next record (or None at the end of the round), after ``saved`` was committed."""
+
+        def __init__(self, record: Any, progress: tuple[int, int], saved: str, started: float) -> None:
+            super().__init__()
+            self.record, self.progress, self.saved, self.started = record, progress, saved, started
+
+    def __init__(self, project: Project, *, strategy: str | None = None, n: int | None = None) -> None:
+        super().__init__()
+        self.project = project
+        self.strategy, self.n = strategy, n
+        self.session: Any = None
+        self.record: Any = None
+        self.busy = True
+        self.shown_at = 0.0
+        self.last_latency: float | None = None
+        self.saved: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        from blase_tui.tui.widgets.series_plot import SeriesPlot
+
+        yield Static(f"blase · {self.project.name} · label", classes="title", id="label-title")
+        with Horizontal(id="label-layout"):
+            with Vertical(id="label-left"):
+                yield Static("building the queue…", id="label-fields")
+                yield Static("", id="label-why")
+                yield ProgressBar(id="label-progress", show_eta=False)
+                yield Static("", id="label-keys")
+                yield Static("", id="label-status", classes="hint")
+            with Vertical(id="label-right"):
+                yield Static("", id="label-image")
+                yield SeriesPlot("", id="label-series", empty_text="no series for this record")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.open_session()
+
+    def on_unmount(self) -> None:
+        if self.session is not None:
+            self.session.close()
+
+    # ---- session -------------------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="label-open")
+    def open_session(self) -> None:
+        from blase_tui.errors import BlaseError
+        from blase_tui.labelling.session import LabellingSession
+
+        try:
+            session = LabellingSession(self.project, strategy=self.strategy, n=self.n,
+                                       progress=lambda done, total: self.post_message(self.Building(done, total)))
+            record = session.current()
+        except BlaseError as exc:
+            self.post_message(self.Failed(str(exc)))
+            return
+        self.post_message(self.Ready(session))
+        self.post_message(self.Show(record, session.progress(), "", time.perf_counter()))
+
+    def on_label_screen_building(self, message: Building) -> None:
+        total = f" of {message.total:,}" if message.total else ""
+        self.query_one("#label-fields", Static).update(f"scoring the pool: {message.scanned:,}{total} records…")
+
+    def on_label_screen_failed(self, message: Failed) -> None:
+        self.query_one("#label-fields", Static).update(Text(message.error, style="red"))
+        self.query_one("#label-keys", Static).update("press q to go back")
+        self.busy = False
+
+    def on_label_screen_ready(self, message: Ready) -> None:
+        self.session = message.session
+        r = self.session.round
+        model = f"model {r.model}" if r.model else "no model yet"
+        resumed = " (resumed)" if self.session.resumed else ""
+        self.query_one("#label-title", Static).update(
+            f"blase · {self.project.name} · label · round {r.number}{resumed} · {r.strategy} · {model}")
+        keys = "  ".join(f"[b reverse] {k} [/] {v}" for k, v in self.session.keys.items())
+        self.query_one("#label-keys", Static).update(
+            keys + "   [b reverse] s [/] skip  [b reverse] u [/] undo  [b reverse] o [/] open  [b reverse] q [/] quit")
+
+    def on_label_screen_show(self, message: Show) -> None:
+        self.record = message.record
+        done, target = message.progress
+        bar = self.query_one("#label-progress", ProgressBar)
+        bar.update(total=max(1, target), progress=done)
+        if message.saved:
+            self.saved.append(message.saved)
+        status = f"{done} of {target} labelled this round"
+        if message.saved:
+            status += f" · saved: {message.saved}"
+        if self.record is None:
+            self.query_one("#label-fields", Static).update(Text(
+                f"Round done: {done} of {target} labelled. Train the next model (e.g. `blase step "
+                f"{getattr(self.session.config, 'train_step', 'train')}`), then label again. q quits.", style="green"))
+            self.query_one("#label-why", Static).update("")
+            self.query_one("#label-image", Static).update("")
+        else:
+            self._draw(self.record)
+        self.query_one("#label-status", Static).update(status)
+        self.busy = False
+        self.last_latency = time.perf_counter() - message.started
+        self.shown_at = time.perf_counter()
+
+    def _draw(self, record: Any) -> None:
+        from blase_tui.tui.previews import render_image_bytes
+        from blase_tui.tui.widgets.series_plot import SeriesPlot
+
+        self.query_one("#label-fields", Static).update(render_fields(record))
+        self.query_one("#label-why", Static).update(render_why(record))
+        image = self.query_one("#label-image", Static)
+        if record.image:
+            size = image.size
+            image.update(render_image_bytes(record.image, width=max(10, size.width or 40),
+                                            height=max(5, size.height or 16)))
+            image.display = True
+        else:
+            image.display = False
+        plot = self.query_one(SeriesPlot)
+        plot.clear()
+        cfg = self.session.config.series
+        if record.series and cfg is not None:
+            xs = np.asarray(record.series.get(cfg.x, []), dtype=float)
+            plot.invert_y = any("mag" in y.lower() for y in cfg.y)
+            plot.title = f"{record.secondary or record.key}"
+            for y in cfg.y:
+                ys = np.asarray(record.series.get(y, []), dtype=float)
+                if cfg.group and len(record.series.get(cfg.group, [])) == len(xs):
+                    groups = np.asarray(record.series[cfg.group])
+                    for g in np.unique(groups):
+                        mask = groups == g
+                        plot.set_series(f"{y} {cfg.group}={g}", xs[mask], ys[mask])
+                elif len(ys) == len(xs):
+                    plot.set_series(y, xs, ys)
+            plot.display = True
+        else:
+            plot.display = False
+
+    # ---- keys ----------------------------------------------------------------------------------------------
+    def on_key(self, event: events.Key) -> None:
+        if self.session is None or event.key in RESERVED:
+            return
+        if event.character and event.character in self.session.keys:
+            event.stop()
+            self._act("label", event.character)
+
+    def _act(self, what: str, key: str = "") -> None:
+        if self.session is None:
+            return
+        if self.busy:
+            self.app.bell()  # still saving the last key: never apply a key to a record nobody has seen
+            return
+        if what != "undo" and self.record is None:
+            self.notify("The round is done.", severity="warning")
+            return
+        self.busy = True
+        self.commit(what, key, time.perf_counter())
+
+    @work(thread=True, group="label-commit")
+    def commit(self, what: str, key: str, started: float) -> None:
+        from blase_tui.errors import BlaseError
+
+        try:
+            if what == "label":
+                row = self.session.label(key)
+                saved = f"{row.key} = {row.label}"
+            elif what == "skip":
+                row = self.session.skip()
+                saved = f"{row.key} skipped"
+            else:
+                row = self.session.undo()
+                saved = (f"undid {row.key} ({row.label or row.action})" if row is not None else "nothing to undo")
+        except BlaseError as exc:
+            self.post_message(self.Failed(str(exc)))
+            return
+        self.post_message(self.Show(self.session.current(), self.session.progress(), saved, started))
+
+    def action_skip(self) -> None:
+        self._act("skip")
+
+    def action_undo(self) -> None:
+        self._act("undo")
+
+    def action_open_url(self) -> None:
+        if self.record is None or not self.record.url:
+            self.notify("No page for this record (set `url` in [labelling]).", severity="warning")
+            return
+        self._open(self.record.url)
+
+    @work(thread=True, group="label-url")
+    def _open(self, url: str) -> None:
+        import webbrowser
+
+        opened = webbrowser.open(url)
+        self.app.call_from_thread(self.notify, f"opened {url}" if opened else f"no browser here; the page is {url}")
+
+    def action_quit_label(self) -> None:
+        if self.busy and self.session is not None:
+            return  # a label is being saved; the next q press quits once it is
+        self.dismiss(None)

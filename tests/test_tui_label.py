@@ -1,0 +1,165 @@
+"""The labelling screen driven with Pilot over a real project: an alert-like Parquet pool, the real SQLite
+label store, and the exported CSV read back through the real `blase label export` command."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import make_project
+
+from blase_tui.tui.app import make_app
+from blase_tui.tui.screens.label import LabelScreen
+
+pytestmark = pytest.mark.timeout(120)
+
+LABEL_TOML = """
+[project]
+name = "alerts"
+
+[labelling]
+pool = "data/pool.parquet"
+key = "candid"
+secondary = "objectId"
+fields = ["ra", "dec", "magpsf"]
+image = "stamp"
+series = {x = "mjd", y = ["mags"], group = "fids"}
+features = ["magpsf", "drb"]
+keys = {r = "real", b = "bogus", v = "varstar"}
+targets = {real = 1, bogus = 0, varstar = 0}
+url = "https://fink-portal.org/{objectId}"
+n = 10
+"""
+
+
+def write_pool(root: Path, n: int = 30, seed: int = 0) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+
+    def stamp() -> bytes:
+        a = (rng.random((12, 12)) * 80).astype(np.uint8)
+        a[4:8, 4:8] = 255
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, format="PNG")
+        return buf.getvalue()
+
+    table = pa.table({
+        "candid": np.arange(5000, 5000 + n),
+        "objectId": [f"ZTF26a{i:05d}" for i in range(n)],
+        "ra": rng.random(n) * 360, "dec": rng.random(n) * 60 - 30,
+        "magpsf": 19.5 + rng.random(n) * 2, "drb": rng.random(n),
+        "stamp": [stamp() for _ in range(n)],
+        "mjd": [list(np.sort(60000 + rng.random(8) * 30)) for _ in range(n)],
+        "mags": [list(19 + rng.random(8)) for _ in range(n)],
+        "fids": [list(rng.integers(1, 3, 8)) for _ in range(n)],
+    })
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, root / "data" / "pool.parquet")
+
+
+@pytest.fixture
+def alerts(tmp_path: Path) -> Path:
+    root = make_project(tmp_path / "alerts", main_src="from blase_tui import step\n", toml=LABEL_TOML)
+    write_pool(root)
+    return root
+
+
+async def until(pilot, condition, timeout: float = 30, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        await pilot.pause(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_label_a_round_with_undo_and_skip(alerts: Path, blase) -> None:
+    app = make_app(alerts, start="label", label_options={"strategy": None, "n": None})
+    expected: dict[str, str] = {}
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await until(pilot, lambda: isinstance(app.screen, LabelScreen) and app.screen)
+        await until(pilot, lambda: screen.record is not None and not screen.busy, what="the first record")
+        shown: list[str] = []
+
+        async def press(key: str) -> None:
+            before = len(screen.saved)
+            shown.append(str(screen.record.key) if screen.record is not None else "")
+            await pilot.press(key)
+            await until(pilot, lambda: len(screen.saved) > before and not screen.busy, what=f"{key} to be saved")
+
+        # r, b; skip one; undo the skip (that record comes back); v on it; r then undo it; ...
+        await press("r")
+        expected[shown[-1]] = "real"
+        await press("b")
+        expected[shown[-1]] = "bogus"
+        await press("s")
+        skipped = shown[-1]
+        await press("u")
+        assert str(screen.record.key) == skipped, "undoing a skip offers that record again"
+        await press("v")
+        expected[shown[-1]] = "varstar"
+        await press("r")
+        undone = shown[-1]
+        await press("u")
+        assert str(screen.record.key) == undone
+        await press("s")  # skip the record whose label was undone: it must end with no label
+        await press("s")
+        labels = "rbvbrbvr"
+        for key in labels:
+            if screen.record is None:
+                break
+            await press(key)
+            expected[shown[-1]] = {"r": "real", "b": "bogus", "v": "varstar"}[key]
+        await until(pilot, lambda: screen.record is None, what="the end of the round")
+        assert "Round done" in str(screen.query_one("#label-fields").render())
+        assert screen.last_latency is not None
+        await pilot.press("q")
+    assert len(expected) == 10
+    from blase_tui.labelling import store as label_store
+    from blase_tui.store.runstore import RunStore
+
+    store = RunStore(alerts)
+    try:
+        current = {str(lab.key): lab.label for lab in label_store.current_labels(store)}
+    finally:
+        store.close()
+    assert current == expected
+    assert undone not in current
+    out = blase("label", "export", cwd=alerts, check=True).stdout
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0]) == ["candid", "objectId", "label", "timestamp"]
+    assert {r["candid"]: r["label"] for r in rows} == expected
+    assert all(r["objectId"] == f"ZTF26a{int(r['candid']) - 5000:05d}" for r in rows)
+
+
+async def test_keys_while_saving_are_not_applied_to_an_unseen_record(alerts: Path) -> None:
+    app = make_app(alerts, start="label", label_options={"strategy": None, "n": None})
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await until(pilot, lambda: isinstance(app.screen, LabelScreen) and app.screen)
+        await until(pilot, lambda: screen.record is not None and not screen.busy)
+        first = screen.record.key
+        screen.busy = True  # as while a label is being written
+        await pilot.press("r")
+        assert screen.saved == [] and screen.record.key == first
+        screen.busy = False
+        await pilot.press("r")
+        await until(pilot, lambda: screen.saved and not screen.busy)
+        assert screen.saved == [f"{first} = real"]
+
+
+async def test_a_bad_labelling_config_is_shown_not_raised(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "bad", main_src="", toml=LABEL_TOML.replace('keys = {r = "real"', 'keys = {s = "real"'))
+    write_pool(root)
+    app = make_app(root, start="label", label_options={})
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await until(pilot, lambda: isinstance(app.screen, LabelScreen) and app.screen)
+        await until(pilot, lambda: "`s`" in str(screen.query_one("#label-fields").render()), what="the config error")
+        await pilot.press("q")
