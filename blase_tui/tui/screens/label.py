@@ -94,8 +94,8 @@ class LabelScreen(Screen[None]):
         self.session: Any = None
         self.record: Any = None
         self.busy = True
-        self.shown_at = 0.0
         self.last_latency: float | None = None
+        self.latencies: list[float] = []
         self.saved: list[str] = []
 
     def compose(self) -> ComposeResult:
@@ -177,8 +177,12 @@ class LabelScreen(Screen[None]):
             self._draw(self.record)
         self.query_one("#label-status", Static).update(status)
         self.busy = False
-        self.last_latency = time.perf_counter() - message.started
-        self.shown_at = time.perf_counter()
+        self.call_after_refresh(self._painted, message.started)
+
+    def _painted(self, started: float) -> None:
+        """Key to next record on screen: from the key's handler to the refresh that drew the record."""
+        self.last_latency = time.perf_counter() - started
+        self.latencies.append(self.last_latency)
 
     def _draw(self, record: Any) -> None:
         from blase_tui.tui.previews import render_image_bytes
