@@ -211,3 +211,9 @@ async def test_launch_refused_by_lock_shows_the_reason(project: Path, spawn) -> 
     finally:
         (project / "release").write_text("go")
         holder.wait(60)
+
+
+def test_tui_with_a_missing_folder_is_a_one_line_error(blase, tmp_path: Path) -> None:
+    proc = blase("tui", str(tmp_path / "nope"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"blase: {tmp_path / 'nope'} does not exist; give the path of a project folder."]
