@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -137,6 +137,49 @@ CREATE TABLE IF NOT EXISTS models (
     created REAL,
     PRIMARY KEY (name, version)
 );
+CREATE TABLE IF NOT EXISTS label_rounds (
+    number INTEGER PRIMARY KEY,
+    target INTEGER NOT NULL,
+    strategy TEXT NOT NULL,
+    model TEXT,
+    model_run TEXT,
+    seed INTEGER,
+    status TEXT NOT NULL,
+    started REAL NOT NULL,
+    ended REAL,
+    labeller TEXT,
+    note TEXT
+);
+CREATE TABLE IF NOT EXISTS label_queue (
+    round INTEGER NOT NULL REFERENCES label_rounds (number) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    secondary TEXT,
+    location TEXT,
+    score REAL,
+    why TEXT,
+    proba TEXT,
+    PRIMARY KEY (round, position)
+);
+CREATE TABLE IF NOT EXISTS labels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    secondary TEXT,
+    action TEXT NOT NULL,
+    label TEXT,
+    target TEXT,
+    labeller TEXT,
+    ts REAL NOT NULL,
+    round INTEGER,
+    model_run TEXT,
+    strategy TEXT,
+    score REAL,
+    supersedes INTEGER,
+    superseded_by INTEGER
+);
+CREATE INDEX IF NOT EXISTS labels_active ON labels (superseded_by, action, key);
+CREATE INDEX IF NOT EXISTS labels_key ON labels (key);
+CREATE INDEX IF NOT EXISTS labels_round ON labels (round, action);
 """
 
 

@@ -1,0 +1,340 @@
+"""The label store: labels, skips and undos, and label rounds with their queues, in the project's ``blase.db``.
+
+Nothing is ever deleted. A label, a skip and an undo are each a row of ``labels`` (``action``); undoing sets the
+undone row's ``superseded_by`` to the undo row, and labelling a key again supersedes its earlier label the same
+way. The *current* labels are the label rows nobody superseded. Every call that writes is one committed
+transaction and returns after the commit.
+
+>>> from blase_tui.core.project import Project
+>>> store = Project.discover().store
+>>> round_ = open_round(store)                    # the unfinished round, if any
+>>> rows = current_labels(store)                  # [Label(key="1234", label="real", target=1, ...), ...]
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from blase_tui.errors import ConfigError
+
+if TYPE_CHECKING:
+    from blase_tui.labelling.queue import QueueItem
+    from blase_tui.store.runstore import RunStore
+
+OPEN, DONE, ENDED, EXHAUSTED = "open", "done", "ended", "exhausted"
+LABEL, SKIP, UNDO = "label", "skip", "undo"
+
+
+def default_labeller() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in a bare container
+        return os.environ.get("USER", "unknown")
+
+
+@dataclass(frozen=True)
+class Round:
+    """A label round: its number, how many labels it wants (``target``), the strategy and model that ordered its
+    queue, and whether it is open, done (target reached), exhausted (the pool ran out) or ended by hand."""
+
+    number: int
+    target: int
+    strategy: str
+    model: str | None
+    model_run: str | None
+    seed: int
+    status: str
+    started: float
+    ended: float | None
+    labeller: str | None
+    note: str | None
+
+    @classmethod
+    def from_row(cls, r: sqlite3.Row) -> Round:
+        return cls(r["number"], r["target"], r["strategy"], r["model"], r["model_run"], r["seed"] or 0, r["status"],
+                   r["started"], r["ended"], r["labeller"], r["note"])
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One record of a round's queue, in the order it is offered."""
+
+    position: int
+    key: str
+    secondary: str | None
+    location: str | None
+    score: float | None
+    why: str
+    proba: dict[str, float] | None
+
+
+@dataclass(frozen=True)
+class Label:
+    """One row of the label history: a label, a skip or an undo (``action``)."""
+
+    id: int
+    key: str
+    secondary: str | None
+    action: str
+    label: str | None
+    target: Any
+    labeller: str | None
+    ts: float
+    round: int | None
+    model_run: str | None
+    strategy: str | None
+    score: float | None
+    supersedes: int | None
+    superseded_by: int | None
+
+    @property
+    def active(self) -> bool:
+        return self.superseded_by is None
+
+    @classmethod
+    def from_row(cls, r: sqlite3.Row) -> Label:
+        target = json.loads(r["target"]) if r["target"] is not None else None
+        return cls(r["id"], r["key"], r["secondary"], r["action"], r["label"], target, r["labeller"], r["ts"],
+                   r["round"], r["model_run"], r["strategy"], r["score"], r["supersedes"], r["superseded_by"])
+
+
+# ------------------------------------------------------------------------------------------------ rounds
+def rounds(store: RunStore) -> list[Round]:
+    return [Round.from_row(r) for r in store.db.query("SELECT * FROM label_rounds ORDER BY number")]
+
+
+def get_round(store: RunStore, number: int) -> Round:
+    rows = store.db.query("SELECT * FROM label_rounds WHERE number = ?", (number,))
+    if not rows:
+        raise ConfigError(f"there is no label round {number}; `blase label rounds` lists them.")
+    return Round.from_row(rows[0])
+
+
+def open_round(store: RunStore) -> Round | None:
+    """The unfinished round (at most one is open at a time)."""
+    rows = store.db.query("SELECT * FROM label_rounds WHERE status = ? ORDER BY number DESC LIMIT 1", (OPEN,))
+    return Round.from_row(rows[0]) if rows else None
+
+
+def _insert_queue(conn: sqlite3.Connection, number: int, first: int, items: Sequence[QueueItem]) -> None:
+    conn.executemany(
+        "INSERT INTO label_queue (round, position, key, secondary, location, score, why, proba)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(number, first + i, it.key, it.secondary, it.location, it.score, it.why,
+          json.dumps(it.proba) if it.proba is not None else None) for i, it in enumerate(items)],
+    )
+
+
+def start_round(store: RunStore, *, target: int, strategy: str, model: str | None, model_run: str | None,
+                seed: int, labeller: str | None, items: Sequence[QueueItem], note: str | None = None) -> tuple[Round, bool]:
+    """Open round ``last + 1`` with its queue; returns ``(round, True)``. When another process opened a round
+    meanwhile, nothing is written and that round comes back with False (resume it)."""
+    with store.db.write() as conn:
+        row = conn.execute("SELECT * FROM label_rounds WHERE status = ? LIMIT 1", (OPEN,)).fetchone()
+        if row is not None:
+            return Round.from_row(row), False
+        number = conn.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM label_rounds").fetchone()[0]
+        conn.execute(
+            "INSERT INTO label_rounds (number, target, strategy, model, model_run, seed, status, started, labeller,"
+            " note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (number, target, strategy, model, model_run, seed, OPEN, time.time(), labeller, note),
+        )
+        _insert_queue(conn, number, 0, items)
+    return get_round(store, number), True
+
+
+def extend_queue(store: RunStore, number: int, items: Sequence[QueueItem]) -> None:
+    """Append records to a round's queue (when skips and untrained labels used it up before the target)."""
+    with store.db.write() as conn:
+        first = conn.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM label_queue WHERE round = ?",
+                             (number,)).fetchone()[0]
+        _insert_queue(conn, number, first, items)
+
+
+def queue(store: RunStore, number: int) -> list[QueueRow]:
+    return [
+        QueueRow(r["position"], r["key"], r["secondary"], r["location"], r["score"], r["why"] or "",
+                 json.loads(r["proba"]) if r["proba"] else None)
+        for r in store.db.query("SELECT * FROM label_queue WHERE round = ? ORDER BY position", (number,))
+    ]
+
+
+def end_round(store: RunStore, number: int, status: str = ENDED) -> None:
+    with store.db.write() as conn:
+        conn.execute("UPDATE label_rounds SET status = ?, ended = ? WHERE number = ? AND status = ?",
+                     (status, time.time(), number, OPEN))
+
+
+_DONE = ("SELECT COUNT(*) FROM labels WHERE round = ? AND action = 'label' AND superseded_by IS NULL"
+         " AND target IS NOT NULL")
+
+
+def _done(conn: sqlite3.Connection, number: int) -> int:
+    return conn.execute(_DONE, (number,)).fetchone()[0]
+
+
+def progress(store: RunStore, number: int) -> int:
+    """How many of the round's current labels have a training target (what counts towards its target)."""
+    return store.db.query(_DONE, (number,))[0][0]
+
+
+def handled_keys(store: RunStore, number: int) -> set[str]:
+    """Keys of the round's queue that need nothing more: labelled (in any round) or skipped in this round."""
+    rows = store.db.query(
+        "SELECT q.key FROM label_queue q WHERE q.round = ? AND EXISTS (SELECT 1 FROM labels l WHERE l.key = q.key"
+        " AND l.superseded_by IS NULL AND (l.action = ? OR (l.action = ? AND l.round = q.round)))",
+        (number, LABEL, SKIP),
+    )
+    return {r["key"] for r in rows}
+
+
+# ------------------------------------------------------------------------------------------------ labels
+def _add(conn: sqlite3.Connection, *, key: str, secondary: str | None, action: str, label: str | None, target: Any,
+         labeller: str | None, round_: Round | None, score: float | None, supersedes: int | None = None) -> int:
+    cur = conn.execute(
+        "INSERT INTO labels (key, secondary, action, label, target, labeller, ts, round, model_run, strategy, score,"
+        " supersedes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (key, secondary, action, label, None if target is None else json.dumps(target), labeller, time.time(),
+         round_.number if round_ else None, round_.model_run if round_ else None,
+         round_.strategy if round_ else None, score, supersedes),
+    )
+    return int(cur.lastrowid)
+
+
+def _get(conn: sqlite3.Connection, label_id: int) -> Label:
+    return Label.from_row(conn.execute("SELECT * FROM labels WHERE id = ?", (label_id,)).fetchone())
+
+
+def add_label(store: RunStore, key: str, label: str, target: Any = None, *, round_: Round | None = None,
+              labeller: str | None = None, secondary: str | None = None, score: float | None = None) -> Label:
+    """Label ``key``; an earlier current label of the key is superseded (kept in its history). Returns after the
+    commit. Reaching the round's target marks the round done in the same transaction."""
+    with store.db.write() as conn:
+        label_id = _add(conn, key=key, secondary=secondary, action=LABEL, label=label, target=target,
+                        labeller=labeller, round_=round_, score=score)
+        conn.execute("UPDATE labels SET superseded_by = ? WHERE key = ? AND action = ? AND superseded_by IS NULL"
+                     " AND id <> ?", (label_id, key, LABEL, label_id))
+        if round_ is not None and _done(conn, round_.number) >= round_.target:
+            conn.execute("UPDATE label_rounds SET status = ?, ended = ? WHERE number = ? AND status = ?",
+                         (DONE, time.time(), round_.number, OPEN))
+        return _get(conn, label_id)
+
+
+def skip(store: RunStore, round_: Round, key: str, *, labeller: str | None = None, secondary: str | None = None,
+         score: float | None = None) -> Label:
+    """Record that the labeller passed on ``key`` in this round: not a label, but a resumed round does not offer
+    it again."""
+    with store.db.write() as conn:
+        return _get(conn, _add(conn, key=key, secondary=secondary, action=SKIP, label=None, target=None,
+                               labeller=labeller, round_=round_, score=score))
+
+
+def undo(store: RunStore, round_: Round, *, labeller: str | None = None) -> Label | None:
+    """Take back the round's last current label or skip: an ``undo`` row supersedes it (the history keeps
+    both); the label the key had before, if any, is not restored. Returns the row taken back, or None. A round
+    done by that label opens again."""
+    with store.db.write() as conn:
+        row = conn.execute(
+            "SELECT * FROM labels WHERE round = ? AND action IN (?, ?) AND superseded_by IS NULL ORDER BY id DESC"
+            " LIMIT 1", (round_.number, LABEL, SKIP)).fetchone()
+        if row is None:
+            return None
+        last = Label.from_row(row)
+        undo_id = _add(conn, key=last.key, secondary=last.secondary, action=UNDO, label=last.label, target=None,
+                       labeller=labeller, round_=round_, score=last.score, supersedes=last.id)
+        conn.execute("UPDATE labels SET superseded_by = ? WHERE id = ?", (undo_id, last.id))
+        if _done(conn, round_.number) < round_.target:
+            conn.execute("UPDATE label_rounds SET status = ?, ended = NULL WHERE number = ? AND status = ?",
+                         (OPEN, round_.number, DONE))
+        return _get(conn, last.id)
+
+
+def current_labels(store: RunStore, *, round_: int | None = None) -> list[Label]:
+    """The label of every labelled key (superseded rows left out), oldest first."""
+    sql = "SELECT * FROM labels WHERE action = ? AND superseded_by IS NULL"
+    args: list[Any] = [LABEL]
+    if round_ is not None:
+        sql += " AND round = ?"
+        args.append(round_)
+    return [Label.from_row(r) for r in store.db.query(sql + " ORDER BY id", args)]
+
+
+def labelled_keys(store: RunStore) -> set[str]:
+    return {r["key"] for r in store.db.query(
+        "SELECT key FROM labels WHERE action = ? AND superseded_by IS NULL", (LABEL,))}
+
+
+def history(store: RunStore, key: str) -> list[Label]:
+    """Every label, skip and undo of ``key``, oldest first."""
+    return [Label.from_row(r) for r in store.db.query("SELECT * FROM labels WHERE key = ? ORDER BY id", (key,))]
+
+
+def stats(store: RunStore) -> dict[str, Any]:
+    """Counts of current labels per label, per round and per labeller."""
+    per_label = {r["label"]: r["n"] for r in store.db.query(
+        "SELECT label, COUNT(*) AS n FROM labels WHERE action = ? AND superseded_by IS NULL GROUP BY label"
+        " ORDER BY n DESC, label", (LABEL,))}
+    labellers = {r["labeller"] or "?": r["n"] for r in store.db.query(
+        "SELECT labeller, COUNT(*) AS n FROM labels WHERE action = ? AND superseded_by IS NULL GROUP BY labeller"
+        " ORDER BY n DESC", (LABEL,))}
+    counts = {(r["round"], r["action"]): (r["n"], r["trained"]) for r in store.db.query(
+        "SELECT round, action, COUNT(*) AS n, COUNT(target) AS trained FROM labels WHERE superseded_by IS NULL"
+        " GROUP BY round, action")}
+    undone = store.db.query("SELECT COUNT(*) AS n FROM labels WHERE action = ?", (UNDO,))[0]["n"]
+    per_round = []
+    for r in rounds(store):
+        labelled, trained = counts.get((r.number, LABEL), (0, 0))
+        per_round.append({"round": r.number, "status": r.status, "strategy": r.strategy, "model": r.model,
+                          "target": r.target, "done": trained, "labelled": labelled,
+                          "skipped": counts.get((r.number, SKIP), (0, 0))[0]})
+    return {"total": sum(per_label.values()), "labels": per_label, "rounds": per_round, "labellers": labellers,
+            "undone": undone}
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def export_rows(store: RunStore) -> Iterable[tuple[str, str | None, str, str]]:
+    for lab in current_labels(store):
+        yield lab.key, lab.secondary, lab.label or "", _iso(lab.ts)
+
+
+def export_csv(store: RunStore, out: Path | Any, *, key_name: str = "key", secondary_name: str | None = None) -> int:
+    """Write the current labels as CSV with the seed's columns: ``candid,objectId,label,timestamp`` (named
+    after the configured key and secondary id; no secondary column when there is none). ``out`` is a path
+    (written atomically) or an open text file. Returns the number of labels written."""
+    header = [key_name, *([secondary_name] if secondary_name else []), "label", "timestamp"]
+
+    def write(fh: Any) -> int:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        n = 0
+        for key, secondary, label, ts in export_rows(store):
+            writer.writerow([key, *([secondary or ""] if secondary_name else []), label, ts])
+            n += 1
+        return n
+
+    if not isinstance(out, str | Path):
+        return write(out)
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            n = write(fh)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return n
