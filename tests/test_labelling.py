@@ -416,6 +416,7 @@ def test_round_two_uses_round_one_model_and_never_offers_round_one_records(al: P
     ids = (al / "runs" / train_run / "train" / "artifacts" / "training_ids.csv").read_text().splitlines()
     assert ids[0] == "candid,round" and {line.split(",")[0] for line in ids[1:]} == round_one
     assert {line.split(",")[1] for line in ids[1:]} == {"1"}
+    assert "up to date" in blase("step", "train", cwd=al, check=True).stderr  # same labels: reused
 
     queued = json.loads(blase("label", "queue", "--strategy", "margin", "--n", "8", "--json", cwd=al, check=True).stdout)
     assert queued["model"] == "vra:1" and queued["model_run"] == train_run and queued["excluded"] == 12
@@ -431,6 +432,16 @@ def test_round_two_uses_round_one_model_and_never_offers_round_one_records(al: P
     round_two = label_store.current_labels(store, round_=2)
     assert all(lab.model_run == train_run and lab.strategy == "least_confidence" for lab in round_two)
     assert [r.number for r in label_store.rounds(store)] == [1, 2]
+
+    # new labels make the training step run again (the labels are one of its inputs), on both rounds
+    again = blase("step", "train", cwd=al, check=True)
+    assert "up to date" not in again.stderr
+    run = json.loads(blase("runs", "list", "--json", cwd=al, check=True).stdout)[0]["id"]
+    shown = json.loads(blase("runs", "show", run, "--json", cwd=al, check=True).stdout)
+    assert shown["tags"] == {"round": "2"}
+    assert any(d["name"] == "labels" and d["records"] == 18 for d in shown["steps"][0]["datasets"])
+    ids = (al / "runs" / run / "train" / "artifacts" / "training_ids.csv").read_text().splitlines()[1:]
+    assert sorted({line.split(",")[1] for line in ids}) == ["1", "2"] and len(ids) == 18
 
 
 def test_label_batches_join_the_pool_in_prepare(al: Path) -> None:

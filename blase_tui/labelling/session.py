@@ -82,6 +82,8 @@ class _Prefetcher:
 
     def get(self, row: QueueRow) -> Record:
         with self._cond:
+            if self._closed:
+                raise BlaseError("this labelling session is closed; open a new one to go on.")
             self._ask([row])
             while row.key not in self._ready and row.key not in self._errors:
                 self._cond.wait()

@@ -199,6 +199,19 @@ def handled_keys(store: RunStore, number: int) -> set[str]:
 
 
 # ------------------------------------------------------------------------------------------------ labels
+def stamp_path(store: RunStore) -> Path:
+    """A file touched before every change to the labels: a training step records it as an input dataset, so a
+    step is reused only while its labels are unchanged (step reuse compares the files' fingerprints)."""
+    return store.root / ".blase" / "labels.stamp"
+
+
+def _touch(store: RunStore) -> None:
+    # Before the commit: a crash after the commit still leaves the stamp changed (at worst a needless retrain).
+    path = stamp_path(store)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{time.time_ns()}\n")
+
+
 def _add(conn: sqlite3.Connection, *, key: str, secondary: str | None, action: str, label: str | None, target: Any,
          labeller: str | None, round_: Round | None, score: float | None, supersedes: int | None = None) -> int:
     cur = conn.execute(
@@ -219,6 +232,7 @@ def add_label(store: RunStore, key: str, label: str, target: Any = None, *, roun
               labeller: str | None = None, secondary: str | None = None, score: float | None = None) -> Label:
     """Label ``key``; an earlier current label of the key is superseded (kept in its history). Returns after the
     commit. Reaching the round's target marks the round done in the same transaction."""
+    _touch(store)
     with store.db.write() as conn:
         label_id = _add(conn, key=key, secondary=secondary, action=LABEL, label=label, target=target,
                         labeller=labeller, round_=round_, score=score)
@@ -243,6 +257,7 @@ def undo(store: RunStore, round_: Round, *, labeller: str | None = None) -> Labe
     """Take back the round's last current label or skip: an ``undo`` row supersedes it (the history keeps
     both); the label the key had before, if any, is not restored. Returns the row taken back, or None. A round
     done by that label opens again."""
+    _touch(store)
     with store.db.write() as conn:
         row = conn.execute(
             "SELECT * FROM labels WHERE round = ? AND action IN (?, ?) AND superseded_by IS NULL ORDER BY id DESC"

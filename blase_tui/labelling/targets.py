@@ -63,6 +63,22 @@ def _array(values: Sequence[Any]) -> np.ndarray:
     return np.asarray([str(v) for v in values])
 
 
+def _record_labels(project: Project, labels: Sequence[label_store.Label]) -> None:
+    """Inside a step: the labels are an input dataset (hash of what was read; the stamp file's fingerprint makes
+    a later execution with changed labels run again instead of being reused)."""
+    tracker = context_mod.current_tracker()
+    if tracker is None:
+        return
+    from blase_tui.store.hashing import hash_json
+
+    stamp = label_store.stamp_path(project.store)
+    if not stamp.exists():
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text("0\n")
+    digest = "xxh3:" + hash_json([[lab.key, lab.label, lab.target] for lab in labels])
+    tracker.log_dataset(stamp, role="input", name="labels", digest=digest, records=len(labels))
+
+
 def label_batches(project: Project | str | Path | None = None, *, batch_size: int = 100_000,
                   untrained: bool = False) -> Iterator[Batch]:
     """The current labels as Batches keyed by record key, with ``label``, ``target`` and ``round`` columns.
@@ -70,6 +86,7 @@ def label_batches(project: Project | str | Path | None = None, *, batch_size: in
     project = _project(project)
     config = config_mod.load(project)
     rows = [lab for lab in label_store.current_labels(project.store) if untrained or lab.target is not None]
+    _record_labels(project, rows)
     for start in range(0, max(len(rows), 1), batch_size):
         part = rows[start:start + batch_size]
         if not part:
@@ -117,6 +134,7 @@ def training_set(project: Project | str | Path | None = None) -> TrainingSet:
     labels = {lab.key: lab for lab in label_store.current_labels(project.store) if lab.target is not None}
     if not labels:
         raise BlaseError("there are no labels with a training target yet; label a round first with `blase label`.")
+    _record_labels(project, list(labels.values()))
     pool = Pool(config)
     value_set = pa.array(sorted(labels), type=pa.string())
     keys: list[str] = []
