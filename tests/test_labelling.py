@@ -19,7 +19,7 @@ import pytest
 from conftest import REPO, _env, make_project
 
 from blase_tui.core.project import Project
-from blase_tui.errors import ConfigError
+from blase_tui.errors import BlaseError, ConfigError
 from blase_tui.labelling import store as label_store
 from blase_tui.labelling.config import parse
 from blase_tui.labelling.queue import build_queue
@@ -314,7 +314,7 @@ def test_ten_record_round_with_undo_and_skip(al: Path) -> None:
     assert stats["total"] == 11 and stats["labellers"] == {"ada": 11} and stats["rounds"][0]["done"] == 10
 
 
-def test_unfinished_round_resumes_with_the_same_records(al: Path) -> None:
+def test_unfinished_round_resumes_with_the_same_records(al: Path, blase) -> None:
     with LabellingSession(al, strategy="ordered", n=4) as session:
         order = [r.key for r in session._rows]
         session.label("r")
@@ -325,6 +325,19 @@ def test_unfinished_round_resumes_with_the_same_records(al: Path) -> None:
     with LabellingSession(al) as again:
         assert again.resumed and [r.key for r in again._rows] == order
         assert again.current().key == shown == order[2] and again.progress() == (1, 4)
+    assert "ended round 1 with 1/4 labels" in blase("label", "end-round", cwd=al, check=True).stdout
+    with LabellingSession(al, strategy="ordered", n=4) as third:
+        assert not third.resumed and third.round.number == 2
+        assert order[0] not in [r.key for r in third._rows] and order[1] in [r.key for r in third._rows]
+
+
+def test_no_round_starts_when_everything_is_labelled(al: Path) -> None:
+    store = Project.at(al).store
+    for key in write_pool(al):
+        label_store.add_label(store, key, "bogus", 0)
+    with pytest.raises(BlaseError, match="no record is left to label: all 60 records"):
+        LabellingSession(al)
+    assert label_store.rounds(store) == []
 
 
 def _plain(root: Path, keys: list[str], *extra: str) -> subprocess.CompletedProcess:

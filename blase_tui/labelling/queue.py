@@ -212,7 +212,7 @@ def build_queue(project: Project, *, strategy: str | None = None, n: int | None 
     names = config.class_names(model.classes) if model else []
     scorer = load_scorer(model, config) if model is not None else None
     diversity = strategy == "diversity"
-    keep = (config.candidates or strategies.default_candidates(n)) if diversity else n
+    keep = strategies.candidate_count(n, config.candidates) if diversity else n
 
     pool = Pool(config)
     excluded_keys = set(exclude) | label_store.labelled_keys(store) | set(training_ids(store, model.run_id if model
@@ -256,7 +256,7 @@ def build_queue(project: Project, *, strategy: str | None = None, n: int | None 
         else:
             score = strategies.uncertainty(strategy, proba)
 
-        def take(local: np.ndarray, kept: Any = kept, proba: Any = proba, x: Any = x, idx: np.ndarray = idx) -> dict:
+        def take(local: np.ndarray, kept: Any = kept, proba: Any = proba, x: Any = x) -> dict:
             rows = pa.array(local, type=pa.int64())
             cols = {"key": _object_array(kept.keys.take(rows).to_pylist()),
                     "location": _object_array([kept.locations[int(i)] for i in local] if kept.locations is not None

@@ -170,6 +170,9 @@ class LabellingSession:
         seed = self.config.seed + number - 1
         queue = build_queue(self.project, strategy=strategy, n=2 * target, seed=seed, config=self.config,
                             progress=progress)
+        if not queue.items:
+            raise BlaseError(f"no record is left to label: all {queue.scanned} records of the pool are labelled or"
+                             " were trained on; add records to the pool first.")
         self._model = queue.model
         round_, created = label_store.start_round(
             self.store, target=target, strategy=queue.strategy, model=queue.model.ref if queue.model else None,

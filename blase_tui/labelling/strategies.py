@@ -51,9 +51,10 @@ def uncertainty(strategy: str, proba: np.ndarray) -> np.ndarray:
     return SCORERS.get(strategy, least_confidence)(np.asarray(proba, dtype=np.float64))
 
 
-def default_candidates(n: int) -> int:
-    """How many of the most uncertain records diversity chooses among, unless the config says."""
-    return max(10 * n, 1000)
+def candidate_count(n: int, configured: int | None = None) -> int:
+    """How many of the most uncertain records diversity chooses among: ``configured``, else ``max(10 n, 1000)``;
+    never fewer than ``n``."""
+    return max(configured or max(10 * n, 1000), n)
 
 
 def standardise(features: np.ndarray) -> np.ndarray:
@@ -105,7 +106,7 @@ def rank(strategy: str, *, proba: np.ndarray | None = None, features: np.ndarray
         if features is None:
             raise ValueError("diversity needs features")
         pre = uncertainty("least_confidence", proba) if proba is not None else np.random.default_rng(seed).random(count)
-        chosen = top(pre, candidates or default_candidates(n))
+        chosen = top(pre, candidate_count(n, candidates))
         picks, _ = k_center(np.asarray(features)[chosen], n)
         return chosen[picks]
     return top(uncertainty(strategy, proba), n)
