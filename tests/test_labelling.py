@@ -322,13 +322,21 @@ def test_unfinished_round_resumes_with_the_same_records(al: Path, blase) -> None
         shown = session.current().key
     with pytest.raises(ConfigError, match="label round 1 is unfinished"):
         LabellingSession(al, strategy="margin")
-    with LabellingSession(al) as again:
+    with LabellingSession(al, n=4) as again:
         assert again.resumed and [r.key for r in again._rows] == order
         assert again.current().key == shown == order[2] and again.progress() == (1, 4)
     assert "ended round 1 with 1/4 labels" in blase("label", "end-round", cwd=al, check=True).stdout
     with LabellingSession(al, strategy="ordered", n=4) as third:
         assert not third.resumed and third.round.number == 2
         assert order[0] not in [r.key for r in third._rows] and order[1] in [r.key for r in third._rows]
+
+
+def test_a_first_round_asked_for_margin_resumes_as_the_random_round_it_became(al: Path) -> None:
+    with LabellingSession(al, strategy="margin", n=3) as first:
+        assert first.round.strategy == "random" and "no trained model yet" in first.round.note
+        first.label("r")
+    with LabellingSession(al, strategy="margin", n=3) as again:
+        assert again.resumed and again.progress() == (1, 3)
 
 
 def test_no_round_starts_when_everything_is_labelled(al: Path) -> None:

@@ -12,9 +12,9 @@ from blase_tui.cli import common
 app = typer.Typer(help="Label records in active-learning rounds; export and count labels.", no_args_is_help=False)
 
 StrategyOpt = Annotated[str | None, typer.Option(
-    "--strategy", help="least_confidence, margin, entropy, random, diversity or ordered (default: [labelling])."
+    "--strategy", help="least_confidence, margin, entropy, random, diversity or ordered (default: strategy in blase.toml)."
 )]
-CountOpt = Annotated[int | None, typer.Option("--n", help="Records to label in the round (default: [labelling] n).")]
+CountOpt = Annotated[int | None, typer.Option("--n", help="Labels the round asks for (default: n in blase.toml).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 

@@ -30,6 +30,7 @@ from blase_tui.labelling import store as label_store
 from blase_tui.labelling.pool import Pool
 from blase_tui.labelling.queue import ModelInfo, build_queue, model_by_ref
 from blase_tui.labelling.store import Label, QueueRow, Round
+from blase_tui.labelling.strategies import UNCERTAINTY
 
 if TYPE_CHECKING:
     from blase_tui.core.project import Project
@@ -182,7 +183,9 @@ class LabellingSession:
         return round_
 
     def _check_resume(self, current: Round, strategy: str | None, n: int | None) -> None:
-        if (strategy and strategy != current.strategy) or (n and n != current.target):
+        # asking again for the uncertainty strategy a first round (no model yet) turned into random is no conflict
+        fell_back = current.model is None and current.strategy == "random" and strategy in UNCERTAINTY
+        if (strategy and strategy != current.strategy and not fell_back) or (n and n != current.target):
             raise ConfigError(
                 f"label round {current.number} is unfinished ({current.strategy}, {current.target} records); run"
                 " `blase label` without --strategy/--n to finish it, or `blase label end-round` to close it first."
