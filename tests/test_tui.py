@@ -187,9 +187,10 @@ async def test_filter_and_sort(project: Path, blase) -> None:
         await pilot.press("slash", *"loss<0.6", "enter")
         await until(pilot, lambda: len(runs.order) == 2, what="two runs with loss < 0.6")
         assert sorted(runs.rows[i]["metrics"]["loss"] for i in runs.order) == [0.25, 0.5]
-        runs.sort_by("metric:loss")
-        runs.sort_by("metric:loss")  # the second press flips to ascending
+        runs.sort_by("metric:loss")  # lower is better for a loss: the best run first
         assert [runs.rows[i]["metrics"]["loss"] for i in runs.order] == [0.25, 0.5]
+        await pilot.press("S")  # reverse
+        assert [runs.rows[i]["metrics"]["loss"] for i in runs.order] == [0.5, 0.25]
         assert "loss" in runs.render_text().splitlines()[0]
 
 

@@ -46,8 +46,12 @@ def steps_command(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the project's steps with their docstrings and params."""
+    import contextlib
+
     project = common.project()
-    steps = project.load_steps()
+    # whatever the project prints while it is imported goes to stderr, so `--json` stays parseable
+    with contextlib.redirect_stdout(sys.stderr):
+        steps = project.load_steps()
     rows = []
     for info in steps.values():
         params = {**info.defaults, **project.config.step_params(info.name)}

@@ -3,6 +3,7 @@ command cron runs, so a crash in a step never takes the caller down and both loo
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -26,6 +27,17 @@ def step_command(project_root: Path, step: str, overrides: dict[str, str] | None
     return cmd
 
 
+_counter = itertools.count(1)
+KEEP_STDERR = 50
+
+
+def _prune(folder: Path) -> None:
+    """Keep the stderr files of the last launches only (they matter when a launch fails to start)."""
+    files = sorted(folder.glob("*.stderr"), key=lambda p: p.stat().st_mtime)
+    for old in files[:-KEEP_STDERR]:
+        old.unlink(missing_ok=True)
+
+
 @dataclass
 class LaunchedStep:
     """One step started by :meth:`start`; ``locate`` finds its execution in the store once it has begun."""
@@ -45,7 +57,9 @@ class LaunchedStep:
         """Start the child in its own process group (so ^C in the TUI's terminal does not reach it)."""
         logs = self.project_root / ".blase" / "launch"
         logs.mkdir(parents=True, exist_ok=True)
-        self.stderr_path = logs / f"{self.step}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.stderr"
+        _prune(logs)
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{next(_counter)}"
+        self.stderr_path = logs / f"{self.step}-{stamp}.stderr"
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 step_command(self.project_root, self.step, self.overrides, force=force),
@@ -99,6 +113,9 @@ class LaunchedStep:
             return self.stderr_path.read_text(errors="replace").strip() if self.stderr_path else ""
         except OSError:
             return ""
+
+    def is_running(self) -> bool:
+        return self.poll() is None and self.proc is not None
 
     def describe(self) -> dict[str, Any]:
         return {"step": self.step, "pid": self.pid, "run_id": self.run_id, "returncode": self.returncode}

@@ -53,9 +53,11 @@ class StoreWatcher:
             except Exception:  # the watcher outlives a failing callback (e.g. an app shutting down)
                 pass
 
-    def stop(self) -> None:
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop watching; ``wait=False`` returns at once (the threads are daemons and end on their own)."""
         self._stop.set()
         self._pending.set()
         if self._observer is not None:
             self._observer.stop()
-            self._observer.join(timeout=2)
+            if wait:
+                self._observer.join(timeout=2)

@@ -16,9 +16,10 @@ from blase_tui.core.launch import LaunchedStep
 from blase_tui.core.project import Project
 from blase_tui.errors import BlaseError
 from blase_tui.tui.commands import BlaseCommands
+from blase_tui.tui.worker_errors import ShowsWorkerErrors
 
 
-class BlaseApp(App[int]):
+class BlaseApp(ShowsWorkerErrors, App[int]):
     """``blase tui``: projects → runs → run, compare, launch with live panes, labelling."""
 
     TITLE = "blase"
@@ -35,7 +36,8 @@ class BlaseApp(App[int]):
         super().__init__()
         self.project: Project | None = Project.at(project_root) if project_root else None
         self.jobs: list[LaunchedStep] = []
-        self.step_cache: list[dict] = []
+        self.step_cache: dict[Path, list[dict]] = {}  # project root -> `blase steps --json`
+        self._projects: dict[Path, Project] = {self.project.root: self.project} if self.project else {}
         self.now = now
         self._start = start
         self._label_options = label_options or {}
@@ -52,23 +54,39 @@ class BlaseApp(App[int]):
         if self.project is not None:
             self.open_project(self.project.root)
 
+    def project_at(self, root: Path) -> Project:
+        """One Project (and so one store connection) per folder for the life of the app."""
+        root = root.resolve()
+        if root not in self._projects:
+            self._projects[root] = Project.at(root)
+        return self._projects[root]
+
     def open_project(self, root: Path) -> None:
         """Show the runs of the project at ``root`` on top of the projects list."""
-        from blase_tui.core import registry
         from blase_tui.tui.screens.runs import RunsScreen
 
         try:
-            self.project = Project.at(root)
+            self.project = self.project_at(root)
         except BlaseError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return
-        try:
-            registry.add_project(self.project.root)
-        except (OSError, BlaseError):
-            pass  # browsing works without the registry entry
+        self._remember_project(self.project.root)
         while len(self.screen_stack) > 2:
             self.pop_screen()
         self.push_screen(RunsScreen(self.project))
+
+    @work(thread=True, group="registry", exit_on_error=False)
+    def _remember_project(self, root: Path) -> None:
+        """Remember the project in the user registry (a file lock: not on the event loop); browsing works
+        without it."""
+        from blase_tui.core import registry
+
+        if any(Path(p["path"]) == root for p in registry.list_projects()):
+            return
+        try:
+            registry.add_project(root)
+        except (OSError, BlaseError):
+            pass
 
     def open_projects(self) -> None:
         """Back to the projects list (the bottom screen)."""
@@ -86,7 +104,7 @@ class BlaseApp(App[int]):
             self.push_screen(JobsScreen())
 
     def launch(self, step: str, overrides: dict[str, str], *, force: bool = False) -> LaunchedStep:
-        """Start ``blase step`` as a child process and show its live panes."""
+        """Start ``blase step`` as a child process of the open project and show its live panes."""
         assert self.project is not None
         job = LaunchedStep(self.project.root, step, dict(overrides))
         self.jobs.append(job)
@@ -94,13 +112,14 @@ class BlaseApp(App[int]):
         self.open_jobs()
         return job
 
-    @work(thread=True, group="launch")
+    @work(thread=True, group="launch", exit_on_error=False)
     def _start_job(self, job: LaunchedStep, force: bool) -> None:
         # Popen forks and execs: quick, but still blocking I/O, so not on the event loop
         job.start(force=force)
 
     def step_names(self) -> list[str]:
-        return [s["step"] for s in self.step_cache]
+        """The open project's steps, once the launch screen has read them."""
+        return [s["step"] for s in self.step_cache.get(self.project.root, [])] if self.project else []
 
     def action_help(self) -> None:
         from blase_tui.tui.screens.help import HelpScreen
@@ -147,11 +166,13 @@ def _root_or_none(path: Path | None) -> Path | None:
 def run_app(path: Path | None) -> int:
     """``blase tui [PATH]``: the project at PATH, else the one around the working directory, else the list."""
     app = make_app(_root_or_none(path))
-    return app.run() or 0
+    app.run()
+    return app.return_code or 0
 
 
 def run_labelling(path: Path | None, *, strategy: str | None = None, n: int | None = None) -> int:
     """``blase label``: the labelling screen alone; quitting it ends the app."""
     root = Project.discover(path).root
     app = make_app(root, start="label", label_options={"strategy": strategy, "n": n})
-    return app.run() or 0
+    app.run()
+    return app.return_code or 0

@@ -24,9 +24,11 @@ class BlaseCommands(Provider):
         if app.project is not None:
             from blase_tui.tui.screens.launch import LaunchScreen
 
-            for step in getattr(app, "step_names", lambda: [])():
-                out.append((f"launch {step}", "Open the launch form for this step",
-                            partial(app.push_screen, LaunchScreen(app.project, step=step))))
+            def launch(step: str) -> None:
+                app.push_screen(LaunchScreen(app.project, step=step))
+
+            for step in app.step_names():
+                out.append((f"launch {step}", "Open the launch form for this step", partial(launch, step)))
         out.append(("projects", "Known projects", partial(app.open_projects)))
         return out
 

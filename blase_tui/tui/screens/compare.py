@@ -15,9 +15,10 @@ from textual.widgets import DataTable, Footer, Static
 
 from blase_tui.core.fmt import STATUS_STYLE
 from blase_tui.core.project import Project
+from blase_tui.tui.worker_errors import ShowsWorkerErrors
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(ShowsWorkerErrors, Screen[None]):
     """Two runs side by side: only what differs, section by section. s swaps the sides."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -44,7 +45,7 @@ class CompareScreen(Screen[None]):
     def on_mount(self) -> None:
         self.load()
 
-    @work(thread=True, exclusive=True, group="diff")
+    @work(thread=True, exclusive=True, group="diff", exit_on_error=False)
     def load(self) -> None:
         from blase_tui.store.diff import diff_runs
 
@@ -61,10 +62,14 @@ class CompareScreen(Screen[None]):
         self.query_one("#compare-head", Static).update(head)
         table = self.query_one(DataTable)
         table.clear(columns=True)
-        table.add_column("section", key="section")
-        table.add_column("item", key="item")
-        table.add_column(Text("A", style="bold"), key="a")
-        table.add_column(Text("B", style="bold"), key="b")
+        # fixed widths so both sides stay on screen at 80 columns; long item names are cut at the end
+        rest = max(40, self.size.width - 10 - 12)
+        item_w = rest * 45 // 100
+        side_w = (rest - item_w) // 2
+        table.add_column("section", key="section", width=11)
+        table.add_column("item", key="item", width=item_w)
+        table.add_column(Text("A", style="bold"), key="a", width=side_w)
+        table.add_column(Text("B", style="bold"), key="b", width=side_w)
         for section, data in r["sections"].items():
             changed = data["changed"]
             same = f"{data['same']} the same" if data["same"] else ""

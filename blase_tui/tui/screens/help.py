@@ -11,6 +11,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+KEY_NAMES = {"question_mark": "?", "slash": "/", "left_square_bracket": "[", "right_square_bracket": "]",
+             "space": "space", "escape": "esc"}
 GLOBAL = [("?", "this help"), ("ctrl+p", "command palette: every action, open run…, launch…"),
           ("q", "quit (asks while launched steps run)"), ("escape", "back")]
 
@@ -37,7 +39,7 @@ class HelpScreen(ModalScreen[None]):
             for binding in getattr(node, "BINDINGS", []):
                 if not isinstance(binding, Binding) or not binding.description:
                     continue
-                key = binding.key.split(",")[0].replace("question_mark", "?")
+                key = " ".join(KEY_NAMES.get(k, k) for k in binding.key.split(","))
                 if (key, binding.description) in seen:
                     continue
                 seen.add((key, binding.description))

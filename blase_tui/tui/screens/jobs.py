@@ -1,5 +1,6 @@
 """Jobs: the steps launched from this app, one tab each with its live panes. Cancel asks first; the step is
-then sent SIGTERM and the engine marks it interrupted."""
+then sent SIGTERM and the engine marks it interrupted. A launched step runs in its own session: it keeps
+running if the terminal closes, like a cron job, and shows up in the runs table when the TUI opens again."""
 
 from __future__ import annotations
 
@@ -13,19 +14,25 @@ from textual.widgets import Footer, Log, Static, TabbedContent, TabPane
 from blase_tui.core.launch import LaunchedStep
 from blase_tui.tui.widgets.step_panes import StepPanes
 
+GLYPH = {"succeeded": "✓", "failed": "✗", "interrupted": "■"}
+
 
 def _tab_id(index: int) -> str:
     return f"job-{index}"
 
 
 class JobsScreen(Screen[None]):
-    """Steps launched from here: live memory, CPU, GPU, a bar per stage and the log. x cancels, o opens the run."""
+    """Steps launched from here: live memory, CPU, GPU, a bar per stage and the log. 1–9 or [ ] pick a tab,
+    x cancels its step, o opens its run."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back", id="jobs.back", tooltip="Back to the runs (steps keep running)"),
+        Binding("escape", "back", "Back", id="jobs.back", tooltip="Back (launched steps keep running)"),
         Binding("x", "cancel", "Cancel step", id="jobs.cancel", tooltip="Stop the step of this tab (asks first)"),
         Binding("o", "open_run", "Open run", id="jobs.open", tooltip="Show the run this step belongs to"),
         Binding("l", "launch", "Launch another", id="jobs.launch", tooltip="Launch another step"),
+        Binding("left_square_bracket", "step_tab(-1)", "Previous", id="jobs.prev", tooltip="Previous tab"),
+        Binding("right_square_bracket", "step_tab(1)", "Next", id="jobs.next", tooltip="Next tab"),
+        *[Binding(str(i), f"pick_tab({i})", f"Tab {i}", show=False, id=f"jobs.tab{i}") for i in range(1, 10)],
     ]
 
     def __init__(self) -> None:
@@ -33,40 +40,47 @@ class JobsScreen(Screen[None]):
         self.shown: list[LaunchedStep] = []
 
     def compose(self) -> ComposeResult:
-        app: Any = self.app
-        yield Static(f"blase · {app.project.name if app.project else ''} · launched steps", classes="title")
+        yield Static("blase · launched steps", classes="title", id="jobs-title")
         yield TabbedContent(id="job-tabs")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.sync()
+    async def on_mount(self) -> None:
+        await self.sync()
 
-    def on_screen_resume(self) -> None:
-        self.sync()
+    async def on_screen_resume(self) -> None:
+        await self.sync()
 
-    def sync(self) -> None:
-        """Add a tab for each job launched since the screen was last shown, and select the newest."""
+    async def sync(self) -> None:
+        """Add a tab for each job launched since the screen was last shown, and select the newest of those
+        (coming back from a dialog leaves the selected tab alone)."""
         app: Any = self.app
         tabs = self.query_one(TabbedContent)
-        store = app.project.store
-        budget = app.project.config.memory_budget
+        added = None
         for job in app.jobs:
             if job in self.shown:
                 continue
             index = len(self.shown)
             self.shown.append(job)
+            project = app.project_at(job.project_root)
+            store = project.store
 
-            def locate(job: LaunchedStep = job) -> Any:
+            def locate(job: LaunchedStep = job, store: Any = store) -> Any:
                 return job.events_path if job.locate(store) else None
 
             def finished(job: LaunchedStep = job) -> bool:
                 return job.poll() is not None
 
-            panes = StepPanes(locate, finished, title=f"{job.step} {self._overrides(job)}", budget=budget)
+            panes = StepPanes(locate, finished, title=f"{project.name}: {job.step} {self._overrides(job)}",
+                              budget=project.config.memory_budget)
             panes.job = job  # type: ignore[attr-defined]
-            tabs.add_pane(TabPane(f"{index + 1} {job.step}", panes, id=_tab_id(index)))
-        if self.shown:
-            tabs.active = _tab_id(len(self.shown) - 1)
+            await tabs.add_pane(TabPane(self._label(index, job, "running"), panes, id=_tab_id(index)))
+            added = _tab_id(index)
+        if added is not None:
+            tabs.active = added
+
+    @staticmethod
+    def _label(index: int, job: LaunchedStep, status: str) -> str:
+        return f"{index + 1} {job.step} {GLYPH.get(status, '…')}"
 
     @staticmethod
     def _overrides(job: LaunchedStep) -> str:
@@ -84,13 +98,24 @@ class JobsScreen(Screen[None]):
         status = message.status or ("interrupted" if job.cancelled else "failed" if code else "succeeded")
         message.panes.status = status
         message.panes.query_one("#panes-status", Static).update(message.panes._status_line())
+        index = self.shown.index(job)
+        self.query_one(TabbedContent).get_tab(_tab_id(index)).label = self._label(index, job, status)
         if job.step_run_id is None or code not in (0, 1, 130, None):
-            # the child stopped before its step began (a config error, another copy holding the lock)
+            # the child stopped before its step began (a bad param, another copy holding the lock)
             text = job.error_text()
             if text:
                 message.panes.query_one(Log).write_lines(text.splitlines())
         severity = "information" if status == "succeeded" else "warning" if status == "interrupted" else "error"
         self.notify(f"{job.step}: {status}" + (f" (exit {code})" if code else ""), severity=severity)  # type: ignore[arg-type]
+
+    def action_pick_tab(self, number: int) -> None:
+        if 1 <= number <= len(self.shown):
+            self.query_one(TabbedContent).active = _tab_id(number - 1)
+
+    def action_step_tab(self, delta: int) -> None:
+        job = self.current_job()
+        if job is not None and self.shown:
+            self.action_pick_tab((self.shown.index(job) + delta) % len(self.shown) + 1)
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -119,7 +144,7 @@ class JobsScreen(Screen[None]):
         if job is None or job.run_id is None:
             self.notify("This step has not recorded a run yet.", severity="warning")
             return
-        app.push_screen(RunScreen(app.project, job.run_id))
+        app.push_screen(RunScreen(app.project_at(job.project_root), job.run_id))
 
     def action_launch(self) -> None:
         from blase_tui.tui.screens.launch import LaunchScreen

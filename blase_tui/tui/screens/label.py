@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 
 from blase_tui.core.project import Project
+from blase_tui.tui.worker_errors import ShowsWorkerErrors
 
 RESERVED = {"s", "u", "o", "q", "question_mark", "escape"}
 
@@ -53,7 +54,7 @@ def render_why(record: Any) -> Text:
     return Text(" · ".join(parts) or "no model yet: records in pool order", style="yellow")
 
 
-class LabelScreen(Screen[None]):
+class LabelScreen(ShowsWorkerErrors, Screen[None]):
     """Label records of the active-learning round: the configured keys label, s skips, u undoes, o opens the
     record's page, q saves and quits. Every label is saved before the next record shows."""
 
@@ -122,7 +123,7 @@ class LabelScreen(Screen[None]):
             self.session.close()
 
     # ---- session -------------------------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="label-open")
+    @work(thread=True, exclusive=True, group="label-open", exit_on_error=False)
     def open_session(self) -> None:
         from blase_tui.errors import BlaseError
         from blase_tui.labelling.session import LabellingSession
@@ -236,9 +237,13 @@ class LabelScreen(Screen[None]):
             self.notify("The round is done.", severity="warning")
             return
         self.busy = True
+        self.query_one("#label-status", Static).update("saving…")
         self.commit(what, key, time.perf_counter())
 
-    @work(thread=True, group="label-commit")
+    def worker_failed(self, worker: Any) -> None:
+        self.busy = False
+
+    @work(thread=True, group="label-commit", exit_on_error=False)
     def commit(self, what: str, key: str, started: float) -> None:
         from blase_tui.errors import BlaseError
 
@@ -269,7 +274,7 @@ class LabelScreen(Screen[None]):
             return
         self._open(self.record.url)
 
-    @work(thread=True, group="label-url")
+    @work(thread=True, group="label-url", exit_on_error=False)
     def _open(self, url: str) -> None:
         import webbrowser
 

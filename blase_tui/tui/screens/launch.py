@@ -18,14 +18,16 @@ from textual.widgets.option_list import Option
 
 from blase_tui.core.fmt import fmt_value
 from blase_tui.core.project import Project
+from blase_tui.tui.worker_errors import ShowsWorkerErrors
 
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value) if not isinstance(value, float) else repr(value)
 
 
-class LaunchScreen(Screen[None]):
-    """Pick a step (left), edit its params (right), ctrl+s starts it; its live panes open in Jobs."""
+class LaunchScreen(ShowsWorkerErrors, Screen[None]):
+    """Pick a step (left), edit its params (right; enter moves to the next), ctrl+s starts it; its live panes
+    open in Jobs."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "start", "Start", id="launch.start", tooltip="Start the step with these params"),
@@ -59,11 +61,11 @@ class LaunchScreen(Screen[None]):
 
     def on_mount(self) -> None:
         app: Any = self.app
-        if app.step_cache:
-            self._show_steps(app.step_cache)
+        if app.step_cache.get(self.project.root):
+            self._show_steps(app.step_cache[self.project.root])
         self.load_steps()
 
-    @work(thread=True, exclusive=True, group="steps")
+    @work(thread=True, exclusive=True, group="steps", exit_on_error=False)
     def load_steps(self) -> None:
         # a child process imports the user's entry module, so the TUI never runs (or caches) project code
         proc = subprocess.run(
@@ -80,14 +82,13 @@ class LaunchScreen(Screen[None]):
             self.query_one("#step-doc", Static).update(f"[red]{message.error}[/]")
             return
         app: Any = self.app
-        app.step_cache = message.steps
+        app.step_cache[self.project.root] = message.steps
         self._show_steps(message.steps)
 
     def _show_steps(self, steps: list[dict[str, Any]]) -> None:
-        names_before = [s["step"] for s in self.steps]
+        if steps == self.steps:
+            return  # same steps and params: keep what the user typed
         self.steps = steps
-        if names_before == [s["step"] for s in steps]:
-            return
         options = self.query_one("#step-list", OptionList)
         options.clear_options()
         options.add_options([Option(s["step"], id=s["step"]) for s in steps])
@@ -138,6 +139,21 @@ class LaunchScreen(Screen[None]):
                 out[key] = text
         return out
 
+    def problems(self, overrides: dict[str, str]) -> list[str]:
+        """The same checks `blase step --set` makes, so a typo is caught here and not in a failed job."""
+        from blase_tui.core.steps import coerce
+        from blase_tui.errors import BlaseError
+
+        assert self.current is not None
+        out = []
+        for key, text in overrides.items():
+            default = self.current["params"][key]
+            try:
+                coerce(key, text, default)
+            except (BlaseError, ValueError, TypeError) as exc:
+                out.append(str(exc))
+        return out
+
     def action_reset(self) -> None:
         if self.current is not None:
             self.current, step = None, self.current
@@ -149,7 +165,8 @@ class LaunchScreen(Screen[None]):
 
     @on(Input.Submitted)
     def _submitted(self) -> None:
-        self.action_start()
+        # enter moves on to the next field; ctrl+s starts (so editing several params never starts by accident)
+        self.focus_next()
 
     def action_start(self) -> None:
         if self.current is None:
@@ -157,6 +174,10 @@ class LaunchScreen(Screen[None]):
             return
         app: Any = self.app
         step, overrides = self.current["step"], self.overrides()
+        problems = self.problems(overrides)
+        if problems:
+            self.notify("\n".join(problems), title="check the params", severity="error", timeout=8)
+            return
         force = self.query_one("#force", Checkbox).value
         self.app.pop_screen()
         app.launch(step, overrides, force=force)

@@ -13,9 +13,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from blase_tui.core.fmt import STATUS_STYLE, fmt_time
+from blase_tui.tui.worker_errors import ShowsWorkerErrors
 
 
-class ProjectsScreen(Screen[None]):
+class ProjectsScreen(ShowsWorkerErrors, Screen[None]):
     """The registry's projects; enter opens one."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -42,10 +43,13 @@ class ProjectsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.action_reload()
 
+    def on_screen_resume(self) -> None:
+        self.action_reload()  # counts and newest runs move on while other screens are shown
+
     def action_reload(self) -> None:
         self.load()
 
-    @work(thread=True, exclusive=True, group="projects")
+    @work(thread=True, exclusive=True, group="projects", exit_on_error=False)
     def load(self) -> None:
         from blase_tui.core import registry
         from blase_tui.store.query import project_summary

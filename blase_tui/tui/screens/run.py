@@ -21,6 +21,7 @@ from textual.widgets.option_list import Option
 
 from blase_tui.core.fmt import STATUS_STYLE, fmt_bytes, fmt_seconds, fmt_time, fmt_value
 from blase_tui.core.project import Project
+from blase_tui.tui.worker_errors import ShowsWorkerErrors
 
 MAX_POINTS = 2000
 LOG_TAIL = 256 * 1024
@@ -93,7 +94,7 @@ def render_details(desc: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
-class RunScreen(Screen[None]):
+class RunScreen(ShowsWorkerErrors, Screen[None]):
     """One run: overview (timeline, params, data), metrics, logs, artifacts; live panes while running."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -158,7 +159,7 @@ class RunScreen(Screen[None]):
         if self.desc is not None and self.desc["status"] == "running":
             self.load()
 
-    @work(thread=True, exclusive=True, group="run-load")
+    @work(thread=True, exclusive=True, group="run-load", exit_on_error=False)
     def load(self) -> None:
         store = self.project.store
         desc = store.describe_run(self.run_id)
@@ -179,21 +180,29 @@ class RunScreen(Screen[None]):
             Text.assemble(f"blase · {self.project.name} · run {self.run_id} ", (status, STATUS_STYLE.get(status, "")),
                           f" · {desc['name']}" if desc["name"] else "")
         )
-        self.query_one("#timeline", Static).update(render_timeline(desc, now=now))
+        # the bar shares the line with six columns (about 80 cells); it gets what is left, 10 to 40 cells
+        bar = max(10, min(40, self.size.width - 84))
+        self.query_one("#timeline", Static).update(render_timeline(desc, now=now, width=bar))
         self.query_one("#details", Static).update(render_details(desc))
         metric_list = self.query_one("#metric-list", OptionList)
-        if first or len(message.metrics) != metric_list.option_count:
+        last = {s["id"]: s["metrics"] for s in desc["steps"]}
+        last[0] = desc["metrics"]
+        prompts = [f"{step}: {key} = {fmt_value(last.get(sid, {}).get(key))}" for sid, step, key in message.metrics]
+        if first or prompts != [str(o.prompt) for o in metric_list.options]:
             highlighted = metric_list.highlighted
             metric_list.clear_options()
-            metric_list.add_options([Option(f"{step}: {key}", id=f"{sid}|{key}") for sid, step, key in message.metrics])
+            metric_list.add_options([Option(text, id=f"{sid}|{key}")
+                                     for text, (sid, _, key) in zip(prompts, message.metrics, strict=True)])
             if message.metrics:
                 metric_list.highlighted = highlighted if highlighted is not None else 0
         steps_list = self.query_one("#log-steps", OptionList)
-        if first or (old and len(old["steps"]) != len(desc["steps"])):
+        statuses = [(s["id"], s["status"]) for s in desc["steps"]]
+        if first or (old and [(s["id"], s["status"]) for s in old["steps"]] != statuses):
+            highlighted = steps_list.highlighted
             steps_list.clear_options()
             steps_list.add_options([Option(f"{s['step']} · {s['status']}", id=str(s["id"])) for s in desc["steps"]])
             if desc["steps"]:
-                steps_list.highlighted = len(desc["steps"]) - 1
+                steps_list.highlighted = highlighted if highlighted is not None else len(desc["steps"]) - 1
         if first or (old and old["status"] != desc["status"]):
             self._mount_tree()
         self._sync_live()
@@ -204,7 +213,7 @@ class RunScreen(Screen[None]):
         sid, key = str(event.option.id).split("|", 1)
         self.load_series(int(sid), key, str(event.option.prompt))
 
-    @work(thread=True, exclusive=True, group="series")
+    @work(thread=True, exclusive=True, group="series", exit_on_error=False)
     def load_series(self, step_run_id: int, key: str, label: str) -> None:
         rows = self.project.store.db.query(
             "SELECT iteration, value FROM metrics WHERE run_id = ? AND step_run_id = ? AND key = ? ORDER BY rowid",
@@ -222,14 +231,15 @@ class RunScreen(Screen[None]):
 
         plot = self.query_one(MetricPlot)
         plot.clear()  # one metric at a time: the highlighted one
-        plot.set_series(message.label, message.xs, message.ys)
+        plot.title = message.label
+        plot.set_series(message.label.split(" = ")[0], message.xs, message.ys)
 
     # ---- logs ----------------------------------------------------------------------------------------------
     @on(OptionList.OptionHighlighted, "#log-steps")
     def _log_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         self.load_log(int(str(event.option.id)))
 
-    @work(thread=True, exclusive=True, group="log")
+    @work(thread=True, exclusive=True, group="log", exit_on_error=False)
     def load_log(self, step_run_id: int) -> None:
         assert self.desc is not None
         step = next(s for s in self.desc["steps"] if s["id"] == step_run_id)
@@ -300,6 +310,9 @@ class RunScreen(Screen[None]):
     FOCUS = {"metrics": "#metric-list", "logs": "#log-steps", "artifacts": "#artifact-tree", "live": "#panes-log"}
 
     def action_tab(self, tab: str) -> None:
+        if tab == "live" and self._live_for is None:
+            self.notify("Nothing is running in this run.", severity="warning")
+            return
         self.query_one(TabbedContent).active = tab
 
     @on(TabbedContent.TabActivated)

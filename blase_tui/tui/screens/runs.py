@@ -17,6 +17,7 @@ from textual.widgets import Footer, Input, Static
 from blase_tui.core.project import Project
 from blase_tui.core.storewatch import StoreWatcher
 from blase_tui.tui.widgets.runs_table import RunsTable
+from blase_tui.tui.worker_errors import ShowsWorkerErrors
 
 # Clocks of writers may trail ours a little; the window of "changed since" looks this far back.
 SLACK = 5.0
@@ -24,26 +25,30 @@ SLACK = 5.0
 POLL = 3.0
 
 
-class RunsScreen(Screen[None]):
+class RunsScreen(ShowsWorkerErrors, Screen[None]):
     """Runs of the open project: enter opens one, space marks two for compare, / filters, l launches."""
 
+    # the footer shows what fits in 80 columns; ? and the palette list every key
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="runs.filter", tooltip="Filter: words, or metric>0.9"),
-        Binding("s", "sort", "Sort", id="runs.sort", tooltip="Sort by the next column (again: reverse)"),
+        Binding("s", "sort", "Sort", id="runs.sort", tooltip="Sort by the next column"),
+        Binding("S", "reverse", "Reverse", show=False, id="runs.reverse", tooltip="Reverse the order"),
         Binding("c", "compare", "Compare", id="runs.compare", tooltip="Compare the two marked runs (space marks)"),
         Binding("l", "launch", "Launch", id="runs.launch", tooltip="Pick a step, edit its params, start it"),
-        Binding("J", "jobs", "Jobs", id="runs.jobs", tooltip="Live panes of the steps launched from here"),
-        Binding("L", "label", "Label", id="runs.label", tooltip="Label records for active learning"),
-        Binding("p", "projects", "Projects", id="runs.projects", tooltip="Known projects"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="runs.clear"),
+        Binding("J", "jobs", "Jobs", show=False, id="runs.jobs", tooltip="Live panes of the steps launched from here"),
+        Binding("L", "label", "Label", show=False, id="runs.label", tooltip="Label records for active learning"),
+        Binding("r", "reload", "Reload", show=False, id="runs.reload", tooltip="Read every run again"),
+        Binding("p", "projects", "Projects", show=False, id="runs.projects", tooltip="Known projects"),
+        Binding("escape", "escape", "Back", show=False, id="runs.escape",
+                tooltip="Clear the filter; without one, back to the projects"),
     ]
 
     class Rows(Message):
         """Rows read from the store (all of them, or the ones that changed)."""
 
-        def __init__(self, rows: list[dict[str, Any]], full: bool, elapsed: float) -> None:
+        def __init__(self, rows: list[dict[str, Any]], full: bool, seq: int, started: float) -> None:
             super().__init__()
-            self.rows, self.full, self.elapsed = rows, full, elapsed
+            self.rows, self.full, self.seq, self.started = rows, full, seq, started
 
     class StoreChanged(Message):
         """The watcher saw a commit."""
@@ -51,7 +56,10 @@ class RunsScreen(Screen[None]):
     def __init__(self, project: Project) -> None:
         super().__init__()
         self.project = project
-        self._since: float | None = None
+        self._since: float | None = None  # read and written on the event loop only
+        self._rowid = 0
+        self._seq = 0  # refreshes are numbered; an older one arriving late is dropped
+        self._applied = -1
         self._watcher: StoreWatcher | None = None
         self.loaded = False
 
@@ -74,7 +82,7 @@ class RunsScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         if self._watcher is not None:
-            self._watcher.stop()
+            self._watcher.stop(wait=False)
 
     def _tick(self) -> None:
         table = self.query_one(RunsTable)
@@ -84,23 +92,32 @@ class RunsScreen(Screen[None]):
     def on_runs_screen_store_changed(self, _: StoreChanged) -> None:
         self.refresh_rows(full=False)
 
-    @work(thread=True, exclusive=True, group="runs-refresh")
     def refresh_rows(self, full: bool) -> None:
-        from blase_tui.store.query import run_rows
-
+        """Read all runs (``full``) or those changed since the last read, in a worker."""
         if not full and self._since is None:
             return  # the first full load is still on its way
+        self._seq += 1
+        self._read_rows(full, self._seq, None if full else self._since, self._rowid)
+
+    @work(thread=True, group="runs-refresh", exit_on_error=False)
+    def _read_rows(self, full: bool, seq: int, since: float | None, after_rowid: int) -> None:
+        from blase_tui.store.query import run_rows
+
         started = time.time()
-        t0 = time.perf_counter()
         store = self.project.store
-        store.recover_dead() if full else None
-        rows = run_rows(store, changed_since=None if full else self._since)
-        self.post_message(self.Rows(rows, full, time.perf_counter() - t0))
-        self._since = started - SLACK
+        if full:
+            store.recover_dead()
+        rows = run_rows(store, changed_since=since, after_rowid=after_rowid)
+        self.post_message(self.Rows(rows, full, seq, started))
 
     def on_runs_screen_rows(self, message: Rows) -> None:
+        if message.seq < self._applied and not message.full:
+            return  # a slower, older read: what it holds is already shown
+        self._applied = max(self._applied, message.seq)
         table = self.query_one(RunsTable)
         table.upsert(message.rows)
+        self._rowid = max([self._rowid, *(r["rowid"] for r in message.rows)])
+        self._since = message.started - SLACK if self._since is None else max(self._since, message.started - SLACK)
         if message.full:
             self.loaded = True
         self._update_status()
@@ -137,6 +154,18 @@ class RunsScreen(Screen[None]):
         if not event.value.strip():
             self.query_one("#filter", Input).remove_class("visible")
         self.query_one(RunsTable).focus()
+
+    def action_escape(self) -> None:
+        if self.query_one("#filter", Input).value or self.query_one("#filter", Input).has_class("visible"):
+            self.action_clear_filter()
+        else:
+            self.action_projects()
+
+    def action_reload(self) -> None:
+        self.refresh_rows(full=True)
+
+    def action_reverse(self) -> None:
+        self.query_one(RunsTable).reverse()
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)

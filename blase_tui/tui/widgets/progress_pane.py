@@ -35,10 +35,12 @@ def render_progress(stages: dict[str, dict[str, Any]], *, width: int = 60, keep_
             tail = Text(f"{e.get('rate') or 0:,.0f} {e.get('unit', 'items')}/s"
                         + (f", eta {fmt_seconds(eta)}" if eta is not None else ""))
         rows.append((stage, e, count, tail))
-    stage_w = min(max(len(r[0]) for r in rows), max(8, width // 4))
+    # the rate and ETA matter most, then the count, then the stage name (cut in the middle), then the bar
     count_w = max(len(r[2]) for r in rows)
-    tail_w = min(max(len(r[3].plain) for r in rows), max(4, width // 3))
-    bar_w = max(6, width - stage_w - count_w - tail_w - 3)
+    tail_w = min(max(len(r[3].plain) for r in rows), max(4, width - count_w - 8 - 6 - 4))
+    stage_w = min(max(len(r[0]) for r in rows), max(8, (width - count_w - tail_w - 4) * 2 // 3))
+    bar_w = max(6, width - stage_w - count_w - tail_w - 4)
+    rows = [(_middle(stage, stage_w), e, count, tail) for stage, e, count, tail in rows]
     t = Table(box=None, show_header=False, padding=(0, 1, 0, 0), expand=False)
     t.add_column(style="bold", no_wrap=True, width=stage_w, overflow="ellipsis")
     t.add_column(no_wrap=True, width=bar_w)
@@ -55,6 +57,14 @@ def render_progress(stages: dict[str, dict[str, Any]], *, width: int = 60, keep_
     if hidden:
         return Group(Text(f"{len(hidden)} earlier stage(s) done", style="dim"), t)
     return t
+
+
+def _middle(text: str, width: int) -> str:
+    """Cut ``text`` to ``width`` in the middle, so "train epoch 12/40" keeps its number: "trai…12/40"."""
+    if len(text) <= width:
+        return text
+    right = max(1, (width - 1) // 2)
+    return text[: width - 1 - right] + "…" + text[-right:]
 
 
 class ProgressPane(Static):

@@ -44,8 +44,10 @@ def _duration(r: dict[str, Any], now: float) -> str:
     return fmt_seconds(max(0.0, (r.get("ended") or now) - r["started"]))
 
 
-BASE_COLUMNS = [
+ALL_COLUMNS = [
     Column("id", "run", 25, lambda r, n: r["id"], lambda r: r["id"]),
+    # the random tail alone, on narrow terminals (any command takes it: `blase runs show wf20v3`)
+    Column("id", "run", 6, lambda r, n: r["id"].rsplit("-", 1)[-1], lambda r: r["id"]),
     Column("status", "status", 11, lambda r, n: r["status"], lambda r: r["status"]),
     Column("name", "name", 0, lambda r, n: r.get("name") or "", lambda r: r.get("name") or "", drop=4),
     Column("steps", "steps", 0, lambda r, n: " ".join(r.get("steps", [])), lambda r: len(r.get("steps", [])), drop=1),
@@ -53,6 +55,11 @@ BASE_COLUMNS = [
     Column("duration", "duration", 10, _duration,
            lambda r: ((r.get("ended") or time.time()) - (r.get("started") or 0)), drop=2),
 ]
+
+
+BASE_COLUMNS = [c for c in ALL_COLUMNS if c.width != 6]
+SHORT_ID = next(c for c in ALL_COLUMNS if c.width == 6)
+LOWER_IS_BETTER = ("loss", "error", "rmse", "mae", "mse", "seconds", "time")
 
 
 def metric_column(key: str, first: bool = False) -> Column:
@@ -114,7 +121,7 @@ class RunsTable(ScrollView, can_focus=True):
         Binding("home", "jump(0)", "First", show=False, id="runs.home"),
         Binding("end", "jump(-1)", "Last", show=False, id="runs.end"),
         Binding("enter", "open", "Open", id="runs.open", tooltip="Open the run under the cursor"),
-        Binding("space", "mark", "Mark", id="runs.mark", tooltip="Mark up to two runs to compare"),
+        Binding("space", "mark", "Mark", show=False, id="runs.mark", tooltip="Mark up to two runs to compare"),
     ]
 
     DEFAULT_CSS = """
@@ -148,6 +155,7 @@ class RunsTable(ScrollView, can_focus=True):
         self.sort_reverse = True
         self.words: list[str] = []
         self.now = now
+        self.has_names = False
 
     # ---- data ----------------------------------------------------------------------------------------------
     def upsert(self, rows: list[dict[str, Any]]) -> None:
@@ -158,6 +166,7 @@ class RunsTable(ScrollView, can_focus=True):
         fresh = [r for r in rows if r["id"] not in self.rows]
         for r in rows:
             self.rows[r["id"]] = r
+        self.has_names = self.has_names or any(r.get("name") for r in rows)
         if len(self.rows) == len(rows) or len(fresh) > 50:
             self._choose_metric_columns()
         if self.sort_key == "id" and self.sort_reverse and not self.words:
@@ -202,19 +211,29 @@ class RunsTable(ScrollView, can_focus=True):
         self.refresh()
 
     def sort_by(self, key: str) -> None:
-        """Sort by a column key; the same key again flips the direction."""
+        """Sort by a column key, in the direction that puts the interesting runs first: newest, longest,
+        best metric (lowest for losses and errors); the same key again flips the direction."""
         if key == self.sort_key:
             self.sort_reverse = not self.sort_reverse
         else:
-            self.sort_key, self.sort_reverse = key, key in ("id", "started", "duration") or key.startswith("metric:")
-        current = self.current_id
+            lower_better = key.startswith("metric:") and any(w in key.lower() for w in LOWER_IS_BETTER)
+            self.sort_key = key
+            self.sort_reverse = (key in ("id", "started", "duration") or key.startswith("metric:")) and not lower_better
         self._reorder()
-        self._place_cursor(current)
+        self.cursor = 0
+        self.scroll_to(y=0, animate=False)
         self.refresh()
 
+    def reverse(self) -> None:
+        self.sort_by(self.sort_key)
+
     def cycle_sort(self) -> str:
-        keys = [c.key for c in self.columns]
-        nxt = keys[(keys.index(self.sort_key) + 1) % len(keys)] if self.sort_key in keys else "id"
+        """Sort by the next column on screen."""
+        keys = []
+        for c in self.visible_columns(self.size.width or 120):
+            if c.key not in keys:
+                keys.append(c.key)
+        nxt = keys[(keys.index(self.sort_key) + 1) % len(keys)] if self.sort_key in keys else keys[0]
         self.sort_key = ""  # so sort_by takes the default direction of the new column
         self.sort_by(nxt)
         return next(c.title for c in self.columns if c.key == nxt)
@@ -242,12 +261,13 @@ class RunsTable(ScrollView, can_focus=True):
     def visible_columns(self, total: int) -> list[Column]:
         """The columns that fit ``total`` cells: the name column only when some run has a name; then the
         highest ``drop`` numbers leave first (later metrics before earlier ones)."""
-        has_names = any(r.get("name") for r in self.rows.values())
-        cols = [c for c in self.columns if c.key != "name" or has_names]
+        cols = [c for c in self.columns if c.key != "name" or self.has_names]
 
         def need(cs: list[Column]) -> int:
             return sum((c.width or 12) + 1 for c in cs)
 
+        if need(cols) > total:
+            cols[0] = SHORT_ID
         while need(cols) > total:
             droppable = [c for c in cols if c.drop]
             if not droppable:
@@ -286,9 +306,9 @@ class RunsTable(ScrollView, can_focus=True):
         row = self.rows[run_id]
         now = self.now()
         cells = [c.get(row, now) for c in cols]
-        if run_id in self.marked:
-            cells[0] = "◆" + cells[0][1:]
         styles: list[Style | None] = [None] * len(cells)
+        if run_id in self.marked:
+            styles[0] = Style(color="magenta", bold=True, underline=True)
         colour = STATUS_STYLE.get(row["status"])
         styles[1] = Style.parse(colour) if colour else None
         base = Style()

@@ -19,12 +19,13 @@ from textual.worker import get_current_worker
 from blase_tui.core.events import EventTail
 from blase_tui.tui.widgets.progress_pane import ProgressPane
 from blase_tui.tui.widgets.resource_pane import ResourcePane
+from blase_tui.tui.worker_errors import ShowsWorkerErrors
 
 INTERVAL = 0.25
 LOG_LINES = 2000
 
 
-class StepPanes(Vertical):
+class StepPanes(ShowsWorkerErrors, Vertical):
     """``locate()`` returns the events file once the step has begun (None before); ``finished()`` tells when
     the step is over (its process gone), so the tail stops after reading the last events."""
 
@@ -60,15 +61,21 @@ class StepPanes(Vertical):
         log.border_title = "log"
         yield log
 
+    NARROW = 110
+
     def on_mount(self) -> None:
         self.follow()
+
+    def on_resize(self) -> None:
+        # side by side the panes need about 110 columns; below that they stack
+        self.set_class(self.size.width < self.NARROW, "narrow")
 
     def _status_line(self) -> str:
         colour = {"running": "cyan", "succeeded": "green", "failed": "red", "interrupted": "yellow"}.get(self.status, "")
         status = f"[{colour}]{self.status}[/]" if colour else self.status
         return f"{self.title}  {status}" if self.title else status
 
-    @work(thread=True, exclusive=True, group="panes")
+    @work(thread=True, exclusive=True, group="panes", exit_on_error=False)
     def follow(self) -> None:
         worker = get_current_worker()
         tail: EventTail | None = None
