@@ -218,3 +218,25 @@ def test_tui_with_a_missing_folder_is_a_one_line_error(blase, tmp_path: Path) ->
     proc = blase("tui", str(tmp_path / "nope"), cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"blase: {tmp_path / 'nope'} does not exist; give the path of a project folder."]
+
+
+async def test_launch_form_typing_right_after_enter_goes_into_the_param(project: Path) -> None:
+    app = make_app(project)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("l")
+        await until(pilot, lambda: app.screen.query_one("#step-list").option_count >= 3, timeout=60, what="steps")
+        # enter selects `a` and moves focus to its first param; the keys right after it must land there
+        await pilot.press("enter", "1", "2", "tab", "x", "y", "z")
+        screen = app.screen
+        assert screen.overrides() == {"n": "12", "lr": "xyz"}
+        # the type check of `blase step --set` happens in the form: lr=xyz does not launch
+        await pilot.press("ctrl+s")
+        assert not app.jobs and isinstance(app.screen, type(screen))
+        screen.query_one("#param-lr").value = "0.1"
+        screen.query_one("#param-n").value = "7"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, JobsScreen))
+        assert app.jobs[0].overrides == {"n": "7"}
+        await until(pilot, lambda: app.jobs[0].poll() is not None, what="the step to finish")
+        assert app.jobs[0].returncode == 0

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -46,6 +46,8 @@ class LaunchScreen(ShowsWorkerErrors, Screen[None]):
         self.wanted = step
         self.steps: list[dict[str, Any]] = []
         self.current: dict[str, Any] | None = None
+        self._typing_into: Input | None = None
+        self._typed = False
 
     def compose(self) -> ComposeResult:
         yield Static(f"blase · {self.project.name} · launch a step", classes="title")
@@ -59,10 +61,10 @@ class LaunchScreen(ShowsWorkerErrors, Screen[None]):
                     yield Button("Start (ctrl+s)", id="start", variant="success")
         yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         app: Any = self.app
         if app.step_cache.get(self.project.root):
-            self._show_steps(app.step_cache[self.project.root])
+            await self._show_steps(app.step_cache[self.project.root])
         self.load_steps()
 
     @work(thread=True, exclusive=True, group="steps", exit_on_error=False)
@@ -77,15 +79,15 @@ class LaunchScreen(ShowsWorkerErrors, Screen[None]):
             return
         self.post_message(self.Steps(json.loads(proc.stdout), ""))
 
-    def on_launch_screen_steps(self, message: Steps) -> None:
+    async def on_launch_screen_steps(self, message: Steps) -> None:
         if message.error:
             self.query_one("#step-doc", Static).update(f"[red]{message.error}[/]")
             return
         app: Any = self.app
         app.step_cache[self.project.root] = message.steps
-        self._show_steps(message.steps)
+        await self._show_steps(message.steps)
 
-    def _show_steps(self, steps: list[dict[str, Any]]) -> None:
+    async def _show_steps(self, steps: list[dict[str, Any]]) -> None:
         if steps == self.steps:
             return  # same steps and params: keep what the user typed
         self.steps = steps
@@ -95,29 +97,55 @@ class LaunchScreen(ShowsWorkerErrors, Screen[None]):
         index = next((i for i, s in enumerate(steps) if s["step"] == self.wanted), 0)
         if steps:
             options.highlighted = index
-            self._show_form(steps[index])
+            await self._show_form(steps[index])
         options.focus()
 
     @on(OptionList.OptionHighlighted, "#step-list")
-    def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+    async def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
         step = next((s for s in self.steps if s["step"] == event.option.id), None)
         if step is not None and step is not self.current:
-            self._show_form(step)
+            await self._show_form(step)
 
     @on(OptionList.OptionSelected, "#step-list")
     def _selected(self, event: OptionList.OptionSelected) -> None:
         inputs = self.query("#param-rows Input")
         if inputs:
-            inputs.first().focus()
+            self._typing_into, self._typed = inputs.first(), False
+            self._typing_into.focus()
         else:
             self.query_one("#start", Button).focus()
 
-    def _show_form(self, step: dict[str, Any]) -> None:
+    def on_key(self, event: events.Key) -> None:
+        """Typing while the step list has focus goes into the first param: focus moves a moment after enter,
+        and the keys typed in that moment must not be lost."""
+        if not (isinstance(self.focused, OptionList) and event.is_printable and event.character):
+            return
+        target = self._typing_into
+        if target is None:
+            inputs = self.query("#param-rows Input")
+            if not inputs:
+                return
+            target = self._typing_into = inputs.first()
+            target.focus()
+        event.stop()
+        event.prevent_default()
+        # the first key replaces the value (as typing into a selected field does), the next ones append
+        target.select_on_focus = False
+        target.value = (target.value if self._typed else "") + event.character
+        target.cursor_position = len(target.value)
+        self._typed = True
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if not isinstance(event.widget, OptionList):
+            self._typing_into, self._typed = None, False
+
+    async def _show_form(self, step: dict[str, Any]) -> None:
+        """Replace the form; awaited, so a key pressed next (enter, then typing) reaches the new inputs."""
         self.current = step
         doc = step.get("doc") or "(no docstring)"
         self.query_one("#step-doc", Static).update(f"[b]{step['step']}[/b]: {doc}")
         rows = self.query_one("#param-rows", VerticalScroll)
-        rows.remove_children()
+        await rows.remove_children()
         widgets = []
         for key, value in step.get("params", {}).items():
             row = Horizontal(Label(f"{key} [dim]{type(value).__name__}[/]"),
@@ -126,7 +154,7 @@ class LaunchScreen(ShowsWorkerErrors, Screen[None]):
             widgets.append(row)
         if not widgets:
             widgets.append(Static("This step takes no params.", classes="hint"))
-        rows.mount_all(widgets)
+        await rows.mount_all(widgets)
 
     def overrides(self) -> dict[str, str]:
         """Params whose text differs from the configured value, as ``--set`` strings."""
@@ -154,10 +182,10 @@ class LaunchScreen(ShowsWorkerErrors, Screen[None]):
                 out.append(str(exc))
         return out
 
-    def action_reset(self) -> None:
+    async def action_reset(self) -> None:
         if self.current is not None:
             self.current, step = None, self.current
-            self._show_form(step)
+            await self._show_form(step)
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:

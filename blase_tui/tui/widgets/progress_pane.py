@@ -15,11 +15,13 @@ from blase_tui.core.fmt import eta_seconds, fmt_seconds
 
 
 def render_progress(stages: dict[str, dict[str, Any]], *, width: int = 60, keep_done: int = 3) -> RenderableType:
-    """A bar per stage in ``width`` cells. Stages still running are all shown; of the finished ones only the
-    last ``keep_done`` (a training of 40 epochs would otherwise fill the pane with finished bars)."""
+    """A bar per stage in ``width`` cells, running stages first. Stages still running are all shown; of the
+    finished ones only the last ``keep_done`` (a training of 40 epochs would otherwise fill the pane with
+    finished bars)."""
     if not stages:
         return Text("no progress reported yet", style="dim")
-    items = list(stages.items())
+    # running stages first: on a short terminal they are the ones that must stay visible
+    items = sorted(stages.items(), key=lambda kv: bool(kv[1].get("finished")))
     done_items = [i for i, (_, e) in enumerate(items) if e.get("finished")]
     hidden = set(done_items[:-keep_done]) if len(done_items) > keep_done else set()
     rows = []
@@ -55,7 +57,7 @@ def render_progress(stages: dict[str, dict[str, Any]], *, width: int = 60, keep_
                               width=bar_w)
         t.add_row(stage, bar, count, tail)
     if hidden:
-        return Group(Text(f"{len(hidden)} earlier stage(s) done", style="dim"), t)
+        return Group(t, Text(f"and {len(hidden)} earlier stage(s) done", style="dim"))
     return t
 
 

@@ -124,7 +124,10 @@ class StepPanes(ShowsWorkerErrors, Vertical):
             resources.sample = last_sample
         progress.flush()
         if lines:
+            follow = log.is_vertical_scroll_end or not log.has_focus
             log.write_lines(lines)
+            if follow:  # keep showing the newest lines unless the user scrolled up to read
+                log.scroll_end(animate=False)
         self.query_one("#panes-status", Static).update(self._status_line())
 
     def on_step_panes_finished(self, message: Finished) -> None:
