@@ -339,6 +339,32 @@ def test_a_first_round_asked_for_margin_resumes_as_the_random_round_it_became(al
         assert again.resumed and again.progress() == (1, 3)
 
 
+def test_a_reader_pool_and_feature_function(al: Path) -> None:
+    """`reader` and `features` as functions of the project's code: the queue and the session work the same."""
+    (al / "alertpool.py").write_text(textwrap.dedent('''
+        import numpy as np
+        from blase_tui import Extract
+
+        def batches(root):
+            return Extract(batch_size=9).load_parquet(root / "data" / "pool", key_column="candid")
+
+        def features(batch):
+            return np.column_stack([batch.column("magpsf"), batch.column("drb") * 2])
+    '''))
+    toml = TOML.replace('pool = "data/pool"', 'reader = "alertpool:batches"').replace(
+        'features = ["magpsf", "drb", "sgscore"]', 'features = "alertpool:features"')
+    (al / "blase.toml").write_text(toml.replace("n = 10\n", "n = 3\nstrategy = \"diversity\"\n"))
+    with LabellingSession(al) as session:
+        assert session.round.strategy == "diversity" and len(session._rows) == 6
+        record = session.current()
+        assert record.image.startswith(b"\x89PNG") and record.fields["objectId"] == f"ZTF{record.key}"
+        assert record.url.endswith(record.secondary) and "first pick" in record.why
+        for _ in range(3):
+            session.label("b")
+        assert session.done
+    assert len(label_store.current_labels(Project.at(al).store)) == 3
+
+
 def test_no_round_starts_when_everything_is_labelled(al: Path) -> None:
     store = Project.at(al).store
     for key in write_pool(al):

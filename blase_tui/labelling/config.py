@@ -35,7 +35,7 @@ STRATEGIES = ("least_confidence", "margin", "entropy", "random", "diversity", "o
 RESERVED = {"s": "skip", "u": "undo", "o": "open the URL", "q": "save and quit", "?": "help"}
 _KEYS = {
     "pool": "a Parquet file or folder relative to the project, such as \"data/pool\"",
-    "reader": "\"module:function\" returning Batches, instead of pool",
+    "reader": "\"module:function\" taking the project folder and returning Batches, instead of pool",
     "key": "the column that identifies a record, such as \"candid\"",
     "secondary": "a second id exported with the labels, such as \"objectId\"",
     "fields": "a list of columns shown for each record",

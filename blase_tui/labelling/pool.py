@@ -100,7 +100,7 @@ class Pool:
             assert self.config.reader is not None
             reader = load_function(self.config.reader, self.config.root, "reader")
             start = 0
-            for batch in reader():
+            for batch in reader(self.config.root):  # the project folder: the caller's cwd may be elsewhere
                 if not isinstance(batch, Batch):
                     raise BlaseError(f"the labelling reader {self.config.reader} must yield Batch objects, not"
                                      f" {type(batch).__name__}.")
