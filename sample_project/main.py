@@ -14,6 +14,7 @@ from scripts.model import build_cnn
 from blase_tui import Clean, Evaluate, Examine, Extract, Load, Prepare, Train, Transform, main, step
 
 RAW_IMAGE_DIR = Path("data/raw/images")
+ALERT_POOL = Path("data/alerts/pool")  # [labelling] pool in blase.toml
 PROCESSED_DIR = Path("data/interim/processed_images")
 PREPARED_DIR = Path("data/prepared")
 MODEL_PATH = Path("models/digits_cnn.pt")
@@ -34,10 +35,18 @@ def _write_source_images(ctx, scale: int) -> None:
 
 
 @step
-def etl(ctx, scale: int = 4):
-    """Extract the raw PNG digits, scale pixels to [0, 1], load them as npy shards (makes the PNGs first)."""
+def etl(ctx, scale: int = 4, alerts: int = 3000):
+    """Extract the raw PNG digits, scale pixels to [0, 1], load them as npy shards (makes the PNGs first), and
+    write the alert pool that `blase label` rounds draw from."""
     if not any(RAW_IMAGE_DIR.rglob("*.png")):
         _write_source_images(ctx, scale)
+    if alerts and not any(ALERT_POOL.glob("*.parquet")):
+        from scripts.alerts import write_pool
+
+        write_pool(ALERT_POOL, alerts)
+        ctx.log.info("wrote %d alerts to %s (label them with `blase label`)", alerts, ALERT_POOL)
+    if alerts:
+        ctx.log_dataset(ALERT_POOL, role="output", name="alert pool")
     extractor = Extract()
     transformer = Transform()
     loader = Load()
@@ -98,6 +107,45 @@ def evaluate(ctx):
     evaluator.evaluate_live(model_path=MODEL_PATH, test_data_dir=PREPARED_DIR / "test",
                             task_type="classification", save_preds=True)
     evaluator.save_evaluation_logs("logs/eval.json")
+
+
+@step
+def al_train(ctx, max_iter: int = 100, learning_rate: float = 0.1):
+    """Active learning: retrain the real/bogus classifier on every label so far (run it after each round)."""
+    import shutil
+
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from blase_tui.labelling import record_training_ids, training_set
+
+    data = training_set(ctx.project)  # every labelled alert with its features, target and round
+    if len(set(data.targets.tolist())) < 2:
+        raise ValueError("the labels so far are all one class; label a few more with `blase label` first")
+    shutil.rmtree("data/al", ignore_errors=True)  # this round's training set replaces the last one
+    Load().save_to_filesystem(data.batch(), "data/al/train")
+    trainer = Train(seed=42)
+    trainer.set_model(HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=learning_rate,
+                                                     l2_regularization=10, min_samples_leaf=2, random_state=42),
+                      framework="sklearn")
+    trainer.train(epochs=1, data_dir="data/al")
+    trainer.save_model("models/vra.pkl", name="vra")
+    record_training_ids(ctx, data.keys, data.rounds)
+    _score_against_truth(ctx, trainer.adapter.model)
+
+
+def _score_against_truth(ctx, model) -> None:
+    """The sample knows each alert's true kind (a real project would not): report how this round's model does
+    on the whole pool, so the rounds can be compared in `blase runs list`."""
+    import pyarrow.dataset as ds
+    from scripts.alerts import FEATURES, read_truth
+
+    table = ds.dataset(ALERT_POOL).to_table(columns=["candid", *FEATURES])
+    truth = read_truth(ALERT_POOL.parent / "truth.csv")
+    y = np.array([truth[str(c)] == "real" for c in table.column("candid").to_pylist()], dtype=int)
+    x = np.column_stack([table.column(f).to_numpy(zero_copy_only=False).astype(np.float32) for f in FEATURES])
+    accuracy = float((model.predict(x) == y).mean())
+    ctx.log_metric("pool_accuracy", accuracy)
+    ctx.log.info("accuracy on the whole pool against the hidden truth: %.3f", accuracy)
 
 
 if __name__ == "__main__":
