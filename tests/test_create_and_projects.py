@@ -26,7 +26,7 @@ def test_create_copies_the_sample_and_registers_it(tmp_path: Path, blase) -> Non
     listed = json.loads(blase("projects", "list", "--json", cwd=tmp_path).stdout)
     assert [(p["name"], Path(p["path"])) for p in listed] == [("my_proj", root.resolve())]
     steps = json.loads(blase("steps", "--json", cwd=root).stdout)
-    assert [s["step"] for s in steps] == ["etl", "inspect", "clean", "prepare", "train", "evaluate"]
+    assert [s["step"] for s in steps] == ["etl", "inspect", "clean", "prepare", "train", "evaluate", "al_train"]
 
 
 @pytest.mark.parametrize(
