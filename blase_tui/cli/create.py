@@ -100,10 +100,8 @@ def demo_command(
     c.print("  blase models list                    the trained models and their cards")
     c.print("  blase runs find --step train --param learning_rate=0.0005 --path")
     c.print("  blase step train --set epochs=12     (and `blase runs watch` in another terminal)")
-    from importlib.util import find_spec
-
-    if find_spec("blase_tui.tui.app") is not None:
-        c.print("  blase tui                            browse it all in the terminal UI")
+    c.print("  blase tui                            browse it all in the terminal UI")
+    c.print("  blase label                          label alerts for active learning, then `blase step al_train`")
 
 
 def _free_name(base: Path) -> Path:
