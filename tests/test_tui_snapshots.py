@@ -144,3 +144,19 @@ def test_help_screen(snap_compare, fixed_project: Path) -> None:
         await pilot.pause()
 
     assert snap_compare(fixed_app(fixed_project), terminal_size=(100, 34), run_before=help_)
+
+
+def test_label_screen(snap_compare, tmp_path: Path) -> None:
+    from test_tui_label import LABEL_TOML, write_pool
+
+    from blase_tui.tui.screens.label import LabelScreen
+
+    root = make_project(tmp_path / "alerts", main_src="from blase_tui import step\n", toml=LABEL_TOML)
+    write_pool(root)
+    app = make_app(root, start="label", label_options={})
+
+    async def ready(pilot) -> None:
+        await _wait(pilot, lambda: isinstance(pilot.app.screen, LabelScreen) and pilot.app.screen.record is not None
+                    and pilot.app.screen.latencies is not None and not pilot.app.screen.busy)
+
+    assert snap_compare(app, terminal_size=(110, 32), run_before=ready)

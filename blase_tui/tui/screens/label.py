@@ -25,14 +25,17 @@ from blase_tui.tui.worker_errors import ShowsWorkerErrors
 RESERVED = {"s", "u", "o", "q", "question_mark", "escape"}
 
 
-def render_fields(record: Any, width: int = 60) -> Table:
+def render_fields(record: Any, key_name: str = "key", secondary_name: str | None = None) -> Table:
+    """The record's ids (under the configured column names) and its configured fields, once each."""
     t = Table(box=None, show_header=False, padding=(0, 1))
     t.add_column(style="bold", no_wrap=True)
     t.add_column(overflow="fold")
-    t.add_row("key", str(record.key))
+    t.add_row(key_name, str(record.key))
     if record.secondary:
-        t.add_row("id", str(record.secondary))
+        t.add_row(secondary_name or "id", str(record.secondary))
     for k, v in record.fields.items():
+        if k in (key_name, secondary_name):
+            continue
         if isinstance(v, float):
             v = f"{v:.5g}"
         elif isinstance(v, list | tuple | np.ndarray):
@@ -42,16 +45,20 @@ def render_fields(record: Any, width: int = 60) -> Table:
 
 
 def render_why(record: Any) -> Text:
-    parts = []
-    if record.proba:
-        parts.append("model: " + ", ".join(f"p({k})={v:.2f}" for k, v in record.proba.items()))
-    if record.score is not None:
-        parts.append(f"score {record.score:.3g}")
+    """Why the queue offered this record (the strategy's words) and its score."""
+    text = Text()
     if record.why:
-        parts.append(f"picked because {record.why}" if not record.why.startswith(("picked", "random", "pool")) else record.why)
+        text.append("picked: ", style="bold")
+        text.append(record.why)
+    else:
+        text.append("records in pool order (no model yet)")
+    if record.proba and "p(" not in (record.why or ""):
+        text.append("\nmodel: " + ", ".join(f"p({k})={v:.2f}" for k, v in record.proba.items()))
+    if record.score is not None:
+        text.append(f"\nscore {record.score:.3g}", style="dim")
     if record.missing:
-        parts.append("this record is no longer in the pool")
-    return Text(" · ".join(parts) or "no model yet: records in pool order", style="yellow")
+        text.append("\nthis record is no longer in the pool", style="red")
+    return text
 
 
 class LabelScreen(ShowsWorkerErrors, Screen[None]):
@@ -189,7 +196,8 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
         from blase_tui.tui.previews import render_image_bytes
         from blase_tui.tui.widgets.series_plot import SeriesPlot
 
-        self.query_one("#label-fields", Static).update(render_fields(record))
+        cfg = self.session.config
+        self.query_one("#label-fields", Static).update(render_fields(record, cfg.key, cfg.secondary))
         self.query_one("#label-why", Static).update(render_why(record))
         image = self.query_one("#label-image", Static)
         if record.image:
