@@ -163,3 +163,77 @@ async def test_a_bad_labelling_config_is_shown_not_raised(tmp_path: Path) -> Non
         screen = await until(pilot, lambda: isinstance(app.screen, LabelScreen) and app.screen)
         await until(pilot, lambda: "`s`" in str(screen.query_one("#label-fields").render()), what="the config error")
         await pilot.press("q")
+
+
+def test_the_labelling_screen_killed_mid_round_loses_no_label_it_showed_as_saved(alerts: Path) -> None:
+    """The real `blase label` in a pseudo-terminal: label, read "saved: KEY = real" off the screen, press
+    another key and SIGKILL the process at once. Every key the screen showed as saved is in the store."""
+    import os
+    import pty
+    import re
+    import select
+    import signal
+    import sys
+
+    from conftest import _env
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command a user types
+        os.chdir(alerts)
+        os.execvpe(sys.executable, [sys.executable, "-m", "blase_tui", "label"],
+                   {**_env(), "TERM": "xterm-256color", "COLUMNS": "110", "LINES": "32"})
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 32, 110, 0, 0))
+    screen = b""
+    ansi = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]")
+
+    def read_until(pattern: bytes, timeout: float = 30) -> re.Match[bytes]:
+        nonlocal screen
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(pattern, ansi.sub(b"", screen))
+            if found:
+                return found
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    break
+                screen += chunk
+                if b"\x1b[6n" in chunk:  # Textual asks where the cursor is
+                    os.write(fd, b"\x1b[1;1R")
+        raise AssertionError(f"{pattern!r} did not show; screen ends {ansi.sub(b'', screen)[-400:]!r}")
+
+    saved: list[str] = []
+    try:
+        read_until(rb"0 of 10 labelled this round")
+        for _ in range(4):
+            screen = b""
+            os.write(fd, b"r")
+            saved.append(read_until(rb"saved: (\d+) = real").group(1).decode())
+        os.write(fd, b"b")  # and die while (or before) this one is written
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+        os.close(fd)
+    assert len(set(saved)) == 4
+    from blase_tui.labelling import store as label_store
+    from blase_tui.store.runstore import RunStore
+
+    store = RunStore(alerts)
+    try:
+        current = {lab.key: lab.label for lab in label_store.current_labels(store)}
+        assert store.db.query("PRAGMA integrity_check")[0][0] == "ok"
+    finally:
+        store.close()
+    for key in saved:
+        assert current.get(key) == "real", f"{key} was shown as saved but is not in the store"
+    assert len(current) in (4, 5)  # the fifth key may or may not have been committed before the kill
