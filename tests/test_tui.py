@@ -240,3 +240,25 @@ async def test_launch_form_typing_right_after_enter_goes_into_the_param(project:
         assert app.jobs[0].overrides == {"n": "7"}
         await until(pilot, lambda: app.jobs[0].poll() is not None, what="the step to finish")
         assert app.jobs[0].returncode == 0
+
+
+async def test_two_launched_steps_each_have_their_own_panes(project: Path) -> None:
+    app = make_app(project)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        slow = app.launch("slow", {})
+        await until(pilot, lambda: (project / "started").exists(), what="slow to start")
+        counted = app.launch("counted", {"total": "10"})
+        jobs = await until(pilot, lambda: isinstance(app.screen, JobsScreen) and len(app.screen.shown) == 2 and app.screen)
+        panes = list(jobs.query(StepPanes))
+        assert len(panes) == 2 and {p.job.step for p in panes} == {"slow", "counted"}
+        by_step = {p.job.step: p for p in panes}
+        await until(pilot, lambda: by_step["counted"].status == "succeeded", what="counted to finish")
+        assert by_step["slow"].status == "running"  # the other tab's step goes on, with its own panes
+        assert by_step["counted"].query_one(ProgressPane).percent("count") == 100.0
+        assert "wait" in by_step["slow"].query_one(ProgressPane).stages
+        assert jobs.current_job() is counted  # the newest launch is the tab shown
+        await pilot.press("1")
+        assert jobs.current_job() is slow
+        (project / "release").write_text("go")
+        await until(pilot, lambda: slow.poll() is not None and by_step["slow"].status == "succeeded")

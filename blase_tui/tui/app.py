@@ -100,7 +100,9 @@ class BlaseApp(ShowsWorkerErrors, App[int]):
         if not self.jobs:
             self.notify("Nothing launched yet: press l on the runs screen to launch a step.", severity="warning")
             return
-        if not isinstance(self.screen, JobsScreen):
+        if isinstance(self.screen, JobsScreen):
+            self.call_later(self.screen.sync)  # already shown: add the new tab
+        else:
             self.push_screen(JobsScreen())
 
     def launch(self, step: str, overrides: dict[str, str], *, force: bool = False) -> LaunchedStep:
