@@ -149,6 +149,10 @@ async def test_run_started_outside_appears_live(project: Path, spawn) -> None:
         (project / "release").write_text("go")
         assert proc.wait(60) == 0
         await until(pilot, lambda: panes.status == "succeeded", what="live panes see the end")
+        # the open run screen reads the finished run again (its artifact tree too) and stays up
+        await until(pilot, lambda: screen.desc["status"] == "succeeded", what="the run screen to see the end")
+        await pilot.pause(0.3)
+        assert app.screen is screen and "succeeded" in str(screen.query_one("#run-title").render())
         await pilot.press("escape")
         await until(pilot, lambda: runs.rows[run_id]["status"] == "succeeded", what="the row to turn succeeded")
 
@@ -207,8 +211,7 @@ async def test_launch_refused_by_lock_shows_the_reason(project: Path, spawn) -> 
             panes = await until(pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen.query_one(StepPanes))
             await until(pilot, lambda: job.poll() is not None, what="the second copy to exit")
             assert job.returncode == 3
-            log = panes.query_one("#panes-log")
-            await until(pilot, lambda: "already running" in "\n".join(log.lines), what="the lock message in the log")
+            await until(pilot, lambda: "already running" in " ".join(panes.log_lines), what="the lock message in the log")
     finally:
         (project / "release").write_text("go")
         holder.wait(60)

@@ -152,7 +152,7 @@ async def test_keys_while_saving_are_not_applied_to_an_unseen_record(alerts: Pat
         screen.busy = False
         await pilot.press("r")
         await until(pilot, lambda: screen.saved and not screen.busy)
-        assert screen.saved == [f"{first} = real"]
+        assert screen.saved == [f"saved: {first} = real"]
 
 
 async def test_a_bad_labelling_config_is_shown_not_raised(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,8 @@ class ResourceSampler:
         self._gpu: GpuProbe | None = None
         self.peak_rss = 0
         self._proc.cpu_percent(None)
+        self._cpu_since = time.monotonic()
+        self._cores = psutil.cpu_count() or 1
         self._thread = threading.Thread(target=self._loop, name="blase-resources", daemon=True)
 
     def start(self) -> ResourceSampler:
@@ -62,7 +65,13 @@ class ResourceSampler:
     def sample(self) -> dict[str, Any]:
         psutil = self._psutil
         rss = self._proc.memory_info().rss
-        cpu = self._proc.cpu_percent(None)
+        # psutil divides CPU time by the wall time since the last call: over a few milliseconds (a step that
+        # ends at once) that ratio is noise, so a sample that short says nothing, and none exceeds all cores
+        now = time.monotonic()
+        cpu = 0.0
+        if now - self._cpu_since >= 0.05:
+            cpu = min(self._proc.cpu_percent(None), 100.0 * self._cores)
+            self._cpu_since = now
         try:
             for child in self._proc.children(recursive=True):
                 try:

@@ -30,7 +30,9 @@ class StepInfo:
 
     @property
     def summary(self) -> str:
-        return self.doc.strip().splitlines()[0] if self.doc.strip() else ""
+        """The docstring's first paragraph on one line (a sentence may run over several lines)."""
+        first = self.doc.strip().split("\n\n", 1)[0]
+        return " ".join(line.strip() for line in first.splitlines())
 
 
 _REGISTRY: dict[str, StepInfo] = {}

@@ -39,6 +39,7 @@ class BlaseApp(ShowsWorkerErrors, App[int]):
         self.step_cache: dict[Path, list[dict]] = {}  # project root -> `blase steps --json`
         self._projects: dict[Path, Project] = {self.project.root: self.project} if self.project else {}
         self.now = now
+        self.summary = ""  # printed after the app ends (the labelling screen's round progress)
         self._start = start
         self._label_options = label_options or {}
 
@@ -177,4 +178,6 @@ def run_labelling(path: Path | None, *, strategy: str | None = None, n: int | No
     root = Project.discover(path).root
     app = make_app(root, start="label", label_options={"strategy": strategy, "n": n})
     app.run()
+    if app.summary:
+        print(app.summary)
     return app.return_code or 0

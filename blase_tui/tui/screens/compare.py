@@ -55,9 +55,11 @@ class CompareScreen(ShowsWorkerErrors, Screen[None]):
         from blase_tui.store.diff import cell
 
         r = message.result
+        narrow = self.size.width < 100
+        a, b = (r["a"].rsplit("-", 1)[-1], r["b"].rsplit("-", 1)[-1]) if narrow else (r["a"], r["b"])
         head = Text.assemble(
-            ("A ", "bold"), r["a"], " ", (r["status"][0], STATUS_STYLE.get(r["status"][0], "")), "    ",
-            ("B ", "bold"), r["b"], " ", (r["status"][1], STATUS_STYLE.get(r["status"][1], "")),
+            ("A ", "bold"), a, " ", (r["status"][0], STATUS_STYLE.get(r["status"][0], "")), "    ",
+            ("B ", "bold"), b, " ", (r["status"][1], STATUS_STYLE.get(r["status"][1], "")),
         )
         self.query_one("#compare-head", Static).update(head)
         table = self.query_one(DataTable)
@@ -72,13 +74,17 @@ class CompareScreen(ShowsWorkerErrors, Screen[None]):
         table.add_column(Text("B", style="bold"), key="b", width=side_w)
         for section, data in r["sections"].items():
             changed = data["changed"]
-            same = f"{data['same']} the same" if data["same"] else ""
-            summary = f"{len(changed)} differ" + (f", {same}" if same else "") if changed else "no differences" + (
-                f" ({same})" if same else "")
+            same = data["same"]
+            if changed:
+                summary = f"{len(changed)} differ" + (f", {same} same" if same else "")
+            else:
+                summary = "no differences" + (f" ({same} the same)" if same else "")
             table.add_row(Text(section, style="bold magenta"), Text(summary, style="dim"), "", "")
             for key, (va, vb) in changed.items():
                 fa, fb = cell(section, va), cell(section, vb)
-                table.add_row("", key, Text(fa, style="red") if fa is not None else Text("absent", style="dim"),
+                # long item names keep their end (the part that tells two artifacts apart)
+                shown = key if len(key) <= item_w else "…" + key[-(item_w - 1):]
+                table.add_row("", shown, Text(fa, style="red") if fa is not None else Text("absent", style="dim"),
                               Text(fb, style="green") if fb is not None else Text("absent", style="dim"))
         table.focus()
 

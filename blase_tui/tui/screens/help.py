@@ -43,10 +43,15 @@ class HelpScreen(ModalScreen[None]):
                 if (key, binding.description) in seen:
                     continue
                 seen.add((key, binding.description))
+                seen.update((k, "") for k in key.split())
                 table.add_row(key, binding.tooltip or binding.description)
-        for key, text in GLOBAL:
+        for key, text in getattr(self.under, "help_rows", list)():
             table.add_row(key, text)
-        doc = (self.under.__doc__ or "").strip().splitlines()[0] if self.under.__doc__ else ""
+        taken = {k for k, _ in seen}
+        for key, text in GLOBAL:
+            if key not in taken and not (key == "escape" and "esc" in taken):
+                table.add_row(key, text)
+        doc = " ".join(line.strip() for line in (self.under.__doc__ or "").strip().split("\n\n", 1)[0].splitlines())
         with VerticalScroll(id="help-dialog"):
             yield Static(f"[b]{type(self.under).__name__.replace('Screen', '')}[/b]: {doc}\n")
             yield Static(table)

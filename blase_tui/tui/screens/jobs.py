@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Log, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from blase_tui.core.launch import LaunchedStep
 from blase_tui.tui.widgets.step_panes import StepPanes
@@ -29,9 +29,9 @@ class JobsScreen(Screen[None]):
         Binding("escape", "back", "Back", id="jobs.back", tooltip="Back (launched steps keep running)"),
         Binding("x", "cancel", "Cancel step", id="jobs.cancel", tooltip="Stop the step of this tab (asks first)"),
         Binding("o", "open_run", "Open run", id="jobs.open", tooltip="Show the run this step belongs to"),
-        Binding("l", "launch", "Launch another", id="jobs.launch", tooltip="Launch another step"),
-        Binding("left_square_bracket", "step_tab(-1)", "Previous", id="jobs.prev", tooltip="Previous tab"),
-        Binding("right_square_bracket", "step_tab(1)", "Next", id="jobs.next", tooltip="Next tab"),
+        Binding("l", "launch", "Launch", id="jobs.launch", tooltip="Launch another step"),
+        Binding("left_square_bracket", "step_tab(-1)", "Previous", show=False, id="jobs.prev", tooltip="Previous tab"),
+        Binding("right_square_bracket", "step_tab(1)", "Next", show=False, id="jobs.next", tooltip="Next tab"),
         *[Binding(str(i), f"pick_tab({i})", f"Tab {i}", show=False, id=f"jobs.tab{i}") for i in range(1, 10)],
     ]
 
@@ -104,7 +104,7 @@ class JobsScreen(Screen[None]):
             # the child stopped before its step began (a bad param, another copy holding the lock)
             text = job.error_text()
             if text:
-                message.panes.query_one(Log).write_lines(text.splitlines())
+                message.panes.write_log(text.splitlines())
         severity = "information" if status == "succeeded" else "warning" if status == "interrupted" else "error"
         self.notify(f"{job.step}: {status}" + (f" (exit {code})" if code else ""), severity=severity)  # type: ignore[arg-type]
 

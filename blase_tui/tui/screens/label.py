@@ -125,6 +125,12 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
     def on_mount(self) -> None:
         self.open_session()
 
+    def help_rows(self) -> list[tuple[str, str]]:
+        """The configured label keys, for `?`."""
+        if self.session is None:
+            return []
+        return [(k, f"label it {v}") for k, v in self.session.keys.items()]
+
     def on_unmount(self) -> None:
         if self.session is not None:
             self.session.close()
@@ -161,9 +167,36 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
         resumed = " (resumed)" if self.session.resumed else ""
         self.query_one("#label-title", Static).update(
             f"blase · {self.project.name} · label · round {r.number}{resumed} · {r.strategy} · {model}")
+        self.check_model()
         keys = "  ".join(f"[b reverse] {k} [/] {v}" for k, v in self.session.keys.items())
         self.query_one("#label-keys", Static).update(
             keys + "   [b reverse] s [/] skip  [b reverse] u [/] undo  [b reverse] o [/] open  [b reverse] q [/] quit")
+
+    @work(thread=True, group="label-model", exit_on_error=False)
+    def check_model(self) -> None:
+        """Say so when a newer model than the one that ordered this round exists (a resumed round keeps its
+        order), or when none was trained since the last round."""
+        from blase_tui.store import models
+
+        r = self.session.round
+        name, _, version = (r.model or "").partition(":")
+        if not name:
+            return
+        newest = max((m["version"] for m in models.list_models(self.project.store) if m["name"] == name), default=0)
+        if version.isdigit() and newest > int(version):
+            self.app.call_from_thread(
+                self.notify, f"Round {r.number} was ordered by {r.model}; {name}:{newest} is newer. Finish the round, "
+                "or `blase label end-round` and label again to use it.", severity="warning", timeout=12)
+            return
+        from blase_tui.labelling import store as label_store
+
+        earlier = [x for x in label_store.rounds(self.project.store) if x.number < r.number]
+        if earlier and earlier[-1].model == r.model:
+            train = getattr(self.session.config, "train_step", "train")
+            self.app.call_from_thread(
+                self.notify, f"No model was trained since round {earlier[-1].number}: this round is ordered by the "
+                f"same {r.model}. Run `blase step {train}` first to learn from the last round's labels.",
+                severity="warning", timeout=12)
 
     def on_label_screen_show(self, message: Show) -> None:
         self.record = message.record
@@ -174,13 +207,17 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
             self.saved.append(message.saved)
         status = f"{done} of {target} labelled this round"
         if message.saved:
-            status += f" · saved: {message.saved}"
+            status += f" · {message.saved}"
         if self.record is None:
+            from blase_tui.tui.widgets.series_plot import SeriesPlot
+
             self.query_one("#label-fields", Static).update(Text(
                 f"Round done: {done} of {target} labelled. Train the next model (e.g. `blase step "
-                f"{getattr(self.session.config, 'train_step', 'train')}`), then label again. q quits.", style="green"))
+                f"{getattr(self.session.config, 'train_step', 'train')}`), then label again. "
+                "u takes the last label back; q quits.", style="green"))
             self.query_one("#label-why", Static).update("")
-            self.query_one("#label-image", Static).update("")
+            self.query_one("#label-image", Static).display = False
+            self.query_one(SeriesPlot).display = False
         else:
             self._draw(self.record)
         self.query_one("#label-status", Static).update(status)
@@ -258,10 +295,10 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
         try:
             if what == "label":
                 row = self.session.label(key)
-                saved = f"{row.key} = {row.label}"
+                saved = f"saved: {row.key} = {row.label}"
             elif what == "skip":
                 row = self.session.skip()
-                saved = f"{row.key} skipped"
+                saved = f"skipped {row.key}"
             else:
                 row = self.session.undo()
                 saved = (f"undid {row.key} ({row.label or row.action})" if row is not None else "nothing to undo")
@@ -292,4 +329,9 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
     def action_quit_label(self) -> None:
         if self.busy and self.session is not None:
             return  # a label is being saved; the next q press quits once it is
+        if self.session is not None:
+            done, target = self.session.progress()
+            number = self.session.round.number
+            left = "; run `blase label` again to go on" if done < target and not self.session.done else ""
+            self.app.summary = f"round {number}: {done}/{target} labelled{left}."  # type: ignore[attr-defined]
         self.dismiss(None)

@@ -56,7 +56,7 @@ class LaunchScreen(ShowsWorkerErrors, Screen[None]):
             with VerticalScroll(id="param-form"):
                 yield Static("reading the project's steps…", id="step-doc", classes="hint")
                 yield VerticalScroll(id="param-rows")
-                yield Checkbox("--force: run even if an earlier execution could be reused", id="force")
+                yield Checkbox("--force: run even if reusable", id="force", tooltip="Run even if an identical earlier execution could be reused")
                 with Horizontal(id="launch-buttons"):
                     yield Button("Start (ctrl+s)", id="start", variant="success")
         yield Footer()
@@ -186,6 +186,9 @@ class LaunchScreen(ShowsWorkerErrors, Screen[None]):
         if self.current is not None:
             self.current, step = None, self.current
             await self._show_form(step)
+            inputs = self.query("#param-rows Input")
+            if inputs:
+                inputs.first().focus()
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:

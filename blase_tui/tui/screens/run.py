@@ -265,9 +265,11 @@ class RunScreen(ShowsWorkerErrors, Screen[None]):
     def _mount_tree(self) -> None:
         from blase_tui.tui.widgets.artifact_tree import ArtifactTree
 
+        trees = self.query(ArtifactTree)
+        if trees:  # the run changed (a step ended): read its folder again, keeping what is expanded
+            trees.first().reload()
+            return
         slot = self.query_one("#artifact-tree-slot", Static)
-        for old in self.query(ArtifactTree):
-            old.remove()
         tree = ArtifactTree(self.project.store.run_dir(self.run_id), id="artifact-tree")
         slot.parent.mount(tree, before=slot)  # type: ignore[union-attr]
         slot.display = False

@@ -36,10 +36,9 @@ def render_resources(sample: dict[str, Any] | None, *, budget: int | None = None
     t.add_column(no_wrap=True, min_width=bar_width)
     t.add_column(no_wrap=True, overflow="ellipsis")
     rss = sample.get("rss") or 0
-    peak_text = Text(f", peak {fmt_bytes(peak)}", style="dim") if peak else Text("")
+    peak_text = Text(f" · peak {fmt_bytes(peak)}", style="dim") if peak else Text("")
     if budget:
-        t.add_row("process", _bar(rss / budget, bar_width),
-                  Text(f"{fmt_bytes(rss)} / {fmt_bytes(budget)} budget") + peak_text)
+        t.add_row("process", _bar(rss / budget, bar_width), Text(f"{fmt_bytes(rss)} / {fmt_bytes(budget)}") + peak_text)
     else:
         t.add_row("process", _bar(rss / max(1, sample.get("sys_mem_total") or 1), bar_width),
                   Text(fmt_bytes(rss)) + peak_text)
@@ -47,7 +46,7 @@ def render_resources(sample: dict[str, Any] | None, *, budget: int | None = None
     t.add_row("system", _bar(used / total if total else 0, bar_width), f"{fmt_bytes(used)} / {fmt_bytes(total)}")
     cpu = float(sample.get("cpu") or 0)
     cores = _cores()
-    t.add_row("cpu", _bar(cpu / (100 * cores), bar_width), f"{cpu:.0f}% of {100 * cores}% ({cores} cores)")
+    t.add_row("cpu", _bar(cpu / (100 * cores), bar_width), f"{cpu:.0f}% ({cores} cores = {100 * cores}%)")
     gpus = sample.get("gpu")
     if not gpus:
         t.add_row("gpu", Text("no GPU", style="dim"), "")
@@ -69,11 +68,11 @@ class ResourcePane(Static):
         super().__init__(id=id)
         self.budget = budget
         self.peak = 0
-        self.border_title = "resources"
+        self.border_title = "resources" + (f" · memory budget {fmt_bytes(budget)}" if budget else "")
 
     def watch_sample(self, sample: dict[str, Any] | None) -> None:
         if sample:
             self.peak = max(self.peak, sample.get("rss") or 0)
-        # bars take what the labels and figures leave (about 54 cells)
-        width = max(8, min(30, (self.size.width or 60) - 58))
+        # bars take what the labels and figures leave (about 50 cells)
+        width = max(8, min(30, (self.size.width or 60) - 54))
         self.update(render_resources(sample, budget=self.budget, peak=self.peak, bar_width=width))

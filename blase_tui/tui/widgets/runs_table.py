@@ -295,9 +295,13 @@ class RunsTable(ScrollView, can_focus=True):
         header_style = Style(bold=True, reverse=False) + Style.parse("underline")
         if y == 0:
             titles = []
-            for c in cols:
-                arrow = (" ▼" if self.sort_reverse else " ▲") if c.key == self.sort_key else ""
-                titles.append(c.title + arrow)
+            for c, w in zip(cols, widths, strict=True):
+                if c.key == self.sort_key:  # the arrow always shows: the title gives way
+                    arrow = "▼" if self.sort_reverse else "▲"
+                    title = c.title if len(c.title) + 2 <= w else c.title[: max(1, w - 3)] + "…"
+                    titles.append(f"{title} {arrow}")
+                else:
+                    titles.append(c.title)
             return self._line(titles, widths, [None] * len(widths), header_style)
         index = self.scroll_offset.y + y - 1
         if index >= len(self.order):

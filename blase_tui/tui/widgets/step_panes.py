@@ -9,11 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Log, Static
+from textual.widgets import RichLog, Static
 from textual.worker import get_current_worker
 
 from blase_tui.core.events import EventTail
@@ -51,13 +52,15 @@ class StepPanes(ShowsWorkerErrors, Vertical):
         self.status = "starting"
         self.exit_code: int | None = None
         self.event_count = 0
+        self.log_lines: list[str] = []  # what the log pane holds, as text
 
     def compose(self) -> ComposeResult:
         yield Static(self._status_line(), id="panes-status", classes="section")
         with Horizontal(id="panes-top"):
             yield ResourcePane(budget=self.budget)
             yield ProgressPane()
-        log = Log(id="panes-log", max_lines=LOG_LINES, auto_scroll=True)
+        # RichLog wraps long lines (an error's hint must not fall off the right edge)
+        log = RichLog(id="panes-log", max_lines=LOG_LINES, auto_scroll=True, wrap=True, markup=False, highlight=False)
         log.border_title = "log"
         yield log
 
@@ -100,7 +103,6 @@ class StepPanes(ShowsWorkerErrors, Vertical):
         message.stop()
         resources = self.query_one(ResourcePane)
         progress = self.query_one(ProgressPane)
-        log = self.query_one(Log)
         lines: list[str] = []
         last_sample = None
         for e in message.events:
@@ -124,15 +126,23 @@ class StepPanes(ShowsWorkerErrors, Vertical):
             resources.sample = last_sample
         progress.flush()
         if lines:
-            follow = log.is_vertical_scroll_end or not log.has_focus
-            log.write_lines(lines)
-            if follow:  # keep showing the newest lines unless the user scrolled up to read
-                log.scroll_end(animate=False)
+            self.write_log(lines)
         self.query_one("#panes-status", Static).update(self._status_line())
+
+    def write_log(self, lines: list[str]) -> None:
+        """Append lines to the log pane, following the newest unless the user scrolled up to read."""
+        log = self.query_one(RichLog)
+        follow = log.is_vertical_scroll_end or not log.has_focus
+        log.write(Text("\n".join(lines)), scroll_end=follow)
+        self.log_lines.extend(lines)
+        del self.log_lines[:-LOG_LINES]
 
     def on_step_panes_finished(self, message: Finished) -> None:
         if message.panes is not self:
             return
+        if self.query_one(ResourcePane).sample is None:
+            self.query_one(ResourcePane).update(Text("no resource samples: the step did not run (see the log)",
+                                                     style="dim"))
         if message.status:
             self.status = message.status
         self.query_one("#panes-status", Static).update(self._status_line())
