@@ -11,7 +11,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from blase_tui.store.runstore import RunStore
 
@@ -114,8 +113,3 @@ class LaunchedStep:
         except OSError:
             return ""
 
-    def is_running(self) -> bool:
-        return self.poll() is None and self.proc is not None
-
-    def describe(self) -> dict[str, Any]:
-        return {"step": self.step, "pid": self.pid, "run_id": self.run_id, "returncode": self.returncode}

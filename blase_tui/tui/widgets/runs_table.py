@@ -322,9 +322,6 @@ class RunsTable(ScrollView, can_focus=True):
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"runs-table--cursor"}
 
-    def get_content_height(self, container: Any, viewport: Any, width: int) -> int:
-        return len(self.order) + 1
-
     # ---- keys ----------------------------------------------------------------------------------------------
     def watch_cursor(self, old: int, new: int) -> None:
         self._scroll_to_cursor()

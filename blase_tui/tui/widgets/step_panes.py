@@ -38,9 +38,9 @@ class StepPanes(ShowsWorkerErrors, Vertical):
     class Finished(Message):
         """The step ended: ``status`` is succeeded, failed or interrupted."""
 
-        def __init__(self, panes: StepPanes, status: str, exit_code: int | None) -> None:
+        def __init__(self, panes: StepPanes, status: str) -> None:
             super().__init__()
-            self.panes, self.status, self.exit_code = panes, status, exit_code
+            self.panes, self.status = panes, status
 
     def __init__(self, locate: Callable[[], Path | None], finished: Callable[[], bool], *, title: str = "",
                  budget: int | None = None, id: str | None = None) -> None:
@@ -50,8 +50,6 @@ class StepPanes(ShowsWorkerErrors, Vertical):
         self.title = title
         self.budget = budget
         self.status = "starting"
-        self.exit_code: int | None = None
-        self.event_count = 0
         self.log_lines: list[str] = []  # what the log pane holds, as text
 
     def compose(self) -> ComposeResult:
@@ -93,7 +91,7 @@ class StepPanes(ShowsWorkerErrors, Vertical):
                 self.post_message(self.Events(self, events))
             if over:
                 final = [e for e in events if e.get("type") == "status" and e.get("status") != "running"]
-                self.post_message(self.Finished(self, final[-1]["status"] if final else "", None))
+                self.post_message(self.Finished(self, final[-1]["status"] if final else ""))
                 return
             time.sleep(INTERVAL)
 
@@ -106,7 +104,6 @@ class StepPanes(ShowsWorkerErrors, Vertical):
         lines: list[str] = []
         last_sample = None
         for e in message.events:
-            self.event_count += 1
             kind = e.get("type")
             if kind == "resources":
                 last_sample = e
@@ -120,8 +117,6 @@ class StepPanes(ShowsWorkerErrors, Vertical):
                 lines.append(f"metric {e.get('key')} = {e.get('value'):.6g}{it}")
             elif kind == "status":
                 self.status = e.get("status", self.status)
-                if e.get("exit_code") is not None:
-                    self.exit_code = e.get("exit_code")
         if last_sample is not None:
             resources.sample = last_sample
         progress.flush()
