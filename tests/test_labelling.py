@@ -559,3 +559,35 @@ def test_labelling_docs_examples_run(tmp_path: Path) -> None:
             assert proc.returncode == 0, f"docs/labelling.md example failed:\n{code}\n{proc.stdout}\n{proc.stderr}"
             ran += 1
     assert ran >= 8
+
+
+def test_import_the_seeds_labels_csv(al: Path, blase) -> None:
+    """`blase label import`: the seed's labels.csv comes in with its timestamps, re-importing changes nothing,
+    and a label outside the vocabulary stops the whole import with one sentence."""
+    seed_csv = al / "labels.csv"
+    seed_csv.write_text("candid,objectId,label,timestamp\n"
+                        "10001,ZTF10001,real,2025-06-01T12:00:00+00:00\n"
+                        "10002,ZTF10002,bogus,2025-06-01T12:05:00+00:00\n"
+                        "10003,ZTF10003,varstar,\n")
+    out = blase("label", "import", str(seed_csv), cwd=al, check=True)
+    assert out.stdout.strip() == f"imported 3 labels from {seed_csv}"
+    rows = list(csv.DictReader(io.StringIO(blase("label", "export", cwd=al, check=True).stdout)))
+    assert [(r["candid"], r["objectId"], r["label"]) for r in rows] == [
+        ("10001", "ZTF10001", "real"), ("10002", "ZTF10002", "bogus"), ("10003", "ZTF10003", "varstar")]
+    assert rows[0]["timestamp"] == "2025-06-01T12:00:00+00:00"
+    again = blase("label", "import", str(seed_csv), cwd=al, check=True)
+    assert again.stdout.strip() == f"imported 0 labels from {seed_csv} (3 already there)"
+
+    bad = al / "bad.csv"
+    bad.write_text("candid,label\n10004,real\n10005,maybe\n")
+    proc = blase("label", "import", str(bad), cwd=al)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"blase: {bad}:3: label 'maybe' is not in [labelling.keys] (bogus, real, unsure, varstar); add a key for it, "
+        "or fix the file. Nothing was imported."]
+    db = Project.at(al).store
+    labels = {lab.key: lab for lab in label_store.current_labels(db)}
+    assert sorted(labels) == ["10001", "10002", "10003"] and labels["10001"].round is None
+    assert labels["10001"].target == 1 and labels["10002"].target == 0
+    missing = blase("label", "import", str(al / "nope.csv"), cwd=al)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -140,6 +141,52 @@ def export_command(
     n = label_store.export_csv(project.store, target, key_name=cfg.key, secondary_name=cfg.secondary)
     if out is not None:
         common.err_console.print(f"wrote {n} labels to {out}", markup=False)
+
+
+@app.command("import")
+def import_command(
+    path: Annotated[Path, typer.Argument(help="CSV with a key column (e.g. candid), label, and optionally the "
+                                              "secondary id and timestamp: what `blase label export` writes.")],
+    labeller: Annotated[str | None, typer.Option("--labeller", help="Who made these labels (default: import).")] = None,
+) -> None:
+    """Add labels made elsewhere, such as the seed's labels.csv; all or nothing, and a second import of the
+    same file changes nothing."""
+    import csv
+    from datetime import datetime
+
+    from blase_tui.errors import ConfigError
+    from blase_tui.labelling import config as config_mod
+    from blase_tui.labelling import store as label_store
+
+    project = common.project()
+    cfg = config_mod.load(project)
+    if not path.is_file():
+        raise ConfigError(f"{path} does not exist; give the CSV to import (columns {cfg.key}, label[, timestamp]).")
+    vocabulary = set(cfg.keys.values())
+    rows = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        columns = reader.fieldnames or []
+        key_col = cfg.key if cfg.key in columns else "key"
+        if key_col not in columns or "label" not in columns:
+            raise ConfigError(f"{path} needs a `{cfg.key}` and a `label` column; it has {', '.join(columns) or 'none'}.")
+        for line, row in enumerate(reader, start=2):
+            label = (row.get("label") or "").strip()
+            if label not in vocabulary:
+                raise ConfigError(f"{path}:{line}: label {label!r} is not in [labelling.keys] "
+                                  f"({', '.join(sorted(vocabulary))}); add a key for it, or fix the file. "
+                                  "Nothing was imported.")
+            stamp = (row.get("timestamp") or "").strip()
+            try:
+                ts = datetime.fromisoformat(stamp).timestamp() if stamp else None
+            except ValueError:
+                raise ConfigError(f"{path}:{line}: timestamp {stamp!r} is not ISO 8601 (2025-06-01T12:00:00); "
+                                  "fix it or leave it empty. Nothing was imported.") from None
+            secondary = (row.get(cfg.secondary) or None) if cfg.secondary else None
+            rows.append((row[key_col].strip(), secondary, label, cfg.target_of(label), ts))
+    added, unchanged = label_store.import_labels(project.store, rows, labeller=labeller or "import")
+    common.console.print(f"imported {added} labels from {path}" + (f" ({unchanged} already there)" if unchanged else ""),
+                         markup=False)
 
 
 @app.command("stats")

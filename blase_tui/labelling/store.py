@@ -213,15 +213,39 @@ def _touch(store: RunStore) -> None:
 
 
 def _add(conn: sqlite3.Connection, *, key: str, secondary: str | None, action: str, label: str | None, target: Any,
-         labeller: str | None, round_: Round | None, score: float | None, supersedes: int | None = None) -> int:
+         labeller: str | None, round_: Round | None, score: float | None, supersedes: int | None = None,
+         ts: float | None = None) -> int:
     cur = conn.execute(
         "INSERT INTO labels (key, secondary, action, label, target, labeller, ts, round, model_run, strategy, score,"
         " supersedes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (key, secondary, action, label, None if target is None else json.dumps(target), labeller, time.time(),
+        (key, secondary, action, label, None if target is None else json.dumps(target), labeller,
+         time.time() if ts is None else ts,
          round_.number if round_ else None, round_.model_run if round_ else None,
          round_.strategy if round_ else None, score, supersedes),
     )
     return int(cur.lastrowid)
+
+
+def import_labels(store: RunStore, rows: Sequence[tuple[str, str | None, str, Any, float | None]], *,
+                  labeller: str | None = None) -> tuple[int, int]:
+    """Add labels made elsewhere (the seed's ``labels.csv``): rows of ``(key, secondary, label, target, ts)``,
+    in one transaction, outside any round. A row that repeats a key's current label is left out, so importing
+    the same file twice changes nothing. Returns ``(added, unchanged)``."""
+    current = {lab.key: lab.label for lab in current_labels(store)}
+    added = unchanged = 0
+    _touch(store)
+    with store.db.write() as conn:
+        for key, secondary, label, target, ts in rows:
+            if current.get(key) == label:
+                unchanged += 1
+                continue
+            label_id = _add(conn, key=key, secondary=secondary, action=LABEL, label=label, target=target,
+                            labeller=labeller, round_=None, score=None, ts=ts)
+            conn.execute("UPDATE labels SET superseded_by = ? WHERE key = ? AND action = ? AND superseded_by IS NULL"
+                         " AND id <> ?", (label_id, key, LABEL, label_id))
+            current[key] = label
+            added += 1
+    return added, unchanged
 
 
 def _get(conn: sqlite3.Connection, label_id: int) -> Label:
