@@ -36,12 +36,12 @@ def render_resources(sample: dict[str, Any] | None, *, budget: int | None = None
     t.add_column(no_wrap=True, min_width=bar_width)
     t.add_column(no_wrap=True, overflow="ellipsis")
     rss = sample.get("rss") or 0
-    peak_text = Text(f" · peak {fmt_bytes(peak)}", style="dim") if peak else Text("")
     if budget:
-        t.add_row("process", _bar(rss / budget, bar_width), Text(f"{fmt_bytes(rss)} / {fmt_bytes(budget)}") + peak_text)
+        t.add_row("process", _bar(rss / budget, bar_width), f"{fmt_bytes(rss)} / {fmt_bytes(budget)}")
     else:
-        t.add_row("process", _bar(rss / max(1, sample.get("sys_mem_total") or 1), bar_width),
-                  Text(fmt_bytes(rss)) + peak_text)
+        t.add_row("process", _bar(rss / max(1, sample.get("sys_mem_total") or 1), bar_width), fmt_bytes(rss))
+    if peak:
+        t.add_row(Text("peak", style="dim"), "", Text(fmt_bytes(peak), style="dim"))
     used, total = sample.get("sys_mem_used") or 0, sample.get("sys_mem_total") or 0
     t.add_row("system", _bar(used / total if total else 0, bar_width), f"{fmt_bytes(used)} / {fmt_bytes(total)}")
     cpu = float(sample.get("cpu") or 0)
@@ -73,6 +73,6 @@ class ResourcePane(Static):
     def watch_sample(self, sample: dict[str, Any] | None) -> None:
         if sample:
             self.peak = max(self.peak, sample.get("rss") or 0)
-        # bars take what the labels and figures leave (about 50 cells)
-        width = max(8, min(30, (self.size.width or 60) - 54))
+        # bars take what the labels and figures leave (about 40 cells)
+        width = max(8, min(30, (self.size.width or 60) - 44))
         self.update(render_resources(sample, budget=self.budget, peak=self.peak, bar_width=width))

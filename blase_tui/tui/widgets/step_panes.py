@@ -62,13 +62,13 @@ class StepPanes(ShowsWorkerErrors, Vertical):
         log.border_title = "log"
         yield log
 
-    NARROW = 110
+    NARROW = 130
 
     def on_mount(self) -> None:
         self.follow()
 
     def on_resize(self) -> None:
-        # side by side the panes need about 110 columns; below that they stack
+        # side by side the panes need about 130 columns; below that they stack
         self.set_class(self.size.width < self.NARROW, "narrow")
 
     def _status_line(self) -> str:
