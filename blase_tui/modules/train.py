@@ -212,6 +212,8 @@ class Train:
         n_batches = -(-len(train) // cfg.batch_size)
         tracker = context_mod.current_tracker()
         ckpt_dir = self._checkpoint_dir()
+        # one bar over the epochs still to run, so the live panes have an ETA for the whole training
+        overall = recording.progress("train", total=max(0, epochs - start_epoch + 1), unit="epochs")
         for epoch in range(start_epoch, epochs + 1):
             started = time.perf_counter()
             total_loss = correct = seen = 0
@@ -246,9 +248,11 @@ class Train:
             self.adapter.save_checkpoint(ckpt_dir / f"last{self.adapter.file_suffix}",
                                          {"epoch": epoch, "history": self.history, "best": best, "waited": waited})
             _log("epoch %d/%d: %s", epoch, epochs, ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
+            overall.update(1)
             if cfg.early_stopping and waited >= cfg.early_stopping:
                 _log("early stopping after epoch %d: %s did not improve for %d epochs", epoch, cfg.monitor, waited)
                 break
+        overall.close()
         if cfg.early_stopping and best_state is not None:
             self.adapter.load_state(best_state)
         return self.history
