@@ -84,6 +84,9 @@ def _plain(project: Any, strategy: str | None, n: int | None, labeller: str | No
     started = "resumed" if session.resumed else "started"
     model = f"model {r.model} (run {r.model_run})" if r.model else "no model"
     _out(f"round {r.number} {started}: {r.strategy}, {model}, target {r.target}" + (f"; {r.note}" if r.note else ""))
+    warning = session.model_warning()
+    if warning:
+        _out(f"note: {warning}")
     _out(f"keys: {keys}")
     try:
         while not session.done:

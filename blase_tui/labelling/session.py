@@ -258,6 +258,25 @@ class LabellingSession:
         """True once the round reached its target, ran out of records, or was ended."""
         return self.round.status != label_store.OPEN or self._pos >= len(self._rows)
 
+    def model_warning(self) -> str | None:
+        """A sentence when the round's model is stale: a newer version of it exists (a resumed round keeps the
+        order it started with), or none was trained since the previous round."""
+        from blase_tui.store import models
+
+        r = self.round
+        name, _, version = (r.model or "").partition(":")
+        if not name:
+            return None
+        newest = max((m["version"] for m in models.list_models(self.store) if m["name"] == name), default=0)
+        if version.isdigit() and newest > int(version):
+            return (f"round {r.number} was ordered by {r.model}; {name}:{newest} is newer. Finish the round, or "
+                    "`blase label end-round` and label again to use it.")
+        earlier = [x for x in label_store.rounds(self.store) if x.number < r.number]
+        if earlier and earlier[-1].model == r.model:
+            return (f"no model was trained since round {earlier[-1].number}: this round is ordered by the same "
+                    f"{r.model}. Run `blase step {self.config.train_step}` first to learn from the last round's labels.")
+        return None
+
     def progress(self) -> tuple[int, int]:
         """``(labels with a training target in this round, the round's target)``."""
         return label_store.progress(self.store, self.round.number), self.round.target

@@ -33,6 +33,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
         seen = set()
+        taken: set[str] = set()  # keys the screen binds itself: the global rows for them would be wrong
         # the screen's own keys and those of blase's widgets; not the editing keys of every Input and table
         ours = [n for n in self.under.query("*").nodes if type(n).__module__.startswith("blase_tui.")]
         for node in [self.under, *ours]:
@@ -43,11 +44,10 @@ class HelpScreen(ModalScreen[None]):
                 if (key, binding.description) in seen:
                     continue
                 seen.add((key, binding.description))
-                seen.update((k, "") for k in key.split())
+                taken.update(key.split())
                 table.add_row(key, binding.tooltip or binding.description)
         for key, text in getattr(self.under, "help_rows", list)():
             table.add_row(key, text)
-        taken = {k for k, _ in seen}
         for key, text in GLOBAL:
             if key not in taken and not (key == "escape" and "esc" in taken):
                 table.add_row(key, text)

@@ -22,8 +22,6 @@ from textual.widgets import Footer, ProgressBar, Static
 from blase_tui.core.project import Project
 from blase_tui.tui.worker_errors import ShowsWorkerErrors
 
-RESERVED = {"s", "u", "o", "q", "question_mark", "escape"}
-
 
 def render_fields(record: Any, key_name: str = "key", secondary_name: str | None = None) -> Table:
     """The record's ids (under the configured column names) and its configured fields, once each."""
@@ -174,29 +172,10 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
 
     @work(thread=True, group="label-model", exit_on_error=False)
     def check_model(self) -> None:
-        """Say so when a newer model than the one that ordered this round exists (a resumed round keeps its
-        order), or when none was trained since the last round."""
-        from blase_tui.store import models
-
-        r = self.session.round
-        name, _, version = (r.model or "").partition(":")
-        if not name:
-            return
-        newest = max((m["version"] for m in models.list_models(self.project.store) if m["name"] == name), default=0)
-        if version.isdigit() and newest > int(version):
-            self.app.call_from_thread(
-                self.notify, f"Round {r.number} was ordered by {r.model}; {name}:{newest} is newer. Finish the round, "
-                "or `blase label end-round` and label again to use it.", severity="warning", timeout=12)
-            return
-        from blase_tui.labelling import store as label_store
-
-        earlier = [x for x in label_store.rounds(self.project.store) if x.number < r.number]
-        if earlier and earlier[-1].model == r.model:
-            train = getattr(self.session.config, "train_step", "train")
-            self.app.call_from_thread(
-                self.notify, f"No model was trained since round {earlier[-1].number}: this round is ordered by the "
-                f"same {r.model}. Run `blase step {train}` first to learn from the last round's labels.",
-                severity="warning", timeout=12)
+        """Say so when the round's model is stale (the session decides; a few store reads, so in a worker)."""
+        warning = self.session.model_warning()
+        if warning:
+            self.app.call_from_thread(self.notify, warning[0].upper() + warning[1:], severity="warning", timeout=12)
 
     def on_label_screen_show(self, message: Show) -> None:
         self.record = message.record
@@ -266,7 +245,8 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
 
     # ---- keys ----------------------------------------------------------------------------------------------
     def on_key(self, event: events.Key) -> None:
-        if self.session is None or event.key in RESERVED:
+        # [labelling.keys] cannot hold s, u, o, q or ? (the config refuses them), so those reach the bindings
+        if self.session is None:
             return
         if event.character and event.character in self.session.keys:
             event.stop()
