@@ -1,4 +1,6 @@
-"""The Track API in user scripts: runs owned by the process, closed however the process ends."""
+"""The Track API in user scripts. A script inside a project is a step execution named after the script (or its
+``--step`` argument), so its records are the ones `blase step` makes; ``start_run()`` alone opens a run that
+later processes join, ``with start_run():`` a run of the block alone."""
 
 from __future__ import annotations
 
@@ -36,21 +38,27 @@ print(t.run_id)
 """)
     assert proc.returncode == 0, proc.stderr
     run = show_json(blase, project, proc.stdout.strip())
-    assert run["name"] == "baseline" and run["status"] == "succeeded"
-    assert run["params"] == {"lr": 0.01, "layers": [64, 32], "optimizer": "adam"}
-    assert run["metrics"] == {"loss": 0.2, "acc": 0.9, "f1": 0.8}
+    assert run["name"] == "baseline" and run["status"] == "succeeded" and not run["explicit"]
+    assert len(run["steps"]) == 1
+    step = run["steps"][0]
+    assert step["step"] == "script" and step["status"] == "succeeded", "the script is a step execution"
+    assert step["params"] == {"lr": 0.01, "layers": [64, 32], "optimizer": "adam"}
+    assert step["metrics"] == {"loss": 0.2, "acc": 0.9, "f1": 0.8}
+    assert step["signature"]["code_hash"] and step["signature"]["env_hash"]
     assert run["tags"] == {"who": "me", "stage": "dev"}
-    names = sorted(a["name"] for a in run["artifacts"])
+    names = sorted(a["name"] for a in step["artifacts"])
     assert names == ["copy.txt", "notes.txt"]
-    hashes = {a["hash"] for a in run["artifacts"]}
+    hashes = {a["hash"] for a in step["artifacts"]}
     assert len(hashes) == 1, "the same content is stored once"
     objects = [p for p in (project / ".blase" / "cas" / "objects").rglob("*") if p.is_file()]
     assert sum(1 for p in objects if p.read_bytes() == b"hello") == 1
-    art = project / "runs" / run["id"] / "artifacts" / "copy.txt"
+    art = project / "runs" / run["id"] / "script" / "artifacts" / "copy.txt"
     assert art.read_text() == "hello"
     assert stat.S_IMODE(art.stat().st_mode) & 0o222 == 0, "artifacts are read-only"
-    metrics_file = (project / "runs" / run["id"] / "metrics.jsonl").read_text().splitlines()
-    assert len(metrics_file) == 7
+    events = (project / "runs" / run["id"] / "script" / "events.jsonl").read_text()
+    assert events.count('"type": "metric"') == 7
+    code = {a["name"] for a in run["artifacts"]}
+    assert {"code/main.py", "code/script.py"} <= code, "the project's code is kept with the run as it closes"
 
 
 def test_exception_marks_the_run_failed(project: Path, blase) -> None:
@@ -61,8 +69,15 @@ t.log_metric("x", 1)
 raise RuntimeError("crash")
 """)
     assert proc.returncode == 1
+    assert "RuntimeError: crash" in proc.stderr
     run = runs_json(blase, project)[0]
-    assert run["status"] == "failed" and run["metrics"] == {"x": 1.0}
+    # the run stays open for the next step, as after a failed `blase step` of an explicit run
+    assert run["status"] == "running" and run["metrics"] == {"x": 1.0}
+    step = show_json(blase, project, run["id"])["steps"][0]
+    assert step["status"] == "failed" and step["exit_code"] == 1 and "RuntimeError: crash" in step["error"]
+    assert "RuntimeError: crash" in (project / "runs" / run["id"] / "script" / "log.txt").read_text()
+    assert blase("runs", "close", run["id"], cwd=project).returncode == 0
+    assert runs_json(blase, project)[0]["status"] == "failed"
 
 
 def test_exit_without_end_run_closes_succeeded(project: Path, blase) -> None:
@@ -144,4 +159,5 @@ def test_ctrl_c_in_a_script_marks_the_run_interrupted(project: Path, blase) -> N
     run = runs_json(blase, project)[0]
     assert run["status"] == "interrupted"
     shown = show_json(blase, project, run["id"])
-    assert [d["path"] for d in shown["datasets"]] == ["main.py"], "run-level datasets are listed"
+    assert shown["steps"][0]["status"] == "interrupted"
+    assert [d["path"] for d in shown["steps"][0]["datasets"]] == ["main.py"], "the script's datasets are listed"

@@ -53,6 +53,9 @@ tui.register(app)
 
 def run() -> None:
     """Console-script entry point: one line per error and the documented exit codes."""
+    from blase_tui.core import script_step
+
+    script_step.disable()  # `blase` itself is never a project script's step (core/script_step.py)
     try:
         app()
     except BlaseError as exc:

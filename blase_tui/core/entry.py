@@ -25,8 +25,11 @@ def main(
         python main.py --step train
         python main.py --step evaluate --end_run
     """
+    from blase_tui.core import script_step
     from blase_tui.core.engine import StepRequest, run_step
     from blase_tui.core.project import Project
+
+    script_step.disable()  # the engine runs the step here; the script is not a step of its own
 
     if steps is not None:
         steps_mod.register_functions(steps)

@@ -126,7 +126,9 @@ class TensorFlowAdapter:
         return json.loads(path.with_name(path.name + ".json").read_text())
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(f".tmp-{path.stem}.keras")
+        # Keras picks the format by the suffix: .keras (zip), .h5 (the legacy HDF5 file older code reads)
+        suffix = path.suffix if path.suffix in (".keras", ".h5") else ".keras"
+        tmp = path.with_name(f".tmp-{path.stem}{suffix}")
         self.model.save(tmp)
         shutil.move(tmp, path)
 

@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from blase_tui.core import context as context_mod
 from blase_tui.errors import BlaseError
 from blase_tui.labelling import config as config_mod
 from blase_tui.labelling import store as label_store
 from blase_tui.labelling.pool import Pool
 from blase_tui.labelling.queue import TRAINING_IDS
+from blase_tui.modules import recording
 from blase_tui.modules.batch import Batch, BatchMeta
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def _project(project: Project | str | Path | None) -> Project:
     if isinstance(project, Project):
         return project
     if project is None:
-        ctx = context_mod.active()
+        ctx = recording.step()
         if ctx is not None:
             return ctx.project
         return Project.discover()
@@ -66,8 +66,7 @@ def _array(values: Sequence[Any]) -> np.ndarray:
 def _record_labels(project: Project, labels: Sequence[label_store.Label]) -> None:
     """Inside a step: the labels are an input dataset (hash of what was read; the stamp file's fingerprint makes
     a later execution with changed labels run again instead of being reused)."""
-    tracker = context_mod.current_tracker()
-    if tracker is None:
+    if not recording.active():
         return
     from blase_tui.store.hashing import hash_json
 
@@ -76,7 +75,7 @@ def _record_labels(project: Project, labels: Sequence[label_store.Label]) -> Non
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text("0\n")
     digest = "xxh3:" + hash_json([[lab.key, lab.label, lab.target] for lab in labels])
-    tracker.log_dataset(stamp, role="input", name="labels", digest=digest, records=len(labels))
+    recording.dataset(stamp, role="input", name="labels", digest=digest, records=len(labels))
 
 
 def label_batches(project: Project | str | Path | None = None, *, batch_size: int = 100_000,
@@ -167,8 +166,9 @@ def training_set(project: Project | str | Path | None = None) -> TrainingSet:
 def record_training_ids(ctx_or_tracker: Any, keys: Sequence[str], rounds: Sequence[int] | int) -> Path:
     """Keep ``training_ids.csv`` (columns: the key column's name, ``round``) as an artifact of the running step
     and tag its run ``round`` = the newest round trained on. Returns the artifact's path in the run folder."""
-    tracker = getattr(ctx_or_tracker, "tracker", ctx_or_tracker) or context_mod.current_tracker()
-    if tracker is None:
+    del ctx_or_tracker  # the running step is found through the module API; the argument stays for old calls
+    folder = recording.step_folder()
+    if folder is None:
         raise BlaseError("record_training_ids needs a run: call it inside a step (or a Track run).")
     rounds_list = [int(rounds)] * len(keys) if isinstance(rounds, int | np.integer) else [int(r) for r in rounds]
     if len(rounds_list) != len(keys):
@@ -178,16 +178,16 @@ def record_training_ids(ctx_or_tracker: Any, keys: Sequence[str], rounds: Sequen
         key_name = config_mod.load(_project(None)).key
     except BlaseError:
         key_name = "key"
-    tmp = tracker.folder / f".tmp-{os.getpid()}-{TRAINING_IDS}"
+    tmp = folder / f".tmp-{os.getpid()}-{TRAINING_IDS}"
     tmp.parent.mkdir(parents=True, exist_ok=True)
     try:
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow([key_name, "round"])
             writer.writerows(zip(keys, rounds_list, strict=True))
-        tracker.log_artifact(tmp, name=TRAINING_IDS)
+        recording.artifact(tmp, name=TRAINING_IDS)
     finally:
         tmp.unlink(missing_ok=True)
-    tracker.set_tags({"round": max(rounds_list, default=0)})
-    tracker.log_metrics({"n_train": float(len(keys))})
-    return tracker.folder / "artifacts" / TRAINING_IDS
+    recording.tags({"round": max(rounds_list, default=0)})
+    recording.metrics({"n_train": float(len(keys))})
+    return folder / "artifacts" / TRAINING_IDS

@@ -7,10 +7,10 @@ writer's buffer and the reader's decode buffers. A batch is therefore sized to a
 
 from __future__ import annotations
 
-from blase_tui.core import context as context_mod
 from blase_tui.core.config import parse_bytes
+from blase_tui.modules import recording
 
-DEFAULT_BUDGET = 512 * 1024**2
+DEFAULT_BUDGET = recording.DEFAULT_BUDGET
 SHARE = 4
 
 
@@ -18,8 +18,7 @@ def resolve_budget(memory_budget: int | str | None = None) -> int:
     """An explicit budget, else the running step's (``blase.toml``), else 512 MiB."""
     if memory_budget is not None:
         return parse_bytes(memory_budget, what="memory_budget")
-    ctx = context_mod.active()
-    return ctx.memory_budget if ctx is not None else DEFAULT_BUDGET
+    return recording.memory_budget()
 
 
 def records_per_batch(bytes_per_record: float, memory_budget: int, *, share: int = SHARE) -> int:

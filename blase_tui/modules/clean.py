@@ -10,13 +10,16 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from blase_tui.core import context as context_mod
-from blase_tui.errors import BlaseError
+from blase_tui.errors import BlaseError, ConfigError
+from blase_tui.modules import recording
 from blase_tui.modules.batch import Batch
 
 
@@ -29,10 +32,12 @@ class Clean:
         self._marked: dict[str, str] = {}
         self.excluded: dict[str, str] = {}
         self.saved: list[str] = []
+        self.excluded_sets: list[dict[str, str]] = []  # sets that could not be saved (no project)
 
     def apply_filter(self, batch: Batch, fn: Callable[[Batch], Any], reason: str | None = None) -> list[str]:
         """Call ``fn(batch)``; it returns a boolean mask (True: exclude), a list of keys, or a dict of key to
         reason. Returns the keys marked in this batch."""
+        recording.params("apply_filter", filter=fn, **({"reason": reason} if reason else {}))
         result = fn(batch)
         default = reason or getattr(fn, "__name__", "filter")
         if isinstance(result, dict):
@@ -71,25 +76,31 @@ class Clean:
         self.excluded.update(keys if isinstance(keys, dict) else {k: reason for k in keys})
 
     def clear_keys(self) -> str | None:
-        """Save the exclusion set as the next version of its name (``cleaned_v1``...), keep a JSON copy as an
-        artifact, and start an empty set. Returns the saved name (None outside any project run)."""
+        """Save the exclusion set in the project as the next version of its name (``cleaned_v1``...), also
+        outside any run; keep a JSON copy as an artifact of the step; start an empty set. Returns the saved
+        name (None outside any project: the set stays in ``excluded_sets`` only)."""
         self.excluded.update(self._marked)
         self._marked.clear()
-        tracker = context_mod.current_tracker()
-        saved = None
-        if tracker is not None:
-            from blase_tui.store import exclusions
-
-            saved = exclusions.save(tracker.store, self.name, self.excluded, run_id=tracker.run_id,
-                                    step_run_id=tracker.step_run_id or None)
-            import json
-
-            path = tracker.folder / "artifacts" / "exclusions" / f"{saved}.json"
+        recording.params("clear_keys", name=self.name)
+        try:
+            saved = recording.save_exclusions(self.name, self.excluded)
+        except ConfigError as exc:  # no project: nowhere to keep it but here
+            recording.say("exclusion set not saved (%s)", exc)
+            self.excluded_sets.append(dict(self.excluded))
+            self.excluded = {}
+            return None
+        folder = recording.artifact_dir()
+        if folder is not None:
+            path = folder / "exclusions" / f"{saved}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(self.excluded, indent=1, sort_keys=True))
-            if context_mod.active() is None:
-                tracker.log_artifact(path, name=f"exclusions/{saved}.json")
-            tracker.log_metric(f"excluded_{self.name}", float(len(self.excluded)))
-            self.saved.append(saved)
+        elif recording.active():
+            with tempfile.TemporaryDirectory(prefix="blase-clean-") as tmp:
+                path = Path(tmp) / f"{saved}.json"
+                path.write_text(json.dumps(self.excluded, indent=1, sort_keys=True))
+                recording.artifact(path, name=f"exclusions/{saved}.json")
+        recording.metrics({f"excluded_{self.name}": float(len(self.excluded))})
+        recording.log("saved exclusion set %s (%d keys)", saved, len(self.excluded))
+        self.saved.append(saved)
         self.excluded = {}
         return saved

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from blase_tui.core import context as context_mod
 from blase_tui.errors import BlaseError
 from blase_tui.modules import metrics as metrics_mod
 from blase_tui.modules import recording
@@ -59,7 +58,9 @@ class Evaluate:
         """Predict every record of ``test_data_dir`` (npy shards) and compute the metrics of ``task_type``."""
         if task_type not in ("classification", "regression"):
             raise BlaseError(f"task_type must be 'classification' or 'regression', not {task_type!r}.")
-        model_path = Path(model_path)
+        recording.params("evaluate_live", model_path=model_path, test_data_dir=test_data_dir, task_type=task_type,
+                         save_preds=save_preds)
+        model_path = self._model_file(Path(model_path))
         adapter, card = load_model(model_path, self.device)
         adapter.classification = task_type == "classification"
         split = open_split(test_data_dir)
@@ -70,7 +71,7 @@ class Evaluate:
         self._check_leak(split.keys, card)
         if split.manifest_hash:
             recording.dataset(Path(test_data_dir), role="input", digest=split.manifest_hash, records=len(split))
-        recording.dataset(model_path, role="input", name="model")
+        recording.dataset(model_path, role="input")
         outputs, targets = [], []
         bar = recording.progress(f"evaluate {test_data_dir}", total=len(split), unit="records")
         for _, cols in split.batches(self.batch_size, columns=[x_col, y_col]):
@@ -101,17 +102,29 @@ class Evaluate:
         return result
 
     @staticmethod
+    def _model_file(model_path: Path) -> Path:
+        """``model_path``; when it does not exist, the model an earlier step of this run saved (seed 000's
+        evaluate names ``models/my_model.h5`` while its train step saves ``models/trained_model.h5``), said in
+        one line. Outside a run, or when no step of it saved a model, the missing file is an error."""
+        if model_path.exists():
+            return model_path
+        for saved in recording.run_models():
+            path = Path(saved["path"]) if saved.get("path") else None
+            if path is not None and path.exists() and path.suffix == model_path.suffix:
+                recording.say(
+                    "%s does not exist; evaluating %s instead: %s v%d, the model the %s step of this run saved",
+                    model_path, path, saved["name"], saved["version"], saved["step"])
+                return path
+        raise BlaseError(f"model {model_path} does not exist; train and save one first (Train.save_model), or"
+                         " give the path it was saved to.")
+
+    @staticmethod
     def _check_leak(keys: np.ndarray, card: dict[str, Any]) -> None:
         """Refuse to score records the model was trained on (when the training split is known)."""
         run = card.get("training_run")
-        tracker = context_mod.current_tracker()
-        if not run or tracker is None:
+        if not run:
             return
-        rows = tracker.store.db.query(
-            "SELECT path FROM datasets WHERE run_id = ? AND role = 'input' AND step_run_id = ?",
-            (run, card.get("training_step_run") or 0))
-        for r in rows:
-            path = tracker.store.root / r["path"]
+        for path in recording.training_inputs(run, card.get("training_step_run")):
             if (path / "_manifest.json").is_file():
                 train_keys = set(open_split(path).keys.tolist())
                 leaked = train_keys.intersection(keys.tolist())
@@ -120,14 +133,13 @@ class Evaluate:
                                      " evaluate on a split the model has not seen.")
 
     def _record(self, result: dict[str, Any], preds: dict[str, Any] | None, out: np.ndarray, y: np.ndarray) -> None:
-        tracker = context_mod.current_tracker()
-        if tracker is None:
+        if not recording.active():
             return
         import tempfile
 
         headline = {k: v for k, v in result.items() if isinstance(v, float)}
-        tracker.log_metrics(headline)
-        previous = self._previous(tracker, list(headline))
+        recording.metrics(headline)
+        previous = recording.previous_metrics(list(headline))
         if previous:
             result["previous"] = previous
             result["change"] = {k: headline[k] - v for k, v in previous["metrics"].items() if k in headline}
@@ -139,32 +151,19 @@ class Evaluate:
 
             pq.write_table(pa.table(preds), folder / "predictions.parquet")
         _plots(result, out, y, folder)
-        tracker.log_artifact(folder, name="evaluation")
+        recording.artifact(folder, name="evaluation")
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
-
-    @staticmethod
-    def _previous(tracker: Any, keys: list[str]) -> dict[str, Any] | None:
-        ctx = context_mod.active()
-        if ctx is None or not keys:
-            return None
-        rows = tracker.store.db.query(
-            "SELECT s.id, s.run_id FROM step_runs s WHERE s.step = ? AND s.status = 'succeeded' AND s.id < ?"
-            " ORDER BY s.id DESC LIMIT 1", (ctx.step, ctx.step_run_id))
-        if not rows:
-            return None
-        marks = ",".join("?" * len(keys))
-        values = tracker.store.db.query(
-            f"SELECT key, value FROM metrics WHERE step_run_id = ? AND key IN ({marks})", (rows[0]["id"], *keys))
-        return {"run_id": rows[0]["run_id"], "metrics": {r["key"]: r["value"] for r in values}}
 
     def save_evaluation_logs(self, path: str | Path) -> Path:
         if not self.results:
             raise BlaseError("nothing to save: call evaluate_live first.")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        recording.params("save_evaluation_logs", **{"save_evaluation_logs.path": path})
         path.write_text(json.dumps(self.results, indent=1, default=str))
+        recording.dataset(path, role="output")
         return path
 
 

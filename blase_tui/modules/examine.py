@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from blase_tui.core import context as context_mod
+from blase_tui.modules import recording
 from blase_tui.modules.batch import Batch
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -200,16 +200,18 @@ class Examine:
         """Print the summary table, write ``summary.json`` and one PNG histogram per numeric column (to the
         step's artifacts, or ``output_dir``), log headline metrics; returns the summary."""
         summary = self.summary()
-        ctx = context_mod.active()
-        tracker = context_mod.current_tracker()
+        if output_dir:
+            recording.params("generate_summary", output_dir=output_dir)
+        step_folder = recording.artifact_dir()
+        temporary = False
         if output_dir:
             out = Path(output_dir)
-        elif ctx is not None:
-            out = ctx.artifact_dir  # ingested as the step's artifacts when it ends
-        elif tracker is not None:
+        elif step_folder is not None:
+            out = step_folder  # ingested as the step's artifacts when it ends
+        elif recording.active():
             import tempfile
 
-            out = Path(tempfile.mkdtemp(prefix="blase-examine-"))  # copied into the run below
+            out, temporary = Path(tempfile.mkdtemp(prefix="blase-examine-")), True  # copied into the run below
         else:
             out = Path("examine")
         out.mkdir(parents=True, exist_ok=True)
@@ -218,14 +220,15 @@ class Examine:
             _plots(summary, out)
         if show:
             _print_table(summary)
-        if tracker is not None:
-            tracker.log_metrics({"records": float(summary["records"]), "columns": float(len(summary["columns"]))})
-            if ctx is None or output_dir:
-                tracker.log_artifact(out, name="examine")
-                if not output_dir:
-                    import shutil
+        recording.metrics({"records": float(summary["records"]), "columns": float(len(summary["columns"]))})
+        if recording.active() and (step_folder is None or output_dir):
+            recording.artifact(out, name="examine")
+        if temporary:
+            import shutil
 
-                    shutil.rmtree(out, ignore_errors=True)
+            shutil.rmtree(out, ignore_errors=True)
+        elif not recording.active() or output_dir:
+            recording.say("summary written to %s (summary.json and plots)", out / "summary.json")
         return summary
 
 

@@ -117,6 +117,8 @@ class Extract:
         ``data["label"]`` the name of each file's folder relative to ``directory`` ("" at the top)."""
         from PIL import Image, UnidentifiedImageError
 
+        recording.params("load_images", **{"load_images.directory": directory},
+                         **({"load_images.size": size} if size else {}))
         on_error = _check_on_error(on_error or self.on_error)
         root = Path(directory)
         files = _files(root, patterns, recursive, allow_empty, "image")

@@ -64,9 +64,10 @@ class Load:
     ``Load`` wrote there (the files its manifest lists); later writes add shards. ``durable=True`` flushes every
     file to the disk before it is renamed (survives power loss, not only a crashed process; slower)."""
 
-    def __init__(self, durable: bool = False) -> None:
+    def __init__(self, durable: bool = False, *, record: bool = True) -> None:
         self._outputs: dict[Path, _Output] = {}
         self.durable = durable
+        self.record = record  # False for blase's own caches: they are not outputs of the step
 
     def save_to_filesystem(self, data: Batch, directory: str | Path, format: str | None = None) -> Path:  # noqa: A002
         """Write one batch as the next shard of ``directory``; returns the manifest path. ``format``: ``npy``
@@ -76,6 +77,9 @@ class Load:
             raise TypeError(f"save_to_filesystem takes a Batch, not a {type(data).__name__}")
         directory = Path(directory)
         fmt = format or ("parquet" if data.is_table else "npy")
+        if self.record:
+            recording.params("save_to_filesystem", **{"save_to_filesystem.directory": directory,
+                                                      "save_to_filesystem.format": fmt})
         if fmt not in FORMATS:
             raise BlaseError(f"format {fmt!r} is not one of {', '.join(FORMATS)}; pick one of those.")
         out = self._outputs.get(directory.resolve())
@@ -103,7 +107,8 @@ class Load:
         out.shards.append(entry)
         out.records += len(data)
         manifest = self._write_manifest(out)
-        recording.dataset(directory, role="output", digest=manifest["hash"], records=out.records)
+        if self.record:
+            recording.dataset(directory, role="output", digest=manifest["hash"], records=out.records)
         return directory / MANIFEST
 
     # --------------------------------------------------------------- writers

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from blase_tui.core import context as context_mod
 from blase_tui.errors import BlaseError
 from blase_tui.modules import recording
 from blase_tui.modules.batch import Batch, BatchMeta
@@ -104,16 +103,8 @@ class Prepare:
 
     def load_exclusion_keys(self, name: str) -> int:
         """Drop the keys of exclusion set ``name`` (``cleaned_v1``, or ``cleaned`` for the newest version)."""
-        from blase_tui.store import exclusions
-
-        tracker = context_mod.current_tracker()
-        if tracker is not None:
-            store = tracker.store
-        else:
-            from blase_tui.core.project import Project
-
-            store = Project.discover().store
-        keys = exclusions.load(store, name)
+        recording.params("load_exclusion_keys", exclusion_keys=name)
+        keys = recording.load_exclusions(name)
         self._excluded.update(keys)
         self._exclusion_sets.append(name)
         return len(keys)
@@ -126,6 +117,8 @@ class Prepare:
         fractions = (float(train), float(val), float(test))
         if any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
             raise BlaseError(f"split fractions must be >= 0 and add up to 1, not {train} + {val} + {test}.")
+        recording.params("set_split", train=train, val=val, test=test, seed=seed,
+                         **{k: v for k, v in (("stratify", stratify), ("group", group)) if v is not None})
         self._fractions, self._seed, self._stratify, self._group = fractions, int(seed), stratify, group
 
     def set_windows(self, window: int, horizon: int = 1, stride: int = 1, *, features: list[str] | None = None,
@@ -171,6 +164,8 @@ class Prepare:
             raise BlaseError(f"output_format {output_format!r} is not one of {', '.join(FORMATS)}.")
         if not self._sources:
             raise BlaseError("no sources: call register_source(name, batches) before convert().")
+        recording.params("convert", output_format=output_format, output_dir=output_dir,
+                         sources=[n for n, _, _ in self._sources])
         out = Path(output_dir)
         _, primary_source, _ = self._sources[0]
         primary_iter = iter(primary_source)
@@ -264,18 +259,13 @@ class Prepare:
         report["hash"] = "xxh3:" + hash_json(split_hashes)
         atomic_write(out / MANIFEST, lambda tmp: tmp.write_text(json.dumps(report, indent=1)))
         self.report = report
-        tracker = context_mod.current_tracker()
-        if tracker is not None:
+        if recording.active():
             recording.dataset(out, role="output", digest=report["hash"], records=sum(counts.values()))
-            tracker.log_metrics({f"{s}_records": float(n) for s, n in counts.items()})
-            for name, n in missing_count.items():
-                if n:
-                    tracker.log_metric(f"missing_in_{name}", float(n))
-            ctx = context_mod.active()
-            if ctx is not None:
-                ctx.log.info("prepared %s records (train %d, val %d, test %d); %d excluded%s",
-                             sum(counts.values()), counts["train"], counts["val"], counts["test"], excluded,
-                             "".join(f"; {n} missing in {k}" for k, n in missing_count.items() if n))
+            recording.metrics({f"{s}_records": float(n) for s, n in counts.items()})
+            recording.metrics({f"missing_in_{name}": float(n) for name, n in missing_count.items() if n})
+        recording.log("prepared %s records (train %d, val %d, test %d); %d excluded%s",
+                      sum(counts.values()), counts["train"], counts["val"], counts["test"], excluded,
+                      "".join(f"; {n} missing in {k}" for k, n in missing_count.items() if n))
         return report
 
 

@@ -1,25 +1,159 @@
-"""How the data modules report to the running step: progress, bad records, and the datasets they read and
-wrote. Outside a step every call is a no-op, so the modules work in a notebook too."""
+"""The module API: the one way blase's modules reach the current run.
+
+Every module (Extract ... Evaluate, and the Deploy/Monitor/Update to come) records its work through these
+functions and nothing else: never through trackers, step contexts or the store's connection. Where the work is
+recorded:
+
+- inside ``blase step NAME`` (and ``python main.py --step NAME`` with ``@step``): the running step;
+- in a project script without ``blase step`` (seed 000's own ``main()``): the script's step execution, begun
+  by the first call here (``core/script_step.py``);
+- in a process that opened a run with ``Track`` outside any project script: that run;
+- anywhere else (a notebook outside a project): nowhere; every call is a no-op or returns None, so the
+  modules work there too.
+
+=========================  ===============================================================================
+what                       functions
+=========================  ===============================================================================
+the step                   ``step()``, ``active()``, ``log()``, ``memory_budget()``, ``resume_requested()``
+params of module calls     ``params(method, **values)``
+inputs and outputs         ``dataset(path, role=...)``, ``files_hash()``
+metrics, tags, artifacts   ``metrics()``, ``tags()``, ``artifact()``, ``artifact_dir()``, ``step_folder()``,
+                           ``scratch_dir()``, ``cache_dir()``
+progress, bad records      ``progress()``, ``bad_record()``
+exclusion sets             ``save_exclusions()``, ``load_exclusions()``
+models                     ``register_model()``, ``run_models()``, ``last_checkpoint()``, ``training_inputs()``
+previous results           ``previous_metrics()``
+=========================  ===============================================================================
+"""
 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from blase_tui.core import context as context_mod
+from blase_tui.core import script_step
 from blase_tui.core.context import Progress
-from blase_tui.modules.batch import BadRecord
+
+if TYPE_CHECKING:
+    from blase_tui.core.context import StepContext
+    from blase_tui.core.tracker import RunTracker
+    from blase_tui.modules.batch import BadRecord
+    from blase_tui.store.runstore import RunStore
+
+DEFAULT_BUDGET = 512 * 1024**2
+_CALL_PARAMS: dict[int, dict[str, str]] = {}  # step execution -> param key -> JSON of its value
 
 
-def progress(stage: str, total: int | None, unit: str = "records") -> Progress:
+# ----------------------------------------------------------------- the step
+def step() -> StepContext | None:
+    """The running step's context; in a project script, its step execution begins here."""
     ctx = context_mod.active()
+    if ctx is None and script_step.ensure() is not None:
+        ctx = context_mod.active()
+    return ctx
+
+
+def _tracker() -> RunTracker | None:
+    ctx = step()
+    return ctx.tracker if ctx is not None else context_mod.current_tracker()
+
+
+def active() -> bool:
+    """Whether module calls are recorded anywhere."""
+    return _tracker() is not None
+
+
+def _store() -> RunStore | None:
+    tracker = _tracker()
+    return tracker.store if tracker is not None else None
+
+
+def log(message: str, *args: Any) -> None:
+    """A line in the step's log (and on the terminal); nothing outside a step."""
+    ctx = step()
+    if ctx is not None:
+        ctx.log.info(message, *args)
+
+
+def say(message: str, *args: Any) -> None:
+    """A line the user must see: the step's log inside a step, else standard error."""
+    ctx = step()
+    if ctx is not None:
+        ctx.log.info(message, *args)
+    else:
+        import sys
+
+        print("blase: " + (message % args if args else message), file=sys.stderr)
+
+
+def memory_budget() -> int:
+    """The running step's memory budget (``blase.toml``), else 512 MiB."""
+    ctx = step()
+    return ctx.memory_budget if ctx is not None else DEFAULT_BUDGET
+
+
+def resume_requested() -> bool:
+    """``blase step NAME --resume``."""
+    ctx = step()
+    return bool(ctx is not None and ctx.resume)
+
+
+# ------------------------------------------------------------------ params
+def _plain(value: Any) -> Any:
+    """A param value as JSON-able data: paths as strings, functions by name, objects by their class."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Path):
+        return value.as_posix()
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()  # numpy scalars
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if callable(value) and hasattr(value, "__qualname__") and not isinstance(value, type):
+        module = getattr(value, "__module__", None) or ""
+        return f"{module}.{value.__qualname__}" if module not in ("", "__main__", "builtins") else value.__qualname__
+    kind = type(value)
+    return f"{kind.__module__.split('.')[0]}.{kind.__qualname__}"
+
+
+def params(method: str, **values: Any) -> None:
+    """Record the arguments a module method was given as params of the step execution
+    (``train(epochs=10)`` -> ``epochs = 10``). A key another call of the same execution already set to
+    another value is kept as ``method.key``, so neither hides the other."""
+    tracker = _tracker()
+    if tracker is None:
+        return
+    from blase_tui.store.hashing import canonical_json
+
+    seen = _CALL_PARAMS.setdefault(tracker.step_run_id or id(tracker), {})
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        plain = _plain(value)
+        text = canonical_json(plain)
+        name = key if seen.get(key, text) == text else f"{method}.{key}"
+        if seen.get(name) == text:
+            continue  # already recorded (a method called once per batch writes once)
+        seen[name] = text
+        out[name] = plain
+    if out:
+        tracker.log_params(out)
+
+
+# ---------------------------------------------------------- inputs, outputs
+def progress(stage: str, total: int | None, unit: str = "records") -> Progress:
+    ctx = step()
     return Progress(ctx.events if ctx is not None else None, stage, total, unit)
 
 
 def bad_record(bad: BadRecord) -> None:
     """Add a skipped record to the step report (``bad_records.jsonl`` in the step folder) and the events."""
-    ctx = context_mod.active()
+    ctx = step()
     if ctx is None:
         return
     with open(ctx.folder / "bad_records.jsonl", "a", encoding="utf-8") as fh:
@@ -31,14 +165,13 @@ def files_hash(files: Iterable[Path], root: Path | None = None) -> tuple[str, in
     """Content hash of a set of files, cached in the current project's store when there is one."""
     from blase_tui.store.filehash import files_hash as store_files_hash
 
-    tracker = context_mod.current_tracker()
-    return store_files_hash(tracker.store if tracker is not None else None, files, root)
+    return store_files_hash(_store(), files, root)
 
 
 def dataset(path: Path | str, *, role: str, files: list[Path] | None = None, records: int | None = None,
             digest: str | None = None, name: str | None = None) -> str | None:
-    """Record a dataset on the current run (input or output); returns its content hash."""
-    tracker = context_mod.current_tracker()
+    """Record a file or folder the step read (``role="input"``) or wrote (``"output"``); returns its hash."""
+    tracker = _tracker()
     if tracker is None:
         return None
     path = Path(path)
@@ -51,3 +184,160 @@ def dataset(path: Path | str, *, role: str, files: list[Path] | None = None, rec
             digest, _, _ = files_hash(files, root=path if path.is_dir() else path.parent)
     return tracker.log_dataset(path, role=role, name=name, digest=digest, records=records)
 
+
+# ------------------------------------------------------- metrics, artifacts
+def metrics(values: dict[str, float], iteration: int | None = None) -> None:
+    tracker = _tracker()
+    if tracker is not None:
+        tracker.log_metrics(values, iteration)
+
+
+def tags(values: dict[str, Any]) -> None:
+    """Tags of the run being recorded."""
+    tracker = _tracker()
+    if tracker is not None:
+        tracker.set_tags(values)
+
+
+def step_folder() -> Path | None:
+    """The folder of the step execution being recorded (of the run, for a ``Track`` run); None outside."""
+    tracker = _tracker()
+    return tracker.folder if tracker is not None else None
+
+
+def artifact(path: Path | str, name: str | None = None) -> list[tuple[str, str, int]]:
+    """Keep a file or folder with the step (in the content store); returns ``(name, hash, size)`` items."""
+    tracker = _tracker()
+    return tracker.log_artifact(path, name) if tracker is not None else []
+
+
+def artifact_dir() -> Path | None:
+    """The step's ``artifacts/`` folder (files written there are kept when the step ends); None outside."""
+    ctx = step()
+    return ctx.artifact_dir if ctx is not None else None
+
+
+def scratch_dir(name: str, prefix: str = "blase-") -> Path:
+    """A folder of the step for files it keeps (``checkpoints``); outside any run a temporary folder."""
+    tracker = _tracker()
+    if tracker is not None:
+        path = tracker.folder / name
+    else:
+        path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir(name: str) -> Path:
+    """A folder of the project's cache (``.blase/cache/<name>``) for data blase derives and can derive again;
+    outside any project a temporary folder."""
+    store = _store()
+    if store is None:
+        try:
+            from blase_tui.core.project import Project
+
+            store = Project.discover().store
+        except Exception:  # noqa: BLE001 - no project (or an unreadable one): a temporary cache will do
+            return Path(tempfile.mkdtemp(prefix=f"blase-{name}-"))
+    path = store.root / ".blase" / "cache" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def where() -> dict[str, Any]:
+    """The run and step execution being recorded (for model cards): ``run_id``, ``step_run_id``."""
+    tracker = _tracker()
+    if tracker is None:
+        return {"run_id": None, "step_run_id": None}
+    return {"run_id": tracker.run_id, "step_run_id": tracker.step_run_id}
+
+
+# ---------------------------------------------------------- exclusion sets
+def _project_store() -> RunStore:
+    """The current run's store, else the store of the project the working directory belongs to."""
+    store = _store()
+    if store is not None:
+        return store
+    from blase_tui.core.project import Project
+
+    return Project.discover().store
+
+
+def save_exclusions(name: str, reasons: dict[str, str]) -> str:
+    """Save an exclusion set as the next version of ``name`` in the project (also outside any run);
+    returns ``name_vN``."""
+    from blase_tui.store import exclusions
+
+    tracker = _tracker()
+    return exclusions.save(_project_store(), name, reasons, run_id=tracker.run_id if tracker else None,
+                           step_run_id=(tracker.step_run_id or None) if tracker else None)
+
+
+def load_exclusions(ref: str) -> dict[str, str]:
+    """The keys and reasons of exclusion set ``ref`` (``cleaned_v1``, or ``cleaned`` for the newest)."""
+    from blase_tui.store import exclusions
+
+    return exclusions.load(_project_store(), ref)
+
+
+# ------------------------------------------------------------------ models
+def register_model(name: str, path: Path, card_path: Path, *, framework: str, metrics: dict[str, Any]) -> str | None:
+    """Keep a saved model and its card with the step and register them as the next version of ``name``;
+    returns ``"name vN"`` (None outside any run)."""
+    tracker = _tracker()
+    if tracker is None:
+        return None
+    from blase_tui.store import models
+
+    items = tracker.log_artifact(path, name=f"model/{path.name}")
+    # also an output file at its path: a later identical execution is reused only while that file is unchanged
+    tracker.log_dataset(path, role="output")
+    card_items = tracker.log_artifact(card_path, name=f"model/{card_path.name}")
+    version = models.register(tracker.store, name, run_id=tracker.run_id, step_run_id=tracker.step_run_id,
+                               framework=framework, file_hash=items[0][1], card_hash=card_items[0][1],
+                               file_name=path.name, metrics=metrics)
+    return f"{name} v{version}"
+
+
+def run_models() -> list[dict[str, Any]]:
+    """The model versions saved in the current run so far, newest first, each with ``path`` (where the step
+    wrote it, when that file still holds the same content) and ``name``, ``version``, ``step``."""
+    tracker = _tracker()
+    if tracker is None:
+        return []
+    from blase_tui.store import models
+
+    return models.in_run(tracker.store, tracker.run_id)
+
+
+def last_checkpoint(file_name: str) -> Path | None:
+    """The newest ``checkpoints/<file_name>`` an earlier execution of the running step left (``--resume``)."""
+    ctx = step()
+    if ctx is None:
+        return None
+    store = ctx.tracker.store
+    for row in store.previous_step_runs(ctx.step, ctx.step_run_id):
+        path = store.run_dir(row["run_id"]) / row["folder"] / "checkpoints" / file_name
+        if path.exists():
+            return path
+    return None
+
+
+def training_inputs(run_id: str, step_run_id: int | None) -> list[Path]:
+    """The folders the execution that trained a model read (to check a test split against them)."""
+    store = _store()
+    if store is None:
+        return []
+    return [store.root / r["path"] for r in store.step_datasets(run_id, step_run_id or 0, role="input") if r["path"]]
+
+
+def previous_metrics(keys: list[str]) -> dict[str, Any] | None:
+    """The same metrics of the previous succeeded execution of the running step: ``{"run_id", "metrics"}``."""
+    ctx = step()
+    if ctx is None or not keys:
+        return None
+    store = ctx.tracker.store
+    rows = store.previous_step_runs(ctx.step, ctx.step_run_id, status="succeeded")
+    if not rows:
+        return None
+    return {"run_id": rows[0]["run_id"], "metrics": store.step_metrics(rows[0]["id"], keys)}

@@ -1,9 +1,14 @@
 """``Track``: the tracking API for user code, inside a step or in any script.
 
-Inside a step, ``Track()`` writes to the step's run. Outside, ``start_run()`` opens a run owned by this
-process; it ends with ``end_run()``, at the end of a ``with`` block, or when the process exits (failed if it
-exits with an uncaught exception). A process that is killed leaves its run to be marked interrupted by the next
-blase command.
+Inside a step, ``Track()`` writes to the step's run. In a project script (seed 000's ``main.py`` run as
+``python main.py --step etl``), the script is a step execution (``core/script_step.py``) and ``Track`` writes
+to it. Two meanings of ``start_run()``, as in docs/tracking.md:
+
+- ``track.start_run()`` alone opens the project's run, exactly like ``blase step --start-run``: steps in this
+  process and in later ones join it until ``end_run()`` (the seed's ``--start_run`` / ``--end_run``); a
+  process that exits without ``end_run()`` leaves it open for the next step;
+- ``with track.start_run():`` is a run of this block alone; it closes at the block's end (failed if an
+  exception leaves the block).
 
 >>> track = Track(project=".")
 >>> with track.start_run(name="baseline"):
@@ -21,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from blase_tui.core import context as context_mod
-from blase_tui.core import procs
+from blase_tui.core import procs, script_step
 from blase_tui.core.project import Project
 from blase_tui.core.tracker import RunTracker
 from blase_tui.errors import BlaseError, ConfigError
@@ -77,15 +82,20 @@ class Track:
     def __init__(self, project: str | Path | None = None) -> None:
         ctx = context_mod.active()
         if ctx is not None and (project is None or self._same(project, ctx.project) or not self._elsewhere(project)):
-            self._ctx = ctx
+            self._ctx: Any = ctx
             self._project: Project | None = ctx.project
-            self._tracker: RunTracker | None = ctx.tracker
+            self._tracker: RunTracker | None = None
         else:
             self._ctx = None
             self._project = _resolve_project(project)
             self._tracker = None
         self._env_thread: threading.Thread | None = None
         self._closed = False
+        current = script_step.current()
+        # attached to this process's script step (core/script_step.py), not to a `blase step` context
+        self._script = current is not None and self._ctx is current.ctx
+        self._explicit = False
+        self._ended_run_id: str | None = None
 
     @staticmethod
     def _elsewhere(project: str | Path) -> bool:
@@ -114,29 +124,52 @@ class Track:
 
     @property
     def run_id(self) -> str | None:
-        return self._tracker.run_id if self._tracker else None
+        """The id of this Track's run (the last one, after ``end_run()``)."""
+        tracker = self._ctx.tracker if self._ctx is not None else self._tracker
+        return tracker.run_id if tracker else self._ended_run_id
 
     @property
     def run_dir(self) -> Path | None:
-        return self._tracker.folder if self._tracker else None
+        run_id = self.run_id
+        return self.project.store.run_dir(run_id) if run_id else None
 
     def start_run(self, name: str | None = None, tags: dict[str, Any] | None = None) -> Track:
-        """Open a run (inside a step: the step's run is already open and is used)."""
+        """Open the project's run, as ``blase step --start-run`` does: later steps, in this process or in
+        later ones (``python main.py --step train``), join it until ``end_run()``. In a project script this
+        process is a step execution of that run. Used as ``with track.start_run():`` the run is this block's
+        only and closes at its end. Inside a step, the step's run is already open and is used."""
+        if self._ctx is None:
+            execution = script_step.ensure(start_run=True, run_name=name)
+            if execution is not None:
+                self._ctx, self._script = execution.ctx, True
         if self._ctx is not None:
+            if name and self._script:
+                self._ctx.tracker.store.set_run_name(self._ctx.run_id, name)
             if tags:
                 self.set_tags(tags)
             return self
         if self._tracker is not None and not self._closed:
             raise BlaseError(f"run {self._tracker.run_id} is already open in this Track; call end_run() first.")
+        self._open(name, tags, explicit=True)
+        return self
+
+    def _open(self, name: str | None, tags: dict[str, Any] | None, *, explicit: bool) -> None:
+        """A run owned by this process (outside any project script: a notebook, ``python -c``, a test)."""
         from blase_tui.core.signature import environment
 
         store = self.project.store
         store.recover_dead()
         project = self.project
         env = environment(project.cache_dir)  # listed once per interpreter, then cached
-        run_id = store.create_run(name=name, owner_pid=os.getpid(), owner_started=procs.process_started(), tags=tags,
-                                  env=env)
+        run_id = store.create_run(name=name, explicit=explicit, owner_pid=os.getpid(),
+                                  owner_started=procs.process_started(), tags=tags, env=env, exclusive=explicit)
+        if run_id is None:
+            open_run = store.open_explicit_run()
+            open_id = open_run["id"] if open_run is not None else "?"
+            raise ConfigError(f"run {open_id} is still open (started with --start-run); end it first with"
+                              f" Track().end_run(), `blase step STEP --end-run` or `blase runs close {open_id}`.")
         self._tracker = RunTracker(store, run_id)
+        self._explicit = explicit
         self._closed = False
         context_mod._TRACK_RUNS.append(self._tracker)
         if any((folder / ".git").exists() for folder in (project.root, *project.root.parents)):
@@ -147,7 +180,6 @@ class Track:
             self._env_thread.start()
         _install_excepthook()
         atexit.register(self._at_exit)
-        return self
 
     @staticmethod
     def _record_environment(store: Any, run_id: str, project: Project, env: dict[str, Any]) -> None:
@@ -158,35 +190,73 @@ class Track:
         except Exception:  # the run stands without its snapshot rather than failing the caller
             pass
 
-    def end_run(self, status: str = SUCCEEDED) -> None:
-        """Close the run (inside a step: the run closes when the step ends, as with ``--end-run``)."""
-        if self._ctx is not None:
+    def end_run(self, status: str | None = None) -> None:
+        """Close the run (the seed's ``--end_run``): this process's step execution ends (failed while an
+        exception is on its way out, else succeeded) and the run closes. Inside ``blase step``, the run
+        closes when the step ends, as with ``--end-run``."""
+        if status not in (None, SUCCEEDED, FAILED, INTERRUPTED):
+            raise ValueError(f"status must be one of succeeded, failed, interrupted, not {status!r}")
+        if script_step.current() is not None:
+            script_step.end(status, close_run=True)
+            if self._script:
+                self._ended_run_id = self._ctx.run_id
+                self._ctx, self._script = None, False
+            return
+        if self._ctx is not None and not self._script:
             self._ctx.end_run()
             return
         if self._tracker is None or self._closed:
+            if self._ctx is None and self._tracker is None:
+                self._close_open_run(status)
             return
-        if status not in (SUCCEEDED, FAILED, INTERRUPTED):
-            raise ValueError(f"status must be one of succeeded, failed, interrupted, not {status!r}")
+        if status is None:
+            status = FAILED if sys.exc_info()[1] is not None else SUCCEEDED
         self._closed = True
         self._tracker.close()
         if self._env_thread is not None:
             self._env_thread.join()
             self._env_thread = None
+        from blase_tui.core.execution import snapshot_code
+
+        snapshot_code(self.project, self._tracker.run_id)
         self._tracker.store.close_run(self._tracker.run_id, status)
         if self._tracker in context_mod._TRACK_RUNS:
             context_mod._TRACK_RUNS.remove(self._tracker)
         atexit.unregister(self._at_exit)
 
+    def _close_open_run(self, status: str | None) -> None:
+        """``end_run()`` in a process that did not start the run: close the project's open run, as
+        ``blase step STEP --end-run`` does."""
+        store = self.project.store
+        open_run = store.open_explicit_run()
+        if open_run is None:
+            return
+        from blase_tui.core.execution import snapshot_code
+
+        snapshot_code(self.project, open_run["id"])
+        store.close_run(open_run["id"], status)
+
     def _at_exit(self) -> None:
+        if self._explicit and not _exit_status:
+            # a run opened with start_run() outside `with` stays open for the next process, as --start-run
+            assert self._tracker is not None
+            self._tracker.close()
+            self._tracker.store.set_run_owner(self._tracker.run_id, None, None)
+            self._tracker.store.write_run_json(self._tracker.run_id)
+            return
         self.end_run(_exit_status[-1] if _exit_status else SUCCEEDED)
 
     def __enter__(self) -> Track:
-        if self._tracker is None:
+        if self._tracker is None and self._ctx is None:
             self.start_run()
+        if self._script or self._tracker is not None:
+            # `with track.start_run():` is this block's run alone: no other process joins it
+            self.project.store.set_run_explicit(self.run_id, False)  # type: ignore[arg-type]
+            self._explicit = False
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        if self._ctx is not None:
+        if self._ctx is not None and not self._script:
             return
         if exc_type is None:
             self.end_run(SUCCEEDED)
@@ -196,8 +266,15 @@ class Track:
             self.end_run(FAILED)
 
     def _run(self) -> RunTracker:
-        if self._tracker is None or self._closed:
-            self.start_run()
+        if self._ctx is not None:
+            return self._ctx.tracker
+        if self._tracker is not None and not self._closed:
+            return self._tracker
+        execution = script_step.ensure()
+        if execution is not None:
+            self._ctx, self._script = execution.ctx, True
+            return execution.tracker
+        self._open(None, None, explicit=False)
         assert self._tracker is not None
         return self._tracker
 

@@ -12,21 +12,32 @@ and a model card.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from blase_tui.core import context as context_mod
 from blase_tui.errors import BlaseError
 from blase_tui.frameworks.base import TrainConfig, load_adapter
 from blase_tui.modules import recording
 from blase_tui.modules.budget import resolve_budget
+from blase_tui.modules.load import MANIFEST, Load
 from blase_tui.modules.shards import SplitData, open_split
 
 MODES = ("scratch", "fine_tune", "resume")
 CHECKPOINTS = "checkpoints"
+SUFFIXES = {"tensorflow": (".keras", ".h5"), "torch": (".pt", ".pth"), "sklearn": (".joblib", ".pkl")}
+
+
+def raw_images(folder: Path) -> bool:
+    """Whether ``folder`` holds image files rather than prepared shards (no manifest in it or its splits)."""
+    if not folder.is_dir() or (folder / MANIFEST).is_file() or (folder / "train" / MANIFEST).is_file():
+        return False
+    from blase_tui.modules.extract import IMAGE_PATTERNS
+
+    return any(next(folder.rglob(pattern), None) is not None for pattern in IMAGE_PATTERNS)
 
 
 def seed_all(seed: int) -> None:
@@ -45,10 +56,7 @@ def seed_all(seed: int) -> None:
         sys.modules["tensorflow"].keras.utils.set_random_seed(seed)
 
 
-def _log(message: str, *args: Any) -> None:
-    ctx = context_mod.active()
-    if ctx is not None:
-        ctx.log.info(message, *args)
+_log = recording.log
 
 
 class Train:
@@ -77,6 +85,7 @@ class Train:
 
     # ------------------------------------------------------------------ setup
     def set_model(self, model: Any, framework: str = "torch") -> None:
+        recording.params("set_model", model=model, framework=framework)
         self.adapter = load_adapter(framework)
         self.model, self.framework = model, framework
 
@@ -89,6 +98,10 @@ class Train:
         best weights). ``task``: classification or regression. ``device``: default CUDA when present."""
         if task not in ("classification", "regression"):
             raise BlaseError(f"task must be 'classification' or 'regression', not {task!r}.")
+        given = {"optimizer": optimizer, "loss_fn": loss_fn, "metrics": metrics, "batch_size": batch_size,
+                 "learning_rate": learning_rate, "early_stopping": early_stopping, "task": task,
+                 "input_column": input_column, "target_column": target_column, "device": device, **extra}
+        recording.params("configure_training", **{k: v for k, v in given.items() if v is not None})
         if batch_size < 1:
             raise BlaseError("batch_size must be at least 1.")
         self.config = TrainConfig(
@@ -105,6 +118,8 @@ class Train:
         of this step left)."""
         if mode not in MODES:
             raise BlaseError(f"mode must be one of {', '.join(MODES)}, not {mode!r}.")
+        recording.params("set_mode", mode=mode, **{k: v for k, v in (
+            ("checkpoint_path", checkpoint_path), ("freeze_layers", freeze_layers)) if v is not None})
         if mode == "fine_tune" and checkpoint_path is not None and not Path(checkpoint_path).exists():
             raise BlaseError(f"checkpoint {checkpoint_path} does not exist; train a base model first or fix the path.")
         self.mode = mode
@@ -132,17 +147,9 @@ class Train:
             if not self.checkpoint_path.exists():
                 raise BlaseError(f"checkpoint {self.checkpoint_path} does not exist.")
             return self.checkpoint_path
-        ctx = context_mod.active()
-        if ctx is None:
+        if recording.step() is None:
             raise BlaseError("mode='resume' outside a step needs checkpoint_path=...")
-        store = ctx.tracker.store
-        for row in store.db.query(
-            "SELECT run_id, folder FROM step_runs WHERE step = ? AND id < ? ORDER BY id DESC", (ctx.step, ctx.step_run_id)
-        ):
-            path = store.run_dir(row["run_id"]) / row["folder"] / CHECKPOINTS / f"last{self.adapter.file_suffix}"
-            if path.exists():
-                return path
-        return None
+        return recording.last_checkpoint(f"last{self.adapter.file_suffix}")
 
     def _checkpoint_dir(self) -> Path:
         """The step's folder in its run; outside any run a temporary folder (pass ``checkpoint_path`` to
@@ -150,13 +157,8 @@ class Train:
         if self.checkpoint_dir is not None:
             path = self.checkpoint_dir
         else:
-            tracker = context_mod.current_tracker()
-            if tracker is not None:
-                path = tracker.folder / CHECKPOINTS
-            else:
-                import tempfile
-
-                path = Path(tempfile.mkdtemp(prefix="blase-checkpoints-"))
+            path = recording.scratch_dir(CHECKPOINTS, prefix="blase-checkpoints-")
+            if not recording.active():
                 _log("no run: checkpoints go to %s", path)
             self.checkpoint_dir = path
         path.mkdir(parents=True, exist_ok=True)
@@ -167,7 +169,10 @@ class Train:
         """Train for ``epochs`` epochs (fewer with early stopping); returns the per-epoch history."""
         if self.adapter is None:
             raise BlaseError("no model: call set_model(model, framework=...) before train().")
+        recording.params("train", epochs=epochs, data_dir=data_dir)
         data_dir = Path(data_dir)
+        if raw_images(data_dir):
+            data_dir = self._shards_from_images(data_dir)
         train_dir = data_dir / "train" if (data_dir / "train").is_dir() else data_dir
         train = open_split(train_dir)
         val = open_split(data_dir / "val") if (data_dir / "val").is_dir() and train_dir != data_dir else None
@@ -186,14 +191,14 @@ class Train:
         recording.dataset(train_dir, role="input", digest=train.manifest_hash, records=len(train)) if train.manifest_hash else None
         self.adapter.setup(self.model, cfg, len(self.classes) if self.classes is not None else None)
         if self.mode == "fine_tune" and self.checkpoint_path is not None:
+            recording.dataset(self.checkpoint_path, role="input")  # the base model is an input like the data
             self._load_weights(self.checkpoint_path)
         if self.freeze_layers:
             self.frozen = self.adapter.freeze(self.freeze_layers)
             _log("froze %d parameter tensors in %s", len(self.frozen), ", ".join(self.freeze_layers))
 
         start_epoch, best, best_state, waited = 1, None, None, 0
-        ctx = context_mod.active()
-        if self.mode == "resume" or (ctx is not None and getattr(ctx, "resume", False)):
+        if self.mode == "resume" or recording.resume_requested():
             path = self._find_checkpoint()
             if path is None:
                 _log("no checkpoint from an earlier execution of this step: training from scratch")
@@ -210,7 +215,6 @@ class Train:
             return self._fit_whole(train, val, x_col, y_col)
 
         n_batches = -(-len(train) // cfg.batch_size)
-        tracker = context_mod.current_tracker()
         ckpt_dir = self._checkpoint_dir()
         # one bar over the epochs still to run, so the live panes have an ETA for the whole training
         overall = recording.progress("train", total=max(0, epochs - start_epoch + 1), unit="epochs")
@@ -234,8 +238,7 @@ class Train:
                 row.update(self._validate(val, x_col, y_col))
             self.history.append(row)
             self.epochs_run.append(epoch)
-            if tracker is not None:
-                tracker.log_metrics({k: v for k, v in row.items() if k not in ("epoch",)}, iteration=epoch)
+            recording.metrics({k: v for k, v in row.items() if k not in ("epoch",)}, iteration=epoch)
             key = cfg.monitor if cfg.monitor in row else "loss"  # no validation split: watch the training loss
             monitor = row[key]
             improved = best is None or (monitor > best if "acc" in key else monitor < best)
@@ -295,9 +298,7 @@ class Train:
             row.update(self._validate(val, x_col, y_col))
         self.history = [row]
         self.epochs_run = [1]
-        tracker = context_mod.current_tracker()
-        if tracker is not None:
-            tracker.log_metrics({k: v for k, v in row.items() if k != "epoch"}, iteration=1)
+        recording.metrics({k: v for k, v in row.items() if k != "epoch"}, iteration=1)
         return self.history
 
     def _load_weights(self, path: Path) -> None:
@@ -321,7 +322,7 @@ class Train:
 
         import blase_tui
 
-        tracker = context_mod.current_tracker()
+        where = recording.where()
         versions = {}
         for pkg in {"torch": ["torch"], "tensorflow": ["tensorflow-cpu", "tensorflow", "keras"],
                     "sklearn": ["scikit-learn"]}.get(self.framework or "", []) + ["numpy"]:
@@ -335,8 +336,8 @@ class Train:
             "input": self.input_signature,
             "classes": None if self.classes is None else [c.item() if hasattr(c, "item") else c for c in self.classes],
             "metrics": self._kept_metrics(), "epochs": self.epochs_run, "best_epoch": self.best_epoch,
-            "history": self.history, "training_run": tracker.run_id if tracker else None,
-            "training_step_run": tracker.step_run_id if tracker else None, "data_manifest_hash": self.train_hash,
+            "history": self.history, "training_run": where["run_id"],
+            "training_step_run": where["step_run_id"], "data_manifest_hash": self.train_hash,
             "seed": self.config.seed, "frozen_layers": self.freeze_layers, "resumed_from": self.resumed_from,
             "packages": versions, "created": time.time(),
         }
@@ -350,43 +351,63 @@ class Train:
         return self.history[-1] if self.history else {}
 
     def save_model(self, path: str | Path, name: str | None = None) -> str:
-        """Write the framework's own file at ``path`` and its model card beside it (``path.card.json``); keep
-        both in the content store and register a new version of the model ``name`` (default: the file's stem).
-        Returns ``"name v3"``."""
+        """Write the model at exactly ``path``, in the format its suffix names (``.keras``; ``.h5`` legacy
+        Keras HDF5; ``.pt``/``.pth`` PyTorch; ``.joblib``/``.pkl`` scikit-learn), and its model card beside it
+        (``path.card.json``); keep both in the content store and register a new version of the model ``name``
+        (default: the file's stem). Returns ``"name v3"`` (the path outside any run)."""
         if self.adapter is None or self.adapter.model is None:
             raise BlaseError("nothing to save: train() a model first.")
         path = Path(path)
-        if self.framework == "tensorflow" and path.suffix not in (".keras",):
-            path = path.with_suffix(".keras")  # Keras 3 saves whole models only as .keras
+        recording.params("save_model", **{"save_model.path": path}, **({"save_model.name": name} if name else {}))
+        allowed = SUFFIXES.get(self.framework or "", ())
+        if allowed and path.suffix not in allowed:
+            raise BlaseError(f"{path}: a {self.framework} model is saved as {' or '.join(allowed)}; name the file"
+                             f" with one of those suffixes (e.g. {path.with_suffix(allowed[0])}).")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.adapter.save(path)
         card = self.card()
         card_path = path.with_name(path.name + ".card.json")
         card_path.write_text(json.dumps(card, indent=1, default=str))
-        tracker = context_mod.current_tracker()
-        if tracker is None:
+        saved = recording.register_model(name or path.stem, path, card_path, framework=self.framework or "",
+                                         metrics=card["metrics"])
+        if saved is None:
             return str(path)
-        from blase_tui.store import models
-
-        items = tracker.log_artifact(path, name=f"model/{path.name}")
-        # also an output file at its path: a later identical execution is reused only while that file is unchanged
-        tracker.log_dataset(path, role="output", name="model")
-        card_items = tracker.log_artifact(card_path, name=f"model/{card_path.name}")
-        version = models.register(tracker.store, name or path.stem, run_id=tracker.run_id,
-                                  step_run_id=tracker.step_run_id, framework=self.framework or "", file_hash=items[0][1],
-                                  card_hash=card_items[0][1], file_name=path.name, metrics=card["metrics"])
-        _log("saved model %s v%d (%s)", name or path.stem, version, path)
-        return f"{name or path.stem} v{version}"
+        _log("saved model %s (%s)", saved, path)
+        return saved
 
     def save_logs(self, path: str | Path) -> Path:
         """The training history and configuration as JSON (also kept with the run)."""
         path = Path(path)
+        recording.params("save_logs", **{"save_logs.path": path})
         path.parent.mkdir(parents=True, exist_ok=True)
         config = {k: (v if isinstance(v, int | float | str | list | dict | type(None)) else repr(v))
                   for k, v in vars(self.config).items()}
         path.write_text(json.dumps({"config": config, "mode": self.mode, "history": self.history,
                                     "epochs": self.epochs_run, "resumed_from": self.resumed_from}, indent=1))
-        tracker = context_mod.current_tracker()
-        if tracker is not None:
-            tracker.log_artifact(path, name=f"logs/{path.name}")
+        recording.artifact(path, name=f"logs/{path.name}")
+        recording.dataset(path, role="output")
         return path
+
+    def _shards_from_images(self, folder: Path) -> Path:
+        """A folder of raw images (labels from class folders, as Extract reads them) as training shards, read
+        through ``Extract`` within the memory budget and cached by the images' content hash, so the next
+        epoch, or the next run on the same images, reads memory-mapped shards."""
+        from blase_tui.modules.extract import IMAGE_PATTERNS, Extract, _files
+
+        files = _files(folder, IMAGE_PATTERNS, True, False, "image")
+        digest, _, _ = recording.files_hash(files, root=folder)
+        out = recording.cache_dir("image-shards") / digest.replace(":", "-")[:40]
+        if not (out / "_manifest.json").is_file():
+            import shutil
+
+            tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            loader = Load(record=False)
+            for batch in Extract(memory_budget=self.memory_budget).load_images(directory=folder):
+                loader.save_to_filesystem(batch, tmp, format="npy")
+            shutil.rmtree(out, ignore_errors=True)
+            os.replace(tmp, out)
+        else:  # the images are this step's input all the same
+            recording.dataset(folder, role="input", files=files, records=len(files))
+        _log("training on the images in %s (labels from their folders), %d images", folder, len(files))
+        return out

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from blase_tui.modules import recording
 from blase_tui.modules.batch import Batch
 
 
@@ -97,6 +98,7 @@ class Transform:
                        output_column: str | None = None, workers: int | None = None) -> Batch:
         """``fn(batch)`` returning a Batch, a dict of columns or a Table; or, with ``column``, ``fn(value)`` for
         each record's value of that column, written back to ``output_column`` (default: the same column)."""
+        recording.params("apply_function", **{"apply_function.fn": fn})
         n = self.workers if workers is None else int(workers)
         if n and n != self.workers:
             self.close()

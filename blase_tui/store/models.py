@@ -45,3 +45,15 @@ def get(store: RunStore, ref: str) -> dict[str, Any]:
     row["card"] = json.loads(store.cas.read_bytes(row["card_hash"])) if store.cas.has(row["card_hash"]) else None
     row["path"] = str(store.cas.path_of(row["file_hash"]))
     return row
+
+
+def in_run(store: RunStore, run_id: str) -> list[dict[str, Any]]:
+    """The versions saved in run ``run_id``, newest first, with the step that saved each and ``path``: where
+    that step wrote the file (from its output records), or None."""
+    rows = store.db.query(
+        "SELECT m.name, m.version, m.file_name, m.file_hash, m.step_run_id, s.step, d.path FROM models m"
+        " LEFT JOIN step_runs s ON s.id = m.step_run_id"
+        " LEFT JOIN datasets d ON d.step_run_id = m.step_run_id AND d.role = 'output'"
+        " AND (d.path = m.file_name OR d.path LIKE '%/' || m.file_name)"
+        " WHERE m.run_id = ? ORDER BY m.created DESC, m.rowid DESC", (run_id,))
+    return [dict(r) for r in rows]

@@ -81,9 +81,12 @@ class RunStore:
         params: dict[str, Any] | None = None,
         started: float | None = None,
         env: dict[str, Any] | None = None,
-    ) -> str:
+        exclusive: bool = False,
+    ) -> str | None:
         """Insert a new running run and make its folder; a duplicate id (same millisecond, same random part) is
-        refused by the primary key and drawn again."""
+        refused by the primary key and drawn again. ``exclusive`` (with ``explicit``): only when no other
+        explicit run is open, checked in the same transaction, so of two simultaneous ``--start-run``s one wins;
+        returns None when another is open."""
         started = time.time() if started is None else started
         host = procs.hostname() if owner_pid else None
         env_hash = self._env_object(env) if env is not None else None
@@ -91,6 +94,10 @@ class RunStore:
             run_id = new_run_id(started)
             try:
                 with self.db.write() as conn:
+                    if exclusive and conn.execute(
+                        "SELECT 1 FROM runs WHERE status = ? AND explicit = 1 LIMIT 1", (RUNNING,)
+                    ).fetchone():
+                        return None
                     conn.execute(
                         "INSERT INTO runs (id, name, status, explicit, started, owner_pid, owner_host, owner_started,"
                         " env_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -179,6 +186,14 @@ class RunStore:
             "SELECT * FROM runs WHERE status = ? AND explicit = 1 ORDER BY id DESC LIMIT 1", (RUNNING,)
         )
         return rows[0] if rows else None
+
+    def set_run_name(self, run_id: str, name: str) -> None:
+        with self.db.write() as conn:
+            conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
+
+    def set_run_explicit(self, run_id: str, explicit: bool) -> None:
+        with self.db.write() as conn:
+            conn.execute("UPDATE runs SET explicit = ? WHERE id = ?", (int(explicit), run_id))
 
     def set_run_owner(self, run_id: str, pid: int | None, started: float | None) -> None:
         """While a step runs, its process owns the run; between steps an open run has no owner."""
@@ -296,6 +311,68 @@ class RunStore:
 
     def step_runs(self, run_id: str) -> list[sqlite3.Row]:
         return self.db.query("SELECT * FROM step_runs WHERE run_id = ? ORDER BY id", (run_id,))
+
+    def find_reusable(self, digest: str) -> sqlite3.Row | None:
+        """A succeeded execution with the signature ``digest`` whose inputs are unchanged and whose outputs still
+        exist. Executions that recorded no outputs are never reused: there would be nothing to reuse."""
+        from blase_tui.store.hashing import fingerprint
+
+        for prev in self.db.query(
+            "SELECT * FROM step_runs WHERE signature = ? AND status = ? ORDER BY id DESC LIMIT 5", (digest, SUCCEEDED)
+        ):
+            arts = self.db.query("SELECT hash FROM artifacts WHERE step_run_id = ?", (prev["id"],))
+            sets = self.db.query("SELECT role, path, fingerprint FROM datasets WHERE step_run_id = ?", (prev["id"],))
+            outputs = [s for s in sets if s["role"] == "output"]
+            if not arts and not outputs:
+                continue
+            if not all(self.cas.has(a["hash"]) for a in arts):
+                continue
+            if all(s["path"] and s["fingerprint"] == fingerprint(self.root / s["path"]) for s in sets):
+                return prev
+        return None
+
+    def copy_step_records(self, source_step_run: int, run_id: str, step_run_id: int, folder: Path) -> None:
+        """A reused execution: the earlier one's artifacts (linked), metrics and dataset records."""
+        arts = self.db.query("SELECT name, hash, size FROM artifacts WHERE step_run_id = ?", (source_step_run,))
+        for a in arts:
+            self.cas.link_into(a["hash"], folder / "artifacts" / a["name"])
+        self.add_artifacts(run_id, step_run_id, [(a["name"], a["hash"], a["size"]) for a in arts])
+        self.log_metrics(
+            (run_id, step_run_id, m["key"], m["value"], m["iteration"], m["ts"])
+            for m in self.db.query(
+                "SELECT key, value, iteration, ts FROM metrics WHERE step_run_id = ? ORDER BY rowid", (source_step_run,))
+        )
+        for d in self.db.query("SELECT * FROM datasets WHERE step_run_id = ?", (source_step_run,)):
+            self.add_dataset(run_id, step_run_id, role=d["role"], name=d["name"], path=d["path"], digest=d["hash"],
+                             fingerprint=d["fingerprint"], records=d["records"], size=d["bytes"])
+
+    def previous_step_runs(self, step: str, before: int, *, status: str | None = None) -> list[sqlite3.Row]:
+        """Earlier executions of ``step`` (ids below ``before``), newest first."""
+        if status is None:
+            return self.db.query("SELECT * FROM step_runs WHERE step = ? AND id < ? ORDER BY id DESC", (step, before))
+        return self.db.query("SELECT * FROM step_runs WHERE step = ? AND id < ? AND status = ? ORDER BY id DESC",
+                             (step, before, status))
+
+    def step_metrics(self, step_run_id: int, keys: list[str] | None = None) -> dict[str, float]:
+        """The last value of each metric (or of ``keys``) an execution logged."""
+        rows = self.db.query(
+            "SELECT key, value FROM metrics WHERE step_run_id = ? ORDER BY rowid", (step_run_id,))
+        return {r["key"]: r["value"] for r in rows if keys is None or r["key"] in keys}
+
+    def step_datasets(self, run_id: str, step_run_id: int, role: str | None = None) -> list[sqlite3.Row]:
+        rows = self.db.query("SELECT * FROM datasets WHERE run_id = ? AND step_run_id = ?", (run_id, step_run_id))
+        return [r for r in rows if role is None or r["role"] == role]
+
+    def snapshot_code(self, run_id: str, files: list[tuple[str, Path]]) -> None:
+        """Keep the project's code files with the run (run-level artifacts ``code/<path>``)."""
+        items = []
+        for rel, path in files:
+            digest, size = self.cas.put_file(path)
+            self.cas.link_into(digest, self.run_dir(run_id) / "artifacts" / "code" / rel)
+            items.append((f"code/{rel}", digest, size))
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM artifacts WHERE run_id = ? AND step_run_id = 0 AND name LIKE 'code/%'", (run_id,))
+        self.add_artifacts(run_id, 0, items)
 
     # ------------------------------------------------ params, metrics, tags, artifacts
     def log_params(self, run_id: str, params: dict[str, Any], step_run_id: int = 0) -> None:

@@ -1,0 +1,261 @@
+"""One step execution from its first record to its last: the run it joins, its folder, log, events, resource
+samples, signature and params, and how it ends. Two drivers share it, so both give the same records:
+
+- the step engine (``blase step NAME``, ``blase_tui.main()``, the TUI's launches), which wraps a call of an
+  ``@step`` function;
+- a *script step* (``core/script_step.py``): a project script that uses blase's modules or ``Track`` without
+  ``blase step`` — seed 000's own ``main()`` run as ``python main.py --step etl`` — which begins an execution
+  on its first module call and ends it when the script ends its run or exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from blase_tui.core import context as context_mod
+from blase_tui.core import procs
+from blase_tui.core.events import EventWriter
+from blase_tui.core.project import Project
+from blase_tui.core.resources import ResourceSampler
+from blase_tui.core.signature import (
+    Signature,
+    code_hash,
+    environment,
+    environment_hash,
+    git_state,
+    project_code_files,
+)
+from blase_tui.core.tracker import RunTracker
+from blase_tui.errors import ConfigError
+from blase_tui.store.hashing import hash_json
+from blase_tui.store.runstore import INTERRUPTED, RUNNING, SUCCEEDED
+
+
+class _Tee:
+    """Copies what the step prints to the terminal, the step's log file and the event stream."""
+
+    def __init__(self, original: TextIO, log_file: TextIO, events: EventWriter, stream: str) -> None:
+        self._original = original
+        self._log = log_file
+        self._events = events
+        self._stream = stream
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        self._original.write(text)
+        if not self._log.closed:
+            self._log.write(text)
+        self._partial += text
+        if "\n" in self._partial:
+            *lines, self._partial = self._partial.split("\n")
+            for line in lines:
+                self._events.emit("log", level=self._stream, message=line)
+        return len(text)
+
+    def flush(self) -> None:
+        self._original.flush()
+        if not self._log.closed:
+            self._log.flush()
+
+    def isatty(self) -> bool:
+        return self._original.isatty()
+
+    def fileno(self) -> int:
+        return self._original.fileno()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._original, name)
+
+
+class _EventLogHandler(logging.Handler):
+    def __init__(self, events: EventWriter, log_file: TextIO, echo: TextIO | None) -> None:
+        super().__init__()
+        self._events = events
+        self._log = log_file
+        self._echo = echo
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+            self._log.write(line + "\n")
+            if self._echo is not None:
+                self._echo.write(line + "\n")
+            self._events.emit("log", level=record.levelname.lower(), message=record.getMessage())
+        except Exception:
+            self.handleError(record)
+
+
+def say(out: TextIO, text: str) -> None:
+    out.write(text + "\n")
+    out.flush()
+
+
+@dataclass
+class Finished:
+    status: str
+    run_status: str
+
+
+class StepExecution:
+    """A running execution of ``step`` in ``project``. :meth:`begin` opens it (joining the open explicit run,
+    or opening one with ``start_run``, or a run of its own); :meth:`finish` records how it ended and closes the
+    run when it should. Between the two, ``ctx`` is the active step context, so every module records into it."""
+
+    def __init__(
+        self,
+        project: Project,
+        step: str,
+        *,
+        params: dict[str, Any] | None = None,
+        memory_budget: int | None = None,
+        func_hash: str,
+        start_run: bool = False,
+        end_run: bool = False,
+        run_name: str | None = None,
+        resume: bool = False,
+        quiet: bool = False,
+        out: TextIO | None = None,
+    ) -> None:
+        self.project = project
+        self.step = step
+        self.params = dict(params or {})
+        self.memory_budget = memory_budget if memory_budget is not None else project.config.memory_budget
+        self.func_hash = func_hash
+        self.start_run = start_run
+        self.end_run = end_run
+        self.run_name = run_name
+        self.resume = resume
+        self.quiet = quiet
+        self.out = out or sys.stderr
+        self.started = 0.0
+        self.finished: Finished | None = None
+
+    # ---------------------------------------------------------------- begin
+    def begin(self) -> StepExecution:
+        project, store = self.project, self.project.store
+        for run_id in store.recover_dead():
+            say(self.out, f"blase: run {run_id} was left open by a process that died; marked it interrupted.")
+        pid, pid_started = os.getpid(), procs.process_started()
+        if self.start_run:
+            run_id = store.create_run(name=self.run_name, explicit=True, owner_pid=pid, owner_started=pid_started,
+                                      exclusive=True)
+            if run_id is None:
+                open_run = store.open_explicit_run()
+                open_id = open_run["id"] if open_run is not None else "?"
+                raise ConfigError(
+                    f"run {open_id} is still open (started with --start-run); end it first with"
+                    f" `blase step STEP --end-run` or `blase runs close {open_id}`."
+                )
+            self.new_run = True
+        else:
+            open_run = store.open_explicit_run()
+            self.new_run = open_run is None
+            if self.new_run:
+                run_id = store.create_run(name=self.run_name, owner_pid=pid, owner_started=pid_started)
+            else:
+                run_id = open_run["id"]
+                store.set_run_owner(run_id, pid, pid_started)
+        self.run_id = run_id
+        self.explicit = self.start_run or not self.new_run
+
+        self.step_run_id, self.folder = store.begin_step(run_id, self.step, pid=pid, pid_started=pid_started)
+        self.events = EventWriter(self.folder / "events.jsonl")
+        self.log_file = open(self.folder / "log.txt", "a", encoding="utf-8", buffering=1)
+        self.sampler = ResourceSampler(self.events.emit).start()
+        self.events.emit("status", status=RUNNING, step=self.step, run_id=run_id, step_run_id=self.step_run_id,
+                         pid=pid)
+        self.logger = logging.getLogger(f"blase.step.{self.step}")
+        self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False
+        self.handler = _EventLogHandler(self.events, self.log_file, None if self.quiet else sys.stderr)
+        self.logger.addHandler(self.handler)
+        self.tracker = RunTracker(store, run_id, step_run_id=self.step_run_id, folder=self.folder, events=self.events)
+        self.ctx = context_mod.StepContext(
+            step=self.step, params=self.params, project=project, tracker=self.tracker, events=self.events,
+            log=self.logger, memory_budget=self.memory_budget, resume=self.resume,
+        )
+        self.old_out, self.old_err = sys.stdout, sys.stderr
+        sys.stdout = _Tee(self.old_out, self.log_file, self.events, "stdout")  # type: ignore[assignment]
+        sys.stderr = _Tee(self.old_err, self.log_file, self.events, "stderr")  # type: ignore[assignment]
+        self.started = time.monotonic()
+        return self
+
+    def record_signature(self) -> str:
+        """Environment, git state, signature and params; returns the signature digest."""
+        store = self.project.store
+        env = environment(self.project.cache_dir)
+        git = git_state(self.project.root)
+        if self.new_run:
+            store.record_environment(self.run_id, env, git)
+        sig = Signature(
+            step=self.step,
+            func_hash=self.func_hash,
+            code_hash=code_hash(self.project.root, self.project.config.entry, self.project.config.scripts),
+            params_hash=hash_json(self.params),
+            env_hash=environment_hash(env),
+        )
+        store.set_step_signature(self.step_run_id, sig, sig.digest, git)
+        if self.params:
+            store.log_params(self.run_id, self.params, self.step_run_id)
+        return sig.digest
+
+    # --------------------------------------------------------------- finish
+    def finish(self, status: str, exit_code: int, message: str = "", *, reused_from: int | None = None) -> Finished:
+        """Record the end of the execution (whatever else fails on the way) and close the run when this step
+        ends it: a run of its own, ``--end-run`` / ``end_run()``, or an interruption."""
+        if self.finished is not None:
+            return self.finished
+        if context_mod.active() is self.ctx:
+            context_mod._set_active(None)
+        if isinstance(sys.stdout, _Tee):
+            sys.stdout = self.old_out
+        if isinstance(sys.stderr, _Tee):
+            sys.stderr = self.old_err
+        self.logger.removeHandler(self.handler)
+        store = self.project.store
+        if status != SUCCEEDED and message:
+            self.log_file.write(f"\n{message}\n")
+        try:
+            self.tracker.close()
+            self.tracker.ingest_artifact_dir()
+        except Exception as exc:  # the step's own result stands; report the bookkeeping failure
+            self.log_file.write(f"blase: could not save all metrics or artifacts: {exc}\n")
+        self.sampler.stop()
+        self.events.emit("status", status=status, step=self.step, exit_code=exit_code,
+                         elapsed=time.monotonic() - self.started)
+        self.events.close()
+        store.finish_step(
+            self.step_run_id, status, exit_code=exit_code, error=message if status != SUCCEEDED else None,
+            peak_rss=self.sampler.peak_rss or None, cpu_seconds=self.sampler.cpu_seconds(), skipped_from=reused_from,
+        )
+        close = (not self.explicit) or self.end_run or self.ctx.end_run_requested or status == INTERRUPTED
+        if close:
+            snapshot_code(self.project, self.run_id)
+            run_status = store.close_run(self.run_id, None if self.explicit else status)
+        else:
+            store.set_run_owner(self.run_id, None, None)
+            store.write_run_json(self.run_id)
+            run_status = RUNNING
+        self.log_file.close()
+        self.finished = Finished(status, run_status)
+        return self.finished
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def snapshot_code(project: Project, run_id: str) -> None:
+    """Keep the project's code (the entry module and its scripts) with the run as it closes: run-level
+    artifacts under ``code/``, stored once by content, so two runs' code can be compared file by file."""
+    try:
+        files = project_code_files(project.root, project.config.entry, project.config.scripts)
+        project.store.snapshot_code(run_id, [(f.relative_to(project.root).as_posix(), f) for f in files])
+    except OSError as exc:  # a vanished file must not fail the run's closing
+        say(sys.stderr, f"blase: could not keep a copy of the project's code with run {run_id}: {exc}")
