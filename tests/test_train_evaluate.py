@@ -239,7 +239,11 @@ def test_evaluation_never_touches_training_records(tmp_path: Path, blase) -> Non
     read = {d["path"] for d in run["steps"][0]["datasets"] if d["role"] == "input"}
     assert "data/prepared/test" in read and "models/slow.pt" in read
     leak = blase("step", "evaluate", "--set", "split=train", cwd=project)
-    assert leak.returncode == 1 and "were used for training" in leak.stderr
+    n_train = len(train_keys)
+    assert leak.returncode == 0, leak.stderr
+    assert f"{n_train} of the {n_train} test records were used for training" in leak.stderr
+    flagged = show_json(blase, project, "latest")["steps"][0]["metrics"]
+    assert flagged["test_records_trained_on"] == n_train
 
 
 def test_models_cli_lists_versions(tmp_path: Path, blase) -> None:

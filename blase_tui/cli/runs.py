@@ -45,7 +45,7 @@ def list_command(
     """List runs, newest first."""
     from blase_tui.store.query import list_runs
 
-    runs = list_runs(_store(), status=_check_status(status), step=step, limit=limit)
+    runs = list_runs(_store(), status=_check_status(status), step=step, limit=limit, metrics=None if json_ else 3)
     if json_:
         common.print_json(runs)
         return

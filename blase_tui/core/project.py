@@ -90,6 +90,10 @@ class Project:
             ) from exc
         found = steps_mod.registered()
         if not found:
+            # Seed 000's main.py marks no step: its step functions are the entry module's own public
+            # functions (`etl`, `train`, ...), which its main() maps from `--step NAME`.
+            found = steps_mod.plain_functions(module)
+        if not found:
             raise ConfigError(
                 f"{self.config.entry} defines no steps; mark step functions with `@step` (from blase_tui import"
                 " step): functions handed only to main(...) are seen by `python main.py`, not by `blase step`."

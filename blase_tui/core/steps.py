@@ -98,6 +98,22 @@ def register_functions(funcs: dict[str, Callable[..., Any]] | list[Callable[...,
         _REGISTRY[name] = _info(f, name)
 
 
+def plain_functions(module: Any) -> dict[str, StepInfo]:
+    """The steps of an entry module that marks none with ``@step`` (seed 000's main.py): the public functions
+    defined in it that take no required argument, other than ``main``."""
+    found = {}
+    for name, value in vars(module).items():
+        if name.startswith("_") or name == "main" or not inspect.isfunction(value):
+            continue
+        if value.__module__ != module.__name__:
+            continue
+        try:
+            found[name] = _info(value, name)
+        except ConfigError:
+            continue  # a helper with required arguments is not a step
+    return found
+
+
 # ------------------------------------------------------------------ params
 def parse_literal(text: str) -> Any:
     """``--set`` values without a known type: JSON (numbers, true/false, lists) or else the plain string."""

@@ -68,7 +68,7 @@ class Evaluate:
         y_col = split.target_column(target_column or (card.get("input") or {}).get("target"))
         if y_col is None:
             raise BlaseError(f"{test_data_dir} has no target column; name it with target_column=.")
-        self._check_leak(split.keys, card)
+        leaked = self._check_leak(split.keys, card)
         if split.manifest_hash:
             recording.dataset(Path(test_data_dir), role="input", digest=split.manifest_hash, records=len(split))
         recording.dataset(model_path, role="input")
@@ -83,6 +83,8 @@ class Evaluate:
         y = np.concatenate(targets) if targets else np.zeros((0,))
         result: dict[str, Any] = {"model": str(model_path), "test_data": str(test_data_dir), "task": task_type,
                                   "records": int(len(y)), "test_hash": split.manifest_hash}
+        if leaked:
+            result["trained_on"] = leaked  # test records the model was trained on
         if task_type == "classification":
             classes = card.get("classes") or sorted(np.unique(y).tolist())
             lookup = {str(c): i for i, c in enumerate(classes)}
@@ -119,18 +121,31 @@ class Evaluate:
                          " give the path it was saved to.")
 
     @staticmethod
-    def _check_leak(keys: np.ndarray, card: dict[str, Any]) -> None:
-        """Refuse to score records the model was trained on (when the training split is known)."""
+    def _check_leak(keys: np.ndarray, card: dict[str, Any]) -> int:
+        """How many of ``keys`` the model was trained on (when its training data is known: a prepared split or
+        a folder of images), said in one line: scores on them overstate what the model does on new data."""
         run = card.get("training_run")
         if not run:
-            return
+            return 0
+        from blase_tui.modules.extract import IMAGE_PATTERNS
+        from blase_tui.modules.train import raw_images
+
         for path in recording.training_inputs(run, card.get("training_step_run")):
             if (path / "_manifest.json").is_file():
                 train_keys = set(open_split(path).keys.tolist())
-                leaked = train_keys.intersection(keys.tolist())
-                if leaked:
-                    raise BlaseError(f"{len(leaked)} test records were used for training (e.g. {sorted(leaked)[0]!r});"
-                                     " evaluate on a split the model has not seen.")
+            elif raw_images(path):
+                train_keys = {p.relative_to(path).as_posix() for pattern in IMAGE_PATTERNS for p in path.rglob(pattern)}
+            else:
+                continue
+            leaked = train_keys.intersection(keys.tolist())
+            if leaked:
+                recording.say(
+                    "%d of the %d test records were used for training (e.g. %r, from %s); the scores below"
+                    " overstate what the model does on records it has not seen: evaluate on a split it was not"
+                    " trained on", len(leaked), len(keys), sorted(leaked)[0], path.relative_to(Path.cwd())
+                    if path.is_relative_to(Path.cwd()) else path)
+                return len(leaked)
+        return 0
 
     def _record(self, result: dict[str, Any], preds: dict[str, Any] | None, out: np.ndarray, y: np.ndarray) -> None:
         if not recording.active():
@@ -139,6 +154,8 @@ class Evaluate:
 
         headline = {k: v for k, v in result.items() if isinstance(v, float)}
         recording.metrics(headline)
+        if result.get("trained_on"):
+            recording.metrics({"test_records_trained_on": float(result["trained_on"])})
         previous = recording.previous_metrics(list(headline))
         if previous:
             result["previous"] = previous

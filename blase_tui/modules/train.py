@@ -171,7 +171,8 @@ class Train:
             raise BlaseError("no model: call set_model(model, framework=...) before train().")
         recording.params("train", epochs=epochs, data_dir=data_dir)
         data_dir = Path(data_dir)
-        if raw_images(data_dir):
+        from_images = raw_images(data_dir)
+        if from_images:  # the images are the recorded input, not blase's cache of them
             data_dir = self._shards_from_images(data_dir)
         train_dir = data_dir / "train" if (data_dir / "train").is_dir() else data_dir
         train = open_split(train_dir)
@@ -188,7 +189,8 @@ class Train:
         first = train.columns[x_col][0]
         self.input_signature = {"column": x_col, "shape": list(first.shape[1:]), "dtype": str(first.dtype),
                                 "target": y_col}
-        recording.dataset(train_dir, role="input", digest=train.manifest_hash, records=len(train)) if train.manifest_hash else None
+        if train.manifest_hash and not from_images:
+            recording.dataset(train_dir, role="input", digest=train.manifest_hash, records=len(train))
         self.adapter.setup(self.model, cfg, len(self.classes) if self.classes is not None else None)
         if self.mode == "fine_tune" and self.checkpoint_path is not None:
             recording.dataset(self.checkpoint_path, role="input")  # the base model is an input like the data

@@ -22,10 +22,38 @@ def _param_candidates(text: str) -> list[str]:
     return sorted(out)
 
 
+def last_metrics(store: RunStore, run_ids: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """The last value of each metric of each run (of ``run_ids``, else of every run). A metric logged by two
+    steps of a run is kept once per step as ``step/key`` (``train/accuracy``, ``evaluate/accuracy``), so
+    neither hides the other; a metric only one step logged keeps its plain name."""
+    scope, args = "", []
+    if run_ids is not None:
+        if not run_ids:
+            return {}
+        scope, args = f" WHERE run_id IN ({','.join('?' * len(run_ids))})", list(run_ids)
+    rows = store.db.query(
+        "SELECT m.run_id, m.key, m.value, s.step FROM metrics m LEFT JOIN step_runs s ON s.id = m.step_run_id"
+        f" WHERE m.rowid IN (SELECT MAX(rowid) FROM metrics{scope} GROUP BY run_id, step_run_id, key)"
+        " ORDER BY m.rowid", args,
+    )
+    steps_of: dict[tuple[str, str], set[str | None]] = {}
+    for r in rows:
+        steps_of.setdefault((r["run_id"], r["key"]), set()).add(r["step"])
+    out: dict[str, dict[str, float]] = {}
+    for r in rows:
+        shared = len(steps_of[(r["run_id"], r["key"])]) > 1 and r["step"] is not None
+        key = f"{r['step']}/{r['key']}" if shared else r["key"]
+        metrics = out.setdefault(r["run_id"], {})
+        metrics.pop(key, None)  # keep the logging order: the newest value last
+        metrics[key] = r["value"]
+    return out
+
+
 def list_runs(
-    store: RunStore, *, status: str | None = None, step: str | None = None, limit: int = 20, metrics: int = 3
+    store: RunStore, *, status: str | None = None, step: str | None = None, limit: int = 20,
+    metrics: int | None = 3,
 ) -> list[dict[str, Any]]:
-    """Newest runs first, each with its steps and the last value of up to ``metrics`` metrics."""
+    """Newest runs first, each with its steps and the last value of up to ``metrics`` metrics (None: all)."""
     where, args = [], []
     if status:
         where.append("r.status = ?")
@@ -46,15 +74,11 @@ def list_runs(
         f"SELECT run_id, step, status, started, ended FROM step_runs WHERE run_id IN ({marks}) ORDER BY id", ids
     ):
         steps[s["run_id"]].append({"step": s["step"], "status": s["status"]})
-    last: dict[str, dict[str, float]] = {i: {} for i in ids}
-    for m in store.db.query(
-        f"SELECT run_id, key, value FROM metrics WHERE rowid IN (SELECT MAX(rowid) FROM metrics"
-        f" WHERE run_id IN ({marks}) GROUP BY run_id, key) ORDER BY rowid", ids
-    ):
-        last[m["run_id"]][m["key"]] = m["value"]
+    last = last_metrics(store, ids)
     out = []
     for r in runs:
-        keys = list(last[r["id"]])[-metrics:] if metrics else []
+        keys = list(last.get(r["id"], {}))
+        keys = keys if metrics is None else keys[-metrics:] if metrics else []
         out.append({
             "id": r["id"], "name": r["name"], "status": r["status"], "started": r["started"], "ended": r["ended"],
             "explicit": bool(r["explicit"]), "steps": steps[r["id"]],
@@ -150,12 +174,7 @@ def run_rows(store: RunStore, *, changed_since: float | None = None, after_rowid
     steps: dict[str, list[str]] = {}
     for s in store.db.query(f"SELECT run_id, step FROM step_runs{scope} ORDER BY id", args):
         steps.setdefault(s["run_id"], []).append(s["step"])
-    metrics: dict[str, dict[str, float]] = {}
-    for m in store.db.query(
-        f"SELECT run_id, key, value FROM metrics WHERE rowid IN (SELECT MAX(rowid) FROM metrics{scope}"
-        " GROUP BY run_id, key)", args,
-    ):
-        metrics.setdefault(m["run_id"], {})[m["key"]] = m["value"]
+    metrics = last_metrics(store, args if changed_since is not None else None)
     return [
         {"id": r["id"], "name": r["name"] or "", "status": r["status"], "started": r["started"],
          "ended": r["ended"], "steps": steps.get(r["id"], []), "metrics": metrics.get(r["id"], {}),

@@ -332,7 +332,8 @@ class RunStore:
         return None
 
     def copy_step_records(self, source_step_run: int, run_id: str, step_run_id: int, folder: Path) -> None:
-        """A reused execution: the earlier one's artifacts (linked), metrics and dataset records."""
+        """A reused execution: the earlier one's artifacts (linked), metrics, params of its module calls and
+        dataset records."""
         arts = self.db.query("SELECT name, hash, size FROM artifacts WHERE step_run_id = ?", (source_step_run,))
         for a in arts:
             self.cas.link_into(a["hash"], folder / "artifacts" / a["name"])
@@ -342,6 +343,10 @@ class RunStore:
             for m in self.db.query(
                 "SELECT key, value, iteration, ts FROM metrics WHERE step_run_id = ? ORDER BY rowid", (source_step_run,))
         )
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO params (run_id, key, step_run_id, value) SELECT ?, key, ?, value FROM params"
+                " WHERE step_run_id = ?", (run_id, step_run_id, source_step_run))
         for d in self.db.query("SELECT * FROM datasets WHERE step_run_id = ?", (source_step_run,)):
             self.add_dataset(run_id, step_run_id, role=d["role"], name=d["name"], path=d["path"], digest=d["hash"],
                              fingerprint=d["fingerprint"], records=d["records"], size=d["bytes"])

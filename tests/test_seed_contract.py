@@ -1,0 +1,235 @@
+"""Seed 000's main.py is our public contract: copied unchanged but for its import line into a project with its own
+scripts, 300 PNGs in class folders and a Keras base model, and run the seed's way (`python main.py --step etl
+--start_run` ... `--step evaluate --end_run`, each a separate process), every step does what its docstring says
+and one run holds six step executions with their params, inputs, outputs, per-step metrics and a code
+snapshot. `blase step` on the same main.py gives the same records."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO, _env, show_json
+from PIL import Image
+
+SEED = REPO / "tests" / "data" / "seed_000_api_vision.txt"  # a copy of shared/seeds/000_*
+STEPS = ["etl", "inspect", "clean", "prepare", "train", "evaluate"]
+
+ENGINEER = '''
+import numpy as np
+
+
+def example_func(batch):
+    """Scale pixels to [0, 1]."""
+    return {"image": batch["image"].astype(np.float32) / 255.0, "label": batch["label"]}
+
+
+def filter_bad_images(batch):
+    """Blank images carry nothing: exclude them."""
+    return batch["image"].reshape(len(batch), -1).max(axis=1) == 0
+'''
+
+MODEL = '''
+import keras
+
+keras.utils.set_random_seed(0)
+model = keras.Sequential([
+    keras.Input(shape=(12, 12)),
+    keras.layers.Reshape((12, 12, 1)),
+    keras.layers.Rescaling(1 / 255),
+    keras.layers.Conv2D(4, 3, activation="relu", name="conv1"),
+    keras.layers.Conv2D(4, 3, activation="relu", name="conv2"),
+    keras.layers.Flatten(),
+    keras.layers.Dense(3, activation="softmax", name="head"),
+])
+'''
+
+
+def seed_main() -> str:
+    """The seed's main.py, exactly as written, with only the import line changed."""
+    text = SEED.read_text()
+    start = text.index("```sh\n# main.py") + len("```sh\n")
+    code = text[start:text.index("```", start)]
+    assert code.count("from blase import ") == 1
+    return code.replace("from blase import ", "from blase_tui import ")
+
+
+def make_seed_project(root: Path) -> Path:
+    (root / "scripts").mkdir(parents=True)
+    (root / "blase.toml").write_text('[project]\nname = "seedproj"\nmemory_budget = "256MiB"\n')
+    (root / "main.py").write_text(seed_main())
+    (root / "scripts" / "__init__.py").write_text("")
+    (root / "scripts" / "engineer.py").write_text(ENGINEER)
+    (root / "scripts" / "model.py").write_text(MODEL)
+    rng = np.random.default_rng(0)
+    for i in range(300):
+        label = i % 3
+        folder = root / "data" / "raw" / "images" / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 30, (12, 12)).astype(np.uint8)
+        pixels[label * 4:label * 4 + 4, :] = 255  # a bright band whose place tells the class
+        if i in (7, 123):
+            pixels[:] = 0  # blank: the clean step excludes these two
+        Image.fromarray(pixels).save(folder / f"img_{i:03d}.png")
+    # the fine-tuning start point, made as the user would: the same architecture, saved as legacy HDF5
+    subprocess.run([sys.executable, "-c", "from scripts.model import model; model.save('models/base_model.h5')"],
+                   cwd=root, env=_env(), check=True, capture_output=True, timeout=120)
+    (root / "models" / "base_model.h5").parent.mkdir(exist_ok=True)
+    return root
+
+
+def python_main(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "main.py", *args], cwd=project, env=_env(), capture_output=True,
+                          text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+
+def records(blase, project: Path, run_id: str) -> dict[str, dict[str, object]]:
+    """Per step: status, param keys and values, input and output paths, metric names."""
+    run = show_json(blase, project, run_id)
+    out = {}
+    for s in run["steps"]:
+        out[s["step"]] = {
+            "status": s["status"],
+            "params": s["params"],
+            "inputs": sorted(d["path"] for d in s["datasets"] if d["role"] == "input"),
+            "outputs": sorted(d["path"] for d in s["datasets"] if d["role"] == "output"),
+            "metrics": sorted(s["metrics"]),
+        }
+    return out
+
+
+@pytest.fixture(scope="module")
+def seed_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The seed's six steps, run the seed's way, once for the tests below."""
+    project = make_seed_project(tmp_path_factory.mktemp("seed") / "project")
+    pristine = tmp_path_factory.mktemp("pristine") / "project"
+    shutil.copytree(project, pristine)
+    procs = {}
+    for step in STEPS:
+        args = ["--step", step] + (["--start_run"] if step == "etl" else []) + (["--end_run"] if step == "evaluate" else [])
+        procs[step] = python_main(project, *args)
+    return {"project": project, "pristine": pristine, "procs": procs}
+
+
+def test_seed_main_runs_as_written(seed_run: dict, blase) -> None:
+    project: Path = seed_run["project"]
+    procs = seed_run["procs"]
+    for step in STEPS:
+        assert procs[step].returncode == 0, f"{step}:\n{procs[step].stdout}\n{procs[step].stderr}"
+
+    # etl: every image transformed and saved
+    processed = json.loads((project / "data" / "interim" / "processed_images" / "_manifest.json").read_text())
+    assert processed["records"] == 300
+    # clean saved its set under the seed's name; prepare found it and left the two blank images out
+    prepared = json.loads((project / "data" / "prepared" / "_manifest.json").read_text())
+    assert prepared["exclusion_sets"] == ["cleaned_v1"] and prepared["excluded"] == 2
+    assert sum(prepared["counts"].values()) == 298
+    # train wrote exactly the file asked for, in the format its suffix names (legacy Keras HDF5)
+    model = project / "models" / "trained_model.h5"
+    assert model.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
+    assert not (project / "models" / "trained_model.keras").exists()
+    assert json.loads((project / "logs" / "train_run_001.json").read_text())["mode"] == "fine_tune"
+    # evaluate: the seed names models/my_model.h5, which nobody wrote; it says which model it used instead
+    assert "models/my_model.h5 does not exist; evaluating models/trained_model.h5" in procs["evaluate"].stderr
+    evaluation = json.loads((project / "logs" / "eval_run_001.json").read_text())
+    assert evaluation["model"] == "models/trained_model.h5" and evaluation["records"] == prepared["counts"]["test"]
+    assert 0 <= evaluation["accuracy"] <= 1 and evaluation["classes"] == ["0", "1", "2"]
+    # fine-tuning started from the base model's weights and kept conv1 and conv2 frozen; the head learned
+    compare = (
+        "import json, keras, numpy as np\n"
+        "base = keras.models.load_model('models/base_model.h5', compile=False)\n"
+        "new = keras.models.load_model('models/trained_model.h5', compile=False)\n"
+        "print(json.dumps({l.name: all(np.array_equal(a, b) for a, b in zip(l.get_weights(),"
+        " new.get_layer(l.name).get_weights())) for l in base.layers if l.get_weights()}))\n"
+    )
+    same = json.loads(subprocess.run([sys.executable, "-c", compare], cwd=project, env=_env(), check=True,
+                                     capture_output=True, text=True, timeout=120).stdout)
+    assert same == {"conv1": True, "conv2": True, "head": False}
+    # the seed trains on every raw image, the test split included: evaluate says so and scores all the same
+    assert f"{evaluation['records']} of the {evaluation['records']} test records were used for training" in \
+        procs["evaluate"].stderr
+
+    runs = json.loads(blase("runs", "list", "--json", cwd=project, check=True).stdout)
+    assert len(runs) == 1, "the six processes made one run"
+    run = show_json(blase, project, runs[0]["id"])
+    assert run["status"] == "succeeded" and run["explicit"]
+    assert [s["step"] for s in run["steps"]] == STEPS
+    assert all(s["status"] == "succeeded" and s["exit_code"] == 0 for s in run["steps"])
+    assert all(s["signature"]["code_hash"] and s["peak_rss"] for s in run["steps"])
+    by_step = {s["step"]: s for s in run["steps"]}
+
+    train = by_step["train"]
+    assert train["params"]["epochs"] == 10 and train["params"]["data_dir"] == "data/raw/images"
+    assert train["params"]["optimizer"] == "adam" and train["params"]["loss_fn"] == "categorical_crossentropy"
+    assert train["params"]["mode"] == "fine_tune" and train["params"]["checkpoint_path"] == "models/base_model.h5"
+    assert train["params"]["freeze_layers"] == ["conv1", "conv2"] and train["params"]["framework"] == "tensorflow"
+    inputs = {d["path"] for d in train["datasets"] if d["role"] == "input"}
+    outputs = {d["path"] for d in train["datasets"] if d["role"] == "output"}
+    assert {"models/base_model.h5", "data/raw/images"} <= inputs
+    assert {"models/trained_model.h5", "logs/train_run_001.json"} <= outputs
+    assert {"loss", "accuracy"} <= set(train["metrics"])
+    assert "froze" in (project / "runs" / run["id"] / "train" / "log.txt").read_text()
+
+    prep = by_step["prepare"]
+    assert {k: prep["params"][k] for k in ("train", "val", "test", "seed")} == {"train": 0.7, "val": 0.2, "test": 0.1,
+                                                                                "seed": 42}
+    assert prep["params"]["output_format"] == "npy" and prep["params"]["exclusion_keys"] == "cleaned_v1"
+    assert "data/prepared" in [d["path"] for d in prep["datasets"] if d["role"] == "output"]
+    evaluate = by_step["evaluate"]
+    assert {"data/prepared/test", "models/trained_model.h5"} <= {d["path"] for d in evaluate["datasets"]
+                                                                  if d["role"] == "input"}
+    assert "logs/eval_run_001.json" in {d["path"] for d in evaluate["datasets"] if d["role"] == "output"}
+    assert "accuracy" in evaluate["metrics"] and "accuracy" in train["metrics"]
+    assert {"summary.json"} <= {a["name"] for a in by_step["inspect"]["artifacts"]}
+
+    # metrics keep the step that logged them in the run's list: train's accuracy and evaluate's side by side
+    listed = json.loads(blase("runs", "list", "--json", cwd=project, check=True).stdout)[0]
+    assert listed["metrics"]["train/accuracy"] == train["metrics"]["accuracy"]
+    assert listed["metrics"]["evaluate/accuracy"] == evaluate["metrics"]["accuracy"]
+
+    # --end_run kept the scripts with the run
+    code = {a["name"]: a["hash"] for a in run["artifacts"]}
+    assert {"code/main.py", "code/scripts/engineer.py", "code/scripts/model.py"} <= set(code)
+    assert (project / "runs" / run["id"] / "artifacts" / "code" / "main.py").read_text() == (project / "main.py").read_text()
+
+    found = blase("runs", "find", "--step", "train", "--latest", "--path", cwd=project, check=True)
+    assert found.stdout.strip() == str(project / "runs" / run["id"])
+
+
+def test_blase_step_gives_the_same_records(seed_run: dict, blase) -> None:
+    """`blase step NAME` on the seed's main.py (no @step: its plain functions are the steps) records what the
+    seed's own main() recorded."""
+    seed_project: Path = seed_run["project"]
+    project: Path = seed_run["pristine"]
+    for step in STEPS:
+        args = ["step", step] + (["--start-run"] if step == "etl" else []) + (["--end-run"] if step == "evaluate" else [])
+        proc = blase(*args, cwd=project, timeout=300)
+        assert proc.returncode == 0, f"{step}: {proc.stderr}"
+    ours = records(blase, project, "latest")
+    seeds = records(blase, seed_project, "latest")
+    assert list(ours) == STEPS
+    for step in STEPS:
+        assert ours[step]["status"] == seeds[step]["status"] == "succeeded"
+        assert ours[step]["params"] == seeds[step]["params"], step
+        assert ours[step]["inputs"] == seeds[step]["inputs"], step
+        assert ours[step]["outputs"] == seeds[step]["outputs"], step
+        assert ours[step]["metrics"] == seeds[step]["metrics"], step
+
+
+def test_a_second_start_run_is_refused_in_one_line(seed_run: dict, blase) -> None:
+    project: Path = seed_run["pristine"]
+    first = python_main(project, "--step", "inspect", "--start_run")
+    assert first.returncode == 0, first.stderr
+    second = python_main(project, "--step", "inspect", "--start_run")
+    assert second.returncode == 2
+    assert second.stderr.strip().splitlines()[-1].startswith("blase: run ") and "is still open" in second.stderr
+    assert "Traceback" not in second.stderr
+    closed = python_main(project, "--step", "inspect", "--end_run")
+    assert closed.returncode == 0, closed.stderr
+    run = show_json(blase, project, "latest")
+    assert [s["step"] for s in run["steps"]] == ["inspect", "inspect"] and run["status"] == "succeeded"
