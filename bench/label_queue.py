@@ -169,7 +169,7 @@ def main() -> None:
     import numpy as np
 
     from blase_tui.core.project import Project
-    from blase_tui.labelling import store as label_store
+    from blase_tui.store import labels as label_store
 
     if not (root / "models").exists():
         t0 = time.perf_counter()

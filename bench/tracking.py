@@ -86,8 +86,8 @@ def new_project(root: Path) -> Path:
 def blase_api_run(store: Any, i: int, started: float) -> str:
     """One run the way `blase step NAME` writes it (minus the step's own files): run, step execution with its
     signature and params, metrics, finish, close."""
-    from blase_tui.core import procs
     from blase_tui.core.signature import Signature
+    from blase_tui.store import procs
     from blase_tui.store.hashing import hash_json
 
     step, window = spec(i)
@@ -111,9 +111,9 @@ def fill_blase(store: Any, n: int, base: float, how: str) -> list[str]:
     """``n`` runs, oldest first; returns their ids (index = fixture number)."""
     if how == "api":
         return [blase_api_run(store, i, base + i * GAP) for i in range(n)]
-    from blase_tui.core.ids import new_run_id
     from blase_tui.core.signature import Signature
     from blase_tui.store.hashing import hash_json
+    from blase_tui.store.ids import new_run_id
     from blase_tui.store.runstore import to_json_value
 
     # The template is the newest run, written through the API; the others are its rows, cloned.

@@ -20,11 +20,11 @@ from conftest import REPO, _env, make_project
 
 from blase_tui.core.project import Project
 from blase_tui.errors import BlaseError, ConfigError
-from blase_tui.labelling import store as label_store
 from blase_tui.labelling.config import parse
 from blase_tui.labelling.queue import build_queue
 from blase_tui.labelling.session import LabellingSession
 from blase_tui.labelling.strategies import k_center, rank
+from blase_tui.store import labels as label_store
 
 TOML = '''
 [project]

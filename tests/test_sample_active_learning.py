@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO, show_json
 
 from blase_tui.labelling import LabellingSession
-from blase_tui.labelling import store as label_store
+from blase_tui.store import labels as label_store
 
 pytestmark = pytest.mark.timeout(300)
 KEYS = {"real": "r", "bogus": "b", "varstar": "v"}

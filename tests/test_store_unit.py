@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from blase_tui.core.config import parse_bytes
-from blase_tui.core.ids import new_run_id
 from blase_tui.core.steps import StepInfo, coerce, resolve_params
 from blase_tui.errors import ConfigError
+from blase_tui.store.ids import new_run_id
 from blase_tui.store.runstore import RunStore
 
 

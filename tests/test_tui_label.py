@@ -123,7 +123,7 @@ async def test_label_a_round_with_undo_and_skip(alerts: Path, blase) -> None:
         assert screen.last_latency is not None
         await pilot.press("q")
     assert len(expected) == 10
-    from blase_tui.labelling import store as label_store
+    from blase_tui.store import labels as label_store
     from blase_tui.store.runstore import RunStore
 
     store = RunStore(alerts)
@@ -225,7 +225,7 @@ def test_the_labelling_screen_killed_mid_round_loses_no_label_it_showed_as_saved
         os.waitpid(pid, 0)
         os.close(fd)
     assert len(set(saved)) == 4
-    from blase_tui.labelling import store as label_store
+    from blase_tui.store import labels as label_store
     from blase_tui.store.runstore import RunStore
 
     store = RunStore(alerts)

@@ -136,7 +136,7 @@ def export_command(
 ) -> None:
     """Write the current labels as CSV with the seed's columns: key, secondary id, label, timestamp (UTC)."""
     from blase_tui.labelling import config as config_mod
-    from blase_tui.labelling import store as label_store
+    from blase_tui.store import labels as label_store
 
     project = common.project()
     cfg = config_mod.load(project)
@@ -159,7 +159,7 @@ def import_command(
 
     from blase_tui.errors import ConfigError
     from blase_tui.labelling import config as config_mod
-    from blase_tui.labelling import store as label_store
+    from blase_tui.store import labels as label_store
 
     project = common.project()
     cfg = config_mod.load(project)
@@ -195,7 +195,7 @@ def import_command(
 @app.command("stats")
 def stats_command(json_: JsonOpt = False) -> None:
     """Current labels per label, per round and per labeller."""
-    from blase_tui.labelling import store as label_store
+    from blase_tui.store import labels as label_store
 
     data = label_store.stats(common.project().store)
     if json_:
@@ -224,7 +224,7 @@ def stats_command(json_: JsonOpt = False) -> None:
 @app.command("rounds")
 def rounds_command(json_: JsonOpt = False) -> None:
     """Every label round: number, status, strategy, model, progress, start and end."""
-    from blase_tui.labelling import store as label_store
+    from blase_tui.store import labels as label_store
 
     store = common.project().store
     rows = [{**vars(r), "done": label_store.progress(store, r.number)} for r in label_store.rounds(store)]
@@ -269,7 +269,7 @@ def queue_command(strategy: StrategyOpt = None, n: CountOpt = None, json_: JsonO
 @app.command("end-round")
 def end_round_command() -> None:
     """Close the unfinished round as it is (its labels stay); the next `blase label` starts a new one."""
-    from blase_tui.labelling import store as label_store
+    from blase_tui.store import labels as label_store
 
     store = common.project().store
     current = label_store.open_round(store)
@@ -284,7 +284,7 @@ def end_round_command() -> None:
 @app.command("history")
 def history_command(key: Annotated[str, typer.Argument(help="A record key, such as a candid.")], json_: JsonOpt = False) -> None:
     """Every label, skip and undo of one record, oldest first."""
-    from blase_tui.labelling import store as label_store
+    from blase_tui.store import labels as label_store
 
     rows = label_store.history(common.project().store, key)
     if json_:

@@ -161,7 +161,8 @@ def diff_command(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """What differs between two runs: params, metrics, code, data, environment and git."""
-    from blase_tui.store.diff import cell, diff_runs
+    from blase_tui.core.fmt import cell
+    from blase_tui.store.diff import diff_runs
 
     store = _store()
     result = diff_runs(store, store.resolve_run(a), store.resolve_run(b))
@@ -198,9 +199,12 @@ def close_command(
         raise ConfigError(f"run {run_id} is already closed ({row['status']}).")
     if status is not None and status not in ("succeeded", "failed", "interrupted"):
         raise ConfigError(f"--status {status}: use succeeded, failed or interrupted.")
-    running = store.db.query("SELECT step FROM step_runs WHERE run_id = ? AND status = 'running'", (run_id,))
+    running = store.running_steps(run_id)
     if running:
-        raise ConfigError(f"step `{running[0]['step']}` of run {run_id} is still running; wait for it or stop it first.")
+        raise ConfigError(f"step `{running[0]}` of run {run_id} is still running; wait for it or stop it first.")
+    from blase_tui.core.execution import snapshot_code
+
+    snapshot_code(common.project(), run_id)
     final = store.close_run(run_id, status)
     common.console.print(f"closed run {run_id}: {final}")
 
@@ -231,8 +235,7 @@ def watch_command(
 
     store = _store()
     if run is None:
-        rows = store.db.query("SELECT id FROM runs WHERE status = 'running' ORDER BY id DESC LIMIT 1")
-        run_id = rows[0]["id"] if rows else store.resolve_run("latest")
+        run_id = store.newest_running_run() or store.resolve_run("latest")
     else:
         run_id = store.resolve_run(run)
     code = watch(store, run_id, interval=interval, live=sys.stdout.isatty())

@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 from blase_tui.cli.common import console
-from blase_tui.core.events import EventTail
 from blase_tui.core.fmt import progress_text, resources_text
 from blase_tui.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from blase_tui.store.events import EventTail
 from blase_tui.store.runstore import RunStore
 
 

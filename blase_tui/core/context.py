@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from blase_tui.core.events import EventWriter
     from blase_tui.core.project import Project
     from blase_tui.core.tracker import RunTracker
+    from blase_tui.store.events import EventWriter
 
 _ACTIVE: StepContext | None = None
 

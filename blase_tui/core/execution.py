@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from blase_tui.core import context as context_mod
-from blase_tui.core import procs
-from blase_tui.core.events import EventWriter
 from blase_tui.core.project import Project
 from blase_tui.core.resources import ResourceSampler
 from blase_tui.core.signature import (
@@ -32,6 +30,8 @@ from blase_tui.core.signature import (
 )
 from blase_tui.core.tracker import RunTracker
 from blase_tui.errors import ConfigError
+from blase_tui.store import procs
+from blase_tui.store.events import EventWriter
 from blase_tui.store.hashing import hash_json
 from blase_tui.store.runstore import INTERRUPTED, RUNNING, SUCCEEDED
 
@@ -121,6 +121,7 @@ class StepExecution:
         resume: bool = False,
         quiet: bool = False,
         out: TextIO | None = None,
+        defer_explicit: bool = False,
     ) -> None:
         self.project = project
         self.step = step
@@ -133,6 +134,9 @@ class StepExecution:
         self.resume = resume
         self.quiet = quiet
         self.out = out or sys.stderr
+        # Track.start_run(): the run becomes the project's explicit run (others join it) only when this process
+        # leaves it open; until then it is this process's alone, so parallel scripts do not block each other.
+        self.defer_explicit = defer_explicit
         self.started = 0.0
         self.finished: Finished | None = None
 
@@ -143,8 +147,8 @@ class StepExecution:
             say(self.out, f"blase: run {run_id} was left open by a process that died; marked it interrupted.")
         pid, pid_started = os.getpid(), procs.process_started()
         if self.start_run:
-            run_id = store.create_run(name=self.run_name, explicit=True, owner_pid=pid, owner_started=pid_started,
-                                      exclusive=True)
+            run_id = store.create_run(name=self.run_name, explicit=not self.defer_explicit, owner_pid=pid,
+                                      owner_started=pid_started, exclusive=True)
             if run_id is None:
                 open_run = store.open_explicit_run()
                 open_id = open_run["id"] if open_run is not None else "?"
@@ -235,6 +239,11 @@ class StepExecution:
             peak_rss=self.sampler.peak_rss or None, cpu_seconds=self.sampler.cpu_seconds(), skipped_from=reused_from,
         )
         close = (not self.explicit) or self.end_run or self.ctx.end_run_requested or status == INTERRUPTED
+        if not close and self.defer_explicit and self.new_run and not store.promote_explicit(self.run_id):
+            open_run = store.open_explicit_run()
+            say(self.out, f"blase: run {open_run['id'] if open_run else '?'} was opened meanwhile and is the open run;"
+                          f" closed run {self.run_id} instead of leaving it open.")
+            close = True
         if close:
             snapshot_code(self.project, self.run_id)
             run_status = store.close_run(self.run_id, None if self.explicit else status)

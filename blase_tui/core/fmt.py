@@ -79,3 +79,12 @@ def progress_text(e: dict[str, Any]) -> str:
     eta = eta_seconds(e)
     eta_s = f", eta {eta:.0f} s" if eta is not None else ""
     return f"{e['stage']} {done}/{total if total is not None else '?'}{pct} {e.get('rate') or 0:.1f} {e.get('unit', 'items')}/s{eta_s}"
+
+
+def cell(section: str, value: Any) -> str | None:
+    """A diff value as short text: hashes cut to 12 characters; None for a value one run does not have."""
+    if value is None:
+        return None
+    if section in ("code", "data", "git") and isinstance(value, str) and len(value) > 20:
+        return value[:12]
+    return fmt_value(value)

@@ -77,14 +77,11 @@ class LaunchedStep:
             return True
         if self.proc is None:
             return False
-        rows = store.db.query(
-            "SELECT id, run_id, folder FROM step_runs WHERE pid = ? AND step = ? ORDER BY id DESC LIMIT 1",
-            (self.proc.pid, self.step),
-        )
-        if not rows:
+        row = store.step_run_of_process(self.proc.pid, self.step)
+        if row is None:
             return False
-        self.run_id, self.step_run_id = rows[0]["run_id"], int(rows[0]["id"])
-        self.events_path = store.run_dir(self.run_id) / rows[0]["folder"] / "events.jsonl"
+        self.run_id, self.step_run_id = row["run_id"], int(row["id"])
+        self.events_path = store.run_dir(self.run_id) / row["folder"] / "events.jsonl"
         return True
 
     def poll(self) -> int | None:

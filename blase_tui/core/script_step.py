@@ -96,15 +96,21 @@ def ensure(*, start_run: bool = False, run_name: str | None = None) -> Any | Non
     from blase_tui.core.signature import function_hash
     from blase_tui.store.hashing import hash_file
 
-    name = step_name() or path.stem
+    named = step_name()
+    name = named or path.stem
+    # `python main.py --step X` holds the step's lock as `blase step X` does (a second cron copy exits 3); a
+    # script run by its file name may run in parallel copies (a sweep over params)
+    lock = StepLock(project.locks_dir, name)
     try:
-        lock = StepLock(project.locks_dir, name).acquire()
+        if named:
+            lock.acquire()
     except BlaseError as exc:
         _exit_now(exc)
     main = sys.modules["__main__"]
     func = getattr(main, name, None)
     func_hash = function_hash(func) if callable(func) else hash_file(path)
-    execution = StepExecution(project, name, func_hash=func_hash, start_run=start_run, run_name=run_name)
+    execution = StepExecution(project, name, func_hash=func_hash, start_run=start_run, run_name=run_name,
+                              defer_explicit=True)
     try:
         execution.begin()
     except BlaseError as exc:  # `Track.start_run()` while a run is open: one line, exit 2, as `--start-run`

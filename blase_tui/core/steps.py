@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
 from blase_tui.errors import ConfigError
+from blase_tui.store.values import parse_literal  # noqa: F401 - part of this module's API
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -115,24 +116,6 @@ def plain_functions(module: Any) -> dict[str, StepInfo]:
 
 
 # ------------------------------------------------------------------ params
-def parse_literal(text: str) -> Any:
-    """``--set`` values without a known type: JSON (numbers, true/false, lists) or else the plain string."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "yes", "on"):
-        return True
-    if lowered in ("false", "no", "off"):
-        return False
-    for number in (int, float):  # ".5", "1e-3", "+2": numbers JSON would not accept
-        try:
-            return number(text)
-        except ValueError:
-            continue
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def coerce(key: str, text: str, like: Any) -> Any:
     """Turn the string ``text`` into the type of ``like`` (the param's current value)."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from blase_tui.core.events import EventWriter
+    from blase_tui.store.events import EventWriter
     from blase_tui.store.runstore import RunStore
 
 FLUSH_EVERY = 1000  # metrics

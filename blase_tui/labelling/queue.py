@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from blase_tui.errors import BlaseError, ConfigError
-from blase_tui.labelling import store as label_store
 from blase_tui.labelling import strategies
 from blase_tui.labelling.config import STRATEGIES, LabellingConfig, load_function
 from blase_tui.labelling.pool import Pool
+from blase_tui.store import labels as label_store
 
 if TYPE_CHECKING:
     from blase_tui.core.project import Project
@@ -97,15 +97,12 @@ def find_model(store: RunStore, config: LabellingConfig) -> ModelInfo | None:
     """The model of the last successful execution of ``train_step`` that registered one (a reused execution
     counts with the model of the execution it reused); else the newest version of ``[labelling] model``; else
     None."""
-    rows = store.db.query(
-        "SELECT m.name, m.version FROM step_runs s JOIN models m ON m.step_run_id = COALESCE(s.skipped_from, s.id)"
-        " WHERE s.step = ? AND s.status = 'succeeded' AND (? IS NULL OR m.name = ?)"
-        " ORDER BY s.id DESC, m.version DESC LIMIT 1",
-        (config.train_step, config.model, config.model),
-    )
-    if rows:
-        return model_by_ref(store, f"{rows[0]['name']}:{rows[0]['version']}")
-    if config.model and store.db.query("SELECT 1 FROM models WHERE name = ?", (config.model,)):
+    from blase_tui.store import models
+
+    ref = models.latest_of_step(store, config.train_step, config.model)
+    if ref is not None:
+        return model_by_ref(store, ref)
+    if config.model and models.exists(store, config.model):
         return model_by_ref(store, config.model)
     return None
 
@@ -114,11 +111,10 @@ def training_ids(store: RunStore, run_id: str | None) -> dict[str, int]:
     """The keys a run trained on and the round each came from (its ``training_ids.csv`` artifact)."""
     if run_id is None:
         return {}
-    rows = store.db.query("SELECT hash FROM artifacts WHERE run_id = ? AND name = ? ORDER BY step_run_id DESC LIMIT 1",
-                          (run_id, TRAINING_IDS))
-    if not rows or not store.cas.has(rows[0]["hash"]):
+    digest = store.artifact_hash(run_id, TRAINING_IDS)
+    if digest is None or not store.cas.has(digest):
         return {}
-    reader = csv.reader(io.StringIO(store.cas.read_bytes(rows[0]["hash"]).decode("utf-8")))
+    reader = csv.reader(io.StringIO(store.cas.read_bytes(digest).decode("utf-8")))
     next(reader, None)
     return {r[0]: int(r[1]) if len(r) > 1 and r[1].lstrip("-").isdigit() else 0 for r in reader if r}
 

@@ -26,11 +26,11 @@ import numpy as np
 
 from blase_tui.errors import BlaseError, ConfigError
 from blase_tui.labelling import config as config_mod
-from blase_tui.labelling import store as label_store
 from blase_tui.labelling.pool import Pool
 from blase_tui.labelling.queue import ModelInfo, build_queue, model_by_ref
-from blase_tui.labelling.store import Label, QueueRow, Round
 from blase_tui.labelling.strategies import UNCERTAINTY
+from blase_tui.store import labels as label_store
+from blase_tui.store.labels import Label, QueueRow, Round
 
 if TYPE_CHECKING:
     from blase_tui.core.project import Project
@@ -149,7 +149,7 @@ class LabellingSession:
         self._pool = Pool(self.config)
         self._columns = [c for c in (self.config.secondary, *self.config.display_columns) if c]
         self._pool.check_columns(self._columns, "`secondary`, `fields`, `image`, `series` or `url`")
-        self.store.db.query("PRAGMA synchronous = FULL")  # each label survives a power cut too: fsync every commit
+        label_store.durable(self.store)  # each label survives a power cut too: fsync every commit
         self._model: ModelInfo | None = None
         current = label_store.open_round(self.store)
         self.resumed = current is not None

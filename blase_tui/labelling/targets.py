@@ -31,11 +31,11 @@ import numpy as np
 
 from blase_tui.errors import BlaseError
 from blase_tui.labelling import config as config_mod
-from blase_tui.labelling import store as label_store
 from blase_tui.labelling.pool import Pool
 from blase_tui.labelling.queue import TRAINING_IDS
 from blase_tui.modules import recording
 from blase_tui.modules.batch import Batch, BatchMeta
+from blase_tui.store import labels as label_store
 
 if TYPE_CHECKING:
     from blase_tui.core.project import Project

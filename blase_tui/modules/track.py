@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from blase_tui.core import context as context_mod
-from blase_tui.core import procs, script_step
+from blase_tui.core import script_step
 from blase_tui.core.project import Project
 from blase_tui.core.tracker import RunTracker
 from blase_tui.errors import BlaseError, ConfigError
+from blase_tui.store import procs
 from blase_tui.store.runstore import FAILED, INTERRUPTED, SUCCEEDED
 
 _exit_status: list[str] = []  # set by the excepthook: how an uncaught exception ends the process's runs
@@ -161,7 +162,8 @@ class Track:
         store.recover_dead()
         project = self.project
         env = environment(project.cache_dir)  # listed once per interpreter, then cached
-        run_id = store.create_run(name=name, explicit=explicit, owner_pid=os.getpid(),
+        # explicit: it becomes the project's open run when this process leaves it open (see _at_exit)
+        run_id = store.create_run(name=name, explicit=False, owner_pid=os.getpid(),
                                   owner_started=procs.process_started(), tags=tags, env=env, exclusive=explicit)
         if run_id is None:
             open_run = store.open_explicit_run()
@@ -237,22 +239,23 @@ class Track:
         store.close_run(open_run["id"], status)
 
     def _at_exit(self) -> None:
-        if self._explicit and not _exit_status:
+        assert self._tracker is not None
+        store = self._tracker.store
+        if self._explicit and not _exit_status and not self._closed and store.promote_explicit(self._tracker.run_id):
             # a run opened with start_run() outside `with` stays open for the next process, as --start-run
-            assert self._tracker is not None
             self._tracker.close()
-            self._tracker.store.set_run_owner(self._tracker.run_id, None, None)
-            self._tracker.store.write_run_json(self._tracker.run_id)
+            store.set_run_owner(self._tracker.run_id, None, None)
+            store.write_run_json(self._tracker.run_id)
             return
         self.end_run(_exit_status[-1] if _exit_status else SUCCEEDED)
 
     def __enter__(self) -> Track:
         if self._tracker is None and self._ctx is None:
             self.start_run()
-        if self._script or self._tracker is not None:
-            # `with track.start_run():` is this block's run alone: no other process joins it
-            self.project.store.set_run_explicit(self.run_id, False)  # type: ignore[arg-type]
-            self._explicit = False
+        # `with track.start_run():` is this block's run alone: it never becomes the project's open run
+        self._explicit = False
+        if self._script and script_step.current() is not None:
+            script_step.current().defer_explicit = False
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:

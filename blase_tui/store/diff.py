@@ -64,14 +64,3 @@ def diff_runs(store: RunStore, a: str, b: str) -> dict[str, Any]:
         "same": len(set(pa) & set(pb)) - sum(1 for k in env_changed if k.startswith("package ") and k[8:] in pa and k[8:] in pb),
     }
     return {"a": a, "b": b, "status": [da["status"], db["status"]], "sections": sections}
-
-
-def cell(section: str, value: Any) -> str | None:
-    """A diff value as short text: hashes cut to 12 characters; None for a value one run does not have."""
-    from blase_tui.core.fmt import fmt_value
-
-    if value is None:
-        return None
-    if section in ("code", "data", "git") and isinstance(value, str) and len(value) > 20:
-        return value[:12]
-    return fmt_value(value)

@@ -57,3 +57,19 @@ def in_run(store: RunStore, run_id: str) -> list[dict[str, Any]]:
         " AND (d.path = m.file_name OR d.path LIKE '%/' || m.file_name)"
         " WHERE m.run_id = ? ORDER BY m.created DESC, m.rowid DESC", (run_id,))
     return [dict(r) for r in rows]
+
+
+def latest_of_step(store: RunStore, step: str, name: str | None = None) -> str | None:
+    """``name:version`` of the model the last succeeded execution of ``step`` registered (a reused execution
+    counts with the model of the execution it reused), optionally only of model ``name``."""
+    rows = store.db.query(
+        "SELECT m.name, m.version FROM step_runs s JOIN models m ON m.step_run_id = COALESCE(s.skipped_from, s.id)"
+        " WHERE s.step = ? AND s.status = 'succeeded' AND (? IS NULL OR m.name = ?)"
+        " ORDER BY s.id DESC, m.version DESC LIMIT 1",
+        (step, name, name),
+    )
+    return f"{rows[0]['name']}:{rows[0]['version']}" if rows else None
+
+
+def exists(store: RunStore, name: str) -> bool:
+    return bool(store.db.query("SELECT 1 FROM models WHERE name = ? LIMIT 1", (name,)))

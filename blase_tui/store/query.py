@@ -11,7 +11,7 @@ from blase_tui.store.runstore import SUCCEEDED, RunStore, from_json_value, to_js
 def _param_candidates(text: str) -> list[str]:
     """A ``--param k=v`` value matches the stored JSON of its parsed form or of the plain string; a number
     matches whether it was stored as an int or a float (``C=1`` finds ``C = 1.0``)."""
-    from blase_tui.core.steps import parse_literal
+    from blase_tui.store.values import parse_literal
 
     value = parse_literal(text)
     out = {to_json_value(value), to_json_value(text)}

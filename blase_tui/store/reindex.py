@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from blase_tui.core.events import read_events
+from blase_tui.store.events import read_events
 from blase_tui.store.runstore import RUN_JSON_FORMAT, RunStore, to_json_value
 
 

@@ -20,12 +20,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from blase_tui.core import procs
-from blase_tui.core.ids import new_run_id
 from blase_tui.errors import ConfigError
+from blase_tui.store import procs
 from blase_tui.store.cas import ContentStore
 from blase_tui.store.db import Database
 from blase_tui.store.hashing import canonical_json
+from blase_tui.store.ids import new_run_id
 
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED, SKIPPED = "running", "succeeded", "failed", "interrupted", "skipped"
 STATUSES = (RUNNING, SUCCEEDED, FAILED, INTERRUPTED)
@@ -187,13 +187,19 @@ class RunStore:
         )
         return rows[0] if rows else None
 
+    def promote_explicit(self, run_id: str) -> bool:
+        """Make ``run_id`` the project's open explicit run, unless another one is open (checked in the same
+        transaction); returns whether it is."""
+        with self.db.write() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET explicit = 1 WHERE id = ? AND status = ? AND NOT EXISTS"
+                " (SELECT 1 FROM runs WHERE explicit = 1 AND status = ? AND id != ?)",
+                (run_id, RUNNING, RUNNING, run_id))
+            return cur.rowcount == 1
+
     def set_run_name(self, run_id: str, name: str) -> None:
         with self.db.write() as conn:
             conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
-
-    def set_run_explicit(self, run_id: str, explicit: bool) -> None:
-        with self.db.write() as conn:
-            conn.execute("UPDATE runs SET explicit = ? WHERE id = ?", (int(explicit), run_id))
 
     def set_run_owner(self, run_id: str, pid: int | None, started: float | None) -> None:
         """While a step runs, its process owns the run; between steps an open run has no owner."""
@@ -367,6 +373,37 @@ class RunStore:
     def step_datasets(self, run_id: str, step_run_id: int, role: str | None = None) -> list[sqlite3.Row]:
         rows = self.db.query("SELECT * FROM datasets WHERE run_id = ? AND step_run_id = ?", (run_id, step_run_id))
         return [r for r in rows if role is None or r["role"] == role]
+
+    def metric_keys(self, run_id: str) -> list[tuple[int, str]]:
+        """``(step_run_id, key)`` of every metric of the run (0: logged outside any step)."""
+        return [(int(r["step_run_id"]), r["key"]) for r in self.db.query(
+            "SELECT DISTINCT step_run_id, key FROM metrics WHERE run_id = ? ORDER BY step_run_id, key", (run_id,))]
+
+    def metric_series(self, run_id: str, step_run_id: int, key: str) -> list[sqlite3.Row]:
+        """Every value of one metric of one execution, in logging order (``iteration``, ``value``)."""
+        return self.db.query(
+            "SELECT iteration, value FROM metrics WHERE run_id = ? AND step_run_id = ? AND key = ? ORDER BY rowid",
+            (run_id, step_run_id, key))
+
+    def artifact_hash(self, run_id: str, name: str) -> str | None:
+        """The hash of artifact ``name`` of the run (of its latest step that has one)."""
+        rows = self.db.query(
+            "SELECT hash FROM artifacts WHERE run_id = ? AND name = ? ORDER BY step_run_id DESC LIMIT 1", (run_id, name))
+        return rows[0]["hash"] if rows else None
+
+    def running_steps(self, run_id: str) -> list[str]:
+        return [r["step"] for r in self.db.query(
+            "SELECT step FROM step_runs WHERE run_id = ? AND status = ?", (run_id, RUNNING))]
+
+    def newest_running_run(self) -> str | None:
+        rows = self.db.query("SELECT id FROM runs WHERE status = ? ORDER BY id DESC LIMIT 1", (RUNNING,))
+        return rows[0]["id"] if rows else None
+
+    def step_run_of_process(self, pid: int, step: str) -> sqlite3.Row | None:
+        """The newest execution of ``step`` that process ``pid`` began."""
+        rows = self.db.query(
+            "SELECT id, run_id, folder FROM step_runs WHERE pid = ? AND step = ? ORDER BY id DESC LIMIT 1", (pid, step))
+        return rows[0] if rows else None
 
     def snapshot_code(self, run_id: str, files: list[tuple[str, Path]]) -> None:
         """Keep the project's code files with the run (run-level artifacts ``code/<path>``)."""

@@ -52,7 +52,7 @@ class CompareScreen(ShowsWorkerErrors, Screen[None]):
         self.post_message(self.Diff(diff_runs(self.project.store, self.a, self.b)))
 
     def on_compare_screen_diff(self, message: Diff) -> None:
-        from blase_tui.store.diff import cell
+        from blase_tui.core.fmt import cell
 
         r = message.result
         narrow = self.size.width < 100

@@ -163,11 +163,8 @@ class RunScreen(ShowsWorkerErrors, Screen[None]):
     def load(self) -> None:
         store = self.project.store
         desc = store.describe_run(self.run_id)
-        keys = store.db.query(
-            "SELECT DISTINCT step_run_id, key FROM metrics WHERE run_id = ? ORDER BY step_run_id, key", (self.run_id,)
-        )
         names = {s["id"]: s["step"] for s in desc["steps"]}
-        metrics = [(int(r["step_run_id"]), names.get(r["step_run_id"], "run"), r["key"]) for r in keys]
+        metrics = [(sid, names.get(sid, "run"), key) for sid, key in store.metric_keys(self.run_id)]
         self.post_message(self.Loaded(desc, metrics))
 
     def on_run_screen_loaded(self, message: Loaded) -> None:
@@ -215,10 +212,7 @@ class RunScreen(ShowsWorkerErrors, Screen[None]):
 
     @work(thread=True, exclusive=True, group="series", exit_on_error=False)
     def load_series(self, step_run_id: int, key: str, label: str) -> None:
-        rows = self.project.store.db.query(
-            "SELECT iteration, value FROM metrics WHERE run_id = ? AND step_run_id = ? AND key = ? ORDER BY rowid",
-            (self.run_id, step_run_id, key),
-        )
+        rows = self.project.store.metric_series(self.run_id, step_run_id, key)
         stride = max(1, len(rows) // MAX_POINTS)
         xs, ys = [], []
         for i, r in enumerate(rows[::stride]):

@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.widgets import RichLog, Static
 from textual.worker import get_current_worker
 
-from blase_tui.core.events import EventTail
+from blase_tui.store.events import EventTail
 from blase_tui.tui.widgets.progress_pane import ProgressPane
 from blase_tui.tui.widgets.resource_pane import ResourcePane
 from blase_tui.tui.worker_errors import ShowsWorkerErrors

@@ -28,11 +28,17 @@ from typing import TYPE_CHECKING, Any
 from blase_tui.errors import ConfigError
 
 if TYPE_CHECKING:
-    from blase_tui.labelling.queue import QueueItem
     from blase_tui.store.runstore import RunStore
+
+QueueItem = Any  # blase_tui.labelling.queue.QueueItem: key, secondary, location, score, why, proba
 
 OPEN, DONE, ENDED, EXHAUSTED = "open", "done", "ended", "exhausted"
 LABEL, SKIP, UNDO = "label", "skip", "undo"
+
+
+def durable(store: RunStore) -> None:
+    """Every commit of this connection is flushed to the disk (a label survives a power cut too)."""
+    store.db.query("PRAGMA synchronous = FULL")
 
 
 def default_labeller() -> str:
