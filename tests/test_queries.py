@@ -55,9 +55,11 @@ def test_find_by_tag_from_track(project: Path, blase) -> None:
     assert proc.returncode == 0, proc.stderr
     runs = runs_json(blase, project)
     assert len(runs) == 2 and all(r["status"] == "succeeded" for r in runs)
-    # Track runs have no step execution; `find` looks for step executions, so they are found by `runs list`
+    # each with-block is a run of its own, and the script is a step execution (named after it) in each
     shown = show_json(blase, project, runs[0]["id"])
-    assert shown["tags"] == {"survey": "ztf"} and shown["params"] == {"window_size": 128}
+    assert shown["tags"] == {"survey": "ztf"} and shown["steps"][0]["params"] == {"window_size": 128}
+    found = blase("runs", "find", "--step", "tagged", "--param", "window_size=64", cwd=project)
+    assert found.stdout.strip() == runs[1]["id"]
 
 
 def test_diff_shows_changed_param_and_code_hash(project: Path, blase) -> None:

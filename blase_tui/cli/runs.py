@@ -111,8 +111,13 @@ def show_command(
     for d in desc["datasets"]:
         verb = "read" if d["role"] == "input" else "wrote"
         c.print(f"  {verb} {d['name']}  {common.fmt_bytes(d['bytes'])}  {str(d['hash'])[:12]}")
+    code = [a for a in desc["artifacts"] if a["name"].startswith("code/")]
     for a in desc["artifacts"]:
-        c.print(f"  artifact {a['name']}  {common.fmt_bytes(a['size'])}  {a['hash'][:12]}")
+        if not a["name"].startswith("code/"):
+            c.print(f"  artifact {a['name']}  {common.fmt_bytes(a['size'])}  {a['hash'][:12]}")
+    if code:
+        names = ", ".join(a["name"][5:] for a in code[:4]) + (f" and {len(code) - 4} more" if len(code) > 4 else "")
+        c.print(f"  code kept: {names}  ({common.fmt_bytes(sum(a['size'] for a in code))}, in artifacts/code/)", markup=False)
 
 
 @app.command("find")

@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from blase_tui.core import context as context_mod
@@ -122,6 +123,7 @@ class StepExecution:
         quiet: bool = False,
         out: TextIO | None = None,
         defer_explicit: bool = False,
+        script: Path | None = None,
     ) -> None:
         self.project = project
         self.step = step
@@ -137,6 +139,7 @@ class StepExecution:
         # Track.start_run(): the run becomes the project's explicit run (others join it) only when this process
         # leaves it open; until then it is this process's alone, so parallel scripts do not block each other.
         self.defer_explicit = defer_explicit
+        self.code_extra = (script,) if script is not None else ()  # a script step's own file is its code too
         self.started = 0.0
         self.finished: Finished | None = None
 
@@ -200,7 +203,8 @@ class StepExecution:
         sig = Signature(
             step=self.step,
             func_hash=self.func_hash,
-            code_hash=code_hash(self.project.root, self.project.config.entry, self.project.config.scripts),
+            code_hash=code_hash(self.project.root, self.project.config.entry, self.project.config.scripts,
+                                self.code_extra),
             params_hash=hash_json(self.params),
             env_hash=environment_hash(env),
         )
@@ -245,7 +249,7 @@ class StepExecution:
                           f" closed run {self.run_id} instead of leaving it open.")
             close = True
         if close:
-            snapshot_code(self.project, self.run_id)
+            snapshot_code(self.project, self.run_id, self.code_extra)
             run_status = store.close_run(self.run_id, None if self.explicit else status)
         else:
             store.set_run_owner(self.run_id, None, None)
@@ -260,11 +264,11 @@ class StepExecution:
         return time.monotonic() - self.started
 
 
-def snapshot_code(project: Project, run_id: str) -> None:
+def snapshot_code(project: Project, run_id: str, extra: tuple[Path, ...] = ()) -> None:
     """Keep the project's code (the entry module and its scripts) with the run as it closes: run-level
     artifacts under ``code/``, stored once by content, so two runs' code can be compared file by file."""
     try:
-        files = project_code_files(project.root, project.config.entry, project.config.scripts)
+        files = project_code_files(project.root, project.config.entry, project.config.scripts, extra)
         project.store.snapshot_code(run_id, [(f.relative_to(project.root).as_posix(), f) for f in files])
     except OSError as exc:  # a vanished file must not fail the run's closing
         say(sys.stderr, f"blase: could not keep a copy of the project's code with run {run_id}: {exc}")

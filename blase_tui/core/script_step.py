@@ -110,7 +110,7 @@ def ensure(*, start_run: bool = False, run_name: str | None = None) -> Any | Non
     func = getattr(main, name, None)
     func_hash = function_hash(func) if callable(func) else hash_file(path)
     execution = StepExecution(project, name, func_hash=func_hash, start_run=start_run, run_name=run_name,
-                              defer_explicit=True)
+                              defer_explicit=True, script=path)
     try:
         execution.begin()
     except BlaseError as exc:  # `Track.start_run()` while a run is open: one line, exit 2, as `--start-run`

@@ -115,10 +115,11 @@ def environment(cache_dir: Path | None = None) -> dict[str, Any]:
     return env
 
 
-def project_code_files(root: Path, entry: str, scripts: tuple[str, ...] = ()) -> list[Path]:
+def project_code_files(root: Path, entry: str, scripts: tuple[str, ...] = (), extra: tuple[Path, ...] = ()) -> list[Path]:
     """The entry module plus the project's Python files (``scripts`` folders when configured, else every .py
-    outside data, run and environment folders)."""
-    files = {root / entry}
+    outside data, run and environment folders), plus ``extra`` files inside the project (the script a
+    script step runs)."""
+    files = {root / entry, *(p for p in extra if p.is_relative_to(root))}
     tops = [root / s for s in scripts] if scripts else [root]
     for top in tops:
         if top.is_file():
@@ -134,8 +135,8 @@ def project_code_files(root: Path, entry: str, scripts: tuple[str, ...] = ()) ->
     return sorted(f for f in files if f.is_file())
 
 
-def code_hash(root: Path, entry: str, scripts: tuple[str, ...] = ()) -> str:
-    parts = [(f.relative_to(root).as_posix(), hash_file(f)) for f in project_code_files(root, entry, scripts)]
+def code_hash(root: Path, entry: str, scripts: tuple[str, ...] = (), extra: tuple[Path, ...] = ()) -> str:
+    parts = [(f.relative_to(root).as_posix(), hash_file(f)) for f in project_code_files(root, entry, scripts, extra)]
     return hash_json(parts)
 
 

@@ -220,7 +220,8 @@ class Track:
             self._env_thread = None
         from blase_tui.core.execution import snapshot_code
 
-        snapshot_code(self.project, self._tracker.run_id)
+        script = script_step.script_path()
+        snapshot_code(self.project, self._tracker.run_id, (script,) if script else ())
         self._tracker.store.close_run(self._tracker.run_id, status)
         if self._tracker in context_mod._TRACK_RUNS:
             context_mod._TRACK_RUNS.remove(self._tracker)

@@ -37,6 +37,9 @@ def _flatten(desc: dict[str, Any]) -> dict[str, dict[str, Any]]:
             out["data"][f"{name}.{d['role']}.{d['name']}"] = d["hash"]
         for a in s["artifacts"]:
             out["data"][f"{name}.artifact.{a['name']}"] = a["hash"]
+    for a in desc["artifacts"]:
+        if a["name"].startswith("code/"):  # the code snapshot a run keeps as it closes: which files changed
+            out["code"][a["name"]] = a["hash"]
     out["git"] = {"commit": desc["git"]["commit"], "dirty": desc["git"]["dirty"], "patch": desc["git"]["patch_hash"]}
     return out
 
