@@ -72,11 +72,12 @@ def test_diff_shows_changed_param_and_code_hash(project: Path, blase) -> None:
     assert proc.returncode == 0, proc.stderr
     diff = json.loads(proc.stdout)["sections"]
     assert diff["params"]["changed"] == {"a.n": [2, 5]}
-    assert set(diff["code"]["changed"]) == {"a.code_hash", "a.function_hash"}
+    # the hashes of the step's code, and the file that changed in the code each run kept as it closed
+    assert set(diff["code"]["changed"]) == {"a.code_hash", "a.function_hash", "code/main.py"}
     assert diff["metrics"]["changed"]["a.loss"] == [0.5, 0.2]
     assert diff["environment"]["changed"] == {}
     text = blase("runs", "diff", runs[1]["id"], runs[0]["id"], cwd=project)
-    assert "a.n" in text.stdout and "code: 2 differ" in text.stdout
+    assert "a.n" in text.stdout and "code: 3 differ" in text.stdout
 
 
 def test_reindex_finds_a_copied_run_folder(tmp_path: Path, project: Path, blase) -> None:
