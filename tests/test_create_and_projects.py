@@ -12,7 +12,7 @@ from conftest import runs_json, show_json
 
 def test_create_lists_templates(tmp_path: Path, blase) -> None:
     proc = blase("create", "--list", cwd=tmp_path)
-    assert proc.returncode == 0 and proc.stdout.startswith("sample")
+    assert proc.returncode == 0 and proc.stdout.startswith("blank")
 
 
 def test_create_copies_the_sample_and_registers_it(tmp_path: Path, blase) -> None:

@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
 
 
 def create_command(
-    template: Annotated[str | None, typer.Argument(help="Template name (`blase create --list`), or the project name.")] = None,
+    template: Annotated[str | None, typer.Argument(help="Template: blank, images (or sample), tabular, audio, alerts (`blase create --list`); or just the project name for images.")] = None,
     name: Annotated[str | None, typer.Argument(help="Folder of the new project.")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the templates.")] = False,
 ) -> None:
@@ -32,7 +32,8 @@ def create_command(
 
     if list_:
         for tname, (_path, summary) in templates.available().items():
-            common.console.print(f"{tname:10} {summary}")
+            if tname != "sample":  # `sample` is another name for `images`
+                common.console.print(f"{tname:8} {summary}", markup=False, soft_wrap=True)
         return
     if template is None:
         raise ConfigError("give a project name: `blase create sample NAME` (`blase create --list` shows templates).")

@@ -195,6 +195,41 @@ class Examine:
         return {"records": self.records, "batches": self.batches, "columns": columns,
                 "suggestions": suggestions(columns, self.records, self.label_column)}
 
+    def suggest_schema(self) -> dict[str, Any]:
+        """What to do with each column of a table, from the streamed statistics (the whole table is never in
+        memory): feature type, imputation, scaling, outliers, and which column is likely the label.
+
+        >>> schema = examiner.suggest_schema()
+        >>> schema["label"], schema["columns"]["radius"]["scaling"]
+        ('diagnosis', 'standardise (mean 14.1, std 3.52)')
+        """
+        summary = self.summary()
+        notes: dict[str, dict[str, str]] = {}
+        for item in summary["suggestions"]:
+            notes.setdefault(item["column"], {})[item["kind"]] = item["text"]
+        columns: dict[str, Any] = {}
+        candidates = []
+        for name, col in summary["columns"].items():
+            note = notes.get(name, {})
+            feature = note.get("feature_type") or ("constant" if "constant" in note else "empty" if "empty" in note
+                                                   else col["kind"])
+            entry: dict[str, Any] = {
+                "kind": col["kind"], "feature_type": feature,
+                "missing_share": col["missing"] / max(col["missing"] + col.get("count", 0), 1),
+                "imputation": note.get("imputation"), "outliers": note.get("outliers"),
+                "scaling": _scaling(col, feature), "label_candidate": "label_candidate" in note,
+            }
+            if "label_candidate" in note:
+                candidates.append(name)
+                entry["classes"] = note["label_candidate"]
+            columns[name] = entry
+        label = self.label_column if self.label_column in columns else next(
+            (c for c in candidates if c.lower() in LABEL_NAMES), candidates[-1] if candidates else None)
+        if label is not None:
+            columns[label]["scaling"] = None
+            columns[label]["role"] = "label"
+        return {"records": summary["records"], "label": label, "label_candidates": candidates, "columns": columns}
+
     def generate_summary(self, output_dir: str | Path | None = None, *, plots: bool = True,
                          show: bool = True) -> dict[str, Any]:
         """Print the summary table, write ``summary.json`` and one PNG histogram per numeric column (to the
@@ -276,6 +311,26 @@ def suggestions(columns: dict[str, dict[str, Any]], records: int, label_column: 
                         "text": f"{s['outlier_fraction']:.1%} of values lie beyond 1.5 IQR of the quartiles;"
                                 " check them or clip/transform the column."})
     return out
+
+
+def _scaling(col: dict[str, Any], feature: str) -> str | None:
+    """How to put a column on a scale a model likes, from its quantiles."""
+    if col["kind"] == "image":
+        return "divide by 255 (or standardise per channel)"
+    if feature in ("identifier", "constant", "empty"):
+        return "drop: " + ("an identifier carries no signal" if feature == "identifier" else "no information")
+    if feature in ("categorical", "binary"):
+        distinct = col.get("distinct")
+        return "none (two values)" if feature == "binary" else f"one-hot encode ({distinct or 'many'} values)"
+    q = col.get("quantiles") or {}
+    if not q:
+        return None
+    median, top = q["p50"], col["max"]
+    if col["min"] >= 0 and median > 0 and top / median > 50:
+        return f"log1p, then standardise (right-skewed: the max is {top / median:.0f}x the median)"
+    if col.get("outlier_fraction", 0) > 0.01:
+        return f"robust scaling (median {median:.3g}, IQR {q['p75'] - q['p25']:.3g}): outliers would dominate the std"
+    return f"standardise (mean {col['mean']:.3g}, std {col['std']:.3g})"
 
 
 def _plots(summary: dict[str, Any], out: Path) -> list[Path]:

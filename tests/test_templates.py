@@ -1,0 +1,98 @@
+"""Every template of `blase create` runs end to end, as a new user would run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import _env, show_json
+
+pytestmark = pytest.mark.timeout(300)
+SIX = ["etl", "inspect", "clean", "prepare", "train", "evaluate"]
+
+
+def create(blase, tmp_path: Path, template: str) -> Path:
+    proc = blase("create", template, "proj", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    return tmp_path / "proj"
+
+
+def one_run(blase, project: Path, steps: list[str]) -> dict:
+    """The steps as one run: the first opens it, the last closes it."""
+    for i, step in enumerate(steps):
+        flags = ["--start-run"] if i == 0 else ["--end-run"] if i == len(steps) - 1 else []
+        proc = blase("step", step, *flags, cwd=project, timeout=300)
+        assert proc.returncode == 0, f"{step}: {proc.stderr}"
+    run = show_json(blase, project, "latest")
+    assert run["status"] == "succeeded" and [s["step"] for s in run["steps"]] == steps
+    return {s["step"]: s for s in run["steps"]}
+
+
+def test_list_shows_every_template_on_one_line(tmp_path: Path, blase) -> None:
+    proc = blase("create", "--list", cwd=tmp_path)
+    assert proc.returncode == 0
+    lines = proc.stdout.strip().splitlines()
+    assert [line.split()[0] for line in lines] == ["blank", "images", "tabular", "audio", "alerts"]
+    assert all(len(line.split(None, 1)) == 2 for line in lines), "each template has its summary"
+
+
+def test_blank_runs_its_nine_stubs_the_seed_way(tmp_path: Path, blase) -> None:
+    project = create(blase, tmp_path, "blank")
+    steps = ["etl", "inspect", "clean", "prepare", "train", "evaluate", "deploy", "monitor", "update"]
+    listed = [s["step"] for s in json.loads(blase("steps", "--json", cwd=project).stdout)]
+    assert listed == steps
+    for i, step in enumerate(steps):
+        flags = ["--start_run"] if i == 0 else ["--end_run"] if i == len(steps) - 1 else []
+        proc = subprocess.run([sys.executable, "main.py", "--step", step, *flags], cwd=project, env=_env(),
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"{step}: {proc.stderr}"
+        assert f"step `{step}` is a stub" in proc.stderr, "a stub says what belongs in it"
+    run = show_json(blase, project, "latest")
+    assert [s["step"] for s in run["steps"]] == steps and run["status"] == "succeeded"
+
+
+def test_tabular_from_csv_to_scikit_learn(tmp_path: Path, blase) -> None:
+    project = create(blase, tmp_path, "tabular")
+    steps = one_run(blase, project, SIX)
+    assert steps["clean"]["metrics"]["excluded_cleaned"] > 0, "rows with a missing value are left out"
+    schema = json.loads(next((project / "runs").glob("*/inspect/artifacts/schema.json")).read_text())
+    assert schema["label"] == "diagnosis" and schema["records"] == 569
+    assert schema["columns"]["id"]["feature_type"] == "identifier"
+    assert schema["columns"]["mean_radius"]["feature_type"] == "continuous"
+    assert schema["columns"]["mean_radius"]["scaling"]
+    counts = steps["prepare"]["metrics"]
+    assert counts["train_records"] + counts["val_records"] + counts["test_records"] == \
+        569 - steps["clean"]["metrics"]["excluded_cleaned"]
+    assert steps["evaluate"]["metrics"]["accuracy"] > 0.85
+    assert (project / "models" / "diagnosis.pkl").is_file()
+
+
+def test_audio_from_wav_clips(tmp_path: Path, blase) -> None:
+    project = create(blase, tmp_path, "audio")
+    steps = one_run(blase, project, SIX)
+    assert steps["clean"]["metrics"]["excluded_cleaned"] == 6, "the six near-silent clips are left out"
+    assert "data/raw/clips" in [d["path"] for d in steps["etl"]["datasets"] if d["role"] == "input"]
+    assert steps["evaluate"]["metrics"]["accuracy"] > 0.8
+
+
+def test_alerts_label_then_train(tmp_path: Path, blase) -> None:
+    from test_sample_active_learning import oracle_round
+
+    project = create(blase, tmp_path, "alerts")
+    assert (project / "scripts" / "alerts.py").is_file(), "the pool writer comes from the sample"
+    blase("step", "etl", "--set", "alerts=600", cwd=project, check=True)
+    number, strategy, model, first = oracle_round(project)
+    assert (number, strategy, model) == (1, "random", None) and len(first) >= 20
+    blase("step", "train", cwd=project, check=True, timeout=300)
+    number, strategy, model, second = oracle_round(project)
+    assert (number, strategy, model) == (2, "least_confidence", "realbogus:1")
+    assert not set(first) & set(second)
+
+
+def test_images_is_the_sample(tmp_path: Path, blase) -> None:
+    project = create(blase, tmp_path, "images")
+    listed = [s["step"] for s in json.loads(blase("steps", "--json", cwd=project).stdout)]
+    assert listed == ["etl", "inspect", "clean", "prepare", "train", "evaluate", "al_train"]
