@@ -109,11 +109,13 @@ def seed_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     project = make_seed_project(tmp_path_factory.mktemp("seed") / "project")
     pristine = tmp_path_factory.mktemp("pristine") / "project"
     shutil.copytree(project, pristine)
+    plain = tmp_path_factory.mktemp("plain") / "project"
+    shutil.copytree(project, plain)
     procs = {}
     for step in STEPS:
         args = ["--step", step] + (["--start_run"] if step == "etl" else []) + (["--end_run"] if step == "evaluate" else [])
         procs[step] = python_main(project, *args)
-    return {"project": project, "pristine": pristine, "procs": procs}
+    return {"project": project, "pristine": pristine, "plain": plain, "procs": procs}
 
 
 def test_seed_main_runs_as_written(seed_run: dict, blase) -> None:
@@ -219,6 +221,37 @@ def test_blase_step_gives_the_same_records(seed_run: dict, blase) -> None:
         assert ours[step]["inputs"] == seeds[step]["inputs"], step
         assert ours[step]["outputs"] == seeds[step]["outputs"], step
         assert ours[step]["metrics"] == seeds[step]["metrics"], step
+
+
+PLAIN_SCRIPT = """
+from blase_tui import Track
+from main import {step}
+
+track = Track()
+if {first}:
+    track.start_run()
+{step}()
+if {last}:
+    track.end_run()
+"""
+
+
+def test_plain_scripts_with_track_give_the_same_records(seed_run: dict, blase) -> None:
+    """The same steps as plain scripts (`python run_etl.py`: the seed's functions and Track, no argparse, no
+    `--step`): each script is a step execution named after its file, in one run. (A script named inspect.py
+    would hide Python's own `inspect` module, hence the prefix.)"""
+    project: Path = seed_run["plain"]
+    for i, step in enumerate(STEPS):
+        script = f"run_{step}.py"
+        (project / script).write_text(PLAIN_SCRIPT.format(step=step, first=i == 0, last=i == len(STEPS) - 1))
+        proc = subprocess.run([sys.executable, script], cwd=project, env=_env(), capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, f"{step}: {proc.stderr}"
+    ours = records(blase, project, "latest")
+    seeds = records(blase, seed_run["project"], "latest")
+    assert list(ours) == [f"run_{step}" for step in STEPS]
+    for step in STEPS:
+        assert ours[f"run_{step}"] == seeds[step], step
 
 
 def test_a_second_start_run_is_refused_in_one_line(seed_run: dict, blase) -> None:
