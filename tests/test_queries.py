@@ -127,3 +127,26 @@ def test_find_matches_numbers_written_with_a_leading_dot(project: Path, blase) -
     assert blase("step", "a", "--set", "lr=.5", cwd=project).returncode == 0
     assert blase("runs", "find", "--step", "a", "--param", "lr=.5", cwd=project).returncode == 0
     assert blase("runs", "find", "--step", "a", "--param", "lr=0.5", cwd=project).returncode == 0
+
+
+def test_a_metric_two_steps_log_keeps_its_step(project: Path, blase) -> None:
+    """train's accuracy and evaluate's are both shown, as train/accuracy and evaluate/accuracy; a metric only
+    one step logged keeps its plain name; a filter on the plain name reads the last step's value."""
+    from blase_tui.core.project import Project
+    from blase_tui.store.query import last_metrics, run_rows
+    from blase_tui.tui.widgets.runs_table import matches
+
+    store = Project.at(project).store
+    run_id = store.create_run(explicit=True)
+    for step, value in (("train", 0.99), ("evaluate", 0.91)):
+        step_run_id, _ = store.begin_step(run_id, step, pid=1, pid_started=None)
+        store.log_metrics([(run_id, step_run_id, "accuracy", value, None, 1.0)])
+    store.log_metrics([(run_id, step_run_id, "f1", 0.9, None, 2.0)])
+    expected = {"train/accuracy": 0.99, "evaluate/accuracy": 0.91, "f1": 0.9}
+    assert last_metrics(store, [run_id])[run_id] == expected
+    row = next(r for r in run_rows(store) if r["id"] == run_id)
+    assert row["metrics"] == expected
+    assert matches(row, ["accuracy>0.9"]) and not matches(row, ["accuracy>0.95"])
+    assert matches(row, ["train/accuracy>0.95"])
+    listed = json.loads(blase("runs", "list", "--json", cwd=project).stdout)
+    assert listed[0]["metrics"] == expected

@@ -95,7 +95,10 @@ def matches(row: dict[str, Any], words: list[str]) -> bool:
         for op in (">=", "<=", ">", "<", "="):
             if op in w:
                 k, _, v = w.partition(op)
-                m = row.get("metrics", {}).get(k)
+                metrics = row.get("metrics", {})
+                m = metrics.get(k)
+                if m is None and "/" not in k:  # `accuracy>0.9` also reads `evaluate/accuracy` (the last step's)
+                    m = next((val for key, val in reversed(metrics.items()) if key.endswith("/" + k)), None)
                 try:
                     target = float(v)
                 except ValueError:
