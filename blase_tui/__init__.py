@@ -56,6 +56,9 @@ _NOT_YET = {"Deploy": "deploy", "Monitor": "monitor", "Update": "update"}
 def _not_yet(name: str) -> type:
     def refuse(self: Any, *args: Any, **kwargs: Any) -> None:
         from blase_tui.errors import BlaseError
+        from blase_tui.modules import recording
+
+        recording.step()  # in a project script: the step is recorded, as failed, and ends in one line
 
         raise BlaseError(f"`{name}` is not in blase {__version__} yet, so the {_NOT_YET[name]} step cannot run;"
                          " leave that step out until an update brings it.")

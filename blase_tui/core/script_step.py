@@ -31,7 +31,7 @@ from typing import Any
 
 from blase_tui.core import context as context_mod
 from blase_tui.errors import EXIT_FAILED, EXIT_INTERRUPTED, BlaseError, StepInterrupted
-from blase_tui.store.runstore import FAILED, INTERRUPTED, SUCCEEDED
+from blase_tui.store.runstore import FAILED, INTERRUPTED, RUNNING, SUCCEEDED
 
 _CURRENT: list[Any] = []  # [StepExecution, StepLock] while a script step runs
 _ALLOWED = [True]  # the blase command itself never begins one
@@ -145,6 +145,15 @@ def end(status: str | None = None, *, close_run: bool = False, message: str = ""
     finally:
         _CURRENT.clear()
         lock.release()
+    # the line `blase step` ends with, so the seed's way says what happened and where it was recorded
+    if status == SUCCEEDED:
+        still = ", still open" if finished.run_status == RUNNING else ""
+        line = f"step `{execution.step}` succeeded in {execution.elapsed:.1f} s (run {execution.run_id}{still})"
+    else:
+        rel_log = (execution.folder / "log.txt").relative_to(execution.project.root)
+        line = f"{message.rstrip('.')} (details in {rel_log})"
+    execution.out.write(f"blase: {line}\n")
+    execution.out.flush()
     return finished
 
 
@@ -184,18 +193,18 @@ def _install() -> None:
     previous = sys.excepthook
 
     def hook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
+        ours = isinstance(exc, BlaseError | StepInterrupted)
+        if not ours:
+            previous(exc_type, exc, tb)  # the traceback first; the step's one line last, as `blase step` ends
         if _CURRENT:
-            execution = _CURRENT[0]
             if exc.__traceback__ is None:
                 exc = exc.with_traceback(tb)
-            end(_status_of(exc), message=_failure(execution, exc))
-        if isinstance(exc, BlaseError | StepInterrupted):
-            # our own errors are one line, and end with their exit code, as under `blase step`
-            code = exc.exit_code if isinstance(exc, BlaseError) else EXIT_INTERRUPTED
-            if isinstance(exc, BlaseError):
-                sys.stderr.write(f"blase: {exc}\n")
-            _hard_exit(code)
-        previous(exc_type, exc, tb)
+            end(_status_of(exc), message=_failure(_CURRENT[0], exc))
+        elif isinstance(exc, BlaseError):
+            sys.stderr.write(f"blase: {exc}\n")
+        if ours:
+            # our own errors are one line and end with their exit code, as under `blase step`
+            _hard_exit(exc.exit_code if isinstance(exc, BlaseError) else EXIT_INTERRUPTED)
 
     sys.excepthook = hook
     real_exit = sys.exit
@@ -220,7 +229,8 @@ def _at_exit() -> None:
         return
     code = _EXIT_CODES[-1] if _EXIT_CODES else None
     ok = code in (None, 0)
-    end(SUCCEEDED if ok else FAILED, message="" if ok else f"the script exited with code {code}.")
+    step = _CURRENT[0].step
+    end(SUCCEEDED if ok else FAILED, message="" if ok else f"step `{step}` failed: the script exited with code {code}.")
 
 
 def _hard_exit(code: int) -> None:

@@ -140,7 +140,7 @@ class Evaluate:
             leaked = train_keys.intersection(keys.tolist())
             if leaked:
                 recording.say(
-                    "%d of the %d test records were used for training (e.g. %r, from %s); the scores below"
+                    "%d of the %d test records were used for training (e.g. %r, from %s); its scores"
                     " overstate what the model does on records it has not seen: evaluate on a split it was not"
                     " trained on", len(leaked), len(keys), sorted(leaked)[0], path.relative_to(Path.cwd())
                     if path.is_relative_to(Path.cwd()) else path)
