@@ -202,7 +202,8 @@ class Prepare:
                     writers[split] = TFRecordWriter(out / split / "data.tfrecord")
                 writers[split].write_batch(batch)
             else:
-                loader.save_to_filesystem(batch, out / split, format=output_format)
+                with recording.internal():
+                    loader.save_to_filesystem(batch, out / split, format=output_format)
 
         for batch in primary:
             bar.update(len(batch))

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -122,10 +123,26 @@ def _plain(value: Any) -> Any:
     return f"{kind.__module__.split('.')[0]}.{kind.__qualname__}"
 
 
+_INTERNAL = [0]  # > 0 while a module calls another for its own purposes
+
+
+@contextmanager
+def internal() -> Iterator[None]:
+    """``with recording.internal():`` around a module's own use of another module (Prepare writing its
+    splits with Load): those calls' arguments are not the user's, so they are not recorded as params."""
+    _INTERNAL[0] += 1
+    try:
+        yield
+    finally:
+        _INTERNAL[0] -= 1
+
+
 def params(method: str, **values: Any) -> None:
     """Record the arguments a module method was given as params of the step execution
     (``train(epochs=10)`` -> ``epochs = 10``). A key another call of the same execution already set to
     another value is kept as ``method.key``, so neither hides the other."""
+    if _INTERNAL[0]:
+        return
     tracker = _tracker()
     if tracker is None:
         return
@@ -136,7 +153,8 @@ def params(method: str, **values: Any) -> None:
     for key, value in values.items():
         plain = _plain(value)
         text = canonical_json(plain)
-        name = key if seen.get(key, text) == text else f"{method}.{key}"
+        qualified = key if key.startswith(method + ".") else f"{method}.{key}"
+        name = key if seen.get(key, text) == text else qualified
         if seen.get(name) == text:
             continue  # already recorded (a method called once per batch writes once)
         seen[name] = text

@@ -405,8 +405,9 @@ class Train:
             tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
             shutil.rmtree(tmp, ignore_errors=True)
             loader = Load(record=False)
-            for batch in Extract(memory_budget=self.memory_budget).load_images(directory=folder):
-                loader.save_to_filesystem(batch, tmp, format="npy")
+            with recording.internal():
+                for batch in Extract(memory_budget=self.memory_budget).load_images(directory=folder):
+                    loader.save_to_filesystem(batch, tmp, format="npy")
             shutil.rmtree(out, ignore_errors=True)
             os.replace(tmp, out)
         else:  # the images are this step's input all the same
