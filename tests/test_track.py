@@ -161,3 +161,48 @@ def test_ctrl_c_in_a_script_marks_the_run_interrupted(project: Path, blase) -> N
     shown = show_json(blase, project, run["id"])
     assert shown["steps"][0]["status"] == "interrupted"
     assert [d["path"] for d in shown["steps"][0]["datasets"]] == ["main.py"], "the script's datasets are listed"
+
+
+HOLD = (
+    "import sys, time\nfrom pathlib import Path\nfrom blase_tui import Track\n"
+    "t = Track()\nt.log_metric('x', 1)\nPath('started').write_text('')\n"
+    "while not Path('release').exists():\n    time.sleep(0.05)\n"
+)
+
+
+def test_a_second_copy_of_a_named_script_step_exits_3(project: Path, blase) -> None:
+    """`python job.py --step crunch` holds the step's lock, as `blase step crunch` does."""
+    (project / "job.py").write_text(HOLD)
+    first = subprocess.Popen([sys.executable, "job.py", "--step", "crunch"], cwd=project, env=_env(),
+                             stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: (project / "started").exists(), what="the first copy to start")
+    second = subprocess.run([sys.executable, "job.py", "--step", "crunch"], cwd=project, env=_env(),
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode == 3
+    assert second.stderr.strip().startswith("blase: step `crunch` is already running (pid")
+    (project / "release").write_text("")
+    assert first.wait(timeout=60) == 0
+    runs = runs_json(blase, project)
+    assert len(runs) == 1 and runs[0]["steps"] == [{"step": "crunch", "status": "succeeded"}]
+
+
+def test_sigterm_interrupts_a_script_step(project: Path, blase) -> None:
+    (project / "job.py").write_text(HOLD)
+    proc = subprocess.Popen([sys.executable, "job.py"], cwd=project, env=_env(), stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: (project / "started").exists(), what="the script to start")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    run = show_json(blase, project, "latest")
+    assert run["status"] == "interrupted"
+    assert run["steps"][0]["step"] == "job" and run["steps"][0]["status"] == "interrupted"
+
+
+def test_sys_exit_decides_the_script_steps_status(project: Path, blase) -> None:
+    (project / "ok.py").write_text("import sys\nfrom blase_tui import Track\nTrack().log_metric('x', 1)\nsys.exit(0)\n")
+    (project / "bad.py").write_text("import sys\nfrom blase_tui import Track\nTrack().log_metric('x', 1)\nsys.exit(4)\n")
+    assert subprocess.run([sys.executable, "ok.py"], cwd=project, env=_env(), capture_output=True).returncode == 0
+    bad = subprocess.run([sys.executable, "bad.py"], cwd=project, env=_env(), capture_output=True, text=True)
+    assert bad.returncode == 4
+    assert "blase: step `bad` failed: the script exited with code 4" in bad.stderr
+    statuses = {r["steps"][0]["step"]: r["status"] for r in runs_json(blase, project)}
+    assert statuses == {"ok": "succeeded", "bad": "failed"}

@@ -135,8 +135,8 @@ def end(status: str | None = None, *, close_run: bool = False, message: str = ""
     exc = sys.exc_info()[1]
     if status is None:
         status = _status_of(exc)
-    if status != SUCCEEDED and not message and exc is not None:
-        message = _failure(execution, exc)
+    if status != SUCCEEDED and not message:
+        message = _failure(execution, exc) if exc is not None else f"step `{execution.step}` ended {status}."
     if close_run:
         execution.end_run = True
     code = 0 if status == SUCCEEDED else EXIT_INTERRUPTED if status == INTERRUPTED else EXIT_FAILED

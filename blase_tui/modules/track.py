@@ -234,6 +234,10 @@ class Track:
         open_run = store.open_explicit_run()
         if open_run is None:
             return
+        running = store.running_steps(open_run["id"])
+        if running:
+            raise ConfigError(f"step `{running[0]}` of run {open_run['id']} is still running; wait for it before"
+                              " ending the run.")
         from blase_tui.core.execution import snapshot_code
 
         snapshot_code(self.project, open_run["id"])
