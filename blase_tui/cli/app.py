@@ -59,7 +59,7 @@ def run() -> None:
     try:
         app()
     except BlaseError as exc:
-        common.err_console.print(f"blase: {exc}", markup=False)
+        common.err_console.print(f"blase: {exc}", markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
@@ -68,5 +68,5 @@ def run() -> None:
     except SystemExit:
         raise
     except OSError as exc:
-        common.err_console.print(f"blase: {exc}", markup=False)
+        common.err_console.print(f"blase: {exc}", markup=False, soft_wrap=True)
         sys.exit(EXIT_USAGE if isinstance(exc, FileNotFoundError | PermissionError) else 1)

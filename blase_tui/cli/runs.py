@@ -216,11 +216,26 @@ def close_command(
 
 @app.command("reindex")
 def reindex_command() -> None:
-    """Rebuild the index from the run folders (e.g. after copying a run folder in from another project)."""
+    """Rebuild the index from the run folders (e.g. after copying a run folder in from another project, or when
+    runs/blase.db is damaged: it is then moved aside and rebuilt)."""
+    from blase_tui.store.db import StoreDamaged, set_aside
     from blase_tui.store.reindex import reindex
 
-    report = reindex(common.project().store)
+    project = common.project()
     c = common.console
+    try:
+        store = project.store
+        store.db.query("PRAGMA quick_check")
+    except StoreDamaged as exc:
+        path = project.root / "runs" / "blase.db"
+        if "store" in vars(project):
+            project.store.close()
+            del project.store
+        aside = set_aside(path)
+        c.print(f"runs/blase.db was damaged ({str(exc).split('(', 1)[-1].split(')')[0]}); kept it as"
+                f" {aside.relative_to(project.root)} and rebuilt the index from the run folders.", markup=False)
+        store = project.store
+    report = reindex(store)
     c.print(f"{len(report.added)} run(s) added, {report.present} already indexed.")
     for rid in report.added:
         c.print(f"  added {rid}")

@@ -89,12 +89,18 @@ def load_config(root: Path) -> ProjectConfig:
         raise ConfigError(f"{path}: [project] name must be a non-empty string.")
     if not isinstance(entry, str) or not entry.endswith(".py"):
         raise ConfigError(f"{path}: [project] entry must name a .py file such as \"main.py\", not {entry!r}.")
+    if Path(entry).is_absolute() or not (root / entry).resolve().is_relative_to(root.resolve()):
+        raise ConfigError(f"{path}: [project] entry {entry!r} is outside the project; the entry module must be a"
+                          " file inside the project folder, such as \"main.py\".")
     budget = parse_bytes(project.get("memory_budget", DEFAULT_MEMORY_BUDGET), what=f"{path}: [project] memory_budget")
     scripts = project.get("scripts", [])
     if isinstance(scripts, str):
         scripts = [scripts]
     if not isinstance(scripts, list) or not all(isinstance(s, str) for s in scripts):
         raise ConfigError(f"{path}: [project] scripts must be a list of folder names such as [\"scripts\"].")
+    outside = [s for s in scripts if Path(s).is_absolute() or not (root / s).resolve().is_relative_to(root.resolve())]
+    if outside:
+        raise ConfigError(f"{path}: [project] scripts {outside[0]!r} is outside the project; list folders inside it.")
 
     steps = raw.get("steps", {})
     for step_name, params in steps.items():

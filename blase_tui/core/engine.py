@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from blase_tui.core import context as context_mod
 from blase_tui.core.config import parse_bytes
-from blase_tui.core.execution import StepExecution
+from blase_tui.core.execution import StepExecution, say
 from blase_tui.core.lock import StepLock
 from blase_tui.core.project import Project
 from blase_tui.core.signature import function_hash
@@ -24,6 +24,7 @@ from blase_tui.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     BlaseError,
+    ConfigError,
     StepInterrupted,
 )
 from blase_tui.store.runstore import FAILED, INTERRUPTED, RUNNING, SUCCEEDED
@@ -87,6 +88,17 @@ def _run_locked(
     project: Project, request: StepRequest, info: StepInfo, params: dict[str, Any], budget: int, out: TextIO
 ) -> StepOutcome:
     store = project.store
+    if request.end_run and not request.start_run:
+        for run_id in store.recover_dead():
+            say(out, f"blase: run {run_id} was left open by a process that died; marked it interrupted.")
+        open_run = store.open_explicit_run()
+        running = store.running_steps(open_run["id"]) if open_run is not None else []
+        if running:
+            raise ConfigError(
+                f"step `{running[0]}` of run {open_run['id']} is still running; --end-run would close the run under"
+                f" it: wait for it to finish, or run this step without --end-run and close the run later with"
+                f" `blase runs close {open_run['id']}`."
+            )
     execution = StepExecution(
         project, info.name, params=params, memory_budget=budget, func_hash=function_hash(info.func),
         start_run=request.start_run, end_run=request.end_run, run_name=request.run_name, resume=request.resume,
@@ -123,6 +135,13 @@ def _run_locked(
             finally:
                 context_mod._set_active(None)
             status = SUCCEEDED
+    except SystemExit as exc:
+        finishing.set()  # the step called sys.exit: 0 (or None) is success, anything else a failure
+        if exc.code in (None, 0):
+            status = SUCCEEDED
+        else:
+            status, exit_code = FAILED, EXIT_FAILED
+            message = f"step `{info.name}` failed: it called sys.exit({exc.code!r})."
     except (StepInterrupted, KeyboardInterrupt) as exc:
         finishing.set()
         status, exit_code = INTERRUPTED, EXIT_INTERRUPTED
@@ -134,10 +153,12 @@ def _run_locked(
         message = failure_message(info.name, exc, execution)
     finally:
         finishing.set()
-        for sig_num, old in old_handlers.items():
-            signal.signal(sig_num, old)
-        # Finalise even if a second signal arrives: the store must say what happened.
-        run_status = execution.finish(status, exit_code, message, reused_from=reused_from).run_status
+        try:
+            # Finalise even if a second signal arrives (finish() ignores them): the store must say what happened.
+            run_status = execution.finish(status, exit_code, message, reused_from=reused_from).run_status
+        finally:
+            for sig_num, old in old_handlers.items():
+                signal.signal(sig_num, old)
 
     if status == SUCCEEDED and not message:
         message = f"step `{info.name}` succeeded in {execution.elapsed:.1f} s (run {execution.run_id}"

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -41,14 +45,20 @@ class _Tee:
     """Copies what the step prints to the terminal, the step's log file and the event stream."""
 
     def __init__(self, original: TextIO, log_file: TextIO, events: EventWriter, stream: str) -> None:
-        self._original = original
+        self._original: TextIO | None = original
+        self._saved = original
         self._log = log_file
         self._events = events
         self._stream = stream
         self._partial = ""
 
     def write(self, text: str) -> int:
-        self._original.write(text)
+        if self._original is not None:
+            try:
+                self._original.write(text)
+            except (BrokenPipeError, ValueError):
+                # the reader went away (`blase step x | head -1`): the step goes on, its log keeps everything
+                self._drop_original()
         if not self._log.closed:
             self._log.write(text)
         self._partial += text
@@ -59,18 +69,33 @@ class _Tee:
         return len(text)
 
     def flush(self) -> None:
-        self._original.flush()
+        if self._original is not None:
+            try:
+                self._original.flush()
+            except (BrokenPipeError, ValueError):
+                self._drop_original()
         if not self._log.closed:
             self._log.flush()
 
+    def _drop_original(self) -> None:
+        """Stop echoing, and point the stream at /dev/null so that Python's own flush at exit does not fail
+        (and turn the step's exit code into 120) on the closed pipe."""
+        self._original = None
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._saved.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+
     def isatty(self) -> bool:
-        return self._original.isatty()
+        return self._original is not None and self._original.isatty()
 
     def fileno(self) -> int:
-        return self._original.fileno()
+        return self._saved.fileno()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._original, name)
+        return getattr(self._saved, name)
 
 
 class _EventLogHandler(logging.Handler):
@@ -219,6 +244,10 @@ class StepExecution:
         ends it: a run of its own, ``--end-run`` / ``end_run()``, or an interruption."""
         if self.finished is not None:
             return self.finished
+        with _signals_held():
+            return self._finish(status, exit_code, message, reused_from)
+
+    def _finish(self, status: str, exit_code: int, message: str, reused_from: int | None) -> Finished:
         if context_mod.active() is self.ctx:
             context_mod._set_active(None)
         if isinstance(sys.stdout, _Tee):
@@ -231,7 +260,10 @@ class StepExecution:
             self.log_file.write(f"\n{message}\n")
         try:
             self.tracker.close()
-            self.tracker.ingest_artifact_dir()
+            _, skipped = self.tracker.ingest_artifact_dir()
+            if skipped:
+                self.log_file.write(f"blase: left out links to folders in artifacts/ ({', '.join(skipped)}); copy"
+                                    " the files there instead of linking them.\n")
         except Exception as exc:  # the step's own result stands; report the bookkeeping failure
             self.log_file.write(f"blase: could not save all metrics or artifacts: {exc}\n")
         self.sampler.stop()
@@ -243,6 +275,12 @@ class StepExecution:
             peak_rss=self.sampler.peak_rss or None, cpu_seconds=self.sampler.cpu_seconds(), skipped_from=reused_from,
         )
         close = (not self.explicit) or self.end_run or self.ctx.end_run_requested or status == INTERRUPTED
+        others = [s for s in store.running_steps(self.run_id) if s != self.step] if close and self.explicit else []
+        if others and status != INTERRUPTED:
+            # another step of the run is still running: closing now would end the run under it
+            say(self.out, f"blase: run {self.run_id} stays open: step `{others[0]}` of it is still running; close"
+                          f" it when that ends (`blase runs close {self.run_id}`).")
+            close = False
         if not close and self.defer_explicit and self.new_run and not store.promote_explicit(self.run_id):
             open_run = store.open_explicit_run()
             say(self.out, f"blase: run {open_run['id'] if open_run else '?'} was opened meanwhile and is the open run;"
@@ -262,6 +300,21 @@ class StepExecution:
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """While a step's end is being recorded, SIGINT, SIGTERM and SIGHUP are ignored: a second Ctrl-C or a
+    impatient `kill` must not leave the run `running` with half its artifacts recorded."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in held.items():
+            signal.signal(sig, handler)
 
 
 def snapshot_code(project: Project, run_id: str, extra: tuple[Path, ...] = ()) -> None:

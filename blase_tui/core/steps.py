@@ -152,10 +152,47 @@ def coerce(key: str, text: str, like: Any) -> Any:
     return text
 
 
+def _kind(like: Any) -> str | None:
+    """What a param whose default is ``like`` takes, in words (None: anything)."""
+    if like is None:
+        return None
+    if isinstance(like, bool):
+        return "true or false"
+    if isinstance(like, int):
+        return "a whole number"
+    if isinstance(like, float):
+        return "a number"
+    if isinstance(like, list | dict):
+        return "a " + ("list" if isinstance(like, list) else "table")
+    return "a string" if isinstance(like, str) else None
+
+
+def check_configured(info: StepInfo, configured: dict[str, Any]) -> dict[str, Any]:
+    """``[steps.NAME]`` values checked against the types of the function's defaults, as ``--set`` values are
+    (a whole number where a float is expected becomes a float)."""
+    out = dict(configured)
+    for key, value in configured.items():
+        like = info.defaults.get(key)
+        kind = _kind(like)
+        ok = (kind is None or (isinstance(like, bool) and isinstance(value, bool))
+              or (type(like) is int and type(value) is int)
+              or (isinstance(like, float) and isinstance(value, int | float) and not isinstance(value, bool))
+              or (isinstance(like, str) and isinstance(value, str))
+              or (isinstance(like, list | dict) and isinstance(value, type(like))))
+        if not ok:
+            raise ConfigError(
+                f"[steps.{info.name}] {key} = {value!r} in blase.toml: `{key}` takes {kind} (its default is"
+                f" {like!r}); give a value of that type."
+            )
+        if isinstance(like, float) and isinstance(value, int):
+            out[key] = float(value)
+    return out
+
+
 def resolve_params(info: StepInfo, configured: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """Function defaults, then ``[steps.NAME]`` from blase.toml, then ``--set key=value`` (type-coerced)."""
     params = dict(info.defaults)
-    params.update(configured)
+    params.update(check_configured(info, configured))
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set {item}: write it as key=value, e.g. --set epochs=10.")

@@ -96,21 +96,28 @@ class RunTracker:
         self.store.set_tags(self.run_id, tags)
 
     def log_artifact(self, path: str | Path, name: str | None = None) -> list[tuple[str, str, int]]:
-        """Copy a file (or every file of a folder) into the content store and the run folder."""
+        """Copy a file (or every file of a folder) into the content store and the run folder. ``name`` is a
+        relative path inside the run's ``artifacts/`` folder; anything else is refused before a file is
+        touched. Links are followed: the content is copied, never the link."""
+        from blase_tui.errors import BlaseError
+        from blase_tui.store.cas import artifact_name
+
         source = Path(path)
         if not source.exists():
-            from blase_tui.errors import BlaseError
-
             raise BlaseError(f"cannot log artifact {source}: no such file or folder.")
-        base = name or source.name
+        base = artifact_name(name if name is not None else source.name)
         files = [(base, source)] if source.is_file() else [
             (f"{base}/{p.relative_to(source).as_posix()}", p) for p in sorted(source.rglob("*")) if p.is_file()
         ]
         items = []
         artifacts = self.folder / "artifacts"
         for rel, file in files:
+            dest = artifacts / rel
+            if not dest.parent.resolve().is_relative_to(artifacts.resolve()) and dest.parent.exists():
+                raise BlaseError(f"cannot log artifact {rel}: {dest.parent} leads outside the run's artifacts"
+                                 " folder (a link); remove the link or pick another name.")
             digest, size = self.store.cas.put_file(file)
-            self.store.cas.link_into(digest, artifacts / rel)
+            self.store.cas.link_into(digest, dest)
             items.append((rel, digest, size))
         self.store.add_artifacts(self.run_id, self.step_run_id, items)
         if self.events is not None:
@@ -118,18 +125,21 @@ class RunTracker:
                 self.events.emit("artifact", name=rel, hash=digest, size=size)
         return items
 
-    def ingest_artifact_dir(self) -> list[tuple[str, str, int]]:
-        """Files the step wrote straight into its ``artifacts/`` folder join the content store."""
+    def ingest_artifact_dir(self) -> tuple[list[tuple[str, str, int]], list[str]]:
+        """Files the step wrote straight into its ``artifacts/`` folder join the content store; returns them,
+        and the links to folders found there, which are removed (their targets are not the run's to keep)."""
         artifacts = self.folder / "artifacts"
         if not artifacts.is_dir():
-            return []
-        items = self.store.cas.ingest_tree(artifacts)
+            return [], []
+        items, skipped = self.store.cas.ingest_tree(artifacts)
+        for name in skipped:
+            (artifacts / name).unlink()
         if items:
             self.store.add_artifacts(self.run_id, self.step_run_id, items)
         for empty in sorted((p for p in artifacts.rglob("*") if p.is_dir()), reverse=True):
             if not any(empty.iterdir()):
                 shutil.rmtree(empty, ignore_errors=True)
-        return items
+        return items, skipped
 
     def log_dataset(self, path: str | Path, *, role: str = "output", name: str | None = None,
                     digest: str | None = None, records: int | None = None) -> str:

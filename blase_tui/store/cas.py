@@ -13,6 +13,19 @@ from pathlib import Path
 from blase_tui.store.hashing import hash_bytes, hash_file
 
 
+def artifact_name(name: str) -> str:
+    """``name`` as a normalised relative path inside a run's ``artifacts/`` folder; an absolute path, a ``..``
+    that climbs out, or an empty name is refused (a ``BlaseError``, so the step fails and nothing is written)."""
+    from blase_tui.errors import BlaseError
+
+    text = str(name).replace("\\", "/")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if not text.strip() or text.startswith("/") or (len(text) > 1 and text[1] == ":") or ".." in parts or not parts:
+        raise BlaseError(f"artifact name {name!r} must be a relative path inside the run, without '..' or a"
+                         " leading '/' (e.g. name=\"reports/summary.txt\").")
+    return "/".join(parts)
+
+
 class ContentStore:
     """Objects live at ``objects/ab/cdef...`` named by their sha256; they are read-only once written."""
 
@@ -75,15 +88,27 @@ class ContentStore:
         except OSError:
             shutil.copyfile(src, dest)
 
-    def ingest_tree(self, folder: Path) -> list[tuple[str, str, int]]:
-        """Move every file under ``folder`` into the store and link it back; returns ``(name, hash, size)``."""
-        found = []
-        for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")):
-            name = path.relative_to(folder).as_posix()
-            digest, size = hash_file(path), path.stat().st_size
-            target = self.path_of(digest)
-            if not (target.exists() and os.path.samefile(target, path)):
-                self.put_file(path, move=True, digest=digest)
-                self.link_into(digest, path)
-            found.append((name, digest, size))
-        return found
+    def ingest_tree(self, folder: Path) -> tuple[list[tuple[str, str, int]], list[str]]:
+        """Move every file under ``folder`` into the store and link it back; returns ``(name, hash, size)`` of
+        each, and the names of links to folders, which are left out. A link to a file is replaced by a copy
+        of its content: the file it pointed to is never moved or made read-only."""
+        found, skipped = [], []
+        for top, dirs, names in os.walk(folder):
+            here = Path(top)
+            for d in list(dirs):
+                if (here / d).is_symlink():
+                    skipped.append((here / d).relative_to(folder).as_posix())
+                    dirs.remove(d)
+            for file in sorted(names):
+                path = here / file
+                if file.startswith(".tmp-") or not path.is_file():
+                    continue
+                name = path.relative_to(folder).as_posix()
+                link = path.is_symlink()
+                digest, size = hash_file(path), path.stat().st_size
+                target = self.path_of(digest)
+                if link or not (target.exists() and os.path.samefile(target, path)):
+                    self.put_file(path, move=not link, digest=digest)
+                    self.link_into(digest, path)
+                found.append((name, digest, size))
+        return sorted(found), sorted(skipped)

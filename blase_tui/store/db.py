@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from blase_tui.errors import BlaseError, ConfigError
+
 SCHEMA_VERSION = 4
 
 SCHEMA = """
@@ -183,10 +185,50 @@ CREATE INDEX IF NOT EXISTS labels_round ON labels (round, action);
 """
 
 
+class StoreDamaged(ConfigError):
+    """``blase.db`` cannot be read as a database."""
+
+
+_DAMAGED = ("file is not a database", "malformed", "database corrupt", "unsupported file format")
+_FULL = ("database or disk is full", "disk i/o error")
+
+
+def translate(path: Path, exc: sqlite3.DatabaseError) -> BlaseError | None:
+    """The one-line error for a damaged store or a full disk, or None for other database errors."""
+    text = str(exc).lower()
+    if any(m in text for m in _DAMAGED):
+        return StoreDamaged(f"the run store {path} is damaged ({exc}); rebuild it from the run folders with"
+                            " `blase runs reindex` (the damaged file is kept beside it).")
+    if any(m in text for m in _FULL):
+        return BlaseError(f"could not write the run store {path} ({exc}): the disk holding it is full or"
+                          " failing; free some space and run the step again.")
+    return None
+
+
+def set_aside(path: Path) -> Path:
+    """Move a damaged ``blase.db`` (and its -wal, -shm) to ``blase.db.damaged-<time>``; returns the new name."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        part = path.with_name(path.name + suffix)
+        if part.exists():
+            part.rename(aside.with_name(aside.name + suffix))
+    return aside
+
+
 class Database:
     """One connection to ``blase.db``, safe to share between the threads of one process."""
 
     def __init__(self, path: Path, *, timeout: float = 60.0) -> None:
+        try:
+            self._open(path, timeout)
+        except sqlite3.DatabaseError as exc:
+            error = translate(path, exc)
+            if error is None:
+                raise
+            raise error from None
+
+    def _open(self, path: Path, timeout: float) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -223,18 +265,36 @@ class Database:
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that takes the database lock up front."""
         with self._lock:
-            self._retry(lambda: self.conn.execute("BEGIN IMMEDIATE"))
             try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            else:
-                self._retry(lambda: self.conn.execute("COMMIT"))
+                self._retry(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+                try:
+                    yield self.conn
+                except BaseException:
+                    if self.conn.in_transaction:
+                        self.conn.execute("ROLLBACK")
+                    raise
+                else:
+                    self._retry(lambda: self.conn.execute("COMMIT"))
+            except sqlite3.DatabaseError as exc:
+                if self.conn.in_transaction:
+                    try:
+                        self.conn.execute("ROLLBACK")
+                    except sqlite3.Error:  # the transaction may already be gone with the error
+                        pass
+                error = translate(self.path, exc)
+                if error is None:
+                    raise
+                raise error from exc
 
     def query(self, sql: str, args: tuple | list = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self.conn.execute(sql, args).fetchall()
+            try:
+                return self.conn.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as exc:
+                error = translate(self.path, exc)
+                if error is None:
+                    raise
+                raise error from exc
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,250 @@
+"""Failures at the edges, each probed as an attacker or a careless user would (issue 11): nothing escapes the
+project, nothing acknowledged is lost, every failure is one clear line. Real processes, files and signals."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import _env, make_project, runs_json, show_json, wait_for
+
+STEPS = '''
+import os
+import signal
+import sys
+from pathlib import Path
+
+from blase_tui import main, step
+
+
+@step
+def keep(ctx, name: str = "x.txt"):
+    """Log an artifact under the name given."""
+    Path("out.txt").write_text("mine")
+    ctx.log_artifact("out.txt", name=name)
+
+
+@step
+def linked(ctx, target: str = "", folder: str = ""):
+    """Links in the artifact folder to a file and a folder outside the project."""
+    os.symlink(target, ctx.artifact_dir / "outside.txt")
+    os.symlink(folder, ctx.artifact_dir / "outside_dir")
+    (ctx.artifact_dir / "own.txt").write_text("own")
+
+
+@step
+def twice(ctx):
+    """SIGTERM itself, and again while blase records the end of the step."""
+    store = ctx.tracker.store
+    real = store.finish_step
+
+    def finish_step(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # the second signal, in the middle of finishing
+        return real(*args, **kwargs)
+
+    store.finish_step = finish_step
+    for i in range(50):
+        (ctx.artifact_dir / f"part{i}.txt").write_text(str(i))
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+@step
+def chatty(ctx, lines: int = 20000):
+    """Print many lines."""
+    for i in range(lines):
+        print(f"line {i}")
+    ctx.log_metric("printed", lines)
+
+
+@step
+def leave(ctx, code: int = 0):
+    """Call sys.exit."""
+    ctx.log_metric("before_exit", 1)
+    sys.exit(code)
+
+
+@step
+def typed(ctx, n: int = 1, flag: bool = False, rate: float = 0.5):
+    """Params with types."""
+    ctx.log_params({"seen_n": n, "seen_flag": flag, "seen_rate": rate})
+
+
+@step
+def hold(ctx):
+    """Wait for the file `release`."""
+    import time
+
+    Path("started").write_text("")
+    while not Path("release").exists():
+        time.sleep(0.02)
+
+
+@step
+def b(ctx):
+    """Another step."""
+    ctx.log_metric("b", 1)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.fixture
+def proj(tmp_path: Path) -> Path:
+    return make_project(tmp_path / "proj", main_src=STEPS, toml='[project]\nname = "rel"\n')
+
+
+@pytest.mark.parametrize("name", ["{outside}", "../../../escape.txt", "a/../../escape.txt", ""])
+def test_artifact_names_stay_inside_the_run(proj: Path, tmp_path: Path, blase, name: str) -> None:
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me")
+    before = stat.S_IMODE(outside.stat().st_mode)
+    proc = blase("step", "keep", "--set", f"name={name.format(outside=outside)}", cwd=proj)
+    assert proc.returncode == 1
+    assert "must be a relative path inside the run" in proc.stderr
+    assert outside.read_text() == "keep me" and stat.S_IMODE(outside.stat().st_mode) == before
+    assert not (tmp_path / "escape.txt").exists() and not (proj.parent / "escape.txt").exists()
+    assert not any(p.name == "escape.txt" for p in tmp_path.rglob("*"))
+    run = runs_json(blase, proj)[0]
+    assert run["status"] == "failed"
+
+
+def test_artifact_names_are_normalised(proj: Path, blase) -> None:
+    assert blase("step", "keep", "--set", "name=./reports//a.txt", cwd=proj).returncode == 0
+    step = show_json(blase, proj, "latest")["steps"][0]
+    assert [a["name"] for a in step["artifacts"]] == ["reports/a.txt"]
+
+
+def test_links_in_the_artifact_folder_are_copied_never_touched(proj: Path, tmp_path: Path, blase) -> None:
+    target = tmp_path / "outside.txt"
+    target.write_text("outside content")
+    folder = tmp_path / "outside_dir"
+    folder.mkdir()
+    (folder / "secret.txt").write_text("secret")
+    mode = stat.S_IMODE(target.stat().st_mode)
+    proc = blase("step", "linked", "--set", f"target={target}", "--set", f"folder={folder}", cwd=proj)
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == mode and os.access(target, os.W_OK), "the outside file is untouched"
+    run = show_json(blase, proj, "latest")
+    arts = {a["name"]: a for a in run["steps"][0]["artifacts"]}
+    assert set(arts) == {"outside.txt", "own.txt"}, "the folder link is left out"
+    kept = proj / "runs" / run["id"] / "linked" / "artifacts" / "outside.txt"
+    assert not kept.is_symlink() and kept.read_text() == "outside content"
+    target.write_text("changed later")  # the stored object is a copy: its hash still holds
+    import hashlib
+
+    obj = proj / ".blase" / "cas" / "objects" / arts["outside.txt"]["hash"][:2] / arts["outside.txt"]["hash"][2:]
+    assert hashlib.sha256(obj.read_bytes()).hexdigest() == arts["outside.txt"]["hash"]
+    assert (folder / "secret.txt").read_text() == "secret"
+    assert not (proj / "runs" / run["id"] / "linked" / "artifacts" / "outside_dir").exists()
+    log = (proj / "runs" / run["id"] / "linked" / "log.txt").read_text()
+    assert "left out links to folders in artifacts/ (outside_dir)" in log
+
+
+def test_a_second_sigterm_while_finishing_still_finishes(proj: Path, blase) -> None:
+    proc = blase("step", "twice", "--start-run", cwd=proj)
+    assert proc.returncode == 130, proc.stderr
+    run = show_json(blase, proj, "latest")
+    assert run["status"] == "interrupted" and run["steps"][0]["status"] == "interrupted"
+    assert len(run["steps"][0]["artifacts"]) == 50, "every artifact recorded"
+    assert (proj / "runs" / run["id"] / "run.json").is_file()
+
+
+def test_a_closed_pipe_is_not_the_steps_failure(proj: Path, blase) -> None:
+    cmd = f"{sys.executable} -m blase_tui step chatty | head -1"
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], cwd=proj, env=_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.stdout == "line 0\n"
+    assert proc.returncode == 0, proc.stderr
+    run = show_json(blase, proj, "latest")
+    assert run["status"] == "succeeded" and run["steps"][0]["metrics"] == {"printed": 20000.0}
+    log = (proj / "runs" / run["id"] / "chatty" / "log.txt").read_text()
+    assert "line 19999" in log, "the step's log keeps what the pipe did not take"
+
+
+def test_sys_exit_in_a_step(proj: Path, blase) -> None:
+    assert blase("step", "leave", cwd=proj).returncode == 0
+    assert runs_json(blase, proj)[0]["status"] == "succeeded"
+    proc = blase("step", "leave", "--set", "code=3", cwd=proj)
+    assert proc.returncode == 1 and "it called sys.exit(3)" in proc.stderr
+    assert runs_json(blase, proj)[0]["status"] == "failed"
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ('n = "many"', "[steps.typed] n = 'many' in blase.toml: `n` takes a whole number"),
+    ('flag = "no"', "[steps.typed] flag = 'no' in blase.toml: `flag` takes true or false"),
+    ("n = 2.5", "`n` takes a whole number"),
+    ('rate = "fast"', "`rate` takes a number"),
+])
+def test_blase_toml_params_are_type_checked(tmp_path: Path, blase, line: str, expected: str) -> None:
+    project = make_project(tmp_path / "p", main_src=STEPS, toml=f'[project]\nname = "rel"\n[steps.typed]\n{line}\n')
+    proc = blase("step", "typed", cwd=project)
+    assert proc.returncode == 2 and expected in proc.stderr
+    assert not (project / "runs").exists() or runs_json(blase, project) == []
+
+
+def test_a_whole_number_where_a_float_is_expected_is_a_float(tmp_path: Path, blase) -> None:
+    project = make_project(tmp_path / "p", main_src=STEPS, toml='[project]\nname = "rel"\n[steps.typed]\nrate = 2\n')
+    assert blase("step", "typed", cwd=project).returncode == 0
+    assert show_json(blase, project, "latest")["steps"][0]["params"]["seen_rate"] == 2.0
+
+
+def test_end_run_refuses_while_another_step_of_the_run_runs(proj: Path, spawn, blase) -> None:
+    assert blase("step", "b", "--start-run", cwd=proj).returncode == 0
+    holder = spawn("step", "hold", cwd=proj)
+    wait_for(lambda: (proj / "started").exists(), what="the hold step to start")
+    proc = blase("step", "b", "--end-run", cwd=proj)
+    assert proc.returncode == 2 and "step `hold` of run" in proc.stderr and "still running" in proc.stderr
+    (proj / "release").write_text("")
+    assert holder.wait(timeout=60) == 0
+    assert runs_json(blase, proj)[0]["status"] == "running", "the run is still open"
+    assert blase("step", "b", "--end-run", cwd=proj).returncode == 0
+    run = runs_json(blase, proj)[0]
+    assert run["status"] == "succeeded" and [s["step"] for s in run["steps"]] == ["b", "hold", "b"]
+
+
+def test_simultaneous_start_runs_open_one_run(proj: Path, blase) -> None:
+    for attempt in range(10):
+        procs = [subprocess.Popen([sys.executable, "-m", "blase_tui", "step", step, "--start-run"], cwd=proj,
+                                  env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for step in ("b", "typed")]
+        codes = sorted(p.wait(timeout=60) for p in procs)
+        assert codes == [0, 2], f"try {attempt}: {[p.stderr.read() for p in procs]}"
+        open_runs = [r for r in runs_json(blase, proj) if r["status"] == "running"]
+        assert len(open_runs) == 1
+        assert blase("runs", "close", open_runs[0]["id"], cwd=proj).returncode == 0
+
+
+def test_a_damaged_store_is_one_line_and_reindex_rebuilds_it(proj: Path, blase) -> None:
+    assert blase("step", "b", cwd=proj).returncode == 0
+    first = runs_json(blase, proj)[0]["id"]
+    db = proj / "runs" / "blase.db"
+    for extra in ("-wal", "-shm"):
+        db.with_name(db.name + extra).unlink(missing_ok=True)
+    db.write_bytes(db.read_bytes()[:2048] + os.urandom(8192))
+    proc = blase("runs", "list", cwd=proj)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "runs/blase.db is damaged" in proc.stderr and "blase runs reindex" in proc.stderr
+    step = blase("step", "b", cwd=proj)
+    assert step.returncode == 2 and "is damaged" in step.stderr and "Traceback" not in step.stderr
+    fixed = blase("runs", "reindex", cwd=proj)
+    assert fixed.returncode == 0, fixed.stderr
+    assert "was damaged" in fixed.stdout and "1 run(s) added" in fixed.stdout
+    assert [r["id"] for r in runs_json(blase, proj)] == [first]
+    assert list((proj / "runs").glob("blase.db.damaged-*")), "the damaged file is kept"
+
+
+@pytest.mark.parametrize("entry", ["../other/main.py", "/tmp/main.py"])
+def test_the_entry_module_must_be_inside_the_project(tmp_path: Path, blase, entry: str) -> None:
+    project = make_project(tmp_path / "p", main_src=STEPS, toml=f'[project]\nname = "rel"\nentry = "{entry}"\n')
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "main.py").write_text(STEPS)
+    proc = blase("step", "b", cwd=project)
+    assert proc.returncode == 2 and "is outside the project" in proc.stderr
+
