@@ -248,3 +248,90 @@ def test_the_entry_module_must_be_inside_the_project(tmp_path: Path, blase, entr
     proc = blase("step", "b", cwd=project)
     assert proc.returncode == 2 and "is outside the project" in proc.stderr
 
+
+
+# ------------------------------------------------------------------ readers: bad input is a bad record
+def _png_claiming(path: Path, width: int, height: int) -> None:
+    """A real 2x2 PNG whose header then claims another size (CRC fixed, so only the size is a lie)."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    Image.new("L", (2, 2)).save(path)
+    data = bytearray(path.read_bytes())
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4:ihdr + 12] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(data[ihdr:ihdr + 17])) & 0xFFFFFFFF
+    data[ihdr + 17:ihdr + 21] = struct.pack(">I", crc)
+    path.write_bytes(bytes(data))
+
+
+def test_a_decompression_bomb_is_a_bad_record(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from blase_tui import Extract
+    from blase_tui.modules.extract import DataError
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.new("L", (4, 4), 200).save(folder / "fine.png")
+    _png_claiming(folder / "bomb.png", 100_000, 100_000)
+    (folder / "junk.png").write_bytes(b"not a png at all")
+    extractor = Extract()
+    batches = list(extractor.load_images(folder))
+    assert sum(len(b) for b in batches) == 1 and batches[0].keys == ["fine.png"]
+    reasons = {b.record: b.reason for b in extractor.bad_records}
+    assert "10,000,000,000 pixels, over Pillow's safety limit" in reasons["bomb.png"]
+    assert reasons["junk.png"] == "not an image Pillow can read (not PNG/JPEG, or damaged)"
+    assert not any("BytesIO" in r for r in reasons.values())
+    with pytest.raises(DataError, match=r"bomb\.png: record bomb\.png cannot be read \(its header claims"):
+        list(Extract(on_error="fail").load_images(folder))
+
+
+def test_text_that_is_not_utf8_is_named_never_coerced(tmp_path: Path) -> None:
+    from blase_tui import Extract
+    from blase_tui.modules.extract import DataError
+
+    csv = tmp_path / "people.csv"
+    csv.write_bytes(b"name,age\nana,31\ncaf\xe9,40\nbo,22\n")
+    extractor = Extract()
+    table = next(iter(extractor.load_csv(csv)))
+    assert table.data.schema.field("name").type == "string", "the column stays text"
+    assert table["name"].tolist() == ["ana", "bo"] and table.keys == ["people.csv:0", "people.csv:2"]
+    [bad] = extractor.bad_records
+    assert bad.record == "people.csv:1" and "column `name` is not valid UTF-8" in bad.reason
+    assert 'encoding="latin-1"' in bad.reason
+    with pytest.raises(DataError, match=r"people\.csv: record people\.csv:1 cannot be read \(column `name`"):
+        list(Extract(on_error="fail").load_csv(csv))
+    latin = next(iter(Extract().load_csv(csv, encoding="latin-1")))
+    assert latin["name"].tolist() == ["ana", "café", "bo"]
+
+
+def test_a_damaged_parquet_file_is_named(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from blase_tui import Extract
+    from blase_tui.modules.extract import DataError
+
+    folder = tmp_path / "pool"
+    folder.mkdir()
+    pq.write_table(pa.table({"x": list(range(100))}), folder / "a.parquet")
+    pq.write_table(pa.table({"x": list(range(100))}), folder / "b.parquet")
+    damaged = folder / "b.parquet"
+    damaged.write_bytes(damaged.read_bytes()[:-30])
+    with pytest.raises(DataError, match=r"b\.parquet: not a readable Parquet file \(.+\); it may be damaged"):
+        list(Extract().load_parquet(folder))
+
+
+def test_an_object_npy_says_why_it_is_refused(tmp_path: Path) -> None:
+    import numpy as np
+
+    from blase_tui import Extract
+    from blase_tui.modules.extract import DataError
+
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match=r"objects\.npy: not a readable \.npy file \(it holds Python objects") as err:
+        list(Extract().load_npy(tmp_path / "objects.npy"))
+    assert "pickle" not in str(err.value)

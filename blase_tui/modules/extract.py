@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import wave
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -54,6 +55,13 @@ def _files(path: Path, patterns: Sequence[str], recursive: bool, allow_empty: bo
             f"no {what} files ({', '.join(patterns)}) in {path}; put data there, fix the path, or pass allow_empty=True."
         )
     return files
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as a reason a person can read: its first line, without the in-memory buffers some
+    libraries name (``<_io.BytesIO object at 0x...>``)."""
+    text = str(exc).split("\n")[0] or type(exc).__name__
+    return re.sub(r"<_io\.\w+ object at 0x[0-9a-f]+>", "the file", text)
 
 
 def _stack(arrays: list[np.ndarray]) -> np.ndarray:
@@ -147,8 +155,23 @@ class Extract:
                 key = path.relative_to(base).as_posix()
                 try:
                     image = decode(path)
-                except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-                    bad.append(self._bad(on_error, path, key, f"not a readable image: {exc}"))
+                except Image.DecompressionBombError as exc:
+                    claimed = re.search(r"\((\d+) pixels\)", str(exc))
+                    bad.append(self._bad(on_error, path, key, (
+                        f"its header claims {int(claimed.group(1)):,} pixels" if claimed
+                        else "its header claims too many pixels")
+                        + ", over Pillow's safety limit (a damaged or hostile file; raise PIL.Image.MAX_IMAGE_PIXELS"
+                        " only if the image is real)"))
+                    n_bad += 1
+                    bar.update(1)
+                    continue
+                except UnidentifiedImageError:
+                    bad.append(self._bad(on_error, path, key, "not an image Pillow can read (not PNG/JPEG, or damaged)"))
+                    n_bad += 1
+                    bar.update(1)
+                    continue
+                except (OSError, ValueError, SyntaxError) as exc:
+                    bad.append(self._bad(on_error, path, key, f"not a readable image: {_reason(exc)}"))
                     n_bad += 1
                     bar.update(1)
                     continue
@@ -184,9 +207,13 @@ class Extract:
         memory_budget: int | str | None = None,
         on_error: str | None = None,
         allow_empty: bool = False,
+        encoding: str = "utf-8",
     ) -> Iterator[Batch]:
         """CSV files (one file or a folder of ``*.csv``), streamed as Arrow tables. A row with the wrong
-        number of fields is a bad record; keys are ``file:row`` (data rows from 0) or the ``key_column``."""
+        number of fields is a bad record; keys are ``file:row`` (data rows from 0) or the ``key_column``.
+        ``encoding`` is the files' text encoding (``"latin-1"``, ``"cp1252"``...); with the default UTF-8, a row
+        whose text is not valid UTF-8 is a bad record naming its column, never a column silently turned into
+        bytes."""
         import pyarrow as pa
         import pyarrow.csv as pcsv
 
@@ -223,7 +250,7 @@ class Extract:
                 try:
                     reader = pcsv.open_csv(
                         file,
-                        read_options=pcsv.ReadOptions(block_size=block, use_threads=False),
+                        read_options=pcsv.ReadOptions(block_size=block, use_threads=False, encoding=encoding),
                         parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
                         convert_options=pcsv.ConvertOptions(include_columns=list(columns) if columns else None,
                                                             column_types=column_types),
@@ -241,6 +268,7 @@ class Extract:
                             if row not in skip:
                                 keys.append(f"{name}:{row}")
                             row += 1
+                        table, keys = self._check_text(table, keys, file, on_error, column_types, pending_bad)
                         if key_column:
                             keys = [str(v) for v in table.column(key_column).to_pylist()]
                         buffered.append((keys, table))
@@ -274,6 +302,36 @@ class Extract:
             bar.close()
         recording.dataset(root, role="input", files=files)
 
+    def _check_text(self, table: Any, keys: list[str], file: Path, on_error: str, column_types: dict[str, Any] | None,
+                    pending: list[BadRecord]) -> tuple[Any, list[str]]:
+        """pyarrow reads a text column that is not valid UTF-8 as bytes: name the rows, and keep the column
+        text. A column the caller typed as binary is left alone."""
+        import pyarrow as pa
+
+        typed = set(column_types or {})
+        keep = np.ones(table.num_rows, dtype=bool)
+        for i, field in enumerate(table.schema):
+            if not pa.types.is_binary(field.type) or field.name in typed:
+                continue
+            values = table.column(i).to_pylist()
+            for row, value in enumerate(values):
+                if value is None or not keep[row]:
+                    continue
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    keep[row] = False
+                    pending.append(self._bad(on_error, file, keys[row], (
+                        f"column `{field.name}` is not valid UTF-8 ({value[:40]!r}); pass encoding=\"latin-1\" (or"
+                        " the file's encoding) to read it")))
+        if keep.all() and not any(pa.types.is_binary(f.type) and f.name not in typed for f in table.schema):
+            return table, keys
+        table = table.filter(pa.array(keep))
+        for i, field in enumerate(table.schema):
+            if pa.types.is_binary(field.type) and field.name not in typed:
+                table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
+        return table, [k for k, ok in zip(keys, keep.tolist(), strict=True) if ok]
+
     # ----------------------------------------------------------------- Parquet
     def load_parquet(self, path: str | Path, **options: Any) -> Iterator[Batch]:
         """Parquet files (one file or a folder), streamed as Arrow tables with only ``columns`` read and
@@ -305,7 +363,13 @@ class Extract:
         if not files:
             return
         expression = pq.filters_to_expression(filters) if isinstance(filters, list) else filters
-        metas = [pq.ParquetFile(f).metadata for f in files]
+        metas = []
+        for f in files:
+            try:
+                metas.append(pq.ParquetFile(f).metadata)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise DataError(f"{f}: not a readable Parquet file ({_reason(exc)}); it may be damaged or cut"
+                                " short: write it again, or move it out of the folder.") from None
         total_rows = sum(m.num_rows for m in metas)
         wanted = set(columns) if columns else None
         uncompressed = 0
@@ -382,7 +446,9 @@ class Extract:
             try:
                 arrays.append(np.load(f, mmap_mode="r", allow_pickle=False))
             except (ValueError, OSError) as exc:
-                raise DataError(f"{f}: not a readable .npy file ({exc}); rewrite it with numpy.save.") from None
+                reason = ("it holds Python objects (dtype=object), which blase does not load: loading them could"
+                          " run code from the file; save plain numeric arrays") if "pickle" in str(exc) or "Python objects" in str(exc) else _reason(exc)
+                raise DataError(f"{f}: not a readable .npy file ({reason}); rewrite it with numpy.save.") from None
         total = sum(len(a) for a in arrays)
         bar = recording.progress(f"load_npy {root}", total=total)
         index = start = 0
