@@ -4,6 +4,7 @@ project, nothing acknowledged is lost, every failure is one clear line. Real pro
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -335,3 +336,78 @@ def test_an_object_npy_says_why_it_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"objects\.npy: not a readable \.npy file \(it holds Python objects") as err:
         list(Extract().load_npy(tmp_path / "objects.npy"))
     assert "pickle" not in str(err.value)
+
+
+# ------------------------------------------------------------------ reindex and closing
+def test_reindex_hashes_what_enters_the_store(tmp_path: Path, blase) -> None:
+    """A truncated copy of a run folder never enters the content store under the full file's hash."""
+    import shutil
+
+    source = make_project(tmp_path / "a", main_src=STEPS, toml='[project]\nname = "a"\n')
+    (source / "big.txt").write_text("x" * 10_000)
+    assert blase("step", "keep", cwd=source).returncode == 0
+    run = show_json(blase, source, "latest")
+    target = make_project(tmp_path / "b", main_src=STEPS, toml='[project]\nname = "b"\n')
+    (target / "runs").mkdir()
+    copied = target / "runs" / run["id"]
+    shutil.copytree(source / "runs" / run["id"], copied)
+    art = copied / "keep" / "artifacts" / "x.txt"
+    art.chmod(0o644)
+    art.unlink()
+    art.write_text("mi")  # a truncated copy of "mine"
+    proc = blase("runs", "reindex", cwd=target)
+    assert proc.returncode == 0, proc.stderr
+    assert "left out" in proc.stdout and "keep/artifacts/x.txt: its content hashes to" in proc.stdout
+    recorded = run["steps"][0]["artifacts"][0]["hash"]
+    assert not (target / ".blase" / "cas" / "objects" / recorded[:2] / recorded[2:]).exists()
+    assert show_json(blase, target, run["id"])["steps"][0]["artifacts"] == []
+    # the genuine content, made later, is stored under its own hash
+    assert blase("step", "keep", "--force", cwd=target).returncode == 0
+    obj = target / ".blase" / "cas" / "objects" / recorded[:2] / recorded[2:]
+    assert obj.read_text() == "mine"
+
+
+CLOSE_AND_DIE = """
+import os, sys
+from pathlib import Path
+from blase_tui.store.runstore import RunStore
+from blase_tui.store import procs
+
+store = RunStore(Path(sys.argv[1]))
+run_id = store.create_run(name="dies", owner_pid=os.getpid(), owner_started=procs.process_started())
+store.begin_step(run_id, "s", pid=os.getpid(), pid_started=procs.process_started())
+store.finish_step(store.step_runs(run_id)[0]["id"], "succeeded", exit_code=0)
+print(run_id, flush=True)
+store.db.write = lambda: os._exit(9)   # killed right after run.json is written, before the index says so
+store.close_run(run_id)
+"""
+
+
+def test_killed_while_closing_the_index_is_repaired_from_run_json(proj: Path, blase) -> None:
+    import json
+
+    proc = subprocess.run([sys.executable, "-c", CLOSE_AND_DIE, str(proj)], env=_env(), capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 9
+    run_id = proc.stdout.strip()
+    assert json.loads((proj / "runs" / run_id / "run.json").read_text())["status"] == "succeeded"
+    listed = runs_json(blase, proj)  # the next command notices the dead owner
+    assert [(r["id"], r["status"]) for r in listed] == [(run_id, "succeeded")]
+    (proj / "runs" / "blase.db").unlink()
+    for extra in ("blase.db-wal", "blase.db-shm"):
+        (proj / "runs" / extra).unlink(missing_ok=True)
+    assert blase("runs", "reindex", cwd=proj).returncode == 0
+    assert [(r["id"], r["status"]) for r in runs_json(blase, proj)] == [(run_id, "succeeded")]
+
+
+def test_a_run_killed_in_its_first_step_survives_reindex(proj: Path, spawn, blase) -> None:
+    holder = spawn("step", "hold", cwd=proj)
+    wait_for(lambda: (proj / "started").exists(), what="the step to start")
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    (proj / "runs" / "blase.db").unlink()
+    for extra in ("blase.db-wal", "blase.db-shm"):
+        (proj / "runs" / extra).unlink(missing_ok=True)
+    assert blase("runs", "reindex", cwd=proj).returncode == 0
+    run = runs_json(blase, proj)[0]
+    assert run["status"] == "interrupted" and run["steps"] == [{"step": "hold", "status": "interrupted"}]

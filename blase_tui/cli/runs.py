@@ -241,6 +241,8 @@ def reindex_command() -> None:
         c.print(f"  added {rid}")
     for folder, reason in report.broken:
         c.print(f"  skipped runs/{folder}: {reason}", markup=False)
+    for line in report.mismatched:
+        c.print(f"  left out {line}", markup=False)
     if report.missing_folders:
         c.print(f"  {len(report.missing_folders)} indexed run(s) have no folder under runs/ any more.")
 

@@ -215,7 +215,7 @@ class Examine:
                                                    else col["kind"])
             entry: dict[str, Any] = {
                 "kind": col["kind"], "feature_type": feature,
-                "missing_share": col["missing"] / max(col["missing"] + col.get("count", 0), 1),
+                "missing_share": col.get("missing", 0) / max(col.get("missing", 0) + col.get("count", 0), 1),
                 "imputation": note.get("imputation"), "outliers": note.get("outliers"),
                 "scaling": _scaling(col, feature), "label_candidate": "label_candidate" in note,
             }

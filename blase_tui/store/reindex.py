@@ -4,6 +4,7 @@ becomes visible again. Each folder's ``run.json`` says what the run was; metrics
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,16 +19,31 @@ class ReindexReport:
     present: int = 0
     broken: list[tuple[str, str]] = field(default_factory=list)  # (folder, reason)
     missing_folders: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)  # artifacts left out: content not as recorded
 
 
-def _ingest(store: RunStore, folder: Path, artifacts: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
+def _ingest(store: RunStore, folder: Path, artifacts: list[dict[str, Any]],
+            mismatched: list[str]) -> list[tuple[str, str, int]]:
+    """The run folder's artifacts, each hashed on its way into the content store: a file whose content does not
+    match the hash its run.json records (a truncated copy) is reported in ``mismatched`` and left out, so it
+    can never stand in for the genuine content under that hash."""
+    from blase_tui.store.hashing import hash_file
+
     items = []
     for a in artifacts:
         path = folder / "artifacts" / a["name"]
-        if path.is_file():
-            if not store.cas.has(a["hash"]):
-                store.cas.put_file(path, digest=a["hash"])
+        if path.is_file() and not path.is_symlink():
+            if not (store.cas.has(a["hash"]) and os.path.samefile(store.cas.path_of(a["hash"]), path)):
+                actual = hash_file(path)
+                if actual != a["hash"]:
+                    mismatched.append(f"{path.relative_to(store.runs_dir)}: its content hashes to {actual[:12]},"
+                                      f" not the recorded {a['hash'][:12]}")
+                    continue
+                store.cas.put_file(path, digest=actual)
             store.cas.link_into(a["hash"], path)
+        elif not store.cas.has(a["hash"]):
+            mismatched.append(f"{path.relative_to(store.runs_dir)}: missing, and not in the content store")
+            continue
         items.append((a["name"], a["hash"], a.get("size")))
     return items
 
@@ -39,7 +55,7 @@ def _metric_rows(path: Path, run_id: str, step_run_id: int) -> list[tuple[Any, .
     ]
 
 
-def import_run(store: RunStore, desc: dict[str, Any]) -> None:
+def import_run(store: RunStore, desc: dict[str, Any], mismatched: list[str] | None = None) -> None:
     run_id = desc["id"]
     folder = store.run_dir(run_id)
     owner = desc.get("owner") or {}
@@ -69,7 +85,8 @@ def import_run(store: RunStore, desc: dict[str, Any]) -> None:
             [(run_id, k, to_json_value(v)) for k, v in (desc.get("params") or {}).items()],
         )
     store.log_metrics(_metric_rows(folder / "metrics.jsonl", run_id, 0))
-    store.add_artifacts(run_id, 0, _ingest(store, folder, desc.get("artifacts") or []))
+    mismatched = [] if mismatched is None else mismatched
+    store.add_artifacts(run_id, 0, _ingest(store, folder, desc.get("artifacts") or [], mismatched))
     for d in desc.get("datasets") or []:
         store.add_dataset(run_id, 0, role=d["role"], name=d["name"], path=d.get("path"), digest=d.get("hash"),
                           fingerprint=d.get("fingerprint"), records=d.get("records"), size=d.get("bytes"))
@@ -92,7 +109,7 @@ def import_run(store: RunStore, desc: dict[str, Any]) -> None:
             )
         step_folder = folder / s["folder"]
         store.log_metrics(_metric_rows(step_folder / "events.jsonl", run_id, step_run_id))
-        store.add_artifacts(run_id, step_run_id, _ingest(store, step_folder, s.get("artifacts") or []))
+        store.add_artifacts(run_id, step_run_id, _ingest(store, step_folder, s.get("artifacts") or [], mismatched))
         for d in s.get("datasets") or []:
             store.add_dataset(run_id, step_run_id, role=d["role"], name=d["name"], path=d.get("path"),
                               digest=d.get("hash"), fingerprint=d.get("fingerprint"), records=d.get("records"),
@@ -121,7 +138,7 @@ def reindex(store: RunStore) -> ReindexReport:
                 report.present += 1
                 continue
             try:
-                import_run(store, desc)
+                import_run(store, desc, report.mismatched)
             except (KeyError, TypeError) as exc:
                 store.db.conn.execute("DELETE FROM runs WHERE id = ?", (desc["id"],))
                 report.broken.append((folder.name, f"run.json lacks {exc}"))

@@ -219,13 +219,19 @@ class RunStore:
             )
             statuses = {r["status"] for r in rows}
             status = INTERRUPTED if INTERRUPTED in statuses else FAILED if FAILED in statuses else SUCCEEDED
+        ended = time.time()
+        # run.json first: a process killed between the two writes leaves a folder that says how the run ended
+        # and an index row still `running`, which the next command finds dead and repairs, never the reverse
+        desc = self.describe_run(run_id)
+        if desc["status"] == RUNNING:
+            desc.update(status=status, ended=ended, owner={"pid": None, "host": None, "started": None})
+            write_json_atomic(self.run_dir(run_id) / "run.json", desc)
         with self.db.write() as conn:
             conn.execute(
                 "UPDATE runs SET status = ?, ended = ?, owner_pid = NULL, owner_host = NULL, owner_started = NULL"
                 " WHERE id = ? AND status = ?",
-                (status, time.time(), run_id, RUNNING),
+                (status, ended, run_id, RUNNING),
             )
-        self.write_run_json(run_id)
         return status
 
     def recover_dead(self) -> list[str]:
@@ -256,6 +262,12 @@ class RunStore:
                     (INTERRUPTED, now, f"process {r['pid']} died while the step was running", r["id"], RUNNING),
                 )
             for run_id in closed:
+                finished = self._closed_in_folder(run_id) if run_id not in dead_step_runs else None
+                if finished is not None:  # killed between writing run.json and the index: run.json says how
+                    conn.execute(
+                        "UPDATE runs SET status = ?, ended = ?, owner_pid = NULL, owner_host = NULL,"
+                        " owner_started = NULL WHERE id = ? AND status = ?", (*finished, run_id, RUNNING))
+                    continue
                 conn.execute(
                     "UPDATE runs SET status = ?, ended = ?, owner_pid = NULL,"
                     " note = COALESCE(note, 'its process died while it was open') WHERE id = ? AND status = ?",
@@ -264,6 +276,16 @@ class RunStore:
         for run_id in closed:
             self.write_run_json(run_id)
         return closed
+
+    def _closed_in_folder(self, run_id: str) -> tuple[str, float] | None:
+        """``(status, ended)`` when the run's ``run.json`` says it ended (close_run writes it first)."""
+        try:
+            desc = json.loads((self.run_dir(run_id) / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if desc.get("status") in (SUCCEEDED, FAILED, INTERRUPTED) and desc.get("ended"):
+            return desc["status"], float(desc["ended"])
+        return None
 
     # -------------------------------------------------------- step executions
     def begin_step(self, run_id: str, step: str, *, pid: int, pid_started: float | None) -> tuple[int, Path]:
@@ -282,6 +304,7 @@ class RunStore:
             )
             step_run_id = int(cur.lastrowid)
             (run_folder / folder).mkdir(parents=True, exist_ok=True)
+        self.write_run_json(run_id)  # a run killed in its first step still has a folder reindex can read
         return step_run_id, run_folder / folder
 
     def set_step_signature(self, step_run_id: int, sig: Any, digest: str, git: Any | None) -> None:

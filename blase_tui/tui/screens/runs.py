@@ -23,6 +23,7 @@ from blase_tui.tui.worker_errors import ShowsWorkerErrors
 SLACK = 5.0
 # Without a watcher event (e.g. a store on a network share) the table still refreshes this often.
 POLL = 3.0
+DEAD_CHECK = 2.0  # seconds between looks for runs whose process died
 
 
 class RunsScreen(ShowsWorkerErrors, Screen[None]):
@@ -59,6 +60,7 @@ class RunsScreen(ShowsWorkerErrors, Screen[None]):
         self._since: float | None = None  # read and written on the event loop only
         self._rowid = 0
         self._seq = 0  # refreshes are numbered; an older one arriving late is dropped
+        self._dead_checked = 0.0
         self._applied = -1
         self._watcher: StoreWatcher | None = None
         self.loaded = False
@@ -97,15 +99,20 @@ class RunsScreen(ShowsWorkerErrors, Screen[None]):
         if not full and self._since is None:
             return  # the first full load is still on its way
         self._seq += 1
-        self._read_rows(full, self._seq, None if full else self._since, self._rowid)
+        # every few seconds, runs whose process died (kill -9, a crash) are marked interrupted, as the next
+        # blase command would: the table never shows a dead run as running for long
+        check_dead = full or time.monotonic() - self._dead_checked > DEAD_CHECK
+        if check_dead:
+            self._dead_checked = time.monotonic()
+        self._read_rows(full, self._seq, None if full else self._since, self._rowid, check_dead)
 
     @work(thread=True, group="runs-refresh", exit_on_error=False)
-    def _read_rows(self, full: bool, seq: int, since: float | None, after_rowid: int) -> None:
+    def _read_rows(self, full: bool, seq: int, since: float | None, after_rowid: int, check_dead: bool) -> None:
         from blase_tui.store.query import run_rows
 
         started = time.time()
         store = self.project.store
-        if full:
+        if check_dead:
             store.recover_dead()
         rows = run_rows(store, changed_since=since, after_rowid=after_rowid)
         self.post_message(self.Rows(rows, full, seq, started))
