@@ -411,3 +411,91 @@ def test_a_run_killed_in_its_first_step_survives_reindex(proj: Path, spawn, blas
     assert blase("runs", "reindex", cwd=proj).returncode == 0
     run = runs_json(blase, proj)[0]
     assert run["status"] == "interrupted" and run["steps"] == [{"step": "hold", "status": "interrupted"}]
+
+
+# ------------------------------------------------------------------ a full disk
+FILL = '''
+from pathlib import Path
+from blase_tui import main, step
+
+
+@step
+def fill(ctx):
+    """Write until the disk is full."""
+    ctx.log_metric("started", 1)
+    with open("filler.bin", "wb") as fh:
+        while True:
+            fh.write(b"x" * (1 << 16))
+            fh.flush()
+
+
+@step
+def b(ctx):
+    """A small step."""
+    ctx.log_metric("b", 1)
+    (ctx.artifact_dir / "b.txt").write_text("b")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 24 MiB tmpfs, removed after the test (needs root, as on our machines and CI)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({proc.stderr.strip() or proc.returncode}); it needs root")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def _integrity(project: Path) -> str:
+    import sqlite3
+
+    with sqlite3.connect(project / "runs" / "blase.db") as db:
+        return db.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def test_a_disk_that_fills_mid_step(small_disk: Path, blase) -> None:
+    project = make_project(small_disk / "p", main_src=FILL, toml='[project]\nname = "full"\n')
+    assert blase("step", "b", cwd=project).returncode == 0
+    proc = blase("step", "fill", cwd=project)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    run = runs_json(blase, project)[0]
+    assert last.startswith("blase: step `fill` failed: no space left on the disk holding")
+    assert run["id"] in last and str(project) in last
+    assert "Traceback" not in proc.stderr
+    assert run["status"] == "failed" and run["steps"] == [{"step": "fill", "status": "failed"}]
+    assert _integrity(project) == "ok"
+    (project / "filler.bin").unlink()
+    assert blase("step", "b", cwd=project).returncode == 0, "the next step after freeing space works"
+    assert runs_json(blase, project)[0]["status"] == "succeeded"
+
+
+def test_a_full_disk_at_step_start(small_disk: Path, blase) -> None:
+    """The project's first step on a disk with no room for the run store: one line, nothing half-made."""
+    project = make_project(small_disk / "p", main_src=FILL, toml='[project]\nname = "full"\n')
+    filler = small_disk / "filler.bin"
+    try:
+        with open(filler, "wb") as fh:
+            while True:
+                fh.write(b"x" * (1 << 16))
+                fh.flush()
+    except OSError:  # the disk is full now
+        pass
+    proc = blase("step", "b", cwd=project)
+    assert proc.returncode == 1
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("blase: step `b` could not be recorded: no space left on the disk holding")
+    filler.unlink()
+    assert blase("step", "b", cwd=project).returncode == 0, "the next step after freeing space works"
+    runs = runs_json(blase, project)
+    assert [r["status"] for r in runs] == ["succeeded"] and _integrity(project) == "ok"

@@ -225,7 +225,7 @@ def reindex_command() -> None:
     c = common.console
     try:
         store = project.store
-        store.db.query("PRAGMA quick_check")
+        store.check()
     except StoreDamaged as exc:
         path = project.root / "runs" / "blase.db"
         if "store" in vars(project):

@@ -3,6 +3,7 @@ the TUI (through a `blase step` subprocess) all end up here."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -27,6 +28,7 @@ from blase_tui.errors import (
     ConfigError,
     StepInterrupted,
 )
+from blase_tui.store.db import DiskFull
 from blase_tui.store.runstore import FAILED, INTERRUPTED, RUNNING, SUCCEEDED
 
 
@@ -73,15 +75,24 @@ def run_step(
         parse_bytes(params["memory_budget"], what=f"[steps.{info.name}] memory_budget")
         if "memory_budget" in params else project.config.memory_budget
     )
-    lock = StepLock(project.locks_dir, info.name).acquire()
-    # Steps use paths relative to the project root (the seed's convention), wherever blase was started.
-    cwd = os.getcwd()
-    os.chdir(project.root)
     try:
-        return _run_locked(project, request, info, params, budget, out)
-    finally:
-        os.chdir(cwd)
-        lock.release()
+        lock = StepLock(project.locks_dir, info.name).acquire()
+        # Steps use paths relative to the project root (the seed's convention), wherever blase was started.
+        cwd = os.getcwd()
+        os.chdir(project.root)
+        try:
+            return _run_locked(project, request, info, params, budget, out)
+        finally:
+            os.chdir(cwd)
+            lock.release()
+    except (DiskFull, OSError) as exc:
+        # blase's own writes (the step's own are caught as its failure): the one line names step and disk
+        if isinstance(exc, OSError) and exc.errno != errno.ENOSPC:
+            raise
+        where = getattr(exc, "filename", None) or project.root
+        raise DiskFull(f"step `{info.name}` could not be recorded: no space left on the disk holding {where}"
+                       f" ({str(exc).split(' (')[0] if isinstance(exc, DiskFull) else exc.strerror}); free some"
+                       " space and run it again.") from None
 
 
 def _run_locked(
@@ -103,7 +114,8 @@ def _run_locked(
         project, info.name, params=params, memory_budget=budget, func_hash=function_hash(info.func),
         start_run=request.start_run, end_run=request.end_run, run_name=request.run_name, resume=request.resume,
         quiet=request.quiet, out=out,
-    ).begin()
+    )
+    execution.begin()
     ctx = execution.ctx
     status, exit_code, message, reused_from = RUNNING, EXIT_OK, "", None
     finishing = threading.Event()
@@ -173,9 +185,16 @@ def _run_locked(
 def failure_message(step: str, exc: BaseException, execution: StepExecution) -> str:
     """The one line a failed step ends with; the traceback goes to the step's log and events."""
     tb = "".join(traceback.format_exception(exc))
-    execution.log_file.write(tb)
+    try:
+        execution.log_file.write(tb)
+    except OSError:  # a full disk: the events and the store still get the one line
+        pass
     execution.events.emit("log", level="error", message=tb)
     rel_log = (execution.folder / "log.txt").relative_to(execution.project.root)
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = exc.filename or execution.project.root
+        return (f"step `{step}` failed: no space left on the disk holding {where} (run {execution.run_id}); free"
+                f" some space and run it again (details in {rel_log}).")
     text = str(exc).rstrip().rstrip(".")
     if isinstance(exc, BlaseError):
         return f"step `{step}` failed: {text} (details in {rel_log})."

@@ -10,6 +10,7 @@ samples, signature and params, and how it ends. Two drivers share it, so both gi
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -34,8 +35,9 @@ from blase_tui.core.signature import (
     project_code_files,
 )
 from blase_tui.core.tracker import RunTracker
-from blase_tui.errors import ConfigError
+from blase_tui.errors import BlaseError, ConfigError
 from blase_tui.store import procs
+from blase_tui.store.db import DiskFull
 from blase_tui.store.events import EventWriter
 from blase_tui.store.hashing import hash_json
 from blase_tui.store.runstore import INTERRUPTED, RUNNING, SUCCEEDED
@@ -197,6 +199,7 @@ class StepExecution:
         self.explicit = self.start_run or not self.new_run
 
         self.step_run_id, self.folder = store.begin_step(run_id, self.step, pid=pid, pid_started=pid_started)
+        store.ensure_reserve()
         self.events = EventWriter(self.folder / "events.jsonl")
         self.log_file = open(self.folder / "log.txt", "a", encoding="utf-8", buffering=1)
         self.sampler = ResourceSampler(self.events.emit).start()
@@ -256,24 +259,32 @@ class StepExecution:
             sys.stderr = self.old_err
         self.logger.removeHandler(self.handler)
         store = self.project.store
+        problems: list[str] = []
+
+        def attempt(what: str, fn: Any) -> Any:
+            # bookkeeping that may fail (a full disk) without stopping the rest of the ending
+            try:
+                return fn()
+            except (OSError, BlaseError) as exc:
+                problems.append(f"{what}: {exc}")
+                return None
+
         if status != SUCCEEDED and message:
-            self.log_file.write(f"\n{message}\n")
-        try:
-            self.tracker.close()
-            _, skipped = self.tracker.ingest_artifact_dir()
-            if skipped:
-                self.log_file.write(f"blase: left out links to folders in artifacts/ ({', '.join(skipped)}); copy"
-                                    " the files there instead of linking them.\n")
-        except Exception as exc:  # the step's own result stands; report the bookkeeping failure
-            self.log_file.write(f"blase: could not save all metrics or artifacts: {exc}\n")
+            attempt("the log", lambda: self.log_file.write(f"\n{message}\n"))
+        attempt("metrics", self.tracker.close)
+        ingested = attempt("artifacts", self.tracker.ingest_artifact_dir)
+        if ingested and ingested[1]:
+            attempt("the log", lambda: self.log_file.write(
+                f"blase: left out links to folders in artifacts/ ({', '.join(ingested[1])}); copy the files there"
+                " instead of linking them.\n"))
         self.sampler.stop()
         self.events.emit("status", status=status, step=self.step, exit_code=exit_code,
                          elapsed=time.monotonic() - self.started)
-        self.events.close()
-        store.finish_step(
+        attempt("events", self.events.close)
+        self._must(lambda: store.finish_step(
             self.step_run_id, status, exit_code=exit_code, error=message if status != SUCCEEDED else None,
             peak_rss=self.sampler.peak_rss or None, cpu_seconds=self.sampler.cpu_seconds(), skipped_from=reused_from,
-        )
+        ))
         close = (not self.explicit) or self.end_run or self.ctx.end_run_requested or status == INTERRUPTED
         others = [s for s in store.running_steps(self.run_id) if s != self.step] if close and self.explicit else []
         if others and status != INTERRUPTED:
@@ -287,15 +298,29 @@ class StepExecution:
                           f" closed run {self.run_id} instead of leaving it open.")
             close = True
         if close:
-            snapshot_code(self.project, self.run_id, self.code_extra)
-            run_status = store.close_run(self.run_id, None if self.explicit else status)
+            attempt("the code snapshot", lambda: snapshot_code(self.project, self.run_id, self.code_extra))
+            run_status = self._must(lambda: store.close_run(self.run_id, None if self.explicit else status))
         else:
-            store.set_run_owner(self.run_id, None, None)
-            store.write_run_json(self.run_id)
+            self._must(lambda: store.set_run_owner(self.run_id, None, None))
+            attempt("run.json", lambda: store.write_run_json(self.run_id))
             run_status = RUNNING
-        self.log_file.close()
+        if problems:
+            attempt("the log", lambda: self.log_file.write("".join(f"blase: could not save {p}\n" for p in problems)))
+            say(self.out, f"blase: step `{self.step}` of run {self.run_id}: could not save {problems[0]}")
+        attempt("the log", self.log_file.close)
         self.finished = Finished(status, run_status)
         return self.finished
+
+    def _must(self, fn: Any) -> Any:
+        """A write the store needs to say how the step ended: on a full disk, the reserved space is released
+        (``RunStore.release_reserve``) and the write tried again."""
+        try:
+            return fn()
+        except (OSError, BlaseError) as exc:
+            full = isinstance(exc, DiskFull) or isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+            if not full or not self.project.store.release_reserve():
+                raise
+            return fn()
 
     @property
     def elapsed(self) -> float:

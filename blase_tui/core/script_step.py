@@ -167,7 +167,10 @@ def _status_of(exc: BaseException | None) -> str:
 
 def _failure(execution: Any, exc: BaseException) -> str:
     tb = "".join(traceback.format_exception(exc))
-    execution.log_file.write(tb)
+    try:
+        execution.log_file.write(tb)
+    except OSError:  # a full disk: the events and the store still get the one line
+        pass
     execution.events.emit("log", level="error", message=tb)
     text = str(exc).rstrip().rstrip(".")
     if isinstance(exc, StepInterrupted | KeyboardInterrupt):

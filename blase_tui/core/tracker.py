@@ -74,6 +74,10 @@ class RunTracker:
             rows = [self._metrics.popleft() for _ in range(len(self._metrics))]
             if not rows:
                 return
+            if self.events is not None:
+                # the events file first: every metric the database holds is in events.jsonl too, so a kill -9
+                # never leaves the index with values the run folder (and `runs reindex`) would not have
+                self.events.flush()
             self.store.log_metrics(rows)
             if self._metrics_file is not None:
                 import json

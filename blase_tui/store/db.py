@@ -189,6 +189,10 @@ class StoreDamaged(ConfigError):
     """``blase.db`` cannot be read as a database."""
 
 
+class DiskFull(BlaseError):
+    """The disk holding the project is full (or failing)."""
+
+
 _DAMAGED = ("file is not a database", "malformed", "database corrupt", "unsupported file format")
 _FULL = ("database or disk is full", "disk i/o error")
 
@@ -200,8 +204,8 @@ def translate(path: Path, exc: sqlite3.DatabaseError) -> BlaseError | None:
         return StoreDamaged(f"the run store {path} is damaged ({exc}); rebuild it from the run folders with"
                             " `blase runs reindex` (the damaged file is kept beside it).")
     if any(m in text for m in _FULL):
-        return BlaseError(f"could not write the run store {path} ({exc}): the disk holding it is full or"
-                          " failing; free some space and run the step again.")
+        return DiskFull(f"could not write the run store {path} ({exc}): the disk holding it is full or"
+                        " failing; free some space and run the step again.")
     return None
 
 

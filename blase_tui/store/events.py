@@ -28,6 +28,7 @@ class EventWriter:
         self._stop = threading.Event()
         self._interval = flush_interval
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.dropped = 0  # events that could not be written (a full disk)
         self._thread = threading.Thread(target=self._loop, name="blase-events", daemon=True)
         self._thread.start()
 
@@ -47,8 +48,11 @@ class EventWriter:
                 return
             buffer, self._buffer = self._buffer, []
             if buffer:
-                self._fh.write("".join(json.dumps(e, default=str) + "\n" for e in buffer))
-                self._fh.flush()
+                try:
+                    self._fh.write("".join(json.dumps(e, default=str) + "\n" for e in buffer))
+                    self._fh.flush()
+                except OSError:  # a full disk: these events are lost, the step and the store go on
+                    self.dropped += len(buffer)
 
     def close(self) -> None:
         self._stop.set()

@@ -66,6 +66,47 @@ class RunStore:
     def close(self) -> None:
         self.db.close()
 
+    def check(self) -> None:
+        """Read the whole index once (SQLite's quick check); a damaged one raises ``StoreDamaged``."""
+        from blase_tui.store.db import StoreDamaged
+
+        result = self.db.query("PRAGMA quick_check")[0][0]
+        if result != "ok":
+            raise StoreDamaged(f"the run store {self.db.path} is damaged ({result}); rebuild it from the run"
+                               " folders with `blase runs reindex`.")
+
+    # A little space kept free on the project's disk: when the disk fills up during a step, releasing it lets
+    # blase still record how the step ended, so the store never says `running` for a step that failed.
+    RESERVE_BYTES = 1 << 20
+
+    @property
+    def reserve_path(self) -> Path:
+        return self.root / ".blase" / "reserve"
+
+    def ensure_reserve(self) -> None:
+        path = self.reserve_path
+        if path.exists():
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".reserve.{os.getpid()}")
+            with open(tmp, "wb") as fh:
+                fh.write(b"\0" * self.RESERVE_BYTES)
+            os.replace(tmp, path)
+        except OSError:  # the disk is full already: nothing to keep back
+            try:
+                tmp.unlink(missing_ok=True)
+            except (OSError, UnboundLocalError):
+                pass
+
+    def release_reserve(self) -> bool:
+        """Free the reserved space; True when there was some to free."""
+        try:
+            self.reserve_path.unlink()
+            return True
+        except OSError:
+            return False
+
     # ----------------------------------------------------------------- runs
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id
