@@ -69,3 +69,44 @@ def test_label_train_label_again(tmp_path: Path, blase) -> None:
         assert len(rows) == len(label_store.current_labels(store)) == len(set(first) | set(second))
     finally:
         store.close()
+
+
+def test_reindex_rebuilds_labels_models_and_exclusion_sets(tmp_path: Path, blase) -> None:
+    """Deleting runs/blase.db after a labelling round, a training and a clean loses nothing that reindex cannot
+    rebuild from the project's files."""
+    from blase_tui.core.project import Project
+    from blase_tui.store import exclusions, models
+
+    root = tmp_path / "sample"
+    shutil.copytree(REPO / "sample_project", root, ignore=shutil.ignore_patterns("runs", "data", ".blase", "models"))
+    blase("step", "etl", "--set", "alerts=600", cwd=root, check=True)
+    oracle_round(root)
+    blase("step", "al_train", cwd=root, check=True)
+    blase("step", "clean", cwd=root, check=True)
+
+    def snapshot() -> dict:
+        store = Project.at(root).store
+        try:
+            rounds = label_store.rounds(store)
+            return {
+                "labels": [(lab.key, lab.label, lab.target, lab.round, lab.ts) for lab in label_store.current_labels(store)],
+                "history": sorted((lab.key, lab.action, lab.ts) for lab in label_store.history_all(store)),
+                "rounds": [(r.number, r.status, r.strategy, r.target, r.model_run) for r in rounds],
+                "queue": [(q.position, q.key, q.score) for q in label_store.queue(store, rounds[0].number)],
+                "models": [(m["name"], m["version"], m["run_id"], m["file_hash"], m["card_hash"], m["metrics"])
+                           for m in models.list_models(store)],
+                "model_steps": [store.step_run(m["step_run_id"])["step"] for m in models.list_models(store)],
+                "exclusions": exclusions.load(store, "cleaned_v1"),
+            }
+        finally:
+            store.close()
+
+    before = snapshot()
+    assert before["labels"] and before["models"] and before["exclusions"] and before["queue"]
+    for name in ("blase.db", "blase.db-wal", "blase.db-shm"):
+        (root / "runs" / name).unlink(missing_ok=True)
+    proc = blase("runs", "reindex", cwd=root, check=True)
+    assert "rebuilt from runs/journal.jsonl" in proc.stdout
+    assert snapshot() == before
+    again = blase("runs", "reindex", cwd=root, check=True)
+    assert "rebuilt from" not in again.stdout and snapshot() == before, "a second reindex changes nothing"

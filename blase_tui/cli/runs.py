@@ -241,6 +241,10 @@ def reindex_command() -> None:
         c.print(f"  added {rid}")
     for folder, reason in report.broken:
         c.print(f"  skipped runs/{folder}: {reason}", markup=False)
+    if report.journal:
+        names = {"labels": "labels, skips and undos", "label_rounds": "label rounds", "label_queue": "queued records",
+                 "models": "model versions", "exclusions": "excluded keys"}
+        c.print("  rebuilt from runs/journal.jsonl: " + ", ".join(f"{n} {names[t]}" for t, n in report.journal.items()))
     for line in report.mismatched:
         c.print(f"  left out {line}", markup=False)
     if report.missing_folders:

@@ -6,6 +6,7 @@ import re
 import time
 
 from blase_tui.errors import BlaseError
+from blase_tui.store import journal
 from blase_tui.store.runstore import RunStore
 
 _VERSIONED = re.compile(r"^(?P<name>.+)_v(?P<version>\d+)$")
@@ -27,6 +28,7 @@ def save(store: RunStore, name: str, reasons: dict[str, str], *, run_id: str | N
             conn.execute(
                 "INSERT INTO exclusions (name, version, key, reason, run_id, step_run_id, created)"
                 " VALUES (?, ?, '', NULL, ?, ?, ?)", (name, version, run_id, step_run_id, now))
+        journal.record(conn, store.runs_dir, "exclusions", "name = ? AND version = ?", (name, version))
     return f"{name}_v{version}"
 
 

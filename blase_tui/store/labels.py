@@ -36,6 +36,12 @@ OPEN, DONE, ENDED, EXHAUSTED = "open", "done", "ended", "exhausted"
 LABEL, SKIP, UNDO = "label", "skip", "undo"
 
 
+def _journal(conn: sqlite3.Connection, store: RunStore, table: str, where: str, args: tuple[Any, ...]) -> None:
+    from blase_tui.store import journal
+
+    journal.record(conn, store.runs_dir, table, where, args, durable=True)
+
+
 def durable(store: RunStore) -> None:
     """Every commit of this connection is flushed to the disk (a label survives a power cut too)."""
     store.db.query("PRAGMA synchronous = FULL")
@@ -156,6 +162,8 @@ def start_round(store: RunStore, *, target: int, strategy: str, model: str | Non
             (number, target, strategy, model, model_run, seed, OPEN, time.time(), labeller, note),
         )
         _insert_queue(conn, number, 0, items)
+        _journal(conn, store, "label_rounds", "number = ?", (number,))
+        _journal(conn, store, "label_queue", "round = ?", (number,))
     return get_round(store, number), True
 
 
@@ -165,6 +173,7 @@ def extend_queue(store: RunStore, number: int, items: Sequence[QueueItem]) -> No
         first = conn.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM label_queue WHERE round = ?",
                              (number,)).fetchone()[0]
         _insert_queue(conn, number, first, items)
+        _journal(conn, store, "label_queue", "round = ? AND position >= ?", (number, first))
 
 
 def queue(store: RunStore, number: int) -> list[QueueRow]:
@@ -179,6 +188,7 @@ def end_round(store: RunStore, number: int, status: str = ENDED) -> None:
     with store.db.write() as conn:
         conn.execute("UPDATE label_rounds SET status = ?, ended = ? WHERE number = ? AND status = ?",
                      (status, time.time(), number, OPEN))
+        _journal(conn, store, "label_rounds", "number = ?", (number,))
 
 
 _DONE = ("SELECT COUNT(*) FROM labels WHERE round = ? AND action = 'label' AND superseded_by IS NULL"
@@ -249,6 +259,7 @@ def import_labels(store: RunStore, rows: Sequence[tuple[str, str | None, str, An
                             labeller=labeller, round_=None, score=None, ts=ts)
             conn.execute("UPDATE labels SET superseded_by = ? WHERE key = ? AND action = ? AND superseded_by IS NULL"
                          " AND id <> ?", (label_id, key, LABEL, label_id))
+            _journal(conn, store, "labels", "id = ? OR superseded_by = ?", (label_id, label_id))
             current[key] = label
             added += 1
     return added, unchanged
@@ -271,6 +282,8 @@ def add_label(store: RunStore, key: str, label: str, target: Any = None, *, roun
         if round_ is not None and _done(conn, round_.number) >= round_.target:
             conn.execute("UPDATE label_rounds SET status = ?, ended = ? WHERE number = ? AND status = ?",
                          (DONE, time.time(), round_.number, OPEN))
+            _journal(conn, store, "label_rounds", "number = ?", (round_.number,))
+        _journal(conn, store, "labels", "id = ? OR superseded_by = ?", (label_id, label_id))
         return _get(conn, label_id)
 
 
@@ -279,8 +292,10 @@ def skip(store: RunStore, round_: Round, key: str, *, labeller: str | None = Non
     """Record that the labeller passed on ``key`` in this round: not a label, but a resumed round does not offer
     it again."""
     with store.db.write() as conn:
-        return _get(conn, _add(conn, key=key, secondary=secondary, action=SKIP, label=None, target=None,
-                               labeller=labeller, round_=round_, score=score))
+        label_id = _add(conn, key=key, secondary=secondary, action=SKIP, label=None, target=None,
+                        labeller=labeller, round_=round_, score=score)
+        _journal(conn, store, "labels", "id = ?", (label_id,))
+        return _get(conn, label_id)
 
 
 def undo(store: RunStore, round_: Round, *, labeller: str | None = None) -> Label | None:
@@ -301,6 +316,8 @@ def undo(store: RunStore, round_: Round, *, labeller: str | None = None) -> Labe
         if _done(conn, round_.number) < round_.target:
             conn.execute("UPDATE label_rounds SET status = ?, ended = NULL WHERE number = ? AND status = ?",
                          (OPEN, round_.number, DONE))
+            _journal(conn, store, "label_rounds", "number = ?", (round_.number,))
+        _journal(conn, store, "labels", "id IN (?, ?)", (undo_id, last.id))
         return _get(conn, last.id)
 
 
@@ -317,6 +334,11 @@ def current_labels(store: RunStore, *, round_: int | None = None) -> list[Label]
 def labelled_keys(store: RunStore) -> set[str]:
     return {r["key"] for r in store.db.query(
         "SELECT key FROM labels WHERE action = ? AND superseded_by IS NULL", (LABEL,))}
+
+
+def history_all(store: RunStore) -> list[Label]:
+    """Every label, skip and undo ever recorded, in order."""
+    return [Label.from_row(r) for r in store.db.query("SELECT * FROM labels ORDER BY id")]
 
 
 def history(store: RunStore, key: str) -> list[Label]:

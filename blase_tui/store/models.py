@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from blase_tui.errors import ConfigError
+from blase_tui.store import journal
 from blase_tui.store.runstore import RunStore
 
 
@@ -20,6 +21,7 @@ def register(store: RunStore, name: str, *, run_id: str, step_run_id: int, frame
             (name, version, run_id, step_run_id, framework, file_hash, card_hash, file_name,
              json.dumps(metrics, default=float), time.time()),
         )
+        journal.record(conn, store.runs_dir, "models", "name = ? AND version = ?", (name, version))
     return int(version)
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from blase_tui.store import journal
 from blase_tui.store.events import read_events
 from blase_tui.store.runstore import RUN_JSON_FORMAT, RunStore, to_json_value
 
@@ -20,6 +21,7 @@ class ReindexReport:
     broken: list[tuple[str, str]] = field(default_factory=list)  # (folder, reason)
     missing_folders: list[str] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)  # artifacts left out: content not as recorded
+    journal: dict[str, int] = field(default_factory=dict)  # rows rebuilt from runs/journal.jsonl, per table
 
 
 def _ingest(store: RunStore, folder: Path, artifacts: list[dict[str, Any]],
@@ -55,7 +57,8 @@ def _metric_rows(path: Path, run_id: str, step_run_id: int) -> list[tuple[Any, .
     ]
 
 
-def import_run(store: RunStore, desc: dict[str, Any], mismatched: list[str] | None = None) -> None:
+def import_run(store: RunStore, desc: dict[str, Any], mismatched: list[str] | None = None) -> dict[int, int]:
+    """Index the run ``desc`` (its run.json) describes; returns its step executions' old ids -> new ids."""
     run_id = desc["id"]
     folder = store.run_dir(run_id)
     owner = desc.get("owner") or {}
@@ -86,6 +89,7 @@ def import_run(store: RunStore, desc: dict[str, Any], mismatched: list[str] | No
         )
     store.log_metrics(_metric_rows(folder / "metrics.jsonl", run_id, 0))
     mismatched = [] if mismatched is None else mismatched
+    ids: dict[int, int] = {}
     store.add_artifacts(run_id, 0, _ingest(store, folder, desc.get("artifacts") or [], mismatched))
     for d in desc.get("datasets") or []:
         store.add_dataset(run_id, 0, role=d["role"], name=d["name"], path=d.get("path"), digest=d.get("hash"),
@@ -103,6 +107,8 @@ def import_run(store: RunStore, desc: dict[str, Any], mismatched: list[str] | No
                  s.get("error"), s.get("peak_rss"), s.get("cpu_seconds")),
             )
             step_run_id = int(cur.lastrowid)
+            if s.get("id") is not None:
+                ids[int(s["id"])] = step_run_id
             conn.executemany(
                 "INSERT OR REPLACE INTO params (run_id, key, step_run_id, value) VALUES (?, ?, ?, ?)",
                 [(run_id, k, step_run_id, to_json_value(v)) for k, v in (s.get("params") or {}).items()],
@@ -114,11 +120,16 @@ def import_run(store: RunStore, desc: dict[str, Any], mismatched: list[str] | No
             store.add_dataset(run_id, step_run_id, role=d["role"], name=d["name"], path=d.get("path"),
                               digest=d.get("hash"), fingerprint=d.get("fingerprint"), records=d.get("records"),
                               size=d.get("bytes"))
+    return ids
 
 
 def reindex(store: RunStore) -> ReindexReport:
     report = ReindexReport()
     known = {r["id"] for r in store.db.query("SELECT id FROM runs")}
+    # the journalled tables are rebuilt only when they are empty (a lost or damaged index): a second
+    # reindex changes nothing
+    empty = {t for t in journal.TABLES if not store.db.query(f"SELECT 1 FROM {t} LIMIT 1")}
+    step_runs: dict[int, int] = {r["id"]: r["id"] for r in store.db.query("SELECT id FROM step_runs")}
     on_disk = set()
     if store.runs_dir.is_dir():
         for folder in sorted(p for p in store.runs_dir.iterdir() if p.is_dir()):
@@ -138,11 +149,14 @@ def reindex(store: RunStore) -> ReindexReport:
                 report.present += 1
                 continue
             try:
-                import_run(store, desc, report.mismatched)
+                step_runs.update(import_run(store, desc, report.mismatched))
             except (KeyError, TypeError) as exc:
                 store.db.conn.execute("DELETE FROM runs WHERE id = ?", (desc["id"],))
                 report.broken.append((folder.name, f"run.json lacks {exc}"))
                 continue
             report.added.append(desc["id"])
     report.missing_folders = sorted(known - on_disk)
+    if empty:
+        with store.db.write() as conn:
+            report.journal = journal.replay(conn, store.runs_dir, empty, step_runs)
     return report
