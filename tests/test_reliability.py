@@ -90,6 +90,19 @@ def b(ctx):
     ctx.log_metric("b", 1)
 
 
+@step
+def stream(ctx):
+    """Log metrics as fast as it can until killed."""
+    import time
+
+    i = 0
+    while True:
+        ctx.log_metric("v", float(i), iteration=i)
+        i += 1
+        if i % 500 == 0:
+            time.sleep(0.001)
+
+
 if __name__ == "__main__":
     main()
 '''
@@ -499,3 +512,32 @@ def test_a_full_disk_at_step_start(small_disk: Path, blase) -> None:
     assert blase("step", "b", cwd=project).returncode == 0, "the next step after freeing space works"
     runs = runs_json(blase, project)
     assert [r["status"] for r in runs] == ["succeeded"] and _integrity(project) == "ok"
+
+
+def test_after_kill_9_every_indexed_metric_is_in_the_run_folder(proj: Path, spawn) -> None:
+    """Metrics reach events.jsonl before the index, so a kill -9 never leaves the index with values the run
+    folder (and `runs reindex`) does not have."""
+    import json
+    import sqlite3
+
+    proc = spawn("step", "stream", cwd=proj)
+    db_path = proj / "runs" / "blase.db"
+
+    def indexed() -> int:
+        if not db_path.exists():
+            return 0
+        with sqlite3.connect(db_path) as db:
+            try:
+                return db.execute("SELECT COUNT(*) FROM metrics").fetchone()[0]
+            except sqlite3.OperationalError:
+                return 0
+
+    wait_for(lambda: indexed() >= 5000, timeout=60, what="5000 metrics in the index")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(db_path) as db:
+        in_index = {row[0] for row in db.execute("SELECT iteration FROM metrics")}
+    events = next((proj / "runs").glob("*/stream/events.jsonl")).read_text().splitlines()
+    in_events = {e["iteration"] for e in map(json.loads, (line for line in events if line.endswith("}")))
+                 if e.get("type") == "metric"}
+    assert in_index and in_index <= in_events
