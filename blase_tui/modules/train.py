@@ -394,9 +394,10 @@ class Train:
         """A folder of raw images (labels from class folders, as Extract reads them) as training shards, read
         through ``Extract`` within the memory budget and cached by the images' content hash, so the next
         epoch, or the next run on the same images, reads memory-mapped shards."""
-        from blase_tui.modules.extract import IMAGE_PATTERNS, Extract, _files
+        from blase_tui.modules.extract import IMAGE_PATTERNS, Extract
+        from blase_tui.modules.readers.common import files as find_files
 
-        files = _files(folder, IMAGE_PATTERNS, True, False, "image")
+        files = find_files(folder, IMAGE_PATTERNS, True, False, "image")
         digest, _, _ = recording.files_hash(files, root=folder)
         out = recording.cache_dir("image-shards") / digest.replace(":", "-")[:40]
         if not (out / "_manifest.json").is_file():

@@ -1,0 +1,152 @@
+"""What every reader shares: finding the files, the one-line errors, and the record loop that turns decoded
+records and bad ones into batches sized by the memory budget.
+
+A per-record reader (images, audio, JSON lines) is a generator of :class:`Record` (a decoded record),
+:class:`Bad` (one that could not be read, with the reason) and :data:`FILE_END` (its batches do not continue
+into the next file); :func:`batches` does the rest, the same way for all of them: bad records go through
+``Extract._bad`` (skipped and reported, or a :class:`DataError` with ``on_error="fail"``), the batch size comes
+from the first records' sizes, and each batch carries the bad records met since the previous one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from blase_tui.errors import BlaseError
+from blase_tui.modules.batch import BadRecord, Batch, BatchMeta
+
+if TYPE_CHECKING:
+    from blase_tui.modules.extract import Extract
+
+ON_ERROR = ("skip", "fail")
+
+
+class DataError(BlaseError):
+    """A record that cannot be read, with ``on_error="fail"``."""
+
+
+def check_on_error(value: str) -> str:
+    if value not in ON_ERROR:
+        raise ValueError(f"on_error must be 'skip' or 'fail', not {value!r}")
+    return value
+
+
+def missing(path: Path) -> BlaseError:
+    return BlaseError(f"{path} does not exist; check the path (it is relative to the project folder).")
+
+
+def files(path: Path, patterns: Sequence[str], recursive: bool, allow_empty: bool, what: str) -> list[Path]:
+    """The files under ``path`` (or ``path`` itself) matching ``patterns`` in either case, sorted."""
+    if not path.exists():
+        raise missing(path)
+    if path.is_file():
+        return [path]
+    found: set[Path] = set()
+    for pattern in patterns:
+        for variant in (pattern, pattern.upper()):
+            found.update(p for p in (path.rglob(variant) if recursive else path.glob(variant)) if p.is_file())
+    out = sorted(p for p in found if not p.name.startswith("."))
+    if not out and not allow_empty:
+        raise BlaseError(
+            f"no {what} files ({', '.join(patterns)}) in {path}; put data there, fix the path, or pass allow_empty=True."
+        )
+    return out
+
+
+def reason(exc: BaseException) -> str:
+    """An exception as a reason a person can read: its first line, without the in-memory buffers some
+    libraries name (``<_io.BytesIO object at 0x...>``)."""
+    text = str(exc).split("\n")[0] or type(exc).__name__
+    return re.sub(r"<_io\.\w+ object at 0x[0-9a-f]+>", "the file", text)
+
+
+def stack(arrays: list[np.ndarray]) -> np.ndarray:
+    """One array of the records when they share a shape and dtype, else an object array of them."""
+    if arrays and all(a.shape == arrays[0].shape and a.dtype == arrays[0].dtype for a in arrays):
+        return np.stack(arrays)
+    out = np.empty(len(arrays), dtype=object)
+    for i, a in enumerate(arrays):
+        out[i] = a
+    return out
+
+
+# ----------------------------------------------------------------------------------- the record loop
+@dataclass(frozen=True)
+class Record:
+    """A decoded record: its key, its values (one per column, in the reader's column order) and about how
+    many bytes it takes in a batch."""
+
+    key: str
+    values: tuple[Any, ...]
+    nbytes: float
+
+
+@dataclass(frozen=True)
+class Bad:
+    """A record that could not be read: the file, how to name the record, and why."""
+
+    source: Path
+    record: str
+    reason: str
+
+
+FILE_END = object()  # yielded by a reader whose batches must not continue into the next file
+
+
+def batches(
+    extract: Extract,
+    items: Iterable[Any],
+    *,
+    root: Path,
+    reader: str,
+    columns: Callable[[list[tuple[Any, ...]]], Any],
+    on_error: str,
+    batch_size: int | None,
+    memory_budget: int | str | None,
+    total: int | None = None,
+    sample: int = 1,
+    bad_only_batches: bool = True,
+) -> Iterator[Batch]:
+    """Batches of the :class:`Record` items, with the :class:`Bad` ones reported through ``extract._bad``.
+    ``columns`` turns a batch's value tuples into its data; the batch size comes from the mean size of the
+    first ``sample`` records (or ``batch_size``). A batch holding only bad records is yielded when
+    ``bad_only_batches`` (else only when nothing else was), so that callers see them."""
+    keys: list[str] = []
+    values: list[tuple[Any, ...]] = []
+    bad: list[BadRecord] = []
+    sizes: list[float] = []
+    per_batch: int | None = None
+    index = start = 0
+
+    def emit(last: bool) -> Batch:
+        meta = BatchMeta(str(root), index, index + 1 if last else None, total, start, (reader,))
+        return Batch(keys, columns(values), meta, bad)
+
+    for item in items:
+        if isinstance(item, Bad):
+            bad.append(extract._bad(on_error, item.source, item.record, item.reason))
+            continue
+        if item is FILE_END:
+            if keys or bad:
+                yield emit(False)
+                index, start = index + 1, start + len(keys)
+                keys, values, bad = [], [], []
+            continue
+        keys.append(item.key)
+        values.append(item.values)
+        if per_batch is None:
+            sizes.append(item.nbytes)
+            if len(sizes) >= sample:
+                per_batch = extract._size(sum(sizes) / len(sizes), batch_size, memory_budget)
+        if per_batch is not None and len(keys) >= per_batch:
+            yield emit(False)
+            index, start = index + 1, start + len(keys)
+            keys, values, bad = [], [], []
+    if keys or (bad and (bad_only_batches or index == 0)):
+        yield emit(True)

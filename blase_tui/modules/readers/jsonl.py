@@ -1,0 +1,61 @@
+"""JSON-lines files: one object per line, as Arrow tables; a line that is not a JSON object is a bad record."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from blase_tui.modules import recording
+from blase_tui.modules.batch import Batch
+from blase_tui.modules.readers.common import FILE_END, Bad, Record, batches, check_on_error, files
+
+if TYPE_CHECKING:
+    from blase_tui.modules.extract import Extract
+
+
+def load(extract: Extract, path: str | Path, *, key_column: str | None = None, batch_size: int | None = None,
+         memory_budget: int | str | None = None, on_error: str | None = None,
+         allow_empty: bool = False) -> Iterator[Batch]:
+    import pyarrow as pa
+
+    on_error = check_on_error(on_error or extract.on_error)
+    root = Path(path)
+    found = files(root, ("*.jsonl", "*.ndjson"), True, allow_empty, "JSON lines")
+    total_bytes = sum(f.stat().st_size for f in found)
+    bar = recording.progress(f"load_jsonl {root}", total=total_bytes, unit="bytes")
+
+    def items() -> Iterator[Any]:
+        for file in found:
+            name = file.relative_to(root).as_posix() if root.is_dir() else file.name
+            with open(file, "rb") as fh:
+                for number, raw in enumerate(fh, start=1):
+                    bar.set(min(bar.done + len(raw), total_bytes))
+                    try:
+                        line = raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        yield Bad(file, f"line {number}", f"not valid UTF-8 ({raw[:40]!r}); write the file as UTF-8")
+                        continue
+                    if not line.strip():
+                        continue
+                    try:
+                        obj = json.loads(line)
+                        if not isinstance(obj, dict):
+                            raise ValueError(f"a JSON {type(obj).__name__}, not an object")
+                    except ValueError as exc:
+                        yield Bad(file, f"line {number}", str(exc).split("\n")[0])
+                        continue
+                    key = str(obj[key_column]) if key_column and key_column in obj else f"{name}:{number}"
+                    yield Record(key, (obj,), len(raw) * 2)
+            yield FILE_END
+
+    def columns(values: list[tuple[Any, ...]]) -> Any:
+        return pa.Table.from_pylist([v[0] for v in values]) if values else pa.table({})
+
+    try:
+        yield from batches(extract, items(), root=root, reader="load_jsonl", columns=columns, on_error=on_error,
+                           batch_size=batch_size, memory_budget=memory_budget, sample=64)
+    finally:
+        bar.close()
+    recording.dataset(root, role="input", files=found)

@@ -1,0 +1,151 @@
+"""Parquet files, streamed a row group at a time with only the wanted columns read and filters pushed down."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from blase_tui.modules import recording
+from blase_tui.modules.batch import Batch, BatchMeta, RowKeys
+from blase_tui.modules.readers.common import DataError, reason
+from blase_tui.modules.readers.common import files as find_files
+
+if TYPE_CHECKING:
+    from blase_tui.modules.extract import Extract
+
+
+def load(
+    extract: Extract,
+    path: str | Path,
+    *,
+    columns: Sequence[str] | None = None,
+    filters: Any = None,
+    key_column: str | None = None,
+    batch_size: int | None = None,
+    memory_budget: int | str | None = None,
+    allow_empty: bool = False,
+) -> Iterator[Batch]:
+    import pyarrow as pa
+    import pyarrow.dataset as pds
+    import pyarrow.parquet as pq
+
+    root = Path(path)
+    files = find_files(root, ("*.parquet", "*.pq"), True, allow_empty, "Parquet")
+    if not files:
+        return
+    expression = pq.filters_to_expression(filters) if isinstance(filters, list) else filters
+    metas = []
+    for f in files:
+        try:
+            metas.append(pq.ParquetFile(f).metadata)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(f"{f}: not a readable Parquet file ({reason(exc)}); it may be damaged or cut"
+                            " short: write it again, or move it out of the folder.") from None
+    total_rows = sum(m.num_rows for m in metas)
+    wanted = set(columns) if columns else None
+    uncompressed = 0
+    for m in metas:
+        for rg in range(m.num_row_groups):
+            group = m.row_group(rg)
+            for c in range(group.num_columns):
+                col = group.column(c)
+                if wanted is None or col.path_in_schema.split(".")[0] in wanted:
+                    uncompressed += col.total_uncompressed_size
+    per_batch = extract._size(uncompressed / max(total_rows, 1) * 1.5, batch_size, memory_budget)
+    bar = recording.progress(f"load_parquet {root}", total=total_rows if expression is None else None)
+    index = start = 0
+    read_columns = list(columns) if columns else None
+    if read_columns and key_column and key_column not in read_columns:
+        read_columns.append(key_column)
+    schema_names = metas[0].schema.to_arrow_schema().names
+    fields = expression_fields(expression) if expression is not None else set()
+    filter_columns = [c for c in schema_names if c in fields]
+    scan_columns = None if read_columns is None else read_columns + [c for c in filter_columns if c not in read_columns]
+    try:
+        for file, meta in zip(files, metas, strict=True):
+            name = file.relative_to(root).as_posix() if root.is_dir() else file.name
+            # Row groups one at a time through ParquetFile (no pre-buffering of whole files): the reader then
+            # holds about one row group's decode buffers, which keeps the step near its budget.
+            reader = pq.ParquetFile(file, pre_buffer=False)
+            offsets = np.cumsum([0] + [meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
+            groups = range(meta.num_row_groups)
+            if expression is not None:
+                fragment = next(iter(pds.dataset(file, format="parquet").get_fragments()))
+                groups = sorted(rg.id for piece in fragment.split_by_row_group(expression) for rg in piece.row_groups)
+            for group in groups:
+                row = int(offsets[group])
+                for record_batch in reader.iter_batches(batch_size=per_batch, row_groups=[group],
+                                                        columns=scan_columns, use_threads=True):
+                    table = pa.Table.from_batches([record_batch])
+                    positions = np.arange(row, row + table.num_rows)
+                    row += table.num_rows
+                    if expression is not None:
+                        table = table.append_column("__row", pa.array(positions)).filter(expression)
+                        positions = table.column("__row").to_numpy()
+                        keep = read_columns or [c for c in table.column_names if c != "__row"]
+                        table = table.select(keep)
+                    elif scan_columns is not None and scan_columns != read_columns:
+                        table = table.select(read_columns)
+                    if table.num_rows == 0:
+                        continue
+                    if key_column:
+                        keys: Sequence[str] = [str(v) for v in table.column(key_column).to_pylist()]
+                    else:
+                        keys = RowKeys(f"{name}:", positions)
+                    bar.update(table.num_rows, nbytes=table.nbytes)
+                    yield Batch(keys, table, BatchMeta(str(root), index, None, total_rows, start, ("load_parquet",)))
+                    index, start = index + 1, start + table.num_rows
+    finally:
+        bar.close()
+    recording.dataset(root, role="input", files=files, records=total_rows)
+
+
+def prefetched(batches: Iterator[Batch], depth: int = 1) -> Iterator[Batch]:
+    """Run ``batches`` one step ahead in a thread, so reading and decoding overlap the caller's work. At most
+    ``depth`` finished batches wait; errors are raised in the caller, in order."""
+    import queue
+    import threading
+
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        q.put(("batch", batch), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="blase-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "batch":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def expression_fields(expression: Any) -> set[str]:
+    """Column names a filter expression reads (so they are read even when not asked for)."""
+    import re
+
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', "", str(expression))  # string literals are values, not columns
+    return set(re.findall(r"\b([A-Za-z_][A-Za-z0-9_]*)\b", text))
