@@ -265,3 +265,21 @@ async def test_two_launched_steps_each_have_their_own_panes(project: Path) -> No
         assert jobs.current_job() is slow
         (project / "release").write_text("go")
         await until(pilot, lambda: slow.poll() is not None and by_step["slow"].status == "succeeded")
+
+
+async def test_a_run_whose_process_was_killed_turns_interrupted(project: Path, spawn) -> None:
+    """An open TUI notices within a few seconds that a run's process died (kill -9), as the next command
+    would: nothing writes to the store, so the runs screen looks for dead owners itself."""
+    import signal
+
+    app = make_app(project)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen), what="the runs screen")
+        proc = spawn("step", "slow", cwd=project)
+        runs = await runs_loaded(pilot, app, 1)
+        await until(pilot, lambda: runs.rows and next(iter(runs.rows.values()))["status"] == "running",
+                    what="the step to show as running")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        await until(pilot, lambda: next(iter(runs.rows.values()))["status"] == "interrupted", timeout=10,
+                    what="the killed run to show as interrupted")
