@@ -24,6 +24,7 @@ _EXPORTS = {
     "Train": "blase_tui.modules.train",
     "Evaluate": "blase_tui.modules.evaluate",
     "main": "blase_tui.core.entry",
+    "runs": "blase_tui.runs",
     "BlaseError": "blase_tui.errors",
     "ConfigError": "blase_tui.errors",
 }
@@ -74,6 +75,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'blase_tui' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
+    imported = importlib.import_module(module)
+    value = imported if module.endswith("." + name) else getattr(imported, name)
     globals()[name] = value
     return value

@@ -57,7 +57,31 @@ def run() -> None:
 
     script_step.disable()  # `blase` itself is never a project script's step (core/script_step.py)
     try:
-        app()
+        from typer._click import exceptions as click_errors  # typer 0.2x carries its own click
+    except ImportError:  # older typer: click itself
+        from click import exceptions as click_errors
+
+    try:
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except click_errors.NoArgsIsHelpError as exc:
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(exc)  # `blase runs` alone: the help of the noun
+        sys.exit(exc.exit_code)
+    except click_errors.UsageError as exc:
+        # one line, as every other error: not Typer's box
+        names, ctx = [], exc.ctx
+        while ctx is not None:  # the command's words, whatever the program was called (`python -m blase_tui`)
+            names.append(ctx.info_name)
+            ctx = ctx.parent
+        where = " ".join(["blase", *reversed(names[:-1])])
+        common.err_console.print(f"blase: {exc.format_message().rstrip('.')} (`{where} --help` lists what it takes).",
+                                 markup=False, soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+    except getattr(click_errors, "Abort", ()):  # Ctrl-C at a prompt
+        sys.exit(EXIT_INTERRUPTED)
     except BlaseError as exc:
         common.err_console.print(f"blase: {exc}", markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)

@@ -122,35 +122,58 @@ def show_command(
 
 @app.command("find")
 def find_command(
-    step: Annotated[str, typer.Option(help="The step the run executed (required).")],
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", metavar="KEY=VALUE", help="A param value to match (repeatable).")] = None,
+    step: Annotated[str | None, typer.Option(help="The step the run executed.")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", metavar="KEY=VALUE", help="A param value to match (repeatable; numbers match as numbers).")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", "-t", metavar="KEY=VALUE", help="A tag to match (repeatable).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="The run's name, or a glob such as 'cutouts*'.")] = None,
+    where: Annotated[list[str] | None, typer.Option("--where", "-w", metavar="NAME>NUMBER", help="A metric (or numeric param) condition: >, >=, <, <=, =, != (repeatable).")] = None,
     latest: Annotated[bool, typer.Option("--latest", help="When several runs match, take the newest.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Print every match, newest first, one per line.")] = False,
     path: Annotated[bool, typer.Option("--path", help="Print the run folder instead of the run id.")] = False,
-    status: Annotated[str, typer.Option(help="Status of the step's execution: succeeded, failed, interrupted, running or any.")] = "succeeded",
+    json_: Annotated[bool, typer.Option("--json", help="Print the matches as JSON (id, name, status, folder, params, metrics).")] = False,
+    status: Annotated[str, typer.Option(help="Status of the step's execution (of the run without --step): succeeded, failed, interrupted, running or any.")] = "succeeded",
 ) -> None:
-    """Print the id (or folder) of the one run that matches, for scripts: RUN=$(blase runs find --step cutouts --param window_size=64). When several match and --latest is not given, exits 1 and shows which params tell them apart."""
-    from blase_tui.store.query import differing_params, find_runs
+    """Print the id (or folder) of the one run that matches, for scripts: RUN=$(blase runs find --step cutouts --param window_size=64). When several match and neither --latest nor --all is given, exits 1 and shows which params tell them apart. An unknown step or param is a usage error (exit 2)."""
+    from blase_tui.store.query import differing_params, find_runs, parse_where
 
     store = _store()
+    if step is None and name is None:
+        raise ConfigError("give --step STEP or --name NAME (or both), e.g. `blase runs find --step train --latest`.")
     params = common.parse_pairs(param, "--param")
     tags = common.parse_pairs(tag, "--tag")
+    conditions = [parse_where(w) for w in where or []]
     wanted = _check_status(status, allow_any=True)
-    matches = find_runs(store, step=step, params=params, tags=tags, status=wanted, limit=1 if latest else 50)
+    limit = 1 if latest else None if (all_ or json_) else 50
+    matches = find_runs(store, step=step, params=params, tags=tags, status=wanted, limit=limit, name=name,
+                        where=conditions, check=True)
+    if json_:
+        from blase_tui import runs as runs_api
+
+        common.print_json([runs_api.Run(store, rid, step).as_dict() for rid in matches])
+        return
     if not matches:
         what = " and ".join(filter(None, [
-            f"step `{step}`" + (f" ({status})" if wanted else ""),
+            f"step `{step}`" + (f" ({status})" if wanted else "") if step else "",
+            f"name {name}" if name else "",
             ", ".join(f"{k}={v}" for k, v in params.items()), ", ".join(f"tag {k}={v}" for k, v in tags.items()),
+            ", ".join(where or []),
         ]))
-        common.err_console.print(f"blase: no run matches {what}; `blase runs list --step {step}` shows its runs.",
-                                 markup=False)
+        hint = f"`blase runs list --step {step}` shows its runs" if step else "`blase runs list` shows the runs"
+        common.err_console.print(f"blase: no run matches {what}; {hint}.", markup=False)
         raise typer.Exit(EXIT_FAILED)
+    if all_:
+        for rid in matches:
+            print(store.run_dir(rid) if path else rid)
+        return
     if len(matches) > 1:
-        differ, per_run = differing_params(store, matches, step)
-        shown = differ or ["(none: the runs have the same params)"]
+        differ, per_run = differing_params(store, matches, step) if step else ([], {})
+        if differ:
+            reason = f"they differ in {', '.join(differ)}"
+        else:
+            reason = "their params are the same (they differ only in when they ran)"
         common.err_console.print(
-            f"blase: {len(matches)}{'+' if len(matches) == 50 else ''} runs match; they differ in "
-            f"{', '.join(shown)}. Add --param KEY=VALUE to pick one, or --latest for the newest.", markup=False)
+            f"blase: {len(matches)}{'+' if len(matches) == 50 else ''} runs match; {reason}. Add --param KEY=VALUE"
+            " to pick one, --latest for the newest, or --all for every one.", markup=False)
         table = common.table("RUN", *differ, wrap=tuple(differ))
         for rid in matches[:20]:
             table.add_row(rid, *[common.fmt_value(per_run[rid].get(k)) for k in differ])

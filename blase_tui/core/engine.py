@@ -59,6 +59,23 @@ class StepOutcome:
     reused_from: int | None = None
 
 
+def is_run_param(key: str) -> bool:
+    """Params that name a run (``run``, ``cutouts_run``, ``source_run_id``): their values may be a unique prefix
+    or random tail of a run id, and are recorded as the full id."""
+    return key in ("run", "run_id") or key.endswith(("_run", "_run_id"))
+
+
+def resolve_run_params(store: Any, step: str, params: dict[str, Any]) -> dict[str, Any]:
+    out = dict(params)
+    for key, value in params.items():
+        if is_run_param(key) and isinstance(value, str) and value:
+            try:
+                out[key] = store.resolve_run(value)
+            except ConfigError as exc:
+                raise ConfigError(f"param `{key}` of step `{step}`: {exc}") from None
+    return out
+
+
 def run_step(
     project: Project,
     request: StepRequest,
@@ -71,6 +88,7 @@ def run_step(
     out = out or sys.stderr
     info = project.get_step(request.step, steps)
     params = resolve_params(info, project.config.step_params(info.name), request.overrides)
+    params = resolve_run_params(project.store, info.name, params)
     budget = (
         parse_bytes(params["memory_budget"], what=f"[steps.{info.name}] memory_budget")
         if "memory_budget" in params else project.config.memory_budget

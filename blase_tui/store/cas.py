@@ -12,6 +12,9 @@ from pathlib import Path
 
 from blase_tui.store.hashing import hash_bytes, hash_file
 
+_READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+_EXEC = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH  # an artifact that was a program stays one (run.sh)
+
 
 def artifact_name(name: str) -> str:
     """``name`` as a normalised relative path inside a run's ``artifacts/`` folder; an absolute path, a ``..``
@@ -42,9 +45,15 @@ class ContentStore:
     def put_file(self, source: Path, *, move: bool = False, digest: str | None = None) -> tuple[str, int]:
         """Add ``source``; returns ``(hash, size)``. With ``move`` the source file may be renamed into the store."""
         digest = digest or hash_file(source)
-        size = source.stat().st_size
+        info = source.stat()
+        size = info.st_size
         target = self.path_of(digest)
-        if not target.exists():
+        executable = bool(info.st_mode & stat.S_IXUSR)
+        if target.exists():
+            if executable and not target.stat().st_mode & stat.S_IXUSR:
+                # the same bytes kept once more as a program: the object keeps its exec bit from now on
+                os.chmod(target, _READ_ONLY | _EXEC)
+        else:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
             os.close(fd)
@@ -53,7 +62,7 @@ class ContentStore:
                     os.replace(source, tmp)
                 else:
                     shutil.copyfile(source, tmp)
-                os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+                os.chmod(tmp, _READ_ONLY | (_EXEC if executable else 0))
                 os.replace(tmp, target)
             finally:
                 if os.path.exists(tmp):

@@ -87,52 +87,139 @@ def list_runs(
     return out
 
 
+_OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "!=": lambda a, b: a != b, ">": lambda a, b: a > b,
+        "<": lambda a, b: a < b, "=": lambda a, b: a == b}
+
+
+def parse_where(text: str) -> tuple[str, str, float]:
+    """``"accuracy>0.9"`` -> ``("accuracy", ">", 0.9)``."""
+    from blase_tui.errors import ConfigError
+
+    for op in (">=", "<=", "!=", ">", "<", "="):
+        if op in text:
+            key, _, value = text.partition(op)
+            key = key.strip()
+            try:
+                return key, op, float(value)
+            except ValueError:
+                break
+    raise ConfigError(f"--where {text}: write it as NAME>NUMBER (or >=, <, <=, =, !=), e.g. --where \"accuracy>0.9\".")
+
+
+def _check_names(store: RunStore, step: str | None, params: dict[str, str]) -> None:
+    """An unknown step or param is a usage error, not "no run matches"."""
+    from blase_tui.errors import ConfigError
+
+    if step is not None and not store.db.query("SELECT 1 FROM step_runs WHERE step = ? LIMIT 1", (step,)):
+        known = sorted(r["step"] for r in store.db.query("SELECT DISTINCT step FROM step_runs"))
+        raise ConfigError(f"--step {step}: no run has a step `{step}`; steps with runs: {', '.join(known) or 'none yet'}.")
+    for key in params:
+        sql = "SELECT 1 FROM params p WHERE p.key = ?"
+        args: list[Any] = [key]
+        if step is not None:
+            sql += " AND (p.step_run_id = 0 OR p.step_run_id IN (SELECT id FROM step_runs WHERE step = ?))"
+            args.append(step)
+        if not store.db.query(sql + " LIMIT 1", args):
+            where = f" of step `{step}`" if step else ""
+            keys_sql = "SELECT DISTINCT key FROM params" + (
+                " WHERE step_run_id IN (SELECT id FROM step_runs WHERE step = ?)" if step else "")
+            known = sorted(r["key"] for r in store.db.query(keys_sql, [step] if step else []))
+            raise ConfigError(f"--param {key}: no run{where} has a param `{key}`; known: {', '.join(known[:30]) or 'none'}.")
+
+
 def find_runs(
     store: RunStore,
     *,
-    step: str,
+    step: str | None = None,
     params: dict[str, str] | None = None,
     tags: dict[str, str] | None = None,
     status: str | None = SUCCEEDED,
     limit: int | None = None,
+    name: str | None = None,
+    where: list[tuple[str, str, float]] | None = None,
+    check: bool = False,
 ) -> list[str]:
     """Ids of runs holding an execution of ``step`` (with ``status``; None for any) whose params (of that
-    execution or of the run) and tags match; newest first."""
-    where, args = ["s.step = ?"], [step]
+    execution or of the run) and tags match; newest first. ``name`` is a glob on the run's name (``cutouts*``);
+    ``where`` keeps runs whose metrics (the step's, else the run's) or numeric params compare as asked. With
+    ``check``, an unknown step or param name is a ``ConfigError``."""
+    params = dict(params or {})
+    if check:
+        _check_names(store, step, params)
+    for key, text in params.items():
+        if key in ("run", "run_id") or key.endswith(("_run", "_run_id")):
+            params[key] = store.resolve_run(text)  # a prefix or tail, as the step recorded the full id
+    where_parts, args = [], []
+    if step is not None:
+        where_parts.append("s.step = ?")
+        args.append(step)
     if status:
-        where.append("s.status = ?")
+        where_parts.append("s.status = ?" if step is not None else "r.status = ?")
         args.append(status)
-    items = list((params or {}).items())
-    source = "step_runs s"
-    if items:
-        # Start from the (key, value) index of the first param (CROSS JOIN makes SQLite keep that order): the
-        # runs holding a value are few, whereas walking every execution of the step is slow when the match is old.
-        key, text = items.pop(0)
-        values = _param_candidates(text)
-        source = "params p0 CROSS JOIN step_runs s ON s.run_id = p0.run_id AND p0.step_run_id IN (0, s.id)"
-        where.append(f"p0.key = ? AND p0.value IN ({','.join('?' * len(values))})")
-        args += [key, *values]
+    if name:
+        where_parts.append("COALESCE(r.name, '') GLOB ?")
+        args.append(name)
+    items = list(params.items())
+    if step is not None:
+        source = "step_runs s JOIN runs r ON r.id = s.run_id"
+        scope = "p.step_run_id IN (0, s.id)"
+        if items:
+            # Start from the (key, value) index of the first param (CROSS JOIN makes SQLite keep that order): the
+            # runs holding a value are few, whereas walking every execution of the step is slow when the match is
+            # old.
+            key, text = items.pop(0)
+            values = _param_candidates(text)
+            source = ("params p0 CROSS JOIN step_runs s ON s.run_id = p0.run_id AND p0.step_run_id IN (0, s.id)"
+                      " JOIN runs r ON r.id = s.run_id")
+            where_parts.append(f"p0.key = ? AND p0.value IN ({','.join('?' * len(values))})")
+            args += [key, *values]
+        order = "ORDER BY s.run_id DESC, s.id DESC"
+        select = "SELECT s.run_id AS run_id"
+    else:
+        source, scope, order, select = "runs r", "1 = 1", "ORDER BY r.id DESC", "SELECT r.id AS run_id"
     for key, text in items:
         values = _param_candidates(text)
-        where.append(
-            "EXISTS (SELECT 1 FROM params p WHERE p.run_id = s.run_id AND p.key = ? AND p.step_run_id IN (0, s.id)"
+        run_col = "s.run_id" if step is not None else "r.id"
+        where_parts.append(
+            f"EXISTS (SELECT 1 FROM params p WHERE p.run_id = {run_col} AND p.key = ? AND {scope}"
             f" AND p.value IN ({','.join('?' * len(values))}))"
         )
         args += [key, *values]
     for key, value in (tags or {}).items():
-        where.append("EXISTS (SELECT 1 FROM tags t WHERE t.run_id = s.run_id AND t.key = ? AND t.value = ?)")
+        run_col = "s.run_id" if step is not None else "r.id"
+        where_parts.append(f"EXISTS (SELECT 1 FROM tags t WHERE t.run_id = {run_col} AND t.key = ? AND t.value = ?)")
         args += [key, value]
-    sql = f"SELECT s.run_id FROM {source} WHERE {' AND '.join(where)} ORDER BY s.run_id DESC, s.id DESC"
-    if limit:
+    sql = f"{select} FROM {source}" + (f" WHERE {' AND '.join(where_parts)}" if where_parts else "") + f" {order}"
+    if limit and not where:
         # a run may hold the step twice; over-fetch a little and de-duplicate below
         sql += f" LIMIT {int(limit) * 4}"
     seen: list[str] = []
     for row in store.db.query(sql, args):
-        if row["run_id"] not in seen:
-            seen.append(row["run_id"])
-            if limit and len(seen) >= limit:
-                break
+        if row["run_id"] in seen:
+            continue
+        if where and not _where_holds(store, row["run_id"], step, where):
+            continue
+        seen.append(row["run_id"])
+        if limit and len(seen) >= limit:
+            break
     return seen
+
+
+def _where_holds(store: RunStore, run_id: str, step: str | None, where: list[tuple[str, str, float]]) -> bool:
+    values: dict[str, float] = {}
+    for r in store.db.query(
+        "SELECT m.key, m.value, s.step FROM metrics m LEFT JOIN step_runs s ON s.id = m.step_run_id"
+        " WHERE m.run_id = ? ORDER BY m.rowid", (run_id,)
+    ):
+        if step is None or r["step"] in (step, None):
+            values[r["key"]] = r["value"]
+    params = step_params(store, run_id, step) if step else {
+        r["key"]: from_json_value(r["value"]) for r in store.db.query(
+            "SELECT key, value FROM params WHERE run_id = ? AND step_run_id = 0", (run_id,))}
+    for key, value in params.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            values.setdefault(key, float(value))
+    return all(key in values and _OPS[op](values[key], target) for key, op, target in where)
 
 
 def step_params(store: RunStore, run_id: str, step: str) -> dict[str, Any]:

@@ -1,0 +1,122 @@
+"""Runs for scripts and notebooks: find them by step, params, tags, name and metrics, and read one.
+
+>>> from blase_tui import runs
+>>> best = runs.find(step="train", where="val_accuracy>0.9", latest=True)
+>>> run = runs.get(best[0].id)
+>>> run.params["learning_rate"], run.metrics["val_accuracy"], run.artifact_path("model/digits_cnn.pt")
+
+The same search as ``blase runs find`` (docs/tracking.md, "Finding runs from Python").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from blase_tui.store.runstore import RunStore
+
+
+def _store(project: str | Path | None) -> RunStore:
+    from blase_tui.core.project import Project
+
+    store = (Project.discover(Path(project)) if project is not None else Project.discover()).store
+    store.recover_dead()
+    return store
+
+
+@dataclass
+class Run:
+    """One run, read from the store when asked. ``step`` (when found by step) picks whose params and metrics
+    ``params`` and ``metrics`` show first: that step's, over the run's own."""
+
+    store: RunStore
+    id: str
+    step: str | None = None
+
+    @property
+    def folder(self) -> Path:
+        return self.store.run_dir(self.id)
+
+    def describe(self) -> dict[str, Any]:
+        """Everything about the run, as ``blase runs show --json`` prints it."""
+        return self.store.describe_run(self.id)
+
+    @property
+    def name(self) -> str | None:
+        return self.describe()["name"]
+
+    @property
+    def status(self) -> str:
+        return self.describe()["status"]
+
+    @property
+    def steps(self) -> list[str]:
+        return [s["step"] for s in self.describe()["steps"]]
+
+    def _merged(self, what: str) -> dict[str, Any]:
+        desc = self.describe()
+        out = dict(desc[what])
+        for s in desc["steps"]:  # later executions win; the chosen step's last
+            if self.step is None or s["step"] != self.step:
+                out.update(s[what])
+        for s in desc["steps"]:
+            if s["step"] == self.step:
+                out.update(s[what])
+        return out
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The run's params and its steps' (the found step's win)."""
+        return self._merged("params")
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The last value of each metric of the run and its steps (the found step's win)."""
+        return self._merged("metrics")
+
+    def artifact_path(self, name: str) -> Path:
+        """Where artifact ``name`` (``model/digits_cnn.pt``, ``summary.json``) of the run is on disk."""
+        from blase_tui.errors import ConfigError
+
+        desc = self.describe()
+        for s in reversed(desc["steps"]):
+            if any(a["name"] == name for a in s["artifacts"]):
+                return self.folder / s["folder"] / "artifacts" / name
+        if any(a["name"] == name for a in desc["artifacts"]):
+            return self.folder / "artifacts" / name
+        names = sorted({a["name"] for s in desc["steps"] for a in s["artifacts"]} | {a["name"] for a in desc["artifacts"]})
+        raise ConfigError(f"run {self.id} has no artifact `{name}`; it has: {', '.join(names[:20]) or 'none'}.")
+
+    def as_dict(self) -> dict[str, Any]:
+        desc = self.describe()
+        return {"id": self.id, "name": desc["name"], "status": desc["status"], "started": desc["started"],
+                "ended": desc["ended"], "folder": str(self.folder), "steps": [s["step"] for s in desc["steps"]],
+                "params": self.params, "metrics": self.metrics}
+
+
+def find(step: str | None = None, *, params: dict[str, Any] | None = None, tags: dict[str, Any] | None = None,
+         name: str | None = None, where: str | list[str] | None = None, status: str | None = "succeeded",
+         latest: bool = False, project: str | Path | None = None) -> list[Run]:
+    """Runs that executed ``step`` with these params (values compared as ``--param`` compares them), tags, name
+    (a glob) and ``where`` conditions on metrics or numeric params (``"accuracy>0.9"``), newest first
+    (``latest``: the newest only). An unknown step or param raises ``ConfigError``."""
+    from blase_tui.store.query import find_runs, parse_where
+
+    if step is None and name is None:
+        from blase_tui.errors import ConfigError
+
+        raise ConfigError("give step=... or name=... to find runs.")
+    store = _store(project)
+    conditions = [parse_where(w) for w in ([where] if isinstance(where, str) else where or [])]
+    ids = find_runs(store, step=step, params={k: str(v) for k, v in (params or {}).items()},
+                    tags={k: str(v) for k, v in (tags or {}).items()}, status=status, limit=1 if latest else None,
+                    name=name, where=conditions, check=True)
+    return [Run(store, rid, step) for rid in ids]
+
+
+def get(run: str, *, project: str | Path | None = None) -> Run:
+    """A run by id, unique prefix, unique random tail, or ``latest``."""
+    store = _store(project)
+    return Run(store, store.resolve_run(run))

@@ -1,0 +1,141 @@
+"""Finding runs from scripts (issue 12): `runs find` with --json, --name, --where, --all, usage errors for unknown
+names, run ids in params given as prefixes, the Python API, and artifacts that keep their exec bit."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import make_project, runs_json, show_json
+
+STEPS = '''
+import os
+from pathlib import Path
+
+from blase_tui import main, step
+
+
+@step
+def cutouts(ctx, window_size: int = 64, seed: int = 0):
+    """Cutouts of one size."""
+    ctx.log_metric("count", float(window_size) * 10)
+    (ctx.artifact_dir / "n.txt").write_text(str(window_size))
+
+
+@step
+def merge(ctx, cutouts_run: str = ""):
+    """Merge a cutouts run."""
+    ctx.log_metric("merged", 1.0)
+
+
+@step
+def script(ctx):
+    """Leave a program as an artifact."""
+    path = ctx.artifact_dir / "run.sh"
+    path.write_text("#!/bin/sh\\necho ran\\n")
+    path.chmod(0o755)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.fixture
+def proj(tmp_path: Path, blase) -> Path:
+    project = make_project(tmp_path / "p", main_src=STEPS, toml='[project]\nname = "find"\n')
+    for size in (64, 128):
+        assert blase("step", "cutouts", "--set", f"window_size={size}", "--start-run", "--name",
+                     f"cutouts_{size}", "--end-run", cwd=project).returncode == 0
+    return project
+
+
+def test_find_json_name_where_and_all(proj: Path, blase) -> None:
+    runs = {r["name"]: r["id"] for r in runs_json(blase, proj)}
+    out = json.loads(blase("runs", "find", "--step", "cutouts", "--json", cwd=proj, check=True).stdout)
+    assert [r["id"] for r in out] == [runs["cutouts_128"], runs["cutouts_64"]]
+    assert out[0]["params"]["window_size"] == 128 and out[0]["metrics"]["count"] == 1280.0
+    assert out[0]["folder"] == str(proj / "runs" / runs["cutouts_128"])
+    found = blase("runs", "find", "--name", "cutouts_6*", cwd=proj, check=True).stdout.strip()
+    assert found == runs["cutouts_64"]
+    found = blase("runs", "find", "--step", "cutouts", "--where", "count>1000", cwd=proj, check=True).stdout.strip()
+    assert found == runs["cutouts_128"]
+    found = blase("runs", "find", "--step", "cutouts", "--where", "window_size<100", cwd=proj, check=True)
+    assert found.stdout.strip() == runs["cutouts_64"], "numeric params compare as numbers"
+    every = blase("runs", "find", "--step", "cutouts", "--all", cwd=proj, check=True).stdout.split()
+    assert every == [runs["cutouts_128"], runs["cutouts_64"]]
+    none = blase("runs", "find", "--step", "cutouts", "--where", "count>99999", cwd=proj)
+    assert none.returncode == 1 and "no run matches" in none.stderr
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("--step", "nosuch"), "--step nosuch: no run has a step `nosuch`; steps with runs: cutouts"),
+    (("--step", "cutouts", "--param", "size=64"), "--param size: no run of step `cutouts` has a param `size`"),
+    (("--step", "cutouts", "--where", "count>>1"), "--where count>>1: write it as NAME>NUMBER"),
+    (("--param", "window_size=64",), "give --step STEP or --name NAME"),
+])
+def test_find_usage_errors_exit_2(proj: Path, blase, args: tuple[str, ...], expected: str) -> None:
+    proc = blase("runs", "find", *args, cwd=proj)
+    assert proc.returncode == 2 and expected in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_typer_usage_errors_are_one_blase_line(proj: Path, blase) -> None:
+    proc = blase("runs", "find", "--bogus", cwd=proj)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "blase: No such option: --bogus (`blase runs find --help` lists what it takes)."
+    assert "╭" not in proc.stderr
+    proc = blase("nosuchcommand", cwd=proj)
+    assert proc.returncode == 2 and proc.stderr.startswith("blase: No such command 'nosuchcommand'")
+
+
+def test_identical_runs_say_so(proj: Path, blase) -> None:
+    assert blase("step", "cutouts", "--set", "window_size=64", "--force", cwd=proj).returncode == 0
+    proc = blase("runs", "find", "--step", "cutouts", "--param", "window_size=64", cwd=proj)
+    assert proc.returncode == 1
+    assert "their params are the same (they differ only in when they ran)" in proc.stderr
+    assert "(none" not in proc.stderr
+
+
+def test_run_ids_in_params_may_be_prefixes_and_are_recorded_whole(proj: Path, blase) -> None:
+    target = {r["name"]: r["id"] for r in runs_json(blase, proj)}["cutouts_64"]
+    tail = target.rsplit("-", 1)[1]
+    assert blase("step", "merge", "--set", f"cutouts_run={tail}", cwd=proj).returncode == 0
+    merged = show_json(blase, proj, "latest")
+    assert merged["steps"][0]["params"]["cutouts_run"] == target
+    found = blase("runs", "find", "--step", "merge", "--param", f"cutouts_run={target[:-2]}", cwd=proj, check=True)
+    assert found.stdout.strip() == merged["id"]
+    bad = blase("step", "merge", "--set", "cutouts_run=zzzzzz", cwd=proj)
+    assert bad.returncode == 2 and "param `cutouts_run` of step `merge`: no run matches `zzzzzz`" in bad.stderr
+
+
+def test_python_api_find_and_get(proj: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from blase_tui import ConfigError, runs
+
+    monkeypatch.chdir(proj)
+    found = runs.find("cutouts", params={"window_size": 128})
+    assert len(found) == 1
+    run = runs.get(found[0].id[-6:])
+    assert run.id == found[0].id and run.name == "cutouts_128" and run.status == "succeeded"
+    assert run.params["window_size"] == 128 and run.metrics["count"] == 1280.0
+    assert run.artifact_path("n.txt").read_text() == "128"
+    assert run.folder == proj / "runs" / run.id
+    assert [r.name for r in runs.find("cutouts", where="count<1000")] == ["cutouts_64"]
+    assert [r.id for r in runs.find(name="cutouts_*", latest=True)] == [found[0].id]
+    with pytest.raises(ConfigError, match="no run has a step `nope`"):
+        runs.find("nope")
+    with pytest.raises(ConfigError, match="has no artifact `missing.txt`"):
+        run.artifact_path("missing.txt")
+
+
+def test_artifacts_keep_their_exec_bit(proj: Path, blase) -> None:
+    assert blase("step", "script", cwd=proj).returncode == 0
+    run = show_json(blase, proj, "latest")
+    program = proj / "runs" / run["id"] / "script" / "artifacts" / "run.sh"
+    assert program.stat().st_mode & stat.S_IXUSR and not program.stat().st_mode & stat.S_IWUSR
+    assert subprocess.run([str(program)], capture_output=True, text=True, cwd=program.parent).stdout == "ran\n"
+    assert os.access(program, os.X_OK)
