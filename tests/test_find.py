@@ -139,3 +139,79 @@ def test_artifacts_keep_their_exec_bit(proj: Path, blase) -> None:
     assert program.stat().st_mode & stat.S_IXUSR and not program.stat().st_mode & stat.S_IWUSR
     assert subprocess.run([str(program)], capture_output=True, text=True, cwd=program.parent).stdout == "ran\n"
     assert os.access(program, os.X_OK)
+
+
+CHAIN = '''
+from pathlib import Path
+from blase_tui import step
+
+
+def _read(ctx, path):
+    ctx.log_dataset(path, role="input")
+    return Path(path).read_text()
+
+
+def _write(ctx, path, text):
+    Path(path).write_text(text)
+    ctx.log_dataset(path, role="output")
+
+
+@step
+def cutouts(ctx, window_size: int = 64):
+    """Cut the mosaic at one window size."""
+    _write(ctx, f"data/cutouts_{window_size}.txt", _read(ctx, "data/mosaic.txt") + f" cut {window_size}")
+
+
+@step
+def merge(ctx, small_run: str = "", large_run: str = ""):
+    """Merge two cutout runs."""
+    _write(ctx, "data/merged.txt", _read(ctx, "data/cutouts_64.txt") + _read(ctx, "data/cutouts_128.txt"))
+
+
+@step
+def features(ctx, merge_run: str = ""):
+    """Features of the merged cutouts."""
+    _write(ctx, "data/features.txt", _read(ctx, "data/merged.txt").upper())
+
+
+@step
+def cluster(ctx, features_run: str = "", n_clusters: int = 4):
+    """Cluster the features."""
+    _write(ctx, "data/clusters.txt", _read(ctx, "data/features.txt") + f" k={n_clusters}")
+
+
+@step
+def sample(ctx, cluster_run: str = ""):
+    """Sample from the clusters."""
+    _write(ctx, "data/sample.txt", _read(ctx, "data/clusters.txt")[:20])
+'''
+
+
+def test_an_unchanged_chain_runs_nothing_and_a_change_reruns_what_it_affects(tmp_path: Path, blase) -> None:
+    """Seed 004's chain: each step takes the previous run id from `runs find --latest`."""
+    project = make_project(tmp_path / "chain", main_src=CHAIN, toml='[project]\nname = "chain"\n')
+    (project / "data").mkdir()
+    (project / "data" / "mosaic.txt").write_text("mosaic")
+
+    def latest(step: str, *params: str) -> str:
+        args = [a for p in params for a in ("--param", p)]
+        return blase("runs", "find", "--step", step, *args, "--latest", cwd=project, check=True).stdout.strip()
+
+    def chain(n_clusters: int) -> list[str]:
+        """Run the chain; returns the steps that ran (those that made a run)."""
+        before = {r["id"] for r in runs_json(blase, project)}
+        for w in (64, 128):
+            blase("step", "cutouts", "--set", f"window_size={w}", cwd=project, check=True)
+        blase("step", "merge", "--set", f"small_run={latest('cutouts', 'window_size=64')}",
+              "--set", f"large_run={latest('cutouts', 'window_size=128')}", cwd=project, check=True)
+        blase("step", "features", "--set", f"merge_run={latest('merge')}", cwd=project, check=True)
+        blase("step", "cluster", "--set", f"features_run={latest('features')}", "--set", f"n_clusters={n_clusters}",
+              cwd=project, check=True)
+        blase("step", "sample", "--set", f"cluster_run={latest('cluster', f'n_clusters={n_clusters}')}",
+              cwd=project, check=True)
+        new = [r for r in runs_json(blase, project) if r["id"] not in before]
+        return sorted(s["step"] for r in new for s in r["steps"])
+
+    assert chain(4) == ["cluster", "cutouts", "cutouts", "features", "merge", "sample"]
+    assert chain(4) == [], "an unchanged chain executes nothing and creates no run"
+    assert chain(6) == ["cluster", "sample"], "a changed n_clusters reruns exactly what it affects"

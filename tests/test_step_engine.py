@@ -10,6 +10,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import runs_json, show_json, wait_for
 
 ANSI = re.compile(r"\x1b\[")
@@ -182,22 +183,86 @@ def test_steps_lists_docstrings_and_params(project: Path, blase) -> None:
     assert steps["a"]["params"] == {"n": 3, "lr": 0.1, "name": "x"}
 
 
-def test_identical_step_reuses_outputs_unless_forced(project: Path, blase) -> None:
+REUSE_MAIN = """
+from pathlib import Path
+from blase_tui import step
+
+
+@step
+def a(ctx, n: int = 3):
+    \"\"\"Read data.txt, write an artifact.\"\"\"
+    ctx.log_dataset("data.txt", role="input")
+    ctx.log_metric("loss", 1.0 / n)
+    (ctx.artifact_dir / "a.txt").write_text(f"n={n}")
+
+
+@step
+def blind(ctx):
+    \"\"\"Reads nothing blase can see (a download, a clock).\"\"\"
+    (ctx.artifact_dir / "b.txt").write_text("b")
+
+
+@step(reuse=True)
+def pure(ctx, n: int = 1):
+    \"\"\"Depends on its params only, and says so.\"\"\"
+    (ctx.artifact_dir / "p.txt").write_text(str(n))
+"""
+
+
+@pytest.fixture
+def reuse_project(tmp_path: Path) -> Path:
+    from conftest import make_project
+
+    project = make_project(tmp_path / "r", main_src=REUSE_MAIN, toml='[project]\nname = "reuse"\n')
+    (project / "data.txt").write_text("one")
+    return project
+
+
+def test_an_up_to_date_step_runs_nothing_and_makes_no_run(reuse_project: Path, blase) -> None:
+    project = reuse_project
     assert blase("step", "a", cwd=project).returncode == 0
-    again = blase("step", "a", cwd=project)
-    assert again.returncode == 0 and "up to date" in again.stderr and "--force" in again.stderr
-    run = show_json(blase, project, "latest")
-    assert run["steps"][0]["skipped_from"] is not None
-    assert run["steps"][0]["artifacts"][0]["name"] == "a.txt"
-    assert (project / "runs" / run["id"] / "a" / "artifacts" / "a.txt").read_text() == "n=3"
+    first = runs_json(blase, project)
+    again = blase("step", "a", "--quiet", cwd=project)
+    assert again.returncode == 0
+    assert again.stderr.startswith("blase: step `a` is up to date: nothing ran; its outputs are those of run"
+                                   f" {first[0]['id']}"), "never silent, even with --quiet"
+    assert runs_json(blase, project) == first, "no new run: `runs find --latest` still names the producer"
+    found = blase("runs", "find", "--step", "a", "--latest", cwd=project, check=True).stdout.strip()
+    assert found == first[0]["id"]
     forced = blase("step", "a", "--force", cwd=project)
     assert forced.returncode == 0 and "up to date" not in forced.stderr
-    assert show_json(blase, project, "latest")["steps"][0]["skipped_from"] is None
-    changed = blase("step", "a", "--set", "n=4", cwd=project)
-    assert "up to date" not in changed.stderr
-    # changing the code of the project also means running again
-    (project / "helper.py").write_text("X = 1\n")
+    assert len(runs_json(blase, project)) == 2
+    (project / "data.txt").write_text("two")  # a changed input means running again
+    assert "up to date" not in blase("step", "a", cwd=project).stderr
     assert "up to date" not in blase("step", "a", "--set", "n=4", cwd=project).stderr
+    (project / "helper.py").write_text("X = 1\n")  # so does a change to the project's code
+    assert "up to date" not in blase("step", "a", "--set", "n=4", cwd=project).stderr
+
+
+def test_reuse_inside_an_open_run_refers_to_the_producer(reuse_project: Path, blase) -> None:
+    project = reuse_project
+    assert blase("step", "a", cwd=project).returncode == 0
+    producer = runs_json(blase, project)[0]["id"]
+    proc = blase("step", "a", "--start-run", cwd=project)
+    assert proc.returncode == 0 and f"refers to its outputs in run {producer}" in proc.stderr
+    assert blase("step", "a", "--end-run", cwd=project).returncode == 0  # a reuse of a reuse: still the producer
+    run = show_json(blase, project, "latest")
+    assert [s["reused_from_run"] for s in run["steps"]] == [producer, producer]
+    assert run["steps"][0]["artifacts"][0]["name"] == "a.txt" and run["steps"][0]["metrics"] == {"loss": 1 / 3}
+    shown = blase("runs", "show", "latest", cwd=project, check=True).stdout
+    assert f"reused the outputs of run {producer} (nothing ran)" in shown
+
+
+def test_steps_whose_inputs_blase_cannot_see_always_run(reuse_project: Path, blase) -> None:
+    project = reuse_project
+    for _ in range(2):
+        proc = blase("step", "blind", cwd=project)
+        assert proc.returncode == 0 and "up to date" not in proc.stderr
+    assert len(runs_json(blase, project)) == 2
+    assert blase("step", "pure", cwd=project).returncode == 0
+    assert "up to date" in blase("step", "pure", cwd=project).stderr, "reuse=True: params are all it reads"
+    (project / "blase.toml").write_text('[project]\nname = "reuse"\nreuse = false\n')
+    assert "up to date" not in blase("step", "pure", cwd=project).stderr, "[project] reuse = false"
 
 
 def test_runs_close_ends_an_open_run(project: Path, blase) -> None:
@@ -217,13 +282,6 @@ def test_quiet_prints_nothing_on_success(project: Path, blase) -> None:
     assert proc.returncode == 0 and proc.stderr == "" and proc.stdout == ""
     run = show_json(blase, project, "latest")
     assert "counted to 2" in (project / "runs" / run["id"] / "counted" / "log.txt").read_text()
-
-
-def test_reused_execution_carries_the_metrics(project: Path, blase) -> None:
-    assert blase("step", "a", cwd=project).returncode == 0
-    assert "up to date" in blase("step", "a", cwd=project).stderr
-    runs = runs_json(blase, project)
-    assert runs[0]["metrics"] == runs[1]["metrics"] == {"loss": 1 / 3}
 
 
 def test_failure_message_ends_once(tmp_path: Path, blase) -> None:

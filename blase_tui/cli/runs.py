@@ -93,7 +93,7 @@ def show_command(
                 f"  {common.fmt_time(s['started'])}  {common.fmt_duration(s['started'], s['ended'])}"
                 + (f"  peak memory {common.fmt_bytes(s['peak_rss'])}" if s["peak_rss"] else ""))
         if s["skipped_from"]:
-            c.print("    reused the outputs of an identical earlier execution")
+            c.print(f"    reused the outputs of run {s.get('reused_from_run') or '(gone)'} (nothing ran)")
         if s["error"]:
             c.print(f"    {s['error']}", markup=False)
         if s["params"]:

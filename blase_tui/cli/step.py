@@ -25,7 +25,7 @@ def step_command(
     force: Annotated[bool, typer.Option("--force", "-f", help="Run even if an identical earlier execution can be reused.")] = False,
     run_name: Annotated[str | None, typer.Option("--name", help="A name for a new run.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue training from the last checkpoint an earlier execution left.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success but what the step itself prints (for cron).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success but what the step itself prints (for cron); a step that was up to date still says so in one line.")] = False,
 ) -> None:
     """Run one step of the project, tracked. Exit codes: 0 ok, 1 step failed, 2 usage or config error,
     3 the step is already running, 130 interrupted."""
@@ -37,7 +37,7 @@ def step_command(
         StepRequest(step=name, start_run=start_run, end_run=end_run, overrides=list(set_ or []), force=force,
                     run_name=run_name, resume=resume, quiet=quiet),
     )
-    if outcome.exit_code != 0 or not quiet:
+    if outcome.exit_code != 0 or not quiet or not outcome.ran:  # "up to date" is never silent, even in cron
         print(f"blase: {outcome.message}", file=sys.stderr)
     raise typer.Exit(outcome.exit_code)
 

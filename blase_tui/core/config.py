@@ -14,12 +14,12 @@ CONFIG_NAME = "blase.toml"
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
 
 _SECTIONS = {
-    "project": "name, entry, memory_budget, description, scripts",
+    "project": "name, entry, memory_budget, description, scripts, reuse",
     "steps": "one [steps.NAME] table of params per step",
     "labelling": "the active-learning setup",
     "plugins": "enabled plugins",
 }
-_PROJECT_KEYS = {"name", "entry", "memory_budget", "description", "scripts"}
+_PROJECT_KEYS = {"name", "entry", "memory_budget", "description", "scripts", "reuse"}
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
           "t": 1000**4, "tb": 1000**4, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
 
@@ -46,6 +46,7 @@ class ProjectConfig:
     memory_budget: int = DEFAULT_MEMORY_BUDGET
     description: str = ""
     scripts: tuple[str, ...] = ()
+    reuse: bool = True  # false: no step of the project is ever reused
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     labelling: dict[str, Any] = field(default_factory=dict)
     plugins: dict[str, Any] = field(default_factory=dict)
@@ -102,6 +103,10 @@ def load_config(root: Path) -> ProjectConfig:
     if outside:
         raise ConfigError(f"{path}: [project] scripts {outside[0]!r} is outside the project; list folders inside it.")
 
+    reuse = project.get("reuse", True)
+    if not isinstance(reuse, bool):
+        raise ConfigError(f"{path}: [project] reuse must be true or false, not {reuse!r}.")
+
     steps = raw.get("steps", {})
     for step_name, params in steps.items():
         if not isinstance(params, dict):
@@ -115,6 +120,7 @@ def load_config(root: Path) -> ProjectConfig:
         memory_budget=budget,
         description=str(project.get("description", "")),
         scripts=tuple(scripts),
+        reuse=reuse,
         steps={k: dict(v) for k, v in steps.items()},
         labelling=dict(raw.get("labelling", {})),
         plugins=dict(raw.get("plugins", {})),

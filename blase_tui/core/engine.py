@@ -57,6 +57,12 @@ class StepOutcome:
     message: str
     run_status: str
     reused_from: int | None = None
+    ran: bool = True  # False: up to date, nothing ran and no run was made (always said, even with --quiet)
+
+
+def reuse_allowed(project: Project, info: StepInfo) -> bool:
+    """``@step(reuse=False)`` and ``[project] reuse = false`` turn reuse off."""
+    return info.reuse is not False and project.config.reuse
 
 
 def is_run_param(key: str) -> bool:
@@ -133,6 +139,20 @@ def _run_locked(
         start_run=request.start_run, end_run=request.end_run, run_name=request.run_name, resume=request.resume,
         quiet=request.quiet, out=out,
     )
+    prev = None
+    if not (request.force or request.resume) and reuse_allowed(project, info):
+        prev = store.find_reusable(execution.signature()[0].digest, need_inputs=info.reuse is not True)
+    if prev is not None and not request.start_run and store.open_explicit_run() is None:
+        # up to date outside an explicit run: nothing runs and no run is made, so `runs find --latest` keeps
+        # naming the run that computed the outputs and a chain of steps run again executes nothing
+        producer = store.producer(prev)
+        run = store.get_run(producer["run_id"])
+        message = (f"step `{info.name}` is up to date: nothing ran; its outputs are those of run {producer['run_id']}"
+                   " (same code, params, environment and inputs). Use --force to run it again.")
+        return StepOutcome(step=info.name, status=SUCCEEDED, exit_code=EXIT_OK, run_id=producer["run_id"],
+                           step_run_id=producer["id"], folder=store.run_dir(producer["run_id"]) / producer["folder"],
+                           message=message, run_status=run["status"] if run else SUCCEEDED,
+                           reused_from=producer["id"], ran=False)
     execution.begin()
     ctx = execution.ctx
     status, exit_code, message, reused_from = RUNNING, EXIT_OK, "", None
@@ -147,15 +167,16 @@ def _run_locked(
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             old_handlers[sig] = signal.signal(sig, on_signal)
     try:
-        digest = execution.record_signature()
-        prev = None if (request.force or request.resume) else store.find_reusable(digest)
+        execution.record_signature()
         if prev is not None:
-            store.copy_step_records(prev["id"], execution.run_id, execution.step_run_id, execution.folder)
-            reused_from = prev["id"]
+            # inside an explicit run: the run holds a reference to the execution that computed the outputs
+            producer = store.producer(prev)
+            store.copy_step_records(producer["id"], execution.run_id, execution.step_run_id, execution.folder)
+            reused_from = producer["id"]
             status = SUCCEEDED
             message = (
-                f"step `{info.name}` is up to date (same code, params, environment and inputs as run"
-                f" {prev['run_id']}); reused its outputs. Use --force to run it again."
+                f"step `{info.name}` is up to date: nothing ran; run {execution.run_id} refers to its outputs in run"
+                f" {producer['run_id']} (same code, params, environment and inputs). Use --force to run it again."
             )
             execution.events.emit("log", level="info", message=message)
         else:

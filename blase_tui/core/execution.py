@@ -167,6 +167,7 @@ class StepExecution:
         # leaves it open; until then it is this process's alone, so parallel scripts do not block each other.
         self.defer_explicit = defer_explicit
         self.code_extra = (script,) if script is not None else ()  # a script step's own file is its code too
+        self._signature: tuple[Signature, dict[str, Any], Any] | None = None
         self.started = 0.0
         self.finished: Finished | None = None
 
@@ -221,21 +222,30 @@ class StepExecution:
         self.started = time.monotonic()
         return self
 
+    def signature(self) -> tuple[Signature, dict[str, Any], Any]:
+        """What decides this execution's result, computed without writing anything: ``(signature,
+        environment, git state)``. The engine looks for a reusable earlier execution with it before any run is
+        opened."""
+        if self._signature is None:
+            env = environment(self.project.cache_dir)
+            git = git_state(self.project.root)
+            sig = Signature(
+                step=self.step,
+                func_hash=self.func_hash,
+                code_hash=code_hash(self.project.root, self.project.config.entry, self.project.config.scripts,
+                                    self.code_extra),
+                params_hash=hash_json(self.params),
+                env_hash=environment_hash(env),
+            )
+            self._signature = (sig, env, git)
+        return self._signature
+
     def record_signature(self) -> str:
         """Environment, git state, signature and params; returns the signature digest."""
         store = self.project.store
-        env = environment(self.project.cache_dir)
-        git = git_state(self.project.root)
+        sig, env, git = self.signature()
         if self.new_run:
             store.record_environment(self.run_id, env, git)
-        sig = Signature(
-            step=self.step,
-            func_hash=self.func_hash,
-            code_hash=code_hash(self.project.root, self.project.config.entry, self.project.config.scripts,
-                                self.code_extra),
-            params_hash=hash_json(self.params),
-            env_hash=environment_hash(env),
-        )
         store.set_step_signature(self.step_run_id, sig, sig.digest, git)
         if self.params:
             store.log_params(self.run_id, self.params, self.step_run_id)

@@ -24,6 +24,7 @@ class StepInfo:
     takes_ctx: bool
     defaults: dict[str, Any]
     accepts_any: bool = False
+    reuse: bool | None = None  # None: reused when its inputs are visible; True: even without; False: never
 
     @property
     def doc(self) -> str:
@@ -39,7 +40,7 @@ class StepInfo:
 _REGISTRY: dict[str, StepInfo] = {}
 
 
-def _info(func: Callable[..., Any], name: str) -> StepInfo:
+def _info(func: Callable[..., Any], name: str, reuse: bool | None = None) -> StepInfo:
     sig = inspect.signature(func)
     takes_ctx = "ctx" in sig.parameters
     defaults, accepts_any = {}, False
@@ -57,17 +58,23 @@ def _info(func: Callable[..., Any], name: str) -> StepInfo:
             )
         else:
             defaults[pname] = p.default
-    return StepInfo(name=name, func=func, takes_ctx=takes_ctx, defaults=defaults, accepts_any=accepts_any)
+    return StepInfo(name=name, func=func, takes_ctx=takes_ctx, defaults=defaults, accepts_any=accepts_any,
+                    reuse=reuse)
 
 
 @overload
 def step(func: F) -> F: ...
 @overload
-def step(name: str | None = None) -> Callable[[F], F]: ...
+def step(name: str | None = None, *, reuse: bool | None = None) -> Callable[[F], F]: ...
 
 
-def step(func: Any = None, name: str | None = None) -> Any:
-    """Register a step. Use as ``@step`` or ``@step("name")``.
+def step(func: Any = None, name: str | None = None, *, reuse: bool | None = None) -> Any:
+    """Register a step. Use as ``@step``, ``@step("name")`` or ``@step(reuse=False)``.
+
+    ``reuse``: by default an execution whose code, params, environment and recorded inputs are unchanged is
+    reused instead of run again, but only when it recorded inputs blase can see (files the modules read, or
+    ``ctx.log_dataset(..., role="input")``); ``reuse=True`` declares that the step reads nothing but its params
+    (reused without recorded inputs); ``reuse=False`` runs it every time (a download, a poll of a mailbox).
 
     >>> @step
     ... def etl(ctx, n_images: int = 500):
@@ -78,7 +85,7 @@ def step(func: Any = None, name: str | None = None) -> Any:
 
     def register(f: F) -> F:
         step_name = name or f.__name__
-        _REGISTRY[step_name] = _info(f, step_name)
+        _REGISTRY[step_name] = _info(f, step_name, reuse)
         return f
 
     return register(func) if callable(func) else register

@@ -382,9 +382,11 @@ class RunStore:
     def step_runs(self, run_id: str) -> list[sqlite3.Row]:
         return self.db.query("SELECT * FROM step_runs WHERE run_id = ? ORDER BY id", (run_id,))
 
-    def find_reusable(self, digest: str) -> sqlite3.Row | None:
+    def find_reusable(self, digest: str, *, need_inputs: bool = True) -> sqlite3.Row | None:
         """A succeeded execution with the signature ``digest`` whose inputs are unchanged and whose outputs still
-        exist. Executions that recorded no outputs are never reused: there would be nothing to reuse."""
+        exist. Executions that recorded no outputs are never reused (there would be nothing to reuse), nor,
+        with ``need_inputs``, those that recorded no input: a step whose inputs blase cannot see (a download, a
+        clock, a folder it did not record) must run each time."""
         from blase_tui.store.hashing import fingerprint
 
         for prev in self.db.query(
@@ -395,11 +397,24 @@ class RunStore:
             outputs = [s for s in sets if s["role"] == "output"]
             if not arts and not outputs:
                 continue
+            if need_inputs and not any(s["role"] == "input" for s in sets):
+                continue
             if not all(self.cas.has(a["hash"]) for a in arts):
                 continue
             if all(s["path"] and s["fingerprint"] == fingerprint(self.root / s["path"]) for s in sets):
                 return prev
         return None
+
+    def producer(self, step_run: sqlite3.Row) -> sqlite3.Row:
+        """The execution that computed what ``step_run`` holds: itself, or the one its reuse chain started at."""
+        seen = set()
+        while step_run["skipped_from"] and step_run["id"] not in seen:
+            seen.add(step_run["id"])
+            earlier = self.step_run(step_run["skipped_from"])
+            if earlier is None:
+                break
+            step_run = earlier
+        return step_run
 
     def copy_step_records(self, source_step_run: int, run_id: str, step_run_id: int, folder: Path) -> None:
         """A reused execution: the earlier one's artifacts (linked), metrics, params of its module calls and
@@ -551,8 +566,12 @@ class RunStore:
                     out[r["key"]] = r["value"]
             return out
 
+        step_rows = self.step_runs(run_id)
+        reused = [s["skipped_from"] for s in step_rows if s["skipped_from"]]
+        reused_runs = {r["id"]: r["run_id"] for r in self.db.query(
+            f"SELECT id, run_id FROM step_runs WHERE id IN ({','.join('?' * len(reused))})", reused)} if reused else {}
         steps = []
-        for s in self.step_runs(run_id):
+        for s in step_rows:
             steps.append({
                 "id": s["id"],
                 "step": s["step"],
@@ -567,6 +586,7 @@ class RunStore:
                 "peak_rss": s["peak_rss"],
                 "cpu_seconds": s["cpu_seconds"],
                 "skipped_from": s["skipped_from"],
+                "reused_from_run": reused_runs.get(s["skipped_from"]),
                 "signature": {
                     "digest": s["signature"], "code_hash": s["code_hash"], "func_hash": s["func_hash"],
                     "params_hash": s["params_hash"], "env_hash": s["env_hash"],
