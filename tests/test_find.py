@@ -215,3 +215,31 @@ def test_an_unchanged_chain_runs_nothing_and_a_change_reruns_what_it_affects(tmp
     assert chain(4) == ["cluster", "cutouts", "cutouts", "features", "merge", "sample"]
     assert chain(4) == [], "an unchanged chain executes nothing and creates no run"
     assert chain(6) == ["cluster", "sample"], "a changed n_clusters reruns exactly what it affects"
+
+
+def test_lineage_of_the_chain(tmp_path: Path, blase) -> None:
+    project = make_project(tmp_path / "chain", main_src=CHAIN, toml='[project]\nname = "chain"\n')
+    (project / "data").mkdir()
+    (project / "data" / "mosaic.txt").write_text("mosaic")
+    ids: dict[str, str] = {}
+    for w in (64, 128):
+        blase("step", "cutouts", "--set", f"window_size={w}", cwd=project, check=True)
+        ids[f"cutouts{w}"] = runs_json(blase, project)[0]["id"]
+    blase("step", "merge", "--set", f"small_run={ids['cutouts64'][-6:]}", "--set", f"large_run={ids['cutouts128']}",
+          cwd=project, check=True)
+    ids["merge"] = runs_json(blase, project)[0]["id"]
+    for step, param in (("features", "merge_run"), ("cluster", "features_run"), ("sample", "cluster_run")):
+        previous = runs_json(blase, project)[0]["id"]
+        blase("step", step, "--set", f"{param}={previous}", cwd=project, check=True)
+        ids[step] = runs_json(blase, project)[0]["id"]
+    graph = json.loads(blase("runs", "lineage", ids["sample"], "--json", cwd=project, check=True).stdout)
+    assert set(graph["runs"]) == set(ids.values()), "the sample run's lineage holds every run of the chain"
+    links = {(k["from"], k["to"], k["via"]) for k in graph["links"]}
+    assert (ids["cluster"], ids["sample"], "param cluster_run") in links
+    assert (ids["cluster"], ids["sample"], "data/clusters.txt") in links, "data written by one, read by the next"
+    assert (ids["cutouts64"], ids["merge"], "param small_run") in links and \
+        (ids["cutouts128"], ids["merge"], "data/cutouts_128.txt") in links
+    text = blase("runs", "lineage", ids["sample"], cwd=project, check=True).stdout
+    assert text.splitlines()[0].startswith(ids["sample"]) and f"<- {ids['cluster']}  cluster" in text
+    down = json.loads(blase("runs", "lineage", ids["cutouts64"], "--down", "--json", cwd=project, check=True).stdout)
+    assert set(down["runs"]) == {ids["cutouts64"], ids["merge"], ids["features"], ids["cluster"], ids["sample"]}

@@ -182,6 +182,47 @@ def find_command(
     print(store.run_dir(matches[0]) if path else matches[0])
 
 
+@app.command("lineage")
+def lineage_command(
+    run: Annotated[str, typer.Argument(help="Run id, a unique prefix or tail, or `latest`.")],
+    down: Annotated[bool, typer.Option("--down", help="The runs this run fed, instead of those that fed it.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON: runs and links.")] = False,
+) -> None:
+    """The runs that fed a run (params that name runs, data one run wrote and another read), or with --down
+    those it fed, as a tree."""
+    from blase_tui.store.lineage import lineage
+
+    store = _store()
+    graph = lineage(store, store.resolve_run(run), down=down)
+    if json_:
+        common.print_json(graph.as_dict())
+        return
+    arrow = "->" if down else "<-"
+
+    def label(rid: str) -> str:
+        info = graph.runs[rid]
+        return f"{rid}  {' '.join(info['steps']) or '-'}" + (f"  ({info['name']})" if info["name"] else "")
+
+    print(label(graph.run))
+    shown: set[str] = set()
+
+    def walk(rid: str, depth: int) -> None:
+        nexts: dict[str, list[str]] = {}
+        for link in graph.links:
+            if (link.source if down else link.target) == rid:
+                nexts.setdefault(link.target if down else link.source, []).append(link.via)
+        for other, vias in nexts.items():
+            again = other in shown
+            print(f"{'   ' * depth}{arrow} {label(other)}  via {', '.join(vias)}" + ("  (shown above)" if again else ""))
+            if not again:
+                shown.add(other)
+                walk(other, depth + 1)
+
+    walk(graph.run, 1)
+    if not graph.links:
+        print(f"   (no run {'used its outputs' if down else 'fed it'}: no param names a run, no input was another run's output)")
+
+
 @app.command("diff")
 def diff_command(
     a: Annotated[str, typer.Argument(help="First run (id, prefix or `latest`).")],
