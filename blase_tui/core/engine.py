@@ -94,12 +94,12 @@ def run_step(
     out = out or sys.stderr
     info = project.get_step(request.step, steps)
     params = resolve_params(info, project.config.step_params(info.name), request.overrides)
-    params = resolve_run_params(project.store, info.name, params)
     budget = (
         parse_bytes(params["memory_budget"], what=f"[steps.{info.name}] memory_budget")
         if "memory_budget" in params else project.config.memory_budget
     )
     try:
+        params = resolve_run_params(project.store, info.name, params)
         lock = StepLock(project.locks_dir, info.name).acquire()
         # Steps use paths relative to the project root (the seed's convention), wherever blase was started.
         cwd = os.getcwd()
