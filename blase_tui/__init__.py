@@ -25,6 +25,7 @@ _EXPORTS = {
     "Evaluate": "blase_tui.modules.evaluate",
     "main": "blase_tui.core.entry",
     "runs": "blase_tui.runs",
+    "models": "blase_tui.models",
     "BlaseError": "blase_tui.errors",
     "ConfigError": "blase_tui.errors",
 }

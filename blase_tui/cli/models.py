@@ -23,17 +23,18 @@ def list_command(json_: Annotated[bool, typer.Option("--json", help="Print JSON.
     if not rows:
         common.console.print("No models yet. Save one with Train.save_model(...) in a training step.")
         return
-    table = common.table("MODEL", "VERSION", "FRAMEWORK", "RUN", "CREATED", "METRICS", wrap=("METRICS",))
+    table = common.table("MODEL", "VERSION", "ALIASES", "FRAMEWORK", "RUN", "CREATED", "METRICS", wrap=("METRICS",))
     for r in rows:
         shown = {k: v for k, v in r["metrics"].items() if k not in ("epoch", "seconds")}
-        table.add_row(r["name"], str(r["version"]), r["framework"], r["run_id"] or "-", common.fmt_time(r["created"]),
+        table.add_row(r["name"], str(r["version"]), ", ".join(r["aliases"]) or "-", r["framework"], r["run_id"] or "-",
+                      common.fmt_time(r["created"]),
                       "  ".join(f"{k}={common.fmt_value(v)}" for k, v in list(shown.items())[:4]))
     common.console.print(table)
 
 
 @app.command("show")
 def show_command(
-    model: Annotated[str, typer.Argument(help="NAME (newest version) or NAME:VERSION.")],
+    model: Annotated[str, typer.Argument(help="NAME (newest version), NAME:VERSION or NAME@ALIAS.")],
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """One model version: its card (framework, input, classes, metrics, training run, data hash, packages)."""
@@ -45,7 +46,8 @@ def show_command(
         return
     c = common.console
     card = row["card"] or {}
-    c.print(f"[bold]{row['name']} v{row['version']}[/]  {row['framework']}  trained in run {row['run_id']}")
+    c.print(f"[bold]{row['name']} v{row['version']}[/]  {row['framework']}  trained in run {row['run_id']}"
+            + (f"  aliases: {', '.join(row['aliases'])}" if row["aliases"] else ""))
     c.print(f"  file {row['file_name']} ({row['file_hash'][:12]}), stored at {row['path']}")
     if card:
         inp = card.get("input") or {}
@@ -55,3 +57,18 @@ def show_command(
         c.print(f"  epochs {card.get('epochs')}, seed {card.get('seed')}, data {str(card.get('data_manifest_hash'))[:20]}")
         c.print("  packages " + ", ".join(f"{k} {v}" for k, v in (card.get("packages") or {}).items()))
     c.print("  metrics " + ", ".join(f"{k}={common.fmt_value(v)}" for k, v in row["metrics"].items()))
+
+
+@app.command("alias")
+def alias_command(
+    name: Annotated[str, typer.Argument(help="The model's name.")],
+    version: Annotated[int, typer.Argument(help="The version the alias names.")],
+    alias: Annotated[str, typer.Argument(help="champion, production, or any name.")],
+) -> None:
+    """Point NAME@ALIAS at a version (it moves from the version it named before); NAME@ALIAS is accepted
+    wherever a model is named (blase models show, blase_tui.models.load, [labelling] model)."""
+    from blase_tui.store import models
+
+    store = common.project().store
+    models.set_alias(store, name, version, alias)
+    common.console.print(f"{name}@{alias} is now {name} v{version}")

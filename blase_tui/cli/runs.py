@@ -307,7 +307,7 @@ def reindex_command() -> None:
         c.print(f"  skipped runs/{folder}: {reason}", markup=False)
     if report.journal:
         names = {"labels": "labels, skips and undos", "label_rounds": "label rounds", "label_queue": "queued records",
-                 "models": "model versions", "exclusions": "excluded keys"}
+                 "models": "model versions", "model_aliases": "model aliases", "exclusions": "excluded keys"}
         c.print("  rebuilt from runs/journal.jsonl: " + ", ".join(f"{n} {names[t]}" for t, n in report.journal.items()))
     for line in report.mismatched:
         c.print(f"  left out {line}", markup=False)

@@ -31,19 +31,35 @@ def load_model(model_path: Path, device: str | None = None) -> tuple[Any, dict[s
     card_path = model_path.with_name(model_path.name + ".card.json")
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
     framework = card.get("framework") or _SUFFIX_FRAMEWORK.get(model_path.suffix)
+    if framework is None:
+        raise BlaseError(f"cannot tell which framework saved {model_path}; save it with Train.save_model (it writes a card).")
+    return load_adapter_for(model_path, framework, model_path.name, device), card
+
+
+def load_adapter_for(path: Path, framework: str, file_name: str, device: str | None = None) -> Any:
+    """The framework adapter holding the model saved at ``path`` (``file_name``: the name it was saved under,
+    whose suffix Keras needs to know the format; a content-store object has none)."""
     if framework == "torch":
         from blase_tui.frameworks.torch_adapter import TorchAdapter
 
-        return TorchAdapter.load(model_path, device), card
+        return TorchAdapter.load(path, device)
     if framework == "tensorflow":
         from blase_tui.frameworks.tensorflow_adapter import TensorFlowAdapter
 
-        return TensorFlowAdapter.load(model_path), card
+        if path.suffix == Path(file_name).suffix:
+            return TensorFlowAdapter.load(path)
+        import shutil
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="blase-keras-") as tmp:
+            named = Path(tmp) / file_name
+            shutil.copyfile(path, named)
+            return TensorFlowAdapter.load(named)
     if framework == "sklearn":
         from blase_tui.frameworks.sklearn_adapter import SklearnAdapter
 
-        return SklearnAdapter.load(model_path), card
-    raise BlaseError(f"cannot tell which framework saved {model_path}; save it with Train.save_model (it writes a card).")
+        return SklearnAdapter.load(path)
+    raise BlaseError(f"cannot load a {framework!r} model; blase knows torch, tensorflow and sklearn.")
 
 
 class Evaluate:

@@ -299,17 +299,20 @@ def load_exclusions(ref: str) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------ models
-def register_model(name: str, path: Path, card_path: Path, *, framework: str, metrics: dict[str, Any]) -> str | None:
+def register_model(name: str, path: Path, card_path: Path, *, framework: str, metrics: dict[str, Any],
+                   record_output: bool = True) -> str | None:
     """Keep a saved model and its card with the step and register them as the next version of ``name``;
-    returns ``"name vN"`` (None outside any run)."""
+    returns ``"name vN"`` (None outside any run). ``record_output``: the file is one of the step's outputs
+    (False for a model saved to a temporary file, kept only in the content store)."""
     tracker = _tracker()
     if tracker is None:
         return None
     from blase_tui.store import models
 
     items = tracker.log_artifact(path, name=f"model/{path.name}")
-    # also an output file at its path: a later identical execution is reused only while that file is unchanged
-    tracker.log_dataset(path, role="output")
+    if record_output:
+        # an output file at its path: a later identical execution is reused only while that file is unchanged
+        tracker.log_dataset(path, role="output")
     card_items = tracker.log_artifact(card_path, name=f"model/{card_path.name}")
     version = models.register(tracker.store, name, run_id=tracker.run_id, step_run_id=tracker.step_run_id,
                                framework=framework, file_hash=items[0][1], card_hash=card_items[0][1],

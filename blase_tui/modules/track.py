@@ -309,6 +309,15 @@ class Track:
         """Keep a file or folder with the run (stored once by content, whatever the number of runs)."""
         self._run().log_artifact(path, name)
 
+    def log_model(self, model: Any, name: str, *, framework: str | None = None, input_example: Any = None,
+                  metrics: dict[str, Any] | None = None, task: str = "classification") -> str:
+        """Register ``model`` (an estimator, module, Keras model or saved file) as the next version of ``name``
+        in this run; see :func:`blase_tui.models.log_model`."""
+        self._run()
+        from blase_tui.models import log_model
+
+        return log_model(model, name, framework=framework, input_example=input_example, metrics=metrics, task=task)
+
     def log_dataset(self, path: str | Path, *, role: str = "output", name: str | None = None) -> str:
         """Record a dataset the run read (``role="input"``) or wrote; returns its content hash."""
         return self._run().log_dataset(path, role=role, name=name)

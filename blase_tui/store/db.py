@@ -15,7 +15,7 @@ from pathlib import Path
 
 from blase_tui.errors import BlaseError, ConfigError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -138,6 +138,13 @@ CREATE TABLE IF NOT EXISTS models (
     metrics TEXT,
     created REAL,
     PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS model_aliases (
+    name TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    set_at REAL,
+    PRIMARY KEY (name, alias)
 );
 CREATE TABLE IF NOT EXISTS label_rounds (
     number INTEGER PRIMARY KEY,

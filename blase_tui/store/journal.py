@@ -23,6 +23,7 @@ TABLES = {
     "label_rounds": ("number",),
     "label_queue": ("round", "position"),
     "models": ("name", "version"),
+    "model_aliases": ("name", "alias"),
     "exclusions": ("name", "version", "key"),
 }
 

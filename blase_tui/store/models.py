@@ -27,12 +27,47 @@ def register(store: RunStore, name: str, *, run_id: str, step_run_id: int, frame
 
 def list_models(store: RunStore) -> list[dict[str, Any]]:
     rows = store.db.query("SELECT * FROM models ORDER BY name, version")
-    return [{**dict(r), "metrics": json.loads(r["metrics"] or "{}")} for r in rows]
+    named = aliases(store)
+    return [{**dict(r), "metrics": json.loads(r["metrics"] or "{}"), "aliases": named.get((r["name"], r["version"]), [])}
+            for r in rows]
+
+
+def aliases(store: RunStore, name: str | None = None) -> dict[tuple[str, int], list[str]]:
+    """``(name, version) -> [alias, ...]``."""
+    rows = store.db.query("SELECT name, alias, version FROM model_aliases" + (" WHERE name = ?" if name else "")
+                          + " ORDER BY alias", (name,) if name else ())
+    out: dict[tuple[str, int], list[str]] = {}
+    for r in rows:
+        out.setdefault((r["name"], r["version"]), []).append(r["alias"])
+    return out
+
+
+def set_alias(store: RunStore, name: str, version: int, alias: str) -> None:
+    """Point ``name@alias`` (``champion``, ``production``, anything) at ``version``; it moves from the version
+    it named before."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*", alias) or alias.isdigit():
+        raise ConfigError(f"alias {alias!r} must start with a letter and hold letters, digits, '_', '.', '-'.")
+    get(store, f"{name}:{version}")  # the version must exist
+    with store.db.write() as conn:
+        conn.execute("INSERT INTO model_aliases (name, alias, version, set_at) VALUES (?, ?, ?, ?)"
+                     " ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version, set_at = excluded.set_at",
+                     (name, alias, int(version), time.time()))
+        journal.record(conn, store.runs_dir, "model_aliases", "name = ? AND alias = ?", (name, alias))
 
 
 def get(store: RunStore, ref: str) -> dict[str, Any]:
-    """``name`` (newest version) or ``name:version``; includes the card."""
+    """``name`` (newest version), ``name:version`` or ``name@alias``; includes the card and the aliases."""
     name, _, version = ref.partition(":")
+    if "@" in name:
+        name, _, alias = name.partition("@")
+        rows = store.db.query("SELECT version FROM model_aliases WHERE name = ? AND alias = ?", (name, alias))
+        if not rows:
+            known = sorted({a for names in aliases(store, name).values() for a in names})
+            raise ConfigError(f"model {name!r} has no alias {alias!r}; its aliases: {', '.join(known) or 'none'}"
+                              f" (set one with `blase models alias {name} VERSION {alias}`).")
+        version = str(rows[0]["version"])
     if version and not version.lstrip("v").isdigit():
         raise ConfigError(f"model version must be a number, as in {name}:3.")
     rows = store.db.query(
@@ -46,6 +81,7 @@ def get(store: RunStore, ref: str) -> dict[str, Any]:
     row["metrics"] = json.loads(row["metrics"] or "{}")
     row["card"] = json.loads(store.cas.read_bytes(row["card_hash"])) if store.cas.has(row["card_hash"]) else None
     row["path"] = str(store.cas.path_of(row["file_hash"]))
+    row["aliases"] = aliases(store, row["name"]).get((row["name"], row["version"]), [])
     return row
 
 
