@@ -243,3 +243,26 @@ def test_lineage_of_the_chain(tmp_path: Path, blase) -> None:
     assert text.splitlines()[0].startswith(ids["sample"]) and f"<- {ids['cluster']}  cluster" in text
     down = json.loads(blase("runs", "lineage", ids["cutouts64"], "--down", "--json", cwd=project, check=True).stdout)
     assert set(down["runs"]) == {ids["cutouts64"], ids["merge"], ids["features"], ids["cluster"], ids["sample"]}
+
+
+async def test_the_run_screen_shows_lineage(tmp_path: Path, blase) -> None:
+    from blase_tui.tui.app import make_app
+    from blase_tui.tui.screens.run import RunScreen
+
+    project = make_project(tmp_path / "chain", main_src=CHAIN, toml='[project]\nname = "chain"\n')
+    (project / "data").mkdir()
+    (project / "data" / "mosaic.txt").write_text("mosaic")
+    for w in (64, 128):
+        blase("step", "cutouts", "--set", f"window_size={w}", cwd=project, check=True)
+    small, large = (r["id"] for r in reversed(runs_json(blase, project)))
+    blase("step", "merge", "--set", f"small_run={small}", "--set", f"large_run={large}", cwd=project, check=True)
+    merge = runs_json(blase, project)[0]["id"]
+    app = make_app(project)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.push_screen(RunScreen(app.project, merge))  # type: ignore[attr-defined]
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, RunScreen) and app.screen.desc is not None:
+                break
+        lineage = app.screen.desc["lineage"]
+        assert {(d, r) for d, r, _, _ in lineage} == {("fed by", small), ("fed by", large)}

@@ -55,7 +55,8 @@ def render_timeline(desc: dict[str, Any], *, now: float, width: int = 30) -> Gro
 
 
 def render_details(desc: dict[str, Any]) -> Group:
-    """Params (run-level and per step), datasets read and written, tags, git and environment."""
+    """Params (run-level and per step), datasets read and written, the runs that fed this one and those it fed,
+    tags, git and environment."""
     parts: list[Any] = []
     params = Table(box=None, padding=(0, 1), header_style="bold", title="params", title_justify="left",
                    title_style="bold magenta")
@@ -77,6 +78,17 @@ def render_details(desc: dict[str, Any]) -> Group:
                          (d["hash"] or "").split(":")[-1][:12])
     parts.append(Text(""))
     parts.append(data if data.row_count else Text("no datasets recorded", style="dim"))
+    if desc.get("lineage"):
+        lineage = Table(box=None, padding=(0, 1), header_style="bold", title="lineage (blase runs lineage)",
+                        title_justify="left", title_style="bold magenta")
+        for col in ("", "run", "steps", "via"):
+            lineage.add_column(col, no_wrap=col != "via")
+        grouped: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+        for direction, run_id, steps, via in desc["lineage"]:  # one row per run, whatever linked it
+            grouped.setdefault((direction, run_id), (steps, []))[1].append(via)
+        for (direction, run_id), (steps, vias) in grouped.items():
+            lineage.add_row(direction, run_id, " ".join(steps), ", ".join(vias))
+        parts += [Text(""), lineage]
     meta = Table(box=None, padding=(0, 1), show_header=False, title="run", title_justify="left",
                  title_style="bold magenta")
     meta.add_column(style="bold")
@@ -165,6 +177,11 @@ class RunScreen(ShowsWorkerErrors, Screen[None]):
         desc = store.describe_run(self.run_id)
         names = {s["id"]: s["step"] for s in desc["steps"]}
         metrics = [(sid, names.get(sid, "run"), key) for sid, key in store.metric_keys(self.run_id)]
+        from blase_tui.store.lineage import lineage
+
+        up, down = lineage(store, self.run_id, depth=1), lineage(store, self.run_id, down=True, depth=1)
+        desc["lineage"] = [("fed by", link.source, up.runs[link.source]["steps"], link.via) for link in up.links] + [
+            ("fed", link.target, down.runs[link.target]["steps"], link.via) for link in down.links]
         self.post_message(self.Loaded(desc, metrics))
 
     def on_run_screen_loaded(self, message: Loaded) -> None:
