@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 import threading
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -223,18 +222,6 @@ def _run_locked(
 
 def failure_message(step: str, exc: BaseException, execution: StepExecution) -> str:
     """The one line a failed step ends with; the traceback goes to the step's log and events."""
-    tb = "".join(traceback.format_exception(exc))
-    try:
-        execution.log_file.write(tb)
-    except OSError:  # a full disk: the events and the store still get the one line
-        pass
-    execution.events.emit("log", level="error", message=tb)
-    rel_log = (execution.folder / "log.txt").relative_to(execution.project.root)
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        where = exc.filename or execution.project.root
-        return (f"step `{step}` failed: no space left on the disk holding {where} (run {execution.run_id}); free"
-                f" some space and run it again (details in {rel_log}).")
-    text = str(exc).rstrip().rstrip(".")
-    if isinstance(exc, BlaseError):
-        return f"step `{step}` failed: {text} (details in {rel_log})."
-    return f"step `{step}` failed: {type(exc).__name__}: {text} (traceback in {rel_log})."
+    full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+    where = "details" if isinstance(exc, BlaseError) or full else "traceback"
+    return f"{execution.failure(exc)} ({where} in {execution.log_path})."

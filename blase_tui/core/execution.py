@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from blase_tui.core.signature import (
     project_code_files,
 )
 from blase_tui.core.tracker import RunTracker
-from blase_tui.errors import BlaseError, ConfigError
+from blase_tui.errors import BlaseError, ConfigError, StepInterrupted
 from blase_tui.store import procs
 from blase_tui.store.db import DiskFull
 from blase_tui.store.events import EventWriter
@@ -320,6 +321,30 @@ class StepExecution:
         attempt("the log", self.log_file.close)
         self.finished = Finished(status, run_status)
         return self.finished
+
+    def failure(self, exc: BaseException) -> str:
+        """Write ``exc``'s traceback to the step's log and events; return the one line the step ends with
+        (without where the details are)."""
+        tb = "".join(traceback.format_exception(exc))
+        try:
+            self.log_file.write(tb)
+        except OSError:  # a full disk: the events and the store still get the one line
+            pass
+        self.events.emit("log", level="error", message=tb)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return (f"step `{self.step}` failed: no space left on the disk holding"
+                    f" {exc.filename or self.project.root} (run {self.run_id}); free some space and run it again")
+        if isinstance(exc, StepInterrupted | KeyboardInterrupt):
+            return f"step `{self.step}` was interrupted; marked it interrupted"
+        text = str(exc).rstrip().rstrip(".")
+        if isinstance(exc, BlaseError):
+            return f"step `{self.step}` failed: {text}"
+        return f"step `{self.step}` failed: {type(exc).__name__}: {text}"
+
+    @property
+    def log_path(self) -> Path:
+        """The step's log, relative to the project."""
+        return (self.folder / "log.txt").relative_to(self.project.root)
 
     def _must(self, fn: Any) -> Any:
         """A write the store needs to say how the step ended: on a full disk, the reserved space is released

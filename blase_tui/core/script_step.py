@@ -25,7 +25,6 @@ import os
 import signal
 import sys
 import threading
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -150,8 +149,7 @@ def end(status: str | None = None, *, close_run: bool = False, message: str = ""
         still = ", still open" if finished.run_status == RUNNING else ""
         line = f"step `{execution.step}` succeeded in {execution.elapsed:.1f} s (run {execution.run_id}{still})"
     else:
-        rel_log = (execution.folder / "log.txt").relative_to(execution.project.root)
-        line = f"{message.rstrip('.')} (details in {rel_log})"
+        line = f"{message.rstrip('.')} (details in {execution.log_path})"
     execution.out.write(f"blase: {line}\n")
     execution.out.flush()
     return finished
@@ -166,18 +164,7 @@ def _status_of(exc: BaseException | None) -> str:
 
 
 def _failure(execution: Any, exc: BaseException) -> str:
-    tb = "".join(traceback.format_exception(exc))
-    try:
-        execution.log_file.write(tb)
-    except OSError:  # a full disk: the events and the store still get the one line
-        pass
-    execution.events.emit("log", level="error", message=tb)
-    text = str(exc).rstrip().rstrip(".")
-    if isinstance(exc, StepInterrupted | KeyboardInterrupt):
-        return f"step `{execution.step}` was interrupted; marked it interrupted."
-    if isinstance(exc, BlaseError):
-        return f"step `{execution.step}` failed: {text}."
-    return f"step `{execution.step}` failed: {type(exc).__name__}: {text}."
+    return execution.failure(exc) + "."
 
 
 def _exit_now(exc: BlaseError) -> None:
