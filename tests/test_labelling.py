@@ -517,7 +517,7 @@ def test_version_3_database_upgrades_in_place(tmp_path: Path) -> None:
 
     path = tmp_path / "runs" / "blase.db"
     path.parent.mkdir(parents=True)
-    v3 = db_mod.SCHEMA.split("CREATE TABLE IF NOT EXISTS label_rounds")[0]
+    v3 = db_mod.SCHEMA.split("CREATE TABLE IF NOT EXISTS model_aliases")[0]
     conn = sqlite3.connect(path)
     conn.executescript(v3)
     conn.execute("INSERT INTO runs (id, status, started) VALUES ('r1', 'succeeded', 1.0)")
@@ -525,10 +525,10 @@ def test_version_3_database_upgrades_in_place(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     database = db_mod.Database(path)
-    assert database.query("PRAGMA user_version")[0][0] == 4
+    assert database.query("PRAGMA user_version")[0][0] == db_mod.SCHEMA_VERSION == 5
     assert database.query("SELECT id FROM runs")[0]["id"] == "r1"
     tables = {r["name"] for r in database.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"labels", "label_rounds", "label_queue"} <= tables
+    assert {"labels", "label_rounds", "label_queue", "model_aliases"} <= tables
     database.close()
     make_project(tmp_path, "", '[project]\nname = "old"\n')
     store = Project.at(tmp_path).store
