@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -221,6 +222,32 @@ def lineage_command(
     walk(graph.run, 1)
     if not graph.links:
         print(f"   (no run {'used its outputs' if down else 'fed it'}: no param names a run, no input was another run's output)")
+
+
+@app.command("restore")
+def restore_command(
+    run: Annotated[str, typer.Argument(help="Run id, a unique prefix or tail, or `latest`.")],
+    step: Annotated[str | None, typer.Option(help="Only this step's outputs.")] = None,
+    to: Annotated[Path | None, typer.Option("--to", help="Put them under this folder instead of where they were.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that changed since the run.")] = False,
+) -> None:
+    """Put a run's recorded outputs back from the content store: its artifacts, and every output file kept as
+    an artifact (a saved model, logs), at the path the step wrote it. Says what it could not restore (a folder
+    of outputs is kept by hash only); exit 1 when anything was left out."""
+    from blase_tui.store.restore import restore
+
+    store = _store()
+    report = restore(store, store.resolve_run(run), step=step, to=to.resolve() if to else None, force=force)
+    c = common.console
+    for what, items in (("restored", report.restored), ("unchanged", report.unchanged)):
+        for item in items:
+            c.print(f"{what:10} {item}", markup=False)
+    for item in report.changed:
+        c.print(f"{'changed':10} {item}: differs from the run's; left alone (--force overwrites it)", markup=False)
+    for item in report.not_stored:
+        c.print(f"{'not stored':10} {item}: cannot be restored", markup=False)
+    if report.changed or report.not_stored:
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command("diff")
