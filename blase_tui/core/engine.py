@@ -29,6 +29,7 @@ from blase_tui.errors import (
 )
 from blase_tui.store.db import DiskFull
 from blase_tui.store.runstore import FAILED, INTERRUPTED, RUNNING, SUCCEEDED
+from blase_tui.store.values import is_run_param
 
 
 @dataclass
@@ -62,12 +63,6 @@ class StepOutcome:
 def reuse_allowed(project: Project, info: StepInfo) -> bool:
     """``@step(reuse=False)`` and ``[project] reuse = false`` turn reuse off."""
     return info.reuse is not False and project.config.reuse
-
-
-def is_run_param(key: str) -> bool:
-    """Params that name a run (``run``, ``cutouts_run``, ``source_run_id``): their values may be a unique prefix
-    or random tail of a run id, and are recorded as the full id."""
-    return key in ("run", "run_id") or key.endswith(("_run", "_run_id"))
 
 
 def resolve_run_params(store: Any, step: str, params: dict[str, Any]) -> dict[str, Any]:

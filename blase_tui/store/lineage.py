@@ -16,10 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blase_tui.store.runstore import RunStore, from_json_value
-
-
-def _is_run_param(key: str) -> bool:
-    return key in ("run", "run_id") or key.endswith(("_run", "_run_id"))
+from blase_tui.store.values import is_run_param
 
 
 @dataclass
@@ -49,7 +46,7 @@ def _feeders(store: RunStore, run_id: str) -> list[Link]:
     links: list[Link] = []
     for p in store.db.query("SELECT key, value FROM params WHERE run_id = ?", (run_id,)):
         value = from_json_value(p["value"])
-        if _is_run_param(p["key"]) and isinstance(value, str) and store.get_run(value) is not None and value != run_id:
+        if is_run_param(p["key"]) and isinstance(value, str) and store.get_run(value) is not None and value != run_id:
             links.append(Link(value, run_id, f"param {p['key']}"))
     for s in store.db.query("SELECT id, skipped_from FROM step_runs WHERE run_id = ? AND skipped_from IS NOT NULL",
                             (run_id,)):
@@ -73,7 +70,7 @@ def _fed(store: RunStore, run_id: str) -> list[Link]:
     links: list[Link] = []
     for p in store.db.query("SELECT DISTINCT run_id, key FROM params WHERE value = ? AND run_id != ?",
                             (f'"{run_id}"', run_id)):
-        if _is_run_param(p["key"]):
+        if is_run_param(p["key"]):
             links.append(Link(run_id, p["run_id"], f"param {p['key']}"))
     for d in store.db.query(
         "SELECT DISTINCT i.run_id, i.path FROM datasets o JOIN datasets i ON i.hash = o.hash AND i.path = o.path"

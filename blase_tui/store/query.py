@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from blase_tui.store.runstore import SUCCEEDED, RunStore, from_json_value, to_json_value
+from blase_tui.store.values import is_run_param
 
 
 def _param_candidates(text: str) -> list[str]:
@@ -147,7 +148,7 @@ def find_runs(
     if check:
         _check_names(store, step, params)
     for key, text in params.items():
-        if key in ("run", "run_id") or key.endswith(("_run", "_run_id")):
+        if is_run_param(key):
             params[key] = store.resolve_run(text)  # a prefix or tail, as the step recorded the full id
     where_parts, args = [], []
     if step is not None:

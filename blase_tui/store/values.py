@@ -22,3 +22,9 @@ def parse_literal(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def is_run_param(key: str) -> bool:
+    """Params that name a run (``run``, ``cutouts_run``, ``source_run_id``): their values may be given as a
+    unique prefix or random tail of a run id, are recorded as the whole id, and link runs in the lineage."""
+    return key in ("run", "run_id") or key.endswith(("_run", "_run_id"))
