@@ -74,6 +74,18 @@ def _project_of(path: Path) -> Any | None:
     return Project.at(root) if root is not None else None
 
 
+_FOUND: list[tuple[Path | None, Any | None]] = []  # the script and its project, looked up once per process
+
+
+def _script_project() -> tuple[Path | None, Any | None]:
+    """This process's script and the project holding it; (None, None) for a notebook, a test runner, a tool.
+    Module calls ask on every batch, and neither can change while the process runs: looked up once."""
+    if not _FOUND:
+        path = script_path()
+        _FOUND.append((path, _project_of(path) if path is not None else None))
+    return _FOUND[0]
+
+
 def current() -> Any | None:
     """The script step this process is running, if any."""
     return _CURRENT[0] if _CURRENT else None
@@ -86,8 +98,7 @@ def ensure(*, start_run: bool = False, run_name: str | None = None) -> Any | Non
         return _CURRENT[0]
     if not _ALLOWED[0] or context_mod.active() is not None:
         return None
-    path = script_path()
-    project = _project_of(path) if path is not None else None
+    path, project = _script_project()
     if project is None:
         return None
     from blase_tui.core.execution import StepExecution
