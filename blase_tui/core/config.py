@@ -12,14 +12,15 @@ from blase_tui.errors import ConfigError
 
 CONFIG_NAME = "blase.toml"
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
+DEFAULT_KEEP_OUTPUTS = 2 * 1024**3  # an output dataset up to this size is kept by content (runs restore)
 
 _SECTIONS = {
-    "project": "name, entry, memory_budget, description, scripts, reuse",
+    "project": "name, entry, memory_budget, description, scripts, reuse, keep_outputs",
     "steps": "one [steps.NAME] table of params per step",
     "labelling": "the active-learning setup",
     "plugins": "enabled plugins",
 }
-_PROJECT_KEYS = {"name", "entry", "memory_budget", "description", "scripts", "reuse"}
+_PROJECT_KEYS = {"name", "entry", "memory_budget", "description", "scripts", "reuse", "keep_outputs"}
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
           "t": 1000**4, "tb": 1000**4, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
 
@@ -47,6 +48,7 @@ class ProjectConfig:
     description: str = ""
     scripts: tuple[str, ...] = ()
     reuse: bool = True  # false: no step of the project is ever reused
+    keep_outputs: int = DEFAULT_KEEP_OUTPUTS  # bytes of one output dataset kept by content; 0: none
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     labelling: dict[str, Any] = field(default_factory=dict)
     plugins: dict[str, Any] = field(default_factory=dict)
@@ -107,6 +109,14 @@ def load_config(root: Path) -> ProjectConfig:
     if not isinstance(reuse, bool):
         raise ConfigError(f"{path}: [project] reuse must be true or false, not {reuse!r}.")
 
+    keep = project.get("keep_outputs", DEFAULT_KEEP_OUTPUTS)
+    if keep is False or keep == 0:
+        keep_outputs = 0
+    elif keep is True:
+        keep_outputs = DEFAULT_KEEP_OUTPUTS
+    else:
+        keep_outputs = parse_bytes(keep, what=f"{path}: [project] keep_outputs (or false)")
+
     steps = raw.get("steps", {})
     for step_name, params in steps.items():
         if not isinstance(params, dict):
@@ -121,6 +131,7 @@ def load_config(root: Path) -> ProjectConfig:
         description=str(project.get("description", "")),
         scripts=tuple(scripts),
         reuse=reuse,
+        keep_outputs=keep_outputs,
         steps={k: dict(v) for k, v in steps.items()},
         labelling=dict(raw.get("labelling", {})),
         plugins=dict(raw.get("plugins", {})),

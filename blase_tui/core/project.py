@@ -58,7 +58,9 @@ class Project:
     def store(self) -> RunStore:
         from blase_tui.store.runstore import RunStore
 
-        return RunStore(self.root)
+        store = RunStore(self.root)
+        store.keep_outputs = self.config.keep_outputs
+        return store
 
     def load_steps(self) -> dict[str, steps_mod.StepInfo]:
         """Import the entry module (with the project folder on ``sys.path``) and return its steps."""

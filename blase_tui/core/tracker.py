@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import threading
 import time
 from collections import deque
@@ -171,4 +172,17 @@ class RunTracker:
         )
         if self.events is not None:
             self.events.emit("dataset", role=role, name=name or rel, hash=digest, bytes=size)
+        if role == "output" and not Path(rel).is_absolute() and self.store.keep_outputs > 0:
+            self._keep_output(source, rel, digest)
         return digest
+
+    def _keep_output(self, source: Path, rel: str, digest: str) -> None:
+        """Keep an output's content (``runs restore`` puts it back); a problem is one warning, never a failure."""
+        try:
+            why = self.store.cas.keep_dataset(source, digest, self.store.keep_outputs)
+        except OSError as exc:
+            why = f"{exc.strerror or exc}"
+        if why is not None:
+            message = (f"blase: output {rel} is recorded by its hash only ({why}); `blase runs restore` cannot bring"
+                       " it back (raise [project] keep_outputs in blase.toml to keep it).")
+            print(message, file=sys.stderr)  # inside a step: its log and events too

@@ -121,3 +121,50 @@ class ContentStore:
                     self.link_into(digest, path)
                 found.append((name, digest, size))
         return sorted(found), sorted(skipped)
+
+    # ------------------------------------------------------------- outputs kept by content
+    def dataset_record(self, dataset_hash: str) -> Path:
+        """Where the file list of output dataset ``dataset_hash`` is kept (``.blase/cas/datasets/``)."""
+        return self.root / "datasets" / (dataset_hash.replace(":", "-") + ".json")
+
+    def dataset_files(self, dataset_hash: str) -> dict | None:
+        """The kept file list of a dataset (``{"kind", "files": [[name, sha256, size, executable]]}``), or None
+        when its content was not kept (or an object of it is gone)."""
+        import json
+
+        record = self.dataset_record(dataset_hash)
+        try:
+            data = json.loads(record.read_text())
+        except (OSError, ValueError):
+            return None
+        if data.get("hash") != dataset_hash or not all(self.has(f[1]) for f in data.get("files", [])):
+            return None
+        return data
+
+    def keep_dataset(self, path: Path, dataset_hash: str, limit: int) -> str | None:
+        """Keep the content of output dataset ``path`` (a file or a folder) under its hash, so ``runs restore``
+        can put it back; returns why it was not kept (over ``limit`` bytes), or None. Files are copied into the
+        store (never linked: the step's output stays the user's, writable); an unchanged output is kept once."""
+        import json
+
+        if self.dataset_files(dataset_hash) is not None:
+            return None
+        if path.is_file():
+            files = [(path.name, path)]
+        else:
+            files = sorted((p.relative_to(path).as_posix(), p) for p in path.rglob("*")
+                           if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        total = sum(p.stat().st_size for _, p in files)
+        if total > limit:
+            return f"{total / 1024**3:.1f} GiB is over the {limit / 1024**3:.1f} GiB kept per output"
+        listed = []
+        for name, p in files:
+            digest, size = self.put_file(p)
+            listed.append([name, digest, size, bool(p.stat().st_mode & stat.S_IXUSR)])
+        record = self.dataset_record(dataset_hash)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        tmp = record.with_name(f".tmp-{os.getpid()}-{record.name}")
+        tmp.write_text(json.dumps({"hash": dataset_hash, "kind": "file" if path.is_file() else "folder",
+                                   "files": listed}))
+        os.replace(tmp, record)
+        return None

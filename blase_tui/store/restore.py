@@ -1,10 +1,10 @@
 """``blase runs restore``: put a run's recorded outputs back from the content store.
 
-What can come back is what the content store holds: every artifact (into the run's folder), and every output
-file whose content is an artifact of the same step (``Train.save_model``'s model file, ``save_logs``'s log,
-...), found by content hash and written back at the path the step wrote it. An output that is not stored (a
-folder of shards: blase keeps its hash, not its content) is reported, never guessed. A file that changed since
-the run is not overwritten without ``force``.
+What can come back is what the content store holds: every artifact (into the run's folder); every output
+dataset whose content blase kept when the step recorded it (up to ``[project] keep_outputs`` each: a folder of
+shards, a CSV), file by file; and an output file whose content is an artifact of the same step
+(``Train.save_model``'s model file), found by content hash. An output that is not stored (over the limit) is
+reported, never guessed. A file that changed since the run is not overwritten without ``force``.
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ class RestoreReport:
     not_stored: list[str] = field(default_factory=list)
 
 
-def _write(source: Path, target: Path) -> None:
+def _write(source: Path, target: Path, executable: bool | None = None) -> None:
     """A writable copy of a content-store object at ``target`` (its exec bit kept), put in place atomically."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".tmp-restore-{os.getpid()}-{target.name}")
     shutil.copyfile(source, tmp)
-    executable = source.stat().st_mode & stat.S_IXUSR
+    if executable is None:
+        executable = bool(source.stat().st_mode & stat.S_IXUSR)
     os.chmod(tmp, 0o755 if executable else 0o644)
     os.replace(tmp, target)
 
@@ -67,10 +68,14 @@ def restore(store: RunStore, run_id: str, *, step: str | None = None, to: Path |
                 target.unlink()
             store.cas.link_into(a["hash"], target)
             report.restored.append(where)
-        # an output file whose content is one of the step's artifacts: found by its dataset hash
+        # an output dataset: from its kept content, else a file whose content is one of the step's artifacts
         contents = {obj: file_hash(obj) for obj in objects.values()}
         for d in s["datasets"]:
-            if d["role"] != "output" or not d["path"]:
+            if d["role"] != "output" or not d["path"] or Path(d["path"]).is_absolute():
+                continue
+            kept = store.cas.dataset_files(d["hash"]) if d["hash"] else None
+            if kept is not None:
+                _restore_kept(store, kept, base / d["path"], d["path"], force, report)
                 continue
             name = Path(d["path"]).name  # a one-file dataset's hash covers its name and its bytes
             match = next((obj for obj, digest in contents.items()
@@ -78,7 +83,8 @@ def restore(store: RunStore, run_id: str, *, step: str | None = None, to: Path |
             target = base / d["path"]
             if match is None:
                 kind = "a folder" if (store.root / d["path"]).is_dir() or not Path(d["path"]).suffix else "a file"
-                report.not_stored.append(f"{d['path']} ({kind} blase recorded by hash only)")
+                report.not_stored.append(f"{d['path']} ({kind} blase recorded by hash only: it was over"
+                                         " [project] keep_outputs, or written before blase kept outputs)")
                 continue
             if target.is_file() and dataset_hash(None, target) == d["hash"]:
                 report.unchanged.append(d["path"])
@@ -89,3 +95,29 @@ def restore(store: RunStore, run_id: str, *, step: str | None = None, to: Path |
             _write(match, target)
             report.restored.append(d["path"])
     return report
+
+
+def _restore_kept(store: RunStore, kept: dict, target: Path, where: str, force: bool, report: RestoreReport) -> None:
+    """Put a kept dataset back at ``target``: every file the step wrote, byte-identical with its exec bit. Files
+    that are there already with the same content are left as they are; a differing one needs ``force``; other
+    files in the folder are not touched."""
+    from blase_tui.store.hashing import hash_file
+
+    files = [(target if kept["kind"] == "file" else target / name, digest, executable)
+             for name, digest, _size, executable in kept["files"]]
+    if kept["kind"] == "folder" and target.exists() and not target.is_dir() or kept["kind"] == "file" and target.is_dir():
+        report.changed.append(where)
+        return
+    todo = [(path, digest, executable) for path, digest, executable in files
+            if not (path.is_file() and hash_file(path) == digest)]
+    if not todo:
+        report.unchanged.append(where)
+        return
+    if not force and any(path.exists() for path, _, _ in todo):
+        report.changed.append(where)
+        return
+    for path, digest, executable in todo:
+        if path.is_dir():
+            shutil.rmtree(path)
+        _write(store.cas.path_of(digest), path, executable)
+    report.restored.append(where)

@@ -62,6 +62,8 @@ class RunStore:
         self.cas = ContentStore(project_root / ".blase" / "cas")
         self.db = Database(self.runs_dir / "blase.db")
         self._env_hashes: dict[int, tuple[dict[str, Any], str]] = {}
+        # an output dataset up to this many bytes is kept by content (``[project] keep_outputs``; set by Project)
+        self.keep_outputs = 2 * 1024**3
 
     def close(self) -> None:
         self.db.close()
