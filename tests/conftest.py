@@ -118,18 +118,20 @@ def _env() -> dict[str, str]:
 BlaseRunner = Callable[..., subprocess.CompletedProcess]
 
 
+def run_blase(*args: str, cwd: Path, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess:
+    """``blase ARGS`` in a subprocess (the package from this checkout), output captured."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "blase_tui", *args], cwd=cwd, env=_env(), capture_output=True, text=True,
+        timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"blase {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
 @pytest.fixture
 def blase() -> BlaseRunner:
-    def run(*args: str, cwd: Path, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess:
-        proc = subprocess.run(
-            [sys.executable, "-m", "blase_tui", *args], cwd=cwd, env=_env(), capture_output=True, text=True,
-            timeout=timeout, stdin=subprocess.DEVNULL,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(f"blase {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-        return proc
-
-    return run
+    return run_blase
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""`blase runs ...`: list, show, find, diff, watch, close and reindex the project's runs."""
+"""`blase runs ...`: list, show, find, lineage, restore, reproduce, diff, watch, close and reindex the project's runs."""
 
 from __future__ import annotations
 
@@ -231,9 +231,9 @@ def restore_command(
     to: Annotated[Path | None, typer.Option("--to", help="Put them under this folder instead of where they were.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that changed since the run.")] = False,
 ) -> None:
-    """Put a run's recorded outputs back from the content store: its artifacts, and every output file kept as
-    an artifact (a saved model, logs), at the path the step wrote it. Says what it could not restore (a folder
-    of outputs is kept by hash only); exit 1 when anything was left out."""
+    """Put a run's recorded outputs back from the content store: its artifacts, and its output datasets (kept by
+    content up to [project] keep_outputs each), at the path the step wrote them. Says what it could not restore;
+    exit 1 when anything was left out."""
     from blase_tui.store.restore import restore
 
     store = _store()
@@ -248,6 +248,70 @@ def restore_command(
         c.print(f"{'not stored':10} {item}: cannot be restored", markup=False)
     if report.changed or report.not_stored:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("reproduce")
+def reproduce_command(
+    run: Annotated[str, typer.Argument(help="Run id, a unique prefix or tail, or `latest`.")],
+    step: Annotated[str | None, typer.Option(help="Only this step (its inputs from earlier steps come from what"
+                                             " blase kept).")] = None,
+    code: Annotated[str, typer.Option(help="`recorded`: the code the run ran; `current`: the project's code now"
+                                      " (what would my change do to this run's outputs).")] = "recorded",
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the reproduction's folder even when all is identical.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Execute a run's steps again from its recorded code, params and inputs, into a new run, and say per
+    output (datasets, artifacts, metrics) whether it is identical. Differences in the environment and inputs
+    are listed first. Exit 0: all identical; 1: something differs or a step failed."""
+    from blase_tui.core.reproduce import EQUIVALENT, IDENTICAL, TIMING, reproduce
+
+    project = common.project()
+    project.store.recover_dead()
+    report = reproduce(project, run, step=step, code=code, keep=keep)
+    if json_:
+        common.print_json({
+            "run": report.run_id, "code": report.code, "new_runs": report.new_runs, "identical": report.identical,
+            "notes": report.notes, "failed": report.failed,
+            "folder": str(report.folder) if report.folder else None,
+            "results": [vars(r) for r in report.results],
+        })
+    else:
+        c = common.console
+        for note in report.notes:
+            c.print(f"note       {note}", markup=False)
+        for r in report.results:
+            where = f"{r.step}: {r.kind} {r.name}"
+            if r.status == IDENTICAL:
+                c.print(f"{'identical':10} {where}", markup=False)
+            elif r.status == EQUIVALENT:
+                c.print(f"{'same':10} {where} (apart from timings and run ids)", markup=False)
+            elif r.status == TIMING:
+                c.print(f"{'timing':10} {where}: {_value(r.recorded)} then, {_value(r.now)} now (not compared)",
+                        markup=False)
+            else:
+                c.print(f"{r.status:10} {where}: {_value(r.recorded)} when recorded, {_value(r.now)} now",
+                        markup=False)
+        if report.failed:
+            c.print(f"failed     {report.failed}", markup=False)
+        runs = ", ".join(report.new_runs) or "none"
+        verdict = "identical" if report.identical else "NOT identical"
+        same = sum(r.status == EQUIVALENT for r in report.results)
+        if report.identical and same:
+            verdict += f" ({same} JSON output{'s' if same > 1 else ''} the same apart from timings and run ids)"
+        c.print(f"run {report.run_id} reproduced as {runs}: {verdict}"
+                + (f"; its files are in {report.folder}" if report.folder else ""), markup=False)
+    if not report.identical:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, str) and len(value) > 24 and ":" not in value[:8]:
+        return value[:12]
+    if isinstance(value, str) and value.startswith("xxh3:"):
+        return value[:17]
+    return str(value)
 
 
 @app.command("diff")

@@ -44,6 +44,7 @@ class StepRequest:
     run_name: str | None = None
     resume: bool = False  # continue from the checkpoint an earlier execution of the step left
     quiet: bool = False  # the step's log lines go to its log and events only, not to the terminal
+    params: dict[str, Any] | None = None  # exactly these params (``runs reproduce``), instead of resolving them
 
 
 @dataclass
@@ -87,7 +88,8 @@ def run_step(
     for configuration problems and lock contention, as :class:`BlaseError`)."""
     out = out or sys.stderr
     info = project.get_step(request.step, steps)
-    params = resolve_params(info, project.config.step_params(info.name), request.overrides)
+    params = (dict(request.params) if request.params is not None
+              else resolve_params(info, project.config.step_params(info.name), request.overrides))
     budget = (
         parse_bytes(params["memory_budget"], what=f"[steps.{info.name}] memory_budget")
         if "memory_budget" in params else project.config.memory_budget
@@ -132,6 +134,8 @@ def _run_locked(
         project, info.name, params=params, memory_budget=budget, func_hash=function_hash(info.func),
         start_run=request.start_run, end_run=request.end_run, run_name=request.run_name, resume=request.resume,
         quiet=request.quiet, out=out,
+        invocation={"how": "step", "step": info.name, "params": params, "start_run": request.start_run,
+                    "end_run": request.end_run, "run_name": request.run_name},
     )
     prev = None
     if not (request.force or request.resume) and reuse_allowed(project, info):

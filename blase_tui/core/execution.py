@@ -152,6 +152,7 @@ class StepExecution:
         out: TextIO | None = None,
         defer_explicit: bool = False,
         script: Path | None = None,
+        invocation: dict[str, Any] | None = None,
     ) -> None:
         self.project = project
         self.step = step
@@ -168,6 +169,8 @@ class StepExecution:
         # leaves it open; until then it is this process's alone, so parallel scripts do not block each other.
         self.defer_explicit = defer_explicit
         self.code_extra = (script,) if script is not None else ()  # a script step's own file is its code too
+        # how the step was started, kept in its folder as ``command.json`` (``runs reproduce`` starts it so again)
+        self.invocation = invocation
         self._signature: tuple[Signature, dict[str, Any], Any] | None = None
         self.started = 0.0
         self.finished: Finished | None = None
@@ -202,6 +205,8 @@ class StepExecution:
 
         self.step_run_id, self.folder = store.begin_step(run_id, self.step, pid=pid, pid_started=pid_started)
         store.ensure_reserve()
+        if self.invocation is not None:
+            store.write_step_command(self.folder, self.invocation)
         self.events = EventWriter(self.folder / "events.jsonl")
         self.log_file = open(self.folder / "log.txt", "a", encoding="utf-8", buffering=1)
         self.sampler = ResourceSampler(self.events.emit).start()

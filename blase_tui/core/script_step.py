@@ -120,7 +120,11 @@ def ensure(*, start_run: bool = False, run_name: str | None = None) -> Any | Non
     func = getattr(main, name, None)
     func_hash = function_hash(func) if callable(func) else hash_file(path)
     execution = StepExecution(project, name, func_hash=func_hash, start_run=start_run, run_name=run_name,
-                              defer_explicit=True, script=path)
+                              defer_explicit=True, script=path,
+                              invocation={"how": "script", "step": name,
+                                          "script": path.relative_to(project.root).as_posix()
+                                          if path.is_relative_to(project.root) else str(path),
+                                          "argv": sys.argv[1:]})
     try:
         execution.begin()
     except BlaseError as exc:  # `Track.start_run()` while a run is open: one line, exit 2, as `--start-run`

@@ -73,14 +73,18 @@ class _Numeric:
     def summary(self, bins: int = 20) -> dict[str, Any]:
         if self.count == 0:
             return {"kind": "numeric", "count": 0, "missing": self.missing}
-        q = dict(zip((f"p{int(p * 100)}" for p in QUANTILES), self.sketch.get_quantiles(list(QUANTILES)), strict=True))
         edges = np.linspace(self.min, self.max, bins + 1) if self.max > self.min else np.array([self.min, self.min + 1])
-        pmf = self.sketch.get_pmf(edges[1:-1].tolist()) if len(edges) > 2 else [1.0]
+        if self.distinct_capped:  # the sketch (randomised, within ~1.3% of rank)
+            quantiles, cdf_at = self.sketch.get_quantiles(list(QUANTILES)), self.sketch.get_cdf
+        else:  # up to MAX_CATEGORIES distinct values: exact, and the same on every run
+            quantiles, cdf_at = self._exact_quantiles(QUANTILES), self._exact_cdf
+        q = dict(zip((f"p{int(p * 100)}" for p in QUANTILES), quantiles, strict=True))
+        pmf = np.diff([0.0, *cdf_at(edges[1:-1].tolist())[:-1], 1.0]).tolist() if len(edges) > 2 else [1.0]
         iqr = q["p75"] - q["p25"]
         low, high = q["p25"] - 1.5 * iqr, q["p75"] + 1.5 * iqr
         outliers = 0.0
         if iqr > 0:
-            cdf = self.sketch.get_cdf([low, high])
+            cdf = cdf_at([low, high])
             outliers = cdf[0] + (1 - cdf[1])
         return {
             "kind": "numeric", "count": self.count, "missing": self.missing, "mean": self.mean,
@@ -91,6 +95,26 @@ class _Numeric:
             "top_values": None if self.distinct_capped or len(self.values) > 50 else
             {str(k): v for k, v in self.values.most_common(50)},
         }
+
+
+    def _sorted_values(self) -> tuple[np.ndarray, np.ndarray]:
+        values = np.array(sorted(self.values), dtype=np.float64)
+        return values, np.cumsum([self.values[v] for v in values.tolist()], dtype=np.float64)
+
+    def _exact_quantiles(self, ranks: tuple[float, ...]) -> list[float]:
+        """The smallest value whose share of the data at or below it reaches each rank (the sketch's rule)."""
+        values, cumulative = self._sorted_values()
+        total = cumulative[-1]
+        return [float(values[min(int(np.searchsorted(cumulative, r * total, side="left")), len(values) - 1)])
+                for r in ranks]
+
+    def _exact_cdf(self, points: list[float]) -> list[float]:
+        """Share of the data below each point, then 1.0 (as ``get_cdf``)."""
+        values, cumulative = self._sorted_values()
+        total = cumulative[-1]
+        below = [float(cumulative[i - 1]) / total if (i := int(np.searchsorted(values, p, side="left"))) else 0.0
+                 for p in points]
+        return [*below, 1.0]
 
 
 class _Categorical:

@@ -191,6 +191,9 @@ class Train:
                                 "target": y_col}
         if train.manifest_hash and not from_images:
             recording.dataset(train_dir, role="input", digest=train.manifest_hash, records=len(train))
+        if val is not None and val.manifest_hash and not from_images:
+            # validation picks the best epoch, so it decides the model as much as the training split does
+            recording.dataset(data_dir / "val", role="input", digest=val.manifest_hash, records=len(val))
         self.adapter.setup(self.model, cfg, len(self.classes) if self.classes is not None else None)
         if self.mode == "fine_tune" and self.checkpoint_path is not None:
             recording.dataset(self.checkpoint_path, role="input")  # the base model is an input like the data

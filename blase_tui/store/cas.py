@@ -168,3 +168,16 @@ class ContentStore:
                                    "files": listed}))
         os.replace(tmp, record)
         return None
+
+    def adopt_dataset(self, other: ContentStore, dataset_hash: str) -> bool:
+        """Copy dataset ``dataset_hash``'s kept content from another content store (a reproduction's)."""
+        kept = other.dataset_files(dataset_hash)
+        if kept is None or self.dataset_files(dataset_hash) is not None:
+            return kept is not None
+        for _name, digest, _size, _executable in kept["files"]:
+            if not self.has(digest):
+                self.put_file(other.path_of(digest), digest=digest)
+        record = self.dataset_record(dataset_hash)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(other.dataset_record(dataset_hash), record)
+        return True

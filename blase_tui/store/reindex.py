@@ -160,3 +160,40 @@ def reindex(store: RunStore) -> ReindexReport:
         with store.db.write() as conn:
             report.journal = journal.replay(conn, store.runs_dir, empty, step_runs)
     return report
+
+
+def adopt_run(store: RunStore, source: RunStore, run_id: str) -> None:
+    """Move run ``run_id`` of another store (a reproduction's, inside this project) into this one: its folder,
+    its artifacts and kept outputs into this content store, its records into this index."""
+    from blase_tui.errors import ConfigError
+
+    source.write_run_json(run_id)
+    desc = source.describe_run(run_id)
+    target = store.run_dir(run_id)
+    if target.exists() or store.get_run(run_id) is not None:
+        raise ConfigError(f"run {run_id} already exists in this project; run the reproduction again.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source.run_dir(run_id), target)
+    for s in desc["steps"]:
+        for d in s["datasets"]:
+            if d["role"] == "output" and d["hash"]:
+                store.cas.adopt_dataset(source.cas, d["hash"])
+    mismatched: list[str] = []
+    import_run(store, desc, mismatched)
+    if mismatched:
+        raise ConfigError(f"run {run_id} was moved in, but some of its artifacts were not: {mismatched[0]}.")
+
+
+def seed_project_state(store: RunStore, source: RunStore) -> dict[str, int]:
+    """Give a fresh store (a reproduction's) the project-level state of ``source`` that steps read: exclusion
+    sets and labels, from its journal."""
+    journal_file = journal.path_of(source.runs_dir)
+    if not journal_file.is_file():
+        return {}
+    store.runs_dir.mkdir(parents=True, exist_ok=True)
+    tables = {"exclusions", "labels", "label_rounds", "label_queue"}
+    lines = [line for line in journal_file.read_text(encoding="utf-8").splitlines(keepends=True)
+             if any(f'"table": "{t}"' in line for t in tables)]
+    journal.path_of(store.runs_dir).write_text("".join(lines), encoding="utf-8")
+    with store.db.write() as conn:
+        return journal.replay(conn, store.runs_dir, tables)

@@ -32,6 +32,9 @@ STATUSES = (RUNNING, SUCCEEDED, FAILED, INTERRUPTED)
 RUN_JSON_FORMAT = 1
 
 
+STEP_COMMAND = "command.json"
+
+
 def to_json_value(value: Any) -> str:
     return canonical_json(value)
 
@@ -197,6 +200,10 @@ class RunStore:
         elif not self.cas.has(cached[1]):
             self.cas.put_bytes(json.dumps(env, sort_keys=True).encode())
         return cached[1]
+
+    def run_ids(self) -> list[str]:
+        """Every run's id, oldest first."""
+        return [r["id"] for r in self.db.query("SELECT id FROM runs ORDER BY started, id")]
 
     def get_run(self, run_id: str) -> sqlite3.Row | None:
         rows = self.db.query("SELECT * FROM runs WHERE id = ?", (run_id,))
@@ -376,6 +383,16 @@ class RunStore:
                 " cpu_seconds = ?, skipped_from = ? WHERE id = ?",
                 (status, time.time(), exit_code, error, peak_rss, cpu_seconds, skipped_from, step_run_id),
             )
+
+    def write_step_command(self, folder: Path, invocation: dict[str, Any]) -> None:
+        """How a step execution was started (``command.json`` in its folder), for ``runs reproduce``."""
+        write_json_atomic(folder / STEP_COMMAND, invocation)
+
+    def step_command(self, run_id: str, folder: str) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.run_dir(run_id) / folder / STEP_COMMAND).read_text())
+        except (OSError, ValueError):
+            return None
 
     def step_run(self, step_run_id: int) -> sqlite3.Row | None:
         rows = self.db.query("SELECT * FROM step_runs WHERE id = ?", (step_run_id,))

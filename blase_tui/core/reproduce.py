@@ -1,0 +1,406 @@
+"""``blase runs reproduce RUN [--step S]``: execute a run's steps again, from the code the run recorded, with its
+params and inputs, into a new run; then say, output by output, whether the result is the same.
+
+The reproduction happens in a folder of its own inside the project (``.blase/reproduce/RUN-N/``), so the
+project's own outputs are never touched:
+
+- **code**: the commit the run recorded (``git archive``) with its uncommitted changes (the patch), and over it
+  the Python files the run kept (``code/`` artifacts: exactly what ran). Without git, those Python files and
+  today's ``blase.toml``. ``code="current"`` takes the project's code as it is now instead: "what would my
+  change do to this run's outputs".
+- **inputs**: each dataset the steps read that no earlier step of the reproduction writes: its kept content
+  (an output of an earlier run), else the project's file or folder, linked (never copied; an input that
+  changed since the run is said first, with the environment).
+- **steps**: each one started as it was (``command.json``: ``blase step`` with its exact params, or the
+  script with its arguments), in a fresh store, so nothing is reused.
+
+The reproduction's runs then move into the project (tagged ``reproduces``) and the folder is removed, or kept
+when an output differs, so the two can be compared by hand.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from blase_tui.core.project import Project
+from blase_tui.core.signature import environment, project_code_files
+from blase_tui.errors import ConfigError
+
+IDENTICAL, DIFFERENT, MISSING, EXTRA = "identical", "different", "missing", "extra"
+# a JSON output that differs only in when and in which run it was made (a model card, a training log)
+EQUIVALENT = "same"
+TIMING = "timing"  # a metric that measures time: listed, never compared
+AGREE = (IDENTICAL, EQUIVALENT, TIMING)
+# keys of JSON outputs that say when, how long, or in which run: a reproduction cannot keep them
+_VOLATILE = {"seconds", "created", "started", "ended", "elapsed", "duration", "time", "timestamp", "run_id",
+             "training_run", "training_step_run", "step_run", "host", "pid"}
+
+
+def is_timing(key: str) -> bool:
+    """A metric or JSON key that measures time (``seconds``, ``epoch_seconds``, ``elapsed``...)."""
+    last = key.rsplit("/", 1)[-1].rsplit(".", 1)[-1].lower()
+    return last in _VOLATILE or last.endswith(("_seconds", "_time", "_elapsed", "_duration", "_per_s", "_ms"))
+
+
+def _without_volatile(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_volatile(v) for k, v in value.items() if not is_timing(str(k))}
+    if isinstance(value, list):
+        return [_without_volatile(v) for v in value]
+    return value
+
+
+@dataclass
+class Difference:
+    step: str
+    kind: str  # "dataset", "artifact", "metric"
+    name: str
+    status: str  # identical, different, missing (the reproduction did not make it), extra (only the reproduction)
+    recorded: Any = None
+    now: Any = None
+
+
+@dataclass
+class Reproduction:
+    run_id: str
+    code: str  # "recorded" or "current"
+    notes: list[str] = field(default_factory=list)  # environment and input differences, said first
+    results: list[Difference] = field(default_factory=list)
+    new_runs: list[str] = field(default_factory=list)
+    failed: str | None = None  # the step that failed, with its line
+    folder: Path | None = None  # kept when something differs
+
+    @property
+    def identical(self) -> bool:
+        return self.failed is None and all(r.status in AGREE for r in self.results)
+
+
+def environment_differences(recorded: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
+    """What differs between a run's recorded environment and this one, one line each (Python first)."""
+    if recorded is None:
+        return ["the run's environment was not recorded; it cannot be compared"]
+    lines = []
+    for key in ("python", "implementation", "platform", "machine"):
+        if recorded.get(key) != current.get(key):
+            lines.append(f"{key}: {recorded.get(key)} when recorded, {current.get(key)} now")
+    old, new = recorded.get("packages") or {}, current.get("packages") or {}
+    for name in sorted(set(old) | set(new)):
+        if old.get(name) != new.get(name):
+            was = old.get(name, "not installed")
+            now = new.get(name, "not installed")
+            lines.append(f"package {name}: {was} when recorded, {now} now")
+    return lines
+
+
+def reproduce(project: Project, run_ref: str, *, step: str | None = None, code: str = "recorded",
+              keep: bool = False, out: TextIO | None = None) -> Reproduction:
+    """Execute run ``run_ref``'s steps (only ``step`` when given) again and compare what they make."""
+    out = out or sys.stderr
+    if code not in ("recorded", "current"):
+        raise ConfigError(f"--code must be `recorded` or `current`, not `{code}`.")
+    store = project.store
+    run_id = store.resolve_run(run_ref)
+    desc = store.describe_run(run_id)
+    steps = [s for s in desc["steps"] if step is None or s["step"] == step]
+    if step is not None and not steps:
+        names = ", ".join(dict.fromkeys(s["step"] for s in desc["steps"])) or "none"
+        raise ConfigError(f"run {run_id} has no step `{step}`; its steps: {names}.")
+    if not steps:
+        raise ConfigError(f"run {run_id} has no steps to execute again (it was recorded by Track alone, outside"
+                          " any step); reproduce runs made by `blase step` or a project script.")
+    commands = [_command(project, run_id, s) for s in steps]
+    report = Reproduction(run_id=run_id, code=code)
+
+    recorded_env = None
+    if desc.get("env_hash") and store.cas.has(desc["env_hash"]):
+        recorded_env = json.loads(store.cas.read_bytes(desc["env_hash"]))
+    report.notes += [f"environment differs: {line}" for line in
+                     environment_differences(recorded_env, environment(project.cache_dir))]
+
+    base = project.root / ".blase" / "reproduce"
+    base.mkdir(parents=True, exist_ok=True)
+    folder = next(base / f"{run_id}-{n}" for n in itertools.count(1) if not (base / f"{run_id}-{n}").exists())
+    folder.mkdir()
+    try:
+        report.notes += _lay_out_code(project, desc, folder, code)
+        report.notes += _lay_out_inputs(project, steps, folder)
+        if step is not None:  # a step on its own reads the exclusion sets and labels earlier steps saved
+            from blase_tui.store.reindex import seed_project_state
+            from blase_tui.store.runstore import RunStore
+
+            shadow = RunStore(folder)
+            try:
+                seed_project_state(shadow, store)
+            finally:
+                shadow.close()
+        for s, command in zip(steps, commands, strict=True):
+            print(f"blase: reproducing step `{s['step']}` of run {run_id} ...", file=out, flush=True)
+            proc = subprocess.run(command, cwd=folder, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+            if proc.returncode != 0:
+                report.failed = f"step `{s['step']}` exited {proc.returncode} when executed again"
+                break
+        report.new_runs, made = _adopt(project, folder, run_id)
+        report.results = _compare(project, steps, made)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if keep or not report.identical:
+        report.folder = folder
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+    return report
+
+
+# ------------------------------------------------------------------------------------------------- commands
+def _command(project: Project, run_id: str, s: dict[str, Any]) -> list[str]:
+    """How to start recorded execution ``s`` again: its ``command.json``, or for an execution recorded before
+    blase kept one, ``blase step`` with the params it recorded."""
+    spec = project.store.step_command(run_id, s["folder"])
+    if spec is None:
+        spec = {"how": "step", "step": s["step"], "params": s["params"]}
+    if spec.get("how") == "script":
+        script = spec.get("script") or ""
+        if Path(script).is_absolute():
+            raise ConfigError(f"step `{s['step']}` of run {run_id} ran {script}, a script outside the project;"
+                              " only steps whose code is in the project can be reproduced.")
+        return [sys.executable, script, *spec.get("argv", [])]
+    return [sys.executable, "-m", "blase_tui.core.replay", json.dumps(spec, default=str)]
+
+
+# ----------------------------------------------------------------------------------------------------- code
+def _lay_out_code(project: Project, desc: dict[str, Any], folder: Path, code: str) -> list[str]:
+    """Put the code to run into ``folder``; returns notes about what could not be exactly the run's."""
+    notes: list[str] = []
+    store = project.store
+    if code == "current":
+        for f in project_code_files(project.root, project.config.entry, project.config.scripts):
+            _copy(f, folder / f.relative_to(project.root))
+        shutil.copyfile(project.root / "blase.toml", folder / "blase.toml")
+        notes.append("code: the project's code as it is now (--code current), not the code the run recorded")
+        return notes
+    git = desc.get("git") or {}
+    if git.get("commit") and _git_archive(project.root, git["commit"], folder):
+        if git.get("patch_hash") and store.cas.has(git["patch_hash"]):
+            patch = store.cas.read_bytes(git["patch_hash"]).decode()
+            if patch.strip() and not _git_apply(project.root, folder, patch):
+                notes.append("code: the run's uncommitted changes to files other than its Python code could not"
+                             " be applied to its commit")
+    elif not (folder / "blase.toml").exists():
+        shutil.copyfile(project.root / "blase.toml", folder / "blase.toml")
+        notes.append("code: the run's Python files as it kept them, with today's blase.toml (no git commit to"
+                     " take the rest from)")
+    kept = [a for a in desc["artifacts"] if a["name"].startswith("code/")]
+    if not kept:
+        raise ConfigError(f"run {desc['id']} kept no copy of its code (it ended before blase could keep it);"
+                          " it cannot be reproduced.")
+    for a in kept:
+        if not store.cas.has(a["hash"]):
+            raise ConfigError(f"run {desc['id']}'s code file {a['name'][5:]} is gone from the content store;"
+                              " it cannot be reproduced.")
+        target = folder / a["name"][len("code/"):]
+        if target.exists():
+            target.unlink()
+        _copy(store.cas.path_of(a["hash"]), target)
+    return notes
+
+
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    os.chmod(target, 0o644 | (source.stat().st_mode & 0o111))
+
+
+def _git_top(root: Path) -> Path | None:
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return Path(out.stdout.strip()).resolve() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def _git_archive(root: Path, commit: str, folder: Path) -> bool:
+    """The project's files at ``commit`` into ``folder``; False when git or the commit is not there."""
+    top = _git_top(root)
+    if top is None:
+        return False
+    sub = root.resolve().relative_to(top).as_posix()
+    tree = f"{commit}:{sub}" if sub != "." else commit
+    with tempfile.TemporaryFile() as tar:
+        proc = subprocess.run(["git", "-C", str(top), "archive", "--format=tar", tree], stdout=tar,
+                              stderr=subprocess.DEVNULL, timeout=600)
+        if proc.returncode != 0:
+            return False
+        tar.seek(0)
+        with tarfile.open(fileobj=tar) as archive:
+            archive.extractall(folder, filter="data")  # git's own archive; the filter refuses links out anyway
+    return True
+
+
+def _git_apply(root: Path, folder: Path, patch: str) -> bool:
+    """Apply the run's ``git diff HEAD`` (paths from the repository's top) inside ``folder``."""
+    top = _git_top(root)
+    if top is None:
+        return False
+    depth = len(root.resolve().relative_to(top).parts)
+    lines = [line for line in patch.splitlines(keepends=True) if not line.startswith("# untracked: ")]
+    if not "".join(lines).strip():
+        return True
+    # the folder is inside the project's repository: without a ceiling, git would apply the paths relative to
+    # the repository's top and skip them all as outside the folder
+    env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(folder.parent)}
+    proc = subprocess.run(["git", "apply", f"-p{1 + depth}", "-"], input="".join(lines), cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=120)
+    return proc.returncode == 0
+
+
+# --------------------------------------------------------------------------------------------------- inputs
+def _lay_out_inputs(project: Project, steps: list[dict[str, Any]], folder: Path) -> list[str]:
+    """Make each input the steps read available at its path in ``folder``; returns notes on inputs that are not
+    the run's."""
+    from blase_tui.store.filehash import dataset_hash
+
+    store = project.store
+    notes: list[str] = []
+    made: set[str] = set()
+    for s in steps:
+        for d in s["datasets"]:
+            path = d["path"]
+            if d["role"] != "input" or not path or Path(path).is_absolute() or path in made:
+                continue
+            made.add(path)
+            target = folder / path
+            if target.exists():  # part of the code (blase.toml, a config file the run kept)
+                continue
+            kept = store.cas.dataset_files(d["hash"]) if d["hash"] else None
+            if kept is not None:
+                for name, digest, _size, _x in kept["files"]:
+                    store.cas.link_into(digest, target if kept["kind"] == "file" else target / name)
+                continue
+            source = project.root / path
+            if not source.exists():
+                notes.append(f"input {path} is gone from the project and was not kept; the step that reads it"
+                             " will fail")
+                continue
+            now = dataset_hash(store, source)
+            if now != d["hash"]:
+                notes.append(f"input {path} changed since the run ({_short(d['hash'])} then, {_short(now)} now)")
+            _link_tree(source, target)
+        made.update(d["path"] for d in s["datasets"] if d["role"] == "output" and d["path"])
+    return notes
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """``source`` (a file or folder) at ``target`` by hard links (the data is not copied), copies where links
+    cannot be made."""
+    files = [(source, target)] if source.is_file() else [
+        (p, target / p.relative_to(source)) for p in source.rglob("*") if p.is_file()]
+    for src, dst in files:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+
+def _short(digest: str | None) -> str:
+    if not digest:
+        return "-"
+    algo, _, value = digest.rpartition(":")
+    return f"{algo}:{value[:12]}" if algo else value[:12]
+
+
+# ---------------------------------------------------------------------------------------- adopt and compare
+def _adopt(project: Project, folder: Path, run_id: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """Move the reproduction's runs into the project (closing one left open, tagged ``reproduces``); returns
+    their ids and their step executions, in order."""
+    from blase_tui.store.reindex import adopt_run
+    from blase_tui.store.runstore import RunStore
+
+    if not (folder / "runs" / "blase.db").exists():
+        return [], []
+    shadow = RunStore(folder)
+    try:
+        ids = shadow.run_ids()
+        made: list[dict[str, Any]] = []
+        for rid in ids:
+            row = shadow.get_run(rid)
+            if row is not None and row["status"] == "running":
+                shadow.close_run(rid)
+            shadow.set_tags(rid, {"reproduces": run_id})
+            made += shadow.describe_run(rid)["steps"]
+            adopt_run(project.store, shadow, rid)
+    finally:
+        shadow.close()
+    made.sort(key=lambda s: s["started"] or 0)
+    return ids, made
+
+
+def _compare(project: Project, steps: list[dict[str, Any]], made: list[dict[str, Any]]) -> list[Difference]:
+    results: list[Difference] = []
+    pool = list(made)
+    for s in steps:
+        again = next((m for m in pool if m["step"] == s["step"]), None)
+        if again is not None:
+            pool.remove(again)
+        results += _compare_step(project, s, again)
+    return results
+
+
+def _compare_step(project: Project, s: dict[str, Any], again: dict[str, Any] | None) -> list[Difference]:
+    name = s["step"]
+    out: list[Difference] = []
+    cas = project.store.cas
+
+    def json_of(kind: str, key: str, digest: str) -> Any:
+        """The parsed content of a JSON output or artifact with this hash, when the store holds it."""
+        if not key.endswith(".json") or not digest:
+            return None
+        path = cas.path_of(digest) if kind == "artifact" else None
+        if kind == "dataset":
+            kept = cas.dataset_files(digest)
+            if kept is not None and kept["kind"] == "file" and kept["files"]:
+                path = cas.path_of(kept["files"][0][1])
+        try:
+            return json.loads(path.read_text()) if path is not None else None
+        except (OSError, ValueError):
+            return None
+
+    def pair(kind: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+        for key in sorted(set(old) | set(new)):
+            if key not in new:
+                out.append(Difference(name, kind, key, MISSING, old[key], None))
+            elif key not in old:
+                out.append(Difference(name, kind, key, EXTRA, None, new[key]))
+            elif old[key] == new[key]:
+                out.append(Difference(name, kind, key, IDENTICAL, old[key], new[key]))
+            elif kind == "metric" and is_timing(key):
+                out.append(Difference(name, kind, key, TIMING, old[key], new[key]))
+            else:
+                status = DIFFERENT
+                if kind != "metric":
+                    a, b = json_of(kind, key, old[key]), json_of(kind, key, new[key])
+                    if a is not None and b is not None and _without_volatile(a) == _without_volatile(b):
+                        status = EQUIVALENT
+                out.append(Difference(name, kind, key, status, old[key], new[key]))
+
+    def outputs(step: dict[str, Any] | None) -> dict[str, Any]:
+        return {d["path"] or d["name"]: d["hash"] for d in (step or {}).get("datasets", []) if d["role"] == "output"}
+
+    def artifacts(step: dict[str, Any] | None) -> dict[str, Any]:
+        return {a["name"]: a["hash"] for a in (step or {}).get("artifacts", [])}
+
+    pair("dataset", outputs(s), outputs(again))
+    pair("artifact", artifacts(s), artifacts(again))
+    pair("metric", s.get("metrics") or {}, (again or {}).get("metrics") or {})
+    return out
