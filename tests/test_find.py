@@ -266,3 +266,37 @@ async def test_the_run_screen_shows_lineage(tmp_path: Path, blase) -> None:
                 break
         lineage = app.screen.desc["lineage"]
         assert {(d, r) for d, r, _, _ in lineage} == {("fed by", small), ("fed by", large)}
+
+
+SETS = '''
+from blase_tui import step
+
+
+@step(sets=["bands"], reuse=True)
+def stack(ctx, bands: list = ["g"], layers: list = [1]):
+    """Stack bands (a set) with layers (a list: order matters)."""
+    ctx.log_metric("n", float(len(bands)))
+    (ctx.artifact_dir / "bands.txt").write_text(",".join(bands))
+'''
+
+
+def test_list_params_declared_sets_match_in_any_order(tmp_path: Path, blase) -> None:
+    root = make_project(tmp_path / "sets", main_src=SETS, toml='[project]\nname = "sets"\n')
+    blase("step", "stack", "--set", 'bands=["r", "g"]', "--set", "layers=[1, 2]", cwd=root, check=True)
+    first = show_json(blase, root, "latest")
+    assert first["steps"][0]["params"]["bands"] == ["g", "r"], "a set is recorded sorted"
+    again = blase("step", "stack", "--set", 'bands=["g", "r", "r"]', "--set", "layers=[1, 2]", cwd=root, check=True)
+    assert "is up to date" in again.stderr, "the same set in another order is the same param value"
+    found = blase("runs", "find", "--step", "stack", "--param", 'bands=["r","g"]', cwd=root)
+    assert found.returncode == 0 and found.stdout.split() == [first["id"]]
+    # a plain list keeps its order: [2, 1] is another value, a new execution, and does not find the first run
+    assert blase("runs", "find", "--step", "stack", "--param", "layers=[2,1]", cwd=root).returncode == 1
+    blase("step", "stack", "--set", 'bands=["r", "g"]', "--set", "layers=[2, 1]", cwd=root, check=True)
+    assert len(blase("runs", "find", "--step", "stack", "--param", 'bands=["g","r"]', "--all", cwd=root).stdout.split()) == 2
+
+
+def test_sets_must_name_params(tmp_path: Path, blase) -> None:
+    root = make_project(tmp_path / "bad", main_src="from blase_tui import step\n\n@step(sets=['colours'])\n"
+                        "def s(ctx, bands: list = []):\n    pass\n", toml='[project]\nname = "bad"\n')
+    proc = blase("step", "s", cwd=root)
+    assert proc.returncode == 2 and "@step(sets=...) of step `s` names `colours`" in proc.stderr

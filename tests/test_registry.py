@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(300)
 MAIN = '''
 import numpy as np
 
-from blase_tui import Track, models, step
+from blase_tui import Track, step
 
 
 @step
@@ -27,7 +27,7 @@ def cluster(ctx, k: int = 3):
     km = KMeans(n_clusters=k, n_init=3, random_state=0).fit(x)
     np.save("probe.npy", x[:20])
     np.save(f"kmeans_{k}.npy", km.predict(x[:20]))
-    print(models.log_model(km, name="clusters", input_example=x[:3]))
+    print(ctx.log_model(km, name="clusters", input_example=x[:3]))
 
 
 @step

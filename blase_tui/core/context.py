@@ -169,12 +169,26 @@ class StepContext:
         """Record a dataset the step read (``role="input"``) or wrote (``"output"``); returns its hash."""
         return self.tracker.log_dataset(path, role=role, name=name)
 
+    def log_model(self, model: Any, name: str, *, framework: str | None = None, input_example: Any = None,
+                  metrics: dict[str, Any] | None = None, task: str = "classification") -> str:
+        """Register ``model`` (a scikit-learn estimator or clusterer, a torch module, a Keras model, or a saved
+        model file) as the next version of ``name`` in the project's registry, with its card; returns
+        ``"name vN"``. The same as ``blase_tui.models.log_model`` (see docs/tracking.md)."""
+        # The registry needs the framework adapters, a layer above the engine: the public API is bound by name
+        # at call time, as ``blase_tui``'s own exports are, so the engine never imports it.
+        import importlib
+
+        public = importlib.import_module(_MODELS_API)
+        return str(public.log_model(model, name, framework=framework, input_example=input_example,
+                                    metrics=metrics, task=task))
+
     def end_run(self) -> None:
         """Close the run when this step ends (as ``--end-run`` does)."""
         self.end_run_requested = True
 
 
 _TRACK_RUNS: list[RunTracker] = []
+_MODELS_API = "blase_tui.models"  # where ``StepContext.log_model`` finds the registry's public API
 
 
 def current_tracker() -> RunTracker | None:

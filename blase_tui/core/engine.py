@@ -18,7 +18,7 @@ from blase_tui.core.execution import StepExecution, say
 from blase_tui.core.lock import StepLock
 from blase_tui.core.project import Project
 from blase_tui.core.signature import function_hash
-from blase_tui.core.steps import StepInfo, call_args, resolve_params
+from blase_tui.core.steps import StepInfo, as_sets, call_args, resolve_params
 from blase_tui.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -29,7 +29,7 @@ from blase_tui.errors import (
 )
 from blase_tui.store.db import DiskFull
 from blase_tui.store.runstore import FAILED, INTERRUPTED, RUNNING, SUCCEEDED
-from blase_tui.store.values import is_run_param
+from blase_tui.store.values import SETS_TAG, is_run_param
 
 
 @dataclass
@@ -88,8 +88,8 @@ def run_step(
     for configuration problems and lock contention, as :class:`BlaseError`)."""
     out = out or sys.stderr
     info = project.get_step(request.step, steps)
-    params = (dict(request.params) if request.params is not None
-              else resolve_params(info, project.config.step_params(info.name), request.overrides))
+    params = as_sets(info, dict(request.params) if request.params is not None
+                     else resolve_params(info, project.config.step_params(info.name), request.overrides))
     budget = (
         parse_bytes(params["memory_budget"], what=f"[steps.{info.name}] memory_budget")
         if "memory_budget" in params else project.config.memory_budget
@@ -166,6 +166,8 @@ def _run_locked(
             old_handlers[sig] = signal.signal(sig, on_signal)
     try:
         execution.record_signature()
+        if info.sets:
+            store.set_tags(execution.run_id, {SETS_TAG + info.name: ",".join(sorted(info.sets))})
         if prev is not None:
             # inside an explicit run: the run holds a reference to the execution that computed the outputs
             producer = store.producer(prev)

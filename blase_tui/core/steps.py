@@ -25,6 +25,7 @@ class StepInfo:
     defaults: dict[str, Any]
     accepts_any: bool = False
     reuse: bool | None = None  # None: reused when its inputs are visible; True: even without; False: never
+    sets: frozenset[str] = frozenset()  # list params whose order and repeats do not matter (``@step(sets=...)``)
 
     @property
     def doc(self) -> str:
@@ -40,7 +41,8 @@ class StepInfo:
 _REGISTRY: dict[str, StepInfo] = {}
 
 
-def _info(func: Callable[..., Any], name: str, reuse: bool | None = None) -> StepInfo:
+def _info(func: Callable[..., Any], name: str, reuse: bool | None = None,
+          sets: tuple[str, ...] | list[str] | None = None) -> StepInfo:
     sig = inspect.signature(func)
     takes_ctx = "ctx" in sig.parameters
     defaults, accepts_any = {}, False
@@ -58,18 +60,35 @@ def _info(func: Callable[..., Any], name: str, reuse: bool | None = None) -> Ste
             )
         else:
             defaults[pname] = p.default
+    sets = (sets,) if isinstance(sets, str) else tuple(sets or ())
+    unknown = [k for k in sets if k not in defaults and not accepts_any]
+    if unknown:
+        raise ConfigError(f"@step(sets=...) of step `{name}` names `{unknown[0]}`, which is not one of its params"
+                          f" ({', '.join(defaults) or 'none'}).")
     return StepInfo(name=name, func=func, takes_ctx=takes_ctx, defaults=defaults, accepts_any=accepts_any,
-                    reuse=reuse)
+                    reuse=reuse, sets=frozenset(sets))
+
+
+def as_sets(info: StepInfo, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with each list param the step declared a set sorted and without repeats, so ``[r, g]`` and
+    ``[g, r, r]`` are one param value: the same signature (reused), recorded and found the same way."""
+    from blase_tui.store.values import canonical_set
+
+    return {k: canonical_set(v) if k in info.sets and isinstance(v, list | tuple | set | frozenset) else v
+            for k, v in params.items()}
 
 
 @overload
 def step(func: F) -> F: ...
 @overload
-def step(name: str | None = None, *, reuse: bool | None = None) -> Callable[[F], F]: ...
+def step(name: str | None = None, *, reuse: bool | None = None,
+         sets: tuple[str, ...] | list[str] | None = None) -> Callable[[F], F]: ...
 
 
-def step(func: Any = None, name: str | None = None, *, reuse: bool | None = None) -> Any:
-    """Register a step. Use as ``@step``, ``@step("name")`` or ``@step(reuse=False)``.
+def step(func: Any = None, name: str | None = None, *, reuse: bool | None = None,
+         sets: tuple[str, ...] | list[str] | None = None) -> Any:
+    """Register a step. Use as ``@step``, ``@step("name")``, ``@step(reuse=False)`` or
+    ``@step(sets=["bands"])``.
 
     ``reuse``: by default an execution whose code, params, environment and recorded inputs are unchanged is
     reused instead of run again, but only when it recorded inputs blase can see (files the modules read, or
@@ -85,7 +104,7 @@ def step(func: Any = None, name: str | None = None, *, reuse: bool | None = None
 
     def register(f: F) -> F:
         step_name = name or f.__name__
-        _REGISTRY[step_name] = _info(f, step_name, reuse)
+        _REGISTRY[step_name] = _info(f, step_name, reuse, sets)
         return f
 
     return register(func) if callable(func) else register

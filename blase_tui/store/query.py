@@ -6,16 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from blase_tui.store.runstore import SUCCEEDED, RunStore, from_json_value, to_json_value
-from blase_tui.store.values import is_run_param
+from blase_tui.store.values import SETS_TAG, is_run_param
 
 
-def _param_candidates(text: str) -> list[str]:
+def _param_candidates(text: str, as_set: bool = False) -> list[str]:
     """A ``--param k=v`` value matches the stored JSON of its parsed form or of the plain string; a number
-    matches whether it was stored as an int or a float (``C=1`` finds ``C = 1.0``)."""
-    from blase_tui.store.values import parse_literal
+    matches whether it was stored as an int or a float (``C=1`` finds ``C = 1.0``); a list param the step
+    declared a set matches in any order (it is stored sorted, without repeats)."""
+    from blase_tui.store.values import canonical_set, parse_literal
 
     value = parse_literal(text)
     out = {to_json_value(value), to_json_value(text)}
+    if as_set and isinstance(value, list):
+        out.add(to_json_value(canonical_set(value)))
     if isinstance(value, int | float) and not isinstance(value, bool):
         out.add(to_json_value(float(value)))
         if float(value).is_integer():
@@ -160,7 +163,12 @@ def find_runs(
     if name:
         where_parts.append("COALESCE(r.name, '') GLOB ?")
         args.append(name)
-    items = list(params.items())
+    sets: set[str] = set()
+    declared = [SETS_TAG + step] if step is not None else None
+    for row in store.db.query("SELECT DISTINCT value FROM tags WHERE key " + (
+            "= ?" if declared else "GLOB ?"), declared or [SETS_TAG + "*"]):
+        sets.update(str(row["value"]).split(","))
+    items = [(key, _param_candidates(text, key in sets)) for key, text in params.items()]
     if step is not None:
         source = "step_runs s JOIN runs r ON r.id = s.run_id"
         scope = "p.step_run_id IN (0, s.id)"
@@ -168,8 +176,7 @@ def find_runs(
             # Start from the (key, value) index of the first param (CROSS JOIN makes SQLite keep that order): the
             # runs holding a value are few, whereas walking every execution of the step is slow when the match is
             # old.
-            key, text = items.pop(0)
-            values = _param_candidates(text)
+            key, values = items.pop(0)
             source = ("params p0 CROSS JOIN step_runs s ON s.run_id = p0.run_id AND p0.step_run_id IN (0, s.id)"
                       " JOIN runs r ON r.id = s.run_id")
             where_parts.append(f"p0.key = ? AND p0.value IN ({','.join('?' * len(values))})")
@@ -178,8 +185,7 @@ def find_runs(
         select = "SELECT s.run_id AS run_id"
     else:
         source, scope, order, select = "runs r", "1 = 1", "ORDER BY r.id DESC", "SELECT r.id AS run_id"
-    for key, text in items:
-        values = _param_candidates(text)
+    for key, values in items:
         run_col = "s.run_id" if step is not None else "r.id"
         where_parts.append(
             f"EXISTS (SELECT 1 FROM params p WHERE p.run_id = {run_col} AND p.key = ? AND {scope}"

@@ -28,3 +28,18 @@ def is_run_param(key: str) -> bool:
     """Params that name a run (``run``, ``cutouts_run``, ``source_run_id``): their values may be given as a
     unique prefix or random tail of a run id, are recorded as the whole id, and link runs in the lineage."""
     return key in ("run", "run_id") or key.endswith(("_run", "_run_id"))
+
+
+def canonical_set(values: Any) -> list[Any]:
+    """A list param declared a set, in one form: sorted (by JSON text when the items are of mixed types),
+    without repeats."""
+    from blase_tui.store.hashing import canonical_json
+
+    unique = {canonical_json(v): v for v in values}
+    try:
+        return sorted(unique.values())
+    except TypeError:
+        return [unique[k] for k in sorted(unique)]
+
+
+SETS_TAG = "blase.sets."  # + step: the params that step declared sets, comma-separated (for `runs find`)
