@@ -283,3 +283,49 @@ async def test_a_run_whose_process_was_killed_turns_interrupted(project: Path, s
         proc.wait()
         await until(pilot, lambda: next(iter(runs.rows.values()))["status"] == "interrupted", timeout=10,
                     what="the killed run to show as interrupted")
+
+
+REUSE_MAIN = '''
+from blase_tui import step
+
+
+@step(reuse=True)
+def a(ctx):
+    """Reads nothing but its params: reused when unchanged."""
+    ctx.log_metric("x", 1.0)
+    (ctx.artifact_dir / "a.txt").write_text("a")
+
+
+@step
+def b(ctx):
+    """Second step."""
+    ctx.log_metric("y", 2.0)
+'''
+
+
+async def test_a_reused_step_names_the_run_that_computed_it(tmp_path: Path, blase) -> None:
+    from conftest import make_project
+
+    root = make_project(tmp_path / "reuse", main_src=REUSE_MAIN, toml='[project]\nname = "reuse"\n')
+    blase("step", "a", cwd=root, check=True)
+    producer = runs_json(blase, root)[0]["id"]
+    blase("step", "a", "--start-run", cwd=root, check=True)
+    blase("step", "b", "--end-run", cwd=root, check=True)
+    app = make_app(root)
+    async with app.run_test(size=(120, 36)) as pilot:
+        runs = await runs_loaded(pilot, app, 2)
+        assert runs.order[0] != producer
+        await pilot.press("enter")
+        screen = await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.desc is not None
+                             and app.screen, what="the run screen")
+        import io
+
+        from rich.console import Console
+
+        from blase_tui.tui.screens.run import render_timeline
+
+        console = Console(width=120, file=io.StringIO(), record=True)
+        console.print(render_timeline(screen.desc, now=time.time()))
+        timeline = console.export_text()
+        assert "succeeded (reused)" in timeline
+        assert f"a: reused the outputs of run {producer} (nothing ran)" in timeline

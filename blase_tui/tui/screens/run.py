@@ -51,7 +51,10 @@ def render_timeline(desc: dict[str, Any], *, now: float, width: int = 30) -> Gro
         return Group(Text("no step executions in this run (made by Track?)", style="dim"))
     errors = [Text(f"{s['step']}: {s['error'].strip().splitlines()[-1]}", style="red")
               for s in steps if s.get("error")]
-    return Group(t, *errors)
+    # a reused execution ran nothing: say whose outputs it refers to, as `blase runs show` does
+    reused_lines = [Text(f"{s['step']}: reused the outputs of run {s.get('reused_from_run') or '(gone)'}"
+                         " (nothing ran)", style="dim") for s in steps if s.get("skipped_from")]
+    return Group(t, *reused_lines, *errors)
 
 
 def render_details(desc: dict[str, Any]) -> Group:
