@@ -292,3 +292,50 @@ def test_failure_message_ends_once(tmp_path: Path, blase) -> None:
     proc = blase("step", "s", cwd=project)
     assert proc.returncode == 1
     assert "run the clean step first (details in runs/" in proc.stderr and ").\n" in proc.stderr
+
+
+POLL_MAIN = """
+import os
+
+from blase_tui import Extract, step
+
+
+@step
+def poll(ctx):
+    \"\"\"Read every alert file in the inbox (a folder outside the project), as seed 002's hourly cron does.\"\"\"
+    rows = sum(len(batch) for batch in Extract().load_csv(os.environ["INBOX"]))
+    ctx.log_metric("alerts", float(rows))
+    (ctx.artifact_dir / "count.txt").write_text(str(rows))
+"""
+
+
+def test_a_cron_step_reading_an_outside_folder_picks_up_new_files_without_force(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from conftest import _env, make_project
+
+    project = make_project(tmp_path / "cron", main_src=POLL_MAIN, toml='[project]\nname = "cron"\n')
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "0100.csv").write_text("candid,mag\n1,18.5\n2,19.1\n")
+    env = {**_env(), "INBOX": str(inbox)}
+
+    def cron() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "blase_tui", "step", "poll", "--quiet"], cwd=project, env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    def alerts() -> float:
+        out = subprocess.run([sys.executable, "-m", "blase_tui", "runs", "show", "latest", "--json"], cwd=project,
+                             env=env, capture_output=True, text=True, timeout=60, check=True).stdout
+        return json.loads(out)["steps"][0]["metrics"]["alerts"]
+
+    assert cron().returncode == 0 and alerts() == 2
+    (inbox / "0200.csv").write_text("candid,mag\n3,17.0\n")  # the next hour's file
+    second = cron()
+    assert second.returncode == 0 and "up to date" not in second.stderr and alerts() == 3, "new data is never hidden"
+    third = cron()  # nothing new: nothing to do, and the cron log says so in one line
+    assert third.returncode == 0 and third.stderr.count("\n") == 1 and "is up to date" in third.stderr
+    os.utime(inbox / "0200.csv")  # touched, not changed: still up to date (content hashes, not times)
+    assert "is up to date" in cron().stderr

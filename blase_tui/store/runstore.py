@@ -412,7 +412,8 @@ class RunStore:
             "SELECT * FROM step_runs WHERE signature = ? AND status = ? ORDER BY id DESC LIMIT 5", (digest, SUCCEEDED)
         ):
             arts = self.db.query("SELECT hash FROM artifacts WHERE step_run_id = ?", (prev["id"],))
-            sets = self.db.query("SELECT role, path, fingerprint FROM datasets WHERE step_run_id = ?", (prev["id"],))
+            sets = self.db.query("SELECT role, path, fingerprint, hash FROM datasets WHERE step_run_id = ?",
+                                 (prev["id"],))
             outputs = [s for s in sets if s["role"] == "output"]
             if not arts and not outputs:
                 continue
@@ -420,9 +421,19 @@ class RunStore:
                 continue
             if not all(self.cas.has(a["hash"]) for a in arts):
                 continue
-            if all(s["path"] and s["fingerprint"] == fingerprint(self.root / s["path"]) for s in sets):
+            if all(s["path"] and self._unchanged(s, fingerprint) for s in sets):
                 return prev
         return None
+
+    def _unchanged(self, dataset: sqlite3.Row, fingerprint: Any) -> bool:
+        """Whether a recorded dataset is on disk as it was: the same sizes and times, or, when those moved (a
+        ``touch``, a copy, a file downloaded again), the same content hash."""
+        from blase_tui.store.filehash import dataset_hash
+
+        path = self.root / dataset["path"]
+        if dataset["fingerprint"] == fingerprint(path):
+            return True
+        return bool(dataset["hash"]) and path.exists() and dataset_hash(self, path) == dataset["hash"]
 
     def producer(self, step_run: sqlite3.Row) -> sqlite3.Row:
         """The execution that computed what ``step_run`` holds: itself, or the one its reuse chain started at."""
