@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from blase_tui import __version__
-from blase_tui.cli import common, create, label, models, projects, runs, step, tui
+from blase_tui.cli import common, create, deploy, label, models, projects, runs, serve, step, tui
 from blase_tui.errors import EXIT_INTERRUPTED, EXIT_USAGE, BlaseError
 
 app = typer.Typer(
@@ -48,6 +48,8 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(projects.app, name="projects")
 app.add_typer(models.app, name="models")
 app.add_typer(label.app, name="label")
+app.add_typer(deploy.app, name="deploy")
+serve.register(app)
 tui.register(app)
 
 

@@ -137,7 +137,7 @@ def internal() -> Iterator[None]:
         _INTERNAL[0] -= 1
 
 
-def params(method: str, **values: Any) -> None:
+def params(method: str, /, **values: Any) -> None:
     """Record the arguments a module method was given as params of the step execution
     (``train(epochs=10)`` -> ``epochs = 10``). A key another call of the same execution already set to
     another value is kept as ``method.key``, so neither hides the other."""
@@ -318,6 +318,26 @@ def register_model(name: str, path: Path, card_path: Path, *, framework: str, me
                                framework=framework, file_hash=items[0][1], card_hash=card_items[0][1],
                                file_name=path.name, metrics=metrics)
     return f"{name} v{version}"
+
+
+def model_version(ref: str) -> dict[str, Any]:
+    """A registered model version (``name``, ``name:3``, ``name@champion``) with its card and the ``path`` of
+    its file in the content store; from the current run's project, else the working directory's."""
+    from blase_tui.store import models
+
+    return models.get(_project_store(), ref)
+
+
+def model_versions() -> list[dict[str, Any]]:
+    """Every registered model version (without cards), oldest first."""
+    from blase_tui.store import models
+
+    return models.list_models(_project_store())
+
+
+def project_root() -> Path:
+    """The root of the current run's project, else of the project the working directory belongs to."""
+    return _project_store().root
 
 
 def run_models() -> list[dict[str, Any]]:

@@ -170,6 +170,7 @@ class Train:
         if self.adapter is None:
             raise BlaseError("no model: call set_model(model, framework=...) before train().")
         recording.params("train", epochs=epochs, data_dir=data_dir)
+        _mark_trained(self.model)
         data_dir = Path(data_dir)
         from_images = raw_images(data_dir)
         if from_images:  # the images are the recorded input, not blase's cache of them
@@ -418,3 +419,21 @@ class Train:
             recording.dataset(folder, role="input", files=files, records=len(files))
         _log("training on the images in %s (labels from their folders), %d images", folder, len(files))
         return out
+
+
+_TRAINED: list[Any] = []  # weak references to the model objects Train.train() fitted in this process
+
+
+def _mark_trained(model: Any) -> None:
+    import weakref
+
+    try:
+        _TRAINED.append(weakref.ref(model))
+    except TypeError:  # an object that takes no weak reference: never counted as trained here
+        return
+
+
+def trained_in_this_process(model: Any) -> bool:
+    """Whether ``Train.train`` fitted this very object in this process (``Deploy`` then deploys it as it is,
+    rather than taking it for the architecture of a model trained by an earlier step)."""
+    return any(ref() is model for ref in _TRAINED)

@@ -1,0 +1,572 @@
+"""``Deploy`` (seed 000): package a trained model as a self-contained deployment folder, and archive it.
+
+>>> deployer = Deploy()
+>>> deployer.deploy_model(model="digits_cnn@champion", save_path="deployments/digits/", method="docker")
+>>> deployer.archive_deployment("deployments/digits/", format="zip")
+
+A deployment folder holds everything ``blase serve`` (or the Docker image) needs to answer predictions::
+
+    deployment.json    what it is: model name, version, framework, training run, the run that deployed it
+    model/<file>       the model file as the registry keeps it, and model/card.json
+    signature.json     the input it takes (columns with dtypes, or a tensor shape and dtype), an input example,
+                       the classes
+    requirements.txt   the packages serving needs, pinned to the versions the model was recorded with
+    code/              the project's Python files, when the model's classes are defined there (a torch module
+                       from scripts/model.py)
+    api.py             (include_api) the HTTP app: `uvicorn api:app`, the same app as `blase serve`
+    Dockerfile         (method="docker") slim Python, a non-root user, a healthcheck, `blase serve /app`
+    run.sh             (method="venv") makes a virtual environment with the requirements and serves
+    README.md          how to run it
+
+``model`` may be a registry reference (``name``, ``name:3``, ``name@champion``), a model file, or a model
+object. An object that ``Train`` fitted in this process is registered and deployed as it is. Any other object
+is taken for what seed 000 passes: the architecture from ``scripts/model.py``, untrained in this process; the
+deployment then holds the trained version of that architecture, and one line says which and why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blase_tui.core import archive
+from blase_tui.errors import BlaseError, ConfigError
+from blase_tui.modules import recording
+
+DEPLOYMENT = "deployment.json"
+SIGNATURE = "signature.json"
+FORMAT = 1
+METHODS = ("folder", "docker", "venv")
+FRAMEWORKS = {"sklearn": "sklearn", "scikit-learn": "sklearn", "torch": "torch", "pytorch": "torch",
+              "tensorflow": "tensorflow", "keras": "tensorflow", "tf": "tensorflow"}
+_SUFFIX_FRAMEWORK = {".pkl": "sklearn", ".joblib": "sklearn", ".pt": "torch", ".pth": "torch",
+                     ".keras": "tensorflow", ".h5": "tensorflow"}
+# what serving needs, besides the model's framework (pinned to this environment's versions)
+SERVE_PACKAGES = ("numpy", "pandas", "pyarrow", "fastapi", "uvicorn", "orjson")
+FRAMEWORK_PACKAGES = {"sklearn": ("scikit-learn", "scipy", "joblib"), "torch": ("torch",),
+                      "tensorflow": ("tensorflow-cpu", "tensorflow", "keras")}
+
+
+@dataclass
+class Chosen:
+    """The model version a deployment holds, and why it was chosen (one line)."""
+
+    name: str
+    version: int | None
+    framework: str
+    path: Path  # the model file
+    file_name: str
+    card: dict[str, Any]
+    run_id: str | None
+    why: str
+
+
+class Deploy:
+    def __init__(self, python: str | None = None) -> None:
+        """``python``: the Python version of the Docker image (default: the one the model was recorded with)."""
+        self.python = python
+        self.last: Path | None = None
+
+    # ----------------------------------------------------------------------------------------------- deploy
+    def deploy_model(self, model: Any, save_path: str | Path, method: str = "folder", framework: str | None = None,
+                     include_api: bool = True) -> Path:
+        """Write the deployment of ``model`` to ``save_path`` (replacing an earlier deployment there); returns
+        its folder. ``method``: ``folder``, ``docker`` (adds a Dockerfile) or ``venv`` (adds run.sh)."""
+        if method not in METHODS:
+            raise BlaseError(f"method must be one of {', '.join(METHODS)}, not {method!r}.")
+        if framework is not None and framework.lower() not in FRAMEWORKS:
+            raise BlaseError(f"framework must be sklearn, torch or tensorflow, not {framework!r}.")
+        framework = FRAMEWORKS[framework.lower()] if framework else None
+        described = model if isinstance(model, str | Path) else f"<{type(model).__name__}>"
+        recording.params("deploy_model", model=str(described), save_path=str(save_path), method=method,
+                         framework=framework, include_api=include_api)
+        chosen = choose_model(model, framework)
+        target = Path(save_path)
+        if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / DEPLOYMENT).is_file())):
+            raise BlaseError(f"{target} exists and is not a deployment; choose another save_path or remove it.")
+        staging = target.with_name(f".tmp-deploy-{os.getpid()}-{target.name}")
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+        try:
+            write_deployment(staging, chosen, method=method, include_api=include_api, python=self.python)
+            old = target.with_name(f".old-deploy-{os.getpid()}-{target.name}")
+            if target.exists():
+                os.replace(target, old)
+            os.replace(staging, target)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        recording.say("deployed %s to %s (%s): %s", _label(chosen), target, method, chosen.why)
+        recording.dataset(target, role="output")
+        self.last = target
+        return target
+
+    def archive_deployment(self, path: str | Path | None = None, format: str = "zip") -> Path:  # noqa: A002
+        """A deterministic archive of the deployment ``path`` (same folder, same bytes) beside it, with a SHA-256
+        manifest inside and ``ARCHIVE.sha256`` beside it; returns the archive's path."""
+        folder = Path(path) if path is not None else self.last
+        if folder is None:
+            raise BlaseError("archive_deployment needs the deployment folder (deploy_model's save_path).")
+        recording.params("archive_deployment", path=str(folder), format=format)
+        if not (folder / DEPLOYMENT).is_file():
+            raise BlaseError(f"{folder} is not a deployment (no {DEPLOYMENT}); make it with deploy_model first.")
+        out = archive.build(folder, format)
+        recording.dataset(out, role="output")
+        recording.say("archived %s as %s (check it with `blase deploy verify %s`)", folder, out, out)
+        return out
+
+
+def _label(chosen: Chosen) -> str:
+    return f"{chosen.name} v{chosen.version}" if chosen.version is not None else chosen.name
+
+
+# ----------------------------------------------------------------------------------------- choosing a model
+def choose_model(model: Any, framework: str | None = None) -> Chosen:
+    """The model version ``model`` stands for (see the module's docstring)."""
+    if isinstance(model, str | Path):
+        path = Path(model)
+        if path.is_file():
+            return _from_file(path, framework)
+        if isinstance(model, Path) or "/" in str(model) and not Path(str(model)).suffix == "":
+            raise BlaseError(f"model {model}: no such file, and not a model name; give a registered model"
+                             " (`blase models list`), as name, name:3 or name@alias, or a model file.")
+        row = recording.model_version(str(model))
+        return _chosen(row, f"named by the reference {model!r}")
+    return _from_object(model, framework)
+
+
+def _chosen(row: dict[str, Any], why: str) -> Chosen:
+    card = row.get("card") or {}
+    return Chosen(name=row["name"], version=int(row["version"]), framework=row["framework"], path=Path(row["path"]),
+                  file_name=row["file_name"], card=card, run_id=row.get("run_id") or card.get("training_run"),
+                  why=why)
+
+
+def _from_file(path: Path, framework: str | None) -> Chosen:
+    from blase_tui.store.hashing import hash_file
+
+    digest = hash_file(path)
+    for row in reversed(recording.model_versions()):
+        if row["file_hash"] == digest:
+            return _chosen(recording.model_version(f"{row['name']}:{row['version']}"),
+                           f"the file {path} is that registered version")
+    framework = framework or _SUFFIX_FRAMEWORK.get(path.suffix.lower())
+    if framework is None:
+        raise BlaseError(f"cannot tell which framework saved {path.name}; pass framework=\"sklearn\", \"torch\" or"
+                         " \"tensorflow\".")
+    card_file = path.with_name(path.name + ".card.json")
+    card = json.loads(card_file.read_text()) if card_file.is_file() else {"framework": framework}
+    return Chosen(name=path.stem, version=None, framework=framework, path=path, file_name=path.name, card=card,
+                  run_id=card.get("training_run"),
+                  why=f"the file {path}, which is not in the registry (no version or training run to name)")
+
+
+def _architecture(obj: Any, framework: str) -> tuple[str, Any]:
+    """What identifies an architecture: the class and the shapes of its weights (params for scikit-learn)."""
+    if framework == "torch":
+        return type(obj).__name__, [(k, tuple(v.shape)) for k, v in obj.state_dict().items()]
+    if framework == "tensorflow":
+        return type(obj).__name__, [tuple(w.shape) for w in obj.get_weights()]
+    return type(obj).__name__, {k: repr(v) for k, v in obj.get_params().items()}
+
+
+def _same_weights(a: Any, b: Any, framework: str) -> bool:
+    if framework == "torch":
+        sa, sb = a.state_dict(), b.state_dict()
+        return sa.keys() == sb.keys() and all(sa[k].cpu().equal(sb[k].cpu()) for k in sa)
+    if framework == "tensorflow":
+        wa, wb = a.get_weights(), b.get_weights()
+        return len(wa) == len(wb) and all(np.array_equal(x, y) for x, y in zip(wa, wb, strict=True))
+    import pickle
+
+    return pickle.dumps(a) == pickle.dumps(b)
+
+
+def _load(row: dict[str, Any]) -> Any:
+    from blase_tui.modules.evaluate import load_adapter_for
+
+    return load_adapter_for(Path(row["path"]), row["framework"], row["file_name"], "cpu").model
+
+
+def _from_object(obj: Any, framework: str | None) -> Chosen:
+    from blase_tui.modules.train import trained_in_this_process
+
+    framework = framework or _framework_of(obj)
+    if trained_in_this_process(obj):
+        return _register(obj, framework, "the object passed was trained in this process; registered it first")
+    arch = _architecture(obj, framework)
+    in_run = [(m["name"], m["version"]) for m in recording.run_models()]
+    candidates = sorted((m for m in recording.model_versions() if m["framework"] == framework),
+                        key=lambda m: ((m["name"], m["version"]) in in_run, m["created"] or 0), reverse=True)
+    same_arch: list[dict[str, Any]] = []
+    for m in candidates:
+        row = recording.model_version(f"{m['name']}:{m['version']}")
+        card_class = ((row.get("card") or {}).get("model") or {}).get("class")
+        if card_class is not None and card_class != arch[0]:
+            continue
+        try:
+            loaded = _load(row)
+        except Exception:  # noqa: BLE001 - a version that no longer loads is simply not a candidate
+            continue
+        if _architecture(loaded, framework) != arch:
+            continue
+        if _same_weights(obj, loaded, framework):
+            return _chosen(row, "the object passed holds exactly that version's weights")
+        same_arch.append(row)
+        if len(same_arch) >= 1 and len(candidates) > 20:
+            break
+    if same_arch:
+        row = same_arch[0]
+        where = ("the version of that architecture saved in this run"
+                 if (row["name"], row["version"]) in in_run else "the newest registered version of that architecture")
+        return _chosen(row, f"the {arch[0]} passed was not trained in this process (it is the architecture, as"
+                            f" from scripts/model.py), so this is {where}, trained in run {row.get('run_id')}")
+    if framework == "sklearn" and _fitted(obj):
+        return _register(obj, framework, "a fitted estimator not in the registry; registered it first")
+    raise BlaseError(f"no trained {arch[0]} of this architecture is registered, and the object passed was not trained"
+                     " in this process: run the train step first (Train.save_model or ctx.log_model), or pass a"
+                     " registered model such as \"name@champion\".")
+
+
+def _fitted(obj: Any) -> bool:
+    try:
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(obj)
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _framework_of(obj: Any) -> str:
+    mro = [c.__module__ for c in type(obj).__mro__]
+    if any(m.startswith("sklearn") for m in mro) or hasattr(obj, "get_params") and hasattr(obj, "fit"):
+        return "sklearn"
+    if any(m.startswith("torch") for m in mro):
+        return "torch"
+    if any(m.startswith(("keras", "tensorflow", "tf_keras")) for m in mro):
+        return "tensorflow"
+    raise BlaseError(f"cannot tell which framework a {type(obj).__name__} belongs to; pass framework=...")
+
+
+def _register(obj: Any, framework: str, why: str) -> Chosen:
+    if not recording.active():
+        raise BlaseError("deploying a model object that is not registered needs a run (a step, or"
+                         " Track().start_run()) to register it in; or pass a registered model's name.")
+    import importlib
+
+    # the registry's public API (cards, saving per framework) is a layer above the modules: bound by name
+    public = importlib.import_module("blase_tui.models")
+    saved = public.log_model(obj, type(obj).__name__.lower(), framework=framework)
+    name, _, version = saved.partition(" v")
+    return _chosen(recording.model_version(f"{name}:{version}"), why)
+
+
+# ------------------------------------------------------------------------------------------------- writing
+def write_deployment(folder: Path, chosen: Chosen, *, method: str = "folder", include_api: bool = True,
+                     python: str | None = None) -> dict[str, Any]:
+    """Write the deployment of ``chosen`` into the (empty) ``folder``; returns its ``deployment.json``."""
+    (folder / "model").mkdir(parents=True, exist_ok=True)
+    model_file = folder / "model" / chosen.file_name
+    shutil.copyfile(chosen.path, model_file)
+    os.chmod(model_file, 0o644)
+    card = dict(chosen.card)
+    (folder / "model" / "card.json").write_text(json.dumps(card, indent=1, sort_keys=True, default=str) + "\n")
+    code = _code_needed(chosen, folder)
+    signature = _signature(chosen)
+    # one line per key: readable, and the input example (an image: 1,024 values) stays on its line
+    (folder / SIGNATURE).write_text("{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v, default=_plain)}"
+                                                      for k, v in signature.items()) + "\n}\n")
+    packages = _packages(chosen)
+    (folder / "requirements.txt").write_text(_requirements(packages))
+    where = recording.where()
+    py = python or (card.get("python") or f"{sys.version_info.major}.{sys.version_info.minor}")
+    manifest = {
+        "format": FORMAT,
+        "model": {"name": chosen.name, "version": chosen.version, "framework": chosen.framework,
+                  "file": f"model/{chosen.file_name}", "card": "model/card.json", "training_run": chosen.run_id,
+                  "task": card.get("task", "classification")},
+        "chosen_because": chosen.why,
+        "deployed_by_run": where.get("run_id"),
+        "method": method,
+        "python": py,
+        "code": code,
+        "packages": packages,
+    }
+    (folder / DEPLOYMENT).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str) + "\n")
+    if include_api:
+        (folder / "api.py").write_text(API_PY)
+    if method == "docker":
+        (folder / "Dockerfile").write_text(dockerfile(py))
+        (folder / ".dockerignore").write_text("predictions/\n__pycache__/\n")
+    if method == "venv":
+        run = folder / "run.sh"
+        run.write_text(RUN_SH)
+        os.chmod(run, 0o755)
+    (folder / "README.md").write_text(_readme(chosen, method, include_api, py))
+    return manifest
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _code_needed(chosen: Chosen, folder: Path) -> bool:
+    """Copy the project's Python files into ``code/`` when the pickled model refers to classes defined in the
+    project (a torch module or scikit-learn transformer from ``scripts/``); returns whether it did."""
+    if chosen.framework == "tensorflow":
+        return False
+    modules = _pickled_modules(chosen.path)
+    roots = {m.split(".")[0] for m in modules}
+    ours = {r for r in roots if r not in sys.builtin_module_names and r not in _THIRD_PARTY and not _installed(r)}
+    if not ours:
+        return False
+    from blase_tui.core.signature import project_code_files
+
+    root = recording.project_root()
+    from blase_tui.core.config import load_config
+
+    config = load_config(root)
+    for f in project_code_files(root, config.entry, config.scripts):
+        rel = f.relative_to(root)
+        if rel.parts[0] in ours or f"{rel.with_suffix('').as_posix().replace('/', '.')}" in modules:
+            dest = folder / "code" / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(f, dest)
+    return (folder / "code").is_dir()
+
+
+_THIRD_PARTY = {"torch", "sklearn", "numpy", "scipy", "collections", "builtins", "copyreg", "_codecs",
+                "__builtin__", "functools", "joblib", "pandas"}
+
+
+def _installed(top: str) -> bool:
+    """A module importable from outside the project (an installed package or the standard library)."""
+    import importlib.util
+
+    if top in sys.stdlib_module_names:
+        return True
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return False
+    if spec is None or spec.origin is None:
+        return spec is not None and not spec.submodule_search_locations
+    try:
+        root = recording.project_root().resolve()
+    except Exception:  # noqa: BLE001
+        return True
+    return not Path(spec.origin).resolve().is_relative_to(root)
+
+
+def _pickled_modules(path: Path) -> set[str]:
+    """The modules a pickle (or torch's zip of one) names its classes from, read without unpickling."""
+    import pickletools
+    import zipfile
+
+    blobs = []
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            blobs = [zf.read(n) for n in zf.namelist() if n.endswith(".pkl")]
+    else:
+        blobs = [path.read_bytes()]
+    found: set[str] = set()
+    for blob in blobs:
+        strings: list[str] = []
+        try:
+            for op, arg, _pos in pickletools.genops(blob):
+                if op.name in ("GLOBAL", "INST") and isinstance(arg, str):
+                    found.add(arg.split(" ")[0])
+                elif op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
+                    strings.append(str(arg))
+                elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                    found.add(strings[-2])
+        except Exception:  # noqa: BLE001 - not a pickle we can walk: nothing to add
+            continue
+    return found
+
+
+def _signature(chosen: Chosen) -> dict[str, Any]:
+    """The input the model takes, from its card: named columns (a scikit-learn model fitted on a DataFrame) or a
+    tensor of a shape and dtype; with an input example and the classes."""
+    card = chosen.card
+    given = card.get("input") or {}
+    features = card.get("feature_names")
+    example = card.get("input_example")
+    if features:
+        inputs: dict[str, Any] = {"kind": "columns",
+                                  "columns": [{"name": f, "dtype": given.get("dtype", "float64")} for f in features]}
+    else:
+        shape = given.get("shape")
+        inputs = {"kind": "tensor", "shape": shape, "dtype": given.get("dtype", "float32")}
+        if given.get("column"):
+            inputs["column"] = given["column"]
+    synthetic = False
+    if example is None:
+        example = _example_from_training(chosen, inputs)
+    if example is None and inputs.get("shape") is not None:
+        example = np.zeros([1, *inputs["shape"]], dtype=inputs.get("dtype") or "float32").tolist()
+        synthetic = True
+    if example is not None and features:
+        example = {"columns": features, "data": np.asarray(example).tolist()}
+    return {"inputs": inputs, "input_example": example, "input_example_synthetic": synthetic,
+            "task": card.get("task", "classification"), "classes": card.get("classes"),
+            "framework": chosen.framework}
+
+
+def _example_from_training(chosen: Chosen, inputs: dict[str, Any]) -> Any:
+    """A record of the data the model was trained on (the first of its training split), when still there."""
+    if chosen.run_id is None:
+        return None
+    try:
+        from blase_tui.modules.shards import open_split
+
+        for path in recording.training_inputs(chosen.run_id, chosen.card.get("training_step_run")):
+            if not (path / "_manifest.json").is_file():
+                continue
+            split = open_split(path)
+            column = inputs.get("column") or split.input_column(None)
+            for _, cols in split.batches(2, columns=[column]):
+                return np.asarray(cols[column][:2]).tolist()
+    except Exception:  # noqa: BLE001 - an example is a courtesy; the signature stands without it
+        return None
+    return None
+
+
+def _packages(chosen: Chosen) -> dict[str, str]:
+    """Pinned versions of what serving the model needs: the framework as the model was recorded with, the
+    server's packages as this environment has them, and blase."""
+    from importlib import metadata
+
+    import blase_tui
+
+    recorded = dict(chosen.card.get("packages") or {})
+    out: dict[str, str] = {}
+    for pkg in (*FRAMEWORK_PACKAGES[chosen.framework], *SERVE_PACKAGES):
+        version = recorded.get(pkg)
+        if version is None:
+            try:
+                version = metadata.version(pkg)
+            except metadata.PackageNotFoundError:
+                continue
+        out[pkg] = version
+    if chosen.framework == "tensorflow" and "tensorflow-cpu" in out:
+        out.pop("tensorflow", None)
+    out["blase-tui"] = recorded.get("blase-tui", blase_tui.__version__)
+    return dict(sorted(out.items()))
+
+
+def _requirements(packages: dict[str, str]) -> str:
+    lines = ["# pinned to the versions the model was recorded with (blase deploy)"]
+    for pkg, version in packages.items():
+        base = version.split("+")[0]  # a local build tag (torch's +cpu) is not on the package index
+        name = "blase-tui[serve]" if pkg == "blase-tui" else pkg
+        lines.append(f"{name}=={base}")
+    return "\n".join(lines) + "\n"
+
+
+API_PY = '''"""The deployment's HTTP app, the same one `blase serve` runs: `uvicorn api:app --port 5000` from this folder.
+Routes: POST /invocations, GET /ping, /health, /version, /metadata (see blase's docs/deploy.md)."""
+
+from pathlib import Path
+
+from blase_tui.serve.app import create_app
+
+app = create_app(Path(__file__).resolve().parent)
+'''
+
+RUN_SH = '''#!/bin/sh
+# Make a virtual environment with the pinned requirements (once), then serve the model on port ${PORT:-5000}.
+set -eu
+cd "$(dirname "$0")"
+if [ ! -x .venv/bin/blase ]; then
+    python3 -m venv .venv
+    .venv/bin/pip install -r requirements.txt
+fi
+exec .venv/bin/blase serve . --host "${HOST:-127.0.0.1}" --port "${PORT:-5000}"
+'''
+
+
+def serve_command(host: str = "0.0.0.0", port: int = 5000) -> list[str]:  # noqa: S104 - inside a container
+    """The command the Dockerfile runs (the test runs exactly it, outside Docker)."""
+    return ["blase", "serve", "/app", "--host", host, "--port", str(port)]
+
+
+def dockerfile(python: str) -> str:
+    cmd = json.dumps(serve_command())
+    return f'''# The deployment as an image: `docker build -t model . && docker run -p 5000:5000 model`
+FROM python:{python}-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+RUN useradd --create-home --uid 10001 blase
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+COPY --chown=blase:blase . .
+USER blase
+EXPOSE 5000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \\
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:5000/ping', timeout=4).status != 200)"]
+CMD {cmd}
+'''
+
+
+def _readme(chosen: Chosen, method: str, include_api: bool, python: str) -> str:
+    run = {
+        "folder": "    pip install -r requirements.txt\n    blase serve . --port 5000\n",
+        "docker": "    docker build -t model .\n    docker run -p 5000:5000 model\n",
+        "venv": "    ./run.sh            # HOST and PORT may be set; 127.0.0.1:5000 by default\n",
+    }[method]
+    api = "\n`api.py` is the same app for any ASGI server: `uvicorn api:app --port 5000`.\n" if include_api else ""
+    return f"""# {_label(chosen)}
+
+A {chosen.framework} model deployed by blase ({chosen.why}).
+Trained in run {chosen.run_id or "-"}; see `deployment.json` and `model/card.json`.
+
+## Run it
+
+{run}{api}
+## Ask it
+
+    curl -s localhost:5000/ping
+    curl -s localhost:5000/metadata
+    curl -s -H 'Content-Type: application/json' -d @example.json localhost:5000/invocations
+
+`/invocations` takes MLflow's JSON formats (`dataframe_split`, `dataframe_records`, `instances`, `inputs`)
+and CSV, and answers `{{"predictions": [...]}}` (`?probabilities=true` adds the class probabilities).
+`signature.json` says what input the model takes, with an example. Python {python}.
+"""
+
+
+# -------------------------------------------------------------------------------------------------- reading
+def read_deployment(folder: Path) -> dict[str, Any]:
+    """A deployment's ``deployment.json`` and ``signature.json``, checked; a one-line error otherwise."""
+    folder = Path(folder)
+    manifest_path = folder / DEPLOYMENT
+    if not manifest_path.is_file():
+        raise ConfigError(f"{folder} is not a deployment (no {DEPLOYMENT}); make one with Deploy().deploy_model.")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        signature = json.loads((folder / SIGNATURE).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{folder}: {DEPLOYMENT} or {SIGNATURE} cannot be read ({exc}); deploy it again.") from None
+    if manifest.get("format") != FORMAT:
+        raise ConfigError(f"{folder}: deployment format {manifest.get('format')!r} is not {FORMAT}; deploy it again"
+                          " with this version of blase.")
+    model_file = folder / manifest["model"]["file"]
+    if not model_file.is_file():
+        raise ConfigError(f"{folder}: the model file {manifest['model']['file']} is missing; deploy it again.")
+    manifest["signature"] = signature
+    return manifest

@@ -1,0 +1,160 @@
+"""The HTTP app of ``blase serve``: a deployment's model behind MLflow's scoring protocol.
+
+- ``POST /invocations``: MLflow's JSON formats or CSV (:mod:`blase_tui.serve.payload`); answers
+  ``{"predictions": [...]}``, plus ``"probabilities"`` and ``"classes"`` with ``?probabilities=true`` (or
+  ``"params": {"probabilities": true}``). A bad payload is a 4xx with ``{"error_code", "message"}`` naming the
+  problem; the server goes on answering.
+- ``GET /ping`` (200 while the model is loaded), ``/health`` (counts and the prediction log's state),
+  ``/version`` (blase's version), ``/metadata`` (model, version, training run, signature).
+
+Every predicted record goes to the prediction log (:mod:`blase_tui.serve.predlog`) unless it is off.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from blase_tui.serve.model import ServedModel
+from blase_tui.serve.payload import PayloadError, parse, to_input
+from blase_tui.serve.predlog import Entry, PredictionLog
+
+MAX_ROWS = 10_000
+MAX_BODY = 16 * 1024 * 1024
+_ERROR_CODES = {400: "BAD_REQUEST", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
+                422: "INVALID_PARAMETER_VALUE", 500: "INTERNAL_ERROR"}
+
+
+def _dumps(value: Any) -> bytes:
+    import orjson
+
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _listable(values: np.ndarray) -> Any:
+    """Predictions as JSON: numeric arrays as they are (orjson writes them), anything else as Python values."""
+    return values if values.dtype.kind in "biuf" and values.flags.c_contiguous else values.tolist()
+
+
+def default_log_dir(folder: Path, name: str) -> Path:
+    """Where a deployment's predictions are logged: ``predictions/<model>/`` of the project it lies in (or the
+    working directory's project), else beside the deployment."""
+    from blase_tui.core.config import find_project_root
+
+    root = find_project_root(folder) or find_project_root()
+    return (root / "predictions" / name) if root is not None else (folder / "predictions")
+
+
+def create_app(target: Path | ServedModel, *, log_dir: Path | None | bool = True, max_rows: int = MAX_ROWS,
+               max_body: int = MAX_BODY, device: str | None = None, flush_seconds: float = 1.0) -> Any:
+    """The FastAPI app serving ``target`` (a deployment folder, or a loaded :class:`ServedModel`). ``log_dir``:
+    True for the default place, a folder, or False/None for no prediction log."""
+    import blase_tui
+
+    served = target if isinstance(target, ServedModel) else ServedModel(Path(target), device=device)
+    log: PredictionLog | None = None
+    if log_dir:
+        folder = default_log_dir(served.folder, served.name) if log_dir is True else Path(log_dir)
+        log = PredictionLog(folder, model=served.name, version=served.version, flush_seconds=flush_seconds)
+    stats = {"requests": 0, "records": 0, "client_errors": 0, "server_errors": 0, "started": time.time()}
+    signature = served.signature
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(_app: Any):  # type: ignore[no-untyped-def]
+        if log is not None:
+            log.start()
+        try:
+            yield
+        finally:
+            if log is not None:
+                log.close()
+
+    app = FastAPI(title=f"blase: {served.label}", version=blase_tui.__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
+    app.state.served = served
+    app.state.log = log
+
+    def error(status: int, message: str) -> Response:
+        key = "client_errors" if status < 500 else "server_errors"
+        stats[key] += 1
+        return Response(_dumps({"error_code": _ERROR_CODES.get(status, "BAD_REQUEST"), "message": message}),
+                        status_code=status, media_type="application/json")
+
+    @app.post("/invocations")
+    async def invocations(request: Request) -> Response:
+        started = time.perf_counter()
+        stats["requests"] += 1
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_body:
+            return error(413, f"the body is {int(declared)} bytes, more than the {max_body} this server takes"
+                              " (--max-body); send fewer records per request.")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body:
+                return error(413, f"the body is more than the {max_body} bytes this server takes (--max-body);"
+                                  " send fewer records per request.")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        want_proba = request.query_params.get("probabilities", "").lower() in ("1", "true", "yes")
+        try:
+            parsed = parse(body, request.headers.get("content-type", "application/json"), probabilities=want_proba)
+            x, n = to_input(parsed, signature, max_rows=max_rows)
+        except PayloadError as exc:
+            return error(exc.status, exc.message)
+        try:
+            predictions, proba = served.predict(x)
+        except Exception as exc:  # noqa: BLE001 - one bad request must not take the server down
+            return error(500, f"the model failed on this input: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        latency = (time.perf_counter() - started) * 1000
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        stats["records"] += n
+        if log is not None:
+            log.add(Entry(request_id, time.time(), latency, x, predictions, proba))
+        out: dict[str, Any] = {"predictions": _listable(predictions)}
+        if parsed.probabilities:
+            if proba is None:
+                return error(422, f"{served.label} gives no probabilities (it is not a classifier with"
+                                  " predict_proba); ask without probabilities.")
+            out["probabilities"] = proba
+            if served.classes is not None:
+                out["classes"] = served.classes.tolist()
+        return Response(_dumps(out), media_type="application/json", headers={"x-request-id": request_id})
+
+    @app.get("/ping")
+    async def ping() -> Response:
+        return Response("\n", media_type="text/plain")
+
+    @app.get("/health")
+    async def health() -> Response:
+        body: dict[str, Any] = {"status": "ok", "model": served.name, "version": served.version,
+                                "uptime_s": round(time.time() - stats["started"], 3),
+                                **{k: v for k, v in stats.items() if k != "started"}}
+        if log is not None:
+            body["prediction_log"] = {"folder": str(log.folder), "rows_written": log.rows_written,
+                                      "files": log.files_written, "pending": log.pending, "errors": log.errors,
+                                      "last_error": log.last_error}
+        return Response(_dumps(body), media_type="application/json")
+
+    @app.get("/version")
+    async def version() -> Response:
+        return Response(blase_tui.__version__, media_type="text/plain")
+
+    @app.get("/metadata")
+    async def metadata() -> Response:
+        manifest = served.manifest
+        body = {"model": manifest["model"], "chosen_because": manifest.get("chosen_because"),
+                "deployed_by_run": manifest.get("deployed_by_run"), "signature": signature,
+                "packages": manifest.get("packages"), "blase": blase_tui.__version__,
+                "prediction_log": str(log.folder) if log is not None else None}
+        return Response(_dumps(body), media_type="application/json")
+
+    return app

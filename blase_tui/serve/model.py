@@ -1,0 +1,93 @@
+"""A deployment's model, loaded once and asked for predictions (and class probabilities) per request."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blase_tui.modules.deploy import read_deployment
+
+
+class ServedModel:
+    def __init__(self, folder: Path, device: str | None = None) -> None:
+        from blase_tui.modules.evaluate import load_adapter_for
+
+        self.folder = Path(folder).resolve()
+        self.manifest = read_deployment(self.folder)
+        self.signature: dict[str, Any] = self.manifest["signature"]
+        info = self.manifest["model"]
+        self.name: str = info["name"]
+        self.version: int | None = info.get("version")
+        self.framework: str = info["framework"]
+        self.training_run: str | None = info.get("training_run")
+        self.task: str = info.get("task") or self.signature.get("task") or "classification"
+        if self.manifest.get("code"):  # the model's classes are the project's own: importable from code/
+            code = str(self.folder / "code")
+            if code not in sys.path:
+                sys.path.insert(0, code)
+        model_file = self.folder / info["file"]
+        self.adapter = load_adapter_for(model_file, self.framework, model_file.name,
+                                        device if self.framework != "sklearn" else None)
+        self.adapter.classification = self.task == "classification"
+        self.model = self.adapter.model
+        classes = self.signature.get("classes")
+        if classes is None and hasattr(self.model, "classes_"):
+            classes = [c.item() if hasattr(c, "item") else c for c in self.model.classes_]
+        self.classes = np.asarray(classes) if classes is not None else None
+        self.has_proba = self._has_proba()
+        self._one_pass = False
+        example = self.signature.get("input_example")
+        if example is not None:
+            self._warm_up(example)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} v{self.version}" if self.version is not None else self.name
+
+    def _has_proba(self) -> bool:
+        if self.framework == "sklearn":
+            return hasattr(self.model, "predict_proba") and self.task == "classification"
+        return self.task == "classification"
+
+    def _warm_up(self, example: Any) -> None:
+        """Predict the input example once (the first request is not the slow one), and learn whether a
+        scikit-learn classifier's labels are the argmax of its probabilities (one call per request, not two)."""
+        from blase_tui.serve.payload import Parsed, to_input
+
+        try:
+            if isinstance(example, dict):
+                parsed = Parsed(columns=list(example["columns"]), rows=example["data"])
+            else:
+                parsed = Parsed(tensor=example)
+            x, _ = to_input(parsed, self.signature, max_rows=10_000)
+        except Exception:  # noqa: BLE001 - an example that no longer fits is not a reason to refuse serving
+            return
+        if self.framework == "sklearn" and self.has_proba:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                labels = np.asarray(self.model.predict(x))
+                proba = np.asarray(self.model.predict_proba(x))
+            self._one_pass = self.classes is not None and np.array_equal(self.classes[proba.argmax(axis=1)], labels)
+        else:
+            self.predict(x)
+
+    def predict(self, x: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(predictions, probabilities or None)`` for the records in ``x``."""
+        if self.framework == "sklearn":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "X does not have valid feature names" and the like, per call
+                if self.has_proba:
+                    proba = np.asarray(self.model.predict_proba(x))
+                    if self._one_pass:
+                        return self.classes[proba.argmax(axis=1)], proba
+                    return np.asarray(self.model.predict(x)), proba
+                return np.asarray(self.model.predict(x)), None
+        out = np.asarray(self.adapter.predict(np.asarray(x)))
+        if self.task == "classification" and out.ndim == 2:
+            labels = out.argmax(axis=1)
+            return (self.classes[labels] if self.classes is not None else labels), out
+        return (out[:, 0] if out.ndim == 2 and out.shape[1] == 1 else out), None

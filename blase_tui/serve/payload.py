@@ -1,0 +1,247 @@
+"""Request bodies of ``/invocations``: MLflow's four JSON formats and CSV, turned into the model's input as the
+deployment's signature describes it, or a :class:`PayloadError` naming the problem (and the HTTP status).
+
+JSON (one of these keys, plus optional ``"params": {"probabilities": true}``)::
+
+    {"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2], [3, 4]]}}
+    {"dataframe_records": [{"a": 1, "b": 2}, {"a": 3, "b": 4}]}
+    {"instances": [[1, 2], [3, 4]]}          (or a list of {"a": 1, "b": 2} records)
+    {"inputs": [[1, 2], [3, 4]]}             (or {"a": [1, 3], "b": [2, 4]})
+
+CSV (``Content-Type: text/csv``): a header line of column names, then one line per record.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+class PayloadError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Parsed:
+    """What a request asks: either named columns (``columns`` and ``rows``, or ``frame``) or ``tensor`` rows."""
+
+    columns: list[str] | None = None
+    rows: list[Any] | None = None  # list of row lists, with columns
+    frame: Any = None  # a pandas DataFrame (CSV)
+    tensor: list[Any] | None = None  # list of instances without names
+    probabilities: bool = False
+
+
+def _loads(body: bytes) -> Any:
+    try:
+        import orjson
+
+        return orjson.loads(body)
+    except ImportError:  # pragma: no cover - orjson is in the serve extra
+        import json
+
+        return json.loads(body)
+
+
+def parse(body: bytes, content_type: str, *, probabilities: bool = False) -> Parsed:
+    """Parse a request body (any format) into :class:`Parsed`."""
+    kind = (content_type or "application/json").split(";")[0].strip().lower()
+    if kind in ("text/csv", "application/csv"):
+        return _csv(body, probabilities)
+    if kind not in ("application/json", "", "*/*"):
+        raise PayloadError(415, f"Content-Type {kind!r} is not supported; send application/json (one of"
+                                f" {', '.join(FORMATS)}) or text/csv.")
+    try:
+        data = _loads(body)
+    except ValueError as exc:
+        raise PayloadError(400, f"the body is not valid JSON ({exc}); send one of {', '.join(FORMATS)}.") from None
+    if not isinstance(data, dict):
+        raise PayloadError(400, f"the JSON body must be an object with one of the keys {', '.join(FORMATS)},"
+                                f" not a {type(data).__name__}.")
+    params = data.get("params") or {}
+    if not isinstance(params, dict):
+        raise PayloadError(400, "`params` must be an object, such as {\"probabilities\": true}.")
+    probabilities = probabilities or bool(params.get("probabilities"))
+    given = [k for k in FORMATS if k in data]
+    unknown = [k for k in data if k not in FORMATS and k != "params"]
+    if len(given) != 1:
+        what = f"unknown key(s) {', '.join(unknown)}" if unknown and not given else (
+            f"both {' and '.join(given)}" if given else "no input")
+        raise PayloadError(400, f"the body has {what}; give exactly one of {', '.join(FORMATS)}.")
+    key = given[0]
+    value = data[key]
+    if key == "dataframe_split":
+        if not isinstance(value, dict) or "data" not in value:
+            raise PayloadError(400, "dataframe_split must be an object with `data` (a list of rows) and `columns`.")
+        rows = value["data"]
+        if not isinstance(rows, list):
+            raise PayloadError(400, "dataframe_split.data must be a list of rows.")
+        columns = value.get("columns")
+        if columns is None:
+            return Parsed(tensor=rows, probabilities=probabilities)
+        if not isinstance(columns, list) or not all(isinstance(c, str | int) for c in columns):
+            raise PayloadError(400, "dataframe_split.columns must be a list of column names.")
+        return Parsed(columns=[str(c) for c in columns], rows=rows, probabilities=probabilities)
+    if key == "dataframe_records":
+        return _records(value, "dataframe_records", probabilities)
+    if key == "instances":
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            return _records(value, "instances", probabilities)
+        if not isinstance(value, list):
+            raise PayloadError(400, "instances must be a list (of rows, or of records).")
+        return Parsed(tensor=value, probabilities=probabilities)
+    # inputs
+    if isinstance(value, dict):
+        columns = [str(c) for c in value]
+        lists = list(value.values())
+        if not all(isinstance(v, list) for v in lists):
+            raise PayloadError(400, "inputs as an object must map each column to a list of values.")
+        lengths = {len(v) for v in lists}
+        if len(lengths) > 1:
+            raise PayloadError(400, f"inputs: the columns have different lengths ({sorted(lengths)}).")
+        return Parsed(columns=columns, rows=[list(r) for r in zip(*lists, strict=True)], probabilities=probabilities)
+    if not isinstance(value, list):
+        raise PayloadError(400, "inputs must be a list of rows or an object of columns.")
+    return Parsed(tensor=value, probabilities=probabilities)
+
+
+def _records(value: Any, key: str, probabilities: bool) -> Parsed:
+    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+        raise PayloadError(400, f"{key} must be a list of records ({{\"column\": value, ...}}).")
+    columns: list[str] = []
+    seen: set[str] = set()
+    for record in value:
+        for c in record:
+            if c not in seen:
+                seen.add(c)
+                columns.append(str(c))
+    rows = [[record.get(c) for c in columns] for record in value]
+    return Parsed(columns=columns, rows=rows, probabilities=probabilities)
+
+
+def _csv(body: bytes, probabilities: bool) -> Parsed:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(io.BytesIO(body))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError(400, f"the CSV body cannot be read ({str(exc).splitlines()[0]}); send a header line"
+                                " of column names, then one line per record.") from None
+    return Parsed(columns=[str(c) for c in frame.columns], frame=frame, probabilities=probabilities)
+
+
+# ------------------------------------------------------------------------------------ to the model's input
+def to_input(parsed: Parsed, signature: dict[str, Any], *, max_rows: int) -> tuple[Any, int]:
+    """The model's input (a DataFrame for named columns, an ndarray for a tensor) and its number of records."""
+    spec = signature.get("inputs") or {}
+    n = _count(parsed)
+    if n == 0:
+        raise PayloadError(422, "the request holds no records; send at least one.")
+    if n > max_rows:
+        raise PayloadError(422, f"the request holds {n} records, more than the {max_rows} this server takes at once"
+                                " (--max-rows); split it.")
+    if spec.get("kind") == "columns":
+        return _columns(parsed, spec, n), n
+    return _tensor(parsed, spec, n), n
+
+
+def _count(parsed: Parsed) -> int:
+    if parsed.frame is not None:
+        return len(parsed.frame)
+    if parsed.rows is not None:
+        return len(parsed.rows)
+    return len(parsed.tensor or [])
+
+
+def _columns(parsed: Parsed, spec: dict[str, Any], n: int) -> Any:
+    import pandas as pd
+
+    names = [c["name"] for c in spec["columns"]]
+    dtypes = {c["name"]: c.get("dtype") or "float64" for c in spec["columns"]}
+    if parsed.columns is None:  # rows without names: they must be in the model's column order
+        rows = parsed.tensor or []
+        bad = next((i for i, r in enumerate(rows) if not isinstance(r, list) or len(r) != len(names)), None)
+        if bad is not None:
+            got = len(rows[bad]) if isinstance(rows[bad], list) else "not a list"
+            raise PayloadError(422, f"record {bad} has {got} values; the model takes {len(names)} columns"
+                                    f" ({', '.join(names)}): send them in that order, or by name.")
+        columns, data = names, rows
+    else:
+        columns = parsed.columns
+        missing = [c for c in names if c not in columns]
+        extra = [c for c in columns if c not in dtypes]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing column(s) {', '.join(missing)}")
+            if extra:
+                parts.append(f"unknown column(s) {', '.join(extra)}")
+            raise PayloadError(422, f"{' and '.join(parts)}; the model takes {', '.join(names)}.")
+        data = parsed.rows
+    if parsed.frame is not None:
+        frame = parsed.frame[names]
+    else:
+        width = len(columns)
+        bad = next((i for i, r in enumerate(data) if not isinstance(r, list) or len(r) != width), None)
+        if bad is not None:
+            raise PayloadError(422, f"record {bad} does not have one value per column ({width} columns).")
+        frame = pd.DataFrame(data, columns=columns)[names]
+    out = {}
+    for name in names:
+        column = frame[name]
+        kind = np.dtype(dtypes[name]).kind if dtypes[name] not in ("object", "str", "string") else "O"
+        if kind in "fiub":
+            values = pd.to_numeric(column, errors="coerce")
+            bad_rows = np.flatnonzero(values.isna().to_numpy() & column.notna().to_numpy())
+            if len(bad_rows):
+                raise PayloadError(422, f"column {name}: {column.iloc[bad_rows[0]]!r} in record {bad_rows[0]} is not a"
+                                        f" number (the model takes {dtypes[name]}).")
+            out[name] = values.astype("float64") if kind == "f" or values.isna().any() else values
+        else:
+            out[name] = column
+    return pd.DataFrame(out, columns=names)
+
+
+def _tensor(parsed: Parsed, spec: dict[str, Any], n: int) -> np.ndarray:
+    if parsed.columns is not None:
+        if parsed.frame is not None:
+            rows = parsed.frame.to_numpy().tolist()
+        else:
+            rows = parsed.rows
+    else:
+        rows = parsed.tensor
+    try:
+        array = np.asarray(rows, dtype=np.float64)
+    except (ValueError, TypeError) as exc:
+        text = str(exc).splitlines()[0]
+        if "inhomogeneous" in text or "sequence" in text:
+            raise PayloadError(422, "the records do not all have the same shape; every record must have the"
+                                    f" shape {spec.get('shape')}.") from None
+        raise PayloadError(422, f"the records hold values that are not numbers ({text}).") from None
+    shape = spec.get("shape")
+    if shape is not None:
+        want = tuple(int(s) for s in shape)
+        got = tuple(array.shape[1:])
+        if got != want:
+            if int(np.prod(got)) == int(np.prod(want)) and array.ndim >= 1:
+                array = array.reshape((n, *want))  # flat rows of a dataframe: the same values, reshaped
+            else:
+                raise PayloadError(422, f"each record has the shape {list(got)}; the model takes {list(want)}"
+                                        f" ({spec.get('dtype', 'float32')}).")
+    if np.isnan(array).any():
+        raise PayloadError(422, "the records hold missing values (null or NaN); the model takes numbers only.")
+    dtype = np.dtype(spec.get("dtype") or "float32")
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if (array != np.round(array)).any() or array.min() < info.min or array.max() > info.max:
+            raise PayloadError(422, f"the model takes {dtype} values (whole numbers from {info.min} to {info.max});"
+                                    " the records hold others.")
+    return array.astype(dtype, copy=False)
