@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +23,8 @@ REPO = Path(__file__).resolve().parent.parent
 STEPS_MAIN = '''
 import os
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from blase_tui import main, step
@@ -170,3 +175,56 @@ def runs_json(blase: BlaseRunner, cwd: Path, *extra: str) -> list[dict]:
 
 def show_json(blase: BlaseRunner, cwd: Path, run: str) -> dict:
     return json.loads(blase("runs", "show", run, "--json", cwd=cwd, check=True).stdout)
+
+
+# ------------------------------------------------------------------------------- `blase serve` on a real port
+def free_port() -> int:
+    """A free loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(url: str, body: bytes | None = None, content_type: str = "application/json") -> tuple[int, dict | str]:
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": content_type} if body is not None else {})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            status, text = resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        status, text = exc.code, exc.read().decode()
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+
+class Server:
+    def __init__(self, cwd: Path, *args: str, command: list[str] | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
+        cmd = command or [sys.executable, "-m", "blase_tui", "serve", *args, "--port", str(self.port)]
+        self.proc = subprocess.Popen(cmd, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, start_new_session=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the server exited {self.proc.returncode}: {self.proc.stderr.read()}")
+            try:
+                if request(self.url + "/ping")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("the server did not answer /ping in time")
+
+    def post(self, payload: dict | str, path: str = "/invocations", content_type: str = "application/json"):
+        body = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+        return request(self.url + path, body, content_type)
+
+    def stop(self, sig: int = signal.SIGTERM) -> str:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+        _, err = self.proc.communicate(timeout=30)
+        return err
+
+

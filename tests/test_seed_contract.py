@@ -7,6 +7,7 @@ snapshot. `blase step` on the same main.py gives the same records."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -266,3 +267,46 @@ def test_a_second_start_run_is_refused_in_one_line(seed_run: dict, blase) -> Non
     assert closed.returncode == 0, closed.stderr
     run = show_json(blase, project, "latest")
     assert [s["step"] for s in run["steps"]] == ["inspect", "inspect"] and run["status"] == "succeeded"
+
+
+def test_the_seeds_deploy_step_serves_the_trained_model(seed_run: dict, blase) -> None:
+    """`python main.py --step deploy` as the seed wrote it: `model` is the architecture object from
+    scripts/model.py, untrained in that process; the deployment holds the model the train step trained, says
+    so in one line, is archived, and `blase serve` answers with the trained model's predictions."""
+    from conftest import Server
+
+    project: Path = seed_run["project"]
+    proc = python_main(project, "--step", "deploy")
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"deployed trained_model v1 to deployments/my_model_v2/? \(docker\): the Sequential passed was"
+                     r" not trained in this process", proc.stderr), proc.stderr
+    folder = project / "deployments" / "my_model_v2"
+    manifest = json.loads((folder / "deployment.json").read_text())
+    train_run = show_json(blase, project, "latest")  # the deploy step's own run
+    assert manifest["model"]["name"] == "trained_model" and manifest["model"]["framework"] == "tensorflow"
+    assert manifest["deployed_by_run"] == train_run["id"]
+    assert (folder / "Dockerfile").is_file() and (folder / "api.py").is_file()
+    # the trained weights, not the untrained architecture the step passed
+    assert (folder / "model" / "trained_model.h5").read_bytes() == (project / "models" / "trained_model.h5").read_bytes()
+    archive = project / "deployments" / "my_model_v2.zip"
+    assert blase("deploy", "verify", str(archive), cwd=project).returncode == 0
+    deploy_step = train_run["steps"][0]
+    assert {"deployments/my_model_v2", "deployments/my_model_v2.zip"} <= {
+        d["path"] for d in deploy_step["datasets"] if d["role"] == "output"}
+
+    images = np.stack([np.asarray(Image.open(p)) for p in sorted((project / "data" / "raw" / "images").rglob("*.png"))[:12]])
+    expected = json.loads(subprocess.run(
+        [sys.executable, "-c", "import json, sys, numpy as np\nfrom blase_tui import models\n"
+         "m = models.load('trained_model')  # the trained model, fed as blase feeds it in train and evaluate\n"
+         "x = np.asarray(json.load(sys.stdin), dtype=np.uint8)\n"
+         "print(json.dumps(m.predict_proba(x).tolist()))"],
+        input=json.dumps(images.tolist()), cwd=project, env=_env(), check=True, capture_output=True, text=True,
+        timeout=120).stdout)
+    server = Server(project, "deployments/my_model_v2", "--no-log")
+    try:
+        status, body = server.post({"instances": images.tolist(), "params": {"probabilities": True}})
+    finally:
+        server.stop()
+    assert status == 200, body
+    assert np.allclose(body["probabilities"], expected, atol=1e-5)
+    assert body["predictions"] == [str(i) for i in np.argmax(expected, axis=1)]

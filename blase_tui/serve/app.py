@@ -38,8 +38,9 @@ def _dumps(value: Any) -> bytes:
 
 
 def _listable(values: np.ndarray) -> Any:
-    """Predictions as JSON: numeric arrays as they are (orjson writes them), anything else as Python values."""
-    return values if values.dtype.kind in "biuf" and values.flags.c_contiguous else values.tolist()
+    """An array as orjson writes it fastest: numeric arrays contiguous, anything else as Python values."""
+    values = np.asarray(values)
+    return np.ascontiguousarray(values) if values.dtype.kind in "biuf" else values.tolist()
 
 
 def default_log_dir(folder: Path, name: str) -> Path:
@@ -124,10 +125,14 @@ def create_app(target: Path | ServedModel, *, log_dir: Path | None | bool = True
             if proba is None:
                 return error(422, f"{served.label} gives no probabilities (it is not a classifier with"
                                   " predict_proba); ask without probabilities.")
-            out["probabilities"] = proba
+            out["probabilities"] = _listable(proba)
             if served.classes is not None:
                 out["classes"] = served.classes.tolist()
-        return Response(_dumps(out), media_type="application/json", headers={"x-request-id": request_id})
+        try:
+            content = _dumps(out)
+        except TypeError as exc:  # a prediction JSON cannot hold: said, not a bare 500
+            return error(500, f"the model's output cannot be written as JSON: {exc}")
+        return Response(content, media_type="application/json", headers={"x-request-id": request_id})
 
     @app.get("/ping")
     async def ping() -> Response:

@@ -1,0 +1,303 @@
+"""`Deploy` and `blase serve` (issue 13), with real servers on free loopback ports: a scikit-learn, a torch and a
+Keras model registered from a step, deployed by a step, served from a folder, an archive and a registry
+reference; predictions equal the in-step model's in every input format; bad payloads get a 4xx naming the
+problem and the server goes on; the prediction log keeps complete files through a `kill -9`; the Dockerfile's
+own command serves the deployment outside Docker."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import Server, free_port, make_project, request, run_blase
+
+pytestmark = pytest.mark.timeout(300)
+
+MAIN = '''
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from blase_tui import Deploy, step
+
+FEATURES = ["age", "income", "score"]
+
+
+def table(n, seed):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(n, 3)) * [10, 1000, 1] + [40, 5000, 0], columns=FEATURES)
+    label = (frame["score"] + (frame["age"] - 40) / 10 > 0).astype(int) + (frame["income"] > 5800).astype(int)
+    return frame, label.to_numpy()
+
+
+@step
+def tabular(ctx):
+    """A HistGradientBoosting classifier on named columns, registered."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x, y = table(400, 0)
+    clf = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(x, y)
+    probe, _ = table(40, 1)
+    Path("expected").mkdir(exist_ok=True)
+    probe.to_csv("expected/tab_probe.csv", index=False)
+    np.save("expected/tab_pred.npy", clf.predict(probe))
+    np.save("expected/tab_proba.npy", clf.predict_proba(probe))
+    ctx.log_model(clf, name="tab", input_example=x.head(3))
+
+
+@step
+def net(ctx):
+    """A small torch classifier on 4x4 inputs, registered."""
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    x = np.random.default_rng(2).normal(size=(30, 4, 4)).astype(np.float32)
+    with torch.no_grad():
+        proba = torch.softmax(model(torch.from_numpy(x)), dim=1).numpy()
+    Path("expected").mkdir(exist_ok=True)
+    np.save("expected/net_x.npy", x)
+    np.save("expected/net_proba.npy", proba)
+    ctx.log_model(model, name="net", framework="torch", input_example=x[:2])
+
+
+@step
+def keras_model(ctx):
+    """A tiny Keras classifier, registered."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input(shape=(5,)), keras.layers.Dense(6, activation="relu"),
+                              keras.layers.Dense(2, activation="softmax")])
+    x = np.random.default_rng(3).normal(size=(20, 5)).astype(np.float32)
+    Path("expected").mkdir(exist_ok=True)
+    np.save("expected/keras_x.npy", x)
+    np.save("expected/keras_proba.npy", model.predict(x, verbose=0))
+    ctx.log_model(model, name="kmodel", input_example=x[:2])
+
+
+@step
+def deploy(ctx, model: str = "tab", method: str = "folder", archive: str = ""):
+    """Deploy a registered model (and archive it)."""
+    deployer = Deploy()
+    folder = deployer.deploy_model(model, save_path=f"deployments/{model}", method=method)
+    if archive:
+        deployer.archive_deployment(folder, format=archive)
+'''
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = make_project(tmp_path_factory.mktemp("serve") / "p", main_src=MAIN, toml='[project]\nname = "serve"\n')
+    for step in ("tabular", "net", "keras_model"):
+        run_blase("step", step, cwd=root, check=True, timeout=240)
+    run_blase("step", "deploy", cwd=root, check=True, timeout=120)
+    run_blase("step", "deploy", "--set", "model=net", "--set", "archive=zip", cwd=root, check=True, timeout=120)
+    return root
+
+
+def wait_for(condition, timeout: float = 30, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_sklearn_in_every_format_equals_the_in_step_model(project: Path) -> None:
+    import pandas as pd
+
+    deployment = project / "deployments" / "tab"
+    manifest = json.loads((deployment / "deployment.json").read_text())
+    assert manifest["model"]["name"] == "tab" and manifest["model"]["version"] == 1
+    assert manifest["model"]["training_run"] and manifest["deployed_by_run"]
+    assert "scikit-learn==" in (deployment / "requirements.txt").read_text()
+    probe = pd.read_csv(project / "expected" / "tab_probe.csv")
+    expected = np.load(project / "expected" / "tab_pred.npy")
+    proba = np.load(project / "expected" / "tab_proba.npy")
+    server = Server(project, "deployments/tab", "--max-rows", "50", "--max-body", "20000")
+    try:
+        formats = {
+            "dataframe_split": {"dataframe_split": json.loads(probe.to_json(orient="split", index=False))},
+            "dataframe_records": {"dataframe_records": probe.to_dict(orient="records")},
+            "instances": {"instances": probe.to_dict(orient="records")},
+            "inputs": {"inputs": probe.to_dict(orient="list")},
+            "rows in column order": {"instances": probe.to_numpy().tolist()},
+        }
+        for name, payload in formats.items():
+            status, body = server.post(payload)
+            assert status == 200, (name, body)
+            assert np.array_equal(np.asarray(body["predictions"]), expected), name
+        status, body = server.post(probe.to_csv(index=False), content_type="text/csv")
+        assert status == 200 and np.array_equal(np.asarray(body["predictions"]), expected)
+        status, body = server.post({"dataframe_records": probe.to_dict(orient="records"),
+                                    "params": {"probabilities": True}})
+        assert status == 200 and np.allclose(body["probabilities"], proba, atol=1e-9) and body["classes"] == [0, 1, 2]
+
+        bad = {
+            "not JSON": ("{nope", "application/json", 400, "not valid JSON"),
+            "no format": ({"rows": []}, "application/json", 400, "give exactly one of dataframe_split"),
+            "missing column": ({"dataframe_records": [{"age": 1, "income": 2}]}, "application/json", 422,
+                               "missing column(s) score"),
+            "unknown column": ({"dataframe_records": [{"age": 1, "income": 2, "score": 3, "zip": 4}]},
+                               "application/json", 422, "unknown column(s) zip"),
+            "wrong dtype": ({"dataframe_records": [{"age": "old", "income": 2, "score": 3}]}, "application/json",
+                            422, "column age: 'old' in record 0 is not a number"),
+            "wrong width": ({"instances": [[1, 2]]}, "application/json", 422, "record 0 has 2 values"),
+            "too many rows": ({"instances": [[1, 2, 3]] * 51}, "application/json", 422, "51 records, more than the 50"),
+            "too large": ({"instances": [[1.123456789, 2.123456789, 3.123456789]] * 49, "pad": "x" * 20000},
+                          "application/json", 413, "more than the 20000"),
+            "bad CSV": ("age,income\n1,2,3,4\n\"", "text/csv", 400, "CSV body cannot be read"),
+            "wrong type": ("<xml/>", "application/xml", 415, "is not supported"),
+        }
+        for name, (payload, content_type, code, words) in bad.items():
+            status, body = server.post(payload, content_type=content_type)
+            assert status == code, (name, status, body)
+            assert words in body["message"], (name, body)
+            assert request(server.url + "/ping")[0] == 200, f"the server died on {name}"
+        status, health = request(server.url + "/health")
+        assert health["client_errors"] == len(bad) and health["server_errors"] == 0
+        predicted = health["records"]
+        assert predicted == 40 * 7
+        log = wait_for(lambda: request(server.url + "/health")[1]["prediction_log"]["rows_written"] == predicted,
+                       what="the prediction log to be written")
+        assert log
+        status, meta = request(server.url + "/metadata")
+        assert meta["model"]["name"] == "tab" and meta["signature"]["inputs"]["kind"] == "columns"
+        assert request(server.url + "/version")[1].strip() == __import__("blase_tui").__version__
+    finally:
+        server.stop()
+    from blase_tui.serve.predlog import read_log
+
+    table = read_log(project / "predictions" / "tab").to_pandas()
+    assert len(table) == 40 * 7, "one row per predicted record"
+    assert {"request_id", "record", "time", "latency_ms", "prediction", "probabilities", "input.age"} <= set(table)
+    first = table[table.request_id == table.request_id.iloc[0]].sort_values("record")
+    assert np.array_equal(first["prediction"].to_numpy(), expected)
+    assert np.allclose(first["input.income"].to_numpy(), probe["income"].to_numpy())
+
+
+def test_torch_from_an_archive(project: Path) -> None:
+    archive = project / "deployments" / "net.zip"
+    assert archive.is_file() and Path(f"{archive}.sha256").is_file()
+    x = np.load(project / "expected" / "net_x.npy")
+    proba = np.load(project / "expected" / "net_proba.npy")
+    server = Server(project, str(archive))
+    try:
+        for payload in ({"instances": x.tolist()}, {"inputs": x.tolist()},
+                        {"dataframe_split": {"data": x.reshape(len(x), -1).tolist()}}):
+            status, body = server.post({**payload, "params": {"probabilities": True}})
+            assert status == 200, body
+            assert np.array_equal(np.asarray(body["predictions"]), proba.argmax(axis=1))
+            assert np.allclose(body["probabilities"], proba, atol=1e-6)
+        for payload, words in (({"instances": [[[1.0] * 4] * 3]}, "has the shape [3, 4]; the model takes [4, 4]"),
+                               ({"instances": [[[1.0] * 4] * 4, [[1.0] * 4] * 3]}, "do not all have the same shape"),
+                               ({"instances": [[["a"] * 4] * 4]}, "not numbers"),
+                               ({"instances": [[[None] * 4] * 4]}, "missing values"),
+                               ({"instances": []}, "holds no records")):
+            status, body = server.post(payload)
+            assert status == 422 and words in body["message"], body
+        assert request(server.url + "/ping")[0] == 200
+    finally:
+        server.stop()
+
+
+def test_keras_from_the_registry(project: Path) -> None:
+    x = np.load(project / "expected" / "keras_x.npy")
+    proba = np.load(project / "expected" / "keras_proba.npy")
+    server = Server(project, "kmodel:1", "--no-log")
+    try:
+        status, body = server.post({"instances": x.tolist(), "params": {"probabilities": True}})
+        assert status == 200, body
+        assert np.allclose(body["probabilities"], proba, atol=1e-5)
+        assert np.array_equal(np.asarray(body["predictions"]), proba.argmax(axis=1))
+        assert request(server.url + "/health")[1].get("prediction_log") is None, "--no-log"
+    finally:
+        err = server.stop()
+    assert "serving kmodel v1 (tensorflow" in err and "prediction log off" in err
+
+
+def test_the_prediction_log_keeps_complete_files_through_kill_9(project: Path, tmp_path: Path) -> None:
+    from blase_tui.serve.predlog import TMP_PREFIX, read_log
+
+    log_dir = tmp_path / "log"
+    server = Server(project, "deployments/tab", "--log-dir", str(log_dir))
+    payload = {"instances": [[40.0, 5000.0, 0.1]] * 5}
+    answered: list[str] = []
+    for _ in range(20):
+        assert server.post(payload)[0] == 200
+    wait_for(lambda: request(server.url + "/health")[1]["prediction_log"]["rows_written"] == 100, what="100 rows")
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                status, _ = server.post(payload)
+                if status == 200:
+                    answered.append("ok")
+            except OSError:
+                return
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)  # mid-load, past at least one flush
+    server.stop(signal.SIGKILL)
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    files = list(log_dir.rglob("*.parquet"))
+    assert files and all(not f.name.startswith(TMP_PREFIX) for f in files if f.suffix == ".parquet" and
+                         not f.name.startswith("."))
+    table = read_log(log_dir).to_pandas()  # every visible file reads whole
+    per_request = table.groupby("request_id").size()
+    assert (per_request == 5).all(), "a request's records are logged together or not at all"
+    assert not table.duplicated(["request_id", "record"]).any()
+    assert len(table) >= 100, "everything flushed before the kill is there"
+    assert len(table) <= 100 + 5 * len(answered)
+
+
+def test_the_dockerfile_command_serves_the_deployment_outside_docker(project: Path) -> None:
+    run_blase("step", "deploy", "--set", "method=docker", cwd=project, check=True, timeout=120)
+    folder = project / "deployments" / "tab"
+    dockerfile = (folder / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.\d+-slim$", dockerfile, re.M)
+    assert "USER blase" in dockerfile and "HEALTHCHECK" in dockerfile
+    command = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.M).group(1))
+    assert command[:3] == ["blase", "serve", "/app"]
+    port = free_port()
+    exact = [sys.executable, "-m", "blase_tui", *command[1:]]
+    exact[exact.index("/app")] = str(folder)
+    exact[exact.index("--port") + 1] = str(port)
+    server = Server(folder, command=exact, port=port)
+    try:
+        status, body = server.post({"instances": [[40.0, 5000.0, 0.1]]})
+        assert status == 200 and len(body["predictions"]) == 1
+    finally:
+        err = server.stop()
+    assert "other machines can reach this server" in err, "a non-loopback address is said out loud"
+
+
+def test_serve_refuses_what_it_cannot_serve(project: Path, tmp_path: Path) -> None:
+    proc = run_blase("serve", "nosuchmodel", cwd=project)
+    assert proc.returncode == 2 and "nor a registered model" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    (tmp_path / "empty").mkdir()
+    proc = run_blase("serve", str(tmp_path / "empty"), cwd=project)
+    assert proc.returncode == 2 and "not a deployment" in proc.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        proc = run_blase("serve", "deployments/tab", "--port", str(taken.getsockname()[1]), cwd=project)
+    assert proc.returncode == 2 and "cannot listen on 127.0.0.1" in proc.stderr
