@@ -10,6 +10,7 @@ import json
 import re
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -301,3 +302,40 @@ def test_serve_refuses_what_it_cannot_serve(project: Path, tmp_path: Path) -> No
         taken.listen()
         proc = run_blase("serve", "deployments/tab", "--port", str(taken.getsockname()[1]), cwd=project)
     assert proc.returncode == 2 and "cannot listen on 127.0.0.1" in proc.stderr
+
+
+def test_the_examples_in_the_deploy_doc_run(project: Path) -> None:
+    """docs/deploy.md: its Python example deploys and archives (with this project's model), and each of its
+    curl commands gets predictions from a real server."""
+    import shutil
+
+    from conftest import REPO
+
+    doc = (REPO / "docs" / "deploy.md").read_text()
+    example = re.findall(r"```python\n(.*?)```", doc, flags=re.S)[0]
+    assert "deploy_model(" in example and "archive_deployment(" in example
+    run_blase("models", "alias", "tab", "1", "champion", cwd=project, check=True)
+    main = (project / "main.py").read_text()
+    try:
+        (project / "main.py").write_text(main + "\n" + example.replace("digits_cnn@champion", "tab@champion")
+                                         .replace("def deploy(ctx)", "def doc_deploy(ctx)"))
+        proc = run_blase("step", "doc_deploy", cwd=project, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+    finally:
+        (project / "main.py").write_text(main)
+    assert (project / "deployments" / "digits" / "Dockerfile").is_file()
+    assert run_blase("deploy", "verify", "deployments/digits.zip", cwd=project).returncode == 0
+
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed on this machine")
+    commands = [c.replace("\\\n", " ") for c in re.findall(r"^(curl -s localhost:5000/invocations(?:.*\\\n)*.*)$",
+                                                            doc, flags=re.M)]
+    assert len(commands) == 5
+    server = Server(project, "deployments/digits", "--no-log")
+    try:
+        for command in commands:
+            out = subprocess.run(["bash", "-c", command.replace("localhost:5000", f"127.0.0.1:{server.port}")],
+                                 capture_output=True, text=True, timeout=60, check=True).stdout
+            assert json.loads(out) == {"predictions": [1]}, command
+    finally:
+        server.stop()

@@ -25,11 +25,21 @@ def serve_command(
     max_rows: Annotated[int, typer.Option(help="Most records one request may hold.")] = 10_000,
     max_body: Annotated[int, typer.Option(help="Largest request body, in bytes.")] = 16 * 1024 * 1024,
     device: Annotated[str | None, typer.Option(help="cpu (default) or cuda, for torch and Keras models.")] = None,
+    threads: Annotated[int, typer.Option(help="Math threads per worker (OpenMP, BLAS, torch, TensorFlow).")] = 1,
 ) -> None:
     """Serve a model over HTTP, logging every prediction.
 
     POST /invocations (MLflow's JSON formats and CSV), GET /ping, /health, /version, /metadata. Every prediction
     is logged (Parquet) for `Monitor`, unless --no-log. Exit codes: 0 stopped, 2 bad target or port in use."""
+    # Each request is small: handing it to a pool of math threads (OpenMP in scikit-learn's trees and torch, BLAS)
+    # costs more than it saves (a 1-row request of a tree ensemble: 1.6 ms on one thread, ~13 ms handed to two
+    # sleeping threads; bench/serve.py). A server scales with --workers; --threads gives each more.
+    if threads < 1:
+        from blase_tui.errors import ConfigError
+
+        raise ConfigError("--threads must be at least 1.")
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        os.environ[var] = str(threads)
     try:
         import fastapi  # noqa: F401
         import uvicorn  # noqa: F401

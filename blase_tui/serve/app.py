@@ -16,9 +16,10 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import Response
 
 from blase_tui.serve.model import ServedModel
@@ -27,7 +28,7 @@ from blase_tui.serve.predlog import Entry, PredictionLog
 
 MAX_ROWS = 10_000
 MAX_BODY = 16 * 1024 * 1024
-_ERROR_CODES = {400: "BAD_REQUEST", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
+_ERROR_CODES = {400: "BAD_REQUEST", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
                 422: "INVALID_PARAMETER_VALUE", 500: "INTERNAL_ERROR"}
 
 
@@ -83,31 +84,17 @@ def create_app(target: Path | ServedModel, *, log_dir: Path | None | bool = True
     app.state.served = served
     app.state.log = log
 
-    def error(status: int, message: str) -> Response:
+    def error(status: int, message: str, request_id: str = "") -> tuple[int, bytes, str]:
         key = "client_errors" if status < 500 else "server_errors"
         stats[key] += 1
-        return Response(_dumps({"error_code": _ERROR_CODES.get(status, "BAD_REQUEST"), "message": message}),
-                        status_code=status, media_type="application/json")
+        body = {"error_code": _ERROR_CODES.get(status, "BAD_REQUEST"), "message": message}
+        return status, _dumps(body), request_id
 
-    @app.post("/invocations")
-    async def invocations(request: Request) -> Response:
-        started = time.perf_counter()
-        stats["requests"] += 1
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_body:
-            return error(413, f"the body is {int(declared)} bytes, more than the {max_body} this server takes"
-                              " (--max-body); send fewer records per request.")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body:
-                return error(413, f"the body is more than the {max_body} bytes this server takes (--max-body);"
-                                  " send fewer records per request.")
-            chunks.append(chunk)
-        body = b"".join(chunks)
-        want_proba = request.query_params.get("probabilities", "").lower() in ("1", "true", "yes")
+    def answer(body: bytes, content_type: str, want_proba: bool, request_id: str | None,
+               started: float) -> tuple[int, bytes, str]:
+        """``(status, JSON body, request id)`` for one ``/invocations`` request."""
         try:
-            parsed = parse(body, request.headers.get("content-type", "application/json"), probabilities=want_proba)
+            parsed = parse(body, content_type, probabilities=want_proba)
             x, n = to_input(parsed, signature, max_rows=max_rows)
         except PayloadError as exc:
             return error(exc.status, exc.message)
@@ -115,24 +102,63 @@ def create_app(target: Path | ServedModel, *, log_dir: Path | None | bool = True
             predictions, proba = served.predict(x)
         except Exception as exc:  # noqa: BLE001 - one bad request must not take the server down
             return error(500, f"the model failed on this input: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        if parsed.probabilities and proba is None:
+            return error(422, f"{served.label} gives no probabilities (it is not a classifier with predict_proba);"
+                              " ask without probabilities.")
         latency = (time.perf_counter() - started) * 1000
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = request_id or uuid.uuid4().hex
         stats["records"] += n
         if log is not None:
-            log.add(Entry(request_id, time.time(), latency, x, predictions, proba))
+            log.add(Entry(request_id, time.time(), latency, x, predictions, proba, served.columns))
         out: dict[str, Any] = {"predictions": _listable(predictions)}
         if parsed.probabilities:
-            if proba is None:
-                return error(422, f"{served.label} gives no probabilities (it is not a classifier with"
-                                  " predict_proba); ask without probabilities.")
             out["probabilities"] = _listable(proba)
             if served.classes is not None:
                 out["classes"] = served.classes.tolist()
         try:
-            content = _dumps(out)
+            return 200, _dumps(out), request_id
         except TypeError as exc:  # a prediction JSON cannot hold: said, not a bare 500
-            return error(500, f"the model's output cannot be written as JSON: {exc}")
-        return Response(content, media_type="application/json", headers={"x-request-id": request_id})
+            return error(500, f"the model's output cannot be written as JSON: {exc}", request_id)
+
+    async def invocations(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """``POST /invocations`` as a plain ASGI handler: the hot path skips the framework's routing and
+        request objects (FastAPI serves the other routes)."""
+        started = time.perf_counter()
+        stats["requests"] += 1
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        declared = headers.get(b"content-length", b"")
+        if scope["method"] != "POST":
+            result = error(405, "/invocations takes POST requests.")
+        elif declared.isdigit() and int(declared) > max_body:
+            result = error(413, f"the body is {int(declared)} bytes, more than the {max_body} this server takes"
+                                " (--max-body); send fewer records per request.")
+        else:
+            chunks, size, more, result = [], 0, True, None
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > max_body:
+                    result = error(413, f"the body is more than the {max_body} bytes this server takes"
+                                        " (--max-body); send fewer records per request.")
+                    break
+                chunks.append(chunk)
+                more = message.get("more_body", False)
+            if result is None:
+                query = scope.get("query_string", b"")
+                want_proba = b"probabilities=" in query and parse_qs(query.decode()).get(
+                    "probabilities", [""])[0].lower() in ("1", "true", "yes")
+                rid = headers.get(b"x-request-id")
+                result = answer(b"".join(chunks), headers.get(b"content-type", b"application/json").decode("latin-1"),
+                                want_proba, rid.decode("latin-1") if rid else None, started)
+        status, content, request_id = result
+        out_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
+        if request_id:
+            out_headers.append((b"x-request-id", request_id.encode("latin-1")))
+        await send({"type": "http.response.start", "status": status, "headers": out_headers})
+        await send({"type": "http.response.body", "body": content})
 
     @app.get("/ping")
     async def ping() -> Response:
@@ -162,4 +188,20 @@ def create_app(target: Path | ServedModel, *, log_dir: Path | None | bool = True
                 "prediction_log": str(log.folder) if log is not None else None}
         return Response(_dumps(body), media_type="application/json")
 
-    return app
+    return _Served(app, invocations)
+
+
+class _Served:
+    """The ASGI app: ``/invocations`` goes straight to its handler, everything else (the other routes,
+    lifespan events) to FastAPI."""
+
+    def __init__(self, api: Any, invocations: Any) -> None:
+        self.api = api
+        self.invocations = invocations
+        self.state = api.state
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/invocations":
+            await self.invocations(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)

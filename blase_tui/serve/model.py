@@ -40,6 +40,11 @@ class ServedModel:
         self.classes = np.asarray(classes) if classes is not None else None
         self.has_proba = self._has_proba()
         self._one_pass = False
+        inputs = self.signature.get("inputs") or {}
+        # named columns arrive as a float64 array in the model's order; a model that needs its DataFrame (a
+        # ColumnTransformer picking columns by name) gets one (found out on the input example)
+        self.columns: list[str] | None = [c["name"] for c in inputs["columns"]] if inputs.get("kind") == "columns" else None
+        self.frame_input = self.columns is not None
         example = self.signature.get("input_example")
         if example is not None:
             self._warm_up(example)
@@ -66,18 +71,37 @@ class ServedModel:
             x, _ = to_input(parsed, self.signature, max_rows=10_000)
         except Exception:  # noqa: BLE001 - an example that no longer fits is not a reason to refuse serving
             return
-        if self.framework == "sklearn" and self.has_proba:
+        if self.framework == "sklearn":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                labels = np.asarray(self.model.predict(x))
-                proba = np.asarray(self.model.predict_proba(x))
-            self._one_pass = self.classes is not None and np.array_equal(self.classes[proba.argmax(axis=1)], labels)
+                if self.columns is not None and isinstance(x, np.ndarray):
+                    import pandas as pd
+
+                    framed = np.asarray(self.model.predict(pd.DataFrame(x, columns=self.columns)))
+                    try:
+                        self.frame_input = not np.array_equal(np.asarray(self.model.predict(x)), framed)
+                    except Exception:  # noqa: BLE001 - it needs its DataFrame
+                        self.frame_input = True
+                if self.has_proba:
+                    given = self._frame(x)
+                    labels = np.asarray(self.model.predict(given))
+                    proba = np.asarray(self.model.predict_proba(given))
+                    self._one_pass = self.classes is not None and np.array_equal(self.classes[proba.argmax(axis=1)],
+                                                                                 labels)
         else:
             self.predict(x)
+
+    def _frame(self, x: Any) -> Any:
+        if self.frame_input and isinstance(x, np.ndarray):
+            import pandas as pd
+
+            return pd.DataFrame(x, columns=self.columns)
+        return x
 
     def predict(self, x: Any) -> tuple[np.ndarray, np.ndarray | None]:
         """``(predictions, probabilities or None)`` for the records in ``x``."""
         if self.framework == "sklearn":
+            x = self._frame(x)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "X does not have valid feature names" and the like, per call
                 if self.has_proba:

@@ -162,6 +162,8 @@ def _count(parsed: Parsed) -> int:
 
 
 def _columns(parsed: Parsed, spec: dict[str, Any], n: int) -> Any:
+    """Named columns in the model's order: a float64 array when every column is numeric (the fast path: one
+    ``np.asarray``), else a DataFrame. A value that is not a number is named, with its column and record."""
     import pandas as pd
 
     names = [c["name"] for c in spec["columns"]]
@@ -186,6 +188,7 @@ def _columns(parsed: Parsed, spec: dict[str, Any], n: int) -> Any:
                 parts.append(f"unknown column(s) {', '.join(extra)}")
             raise PayloadError(422, f"{' and '.join(parts)}; the model takes {', '.join(names)}.")
         data = parsed.rows
+    numeric = all(_kind(dtypes[name]) in "fiub" for name in names)
     if parsed.frame is not None:
         frame = parsed.frame[names]
     else:
@@ -193,21 +196,36 @@ def _columns(parsed: Parsed, spec: dict[str, Any], n: int) -> Any:
         bad = next((i for i, r in enumerate(data) if not isinstance(r, list) or len(r) != width), None)
         if bad is not None:
             raise PayloadError(422, f"record {bad} does not have one value per column ({width} columns).")
-        frame = pd.DataFrame(data, columns=columns)[names]
+        if columns != names:
+            order = [columns.index(name) for name in names]
+            data = [[r[i] for i in order] for r in data]
+        if numeric:
+            try:
+                array = np.asarray(data, dtype=np.float64)
+                if array.shape == (n, len(names)):
+                    return array
+            except (ValueError, TypeError):
+                pass
+        frame = pd.DataFrame(data, columns=names)
     out = {}
     for name in names:
         column = frame[name]
-        kind = np.dtype(dtypes[name]).kind if dtypes[name] not in ("object", "str", "string") else "O"
-        if kind in "fiub":
+        if _kind(dtypes[name]) in "fiub":
             values = pd.to_numeric(column, errors="coerce")
             bad_rows = np.flatnonzero(values.isna().to_numpy() & column.notna().to_numpy())
             if len(bad_rows):
                 raise PayloadError(422, f"column {name}: {column.iloc[bad_rows[0]]!r} in record {bad_rows[0]} is not a"
                                         f" number (the model takes {dtypes[name]}).")
-            out[name] = values.astype("float64") if kind == "f" or values.isna().any() else values
+            out[name] = values.astype("float64")
         else:
             out[name] = column
+    if numeric:
+        return np.column_stack([out[name].to_numpy() for name in names]) if names else np.empty((n, 0))
     return pd.DataFrame(out, columns=names)
+
+
+def _kind(dtype: str) -> str:
+    return "O" if dtype in ("object", "str", "string") else np.dtype(dtype).kind
 
 
 def _tensor(parsed: Parsed, spec: dict[str, Any], n: int) -> np.ndarray:
