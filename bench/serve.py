@@ -229,11 +229,12 @@ def main() -> None:
     print(f"\nblase serve (prediction log on: {logged} files written) vs mlflow models serve --env-manager local;"
           f" one worker each; {os.cpu_count()} CPUs")
     print(f"{'model':6} {'rows':>4} {'clients':>7} | {'blase req/s':>11} {'p50 ms':>7} {'p99 ms':>7} |"
-          f" {'mlflow req/s':>12} {'p50 ms':>7} {'p99 ms':>7} | {'ratio':>5}")
+          f" {'mlflow req/s':>12} {'p50 ms':>7} {'p99 ms':>7} | {'ratio':>5} | target: >= 2x, p99 no worse")
     for model, rows, clients, _ in cases:
         b, m = results[(model, rows, clients, "blase")], results[(model, rows, clients, "mlflow")]
         print(f"{model:6} {rows:>4} {clients:>7} | {b['rps']:>11.0f} {b['p50']:>7.1f} {b['p99']:>7.1f} |"
-              f" {m['rps']:>12.0f} {m['p50']:>7.1f} {m['p99']:>7.1f} | {b['rps'] / m['rps']:>5.2f}"
+              f" {m['rps']:>12.0f} {m['p50']:>7.1f} {m['p99']:>7.1f} | {b['rps'] / m['rps']:>5.2f} |"
+              f" {'PASS' if b['rps'] >= 2 * m['rps'] and b['p99'] <= m['p99'] else 'MISS'}"
               + (f"  (errors: blase {b['errors']}, mlflow {m['errors']})" if b["errors"] or m["errors"] else ""))
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Server, free_port, make_project, request, run_blase
+from conftest import Server, _env, free_port, make_project, request, run_blase
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -339,3 +339,45 @@ def test_the_examples_in_the_deploy_doc_run(project: Path) -> None:
             assert json.loads(out) == {"predictions": [1]}, command
     finally:
         server.stop()
+
+
+def test_two_workers_share_the_port_and_the_log(project: Path, tmp_path: Path) -> None:
+    from blase_tui.serve.predlog import read_log
+
+    log_dir = tmp_path / "log"
+    server = Server(project, "deployments/tab", "--workers", "2", "--log-dir", str(log_dir))
+    try:
+        for _ in range(30):
+            status, body = server.post({"instances": [[40.0, 5000.0, 0.1], [30.0, 6200.0, -1.2]]})
+            assert status == 200 and len(body["predictions"]) == 2
+    finally:
+        server.stop()  # SIGTERM: each worker writes what it still holds before it exits
+    table = read_log(log_dir).to_pandas()
+    assert len(table) == 60 and table["request_id"].nunique() == 30
+
+
+def test_deploying_a_model_file(project: Path) -> None:
+    """A file that is a registered version is deployed as that version; another is deployed as a file, and the
+    line says it has no version or training run."""
+    script = (
+        "import pickle, shutil\n"
+        "from sklearn.dummy import DummyClassifier\n"
+        "from blase_tui import Deploy\n"
+        "shutil.copyfile('deployments/tab/model/tab.pkl', 'copy_of_tab.pkl')\n"
+        "Deploy().deploy_model('copy_of_tab.pkl', 'deployments/from_file')\n"
+        "clf = DummyClassifier().fit([[0, 0, 0], [1, 1, 1]], [0, 1])\n"
+        "open('dummy.pkl', 'wb').write(pickle.dumps(clf))\n"
+        "Deploy().deploy_model('dummy.pkl', 'deployments/dummy')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=project, env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "deployed tab v1 to deployments/from_file (folder): the file copy_of_tab.pkl is that registered version" \
+        in proc.stderr
+    assert "deployed dummy to deployments/dummy (folder): the file dummy.pkl, which is not in the registry" in proc.stderr
+    manifest = json.loads((project / "deployments" / "dummy" / "deployment.json").read_text())
+    assert manifest["model"]["version"] is None and manifest["model"]["framework"] == "sklearn"
+    proc = subprocess.run([sys.executable, "-c", "from blase_tui import Deploy\n"
+                           "Deploy().deploy_model('copy_of_tab.pkl', 'deployments/tab/model')"],
+                          cwd=project, env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "exists and is not a deployment" in proc.stderr
