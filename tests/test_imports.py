@@ -18,7 +18,8 @@ try:
     run()
 except SystemExit as exc:
     code = exc.code
-heavy = sorted(m for m in ("torch", "tensorflow", "textual", "sklearn", "pandas", "pyarrow") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "tensorflow", "textual", "sklearn", "pandas", "pyarrow", "fastapi", "uvicorn")
+               if m in sys.modules)
 sys.__stderr__.write("HEAVY=" + json.dumps(heavy) + "\\n")
 """
 

@@ -19,6 +19,7 @@ _SECTIONS = {
     "steps": "one [steps.NAME] table of params per step",
     "labelling": "the active-learning setup",
     "plugins": "enabled plugins",
+    "monitor": "Monitor's settings and [monitor.triggers]",
 }
 _PROJECT_KEYS = {"name", "entry", "memory_budget", "description", "scripts", "reuse", "keep_outputs"}
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
@@ -52,6 +53,7 @@ class ProjectConfig:
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     labelling: dict[str, Any] = field(default_factory=dict)
     plugins: dict[str, Any] = field(default_factory=dict)
+    monitor: dict[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -135,7 +137,32 @@ def load_config(root: Path) -> ProjectConfig:
         steps={k: dict(v) for k, v in steps.items()},
         labelling=dict(raw.get("labelling", {})),
         plugins=dict(raw.get("plugins", {})),
+        monitor=_monitor(path, raw.get("monitor", {})),
     )
+
+
+_TRIGGER_KEYS = {"drift_share": float, "features": list, "metric_drop": float, "min_samples": int}
+
+
+def _monitor(path: Path, section: dict[str, Any]) -> dict[str, Any]:
+    """``[monitor]``: ``alpha`` and ``[monitor.triggers]`` (drift_share, features, metric_drop, min_samples)."""
+    for key in section:
+        if key not in ("alpha", "triggers"):
+            raise ConfigError(f"{path}: unknown key `{key}` in [monitor]; expected alpha or [monitor.triggers].")
+    triggers = section.get("triggers", {})
+    if not isinstance(triggers, dict):
+        raise ConfigError(f"{path}: [monitor.triggers] must be a table.")
+    for key, value in triggers.items():
+        kind = _TRIGGER_KEYS.get(key)
+        if kind is None:
+            raise ConfigError(f"{path}: unknown key `{key}` in [monitor.triggers]; expected one of"
+                              f" {', '.join(sorted(_TRIGGER_KEYS))}.")
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value) if kind is list else (
+            isinstance(value, int | float) and not isinstance(value, bool) and value >= 0)
+        if not ok:
+            what = "a list of feature names" if kind is list else "a number, 0 or more"
+            raise ConfigError(f"{path}: [monitor.triggers] {key} must be {what}, not {value!r}.")
+    return dict(section)
 
 
 def find_project_root(start: Path | None = None) -> Path | None:

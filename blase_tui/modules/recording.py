@@ -335,6 +335,20 @@ def model_versions() -> list[dict[str, Any]]:
     return models.list_models(_project_store())
 
 
+def model_artifact(row: dict[str, Any], name: str) -> Path | None:
+    """An artifact kept by the step execution that saved model version ``row`` (``priors/features.json``)."""
+    from blase_tui.store import models
+
+    return models.step_artifact(_project_store(), row, name)
+
+
+def project_config_section(name: str, default: Any = None) -> Any:
+    """A section of the project's blase.toml (``monitor``), checked when the project was loaded."""
+    from blase_tui.core.config import load_config
+
+    return getattr(load_config(_project_store().root), name, default)
+
+
 def project_root() -> Path:
     """The root of the current run's project, else of the project the working directory belongs to."""
     return _project_store().root

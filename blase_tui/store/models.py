@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from blase_tui.errors import ConfigError
@@ -111,3 +112,11 @@ def latest_of_step(store: RunStore, step: str, name: str | None = None) -> str |
 
 def exists(store: RunStore, name: str) -> bool:
     return bool(store.db.query("SELECT 1 FROM models WHERE name = ? LIMIT 1", (name,)))
+
+
+def step_artifact(store: RunStore, row: dict[str, Any], name: str) -> Path | None:
+    """The content-store path of artifact ``name`` of the step execution that saved model version ``row``."""
+    rows = store.db.query("SELECT hash FROM artifacts WHERE step_run_id = ? AND name = ?", (row.get("step_run_id"), name))
+    if not rows or not store.cas.has(rows[0]["hash"]):
+        return None
+    return Path(store.cas.path_of(rows[0]["hash"]))

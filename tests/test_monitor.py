@@ -1,0 +1,197 @@
+"""`Monitor` (issue 14): drift tests whose false-alarm rate is alpha at every sample size, that find a small
+shift in one feature and only there; performance estimated without labels; the seed's API over a folder of
+live files and over `blase serve`'s prediction log; triggers from blase.toml; bad priors in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_project, run_blase
+
+from blase_tui.modules.drift import FeatureDrift, holm, ks_test
+from blase_tui.modules.monitor import Monitor
+from blase_tui.modules.priors import FeaturePriors, prediction_priors
+
+ALPHA = 0.05
+FEATURES = 20
+
+
+def _flags(rng: np.random.Generator, n: int, m: int, shift: float = 0.0) -> list[bool]:
+    """One no-change (or shifted) trial: a fresh reference of m values and n live values per feature, tested
+    as Monitor tests them (KS, then Holm across the features)."""
+    reference = np.sort(rng.normal(size=(m, FEATURES)), axis=0)
+    live = rng.normal(size=(n, FEATURES))
+    live[:, 0] += shift
+    results = []
+    for f in range(FEATURES):
+        d, p = ks_test(reference[:, f], live[:, f])
+        results.append(FeatureDrift(str(f), "ks", d, p, n, m))
+    return [r.drifted for r in holm(results, ALPHA)]
+
+
+@pytest.mark.parametrize("n", [100, 1_000, 10_000])
+def test_the_false_alarm_rate_is_alpha_at_every_sample_size(n: int) -> None:
+    rng = np.random.default_rng(n)
+    trials = 1000
+    alarms = sum(any(_flags(rng, n, 2_000)) for _ in range(trials))
+    assert 0.5 * ALPHA <= alarms / trials <= 1.5 * ALPHA, f"{alarms} of {trials} no-change trials raised an alarm"
+
+
+def test_a_fifth_of_a_standard_deviation_is_found_in_that_feature_only() -> None:
+    rng = np.random.default_rng(7)
+    trials = 200
+    found = others = 0
+    for _ in range(trials):
+        flags = _flags(rng, 10_000, 10_000, shift=0.2)
+        found += flags[0]
+        others += any(flags[1:])
+    assert found / trials >= 0.95
+    assert others / trials <= 1.5 * ALPHA
+
+
+def test_estimated_accuracy_follows_covariate_shift() -> None:
+    """A calibrated classifier (logistic regression on logistic data) on shifted inputs: without labels, the
+    estimated accuracy is within 0.03 of the accuracy the labels show."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(3)
+    w = np.array([1.5, -1.0])
+
+    def draw(n: int, centre: float) -> tuple[np.ndarray, np.ndarray]:
+        x = rng.normal(loc=centre, size=(n, 2))
+        y = (rng.random(n) < 1 / (1 + np.exp(-(x @ w)))).astype(int)
+        return x, y
+
+    x, y = draw(20_000, 0.0)
+    clf = LogisticRegression().fit(x, y)
+    xv, yv = draw(5_000, 0.0)
+    monitor = Monitor(window=50_000)
+    monitor.load_prediction_priors(prediction_priors("classification", [0, 1], clf.predict(xv), yv,
+                                                     clf.predict_proba(xv)))
+    for centre in (0.0, 0.8, -1.5):
+        live, truth = draw(20_000, centre)
+        fresh = Monitor(window=50_000)
+        fresh.prediction_priors = monitor.prediction_priors
+        fresh.submit_live_batch(pd.DataFrame(live, columns=["a", "b"]), clf.predict_proba(live), None)
+        estimated = fresh.track_performance_metrics()["estimated_accuracy"]
+        realised = float(np.mean(clf.predict(live) == truth))
+        assert abs(estimated - realised) <= 0.03, (centre, estimated, realised)
+
+
+def _frame(rng: np.random.Generator, n: int, shift: float = 0.0, colour_shift: bool = False) -> pd.DataFrame:
+    colours = rng.choice(["red", "green", "blue"], size=n, p=[0.2, 0.3, 0.5] if colour_shift else [0.5, 0.3, 0.2])
+    return pd.DataFrame({"age": rng.normal(40 + shift * 10, 10, n), "income": rng.lognormal(8, 0.5, n),
+                         "colour": colours})
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = make_project(tmp_path / "mon", toml='[project]\nname = "mon"\n\n[monitor.triggers]\n'
+                        'drift_share = 0.5\nfeatures = ["colour"]\nmin_samples = 500\n')
+    rng = np.random.default_rng(0)
+    builder = FeaturePriors()
+    for _ in range(4):  # streamed: four batches of training data
+        builder.update(_frame(rng, 5_000))
+    (root / "priors").mkdir()
+    (root / "priors" / "features.json").write_text(json.dumps(builder.to_json()))
+    live = root / "live"
+    live.mkdir()
+    for hour in range(3):  # seed 002's hourly files: the third hour has older people and other colours
+        _frame(rng, 2_000, shift=1.0 if hour == 2 else 0.0, colour_shift=hour == 2).to_parquet(
+            live / f"alerts_{hour:02d}.parquet")
+    return root
+
+
+def test_the_seed_loop_over_hourly_files(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(project)
+    monitor = Monitor(alpha=0.001)  # a false alarm in the two unchanged hours: 0.2%, not 10%
+    priors = monitor.load_feature_priors("priors/features.json")
+    assert priors["rows"] == 20_000 and len(priors["features"]["age"]["sample"]) == 10_000
+    flagged, fired = [], []
+    for features, preds, true in monitor.stream_batches("live", batch_rows=2_000):
+        assert preds is None and true is None and list(features.columns) == ["age", "income", "colour"]
+        monitor.submit_live_batch(features, preds, true)
+        results = monitor.detect_feature_drift(features)
+        flagged.append(sorted(r.feature for r in results if r.drifted))
+        fired.append(monitor.check_triggers())
+    assert flagged == [[], [], ["age", "colour"]]
+    assert fired == [False, False, True]
+    assert "feature colour drifted" in monitor.fired
+    assert any("67% of the features drifted" in why for why in monitor.fired)
+
+
+def test_the_prediction_log_is_a_source(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from blase_tui.serve.predlog import Entry, PredictionLog
+
+    monkeypatch.chdir(project)
+    rng = np.random.default_rng(5)
+    log = PredictionLog(project / "predictions" / "m", model="m", version=1)
+    for i in range(10):
+        x = rng.normal(40, 10, (50, 2))
+        proba = rng.dirichlet([1, 1], size=50)
+        log.add(Entry(f"r{i}", float(i), 1.0, x, proba.argmax(axis=1), proba, ["age", "income"]))
+    log.flush()
+    monitor = Monitor()
+    monitor.load_feature_priors({"format": 1, "kind": "features", "features": {
+        "age": {"type": "numeric", "sample": rng.normal(40, 10, 2000).tolist()},
+        "income": {"type": "numeric", "histogram": {"edges": [0, 20, 40, 60, 80], "counts": [10, 490, 490, 10]}}}})
+    batches = list(monitor.stream_batches())  # the project's predictions/ folder
+    assert len(batches) == 1
+    features, preds, true = batches[0]
+    assert list(features.columns) == ["age", "income"] and preds.shape == (500, 2) and true is None
+    results = {r.feature: r for r in monitor.detect_feature_drift(features)}
+    assert results["age"].test == "ks" and results["income"].test == "chi2"
+    monitor.submit_live_batch(features, preds, true)
+    assert 0.5 <= monitor.track_performance_metrics()["estimated_accuracy"] <= 1
+
+
+def test_in_a_step_drift_is_recorded(project: Path) -> None:
+    main = '''
+from blase_tui import Monitor, step
+
+
+@step
+def monitor(ctx):
+    """Watch the hourly files."""
+    m = Monitor(alpha=0.001)
+    m.load_feature_priors("priors/features.json")
+    for features, preds, true in m.stream_batches("live", batch_rows=2000):
+        m.submit_live_batch(features, preds, true)
+        m.detect_feature_drift(features)
+        if m.check_triggers():
+            print("Retraining condition met!")
+'''
+    (project / "main.py").write_text(main)
+    proc = run_blase("step", "monitor", cwd=project, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Retraining condition met!" in proc.stderr + proc.stdout
+    run = json.loads(run_blase("runs", "show", "latest", "--json", cwd=project, check=True).stdout)
+    step = run["steps"][0]
+    assert step["metrics"]["drift/share"] == pytest.approx(2 / 3)
+    assert {"monitor/drift_0003.json", "monitor/trigger_0003.json"} <= {a["name"] for a in step["artifacts"]}
+    assert "priors/features.json" in {d["path"] for d in step["datasets"] if d["role"] == "input"}
+    assert run["tags"]["monitor.trigger"].startswith("67% of the features drifted")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("{nope", "is not valid JSON"),
+    ('{"kind": "features", "features": {"a": {"type": "numeric"}}}', "needs a \"sample\" of values or a \"histogram\""),
+    ('{"kind": "features", "features": {"a": {"type": "text"}}}', "needs \"type\": \"numeric\" or \"categorical\""),
+    ('{"kind": "predictions"}', "holds no features priors"),
+])
+def test_bad_priors_are_one_line(project: Path, text: str, expected: str) -> None:
+    (project / "priors" / "bad.json").write_text(text)
+    (project / "main.py").write_text('from blase_tui import Monitor, step\n\n\n@step\ndef m(ctx):\n'
+                                     '    Monitor().load_feature_priors("priors/bad.json")\n')
+    proc = run_blase("step", "m", cwd=project)
+    assert proc.returncode == 1 and expected in proc.stderr
+
+
+def test_bad_trigger_config_is_a_usage_error(project: Path) -> None:
+    (project / "blase.toml").write_text('[project]\nname = "mon"\n\n[monitor.triggers]\ndrift_share = "lots"\n')
+    proc = run_blase("steps", cwd=project)
+    assert proc.returncode == 2 and "[monitor.triggers] drift_share must be a number" in proc.stderr
