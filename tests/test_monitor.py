@@ -195,3 +195,39 @@ def test_bad_trigger_config_is_a_usage_error(project: Path) -> None:
     (project / "blase.toml").write_text('[project]\nname = "mon"\n\n[monitor.triggers]\ndrift_share = "lots"\n')
     proc = run_blase("steps", cwd=project)
     assert proc.returncode == 2 and "[monitor.triggers] drift_share must be a number" in proc.stderr
+
+
+def test_training_records_the_priors_a_model_reference_loads(tmp_path: Path) -> None:
+    """The tabular template's train step (Train on npy shards): its model carries feature and prediction
+    priors, and Monitor finds them by the model's name."""
+    import subprocess
+    import sys
+
+    from conftest import _env
+
+    root = tmp_path / "tab"
+    run_blase("create", "tabular", str(root), cwd=tmp_path, check=True)
+    for step in ("etl", "clean", "prepare", "train"):
+        run_blase("step", step, cwd=root, check=True, timeout=200)
+    script = (
+        "import json, numpy as np, pandas as pd\n"
+        "from blase_tui import Monitor, models\n"
+        "m = Monitor()\n"
+        "f = m.load_feature_priors('diagnosis')\n"
+        "p = m.load_prediction_priors('diagnosis')\n"
+        "ref = {k: np.asarray(v['sample']) for k, v in f['features'].items()}\n"
+        "rng = np.random.default_rng(0)\n"
+        "same = pd.DataFrame({k: rng.choice(v, 300) for k, v in ref.items()})\n"
+        "moved = same.copy(); moved['x0'] = moved['x0'] * 1.5\n"
+        "print(json.dumps({'features': len(f['features']), 'task': p['task'], 'accuracy': p['metrics']['accuracy'],\n"
+        "  'calibrated': sum(p['calibration']['counts']),\n"
+        "  'same': [r.feature for r in m.detect_feature_drift(same) if r.drifted],\n"
+        "  'moved': [r.feature for r in m.detect_feature_drift(moved) if r.drifted]}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, env=_env(), capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["features"] == 30 and result["task"] == "classification"
+    assert 0.8 <= result["accuracy"] <= 1 and result["calibrated"] > 0
+    assert result["same"] == [] and result["moved"] == ["x0"]

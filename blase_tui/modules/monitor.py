@@ -142,6 +142,14 @@ class Monitor:
     def _split(self, frame: Any, label_column: str | None, prediction_column: str) -> tuple[Any, Any, Any]:
         """A live DataFrame as ``(features, preds, true)``: the prediction log's ``input.<name>`` columns are the
         features; its ``probabilities`` (else ``prediction``) the predictions."""
+        wanted_names = list((self.feature_priors or {}).get("features", {}))
+        if "input" in frame.columns and wanted_names and wanted_names[0] not in frame.columns:
+            # a vector input logged whole (a model trained on npy shards): its values are the features x0, x1, ...
+            import pandas as pd
+
+            values = np.stack(frame["input"].to_numpy())
+            expanded = pd.DataFrame(values, columns=[f"x{i}" for i in range(values.shape[1])], index=frame.index)
+            frame = pd.concat([frame.drop(columns=["input"]), expanded], axis=1)
         columns = {c[len("input."):] if c.startswith("input.") else c: c for c in frame.columns}
         wanted = list((self.feature_priors or {}).get("features", {})) or [
             k for k, c in columns.items() if c not in (label_column, prediction_column, "probabilities")]

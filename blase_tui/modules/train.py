@@ -181,6 +181,7 @@ class Train:
         cfg = self.config
         x_col = train.input_column(cfg.input_column)
         y_col = train.target_column(cfg.target_column)
+        self._splits = (train, val, x_col, y_col)  # for the priors save_model records
         if y_col is None:
             raise BlaseError(f"{train_dir} has no target column (label, y or target); name it with target_column=.")
         y_all = self._targets(train, y_col)
@@ -372,6 +373,7 @@ class Train:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.adapter.save(path)
         card = self.card()
+        self._record_priors()
         card_path = path.with_name(path.name + ".card.json")
         card_path.write_text(json.dumps(card, indent=1, default=str))
         saved = recording.register_model(name or path.stem, path, card_path, framework=self.framework or "",
@@ -380,6 +382,44 @@ class Train:
             return str(path)
         _log("saved model %s (%s)", saved, path)
         return saved
+
+    def _record_priors(self) -> None:
+        """Feature priors of the training split and prediction priors on the validation split (else the training
+        split), kept with the model as ``priors/features.json`` and ``priors/predictions.json`` for ``Monitor``.
+        Streamed in batches; inputs with more than 200 values a record (images) get prediction priors only."""
+        from blase_tui.modules.priors import FeaturePriors, prediction_priors
+
+        folder = recording.artifact_dir()
+        splits = getattr(self, "_splits", None)
+        if folder is None or splits is None or self.adapter is None:
+            return
+        train, val, x_col, y_col = splits
+        features = FeaturePriors(seed=self.config.seed or 0)
+        for _, cols in train.batches(4096, columns=[x_col]):
+            x = np.asarray(cols[x_col])
+            if x.ndim != 2 or x.shape[1] > 200:
+                features = None
+                break
+            features.update({f"x{i}": x[:, i] for i in range(x.shape[1])})
+        (folder / "priors").mkdir(parents=True, exist_ok=True)
+        if features is not None and features.rows:
+            (folder / "priors" / "features.json").write_text(json.dumps(features.to_json()))
+        held = val if val is not None else train
+        preds, probas, truth = [], [], []
+        for _, cols in held.batches(max(self.config.batch_size, 256), columns=[x_col, y_col]):
+            out = np.asarray(self.adapter.predict(np.asarray(cols[x_col])))
+            truth.append(np.asarray(cols[y_col]))
+            if self.config.task == "classification" and out.ndim == 2:
+                probas.append(out)
+                labels = out.argmax(axis=1)
+                preds.append(self.classes[labels] if self.classes is not None else labels)
+            else:
+                preds.append(out.reshape(len(out), -1)[:, 0] if out.ndim == 2 else out)
+        if preds:
+            classes = None if self.classes is None else list(self.classes)
+            priors = prediction_priors(self.config.task, classes, np.concatenate(preds), np.concatenate(truth),
+                                       np.concatenate(probas) if probas else None)
+            (folder / "priors" / "predictions.json").write_text(json.dumps(priors, default=_plain_json))
 
     def save_logs(self, path: str | Path) -> Path:
         """The training history and configuration as JSON (also kept with the run)."""
@@ -437,3 +477,7 @@ def trained_in_this_process(model: Any) -> bool:
     """Whether ``Train.train`` fitted this very object in this process (``Deploy`` then deploys it as it is,
     rather than taking it for the architecture of a model trained by an earlier step)."""
     return any(ref() is model for ref in _TRAINED)
+
+
+def _plain_json(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else str(value)
