@@ -335,6 +335,13 @@ def model_versions() -> list[dict[str, Any]]:
     return models.list_models(_project_store())
 
 
+def set_model_alias(name: str, version: int, alias: str) -> None:
+    """Point ``name@alias`` at ``version`` (``Update`` promoting a challenger)."""
+    from blase_tui.store import models
+
+    models.set_alias(_project_store(), name, version, alias)
+
+
 def model_artifact(row: dict[str, Any], name: str) -> Path | None:
     """An artifact kept by the step execution that saved model version ``row`` (``priors/features.json``)."""
     from blase_tui.store import models
@@ -380,9 +387,7 @@ def last_checkpoint(file_name: str) -> Path | None:
 
 def training_inputs(run_id: str, step_run_id: int | None) -> list[Path]:
     """The folders the execution that trained a model read (to check a test split against them)."""
-    store = _store()
-    if store is None:
-        return []
+    store = _store() or _project_store()
     return [store.root / r["path"] for r in store.step_datasets(run_id, step_run_id or 0, role="input") if r["path"]]
 
 

@@ -347,6 +347,7 @@ class Train:
             "training_step_run": where["step_run_id"], "data_manifest_hash": self.train_hash,
             "seed": self.config.seed, "frozen_layers": self.freeze_layers, "resumed_from": self.resumed_from,
             "packages": versions, "created": time.time(),
+            **getattr(self, "extra_card", {}),
         }
 
     def _kept_metrics(self) -> dict[str, float]:

@@ -1,0 +1,391 @@
+"""``Update`` (seed 000): retrain a model on new data and promote the new version only when it is better.
+
+>>> Update().run(base_model_path="models/v1/", new_data_path="raw_data/", update_mode="append_only",
+...              transform_fn="transforming.clean_features", evaluate_after=True)
+
+1. **The base**: a registered model (``name``, ``name:3``, ``name@champion``), a model file, or a folder holding
+   one model file; a file is matched to its registered version by content, which names the data it was
+   trained on.
+2. **The new data**: what ``Extract`` reads (a folder of images in class folders, CSV, Parquet, npy shards),
+   passed through ``transform_fn`` (a dotted name resolved in the project: ``transforming.clean_features`` is
+   ``clean_features`` in ``scripts/transforming.py`` or ``transforming.py``) so that it has the columns the
+   base trained on. A share of it (``holdout``, 20%, chosen by key, the same every time) is held out.
+3. **The training set**, by ``update_mode``:
+   ``append_only``: the base's training data plus the new data, a fresh model of the base's architecture;
+   ``window``: the newest ``window`` records of the same, fresh model; ``fine_tune``: the base's weights
+   trained further on the new data only (``partial_fit`` for a scikit-learn estimator that has it);
+   ``full``: everything the base had (training and validation splits) plus the new data, fresh model.
+4. **The challenger** is saved as the next version of the base's name; its card names the base version and
+   the data added (``update``), and its run records both as inputs.
+5. **evaluate_after**: the champion (the base) and the challenger predict the same held-out records (the
+   base's test split, when there is one, and the held-out new data); the challenger gets the ``champion``
+   alias only when its score is better by ``margin``. Both scores and the decision are recorded (metrics
+   ``update/...``, the tag ``update.decision``, ``update/decision.json``) and said in one line.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from blase_tui.errors import BlaseError
+from blase_tui.modules import recording
+
+MODES = ("append_only", "window", "fine_tune", "full")
+_SUFFIXES = (".keras", ".h5", ".pt", ".pth", ".pkl", ".joblib")
+
+
+@dataclass
+class Decision:
+    base: str
+    challenger: str
+    metric: str
+    champion_score: float | None
+    challenger_score: float | None
+    promoted: bool
+    records: int
+    why: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+class Update:
+    def __init__(self, epochs: int = 5, holdout: float = 0.2, margin: float = 0.0, window: int = 10_000,
+                 alias: str = "champion", batch_size: int = 64, learning_rate: float = 1e-3, seed: int = 0) -> None:
+        if not 0 < holdout < 1:
+            raise BlaseError(f"holdout must be a share between 0 and 1, not {holdout!r}.")
+        self.epochs, self.holdout, self.margin, self.window = epochs, holdout, margin, window
+        self.alias, self.batch_size, self.learning_rate, self.seed = alias, batch_size, learning_rate, seed
+        self.decision: Decision | None = None
+
+    def run(self, base_model_path: str | Path, new_data_path: str | Path, update_mode: str = "append_only",
+            transform_fn: str | Any = None, evaluate_after: bool = True) -> Decision:
+        if update_mode not in MODES:
+            raise BlaseError(f"update_mode must be one of {', '.join(MODES)}, not {update_mode!r}.")
+        recording.params("update", base_model_path=str(base_model_path), new_data_path=str(new_data_path),
+                         update_mode=update_mode, transform_fn=transform_fn if isinstance(transform_fn, str) or
+                         transform_fn is None else getattr(transform_fn, "__name__", "function"),
+                         evaluate_after=evaluate_after, epochs=self.epochs, holdout=self.holdout, margin=self.margin)
+        base = _base(base_model_path)
+        card = base["card"] or {}
+        signature = card.get("input") or {}
+        x_col, y_col = signature.get("column"), signature.get("target")
+        if not x_col or not y_col:
+            raise BlaseError(f"{base['name']} v{base['version']}'s card does not say which columns it was trained on"
+                             " (input column and target); Update retrains models saved by Train.save_model.")
+        transform = _transform(transform_fn)
+        root = recording.project_root()
+        work = root / "data" / "updates" / f"{base['name']}-v{base['version']}-{_stamp()}"
+        new_train, new_holdout = work / "new" / "train", work / "new" / "holdout"
+        n_new = _write_new(Path(new_data_path), transform, x_col, y_col, new_train, new_holdout, self.holdout)
+        base_splits = _base_splits(base)
+        train_dir = work / "train_set" / "train"
+        if update_mode == "fine_tune":
+            _copy_split([new_train], train_dir, x_col, y_col)
+        else:
+            sources = [base_splits.get("train")] + ([base_splits.get("val")] if update_mode == "full" else [])
+            sources = [s for s in sources if s is not None]
+            if not sources:
+                raise BlaseError(f"the data {base['name']} v{base['version']} was trained on is not there any more"
+                                 f" (nor recorded); use update_mode=\"fine_tune\" to train on the new data alone.")
+            limit = self.window if update_mode == "window" else None
+            _copy_split([*sources, new_train], train_dir, x_col, y_col, newest=limit)
+        challenger = self._train(base, update_mode, work / "train_set", x_col, y_col, n_new, Path(new_data_path))
+        decision = Decision(base=f"{base['name']} v{base['version']}", challenger=challenger, metric="",
+                            champion_score=None, challenger_score=None, promoted=False, records=0,
+                            why="not evaluated (evaluate_after=False)")
+        if evaluate_after:
+            held = [p for p in (base_splits.get("test"), new_holdout) if p is not None and (p / "_manifest.json").is_file()]
+            decision = self._evaluate(base, challenger, held, x_col, y_col)
+        self.decision = decision
+        self._record(decision)
+        return decision
+
+    # ------------------------------------------------------------------------------------------ training
+    def _train(self, base: dict[str, Any], mode: str, data_dir: Path, x_col: str, y_col: str, n_new: int,
+               new_data: Path) -> str:
+        from blase_tui.modules.evaluate import load_adapter_for
+        from blase_tui.modules.train import Train
+
+        framework = base["framework"]
+        loaded = load_adapter_for(Path(base["path"]), framework, base["file_name"], None).model
+        task = (base["card"] or {}).get("task", "classification")
+        trainer = Train()
+        if framework == "sklearn":
+            from sklearn.base import clone
+
+            model = loaded if mode == "fine_tune" else clone(loaded)
+            if mode == "fine_tune" and not hasattr(model, "partial_fit"):
+                raise BlaseError(f"a {type(model).__name__} cannot be trained further (no partial_fit); use"
+                                 " update_mode=\"append_only\" or \"full\".")
+        else:
+            model = loaded if mode == "fine_tune" else _fresh(loaded, framework, self.seed)
+        with recording.internal():
+            trainer.set_model(model, framework=framework)
+            trainer.configure_training(batch_size=self.batch_size, learning_rate=self.learning_rate, task=task,
+                                       input_column=x_col, target_column=y_col, seed=self.seed)
+            trainer.extra_card = {"update": {"base": f"{base['name']} v{base['version']}", "mode": mode,
+                                             "data_added": str(new_data), "records_added": n_new}}
+            trainer.train(epochs=self.epochs, data_dir=data_dir)
+            suffix = Path(base["file_name"]).suffix
+            path = Path("models") / "updates" / f"{base['name']}-{_stamp()}{suffix}"
+            saved = trainer.save_model(path, name=base["name"])
+        if base.get("given") is not None:
+            recording.dataset(base["given"], role="input")
+        recording.say("trained %s from %s (%s) with %d new records", saved, f"{base['name']} v{base['version']}",
+                      mode, n_new)
+        return saved
+
+    # --------------------------------------------------------------------------------------- evaluation
+    def _evaluate(self, base: dict[str, Any], challenger: str, held: list[Path], x_col: str, y_col: str) -> Decision:
+        from blase_tui.modules.evaluate import load_adapter_for
+        from blase_tui.modules.shards import open_split
+
+        name, _, version = challenger.partition(" v")
+        new = recording.model_version(f"{name}:{version}")
+        task = (base["card"] or {}).get("task", "classification")
+        metric = "accuracy" if task == "classification" else "rmse"
+        scores: dict[str, list[float]] = {"champion": [], "challenger": []}
+        truth_all: list[np.ndarray] = []
+        for role, row in (("champion", base), ("challenger", new)):
+            adapter = load_adapter_for(Path(row["path"]), row["framework"], row["file_name"], None)
+            adapter.classification = task == "classification"
+            classes = np.asarray((row["card"] or {}).get("classes")) if (row["card"] or {}).get("classes") else None
+            preds, truths = [], []
+            for folder in held:
+                split = open_split(folder)
+                for _, cols in split.batches(256, columns=[x_col, y_col]):
+                    out = np.asarray(adapter.predict(np.asarray(cols[x_col])))
+                    if task == "classification" and out.ndim == 2:
+                        labels = out.argmax(axis=1)
+                        out = classes[labels] if classes is not None else labels
+                    preds.append(out)
+                    truths.append(np.asarray(cols[y_col]))
+            if not preds:
+                return Decision(base=f"{base['name']} v{base['version']}", challenger=challenger, metric=metric,
+                                champion_score=None, challenger_score=None, promoted=False, records=0,
+                                why="no held-out records to compare on; nothing promoted")
+            pred, truth = np.concatenate(preds), np.concatenate(truths)
+            truth_all = [truth]
+            if metric == "accuracy":
+                scores[role].append(float(np.mean(pred.astype(str) == truth.astype(str))))
+            else:
+                scores[role].append(float(np.sqrt(np.mean((pred.astype(float) - truth.astype(float)) ** 2))))
+        old, new_score = scores["champion"][0], scores["challenger"][0]
+        better = new_score > old + self.margin if metric == "accuracy" else new_score < old - self.margin
+        if better:
+            recording.set_model_alias(name, int(version), self.alias)
+            why = (f"{challenger} {metric} {new_score:.4f} beats {base['name']} v{base['version']}'s {old:.4f} by more"
+                   f" than the margin {self.margin}: it is now {name}@{self.alias}")
+        else:
+            why = (f"{challenger} {metric} {new_score:.4f} does not beat {base['name']} v{base['version']}'s {old:.4f}"
+                   f" by more than the margin {self.margin}: {self.alias} stays as it was")
+        return Decision(base=f"{base['name']} v{base['version']}", challenger=challenger, metric=metric,
+                        champion_score=old, challenger_score=new_score, promoted=better,
+                        records=int(len(truth_all[0])) if truth_all else 0, why=why)
+
+    def _record(self, decision: Decision) -> None:
+        if decision.champion_score is not None:
+            recording.metrics({f"update/champion_{decision.metric}": decision.champion_score,
+                               f"update/challenger_{decision.metric}": decision.challenger_score,
+                               "update/promoted": float(decision.promoted)})
+        recording.tags({"update.decision": "promoted" if decision.promoted else "kept the champion"})
+        folder = recording.artifact_dir()
+        if folder is not None:
+            (folder / "update").mkdir(parents=True, exist_ok=True)
+            (folder / "update" / "decision.json").write_text(json.dumps(decision.as_dict(), indent=1))
+        recording.say("%s", decision.why)
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def _stamp() -> str:
+    import time
+
+    where = recording.where().get("run_id")
+    return where or time.strftime("%Y%m%d-%H%M%S")
+
+
+def _base(ref: str | Path) -> dict[str, Any]:
+    """The base model's registry row (with card and path), from a reference, a file or a folder holding one."""
+    from blase_tui.modules.deploy import choose_model
+
+    path = Path(ref)
+    if path.is_dir():
+        found = [p for p in sorted(path.iterdir()) if p.suffix in _SUFFIXES]
+        if len(found) != 1:
+            raise BlaseError(f"{path} holds {len(found)} model files ({', '.join(p.name for p in found) or 'none'});"
+                             " give the file, or a registered model such as \"name@champion\".")
+        path = found[0]
+    elif not path.exists() and ("/" in str(ref) or path.suffix):
+        raise BlaseError(f"{ref} does not exist; give a model file, a folder holding one, or a registered model"
+                         " (`blase models list`).")
+    chosen = choose_model(str(path) if path.exists() else str(ref))
+    if chosen.version is None:
+        raise BlaseError(f"{path} is not a registered model version (no training record to retrain from); save"
+                         " it with Train.save_model or ctx.log_model first.")
+    row = recording.model_version(f"{chosen.name}:{chosen.version}")
+    row["given"] = path if path.exists() else None  # the file the user named, recorded as the update's input
+    return row
+
+
+def _transform(fn: str | Any) -> Any:
+    """``transform_fn`` as a function: a callable, or a dotted name resolved in the project's code."""
+    if fn is None or callable(fn):
+        return fn
+    module_name, _, func = str(fn).rpartition(".")
+    if not module_name:
+        raise BlaseError(f"transform_fn {fn!r} must be module.function, such as \"transforming.clean_features\".")
+    root = recording.project_root()
+    for folder in (root / "scripts", root):
+        if (folder / (module_name.replace(".", "/") + ".py")).is_file() and str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BlaseError(f"transform_fn {fn!r}: cannot import {module_name} ({exc}); put it in scripts/"
+                         f"{module_name.replace('.', '/')}.py.") from None
+    target = getattr(module, func, None)
+    if not callable(target):
+        raise BlaseError(f"transform_fn {fn!r}: {module_name} has no function {func}.")
+    return target
+
+
+def _batches(path: Path) -> Any:
+    """Batches of what ``Extract`` reads at ``path``."""
+    from blase_tui.modules.extract import Extract
+    from blase_tui.modules.train import raw_images
+
+    if not path.exists():
+        raise BlaseError(f"new data {path} does not exist; give the folder or file of new records.")
+    extract = Extract()
+    if path.is_dir() and (path / "_manifest.json").is_file():
+        yield from _split_batches(path)
+    elif raw_images(path):
+        yield from extract.load_images(directory=path)
+    elif path.suffix == ".csv" or path.is_dir() and next(path.glob("*.csv"), None) is not None:
+        yield from extract.load_csv(path)
+    elif path.suffix == ".parquet" or path.is_dir() and next(path.glob("*.parquet"), None) is not None:
+        yield from extract.load_parquet(path)
+    else:
+        raise BlaseError(f"new data {path}: no images, CSV, Parquet or npy shards there.")
+
+
+def _split_batches(folder: Path) -> Any:
+    from blase_tui.modules.batch import Batch, BatchMeta
+    from blase_tui.modules.shards import open_split
+
+    split = open_split(folder)
+    names = list(split.columns)
+    for i, (positions, cols) in enumerate(split.batches(4096, columns=names)):
+        yield Batch([f"{folder.name}:{p}" for p in positions], {k: np.asarray(v) for k, v in cols.items()},
+                    BatchMeta(str(folder), i))
+
+
+def _write_new(path: Path, transform: Any, x_col: str, y_col: str, train: Path, holdout: Path, share: float) -> int:
+    """The new data, transformed, as npy shards: ``holdout`` gets ``share`` of the records (by key)."""
+    import zlib
+
+    from blase_tui.modules.batch import Batch
+    from blase_tui.modules.load import Load
+
+    loader = Load()
+    count = 0
+    for batch in _batches(path):
+        if transform is not None:
+            out = transform(batch)
+            batch = out if isinstance(out, Batch) else Batch(batch.keys, dict(out), batch.meta)
+        data = batch.data if isinstance(batch.data, dict) else {c: batch.data[c].to_numpy() for c in batch.data.column_names}
+        missing = [c for c in (x_col, y_col) if c not in data]
+        if missing:
+            raise BlaseError(f"the new data has the columns {', '.join(data)}; the base model was trained on {x_col}"
+                             f" and {y_col}: give a transform_fn that makes {', '.join(missing)}.")
+        held = np.array([zlib.crc32(str(k).encode()) % 10_000 < share * 10_000 for k in batch.keys])
+        for mask, target in ((~held, train), (held, holdout)):
+            if mask.any():
+                keys = [k for k, m in zip(batch.keys, mask, strict=True) if m]
+                loader.save_to_filesystem(Batch(keys, {x_col: np.asarray(data[x_col])[mask],
+                                                       y_col: np.asarray(data[y_col])[mask]}, batch.meta),
+                                          target, format="npy")
+        count += len(batch)
+    if count == 0:
+        raise BlaseError(f"new data {path} holds no records.")
+    recording.dataset(path, role="input")  # (the readers record theirs too: the same path, the same hash)
+    return count
+
+
+def _base_splits(base: dict[str, Any]) -> dict[str, Path]:
+    """The splits the base model was trained (and can be tested) on: ``train``, ``val``, ``test``, from the
+    inputs its training step recorded (a prepared folder's splits, or a raw image folder made into shards)."""
+    out: dict[str, Path] = {}
+    card = base["card"] or {}
+    for path in recording.training_inputs(base["run_id"], base.get("step_run_id") or card.get("training_step_run")):
+        if not path.is_dir():
+            continue
+        if (path / "_manifest.json").is_file() and path.name in ("train", "val", "test"):
+            out.setdefault(path.name, path)
+            test = path.parent / "test"
+            if path.name == "train" and (test / "_manifest.json").is_file():
+                out.setdefault("test", test)
+        else:
+            from blase_tui.modules.train import raw_images
+
+            if raw_images(path):
+                cached = recording.cache_dir("update-base") / path.name
+                if not (cached / "_manifest.json").is_file():
+                    from blase_tui.modules.load import Load
+
+                    shutil.rmtree(cached, ignore_errors=True)
+                    loader = Load(record=False)
+                    with recording.internal():
+                        for batch in _batches(path):
+                            loader.save_to_filesystem(batch, cached, format="npy")
+                out.setdefault("train", cached)
+    return out
+
+
+def _copy_split(sources: list[Path], target: Path, x_col: str, y_col: str, newest: int | None = None) -> None:
+    """One npy split from several (streamed), or the newest ``newest`` records of them."""
+    from blase_tui.modules.batch import Batch
+    from blase_tui.modules.load import Load
+
+    batches = [b for s in sources for b in _split_batches(s)]
+    if newest is not None:
+        total = sum(len(b) for b in batches)
+        skip = max(0, total - newest)
+    else:
+        skip = 0
+    loader = Load(record=False)
+    with recording.internal():
+        for batch in batches:
+            if skip >= len(batch):
+                skip -= len(batch)
+                continue
+            data = {c: np.asarray(batch.data[c])[skip:] for c in (x_col, y_col)}
+            loader.save_to_filesystem(Batch(list(batch.keys)[skip:], data, batch.meta), target, format="npy")
+            skip = 0
+
+
+def _fresh(model: Any, framework: str, seed: int) -> Any:
+    """The same architecture with new weights."""
+    if framework == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+        fresh = copy.deepcopy(model)
+        for module in fresh.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        return fresh
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.models.clone_model(model)
