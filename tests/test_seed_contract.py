@@ -310,3 +310,77 @@ def test_the_seeds_deploy_step_serves_the_trained_model(seed_run: dict, blase) -
     assert status == 200, body
     assert np.allclose(body["probabilities"], expected, atol=1e-5)
     assert body["predictions"] == [str(i) for i in np.argmax(expected, axis=1)]
+
+
+TRANSFORMING = '''
+import numpy as np
+
+
+def clean_features(batch):
+    """New images as the base trained on them: uint8 pixels, blank images left out."""
+    keep = batch["image"].reshape(len(batch), -1).max(axis=1) > 0
+    return {"image": batch["image"][keep].astype(np.uint8), "label": batch["label"][keep]}
+'''
+
+
+def test_all_nine_steps_run_as_written_under_one_run(tmp_path: Path, blase) -> None:
+    """The seed's main.py, all nine steps as separate processes under one run: etl ... evaluate, deploy, then
+    (with the priors, live traffic and new data the seed's paths name, made here) monitor and update."""
+    from conftest import Server
+
+    from blase_tui.modules.priors import FeaturePriors
+
+    project = make_seed_project(tmp_path / "nine")
+    for step in STEPS + ["deploy"]:
+        proc = python_main(project, "--step", step, *(["--start_run"] if step == "etl" else []))
+        assert proc.returncode == 0, f"{step}: {proc.stderr}"
+
+    # what the monitor step reads: priors in priors/, and live traffic in the prediction log of the served model
+    rng = np.random.default_rng(0)
+    images = np.stack([np.asarray(Image.open(p)) for p in sorted((project / "data" / "raw" / "images").rglob("*.png"))])
+    builder = FeaturePriors()
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    builder.update({f"x{i}": flat[:, i] for i in range(flat.shape[1])})
+    (project / "priors").mkdir()
+    (project / "priors" / "features.json").write_text(json.dumps(builder.to_json()))
+    trained = project / "runs" / show_json(blase, project, "latest")["id"] / "train" / "artifacts" / "priors"
+    shutil.copyfile(trained / "predictions.json", project / "priors" / "predictions.json")
+    server = Server(project, "deployments/my_model_v2")
+    try:
+        live = images[rng.choice(len(images), 200)]
+        live[100:] = np.clip(live[100:].astype(int) + 120, 0, 255).astype(np.uint8)  # brighter: drift
+        for chunk in np.array_split(live, 10):
+            assert server.post({"instances": chunk.tolist()})[0] == 200
+    finally:
+        server.stop()
+
+    # what the update step reads: the base model in models/v1/, new images in raw_data/, scripts/transforming.py
+    (project / "models" / "v1").mkdir(parents=True)
+    shutil.copyfile(project / "models" / "trained_model.h5", project / "models" / "v1" / "model.h5")
+    for i in range(150):
+        label = i % 3
+        folder = project / "raw_data" / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 30, (12, 12)).astype(np.uint8)
+        pixels[label * 4:label * 4 + 4, :] = 255
+        Image.fromarray(pixels).save(folder / f"new_{i:03d}.png")
+    (project / "scripts" / "transforming.py").write_text(TRANSFORMING)
+
+    monitor = python_main(project, "--step", "monitor")
+    assert monitor.returncode == 0, monitor.stderr
+    assert "Retraining condition met!" in monitor.stdout + monitor.stderr
+    update = python_main(project, "--step", "update", "--end_run")
+    assert update.returncode == 0, update.stderr
+    assert "trained trained_model v2 from trained_model v1 (append_only) with 150 new records" in update.stderr
+    assert re.search(r"trained_model v2 accuracy \d\.\d+ (beats|does not beat) trained_model v1", update.stderr)
+
+    runs = json.loads(blase("runs", "list", "--json", cwd=project, check=True).stdout)
+    assert len(runs) == 1, "nine processes, one run"
+    run = show_json(blase, project, runs[0]["id"])
+    assert [s["step"] for s in run["steps"]] == STEPS + ["deploy", "monitor", "update"]
+    assert run["status"] == "succeeded" and all(s["status"] == "succeeded" for s in run["steps"])
+    by_step = {s["step"]: s for s in run["steps"]}
+    assert by_step["monitor"]["metrics"]["drift/share"] > 0
+    assert {"priors/features.json", "priors/predictions.json"} <= {
+        d["path"] for d in by_step["monitor"]["datasets"] if d["role"] == "input"}
+    assert "update/challenger_accuracy" in by_step["update"]["metrics"]

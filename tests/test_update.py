@@ -91,6 +91,14 @@ def test_a_better_challenger_is_promoted(project: Path) -> None:
     assert card["update"]["base"] == "tree v1" and card["update"]["data_added"] == "data/new"
     assert card["update"]["mode"] == "append_only" and card["update"]["records_added"] == 3000
 
+    from conftest import Server, request
+
+    server = Server(project, "tree@champion", "--no-log")  # a server started after the promotion
+    try:
+        assert request(server.url + "/metadata")[1]["model"]["version"] == 2
+    finally:
+        server.stop()
+
 
 def test_a_worse_challenger_leaves_the_champion(project: Path) -> None:
     run_blase("step", "new_data", "--set", "shuffle=true", cwd=project, check=True)
