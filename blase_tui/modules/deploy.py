@@ -136,7 +136,7 @@ def choose_model(model: Any, framework: str | None = None) -> Chosen:
         path = Path(model)
         if path.is_file():
             return _from_file(path, framework)
-        if isinstance(model, Path) or "/" in str(model) and not Path(str(model)).suffix == "":
+        if isinstance(model, Path) or "/" in str(model) or path.suffix.lower() in _SUFFIX_FRAMEWORK:
             raise BlaseError(f"model {model}: no such file, and not a model name; give a registered model"
                              " (`blase models list`), as name, name:3 or name@alias, or a model file.")
         row = recording.model_version(str(model))
