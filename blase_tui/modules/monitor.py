@@ -316,10 +316,16 @@ class Monitor:
 
 def _measured(labels: np.ndarray, truth: np.ndarray, proba: np.ndarray | None, classes: list[Any] | None
               ) -> dict[str, float]:
-    from sklearn.metrics import f1_score, log_loss, roc_auc_score
-
-    out = {"accuracy": float(np.mean(labels == truth)),
-           "f1": float(f1_score(truth, labels, average="macro", zero_division=0))}
+    f1s = []
+    for k in np.unique(np.concatenate([np.unique(truth), np.unique(labels)])):
+        tp = float(np.sum((labels == k) & (truth == k)))
+        fp, fn = float(np.sum((labels == k) & (truth != k))), float(np.sum((labels != k) & (truth == k)))
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    out = {"accuracy": float(np.mean(labels == truth)), "f1": float(np.mean(f1s))}
+    try:
+        from sklearn.metrics import log_loss, roc_auc_score
+    except ImportError:  # the sklearn extra: log-loss and ROC AUC come with it
+        return out
     if proba is not None and classes is not None:
         try:
             out["log_loss"] = float(log_loss(truth, proba, labels=classes))
