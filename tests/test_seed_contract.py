@@ -20,6 +20,7 @@ from PIL import Image
 
 SEED = REPO / "tests" / "data" / "seed_000_api_vision.txt"  # a copy of shared/seeds/000_*
 STEPS = ["etl", "inspect", "clean", "prepare", "train", "evaluate"]
+ALL_STEPS = [*STEPS, "deploy", "monitor", "update"]
 
 ENGINEER = '''
 import numpy as np
@@ -106,23 +107,79 @@ def records(blase, project: Path, run_id: str) -> dict[str, dict[str, object]]:
 
 @pytest.fixture(scope="module")
 def seed_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """The seed's six steps, run the seed's way, once for the tests below."""
+    """The seed's nine steps, run the seed's way as separate processes under one run, once for the tests
+    below: etl --start_run ... evaluate, deploy; then, with the priors, live traffic and new data the seed's
+    paths name (made here, as a user would), monitor and update --end_run."""
     project = make_seed_project(tmp_path_factory.mktemp("seed") / "project")
     pristine = tmp_path_factory.mktemp("pristine") / "project"
     shutil.copytree(project, pristine)
     plain = tmp_path_factory.mktemp("plain") / "project"
     shutil.copytree(project, plain)
     procs = {}
-    for step in STEPS:
-        args = ["--step", step] + (["--start_run"] if step == "etl" else []) + (["--end_run"] if step == "evaluate" else [])
-        procs[step] = python_main(project, *args)
+    for step in STEPS + ["deploy"]:
+        procs[step] = python_main(project, "--step", step, *(["--start_run"] if step == "etl" else []))
+    if all(p.returncode == 0 for p in procs.values()):
+        _monitor_and_update_inputs(project)
+        procs["monitor"] = python_main(project, "--step", "monitor")
+        procs["update"] = python_main(project, "--step", "update", "--end_run")
     return {"project": project, "pristine": pristine, "plain": plain, "procs": procs}
+
+
+TRANSFORMING = '''
+import numpy as np
+
+
+def clean_features(batch):
+    """New images as the base trained on them: uint8 pixels, blank images left out."""
+    keep = batch["image"].reshape(len(batch), -1).max(axis=1) > 0
+    return {"image": batch["image"][keep].astype(np.uint8), "label": batch["label"][keep]}
+'''
+
+
+def _monitor_and_update_inputs(project: Path) -> None:
+    """What the seed's monitor and update steps read, where they read it: priors in priors/ (the features from
+    the raw images, the predictions from what the train step recorded), live traffic in the prediction log of
+    the served deployment (half of it brightened: drift), the base model in models/v1/, new images in
+    raw_data/, and scripts/transforming.py."""
+    from conftest import Server, run_blase
+
+    from blase_tui.modules.priors import FeaturePriors
+
+    rng = np.random.default_rng(0)
+    images = np.stack([np.asarray(Image.open(p)) for p in sorted((project / "data" / "raw" / "images").rglob("*.png"))])
+    builder = FeaturePriors()
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    builder.update({f"x{i}": flat[:, i] for i in range(flat.shape[1])})
+    (project / "priors").mkdir()
+    (project / "priors" / "features.json").write_text(json.dumps(builder.to_json()))
+    run_id = json.loads(run_blase("runs", "show", "latest", "--json", cwd=project, check=True).stdout)["id"]
+    shutil.copyfile(project / "runs" / run_id / "train" / "artifacts" / "priors" / "predictions.json",
+                    project / "priors" / "predictions.json")
+    server = Server(project, "deployments/my_model_v2")
+    try:
+        live = images[rng.choice(len(images), 200)]
+        live[100:] = np.clip(live[100:].astype(int) + 120, 0, 255).astype(np.uint8)
+        for chunk in np.array_split(live, 10):
+            assert server.post({"instances": chunk.tolist()})[0] == 200
+    finally:
+        server.stop()
+    (project / "models" / "v1").mkdir(parents=True)
+    shutil.copyfile(project / "models" / "trained_model.h5", project / "models" / "v1" / "model.h5")
+    for i in range(150):
+        label = i % 3
+        folder = project / "raw_data" / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 30, (12, 12)).astype(np.uint8)
+        pixels[label * 4:label * 4 + 4, :] = 255
+        Image.fromarray(pixels).save(folder / f"new_{i:03d}.png")
+    (project / "scripts" / "transforming.py").write_text(TRANSFORMING)
 
 
 def test_seed_main_runs_as_written(seed_run: dict, blase) -> None:
     project: Path = seed_run["project"]
     procs = seed_run["procs"]
-    for step in STEPS:
+    for step in ALL_STEPS:
+        assert step in procs, f"{step} did not run: an earlier step failed"
         assert procs[step].returncode == 0, f"{step}:\n{procs[step].stdout}\n{procs[step].stderr}"
 
     # etl: every image transformed and saved
@@ -158,10 +215,10 @@ def test_seed_main_runs_as_written(seed_run: dict, blase) -> None:
         procs["evaluate"].stderr
 
     runs = json.loads(blase("runs", "list", "--json", cwd=project, check=True).stdout)
-    assert len(runs) == 1, "the six processes made one run"
+    assert len(runs) == 1, "the nine processes made one run"
     run = show_json(blase, project, runs[0]["id"])
     assert run["status"] == "succeeded" and run["explicit"]
-    assert [s["step"] for s in run["steps"]] == STEPS
+    assert [s["step"] for s in run["steps"]] == ALL_STEPS
     assert all(s["status"] == "succeeded" and s["exit_code"] == 0 for s in run["steps"])
     assert all(s["signature"]["code_hash"] and s["peak_rss"] for s in run["steps"])
     by_step = {s["step"]: s for s in run["steps"]}
@@ -215,7 +272,7 @@ def test_blase_step_gives_the_same_records(seed_run: dict, blase) -> None:
         assert proc.returncode == 0, f"{step}: {proc.stderr}"
     ours = records(blase, project, "latest")
     seeds = records(blase, seed_project, "latest")
-    assert list(ours) == STEPS
+    assert list(ours) == STEPS and list(seeds) == ALL_STEPS
     for step in STEPS:
         assert ours[step]["status"] == seeds[step]["status"] == "succeeded"
         assert ours[step]["params"] == seeds[step]["params"], step
@@ -276,21 +333,21 @@ def test_the_seeds_deploy_step_serves_the_trained_model(seed_run: dict, blase) -
     from conftest import Server
 
     project: Path = seed_run["project"]
-    proc = python_main(project, "--step", "deploy")
+    proc = seed_run["procs"]["deploy"]
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"deployed trained_model v1 to deployments/my_model_v2/? \(docker\): the Sequential passed was"
                      r" not trained in this process", proc.stderr), proc.stderr
     folder = project / "deployments" / "my_model_v2"
     manifest = json.loads((folder / "deployment.json").read_text())
-    train_run = show_json(blase, project, "latest")  # the deploy step's own run
+    seed_run_record = show_json(blase, project, "latest")  # the one run of the nine steps
     assert manifest["model"]["name"] == "trained_model" and manifest["model"]["framework"] == "tensorflow"
-    assert manifest["deployed_by_run"] == train_run["id"]
+    assert manifest["deployed_by_run"] == seed_run_record["id"]
     assert (folder / "Dockerfile").is_file() and (folder / "api.py").is_file()
     # the trained weights, not the untrained architecture the step passed
     assert (folder / "model" / "trained_model.h5").read_bytes() == (project / "models" / "trained_model.h5").read_bytes()
     archive = project / "deployments" / "my_model_v2.zip"
     assert blase("deploy", "verify", str(archive), cwd=project).returncode == 0
-    deploy_step = train_run["steps"][0]
+    deploy_step = next(s for s in seed_run_record["steps"] if s["step"] == "deploy")
     assert {"deployments/my_model_v2", "deployments/my_model_v2.zip"} <= {
         d["path"] for d in deploy_step["datasets"] if d["role"] == "output"}
 
@@ -312,75 +369,24 @@ def test_the_seeds_deploy_step_serves_the_trained_model(seed_run: dict, blase) -
     assert body["predictions"] == [str(i) for i in np.argmax(expected, axis=1)]
 
 
-TRANSFORMING = '''
-import numpy as np
 
-
-def clean_features(batch):
-    """New images as the base trained on them: uint8 pixels, blank images left out."""
-    keep = batch["image"].reshape(len(batch), -1).max(axis=1) > 0
-    return {"image": batch["image"][keep].astype(np.uint8), "label": batch["label"][keep]}
-'''
-
-
-def test_all_nine_steps_run_as_written_under_one_run(tmp_path: Path, blase) -> None:
-    """The seed's main.py, all nine steps as separate processes under one run: etl ... evaluate, deploy, then
-    (with the priors, live traffic and new data the seed's paths name, made here) monitor and update."""
-    from conftest import Server
-
-    from blase_tui.modules.priors import FeaturePriors
-
-    project = make_seed_project(tmp_path / "nine")
-    for step in STEPS + ["deploy"]:
-        proc = python_main(project, "--step", step, *(["--start_run"] if step == "etl" else []))
-        assert proc.returncode == 0, f"{step}: {proc.stderr}"
-
-    # what the monitor step reads: priors in priors/, and live traffic in the prediction log of the served model
-    rng = np.random.default_rng(0)
-    images = np.stack([np.asarray(Image.open(p)) for p in sorted((project / "data" / "raw" / "images").rglob("*.png"))])
-    builder = FeaturePriors()
-    flat = images.reshape(len(images), -1).astype(np.float64)
-    builder.update({f"x{i}": flat[:, i] for i in range(flat.shape[1])})
-    (project / "priors").mkdir()
-    (project / "priors" / "features.json").write_text(json.dumps(builder.to_json()))
-    trained = project / "runs" / show_json(blase, project, "latest")["id"] / "train" / "artifacts" / "priors"
-    shutil.copyfile(trained / "predictions.json", project / "priors" / "predictions.json")
-    server = Server(project, "deployments/my_model_v2")
-    try:
-        live = images[rng.choice(len(images), 200)]
-        live[100:] = np.clip(live[100:].astype(int) + 120, 0, 255).astype(np.uint8)  # brighter: drift
-        for chunk in np.array_split(live, 10):
-            assert server.post({"instances": chunk.tolist()})[0] == 200
-    finally:
-        server.stop()
-
-    # what the update step reads: the base model in models/v1/, new images in raw_data/, scripts/transforming.py
-    (project / "models" / "v1").mkdir(parents=True)
-    shutil.copyfile(project / "models" / "trained_model.h5", project / "models" / "v1" / "model.h5")
-    for i in range(150):
-        label = i % 3
-        folder = project / "raw_data" / str(label)
-        folder.mkdir(parents=True, exist_ok=True)
-        pixels = rng.integers(0, 30, (12, 12)).astype(np.uint8)
-        pixels[label * 4:label * 4 + 4, :] = 255
-        Image.fromarray(pixels).save(folder / f"new_{i:03d}.png")
-    (project / "scripts" / "transforming.py").write_text(TRANSFORMING)
-
-    monitor = python_main(project, "--step", "monitor")
+def test_monitor_and_update_run_as_written(seed_run: dict, blase) -> None:
+    """The seed's monitor step over the served model's traffic flags the brightened half and says "Retraining
+    condition met!"; its update step trains trained_model v2 from models/v1/ and the new images and decides."""
+    project: Path = seed_run["project"]
+    procs = seed_run["procs"]
+    assert "monitor" in procs and "update" in procs, "an earlier step failed"
+    monitor, update = procs["monitor"], procs["update"]
     assert monitor.returncode == 0, monitor.stderr
     assert "Retraining condition met!" in monitor.stdout + monitor.stderr
-    update = python_main(project, "--step", "update", "--end_run")
     assert update.returncode == 0, update.stderr
     assert "trained trained_model v2 from trained_model v1 (append_only) with 150 new records" in update.stderr
     assert re.search(r"trained_model v2 accuracy \d\.\d+ (beats|does not beat) trained_model v1", update.stderr)
-
-    runs = json.loads(blase("runs", "list", "--json", cwd=project, check=True).stdout)
-    assert len(runs) == 1, "nine processes, one run"
-    run = show_json(blase, project, runs[0]["id"])
-    assert [s["step"] for s in run["steps"]] == STEPS + ["deploy", "monitor", "update"]
-    assert run["status"] == "succeeded" and all(s["status"] == "succeeded" for s in run["steps"])
+    run = show_json(blase, project, "latest")
     by_step = {s["step"]: s for s in run["steps"]}
     assert by_step["monitor"]["metrics"]["drift/share"] > 0
     assert {"priors/features.json", "priors/predictions.json"} <= {
         d["path"] for d in by_step["monitor"]["datasets"] if d["role"] == "input"}
     assert "update/challenger_accuracy" in by_step["update"]["metrics"]
+    assert {"models/v1/model.h5", "raw_data"} <= {d["path"] for d in by_step["update"]["datasets"]
+                                                  if d["role"] == "input"}
