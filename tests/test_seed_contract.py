@@ -354,7 +354,7 @@ def test_the_seeds_deploy_step_serves_the_trained_model(seed_run: dict, blase) -
     images = np.stack([np.asarray(Image.open(p)) for p in sorted((project / "data" / "raw" / "images").rglob("*.png"))[:12]])
     expected = json.loads(subprocess.run(
         [sys.executable, "-c", "import json, sys, numpy as np\nfrom blase_tui import models\n"
-         "m = models.load('trained_model')  # the trained model, fed as blase feeds it in train and evaluate\n"
+         "m = models.load('trained_model:1')  # the trained model, fed as blase feeds it in train and evaluate\n"
          "x = np.asarray(json.load(sys.stdin), dtype=np.uint8)\n"
          "print(json.dumps(m.predict_proba(x).tolist()))"],
         input=json.dumps(images.tolist()), cwd=project, env=_env(), check=True, capture_output=True, text=True,

@@ -112,13 +112,11 @@ def test_a_worse_challenger_leaves_the_champion(project: Path) -> None:
     assert step["metrics"]["update/challenger_accuracy"] <= step["metrics"]["update/champion_accuracy"]
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (("--set", "mode=sideways"), "update_mode must be one of append_only, window, fine_tune, full"),
-    (("--set", "mode=fine_tune"), "cannot be trained further (no partial_fit)"),
-    (("--set", "transform=nowhere.clean"), "transform_fn 'nowhere.clean': cannot import nowhere"),
-])
-def test_bad_arguments_are_one_line(project: Path, args: tuple[str, ...], expected: str) -> None:
+def test_bad_arguments_are_one_line(project: Path) -> None:
     run_blase("step", "new_data", cwd=project, check=True)
-    proc = run_blase("step", "update", *args, cwd=project, timeout=200)
-    assert proc.returncode == 1 and expected in proc.stderr
+    for args, expected in ((("--set", "mode=sideways"), "update_mode must be one of append_only, window, fine_tune, full"),
+                           (("--set", "mode=fine_tune"), "cannot be trained further (no partial_fit)"),
+                           (("--set", "transform=nowhere.clean"), "transform_fn 'nowhere.clean': cannot import nowhere")):
+        proc = run_blase("step", "update", *args, cwd=project, timeout=200)
+        assert proc.returncode == 1 and expected in proc.stderr, (args, proc.stderr)
     assert _champion(project) == 1
