@@ -115,14 +115,58 @@ def seed_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     shutil.copytree(project, pristine)
     plain = tmp_path_factory.mktemp("plain") / "project"
     shutil.copytree(project, plain)
-    procs = {}
-    for step in STEPS + ["deploy"]:
-        procs[step] = python_main(project, "--step", step, *(["--start_run"] if step == "etl" else []))
-    if all(p.returncode == 0 for p in procs.values()):
-        _monitor_and_update_inputs(project)
-        procs["monitor"] = python_main(project, "--step", "monitor")
-        procs["update"] = python_main(project, "--step", "update", "--end_run")
-    return {"project": project, "pristine": pristine, "plain": plain, "procs": procs}
+    # the same six steps by `blase step` and as plain scripts, in their own copies, alongside (two cores)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        by_blase = pool.submit(_blase_step_chain, pristine)
+        by_plain = pool.submit(_plain_script_chain, plain)
+        procs = {}
+        for step in STEPS + ["deploy"]:
+            procs[step] = python_main(project, "--step", step, *(["--start_run"] if step == "etl" else []))
+        if all(p.returncode == 0 for p in procs.values()):
+            _monitor_and_update_inputs(project)
+            procs["monitor"] = python_main(project, "--step", "monitor")
+            procs["update"] = python_main(project, "--step", "update", "--end_run")
+        return {"project": project, "pristine": pristine, "plain": plain, "procs": procs,
+                "blase_procs": by_blase.result(), "plain_procs": by_plain.result()}
+
+
+def _blase_step_chain(project: Path) -> dict[str, subprocess.CompletedProcess]:
+    from conftest import run_blase
+
+    out = {}
+    for step in STEPS:
+        args = ["step", step] + (["--start-run"] if step == "etl" else []) + (["--end-run"] if step == "evaluate" else [])
+        out[step] = run_blase(*args, cwd=project, timeout=600)
+        if out[step].returncode != 0:
+            break
+    return out
+
+
+def _plain_script_chain(project: Path) -> dict[str, subprocess.CompletedProcess]:
+    out = {}
+    for i, step in enumerate(STEPS):
+        script = f"run_{step}.py"
+        (project / script).write_text(PLAIN_SCRIPT.format(step=step, first=i == 0, last=i == len(STEPS) - 1))
+        out[step] = subprocess.run([sys.executable, script], cwd=project, env=_env(), capture_output=True,
+                                   text=True, timeout=600)
+        if out[step].returncode != 0:
+            break
+    return out
+
+
+PLAIN_SCRIPT = """
+from blase_tui import Track
+from main import {step}
+
+track = Track()
+if {first}:
+    track.start_run()
+{step}()
+if {last}:
+    track.end_run()
+"""
 
 
 TRANSFORMING = '''
@@ -267,9 +311,8 @@ def test_blase_step_gives_the_same_records(seed_run: dict, blase) -> None:
     seed_project: Path = seed_run["project"]
     project: Path = seed_run["pristine"]
     for step in STEPS:
-        args = ["step", step] + (["--start-run"] if step == "etl" else []) + (["--end-run"] if step == "evaluate" else [])
-        proc = blase(*args, cwd=project, timeout=300)
-        assert proc.returncode == 0, f"{step}: {proc.stderr}"
+        proc = seed_run["blase_procs"].get(step)
+        assert proc is not None and proc.returncode == 0, f"{step}: {proc.stderr if proc else 'did not run'}"
     ours = records(blase, project, "latest")
     seeds = records(blase, seed_project, "latest")
     assert list(ours) == STEPS and list(seeds) == ALL_STEPS
@@ -281,17 +324,6 @@ def test_blase_step_gives_the_same_records(seed_run: dict, blase) -> None:
         assert ours[step]["metrics"] == seeds[step]["metrics"], step
 
 
-PLAIN_SCRIPT = """
-from blase_tui import Track
-from main import {step}
-
-track = Track()
-if {first}:
-    track.start_run()
-{step}()
-if {last}:
-    track.end_run()
-"""
 
 
 def test_plain_scripts_with_track_give_the_same_records(seed_run: dict, blase) -> None:
@@ -299,12 +331,9 @@ def test_plain_scripts_with_track_give_the_same_records(seed_run: dict, blase) -
     `--step`): each script is a step execution named after its file, in one run. (A script named inspect.py
     would hide Python's own `inspect` module, hence the prefix.)"""
     project: Path = seed_run["plain"]
-    for i, step in enumerate(STEPS):
-        script = f"run_{step}.py"
-        (project / script).write_text(PLAIN_SCRIPT.format(step=step, first=i == 0, last=i == len(STEPS) - 1))
-        proc = subprocess.run([sys.executable, script], cwd=project, env=_env(), capture_output=True,
-                              text=True, timeout=300)
-        assert proc.returncode == 0, f"{step}: {proc.stderr}"
+    for step in STEPS:
+        proc = seed_run["plain_procs"].get(step)
+        assert proc is not None and proc.returncode == 0, f"{step}: {proc.stderr if proc else 'did not run'}"
     ours = records(blase, project, "latest")
     seeds = records(blase, seed_run["project"], "latest")
     assert list(ours) == [f"run_{step}" for step in STEPS]
@@ -320,10 +349,11 @@ def test_a_second_start_run_is_refused_in_one_line(seed_run: dict, blase) -> Non
     assert second.returncode == 2
     assert second.stderr.strip().splitlines()[-1].startswith("blase: run ") and "is still open" in second.stderr
     assert "Traceback" not in second.stderr
-    closed = python_main(project, "--step", "inspect", "--end_run")
-    assert closed.returncode == 0, closed.stderr
     run = show_json(blase, project, "latest")
-    assert [s["step"] for s in run["steps"]] == ["inspect", "inspect"] and run["status"] == "succeeded"
+    assert [s["step"] for s in run["steps"]] == ["inspect"] and run["status"] == "running", \
+        "the refused start left the open run as it was"
+    assert blase("runs", "close", run["id"], cwd=project).returncode == 0
+    assert show_json(blase, project, run["id"])["status"] == "succeeded"
 
 
 def test_the_seeds_deploy_step_serves_the_trained_model(seed_run: dict, blase) -> None:
