@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Server, _env, free_port, make_project, request, run_blase
+from conftest import Server, _env, free_port, make_project, request, run_blase, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -104,16 +104,6 @@ def project(tmp_path_factory) -> Path:
     run_blase("step", "deploy", cwd=root, check=True, timeout=120)
     run_blase("step", "deploy", "--set", "model=net", "--set", "archive=zip", cwd=root, check=True, timeout=120)
     return root
-
-
-def wait_for(condition, timeout: float = 30, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_sklearn_in_every_format_equals_the_in_step_model(project: Path) -> None:
