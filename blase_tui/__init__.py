@@ -56,27 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from blase_tui.modules.update import Update
 
 
-# Seed 000's classes that this version does not have yet. Importing them works, so the seed's main.py (which
-# imports all twelve) runs its other steps; using one says so in one line.
-_NOT_YET: dict[str, str] = {}
-
-
-def _not_yet(name: str) -> type:
-    def refuse(self: Any, *args: Any, **kwargs: Any) -> None:
-        from blase_tui.errors import BlaseError
-        from blase_tui.modules import recording
-
-        recording.step()  # in a project script: the step is recorded, as failed, and ends in one line
-
-        raise BlaseError(f"`{name}` is not in blase {__version__} yet, so the {_NOT_YET[name]} step cannot run;"
-                         " leave that step out until an update brings it.")
-
-    return type(name, (), {"__init__": refuse, "__doc__": "Not in this version of blase yet: using it fails."})
-
-
 def __getattr__(name: str) -> Any:
-    if name in _NOT_YET:
-        return _not_yet(name)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'blase_tui' has no attribute {name!r}")
