@@ -329,3 +329,58 @@ async def test_a_reused_step_names_the_run_that_computed_it(tmp_path: Path, blas
         timeline = console.export_text()
         assert "succeeded (reused)" in timeline
         assert f"a: reused the outputs of run {producer} (nothing ran)" in timeline
+
+
+MONITOR_MAIN = '''
+import numpy as np
+import pandas as pd
+
+from blase_tui import Monitor, step
+
+
+@step
+def monitor(ctx):
+    """Two windows of live data; the second has a moved `age`."""
+    rng = np.random.default_rng(0)
+    m = Monitor(triggers={"features": ["age"], "min_samples": 10})
+    m.load_feature_priors({"format": 1, "kind": "features", "features": {
+        "age": {"type": "numeric", "sample": rng.normal(40, 10, 2000).tolist()},
+        "colour": {"type": "categorical", "counts": {"red": 500, "blue": 500}}}})
+    for shift in (0, 15):
+        live = pd.DataFrame({"age": rng.normal(40 + shift, 10, 500), "colour": rng.choice(["red", "blue"], 500)})
+        m.submit_live_batch(live, rng.dirichlet([1, 1], 500))
+        m.track_performance_metrics()
+        m.detect_feature_drift(live)
+        m.check_triggers()
+'''
+
+
+async def test_the_monitor_tab_shows_the_drift_windows_and_triggers(tmp_path: Path, blase) -> None:
+    from conftest import make_project
+
+    from blase_tui.tui.widgets.monitor_view import MonitorView
+
+    root = make_project(tmp_path / "mon", main_src=MONITOR_MAIN, toml='[project]\nname = "mon"\n')
+    blase("step", "monitor", cwd=root, check=True, timeout=120)
+    app = make_app(root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await runs_loaded(pilot, app, 1)
+        await pilot.press("enter")
+        screen = await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.desc is not None
+                             and app.screen, what="the run screen")
+        await pilot.press("6")
+        view = screen.query_one(MonitorView)
+        await until(pilot, lambda: view.shown is not None, what="the monitor view")
+        import io
+
+        from rich.console import Console
+
+        console = Console(width=78, file=io.StringIO(), record=True)
+        console.print(view.shown)
+        shown = console.export_text()
+        assert "2 windows; the last (batch 2, 500 records): 1 of 2 features drifted" in shown.replace("\n", " ")
+        age = next(line for line in shown.splitlines() if line.strip().startswith("age"))
+        assert "drifted" in age and age.rstrip().endswith("·x")  # quiet in the first window, flagged in the second
+        assert "estimated_accuracy" in shown
+        assert "batch 2: 50% of the features drifted (drift_share = 0.3); feature age drifted" in " ".join(
+            shown.split())

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(300)
 MAIN = '''
 import numpy as np
 
-from blase_tui import Load, Train, Update, step
+from blase_tui import Load, Monitor, Train, Update, step
 from blase_tui.modules.batch import Batch, BatchMeta
 
 
@@ -57,12 +57,37 @@ def update(ctx, mode: str = "append_only", transform: str = ""):
     """Retrain on the new data; promote only a better model."""
     Update(epochs=1).run(base_model_path="models/v1/", new_data_path="data/new", update_mode=mode,
                          transform_fn=transform or None, evaluate_after=True)
+
+
+@step
+def monitor(ctx):
+    """Watch what the served model sees (seed 000's loop); blase.toml launches update when x0 moves."""
+    monitor = Monitor()
+    monitor.load_feature_priors("tree@champion")
+    monitor.load_prediction_priors("tree@champion")
+    for features, preds, true in monitor.stream_batches():
+        monitor.submit_live_batch(features, preds, true)
+        monitor.track_performance_metrics()
+        monitor.detect_feature_drift(features)
+        if monitor.check_triggers():
+            print("Retraining condition met!")
+'''
+
+TOML = '''[project]
+name = "upd"
+
+[monitor]
+on_trigger = "update"
+
+[monitor.triggers]
+features = ["x0"]
+min_samples = 200
 '''
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    root = make_project(tmp_path / "upd", main_src=MAIN, toml='[project]\nname = "upd"\n')
+    root = make_project(tmp_path / "upd", main_src=MAIN, toml=TOML)
     for step in ("prepare", "train"):
         run_blase("step", step, cwd=root, check=True, timeout=120)
     run_blase("models", "alias", "tree", "1", "champion", cwd=root, check=True)
@@ -74,42 +99,63 @@ def _champion(project: Path) -> int:
     return next(m["version"] for m in models if "champion" in m["aliases"])
 
 
-def test_a_better_challenger_is_promoted(project: Path) -> None:
-    run_blase("step", "new_data", cwd=project, check=True)
-    proc = run_blase("step", "update", cwd=project, timeout=200)
-    assert proc.returncode == 0, proc.stderr
-    assert "tree v2 accuracy" in proc.stderr and "it is now tree@champion" in proc.stderr
-    assert _champion(project) == 2
-    run = show_json(run_blase, project, "latest")
-    step = run["steps"][0]
-    assert step["metrics"]["update/challenger_accuracy"] > step["metrics"]["update/champion_accuracy"]
-    assert run["tags"]["update.decision"] == "promoted"
-    assert "update/decision.json" in {a["name"] for a in step["artifacts"]}
-    inputs = {d["path"] for d in step["datasets"] if d["role"] == "input"}
-    assert "data/new" in inputs, "the data added is an input of the update"
-    card = json.loads(run_blase("models", "show", "tree:2", "--json", cwd=project, check=True).stdout)["card"]
-    assert card["update"]["base"] == "tree v1" and card["update"]["data_added"] == "data/new"
-    assert card["update"]["mode"] == "append_only" and card["update"]["records_added"] == 3000
+@pytest.mark.parametrize("better", [True, False], ids=["promoted", "kept"])
+def test_shifted_traffic_fires_the_trigger_and_only_a_better_model_is_promoted(project: Path, better: bool) -> None:
+    """train -> serve the champion -> traffic whose x0 moved -> the monitor step flags x0 (only), fires the
+    trigger and launches update (on_trigger) -> the challenger becomes the champion only when it scores better
+    -> `blase serve tree@champion`, restarted, answers with the version that won."""
+    import numpy as np
+    from conftest import Server, request, runs_json, wait_for
 
-    from conftest import Server, request
-
-    server = Server(project, "tree@champion", "--no-log")  # a server started after the promotion
+    run_blase("step", "new_data", *(() if better else ("--set", "shuffle=true")), cwd=project, check=True)
+    server = Server(project, "tree@champion")
+    rng = np.random.default_rng(9)
     try:
-        assert request(server.url + "/metadata")[1]["model"]["version"] == 2
+        for _ in range(5):
+            x = rng.normal(size=(100, 4))
+            x[:, 0] += 2.0
+            assert server.post({"instances": x.tolist()})[0] == 200
     finally:
         server.stop()
+    assert list((project / "predictions" / "tree").rglob("*.parquet")), "the server logged what it saw"
 
-
-def test_a_worse_challenger_leaves_the_champion(project: Path) -> None:
-    run_blase("step", "new_data", "--set", "shuffle=true", cwd=project, check=True)
-    proc = run_blase("step", "update", cwd=project, timeout=200)
+    proc = run_blase("step", "monitor", cwd=project, timeout=200)
     assert proc.returncode == 0, proc.stderr
-    assert "does not beat tree v1" in proc.stderr and "champion stays as it was" in proc.stderr
-    assert _champion(project) == 1
-    run = show_json(run_blase, project, "latest")
-    assert run["tags"]["update.decision"] == "kept the champion"
+    assert "Retraining condition met!" in proc.stdout + proc.stderr
+    assert "on_trigger: started `blase step update`" in proc.stderr
+    watched = show_json(run_blase, project, runs_json(run_blase, project, "--step", "monitor")[0]["id"])
+    assert watched["tags"]["monitor.trigger"] == "feature x0 drifted" and watched["tags"]["monitor.launched"] == "update"
+    drift = json.loads((project / "runs" / watched["id"] / watched["steps"][0]["folder"] / "artifacts"
+                        / "monitor" / "drift_0001.json").read_text())
+    assert drift["drifted"] == ["x0"] and drift["records"] == 500
+    names = {a["name"] for a in watched["steps"][0]["artifacts"]}
+    assert {"monitor/drift.png", "monitor/distributions.png", "monitor/performance.png"} <= names
+
+    def update_ended() -> dict | None:
+        runs = runs_json(run_blase, project, "--step", "update")
+        return runs[0] if runs and runs[0]["status"] != "running" else None
+
+    update = wait_for(update_ended, timeout=200, what="the update step on_trigger launched")
+    assert update["status"] == "succeeded"
+    run = show_json(run_blase, project, update["id"])
     step = run["steps"][0]
-    assert step["metrics"]["update/challenger_accuracy"] <= step["metrics"]["update/champion_accuracy"]
+    challenger, champion = step["metrics"]["update/challenger_accuracy"], step["metrics"]["update/champion_accuracy"]
+    if better:
+        assert challenger > champion and run["tags"]["update.decision"] == "promoted"
+        assert _champion(project) == 2
+        assert "update/decision.json" in {a["name"] for a in step["artifacts"]}
+        assert "data/new" in {d["path"] for d in step["datasets"] if d["role"] == "input"}
+        card = json.loads(run_blase("models", "show", "tree:2", "--json", cwd=project, check=True).stdout)["card"]
+        assert card["update"]["base"] == "tree v1" and card["update"]["data_added"] == "data/new"
+        assert card["update"]["mode"] == "append_only" and card["update"]["records_added"] == 3000
+    else:
+        assert challenger <= champion and run["tags"]["update.decision"] == "kept the champion"
+        assert _champion(project) == 1
+    server = Server(project, "tree@champion", "--no-log")  # restarted after the decision
+    try:
+        assert request(server.url + "/metadata")[1]["model"]["version"] == (2 if better else 1)
+    finally:
+        server.stop()
 
 
 def test_bad_arguments_are_one_line(project: Path) -> None:

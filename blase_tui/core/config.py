@@ -145,10 +145,19 @@ _TRIGGER_KEYS = {"drift_share": float, "features": list, "metric_drop": float, "
 
 
 def _monitor(path: Path, section: dict[str, Any]) -> dict[str, Any]:
-    """``[monitor]``: ``alpha`` and ``[monitor.triggers]`` (drift_share, features, metric_drop, min_samples)."""
+    """``[monitor]``: ``alpha``, ``on_trigger`` (a step to launch when a trigger fires) and ``[monitor.triggers]``
+    (drift_share, features, metric_drop, min_samples)."""
     for key in section:
-        if key not in ("alpha", "triggers"):
-            raise ConfigError(f"{path}: unknown key `{key}` in [monitor]; expected alpha or [monitor.triggers].")
+        if key not in ("alpha", "on_trigger", "triggers"):
+            raise ConfigError(f"{path}: unknown key `{key}` in [monitor]; expected alpha, on_trigger or"
+                              " [monitor.triggers].")
+    alpha = section.get("alpha", 0.05)
+    if not isinstance(alpha, float | int) or isinstance(alpha, bool) or not 0 < alpha < 1:
+        raise ConfigError(f"{path}: [monitor] alpha must be a number between 0 and 1, not {alpha!r}.")
+    on_trigger = section.get("on_trigger")
+    if on_trigger is not None and (not isinstance(on_trigger, str) or not on_trigger.strip()):
+        raise ConfigError(f"{path}: [monitor] on_trigger must be the name of a step, such as \"update\", not"
+                          f" {on_trigger!r}.")
     triggers = section.get("triggers", {})
     if not isinstance(triggers, dict):
         raise ConfigError(f"{path}: [monitor.triggers] must be a table.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -125,6 +125,11 @@ class StepContext:
         self.log = log
         self.memory_budget = memory_budget
         self.end_run_requested = False
+        self.ending: list[Callable[[], Any]] = []
+
+    def at_end(self, fn: Callable[[], Any]) -> None:
+        """Call ``fn`` as the step ends, before its artifacts are collected (Monitor's plots)."""
+        self.ending.append(fn)
 
     @property
     def run_id(self) -> str:

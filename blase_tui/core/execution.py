@@ -258,6 +258,25 @@ class StepExecution:
         return sig.digest
 
     # --------------------------------------------------------------- finish
+    def _run_ending(self) -> None:
+        """What the step asked to be done as it ends (``recording.at_end``): a failure there is one line in the
+        log, never a failed step."""
+        ctx = getattr(self, "ctx", None)
+        if ctx is None or not ctx.ending:
+            return
+        previous = context_mod.active()
+        context_mod._set_active(ctx)  # the step's context, as while it ran (its artifact folder)
+        try:
+            for fn in ctx.ending:
+                try:
+                    fn()
+                except Exception as exc:  # a plot that fails must not lose the step's results
+                    self.logger.warning("blase: %s failed at the end of the step: %s",
+                                        getattr(fn, "__qualname__", fn), exc)
+        finally:
+            ctx.ending = []
+            context_mod._set_active(previous)
+
     def finish(self, status: str, exit_code: int, message: str = "", *, reused_from: int | None = None) -> Finished:
         """Record the end of the execution (whatever else fails on the way) and close the run when this step
         ends it: a run of its own, ``--end-run`` / ``end_run()``, or an interruption."""
@@ -267,6 +286,7 @@ class StepExecution:
             return self._finish(status, exit_code, message, reused_from)
 
     def _finish(self, status: str, exit_code: int, message: str, reused_from: int | None) -> Finished:
+        self._run_ending()
         if context_mod.active() is self.ctx:
             context_mod._set_active(None)
         if isinstance(sys.stdout, _Tee):

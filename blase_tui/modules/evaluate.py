@@ -184,10 +184,32 @@ class Evaluate:
 
             pq.write_table(pa.table(preds), folder / "predictions.parquet")
         _plots(result, out, y, folder)
+        self._prediction_priors(result, out, y, folder)
         recording.artifact(folder, name="evaluation")
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
+
+    @staticmethod
+    def _prediction_priors(result: dict[str, Any], out: np.ndarray, y: np.ndarray, folder: Path) -> None:
+        """The test split's prediction priors (``evaluation/priors/predictions.json``: class distribution,
+        metrics, calibration) for ``Monitor``; when the model is a registered version, the run is tagged
+        ``blase.evaluated.<name>`` so that ``load_prediction_priors("name@champion")`` finds them."""
+        from blase_tui.modules.priors import prediction_priors
+
+        if result["task"] == "classification":
+            classes = result["classes"]
+            labels = np.asarray(classes, dtype=object)[out.argmax(axis=1)] if len(out) else np.asarray([])
+            priors = prediction_priors("classification", classes, np.asarray([str(v) for v in labels]),
+                                       np.asarray([str(v) for v in y]), out)
+            priors["classes"] = classes
+        else:
+            priors = prediction_priors("regression", None, out.astype(np.float64), y)
+        (folder / "priors").mkdir(exist_ok=True)
+        (folder / "priors" / "predictions.json").write_text(json.dumps(priors, default=str))
+        version = recording.registered_version(Path(result["model"]))
+        if version is not None:
+            recording.tags({f"blase.evaluated.{version[0]}": str(version[1])})
 
     def save_evaluation_logs(self, path: str | Path) -> Path:
         if not self.results:

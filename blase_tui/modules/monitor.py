@@ -28,39 +28,50 @@ from typing import Any
 import numpy as np
 
 from blase_tui.errors import BlaseError
+from blase_tui.modules import budget, monitor_plots, recording
 from blase_tui.modules import drift as drift_mod
 from blase_tui.modules import priors as priors_mod
-from blase_tui.modules import recording
 
 DEFAULT_WINDOW = 10_000  # live records the performance metrics are computed over
+COPIES = 4  # how many times a batch is held at once while it is read and tested (measured: bench/monitor.py)
 
 
 class Monitor:
-    def __init__(self, alpha: float = 0.05, window: int = DEFAULT_WINDOW, triggers: dict[str, Any] | None = None,
-                 min_samples: int = 100) -> None:
+    def __init__(self, alpha: float | None = None, window: int = DEFAULT_WINDOW, triggers: dict[str, Any] | None = None,
+                 min_samples: int = 100, memory_budget: int | str | None = None, on_trigger: str | None = None) -> None:
+        config = recording.project_config_section("monitor", {}) if recording.active() else {}
+        alpha = float(config.get("alpha", 0.05)) if alpha is None else alpha
         if not 0 < alpha < 1:
             raise BlaseError(f"alpha must be between 0 and 1, not {alpha!r}.")
         recording.params("Monitor", alpha=alpha, window=window)
+        self.memory_budget = budget.resolve_budget(memory_budget)
         self.alpha = alpha
         self.window = window
         self.min_samples = min_samples
         self.feature_priors: dict[str, Any] | None = None
         self.prediction_priors: dict[str, Any] | None = None
         self._triggers = triggers
+        self.on_trigger = on_trigger if on_trigger is not None else config.get("on_trigger")
+        self.launched: Any = None  # the step on_trigger started (core.launch.LaunchedStep)
         self._live: deque[tuple[Any, np.ndarray | None, np.ndarray | None]] = deque()
         self._live_rows = 0
         self.batches = 0
         self.last_drift: list[drift_mod.FeatureDrift] = []
         self.last_performance: dict[str, float] = {}
         self.fired: list[str] = []
-        self._refs: dict[str, np.ndarray] = {}
+        self._labels: _Labels | None = None
+        self._last_live: dict[str, Any] = {}
+        self._plots_registered = False
+        self.history: list[dict[str, Any]] = []  # per drift test: batch, drifted features, p-values
+        self.performance_history: list[dict[str, float]] = []
+        self._refs: dict[str, drift_mod.NumericReference] = {}
 
     # ------------------------------------------------------------------------------------------------ priors
     def load_feature_priors(self, source: str | Path | dict[str, Any]) -> dict[str, Any]:
         """The reference for drift: a priors file (docs/monitoring.md) or a registered model whose training
         recorded them (``name``, ``name:3``, ``name@champion``)."""
         self.feature_priors = self._priors(source, "features")
-        self._refs = {name: np.sort(np.asarray(p["sample"], dtype=np.float64))
+        self._refs = {name: drift_mod.NumericReference(p["sample"])
                       for name, p in self.feature_priors["features"].items()
                       if p["type"] == "numeric" and p.get("sample")}
         return self.feature_priors
@@ -84,7 +95,9 @@ class Monitor:
             recording.dataset(path, role="input")
             return data
         row = recording.model_version(str(source))
-        file = recording.model_artifact(row, f"priors/{kind}.json")
+        # prediction priors: the newest evaluation's (the test split), else training's (the validation split)
+        file = recording.evaluated_artifact(row, f"priors/{kind}.json") if kind == "predictions" else None
+        file = file or recording.model_artifact(row, f"priors/{kind}.json")
         if file is None:
             raise BlaseError(f"{row['name']} v{row['version']} has no {kind} priors (its training did not record"
                              f" them); give a priors file such as priors/{kind}.json.")
@@ -92,7 +105,8 @@ class Monitor:
 
     # ------------------------------------------------------------------------------------------- the stream
     def stream_batches(self, source: str | Path | Iterable[Any] | None = None, *, label_column: str | None = None,
-                       prediction_column: str = "prediction", batch_rows: int | None = None
+                       prediction_column: str = "prediction", batch_rows: int | None = None, follow: bool = False,
+                       idle_seconds: float | None = None, labels: str | Path | None = None, key: str | None = None
                        ) -> Iterator[tuple[Any, np.ndarray | None, np.ndarray | None]]:
         """``(features, preds, true)`` per batch: features a DataFrame of the priors' features, preds the
         predicted labels (or, from the prediction log, the class probabilities, one column per class), true the
@@ -100,46 +114,91 @@ class Monitor:
 
         ``source``: a folder of Parquet or CSV files (read in name order: seed 002's hourly files), the
         prediction log of ``blase serve`` (``predictions/<model>``; the default: the project's
-        ``predictions/`` folder), or any iterable of such tuples or of DataFrames."""
-        import pandas as pd
+        ``predictions/`` folder), or any iterable of such tuples or of DataFrames. Files are read in batches of
+        ``batch_rows`` (by default what a quarter of the memory budget holds), never whole.
 
+        ``follow=True``: once the files there are read, wait for new ones (watchdog) and yield each as it
+        arrives, until ``idle_seconds`` pass without one (None: until the step is stopped).
+        ``labels`` + ``key``: ground truth that arrives later, a CSV/Parquet file (or folder of them) with the
+        ``key`` column and a label column (``label_column``, else ``label``), or ``"store"``: the project's
+        labels (``blase label``). Records are joined by ``key`` (the features' index), and again whenever
+        the file changes, so labels that come after their records still count."""
+        if labels is not None:
+            if key is None:
+                raise BlaseError("labels= needs key=: the column that names a record in both the live data and"
+                                 " the labels.")
+            self._labels = _Labels(labels, key, label_column or "label", (self.prediction_priors or {}).get("classes"))
         if source is not None and not isinstance(source, str | Path):
             for item in source:
                 if isinstance(item, tuple):
                     yield item
                 else:
-                    yield self._split(item, label_column, prediction_column)
+                    yield self._split(item, label_column, prediction_column, key)
             return
         folder = Path(source) if source is not None else recording.project_root() / "predictions"
         if not folder.exists():
             raise BlaseError(f"{folder} does not exist: nothing to monitor yet (serve a model with `blase serve`,"
                              " or give the folder of live data files).")
-        files = sorted(p for p in ([folder] if folder.is_file() else folder.rglob("*"))
-                       if p.suffix in (".parquet", ".csv") and not p.name.startswith("."))
-        if not files:
+        if not follow and not _data_files(folder):
             raise BlaseError(f"{folder} holds no Parquet or CSV files yet.")
-        recording.params("stream_batches", source=str(folder))
+        recording.params("stream_batches", source=str(folder), follow=follow)
         rows = batch_rows or self._batch_rows()
+        done: set[Path] = set()
         pending: list[Any] = []
         count = 0
-        for path in files:
-            frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-            pending.append(frame)
-            count += len(frame)
-            while count >= rows:
-                merged = pd.concat(pending, ignore_index=True)
-                batch, rest = merged.iloc[:rows], merged.iloc[rows:]
-                pending, count = ([rest] if len(rest) else []), len(rest)
-                yield self._split(batch, label_column, prediction_column)
-        if count:
-            yield self._split(pd.concat(pending, ignore_index=True), label_column, prediction_column)
+        waiter = _FolderWaiter(folder) if follow else None
+        try:
+            while True:
+                new = [p for p in _data_files(folder) if p not in done]
+                if follow:
+                    new = [p for p in new if _settled(p)]
+                for path in new:
+                    done.add(path)
+                    for frame in _read_batches(path, rows, self._columns(path, label_column, prediction_column, key)):
+                        # small files gather into one batch; a batch never exceeds `rows` (no copy of big ones)
+                        if count and count + len(frame) > rows:
+                            yield self._split(_concat(pending), label_column, prediction_column, key)
+                            pending, count = [], 0
+                        pending.append(frame)
+                        count += len(frame)
+                        if count >= rows:
+                            yield self._split(_concat(pending), label_column, prediction_column, key)
+                            pending, count = [], 0
+                if count and (not follow or new):  # caught up with the folder: what has come is a batch
+                    yield self._split(_concat(pending), label_column, prediction_column, key)
+                    pending, count = [], 0
+                if waiter is None or not waiter.wait(
+                        idle_seconds, got_new=bool(new), unsettled=any(p not in done for p in _data_files(folder))):
+                    break
+        finally:
+            if waiter is not None:
+                waiter.close()
+
+    def _columns(self, path: Path, label_column: str | None, prediction_column: str, key: str | None
+                 ) -> list[str] | None:
+        """The columns of ``path`` to read: the priors' features (as such or ``input.<name>``), the predictions,
+        labels and key; all of them when there are no priors."""
+        if self.feature_priors is None or path.suffix != ".parquet":
+            return None
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.read_schema(path).names
+        except Exception:  # unreadable: _read_batches says so
+            return None
+        wanted = set(self.feature_priors["features"]) | {label_column, prediction_column, key, "probabilities",
+                                                             "input"}
+        return [c for c in names if c in wanted or (c.startswith("input.") and c[6:] in wanted)]
 
     def _batch_rows(self) -> int:
-        """Rows per batch from the memory budget (a quarter of it for the batch; 8 bytes a value)."""
+        """Rows per batch from the memory budget: a quarter of it for the batch, at 8 bytes a value held
+        ``COPIES`` times (the reader's Arrow batch, the DataFrame, the features, the tests' temporaries)."""
         width = len((self.feature_priors or {}).get("features", {})) or 20
-        return int(max(1000, min(1_000_000, recording.memory_budget() / 4 / (8 * (width + 4)))))
+        per_record = 8 * (width + 4) * COPIES
+        return int(max(1000, min(1_000_000, budget.records_per_batch(per_record, self.memory_budget))))
 
-    def _split(self, frame: Any, label_column: str | None, prediction_column: str) -> tuple[Any, Any, Any]:
+    def _split(self, frame: Any, label_column: str | None, prediction_column: str, key: str | None = None
+               ) -> tuple[Any, Any, Any]:
         """A live DataFrame as ``(features, preds, true)``: the prediction log's ``input.<name>`` columns are the
         features; its ``probabilities`` (else ``prediction``) the predictions."""
         wanted_names = list((self.feature_priors or {}).get("features", {}))
@@ -153,7 +212,7 @@ class Monitor:
         columns = {c[len("input."):] if c.startswith("input.") else c: c for c in frame.columns}
         wanted = list((self.feature_priors or {}).get("features", {})) or [
             k for k, c in columns.items() if c not in (label_column, prediction_column, "probabilities")]
-        features = frame[[columns[k] for k in wanted if k in columns]].copy()
+        features = frame[[columns[k] for k in wanted if k in columns]]
         features.columns = [k for k in wanted if k in columns]
         preds = None
         if "probabilities" in frame.columns and frame["probabilities"].notna().all():
@@ -161,6 +220,13 @@ class Monitor:
         elif prediction_column in frame.columns:
             preds = frame[prediction_column].to_numpy()
         true = frame[label_column].to_numpy() if label_column and label_column in frame.columns else None
+        if key is not None:
+            if key not in frame.columns:
+                raise BlaseError(f"the live data has no column {key!r} (key=); its columns:"
+                                 f" {', '.join(map(str, frame.columns[:20]))}.")
+            features.index = frame[key].to_numpy()
+            if true is None and self._labels is not None:
+                true = self._labels.lookup(features.index)
         return features, preds, true
 
     # --------------------------------------------------------------------------------------- live batches
@@ -179,89 +245,137 @@ class Monitor:
     def detect_feature_drift(self, features: Any) -> list[drift_mod.FeatureDrift]:
         """Test every feature of the priors against ``features`` (a DataFrame or dict of columns); flags by
         Holm's procedure at ``alpha`` (docs/monitoring.md). Recorded as metrics and ``monitor/drift_NNNN.json``."""
+        live = self._accumulators()
+        for name, acc in live.items():
+            if name in features:
+                acc.add(np.asarray(features[name]))
+        results = self._decide(live, features)
+        self.last_drift = results
+        self._last_live = live
+        self._plot_at_end()
+        self.history.append({"batch": self.batches, "drifted": [r.feature for r in results if r.drifted],
+                             "p": {r.feature: r.p_value for r in results}, "n": max(r.n for r in results)})
+        self._record(results, prefix="drift", artifact=f"monitor/drift_{self.batches:04d}.json",
+                     iteration=self.batches)
+        return results
+
+    def drift_report(self, source: str | Path | Iterable[Any] | None = None, *, batch_rows: int | None = None
+                     ) -> list[drift_mod.FeatureDrift]:
+        """One drift test per feature over *everything* in ``source`` (what ``stream_batches`` reads), streamed:
+        each batch is reduced to counts on the reference's grid and dropped, so 10 million rows take the
+        memory of one batch. Recorded as metrics ``report/...`` and the artifact ``monitor/report.json``."""
+        live = self._accumulators()
+        seen = None
+        for features, _, _ in self.stream_batches(source, batch_rows=batch_rows):
+            seen = features
+            for name, acc in live.items():
+                if name in features:
+                    acc.add(np.asarray(features[name]))
+        if seen is None:
+            raise BlaseError(f"{source} holds no records: nothing to report on.")
+        results = self._decide(live, seen)
+        self._record(results, prefix="report", artifact="monitor/report.json", iteration=None)
+        folder = recording.artifact_dir()
+        if folder is not None:
+            (folder / "monitor").mkdir(parents=True, exist_ok=True)
+            monitor_plots.distributions(results, live, folder / "monitor" / "report_distributions.png",
+                                        title=f"reference vs all {max(r.n for r in results):,} live records")
+        return results
+
+    def plot(self, folder: str | Path | None = None) -> list[Path]:
+        """Write the PNGs (``drift.png``: drift per batch and feature; ``distributions.png``: reference vs the
+        last batch for the features that moved most; ``performance.png``: metrics per batch) into ``folder``,
+        else the step's ``monitor/`` artifacts. Done by itself when the monitor step ends."""
+        artifacts = recording.artifact_dir()
+        target = Path(folder) if folder is not None else artifacts / "monitor" if artifacts else Path("monitor")
+        target.mkdir(parents=True, exist_ok=True)
+        written = [
+            monitor_plots.drift_over_time(self.history, self.alpha, target / "drift.png"),
+            monitor_plots.distributions(self.last_drift, self._last_live, target / "distributions.png",
+                                        title=f"reference vs batch {self.batches}"),
+            monitor_plots.performance_over_time(self.performance_history,
+                                                (self.prediction_priors or {}).get("metrics") or {},
+                                                target / "performance.png"),
+        ]
+        return [p for p in written if p is not None]
+
+    def _plot_at_end(self) -> None:
+        if not self._plots_registered:
+            self._plots_registered = recording.at_end(self.plot)
+
+    def _accumulators(self) -> dict[str, drift_mod.NumericLive | drift_mod.CountsLive]:
         if self.feature_priors is None:
             raise BlaseError("load the feature priors first (load_feature_priors).")
-        results = []
+        out: dict[str, drift_mod.NumericLive | drift_mod.CountsLive] = {}
         for name, prior in self.feature_priors["features"].items():
-            if name not in features:
-                continue
-            values = np.asarray(features[name])
-            result = self._test(name, prior, values)
-            if result is not None:
-                results.append(result)
+            if name in self._refs:
+                out[name] = drift_mod.NumericLive(self._refs[name])
+            elif prior["type"] == "numeric":
+                hist = prior["histogram"]
+                out[name] = drift_mod.CountsLive(dict(enumerate(hist["counts"])), edges=hist["edges"])
+            else:
+                out[name] = drift_mod.CountsLive(prior["counts"])
+        return out
+
+    def _decide(self, live: dict[str, Any], features: Any) -> list[drift_mod.FeatureDrift]:
+        results = [acc.result(name, self.alpha) for name, acc in live.items() if acc.n]
         if not results:
-            raise BlaseError(f"none of the priors' features ({', '.join(self.feature_priors['features'])}) is in the"
-                             " live batch; check the column names.")
-        drift_mod.holm(results, self.alpha)
-        self.last_drift = results
+            names = ", ".join(self.feature_priors["features"]) if self.feature_priors else ""
+            raise BlaseError(f"none of the priors' features ({names}) has values in the live data; check the"
+                             f" column names (live: {', '.join(map(str, list(features)[:10]))}).")
+        return drift_mod.holm(results, self.alpha)
+
+    def _record(self, results: list[drift_mod.FeatureDrift], *, prefix: str, artifact: str,
+                iteration: int | None) -> None:
         drifted = [r.feature for r in results if r.drifted]
-        metrics = {"drift/share": len(drifted) / len(results), "drift/features": float(len(drifted))}
+        metrics = {f"{prefix}/share": len(drifted) / len(results), f"{prefix}/features": float(len(drifted))}
         for r in results:
-            metrics[f"drift/{r.feature}/p"] = r.p_value
-            metrics[f"drift/{r.feature}/{r.test}"] = r.statistic
-        recording.metrics(metrics, iteration=self.batches)
-        self._artifact(f"monitor/drift_{self.batches:04d}.json", {
+            metrics[f"{prefix}/{r.feature}/p"] = r.p_value
+            metrics[f"{prefix}/{r.feature}/{r.test}"] = r.statistic
+        recording.metrics(metrics, iteration=iteration)
+        self._artifact(artifact, {
             "batch": self.batches, "alpha": self.alpha, "correction": "holm", "drifted": drifted,
+            "records": max(r.n for r in results),
             "features": [r.as_dict() for r in sorted(results, key=lambda r: r.p_value)]})
         if drifted:
             recording.say("drift in %d of %d features: %s", len(drifted), len(results), ", ".join(drifted[:10]))
-        return results
-
-    def _test(self, name: str, prior: dict[str, Any], values: np.ndarray) -> drift_mod.FeatureDrift | None:
-        if prior["type"] == "numeric":
-            live = np.asarray(values, dtype=np.float64)
-            live = live[np.isfinite(live)]
-            if len(live) == 0:
-                return None
-            ref = self._refs.get(name)
-            if ref is not None and len(ref):
-                d, p = drift_mod.ks_test(ref, live)
-                value, threshold = drift_mod.psi(ref, live, alpha=self.alpha)
-                extra = {"psi": value, "psi_threshold": threshold, "wasserstein": drift_mod.wasserstein(ref, live)}
-                return drift_mod.FeatureDrift(name, "ks", d, p, len(live), len(ref), extra=extra)
-            edges = np.asarray(prior["histogram"]["edges"], dtype=np.float64)
-            ref_counts = dict(enumerate(prior["histogram"]["counts"]))
-            which = np.clip(np.searchsorted(edges, live, side="right") - 1, 0, len(edges) - 2)
-            live_counts = dict(enumerate(np.bincount(which, minlength=len(edges) - 1).tolist()))
-            stat, p, js = drift_mod.chi2_test(ref_counts, live_counts)
-            return drift_mod.FeatureDrift(name, "chi2", stat, p, len(live), int(sum(ref_counts.values())),
-                                          extra={"js": js})
-        present = [str(v) for v in values if v is not None and not (isinstance(v, float) and np.isnan(v))]
-        if not present:
-            return None
-        from collections import Counter
-
-        stat, p, js = drift_mod.chi2_test(prior["counts"], Counter(present))
-        return drift_mod.FeatureDrift(name, "chi2", stat, p, len(present), int(sum(prior["counts"].values())),
-                                      extra={"js": js})
 
     # ---------------------------------------------------------------------------------------- performance
     def track_performance_metrics(self) -> dict[str, float]:
-        """Metrics over the window: measured with labels (accuracy, F1, log-loss, ROC AUC; MAE and RMSE for a
-        regression), else estimated from the class probabilities (``estimated_accuracy``, ``estimated_f1``)."""
+        """Metrics over the window: measured on the records with labels (accuracy, F1, log-loss, ROC AUC; MAE
+        and RMSE for a regression), and estimated from the class probabilities when some or all have none
+        (``estimated_accuracy``, ``estimated_f1``). Labels joined by key (``stream_batches(labels=...)``) are
+        looked up again here, so those that arrived since count."""
         task = (self.prediction_priors or {}).get("task", "classification")
         classes = (self.prediction_priors or {}).get("classes")
-        preds = [p for _, p, _ in self._live if p is not None]
-        if not preds:
+        entries = [(f, p, t) for f, p, t in self._live if p is not None]
+        if not entries:
             return {}
-        pred = np.concatenate(preds)
-        trues = [t for _, p, t in self._live if p is not None]
-        have_truth = all(t is not None for t in trues)
-        truth = np.concatenate(trues) if have_truth else None
-        out: dict[str, float] = {"records": float(len(pred))}
+        if self._labels is not None:
+            entries = [(f, p, self._labels.lookup(f.index) if t is None or _missing(t).any() else t)
+                       for f, p, t in entries]
+        pred = np.concatenate([p for _, p, _ in entries])
+        truth = np.concatenate([np.full(len(p), None, dtype=object) if t is None else np.asarray(t, dtype=object)
+                                for _, p, t in entries])
+        known = ~_missing(truth)
+        out: dict[str, float] = {"records": float(len(pred)), "labelled": float(known.sum())}
+        if known.any():
+            truth_known = np.asarray(truth[known].tolist())
         if task == "regression":
-            if truth is not None:
-                err = pred.astype(float) - truth.astype(float)
+            if known.any():
+                err = pred[known].astype(float) - truth_known.astype(float)
                 out.update(mae=float(np.abs(err).mean()), rmse=float(np.sqrt((err ** 2).mean())))
         else:
             proba = pred if pred.ndim == 2 else None
             labels = (np.asarray(classes)[proba.argmax(axis=1)] if classes is not None else proba.argmax(axis=1)) \
                 if proba is not None else pred
-            if truth is not None:
-                out.update(_measured(labels, truth, proba, classes))
-            elif proba is not None:
+            if known.any():
+                out.update(_measured(labels[known], truth_known, None if proba is None else proba[known], classes))
+            if proba is not None and not known.all():
                 out.update(_estimated(proba, self._calibration()))
         self.last_performance = out
+        self.performance_history.append({"batch": self.batches, **out})
+        self._plot_at_end()
         recording.metrics({f"performance/{k}": v for k, v in out.items()}, iteration=self.batches)
         return out
 
@@ -303,6 +417,11 @@ class Monitor:
             recording.say("trigger fired: %s", "; ".join(self.fired))
             recording.tags({"monitor.trigger": "; ".join(self.fired)})
             self._artifact(f"monitor/trigger_{self.batches:04d}.json", {"batch": self.batches, "why": self.fired})
+            if self.on_trigger and self.launched is None:
+                self.launched = recording.launch_step(self.on_trigger)
+                recording.say("on_trigger: started `blase step %s` (pid %s); it takes the step's lock like any"
+                              " run, so a copy already running is left alone", self.on_trigger, self.launched.pid)
+                recording.tags({"monitor.launched": self.on_trigger})
         return bool(self.fired)
 
     def _artifact(self, name: str, data: dict[str, Any]) -> None:
@@ -353,3 +472,143 @@ def _estimated(proba: np.ndarray, calibrate: Any) -> dict[str, float]:
         fn = float(np.sum(proba[~is_k, k]))
         f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
     return {"estimated_accuracy": float(confidence.mean()), "estimated_f1": float(np.mean(f1s))}
+
+
+def _missing(values: np.ndarray) -> np.ndarray:
+    import pandas as pd
+
+    return np.asarray(pd.isna(pd.Series(np.asarray(values, dtype=object).ravel())))
+
+
+# --------------------------------------------------------------------------------------------- reading files
+DATA_SUFFIXES = (".parquet", ".csv")
+
+
+def _data_files(folder: Path) -> list[Path]:
+    """The Parquet and CSV files of ``folder`` (or ``folder`` itself), in name order; names starting with a dot
+    (files being written, such as the prediction log's ``.part-...``) are left out."""
+    if folder.is_file():
+        return [folder]
+    return sorted(p for p in folder.rglob("*") if p.suffix in DATA_SUFFIXES and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def _settled(path: Path, age: float = 0.3) -> bool:
+    """Whether ``path`` has not changed for ``age`` seconds (a file still being copied in is left for later)."""
+    import time
+
+    try:
+        return time.time() - path.stat().st_mtime >= age
+    except FileNotFoundError:
+        return False
+
+
+def _read_batches(path: Path, rows: int, columns: list[str] | None = None) -> Iterator[Any]:
+    """``path`` as DataFrames of at most ``rows`` records (never the whole file in memory)."""
+    import pandas as pd
+
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            with pq.ParquetFile(path, pre_buffer=False) as file:  # pre-buffering reads whole row groups ahead
+                for batch in file.iter_batches(batch_size=rows, columns=columns):
+                    yield batch.to_pandas()
+        else:
+            with pd.read_csv(path, chunksize=rows) as reader:
+                yield from reader
+    except (OSError, ValueError) as exc:
+        kind = "Parquet" if path.suffix == ".parquet" else "CSV"
+        raise BlaseError(f"{path} is not a readable {kind} file ({str(exc).splitlines()[0][:200]}); fix it or move"
+                         " it out of the folder.") from exc
+
+
+def _concat(frames: list[Any]) -> Any:
+    import pandas as pd
+
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+class _FolderWaiter:
+    """Wakes ``stream_batches(follow=True)`` when something changes in the folder (watchdog)."""
+
+    def __init__(self, folder: Path) -> None:
+        import threading
+        import time
+
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        self._event = threading.Event()
+        self._clock = time.monotonic
+        self._last_new = self._clock()
+        handler = FileSystemEventHandler()
+        handler.on_any_event = lambda event: self._event.set()  # type: ignore[method-assign]
+        self._observer = Observer()
+        self._observer.schedule(handler, str(folder), recursive=True)
+        self._observer.start()
+
+    def wait(self, idle_seconds: float | None, *, got_new: bool, unsettled: bool) -> bool:
+        """Wait for a change; False once ``idle_seconds`` have passed since the last new file."""
+        now = self._clock()
+        if got_new:
+            self._last_new = now
+        if idle_seconds is not None and now - self._last_new >= idle_seconds:
+            return False
+        timeout = 0.25 if unsettled else None
+        if idle_seconds is not None:
+            left = self._last_new + idle_seconds - now
+            timeout = left if timeout is None else min(timeout, left)
+        self._event.wait(timeout)
+        self._event.clear()
+        return True
+
+    def close(self) -> None:
+        self._observer.stop()
+        self._observer.join(timeout=5)
+
+
+class _Labels:
+    """Ground truth that arrives after its records: a file (or folder) of ``key`` + label rows, or the
+    project's label store (``"store"``), read again when it changes."""
+
+    def __init__(self, source: str | Path, key: str, column: str, classes: list[Any] | None) -> None:
+        self.source, self.key, self.column = source, key, column
+        self._classes = {str(c): c for c in classes} if classes else None
+        self._stamp: Any = None
+        self._map: dict[str, Any] = {}
+
+    def _refresh(self) -> None:
+        if str(self.source) == "store":
+            found = recording.project_labels()
+        else:
+            path = Path(self.source)
+            files = _data_files(path) if path.exists() else []
+            stamp = [(str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files]
+            if stamp == self._stamp:
+                return
+            self._stamp = stamp
+            found = {}
+            for file in files:
+                for frame in _read_batches(file, 1_000_000):
+                    if self.key not in frame.columns or self.column not in frame.columns:
+                        raise BlaseError(f"{file} needs the columns {self.key!r} and {self.column!r} (key= and"
+                                         f" label_column=); it has {', '.join(map(str, frame.columns[:20]))}.")
+                    frame = frame[frame[self.column].notna()]
+                    found.update(zip(frame[self.key].astype(str), frame[self.column], strict=True))
+        if self._classes is not None:
+            found = {k: self._classes.get(str(v), self._classes.get(_number_text(v), v)) for k, v in found.items()}
+        self._map = found
+
+    def lookup(self, keys: Any) -> np.ndarray:
+        self._refresh()
+        return np.array([self._map.get(str(k)) for k in keys], dtype=object)
+
+
+def _number_text(value: Any) -> str:
+    """``1.0`` -> ``"1"``: a label read from a CSV column with gaps comes back as a float."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return str(int(number)) if number.is_integer() else str(value)

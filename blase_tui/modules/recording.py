@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from blase_tui.core import context as context_mod
 from blase_tui.core import script_step
 from blase_tui.core.context import Progress
+from blase_tui.errors import BlaseError
 
 if TYPE_CHECKING:
     from blase_tui.core.context import StepContext
@@ -95,6 +96,16 @@ def memory_budget() -> int:
     """The running step's memory budget (``blase.toml``), else 512 MiB."""
     ctx = step()
     return ctx.memory_budget if ctx is not None else DEFAULT_BUDGET
+
+
+def at_end(fn: Callable[[], Any]) -> bool:
+    """Call ``fn`` when the running step ends (its files in ``artifact_dir`` still become artifacts); False
+    outside a step."""
+    ctx = step()
+    if ctx is None:
+        return False
+    ctx.at_end(fn)
+    return True
 
 
 def resume_requested() -> bool:
@@ -291,6 +302,13 @@ def save_exclusions(name: str, reasons: dict[str, str]) -> str:
                            step_run_id=(tracker.step_run_id or None) if tracker else None)
 
 
+def project_labels() -> dict[str, str]:
+    """The project's current labels (``blase label``): record key -> label."""
+    from blase_tui.store import labels
+
+    return {label.key: label.label for label in labels.current_labels(_project_store()) if label.label is not None}
+
+
 def load_exclusions(ref: str) -> dict[str, str]:
     """The keys and reasons of exclusion set ``ref`` (``cleaned_v1``, or ``cleaned`` for the newest)."""
     from blase_tui.store import exclusions
@@ -347,6 +365,34 @@ def model_artifact(row: dict[str, Any], name: str) -> Path | None:
     from blase_tui.store import models
 
     return models.step_artifact(_project_store(), row, name)
+
+
+def evaluated_artifact(row: dict[str, Any], name: str) -> Path | None:
+    """Artifact ``name`` of the newest evaluation of model version ``row`` (``priors/predictions.json``)."""
+    from blase_tui.store import models
+
+    return models.evaluation_artifact(_project_store(), row["name"], int(row["version"]), name)
+
+
+def registered_version(path: Path) -> tuple[str, int] | None:
+    """``(name, version)`` of the registered model whose file has the content of ``path``, else None."""
+    from blase_tui.store import models
+    from blase_tui.store.hashing import hash_file
+
+    try:
+        store = _project_store()
+    except BlaseError:  # outside a project
+        return None
+    found = models.by_file_hash(store, hash_file(path))
+    return found
+
+
+def launch_step(name: str) -> Any:
+    """Start ``blase step NAME`` of the current project as a child process, as the TUI's Launch does (the step
+    takes its own lock); returns the launched step (``core.launch.LaunchedStep``)."""
+    from blase_tui.core.launch import LaunchedStep
+
+    return LaunchedStep(project_root(), name).start()
 
 
 def project_config_section(name: str, default: Any = None) -> Any:

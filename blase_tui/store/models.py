@@ -110,6 +110,25 @@ def latest_of_step(store: RunStore, step: str, name: str | None = None) -> str |
     return f"{rows[0]['name']}:{rows[0]['version']}" if rows else None
 
 
+def evaluation_artifact(store: RunStore, name: str, version: int, artifact: str) -> Path | None:
+    """The content-store path of ``evaluation/<artifact>`` of the newest run that evaluated ``name`` v``version``
+    (tagged ``blase.evaluated.<name>`` by ``Evaluate``)."""
+    rows = store.db.query(
+        "SELECT a.hash FROM artifacts a JOIN tags t ON t.run_id = a.run_id"
+        " WHERE t.key = ? AND t.value = ? AND a.name = ? ORDER BY a.step_run_id DESC LIMIT 1",
+        (f"blase.evaluated.{name}", str(version), f"evaluation/{artifact}"))
+    if not rows or not store.cas.has(rows[0]["hash"]):
+        return None
+    return Path(store.cas.path_of(rows[0]["hash"]))
+
+
+def by_file_hash(store: RunStore, digest: str) -> tuple[str, int] | None:
+    """The newest registered ``(name, version)`` whose model file has content hash ``digest``."""
+    rows = store.db.query("SELECT name, version FROM models WHERE file_hash = ? ORDER BY created DESC LIMIT 1",
+                          (digest,))
+    return (rows[0]["name"], int(rows[0]["version"])) if rows else None
+
+
 def exists(store: RunStore, name: str) -> bool:
     return bool(store.db.query("SELECT 1 FROM models WHERE name = ? LIMIT 1", (name,)))
 

@@ -120,12 +120,18 @@ class RunScreen(ShowsWorkerErrors, Screen[None]):
         Binding("3", "tab('logs')", "Logs", show=False, id="run.tab3"),
         Binding("4", "tab('artifacts')", "Artifacts", show=False, id="run.tab4"),
         Binding("5", "tab('live')", "Live", show=False, id="run.tab5"),
+        Binding("6", "tab('monitor')", "Monitor", show=False, id="run.tab6"),
     ]
 
     class Loaded(Message):
         def __init__(self, desc: dict[str, Any], metrics: list[tuple[int, str, str]]) -> None:
             super().__init__()
             self.desc, self.metrics = desc, metrics
+
+    class Monitored(Message):
+        def __init__(self, renderable: Any) -> None:
+            super().__init__()
+            self.renderable = renderable
 
     class Series(Message):
         def __init__(self, label: str, xs: list[float], ys: list[float]) -> None:
@@ -147,6 +153,7 @@ class RunScreen(ShowsWorkerErrors, Screen[None]):
     def compose(self) -> ComposeResult:
         from blase_tui.tui.widgets.artifact_preview import ArtifactPreview
         from blase_tui.tui.widgets.metric_plot import MetricPlot
+        from blase_tui.tui.widgets.monitor_view import MonitorView
 
         yield Static(f"blase · {self.project.name} · run {self.run_id}", classes="title", id="run-title")
         with TabbedContent(id="run-tabs", initial="overview"):
@@ -164,6 +171,8 @@ class RunScreen(ShowsWorkerErrors, Screen[None]):
                 yield ArtifactPreview(id="artifact-preview")
             with TabPane("5 Live", id="live"):
                 yield Static("This run has no running step.", id="live-empty", classes="hint")
+            with TabPane("6 Monitor", id="monitor"), VerticalScroll():
+                yield MonitorView(id="monitor-view")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -186,6 +195,33 @@ class RunScreen(ShowsWorkerErrors, Screen[None]):
         desc["lineage"] = [("fed by", link.source, up.runs[link.source]["steps"], link.via) for link in up.links] + [
             ("fed", link.target, down.runs[link.target]["steps"], link.via) for link in down.links]
         self.post_message(self.Loaded(desc, metrics))
+        self._load_monitor(desc, metrics)
+
+    def _load_monitor(self, desc: dict[str, Any], metrics: list[tuple[int, str, str]]) -> None:
+        """The newest step of the run that kept drift windows (``monitor/``), rendered for the monitor tab."""
+        from blase_tui.tui.widgets.monitor_view import render_monitor
+
+        store = self.project.store
+        for step in reversed(desc["steps"]):
+            folder = store.run_dir(self.run_id) / step["folder"] / "artifacts" / "monitor"
+            if folder.is_dir():
+                series = {key.removeprefix("performance/"): [float(r["value"]) for r in store.metric_series(
+                    self.run_id, sid, key) if r["value"] is not None]
+                    for sid, _, key in metrics if sid == step["id"] and key.startswith("performance/")}
+                width = max(60, self.size.width - 4)
+                self.post_message(self.Monitored(render_monitor(folder, series, width=width)))
+                return
+        self.post_message(self.Monitored(None))
+
+    def on_run_screen_monitored(self, message: Monitored) -> None:
+        from blase_tui.tui.widgets.monitor_view import MonitorView
+
+        tabs = self.query_one(TabbedContent)
+        if message.renderable is None:
+            tabs.hide_tab("monitor")
+            return
+        tabs.show_tab("monitor")
+        self.query_one(MonitorView).show(message.renderable)
 
     def on_run_screen_loaded(self, message: Loaded) -> None:
         first = self.desc is None
@@ -323,7 +359,7 @@ class RunScreen(ShowsWorkerErrors, Screen[None]):
                              budget=self.project.config.memory_budget))
         self.query_one(TabbedContent).active = "live"
 
-    FOCUS = {"metrics": "#metric-list", "logs": "#log-steps", "artifacts": "#artifact-tree", "live": "#panes-log"}
+    FOCUS = {"monitor": "#monitor-view", "metrics": "#metric-list", "logs": "#log-steps", "artifacts": "#artifact-tree", "live": "#panes-log"}
 
     def action_tab(self, tab: str) -> None:
         if tab == "live" and self._live_for is None:

@@ -1,0 +1,100 @@
+"""The monitor view of a run: the latest drift windows of its monitor step (a drift table with each feature's
+history), the performance metrics as sparklines, and the triggers that fired, read from the step's
+``monitor/`` artifacts and metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from blase_tui.tui.previews import sparkline
+
+MAX_WINDOWS = 200  # drift files read (the newest)
+HISTORY = 24  # batches in a feature's history strip
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def render_monitor(folder: Path, performance: dict[str, list[float]], *, width: int = 100) -> RenderableType:
+    """``folder``: a monitor step's ``artifacts/monitor``; ``performance``: its ``performance/<name>`` series."""
+    windows = [w for w in (_load(p) for p in sorted(folder.glob("drift_*.json"))[-MAX_WINDOWS:]) if w]
+    triggers = [t for t in (_load(p) for p in sorted(folder.glob("trigger_*.json"))) if t]
+    report = _load(folder / "report.json")
+    parts: list[RenderableType] = []
+    if not windows and not report:
+        return Text("This step recorded no drift windows (monitor/drift_NNNN.json).", style="dim")
+    if windows:
+        last = windows[-1]
+        drifted = last.get("drifted") or []
+        head = Text.assemble(
+            ("drift ", "bold"), f"{len(windows)} window{'s' * (len(windows) != 1)}; the last (batch {last['batch']},"
+            f" {last.get('records', '?'):,} records): ",
+            (f"{len(drifted)} of {len(last['features'])} features drifted" if drifted else "no feature drifted",
+             "bold red" if drifted else "green"),
+            f"  (alpha {last.get('alpha')}, {last.get('correction', 'holm')})")
+        parts.append(head)
+        history: dict[str, list[bool]] = {}
+        for w in windows[-HISTORY:]:
+            flagged = set(w.get("drifted") or [])
+            for f in w["features"]:
+                history.setdefault(f["feature"], []).append(f["feature"] in flagged)
+        table = Table(box=None, padding=(0, 1), header_style="bold", expand=False)
+        table.add_column("feature", no_wrap=True, overflow="ellipsis", max_width=max(12, width // 4))
+        table.add_column("test", no_wrap=True)
+        table.add_column("statistic", justify="right", no_wrap=True)
+        table.add_column("p", justify="right", no_wrap=True)
+        table.add_column("", no_wrap=True)
+        shown = min(HISTORY, len(windows))
+        table.add_column(f"last {shown} window{'s' * (shown != 1)} (x: drifted)", no_wrap=True)
+        for f in last["features"]:  # sorted by p-value, smallest first
+            flags = history.get(f["feature"], [])
+            table.add_row(f["feature"], f["test"], f"{f['statistic']:.4g}", f"{f['p_value']:.2g}",
+                          Text("drifted", style="bold red") if f["drifted"] else Text("ok", style="green"),
+                          Text("".join("x" if x else "·" for x in flags), style="red" if any(flags) else "dim"))
+        parts += [table, Text("")]
+    if report:
+        drifted = report.get("drifted") or []
+        parts.append(Text.assemble(("report ", "bold"), f"all {report.get('records', 0):,} records: ",
+                                   (", ".join(drifted) if drifted else "no feature drifted",
+                                    "bold red" if drifted else "green")))
+        parts.append(Text(""))
+    if performance:
+        perf = Table(box=None, padding=(0, 1), header_style="bold", expand=False)
+        perf.add_column("performance", no_wrap=True)
+        perf.add_column("last", justify="right", no_wrap=True)
+        perf.add_column("over the windows", no_wrap=True)
+        for name, values in sorted(performance.items()):
+            if name in ("records", "labelled") or not values:
+                continue
+            perf.add_row(name, f"{values[-1]:.4g}", sparkline(values, width=max(10, min(40, width - 40))))
+        parts += [perf, Text("")]
+    if triggers:
+        parts.append(Text(f"triggers fired: {len(triggers)}", style="bold"))
+        for t in triggers[-5:]:
+            parts.append(Text(f"  batch {t['batch']}: " + "; ".join(t.get("why", [])), style="red"))
+    else:
+        parts.append(Text("no trigger fired", style="dim"))
+    return Group(*parts)
+
+
+class MonitorView(Static):
+    """Shows what :func:`render_monitor` renders; the run screen feeds it."""
+
+    DEFAULT_CSS = "MonitorView { height: auto; padding: 0 1; }"
+
+    shown: RenderableType | None = None
+
+    def show(self, renderable: RenderableType) -> None:
+        self.shown = renderable
+        self.update(renderable)
