@@ -1,4 +1,4 @@
-"""The CLI stays light: no torch, tensorflow or textual for --help, runs list, or a light step."""
+"""The CLI stays light: no torch, tensorflow, textual or plugin for --help, runs list, or a light step."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ try:
     run()
 except SystemExit as exc:
     code = exc.code
-heavy = sorted(m for m in ("torch", "tensorflow", "textual", "sklearn", "pandas", "pyarrow", "fastapi", "uvicorn")
+heavy = sorted(m for m in ("torch", "tensorflow", "textual", "sklearn", "pandas", "pyarrow", "fastapi", "uvicorn",
+                          "astropy", "blase_fits", "blase_mlflow", "blase_dask", "mlflow", "dask")
                if m in sys.modules)
 sys.__stderr__.write("HEAVY=" + json.dumps(heavy) + "\\n")
 """

@@ -199,7 +199,8 @@ def test_bad_trigger_config_is_a_usage_error(project: Path) -> None:
 
 def test_training_records_the_priors_a_model_reference_loads(tmp_path: Path) -> None:
     """The tabular template's train step (Train on npy shards): its model carries feature and prediction
-    priors, and Monitor finds them by the model's name."""
+    priors, and Monitor finds them by the model's name; after an evaluation, the prediction priors are the test
+    split's."""
     import subprocess
     import sys
 
@@ -207,7 +208,7 @@ def test_training_records_the_priors_a_model_reference_loads(tmp_path: Path) -> 
 
     root = tmp_path / "tab"
     run_blase("create", "tabular", str(root), cwd=tmp_path, check=True)
-    for step in ("etl", "clean", "prepare", "train"):
+    for step in ("etl", "clean", "prepare", "train", "evaluate"):
         run_blase("step", step, cwd=root, check=True, timeout=200)
     script = (
         "import json, numpy as np, pandas as pd\n"
@@ -220,6 +221,7 @@ def test_training_records_the_priors_a_model_reference_loads(tmp_path: Path) -> 
         "same = pd.DataFrame({k: rng.choice(v, 300) for k, v in ref.items()})\n"
         "moved = same.copy(); moved['x0'] = moved['x0'] * 1.5\n"
         "print(json.dumps({'features': len(f['features']), 'task': p['task'], 'accuracy': p['metrics']['accuracy'],\n"
+        "  'rows': p['rows'],\n"
         "  'calibrated': sum(p['calibration']['counts']),\n"
         "  'same': [r.feature for r in m.detect_feature_drift(same) if r.drifted],\n"
         "  'moved': [r.feature for r in m.detect_feature_drift(moved) if r.drifted]}))\n"
@@ -230,6 +232,11 @@ def test_training_records_the_priors_a_model_reference_loads(tmp_path: Path) -> 
     result = json.loads(out.stdout)
     assert result["features"] == 30 and result["task"] == "classification"
     assert 0.8 <= result["accuracy"] <= 1 and result["calibrated"] > 0
+    test_rows = json.loads(run_blase("runs", "show", "latest", "--json", cwd=root, check=True).stdout)["steps"][0][
+        "metrics"]
+    evaluated = json.loads(next((root / "runs").rglob("evaluation/evaluation.json")).read_text())
+    assert result["rows"] == evaluated["records"], "the prediction priors are the newest evaluation's (test split)"
+    assert result["accuracy"] == pytest.approx(test_rows["accuracy"])
     assert result["same"] == [] and result["moved"] == ["x0"]
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from blase_tui import __version__
-from blase_tui.cli import common, create, deploy, label, models, projects, runs, serve, step, tui
+from blase_tui.cli import common, create, deploy, label, models, plugins, projects, runs, serve, step, tui
 from blase_tui.errors import EXIT_INTERRUPTED, EXIT_USAGE, BlaseError
 
 app = typer.Typer(
@@ -49,6 +49,7 @@ app.add_typer(projects.app, name="projects")
 app.add_typer(models.app, name="models")
 app.add_typer(label.app, name="label")
 app.add_typer(deploy.app, name="deploy")
+app.add_typer(plugins.app, name="plugins")
 serve.register(app)
 tui.register(app)
 
@@ -64,6 +65,7 @@ def run() -> None:
         from click import exceptions as click_errors
 
     try:
+        plugins.register_nouns(app, sys.argv[1:])
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)

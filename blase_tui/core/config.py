@@ -136,9 +136,23 @@ def load_config(root: Path) -> ProjectConfig:
         keep_outputs=keep_outputs,
         steps={k: dict(v) for k, v in steps.items()},
         labelling=dict(raw.get("labelling", {})),
-        plugins=dict(raw.get("plugins", {})),
+        plugins=_plugins(path, raw.get("plugins", {})),
         monitor=_monitor(path, raw.get("monitor", {})),
     )
+
+
+def _plugins(path: Path, section: dict[str, Any]) -> dict[str, Any]:
+    """``[plugins]``: ``enabled`` (the plugins the project uses, by name) and a ``[plugins.NAME]`` table of
+    settings per plugin (docs/plugins.md)."""
+    enabled = section.get("enabled", [])
+    if not isinstance(enabled, list) or not all(isinstance(v, str) and v.strip() for v in enabled):
+        raise ConfigError(f"{path}: [plugins] enabled must be a list of plugin names, such as [\"fits\"], not"
+                          f" {enabled!r}.")
+    for key, value in section.items():
+        if key != "enabled" and not isinstance(value, dict):
+            raise ConfigError(f"{path}: [plugins] {key} must be a table of that plugin's settings"
+                              f" ([plugins.{key}]), or use enabled = [...] to list the plugins.")
+    return dict(section)
 
 
 _TRIGGER_KEYS = {"drift_share": float, "features": list, "metric_drop": float, "min_samples": int}

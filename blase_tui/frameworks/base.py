@@ -64,6 +64,17 @@ def load_adapter(framework: str) -> Any:
         from blase_tui.frameworks.sklearn_adapter import SklearnAdapter
 
         return SklearnAdapter()
-    from blase_tui.errors import BlaseError
+    return plugin_adapter(framework)()
 
-    raise BlaseError(f"framework {framework!r} is not one of torch, tensorflow, sklearn.")
+
+def plugin_adapter(framework: str) -> Any:
+    """The adapter class a plugin provides for ``framework`` (entry point group ``blase.frameworks``): it has
+    the methods of :class:`Adapter` and a ``load(path, device)`` class method."""
+    from blase_tui.core import plugins
+
+    if plugins.find("frameworks", framework) is None:
+        from blase_tui.errors import BlaseError
+
+        raise BlaseError(f"framework {framework!r} is not one of torch, tensorflow, sklearn, nor one a plugin"
+                         " adds (`blase plugins list`).")
+    return plugins.load("frameworks", framework, what=f"framework {framework!r}")

@@ -59,7 +59,9 @@ def load_adapter_for(path: Path, framework: str, file_name: str, device: str | N
         from blase_tui.frameworks.sklearn_adapter import SklearnAdapter
 
         return SklearnAdapter.load(path)
-    raise BlaseError(f"cannot load a {framework!r} model; blase knows torch, tensorflow and sklearn.")
+    from blase_tui.frameworks.base import plugin_adapter
+
+    return plugin_adapter(framework).load(path, device)
 
 
 class Evaluate:

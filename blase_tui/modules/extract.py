@@ -56,6 +56,18 @@ class Extract:
         recording.bad_record(bad)
         return bad
 
+    def __getattr__(self, name: str) -> Any:
+        """``load_NAME`` of a reader plugin (entry point group ``blase.readers``, docs/plugins.md): called as
+        the built-in readers are, with this Extract's budget and bad-record handling."""
+        if name.startswith("load_") and len(name) > 5:
+            import functools
+
+            from blase_tui.core import plugins
+
+            reader = plugins.load("readers", name[5:], what=f"Extract.{name}")
+            return functools.partial(reader, self)
+        raise AttributeError(f"'Extract' object has no attribute {name!r}")
+
     # ------------------------------------------------------------------ readers
     def load_images(self, directory: str | Path, **options: Any) -> Iterator[Batch]:
         """PNG/JPEG files under ``directory``. Keys are paths relative to it; ``data["image"]`` is a uint8 array

@@ -92,7 +92,40 @@ def _preview_for(path: Path) -> Callable[[Path, int, int], RenderableType]:
         return _model_file
     if suffix in TEXT_SUFFIXES or suffix in CODE_SUFFIXES:
         return _text
+    plugin = _plugin_preview(suffix)
+    if plugin is not None:
+        return plugin
     return _sniff
+
+
+def _plugin_preview(suffix: str) -> Callable[[Path, int, int], RenderableType] | None:
+    """A preview an installed plugin provides for ``suffix`` (entry point group ``blase.previews``); a plugin
+    that does not load is said in the preview, in one line."""
+    from blase_tui.core import plugins
+
+    if suffix not in {p.name for p in _previews()}:
+        return None
+
+    def render(path: Path, width: int, max_rows: int) -> RenderableType:
+        try:
+            fn = plugins.load("previews", suffix, what=f"the preview of {suffix} files")
+        except plugins.PluginError as exc:
+            return _message(str(exc))
+        return fn(path, width, max_rows)
+
+    return render
+
+
+_installed_previews: list[Any] | None = None
+
+
+def _previews() -> list[Any]:
+    global _installed_previews
+    if _installed_previews is None:
+        from blase_tui.core import plugins
+
+        _installed_previews = plugins.installed("previews")
+    return _installed_previews
 
 
 # ------------------------------------------------------------------ shared pieces
