@@ -282,3 +282,9 @@ def project_summary(store: RunStore) -> dict[str, Any]:
     count = store.db.query("SELECT COUNT(*) FROM runs")[0][0]
     last = store.db.query("SELECT id, status, started FROM runs ORDER BY id DESC LIMIT 1")
     return {"runs": int(count), **({k: last[0][k] for k in ("id", "status", "started")} if last else {})}
+
+
+def tag_values(store: RunStore, key: str) -> dict[str, str]:
+    """run id -> value of tag ``key``, for every run that has it (``blase mlflow import`` finds the runs it
+    imported before by their ``mlflow.run_id``)."""
+    return {r["run_id"]: r["value"] for r in store.db.query("SELECT run_id, value FROM tags WHERE key = ?", (key,))}

@@ -259,7 +259,7 @@ class RunStore:
                 (pid, started, procs.hostname() if pid else None, run_id),
             )
 
-    def close_run(self, run_id: str, status: str | None = None) -> str:
+    def close_run(self, run_id: str, status: str | None = None, *, ended: float | None = None) -> str:
         """End a run. Without ``status`` it is failed when the latest execution of any of its steps failed or
         was interrupted, else succeeded."""
         if status is None:
@@ -269,7 +269,7 @@ class RunStore:
             )
             statuses = {r["status"] for r in rows}
             status = INTERRUPTED if INTERRUPTED in statuses else FAILED if FAILED in statuses else SUCCEEDED
-        ended = time.time()
+        ended = time.time() if ended is None else ended
         # run.json first: a process killed between the two writes leaves a folder that says how the run ended
         # and an index row still `running`, which the next command finds dead and repairs, never the reverse
         desc = self.describe_run(run_id)
@@ -489,9 +489,9 @@ class RunStore:
             "SELECT DISTINCT step_run_id, key FROM metrics WHERE run_id = ? ORDER BY step_run_id, key", (run_id,))]
 
     def metric_series(self, run_id: str, step_run_id: int, key: str) -> list[sqlite3.Row]:
-        """Every value of one metric of one execution, in logging order (``iteration``, ``value``)."""
+        """Every value of one metric of one execution, in logging order (``iteration``, ``value``, ``ts``)."""
         return self.db.query(
-            "SELECT iteration, value FROM metrics WHERE run_id = ? AND step_run_id = ? AND key = ? ORDER BY rowid",
+            "SELECT iteration, value, ts FROM metrics WHERE run_id = ? AND step_run_id = ? AND key = ? ORDER BY rowid",
             (run_id, step_run_id, key))
 
     def artifact_hash(self, run_id: str, name: str) -> str | None:

@@ -1,0 +1,79 @@
+"""`blase mlflow export|import`: the MLflow bridge (docs/mlflow.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Export blase runs and models to MLflow; import MLflow runs.")
+
+URI_HELP = "MLflow tracking URI: http://host:5000, sqlite:///mlflow.db, a folder (default: [plugins.mlflow] tracking_uri)."
+
+
+def _project() -> object:
+    from blase_tui.cli import common
+
+    return common.project()
+
+
+def _uri(project: object, given: str | None) -> str:
+    from blase_tui.core import plugins
+    from blase_tui.errors import BlaseError
+
+    uri = given or plugins.settings(project.config.plugins, "mlflow").get("tracking_uri")  # type: ignore[attr-defined]
+    if not uri:
+        raise BlaseError("give --tracking-uri (such as sqlite:///mlflow.db or http://127.0.0.1:5000), or set"
+                         " tracking_uri in [plugins.mlflow] of blase.toml.")
+    return str(uri)
+
+
+@app.command("export")
+def export_command(
+    runs: Annotated[list[str] | None, typer.Argument(help="Runs to export (ids, `latest`); none: --all.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Export every run of the project.")] = False,
+    tracking_uri: Annotated[str | None, typer.Option(help=URI_HELP)] = None,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: the project's name).")] = None,
+) -> None:
+    """Runs as MLflow runs (a parent per run, a child per step), with params, full metric histories, tags,
+    status, artifacts, and model versions as registered models (`mlflow.pyfunc.load_model`). Again: updates,
+    never duplicates."""
+    from blase_tui.cli import common
+    from blase_tui.errors import BlaseError
+
+    from blase_mlflow.export import export_runs
+
+    project = _project()
+    store = project.store  # type: ignore[attr-defined]
+    if all_ == bool(runs):
+        raise BlaseError("name the runs to export, or --all (not both).")
+    ids = sorted(store.run_ids()) if all_ else [store.resolve_run(r) for r in runs or []]
+    uri = _uri(project, tracking_uri)
+    name = experiment or project.name  # type: ignore[attr-defined]
+    for done in export_runs(store, ids, tracking_uri=uri, experiment=name, project_name=project.name):  # type: ignore[attr-defined]
+        what = "created" if done.created else "updated"
+        models = f"; {len(done.models)} model version(s)" if done.models else ""
+        common.console.print(f"{done.run_id} -> MLflow run {done.mlflow_run_id} ({what}: {done.steps} step(s),"
+                             f" {done.metric_points} new metric point(s){models})", markup=False)
+
+
+@app.command("import")
+def import_command(
+    tracking_uri: Annotated[str | None, typer.Option(help=URI_HELP)] = None,
+    experiment: Annotated[str, typer.Option(help="The MLflow experiment whose runs to import.")] = "Default",
+    no_artifacts: Annotated[bool, typer.Option("--no-artifacts", help="Leave the artifacts in MLflow.")] = False,
+) -> None:
+    """MLflow runs as blase runs (params, metric histories, tags, name, status, times, artifacts); runs imported
+    before are skipped."""
+    from blase_tui.cli import common
+
+    from blase_mlflow.importer import import_runs
+
+    project = _project()
+    found = import_runs(project.store, tracking_uri=_uri(project, tracking_uri), experiment=experiment,  # type: ignore[attr-defined]
+                        with_artifacts=not no_artifacts)
+    for item in found:
+        common.console.print(f"MLflow run {item.mlflow_run_id} -> {item.run_id} ({item.action})", markup=False)
+    new = sum(item.action == "imported" for item in found)
+    common.console.print(f"{new} imported, {len(found) - new} already here.", markup=False)

@@ -1,0 +1,120 @@
+"""MLflow runs -> blase runs: params, every metric's full history (steps and timestamps), tags, run name,
+status, start and end times, and artifacts, so that ``blase runs find --name/--param``, ``runs show``,
+``runs diff`` and the TUI handle them. A run imported before (tag ``mlflow.run_id``) is not imported again;
+runs that blase exported there (tag ``blase.run_id`` of this project) are not brought back."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from blase_mlflow.export import client_for
+
+STATUS = {"FINISHED": "succeeded", "FAILED": "failed", "KILLED": "interrupted", "RUNNING": "running",
+          "SCHEDULED": "running"}
+
+
+@dataclass
+class Imported:
+    mlflow_run_id: str
+    run_id: str | None
+    action: str  # "imported", "already imported", "exported from here"
+
+
+def import_runs(store: Any, *, tracking_uri: str, experiment: str, with_artifacts: bool = True) -> list[Imported]:
+    from blase_tui.errors import BlaseError
+
+    client = client_for(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        names = [e.name for e in client.search_experiments(max_results=20)]
+        raise BlaseError(f"MLflow at {tracking_uri} has no experiment {experiment!r}; it has"
+                         f" {', '.join(map(repr, names)) or 'none'}.")
+    done = {v: k for k, v in _imported(store).items()}
+    ours = set(store.run_ids())
+    out = []
+    token = None
+    while True:
+        page = client.search_runs([found.experiment_id], max_results=500, page_token=token,
+                                  order_by=["attributes.start_time ASC"])
+        for run in page:
+            rid = run.info.run_id
+            if rid in done:
+                out.append(Imported(rid, done[rid], "already imported"))
+            elif run.data.tags.get("blase.run_id") in ours:
+                out.append(Imported(rid, run.data.tags["blase.run_id"], "exported from here"))
+            else:
+                out.append(Imported(rid, _import_run(client, store, run, tracking_uri, experiment, with_artifacts),
+                                    "imported"))
+        token = page.token
+        if not token:
+            return out
+
+
+def _imported(store: Any) -> dict[str, str]:
+    """blase run id -> MLflow run id of the runs imported before."""
+    from blase_tui.store.query import tag_values
+
+    return tag_values(store, "mlflow.run_id")
+
+
+def _value(text: str) -> Any:
+    """An MLflow param (always text) as blase keeps params: numbers and JSON as such, the rest as text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _import_run(client: Any, store: Any, run: Any, tracking_uri: str, experiment: str, with_artifacts: bool) -> str:
+    info, data = run.info, run.data
+    tags = {k: v for k, v in data.tags.items() if not k.startswith("mlflow.log-model")}
+    tags.update({"mlflow.run_id": info.run_id, "mlflow.experiment": experiment, "mlflow.tracking_uri": tracking_uri})
+    name = info.run_name or data.tags.get("mlflow.runName")
+    started = (info.start_time or 0) / 1000
+    run_id = store.create_run(name=name, tags=tags, params={k: _value(v) for k, v in data.params.items()},
+                              started=started)
+    rows = []
+    for key in data.metrics:
+        for m in client.get_metric_history(info.run_id, key):
+            rows.append((run_id, 0, key, float(m.value), int(m.step), m.timestamp / 1000))
+    rows.sort(key=lambda r: (r[5], r[4]))
+    store.log_metrics(rows)
+    if with_artifacts:
+        import mlflow.artifacts as mlflow_artifacts
+
+        with tempfile.TemporaryDirectory(prefix="blase-mlflow-") as tmp:
+            try:
+                local: Path | None = Path(client.download_artifacts(info.run_id, "", tmp))
+            except Exception:  # a run without artifacts, or an artifact store out of reach: the rest still counts
+                local = None
+            for model in _logged_models(client, info):  # MLflow 3 keeps logged models apart from run artifacts
+                try:
+                    mlflow_artifacts.download_artifacts(artifact_uri=model.artifact_location,
+                                                        dst_path=str(Path(tmp) / "models" / model.name))
+                except Exception:  # an artifact store out of reach: the run still comes
+                    continue
+                local = local or Path(tmp)
+            if local is not None and any(local.iterdir()):
+                folder = store.run_dir(run_id) / "artifacts"
+                shutil.copytree(local, folder, dirs_exist_ok=True)
+                items, _ = store.cas.ingest_tree(folder)
+                store.add_artifacts(run_id, 0, items)
+    status = STATUS.get(info.status, "succeeded")
+    if status != "running":
+        store.close_run(run_id, status, ended=(info.end_time or info.start_time or 0) / 1000)
+    store.write_run_json(run_id)
+    return run_id
+
+
+def _logged_models(client: Any, info: Any) -> list[Any]:
+    """The models logged from run ``info`` (MLflow 3's LoggedModel entities); none with an older server."""
+    try:
+        return list(client.search_logged_models([info.experiment_id],
+                                                filter_string=f"source_run_id = '{info.run_id}'"))
+    except Exception:
+        return []

@@ -1,0 +1,214 @@
+"""blase-mlflow (issue 15) against a real MLflow 3 SQLite store and a real `mlflow server` on loopback: blase runs
+exported with identical params and full metric histories, the model loading with mlflow.pyfunc and predicting as
+blase does, a second export changing nothing; a seed-003-style MLflow experiment imported and found with
+`blase runs find`."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("blase_mlflow", reason="blase-mlflow is not installed: pip install -e plugins/blase-mlflow")
+import mlflow  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+pytestmark = pytest.mark.timeout(300)
+
+MAIN = '''
+import numpy as np
+
+from blase_tui import Load, Train, step
+from blase_tui.modules.batch import Batch, BatchMeta
+
+
+def table(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64)
+    return Batch([f"{seed}-{i}" for i in range(n)], {"features": x, "label": y}, BatchMeta("t", 0))
+
+
+@step
+def prepare(ctx):
+    """Splits."""
+    Load().save_to_filesystem(table(300, 0), "data/prepared/train")
+    Load().save_to_filesystem(table(100, 1), "data/prepared/val")
+
+
+@step
+def train(ctx, depth: int = 3):
+    """A tree, and a metric with a history."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    for i in range(5):
+        ctx.log_metric("warmup", 1.0 / (i + 1), iteration=i)
+    trainer = Train(seed=0)
+    trainer.set_model(DecisionTreeClassifier(max_depth=depth, random_state=0), framework="sklearn")
+    trainer.train(epochs=1, data_dir="data/prepared")
+    trainer.save_model("models/tree.pkl")
+'''
+
+
+def blase(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "blase_tui", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=240, stdin=subprocess.DEVNULL)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("mlflow") / "proj"
+    root.mkdir()
+    (root / "blase.toml").write_text('[project]\nname = "proj"\n')
+    (root / "main.py").write_text(MAIN)
+    blase("step", "prepare", cwd=root)
+    blase("step", "train", "--set", "depth=4", cwd=root)
+    uri = f"sqlite:///{root.parent / 'mlflow.db'}"
+    proc = blase("mlflow", "export", "--all", "--tracking-uri", uri, cwd=root)
+    assert proc.stdout.count("(created:") == 2, proc.stdout
+    return root, uri
+
+
+def _blase_runs(root: Path) -> list[dict]:
+    return json.loads(blase("runs", "list", "--json", "--limit", "0", cwd=root).stdout)
+
+
+def test_runs_arrive_with_identical_params_and_full_metric_histories(exported: tuple[Path, str]) -> None:
+    root, uri = exported
+    client = MlflowClient(uri)
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(experiment_names=["proj"], filter_string="tags.`blase.kind` = 'step'",
+                              output_format="list")
+    by_step = {r.data.tags["blase.step"]: r for r in runs}
+    assert set(by_step) == {"prepare", "train"}
+    train_run = next(r for r in _blase_runs(root) if r["steps"][0]["step"] == "train")
+    shown = json.loads(blase("runs", "show", train_run["id"], "--json", cwd=root).stdout)
+    step = shown["steps"][0]
+    child = by_step["train"]
+    assert child.data.params == {k: v if isinstance(v, str) else json.dumps(v) for k, v in step["params"].items()}
+    assert child.data.params["depth"] == "4"
+    assert child.data.tags["mlflow.parentRunId"] and child.info.status == "FINISHED"
+    history = client.get_metric_history(child.info.run_id, "warmup")
+    assert [(m.step, m.value) for m in history] == [(i, 1.0 / (i + 1)) for i in range(5)]
+    assert {m.timestamp for m in history} and all(m.timestamp > 1.7e12 for m in history)
+    assert child.data.metrics["accuracy"] == pytest.approx(step["metrics"]["accuracy"])
+    artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+    assert "log.txt" in artifacts
+    parent = client.get_run(child.data.tags["mlflow.parentRunId"])
+    assert parent.data.tags["blase.run_id"] == train_run["id"] and parent.info.run_name == train_run["id"]
+
+
+def test_the_model_loads_with_pyfunc_and_predicts_as_blase(exported: tuple[Path, str]) -> None:
+    root, uri = exported
+    script = (
+        "import json, sys, mlflow, numpy as np\n"
+        "from blase_tui import models\n"
+        f"mlflow.set_tracking_uri({uri!r})\n"
+        "x = np.random.default_rng(3).normal(size=(50, 4)).astype(np.float32)\n"
+        "theirs = mlflow.pyfunc.load_model('models:/tree/1').predict(x)\n"
+        "ours = models.load('tree:1').predict(x)\n"
+        "print(json.dumps({'same': bool(np.array_equal(np.asarray(theirs), ours)), 'n': len(ours)}))\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"same": True, "n": 50}
+    version = MlflowClient(uri).get_model_version("tree", "1")
+    assert version.tags["blase.version"] == "1" and version.tags["blase.framework"] == "sklearn"
+
+
+def test_a_second_export_changes_nothing(exported: tuple[Path, str]) -> None:
+    root, uri = exported
+    client = MlflowClient(uri)
+
+    def state() -> tuple:
+        exp = client.get_experiment_by_name("proj").experiment_id
+        runs = client.search_runs([exp], max_results=100)
+        points = sorted((r.info.run_id, k, len(client.get_metric_history(r.info.run_id, k)))
+                        for r in runs for k in r.data.metrics)
+        return len(runs), points, len(client.search_model_versions("name = 'tree'"))
+
+    before = state()
+    proc = blase("mlflow", "export", "--all", "--tracking-uri", uri, cwd=root)
+    assert proc.stdout.count("(updated:") == 2 and "0 new metric point(s)" in proc.stdout
+    assert state() == before
+
+
+def test_a_real_mlflow_server_lists_them(exported: tuple[Path, str], tmp_path: Path) -> None:
+    root, uri = exported
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host",
+                               "127.0.0.1", "--port", str(port), "--workers", "1"], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}/api/2.0/mlflow"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/experiments/get-by-name?experiment_name=proj", timeout=5) as r:
+                    experiment = json.loads(r.read())["experiment"]["experiment_id"]
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "the MLflow server did not start"
+                time.sleep(0.5)
+        body = json.dumps({"experiment_ids": [experiment], "filter": "tags.`blase.kind` = 'run'"}).encode()
+        request = urllib.request.Request(f"{base}/runs/search", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as r:
+            found = json.loads(r.read())["runs"]
+        ids = {next(t["value"] for t in run["data"]["tags"] if t["key"] == "blase.run_id") for run in found}
+        assert ids == {r["id"] for r in _blase_runs(root)}
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+
+
+def test_a_seed_003_experiment_is_imported_and_found(tmp_path: Path) -> None:
+    """Seed 003's user: runs with params, metric histories and a logged scikit-learn model in MLflow."""
+    uri = f"sqlite:///{tmp_path / 'theirs.db'}"
+    script = (
+        "import mlflow, numpy as np\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        f"mlflow.set_tracking_uri({uri!r})\n"
+        "mlflow.set_experiment('galaxy-morphology')\n"
+        "x = np.random.default_rng(0).normal(size=(60, 3)); y = (x[:, 0] > 0).astype(int)\n"
+        "for lr in (0.01, 0.1):\n"
+        "    with mlflow.start_run(run_name=f'cnn_lr{lr}'):\n"
+        "        mlflow.log_params({'learning_rate': lr, 'optimizer': 'adam'})\n"
+        "        for epoch in range(5):\n"
+        "            mlflow.log_metric('loss', 1.0 / (epoch + 1) + lr, step=epoch)\n"
+        "        mlflow.sklearn.log_model(LogisticRegression().fit(x, y), name='model')\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "blase.toml").write_text('[project]\nname = "proj"\n\n[plugins]\nenabled = ["mlflow"]\n\n'
+                                     f'[plugins.mlflow]\ntracking_uri = "{uri}"\n')
+    first = blase("mlflow", "import", "--experiment", "galaxy-morphology", cwd=root)
+    assert "2 imported, 0 already here." in first.stdout
+    again = blase("mlflow", "import", "--experiment", "galaxy-morphology", cwd=root)
+    assert "0 imported, 2 already here." in again.stdout
+    found = json.loads(blase("runs", "find", "--name", "cnn_lr0.01", "--param", "learning_rate=0.01", "--json",
+                             cwd=root).stdout)
+    assert len(found) == 1 and found[0]["params"]["optimizer"] == "adam"
+    run = json.loads(blase("runs", "show", found[0]["id"], "--json", cwd=root).stdout)
+    assert run["status"] == "succeeded" and run["metrics"]["loss"] == pytest.approx(0.2 + 0.01)
+    assert run["tags"]["mlflow.experiment"] == "galaxy-morphology"
+    assert any(a["name"].endswith("MLmodel") for a in run["artifacts"]), run["artifacts"]
+    from blase_tui.core.project import Project
+
+    store = Project.discover(root).store
+    series = store.metric_series(found[0]["id"], 0, "loss")
+    assert [(r["iteration"], r["value"]) for r in series] == [(e, 1.0 / (e + 1) + 0.01) for e in range(5)]
+    missing = blase("mlflow", "import", "--experiment", "nope", cwd=root, check=False)
+    assert missing.returncode == 1 and "has no experiment 'nope'" in missing.stderr
