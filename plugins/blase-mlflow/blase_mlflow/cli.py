@@ -39,10 +39,9 @@ def export_command(
     """Runs as MLflow runs (a parent per run, a child per step), with params, full metric histories, tags,
     status, artifacts, and model versions as registered models (`mlflow.pyfunc.load_model`). Again: updates,
     never duplicates."""
+    from blase_mlflow.export import export_runs
     from blase_tui.cli import common
     from blase_tui.errors import BlaseError
-
-    from blase_mlflow.export import export_runs
 
     project = _project()
     store = project.store  # type: ignore[attr-defined]
@@ -66,9 +65,8 @@ def import_command(
 ) -> None:
     """MLflow runs as blase runs (params, metric histories, tags, name, status, times, artifacts); runs imported
     before are skipped."""
-    from blase_tui.cli import common
-
     from blase_mlflow.importer import import_runs
+    from blase_tui.cli import common
 
     project = _project()
     found = import_runs(project.store, tracking_uri=_uri(project, tracking_uri), experiment=experiment,  # type: ignore[attr-defined]

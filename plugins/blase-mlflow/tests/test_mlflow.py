@@ -14,7 +14,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("blase_mlflow", reason="blase-mlflow is not installed: pip install -e plugins/blase-mlflow")
