@@ -366,6 +366,10 @@ def close_command(
 
     snapshot_code(common.project(), run_id)
     final = store.close_run(run_id, status)
+    from blase_tui.core import plugins
+
+    project = common.project()
+    plugins.after_run_closed(project.root, run_id, project.config.plugins)
     common.console.print(f"closed run {run_id}: {final}")
 
 

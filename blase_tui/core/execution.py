@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from blase_tui.core import context as context_mod
+from blase_tui.core import plugins
 from blase_tui.core.project import Project
 from blase_tui.core.resources import ResourceSampler
 from blase_tui.core.signature import (
@@ -336,6 +337,8 @@ class StepExecution:
         if close:
             attempt("the code snapshot", lambda: snapshot_code(self.project, self.run_id, self.code_extra))
             run_status = self._must(lambda: store.close_run(self.run_id, None if self.explicit else status))
+            attempt("the plugins' run_closed hooks", lambda: plugins.after_run_closed(
+                self.project.root, self.run_id, self.project.config.plugins))
         else:
             self._must(lambda: store.set_run_owner(self.run_id, None, None))
             attempt("run.json", lambda: store.write_run_json(self.run_id))

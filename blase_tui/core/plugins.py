@@ -8,7 +8,10 @@ Groups (an entry point's name is what the user types; its value ``module:attribu
 - ``blase.executors``: ``blase step S --executor NAME``; the attribute is an executor factory;
 - ``blase.frameworks``: a framework adapter for ``Train``/``Evaluate``;
 - ``blase.previews``: a TUI artifact preview; the name is a file suffix (``.fits``), the attribute
-  ``render(path, width, max_rows)`` returning a Rich renderable.
+  ``render(path, width, max_rows)`` returning a Rich renderable;
+- ``blase.run_closed``: called after a run of a project that enables the plugin closes, in a process of its own
+  (so it never delays or fails the step); the name is the plugin's, the attribute
+  ``run_closed(project_root, run_id, settings)`` (``settings``: its ``[plugins.NAME]``).
 
 Nothing here imports a plugin until it is used: listing reads the installed distributions' metadata only, so
 ``blase --help`` stays fast whatever is installed. A plugin that fails to load is one line naming it, its
@@ -31,6 +34,7 @@ GROUPS = {
     "executors": "blase.executors",
     "frameworks": "blase.frameworks",
     "previews": "blase.previews",
+    "run_closed": "blase.run_closed",
 }
 
 
@@ -129,6 +133,25 @@ def load(kind: str, name: str, *, what: str | None = None) -> Any:
                           f" {type(exc).__name__}: {first}; reinstall it (pip install --force-reinstall"
                           f" {plugin.distribution}) or uninstall it.") from exc
     return obj
+
+
+def after_run_closed(project_root: Any, run_id: str, config_plugins: dict[str, Any]) -> int | None:
+    """Start the ``run_closed`` hooks of the project's enabled plugins in a detached process
+    (``python -m blase_tui.core.hooks``), its output appended to ``.blase/plugins.log``; the pid, or None when
+    no enabled plugin has such a hook."""
+    import subprocess
+    from pathlib import Path
+
+    names = enabled(config_plugins)
+    if not names or not any(p.name in names for p in installed("run_closed")):
+        return None
+    log = Path(project_root) / ".blase" / "plugins.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "blase_tui.core.hooks", str(project_root), run_id],
+                                cwd=str(project_root), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                start_new_session=True)
+    return proc.pid
 
 
 def enabled(config_plugins: dict[str, Any]) -> list[str]:

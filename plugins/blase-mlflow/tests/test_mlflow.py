@@ -211,3 +211,45 @@ def test_a_seed_003_experiment_is_imported_and_found(tmp_path: Path) -> None:
     assert [(r["iteration"], r["value"]) for r in series] == [(e, 1.0 / (e + 1) + 0.01) for e in range(5)]
     missing = blase("mlflow", "import", "--experiment", "nope", cwd=root, check=False)
     assert missing.returncode == 1 and "has no experiment 'nope'" in missing.stderr
+
+
+def test_mirror_exports_each_run_as_it_closes_and_a_dead_server_never_fails_the_step(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "main.py").write_text(MAIN)
+    uri = f"sqlite:///{tmp_path / 'mirror.db'}"
+    (root / "blase.toml").write_text('[project]\nname = "proj"\n\n[plugins]\nenabled = ["mlflow"]\n\n'
+                                     f'[plugins.mlflow]\ntracking_uri = "{uri}"\nmirror = true\n')
+    blase("step", "prepare", cwd=root)
+    run_id = _blase_runs(root)[0]["id"]
+
+    def tag() -> str | None:
+        shown = json.loads(blase("runs", "show", run_id, "--json", cwd=root).stdout)
+        return shown["tags"].get("mlflow.mirror")
+
+    deadline = time.monotonic() + 120
+    while tag() is None:
+        assert time.monotonic() < deadline, (root / ".blase" / "plugins.log").read_text()
+        time.sleep(0.5)
+    assert tag().startswith(f"{uri} run ")
+    mlflow.set_tracking_uri(uri)
+    found = mlflow.search_runs(experiment_names=["proj"], filter_string=f"tags.`blase.run_id` = '{run_id}'",
+                               output_format="list")
+    assert {r.data.tags["blase.kind"] for r in found} == {"run", "step"}
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    (root / "blase.toml").write_text('[project]\nname = "proj"\n\n[plugins]\nenabled = ["mlflow"]\n\n'
+                                     f'[plugins.mlflow]\ntracking_uri = "http://127.0.0.1:{dead}"\nmirror = true\n')
+    started = time.monotonic()
+    proc = blase("step", "prepare", "--force", cwd=root)
+    assert time.monotonic() - started < 30 and "mlflow" not in proc.stderr.lower()
+    run_id = _blase_runs(root)[0]["id"]
+    deadline = time.monotonic() + 120
+    while tag() is None:
+        assert time.monotonic() < deadline, (root / ".blase" / "plugins.log").read_text()
+        time.sleep(0.5)
+    assert tag().startswith("failed: ")
+    lines = [line for line in (root / ".blase" / "plugins.log").read_text().splitlines() if run_id in line]
+    assert len(lines) == 1 and f"not exported to MLflow at http://127.0.0.1:{dead}" in lines[0]
