@@ -3,6 +3,7 @@ processes, real event files. Every wait is on a condition with a deadline, never
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -196,6 +197,36 @@ async def test_filter_and_sort(project: Path, blase) -> None:
         await pilot.press("S")  # reverse
         assert [runs.rows[i]["metrics"]["loss"] for i in runs.order] == [0.5, 0.25]
         assert "loss" in runs.render_text().splitlines()[0]
+        await pilot.press("escape")
+        await until(pilot, lambda: len(runs.order) == 4)
+        for direction in (False, True):  # a run without the metric goes last, whichever way
+            runs.sort_reverse = direction
+            runs.sort_by("metric:loss")
+            assert runs.rows[runs.order[-1]]["status"] == "failed", [runs.rows[i]["metrics"] for i in runs.order]
+        status = app.screen.query_one("#runs-status")
+        for typed, said in (("los<0.1", "`los<0.1`: no run has a metric `los` (metrics: loss"),
+                            ("loss<abc", "`loss<abc`: abc is not a number")):
+            await pilot.press("slash", *typed)
+            await until(pilot, lambda said=said: said in str(status.render()), what=said)
+            await pilot.press("escape")
+
+
+async def test_the_json_preview_keeps_what_a_number_says(tmp_path: Path) -> None:
+    """A run.json's times (1796032431.47 and ...437.57) stay two different times, not 1796030000.0 twice."""
+    import io
+
+    from rich.console import Console
+
+    from blase_tui.tui.previews import render_preview
+
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"started": 1796032431.47, "ended": 1796032437.57, "accuracy": 0.9666666666666667,
+                                "tiny": 3.979e-07}))
+    console = Console(width=100, file=io.StringIO(), record=True)
+    console.print(render_preview(path))
+    shown = console.export_text()
+    assert "1796032431.47" in shown and "1796032437.57" in shown and "1796030000" not in shown
+    assert "0.966667" in shown and "3.979e-07" in shown
 
 
 async def test_launch_refused_by_lock_shows_the_reason(project: Path, spawn) -> None:

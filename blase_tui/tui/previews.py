@@ -356,10 +356,14 @@ def _prune(value: Any, max_items: int, depth: int = 0) -> Any:
 
 
 def _round_floats(value: Any) -> tuple[Any, bool]:
-    """Floats to 6 significant digits (0.9666666666666667 → 0.966667), so rows of metrics fit a line; says
-    whether any changed."""
+    """Floats to 6 significant digits, never fewer than the integer part and two decimals
+    (0.9666666666666667 → 0.966667, but a time 1796032431.4712 → 1796032431.47, not 1.79603e+09), so rows of
+    metrics fit a line without the preview changing what a number says; says whether any changed."""
     if isinstance(value, float):
-        short = float(f"{value:.6g}") if math.isfinite(value) else value
+        if not math.isfinite(value):
+            return value, False
+        whole = len(str(int(abs(value)))) if abs(value) >= 1 else 0
+        short = float(f"{value:.{max(6, whole + 2)}g}")
         return short, short != value
     if isinstance(value, list):
         pairs = [_round_floats(v) for v in value]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -134,6 +135,9 @@ class RunsScreen(ShowsWorkerErrors, Screen[None]):
         total, shown = len(table.rows), len(table.order)
         running = sum(1 for r in table.rows.values() if r["status"] == "running")
         parts = [f"{total} runs" if total == shown else f"{shown} of {total} runs match"]
+        problem = getattr(table, "problem", None)
+        if problem:
+            parts = [f"[yellow]{escape(problem)}[/]"]
         if running:
             parts.append(f"[cyan]{running} running[/]")
         jobs = len(getattr(self.app, "running_jobs", list)())

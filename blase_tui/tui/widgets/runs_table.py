@@ -68,10 +68,10 @@ def metric_column(key: str, first: bool = False) -> Column:
         return fmt_value(v) if v is not None else ""
 
     def sort(r: dict[str, Any]) -> Any:
-        v = r.get("metrics", {}).get(key)
-        return (v is not None, v if v is not None else 0.0)
+        return r.get("metrics", {}).get(key)  # None: the run has no such metric (sorted last, either way)
 
-    return Column(f"metric:{key}", key, max(8, min(len(key), 14)), get, sort, drop=3 if first else 6)
+    # 10 cells: `-3.979e-07`, the widest value `.4g` writes
+    return Column(f"metric:{key}", key, max(10, min(len(key), 14)), get, sort, drop=3 if first else 6)
 
 
 QUALITY = ("acc", "loss", "f1", "auc", "r2", "rmse", "mae", "mse", "precision", "recall", "score", "error")
@@ -111,6 +111,28 @@ def matches(row: dict[str, Any], words: list[str]) -> bool:
             if w not in hay:
                 return False
     return True
+
+
+def filter_problem(rows: Any, words: list[str]) -> str | None:
+    """Why a filter cannot mean what was typed, in one line: a condition whose value is not a number, or that
+    names a metric no run has (with the metrics there are); None when it is fine."""
+    known: set[str] = set()
+    for row in rows:
+        known.update(row.get("metrics", {}))
+    short = {k.rsplit("/", 1)[-1] for k in known}
+    for w in words:
+        for op in (">=", "<=", ">", "<", "="):
+            if op in w:
+                k, _, v = w.partition(op)
+                try:
+                    float(v)
+                except ValueError:
+                    return f"`{w}`: {v or 'nothing'} is not a number (metric{op}number, e.g. loss<0.1)"
+                if k not in known and k not in short:
+                    names = ", ".join(sorted(short)[:8]) or "none yet"
+                    return f"`{w}`: no run has a metric `{k}` (metrics: {names})"
+                break
+    return None
 
 
 class RunsTable(ScrollView, can_focus=True):
@@ -157,6 +179,7 @@ class RunsTable(ScrollView, can_focus=True):
         self.sort_key = "id"
         self.sort_reverse = True
         self.words: list[str] = []
+        self.problem: str | None = None  # why the filter cannot mean what was typed (filter_problem)
         self.now = now
         self.has_names = False
 
@@ -201,12 +224,16 @@ class RunsTable(ScrollView, can_focus=True):
         if col.key == "id":
             ids.sort(reverse=self.sort_reverse)
         else:
-            ids.sort(key=lambda i: (col.sort(self.rows[i]), i), reverse=self.sort_reverse)
+            keyed = {i: col.sort(self.rows[i]) for i in ids}
+            have = sorted((i for i in ids if keyed[i] is not None), key=lambda i: (keyed[i], i),
+                          reverse=self.sort_reverse)
+            ids = have + sorted((i for i in ids if keyed[i] is None), reverse=True)  # without a value: last
         self.order = ids
 
     def set_filter(self, text: str) -> None:
         """Keep only runs matching every word (see :func:`matches`)."""
         self.words = [w.lower() if not any(op in w for op in "<>=") else w for w in text.split()]
+        self.problem = filter_problem(self.rows.values(), self.words)
         current = self.current_id
         self._reorder()
         self._place_cursor(current)
