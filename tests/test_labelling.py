@@ -583,11 +583,44 @@ def test_import_the_seeds_labels_csv(al: Path, blase) -> None:
     proc = blase("label", "import", str(bad), cwd=al)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        f"blase: {bad}:3: label 'maybe' is not in [labelling.keys] (bogus, real, unsure, varstar); add a key for it, "
-        "or fix the file. Nothing was imported."]
+        f"blase: {bad}:3: label 'maybe' is not in [labelling.keys] (bogus, real, unsure, varstar) nor a target (0, 1);"
+        " add a key for it, or fix the file. Nothing was imported."]
     db = Project.at(al).store
     labels = {lab.key: lab for lab in label_store.current_labels(db)}
     assert sorted(labels) == ["10001", "10002", "10003"] and labels["10001"].round is None
     assert labels["10001"].target == 1 and labels["10002"].target == 0
     missing = blase("label", "import", str(al / "nope.csv"), cwd=al)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_the_seeds_labels_csv_with_1_0_and_empty_comes_back_as_it_was(al: Path, blase) -> None:
+    """seed 002's labels.csv says 1 (real), 0 (bogus) and nothing (unsure): import it, label a round, export
+    with --values and the file's rows come back as they were; a value that is the target of two labels, or of
+    none, stops the import in one sentence."""
+    toml = (al / "blase.toml").read_text()
+    seed_csv = al / "labels.csv"
+    seed_csv.write_text("candid,objectId,label,timestamp\n"
+                        "10001,ZTF10001,1,2025-06-01T12:00:00+00:00\n"
+                        "10002,ZTF10002,0,2025-06-01T12:05:00+00:00\n"
+                        "10003,ZTF10003,,2025-06-01T12:09:00+00:00\n")
+    ambiguous = blase("label", "import", str(seed_csv), cwd=al)  # bogus and varstar both train as 0
+    assert ambiguous.returncode == 2 and ambiguous.stderr.strip() == (
+        f"blase: {seed_csv}:3: '0' is the target of bogus and varstar; write the label's name instead. Nothing was"
+        " imported.")
+    (al / "blase.toml").write_text(toml.replace("varstar = 0", "varstar = 2"))
+    assert blase("label", "import", str(seed_csv), cwd=al, check=True).stdout.startswith("imported 3 labels")
+    labels = {lab.key: lab.label for lab in label_store.current_labels(Project.at(al).store)}
+    assert labels == {"10001": "real", "10002": "bogus", "10003": "unsure"}
+    with LabellingSession(al, strategy="ordered", n=1) as session:
+        labelled = session.current().key
+        session.label("b")
+    rows = list(csv.DictReader(io.StringIO(blase("label", "export", "--values", "--round", cwd=al, check=True).stdout)))
+    assert list(rows[0]) == ["candid", "objectId", "label", "timestamp", "round"]
+    assert "\n".join(",".join(r[c] for c in ("candid", "objectId", "label", "timestamp")) for r in rows[:3]) == \
+        "\n".join(seed_csv.read_text().splitlines()[1:])
+    assert [r["round"] for r in rows] == ["", "", "", "1"] and (rows[3]["candid"], rows[3]["label"]) == (labelled, "0")
+    nowhere = al / "nowhere.csv"
+    nowhere.write_text("candid,label\n10009,7\n")
+    proc = blase("label", "import", str(nowhere), cwd=al)
+    assert proc.returncode == 2 and "label '7' is not in [labelling.keys] (bogus, real, unsure, varstar) nor a" \
+        " target (0, 1, 2)" in proc.stderr

@@ -133,6 +133,11 @@ def _plain(project: Any, strategy: str | None, n: int | None, labeller: str | No
 @app.command("export")
 def export_command(
     out: Annotated[str | None, typer.Option("--out", "-o", help="CSV file to write (default: stdout).")] = None,
+    values: Annotated[bool, typer.Option("--values", help="Write each label's training target ([labelling.targets]:"
+                                         " 1, 0; empty for a label without one, such as unsure) instead of its name,"
+                                         " as seed 002's labels.csv has them.")] = False,
+    rounds: Annotated[bool, typer.Option("--round", help="Add a `round` column: the round each label was made in"
+                                         " (empty for imported labels).")] = False,
 ) -> None:
     """Write the current labels as CSV with the seed's columns: key, secondary id, label, timestamp (UTC)."""
     from blase_tui.labelling import config as config_mod
@@ -141,7 +146,8 @@ def export_command(
     project = common.project()
     cfg = config_mod.load(project)
     target = out if out is not None else sys.stdout
-    n = label_store.export_csv(project.store, target, key_name=cfg.key, secondary_name=cfg.secondary)
+    n = label_store.export_csv(project.store, target, key_name=cfg.key, secondary_name=cfg.secondary,
+                               label_text=cfg.value_of if values else None, with_round=rounds)
     if out is not None:
         common.err_console.print(f"wrote {n} labels to {out}", markup=False)
 
@@ -174,11 +180,17 @@ def import_command(
         if key_col not in columns or "label" not in columns:
             raise ConfigError(f"{path} needs a `{cfg.key}` and a `label` column; it has {', '.join(columns) or 'none'}.")
         for line, row in enumerate(reader, start=2):
-            label = (row.get("label") or "").strip()
-            if label not in vocabulary:
-                raise ConfigError(f"{path}:{line}: label {label!r} is not in [labelling.keys] "
-                                  f"({', '.join(sorted(vocabulary))}); add a key for it, or fix the file. "
-                                  "Nothing was imported.")
+            text = (row.get("label") or "").strip()
+            try:
+                label = cfg.label_for(text)
+            except ValueError as exc:
+                raise ConfigError(f"{path}:{line}: {exc}. Nothing was imported.") from None
+            if label is None:
+                values = sorted({cfg.value_of(v) for v in vocabulary} - {""})
+                raise ConfigError(f"{path}:{line}: label {text!r} is not in [labelling.keys] "
+                                  f"({', '.join(sorted(vocabulary))})" + (f" nor a target ({', '.join(values)})"
+                                                                          if values else "")
+                                  + "; add a key for it, or fix the file. Nothing was imported.")
             stamp = (row.get("timestamp") or "").strip()
             try:
                 ts = datetime.fromisoformat(stamp).timestamp() if stamp else None

@@ -177,6 +177,27 @@ class LabellingConfig:
     def target_of(self, label: str) -> Any:
         return self.targets.get(label)
 
+    def label_for(self, text: str) -> str | None:
+        """The label a value in a labels file stands for: a label's name, a training target (``1`` for the label
+        whose target is 1: seed 002's labels.csv), or empty for the one label without a target ("unsure").
+        None when nothing matches; a ValueError when a target belongs to more than one label."""
+        text = text.strip()
+        vocabulary = list(dict.fromkeys(self.keys.values()))
+        if text in vocabulary:
+            return text
+        if text == "":
+            untargeted = [label for label in vocabulary if label not in self.targets]
+            return untargeted[0] if len(untargeted) == 1 else None
+        matching = [label for label, target in self.targets.items() if _same_value(target, text)]
+        if len(matching) > 1:
+            raise ValueError(f"{text!r} is the target of {' and '.join(matching)}; write the label's name instead")
+        return matching[0] if matching else None
+
+    def value_of(self, label: str) -> str:
+        """What ``label_for`` reads back as ``label``: its training target as text, empty when it has none."""
+        target = self.targets.get(label)
+        return "" if target is None else str(target)
+
     def class_names(self, classes: list[Any] | None) -> list[str]:
         """Names of a model's classes (its training targets) in the user's words: the labels mapped to each."""
         if classes is None:
@@ -275,3 +296,12 @@ def parse(raw: dict[str, Any], root: Path, memory_budget: int = 512 * 1024**2) -
 def load(project: Project) -> LabellingConfig:
     """The project's labelling setup."""
     return parse(project.config.labelling, project.root, project.config.memory_budget)
+
+
+def _same_value(target: Any, text: str) -> bool:
+    if str(target) == text:
+        return True
+    try:
+        return float(target) == float(text)
+    except (TypeError, ValueError):
+        return False

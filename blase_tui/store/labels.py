@@ -372,23 +372,29 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-def export_rows(store: RunStore) -> Iterable[tuple[str, str | None, str, str]]:
+def export_rows(store: RunStore) -> Iterable[tuple[str, str | None, str, str, int | None]]:
     for lab in current_labels(store):
-        yield lab.key, lab.secondary, lab.label or "", _iso(lab.ts)
+        yield lab.key, lab.secondary, lab.label or "", _iso(lab.ts), lab.round
 
 
-def export_csv(store: RunStore, out: Path | Any, *, key_name: str = "key", secondary_name: str | None = None) -> int:
+def export_csv(store: RunStore, out: Path | Any, *, key_name: str = "key", secondary_name: str | None = None,
+               label_text: Any = None, with_round: bool = False) -> int:
     """Write the current labels as CSV with the seed's columns: ``candid,objectId,label,timestamp`` (named
-    after the configured key and secondary id; no secondary column when there is none). ``out`` is a path
-    (written atomically) or an open text file. Returns the number of labels written."""
-    header = [key_name, *([secondary_name] if secondary_name else []), "label", "timestamp"]
+    after the configured key and secondary id; no secondary column when there is none), and ``round`` with
+    ``with_round``. ``label_text`` turns a label into what the file says (its training target: seed 002's
+    1/0/empty). ``out`` is a path (written atomically) or an open text file. Returns the number of labels
+    written."""
+    header = [key_name, *([secondary_name] if secondary_name else []), "label", "timestamp",
+              *(["round"] if with_round else [])]
 
     def write(fh: Any) -> int:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(header)
         n = 0
-        for key, secondary, label, ts in export_rows(store):
-            writer.writerow([key, *([secondary or ""] if secondary_name else []), label, ts])
+        for key, secondary, label, ts, round_ in export_rows(store):
+            writer.writerow([key, *([secondary or ""] if secondary_name else []),
+                             label_text(label) if label_text else label, ts,
+                             *(["" if round_ is None else round_] if with_round else [])])
             n += 1
         return n
 
