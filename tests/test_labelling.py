@@ -624,3 +624,24 @@ def test_the_seeds_labels_csv_with_1_0_and_empty_comes_back_as_it_was(al: Path, 
     proc = blase("label", "import", str(nowhere), cwd=al)
     assert proc.returncode == 2 and "label '7' is not in [labelling.keys] (bogus, real, unsure, varstar) nor a" \
         " target (0, 1, 2)" in proc.stderr
+
+
+def test_a_model_that_scores_everything_alike_gives_a_random_round_and_says_so(al: Path) -> None:
+    """With few labels the model is constant: the round is not the pool's first records (one object's alerts in
+    a row) but a seeded random draw, the same for the same seed, and the round says why."""
+    import pyarrow.dataset as ds
+
+    (al / "flat_scorer.py").write_text("import numpy as np\n\ndef load(path):\n"  # its own module name: the
+                                       "    return lambda x: np.tile([0.4, 0.6], (len(x), 1))\n")  # tests share sys.modules
+    (al / "blase.toml").write_text(TOML.replace('n = 10\n', 'n = 10\nbatch = 7\nmodel = "fake"\n'
+                                                'scorer = "flat_scorer:load"\nseed = 3\n'))
+    _fake_model(al)
+    project = Project.at(al)
+    keys = [str(k) for k in ds.dataset(al / "data" / "pool", format="parquet").to_table().column("candid").to_pylist()]
+    queue = build_queue(project, strategy="least_confidence", n=8)
+    got = [item.key for item in queue.items]
+    assert len(got) == 8 and got != keys[:8] and sorted(got) != sorted(keys[:8])
+    assert got == [keys[i] for i in rank("least_confidence", proba=np.tile([0.4, 0.6], (len(keys), 1)), n=8, seed=3)]
+    assert got == [item.key for item in build_queue(project, strategy="least_confidence", n=8).items]
+    assert queue.note is not None and "gives every record the same score (0.400)" in queue.note
+    assert "blase step train" in queue.note

@@ -138,18 +138,23 @@ def load_scorer(model: ModelInfo, config: LabellingConfig) -> Callable[[np.ndarr
 
 # -------------------------------------------------------------------------------------------------- queue
 class _Best:
-    """The ``k`` best records seen so far (score high first, pool order among equals), with what each needs."""
+    """The ``k`` best records seen so far (score high first, a seeded random order among equals:
+    ``strategies.tiebreak``), with what each needs; ``low`` and ``high``: the range of every score offered."""
 
-    def __init__(self, k: int) -> None:
+    def __init__(self, k: int, seed: int = 0) -> None:
         self.k = k
+        self.seed = seed
+        self.low, self.high = np.inf, -np.inf
         self.score = np.zeros(0)
         self.seq = np.zeros(0, dtype=np.int64)
         self.cols: dict[str, np.ndarray] = {}
 
     def offer(self, score: np.ndarray, seq: np.ndarray, take: Callable[[np.ndarray], dict[str, np.ndarray]]) -> None:
+        if len(score):
+            self.low, self.high = min(self.low, float(score.min())), max(self.high, float(score.max()))
         if len(score) > self.k:
-            if len(self.score) == self.k:  # only records that beat the worst kept one (later ones lose ties)
-                keep = np.flatnonzero(score > self.score[-1])
+            if len(self.score) == self.k:  # only records that beat or tie the worst kept one
+                keep = np.flatnonzero(score >= self.score[-1])
                 score, seq, local = score[keep], seq[keep], keep
             else:
                 local = np.arange(len(score))
@@ -164,7 +169,7 @@ class _Best:
         new = take(local)
         score = np.concatenate([self.score, score])
         seq = np.concatenate([self.seq, seq])
-        order = np.lexsort((seq, -score))[: self.k]
+        order = np.lexsort((strategies.tiebreak(seq, self.seed), -score))[: self.k]
         self.score, self.seq = score[order], seq[order]
         self.cols = {name: (np.concatenate([self.cols[name], values]) if name in self.cols else values)[order]
                      for name, values in new.items()}
@@ -220,7 +225,7 @@ def build_queue(project: Project, *, strategy: str | None = None, n: int | None 
         feature_columns = pool.feature_columns()
         columns = None if feature_columns is None else columns + feature_columns
     rng = np.random.default_rng(seed)
-    best = _Best(keep)
+    best = _Best(keep, seed)
     scanned = dropped = 0
     for part in pool.scan(columns):
         m = len(part)
@@ -268,6 +273,10 @@ def build_queue(project: Project, *, strategy: str | None = None, n: int | None 
 
         best.offer(score, seq[idx], take)
 
+    if scorer is not None and strategy in strategies.UNCERTAINTY and best.high - best.low < 1e-9 and scanned > 1:
+        note = (f"the model ({model.ref if model else ''}) gives every record the same score ({best.high:.3f}):"
+                " too few labels to rank by uncertainty yet, so this round comes in a seeded random order; label"
+                f" it, run `blase step {config.train_step}`, and the next round is ranked")
     items = _items(best, strategy, names, seed, n, diversity)
     return Queue(strategy=strategy, model=model, items=items, scanned=scanned, excluded=dropped,
                  seconds=time.perf_counter() - started, note=note, seed=seed)

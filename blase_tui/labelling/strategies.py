@@ -85,10 +85,20 @@ def k_center(features: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return picks, dists
 
 
-def top(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` highest scores, highest first; ties in index order."""
+def tiebreak(seq: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A seeded pseudo-random rank per pool position, for records whose scores are equal: a model that scores
+    every record alike (few labels yet) gives a random round, not the pool's first records (one object's many
+    alerts in a row)."""
+    with np.errstate(over="ignore"):
+        mixed = (np.asarray(seq, dtype=np.uint64) + np.uint64(seed) * np.uint64(0x632BE59BD9B4E019)) \
+            * np.uint64(0x9E3779B97F4A7C15)
+    return mixed ^ (mixed >> np.uint64(29))
+
+
+def top(scores: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Indices of the ``k`` highest scores, highest first; ties in a seeded random order (:func:`tiebreak`)."""
     scores = np.asarray(scores, dtype=np.float64)
-    return np.lexsort((np.arange(len(scores)), -scores))[:k]
+    return np.lexsort((tiebreak(np.arange(len(scores)), seed), -scores))[:k]
 
 
 def rank(strategy: str, *, proba: np.ndarray | None = None, features: np.ndarray | None = None, n: int | None = None,
@@ -106,10 +116,10 @@ def rank(strategy: str, *, proba: np.ndarray | None = None, features: np.ndarray
         if features is None:
             raise ValueError("diversity needs features")
         pre = uncertainty("least_confidence", proba) if proba is not None else np.random.default_rng(seed).random(count)
-        chosen = top(pre, candidate_count(n, candidates))
+        chosen = top(pre, candidate_count(n, candidates), seed)
         picks, _ = k_center(np.asarray(features)[chosen], n)
         return chosen[picks]
-    return top(uncertainty(strategy, proba), n)
+    return top(uncertainty(strategy, proba), n, seed)
 
 
 def _p(names: list[str], row: np.ndarray, i: int) -> str:
