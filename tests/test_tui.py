@@ -127,6 +127,23 @@ async def test_cancel_a_running_step_marks_it_interrupted(project: Path, blase) 
         await until(pilot, lambda: panes.status == "interrupted", what="interrupted")
         await until(pilot, lambda: job.poll() is not None, what="the child to exit")
         assert job.returncode == 130 and job.cancelled
+        # the panes stop looking live: the stage says where it stopped, the figures that they are the last ones
+        import io
+
+        from rich.console import Console
+
+        from blase_tui.tui.widgets.progress_pane import render_progress
+        from blase_tui.tui.widgets.resource_pane import ResourcePane
+
+        progress = panes.query_one(ProgressPane)
+        await until(pilot, lambda: progress.stages.get("wait", {}).get("ended_as") == "interrupted",
+                    what=f"ended ({progress.stages})")
+        console = Console(width=90, file=io.StringIO(), record=True)
+        console.print(render_progress(progress.stages, width=80))
+        shown = console.export_text()
+        assert "interrupted here" in shown and "/s" not in shown
+        resources = panes.query_one(ResourcePane)
+        assert resources.ended == "interrupted" and resources.border_title == "resources · ended"
     rows = runs_json(blase, project)
     assert rows[0]["id"] == job.run_id and rows[0]["status"] == "interrupted"
 
@@ -415,3 +432,10 @@ async def test_the_monitor_tab_shows_the_drift_windows_and_triggers(tmp_path: Pa
         assert "estimated_accuracy" in shown
         assert "batch 2: 50% of the features drifted (drift_share = 0.3); feature age drifted" in " ".join(
             shown.split())
+
+
+def test_a_slow_rate_never_reads_zero() -> None:
+    from blase_tui.tui.widgets.progress_pane import rate_text
+
+    assert [rate_text(r, "epochs") for r in (0.24, 2.5, 37.26, 1234.5, 0)] == [
+        "4.17 s/epoch", "2.5 epochs/s", "37.3 epochs/s", "1,234 epochs/s", "0 epochs/s"]

@@ -31,10 +31,14 @@ def render_progress(stages: dict[str, dict[str, Any]], *, width: int = 60, keep_
         total, done = e.get("total"), e.get("done", 0)
         count = f"{done:,}/{total:,}" if total else f"{done:,}"
         if e.get("finished"):
-            tail = Text("done", style="green") if not total or done >= total else Text("stopped", style="yellow")
+            ended = e.get("ended_as")  # the step ended while this stage ran: how
+            if ended and (not total or done < total):
+                tail = Text(f"{ended} here", style="red" if ended == "failed" else "yellow")
+            else:
+                tail = Text("done", style="green") if not total or done >= total else Text("stopped", style="yellow")
         else:
             eta = eta_seconds(e)
-            tail = Text(f"{e.get('rate') or 0:,.0f} {e.get('unit', 'items')}/s"
+            tail = Text(rate_text(e.get("rate") or 0, e.get("unit", "items"))
                         + (f", eta {fmt_seconds(eta)}" if eta is not None else ""))
         rows.append((stage, e, count, tail))
     # the rate and ETA matter most, then the count, then the stage name (cut in the middle), then the bar
@@ -61,6 +65,18 @@ def render_progress(stages: dict[str, dict[str, Any]], *, width: int = 60, keep_
     return t
 
 
+def rate_text(rate: float, unit: str) -> str:
+    """A rate that never reads 0 while work is done: ``1,234 records/s``, ``2.5 epochs/s``, ``4.2 s/epoch``."""
+    if rate <= 0:
+        return f"0 {unit}/s"
+    if rate >= 100:
+        return f"{rate:,.0f} {unit}/s"
+    if rate >= 1:
+        return f"{rate:.3g} {unit}/s"
+    one = unit[:-1] if unit.endswith("s") and len(unit) > 1 else unit
+    return f"{1 / rate:.3g} s/{one}"
+
+
 def _middle(text: str, width: int) -> str:
     """Cut ``text`` to ``width`` in the middle, so "train epoch 12/40" keeps its number: "trai…12/40"."""
     if len(text) <= width:
@@ -82,6 +98,20 @@ class ProgressPane(Static):
 
     def feed(self, event: dict[str, Any]) -> None:
         self.stages[event["stage"]] = event
+
+    def end(self, status: str) -> None:
+        """The step ended (``status``). Stages still running stop; when it failed or was interrupted, the stage it
+        was in (the newest one not complete; its closing event alone says "finished") says so where it stopped."""
+        def incomplete(e: dict[str, Any]) -> bool:
+            return not e.get("finished") or not e.get("total") or e.get("done", 0) < e["total"]
+
+        newest = None
+        if status not in ("succeeded", ""):
+            candidates = [k for k, e in self.stages.items() if incomplete(e)]
+            newest = max(candidates, key=lambda k: self.stages[k].get("t", 0), default=None)
+        for stage, e in list(self.stages.items()):
+            self.stages[stage] = {**e, "finished": True, **({"ended_as": status} if stage == newest else {})}
+        self.flush()
 
     def flush(self) -> None:
         # the content width: the pane less its border and padding

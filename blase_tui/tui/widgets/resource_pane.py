@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -70,9 +71,29 @@ class ResourcePane(Static):
         self.peak = 0
         self.border_title = "resources" + (f" · memory budget {fmt_bytes(budget)}" if budget else "")
 
+    ended: str | None = None  # the step's final status, once it ended: the figures are no longer live
+
     def watch_sample(self, sample: dict[str, Any] | None) -> None:
         if sample:
             self.peak = max(self.peak, sample.get("rss") or 0)
+        self._render_now()
+
+    def end(self, status: str) -> None:
+        """The step ended: keep its peak, say the figures are its last ones, not live."""
+        self.ended = status
+        self.border_title = "resources · ended"
+        self._render_now()
+
+    def _render_now(self) -> None:
+        if self.ended and self.sample is None:
+            return  # on_step_panes_finished says why there are none
         # bars take what the labels and figures leave (about 40 cells)
         width = max(8, min(30, (self.size.width or 60) - 44))
-        self.update(render_resources(sample, budget=self.budget, peak=self.peak, bar_width=width))
+        shown = render_resources(self.sample, budget=self.budget, peak=self.peak, bar_width=width)
+        if self.ended:
+            from rich.console import Group
+
+            when = time.strftime("%H:%M:%S", time.localtime(float((self.sample or {}).get("t") or time.time())))
+            shown = Group(Text(f"the step {self.ended}: its last sample ({when}), not live; peak "
+                               f"{fmt_bytes(self.peak)}", style="yellow"), shown)
+        self.update(shown)

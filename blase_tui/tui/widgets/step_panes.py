@@ -140,4 +140,6 @@ class StepPanes(ShowsWorkerErrors, Vertical):
                                                      style="dim"))
         if message.status:
             self.status = message.status
+        self.query_one(ResourcePane).end(self.status)
+        self.query_one(ProgressPane).end(self.status)
         self.query_one("#panes-status", Static).update(self._status_line())
