@@ -80,13 +80,15 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from blase_tui import Monitor
 from blase_tui.modules.priors import FeaturePriors
-folder, ref_path, budget, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+folder, ref_path, budget, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[-1]
+spec = sys.argv[4] if len(sys.argv) == 6 else ""  # "dask:2": the drift report on an executor's workers
 priors_path = Path(ref_path).with_name("priors-features.json")  # what training wrote (PRIORS, not measured)
 peak = Peak()
 t1 = time.perf_counter()
+executor, workers = (spec.split(":") + ["0"])[:2] if spec else ("", "0")
 monitor = Monitor(memory_budget=budget)
 monitor.load_feature_priors(str(priors_path))
-results = monitor.drift_report(folder)
+results = monitor.drift_report(folder, executor=executor or None, workers=int(workers) or None)
 seconds = time.perf_counter() - t1
 Path(out).write_text(json.dumps({"seconds": seconds, "peak_anon": peak.stop(),
                                  "baseline": peak.baseline, "rows": max(r.n for r in results),
@@ -230,6 +232,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--skip-trials", action="store_true")
+    parser.add_argument("--executor", default=None, help="also run blase's report on this executor (dask), the same"
+                        " budget per worker, and print the speed-up over one process")
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="blase-bench-monitor-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -244,7 +249,8 @@ def main() -> None:
             print(f"made {args.rows:,} rows x {FEATURES} features in {time.perf_counter() - t:.0f} s")
         if not ref_path.with_name("priors-features.json").exists():
             child(sys.executable, PRIORS, [str(ref_path)], work, "priors")
-        rows_list = sorted({int(r) for r in args.peer_rows.split(",") if int(r) <= args.rows} | {args.rows})
+        peer_rows = {int(r) for r in args.peer_rows.split(",") if r.strip() and int(r) > 0}
+        rows_list = sorted({r for r in peer_rows if r <= args.rows} | {args.rows})
         print(f"\n## drift report, {FEATURES} features (f03 shifted by 0.05 sd, f07 10% wider); budget"
               f" {args.budget_mib} MiB\n")
         print("| rows | tool | seconds | rows/s | peak anon above floor, MiB | import floor, MiB | x budget | flagged |")
@@ -259,8 +265,7 @@ def main() -> None:
             source = folder if rows == args.rows else subset
             ours = child(sys.executable, BLASE_SCALE, [str(source), str(ref_path), str(budget)], work, f"blase-{rows}")
             theirs = child(args.peer_python, PEER_SCALE, [str(folder), str(ref_path), str(rows)], work,
-                           f"evidently-{rows}", timeout=args.peer_timeout) if rows in {
-                int(r) for r in args.peer_rows.split(",")} else None
+                           f"evidently-{rows}", timeout=args.peer_timeout) if rows in peer_rows else None
             for tool, r in (("blase", ours), ("Evidently", theirs)):
                 if r is None:
                     continue
@@ -272,6 +277,20 @@ def main() -> None:
                       f"**{(theirs['peak_anon'] - theirs['baseline']) / max(ours['peak_anon'] - ours['baseline'], 2**20):.1f}x**"
                       " | | | |")
             sys.stdout.flush()
+
+    if args.executor and not args.skip_scale:
+        rows = args.rows
+        print(f"\n## drift report on {args.workers} {args.executor} workers vs one process, {rows:,} rows,"
+              f" {args.budget_mib} MiB per process\n")
+        print("| where | seconds | rows/s | speed-up | flagged |")
+        print("| --- | ---: | ---: | ---: | --- |")
+        one = child(sys.executable, BLASE_SCALE, [str(folder), str(ref_path), str(budget)], work, "blase-one")
+        spread = child(sys.executable, BLASE_SCALE, [str(folder), str(ref_path), str(budget * args.workers),
+                                                     f"{args.executor}:{args.workers}"], work, "blase-spread")
+        for where, r in (("one process", one), (f"{args.workers} {args.executor} workers", spread)):
+            if r is not None:
+                print(f"| {where} | {r['seconds']:.1f} | {r['rows'] / r['seconds']:,.0f} |"
+                      f" {one['seconds'] / r['seconds'] if one else float('nan'):.2f}x | {', '.join(r['drifted'])} |")
 
     if not args.skip_trials:
         sizes = ",".join(str(s) for s in SIZES)

@@ -25,6 +25,10 @@ def step_command(
     force: Annotated[bool, typer.Option("--force", "-f", help="Run even if an identical earlier execution can be reused.")] = False,
     run_name: Annotated[str | None, typer.Option("--name", help="A name for a new run.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue training from the last checkpoint an earlier execution left.")] = False,
+    executor: Annotated[str | None, typer.Option("--executor", help="Run the step's data work on an executor a plugin"
+                                                 " adds, such as dask (default: [executor] name).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Workers for --executor (default: one"
+                                                " per core).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success but what the step itself prints (for cron); a step that was up to date still says so in one line.")] = False,
 ) -> None:
     """Run one step of the project, tracked. Exit codes: 0 ok, 1 step failed, 2 usage or config error,
@@ -35,7 +39,7 @@ def step_command(
     outcome = run_step(
         project,
         StepRequest(step=name, start_run=start_run, end_run=end_run, overrides=list(set_ or []), force=force,
-                    run_name=run_name, resume=resume, quiet=quiet),
+                    run_name=run_name, resume=resume, quiet=quiet, executor=executor, workers=workers),
     )
     if outcome.exit_code != 0 or not quiet or not outcome.ran:  # "up to date" is never silent, even in cron
         print(f"blase: {outcome.message}", file=sys.stderr)

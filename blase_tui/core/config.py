@@ -20,6 +20,7 @@ _SECTIONS = {
     "labelling": "the active-learning setup",
     "plugins": "enabled plugins",
     "monitor": "Monitor's settings and [monitor.triggers]",
+    "executor": "where steps' data work runs (a plugin such as dask)",
 }
 _PROJECT_KEYS = {"name", "entry", "memory_budget", "description", "scripts", "reuse", "keep_outputs"}
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
@@ -54,6 +55,7 @@ class ProjectConfig:
     labelling: dict[str, Any] = field(default_factory=dict)
     plugins: dict[str, Any] = field(default_factory=dict)
     monitor: dict[str, Any] = field(default_factory=dict)
+    executor: dict[str, Any] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -138,7 +140,24 @@ def load_config(root: Path) -> ProjectConfig:
         labelling=dict(raw.get("labelling", {})),
         plugins=_plugins(path, raw.get("plugins", {})),
         monitor=_monitor(path, raw.get("monitor", {})),
+        executor=_executor(path, raw.get("executor", {})),
     )
+
+
+def _executor(path: Path, section: dict[str, Any]) -> dict[str, Any]:
+    """``[executor]``: ``name`` (an executor a plugin adds: dask), ``workers``, ``address`` (an existing
+    scheduler), and the executor's own settings (docs/scaling.md)."""
+    name = section.get("name")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ConfigError(f"{path}: [executor] name must be the name of an executor, such as \"dask\", not {name!r}.")
+    workers = section.get("workers")
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+        raise ConfigError(f"{path}: [executor] workers must be a whole number, 1 or more, not {workers!r}.")
+    address = section.get("address")
+    if address is not None and not isinstance(address, str):
+        raise ConfigError(f"{path}: [executor] address must be a scheduler address such as \"tcp://10.0.0.5:8786\","
+                          f" not {address!r}.")
+    return dict(section)
 
 
 def _plugins(path: Path, section: dict[str, Any]) -> dict[str, Any]:

@@ -115,6 +115,7 @@ class StepContext:
         log: logging.Logger,
         memory_budget: int,
         resume: bool = False,
+        executor: dict[str, Any] | None = None,
     ) -> None:
         self.step = step
         self.resume = resume
@@ -126,6 +127,8 @@ class StepContext:
         self.memory_budget = memory_budget
         self.end_run_requested = False
         self.ending: list[Callable[[], Any]] = []
+        self.executor_request = dict(executor or {})  # `--executor NAME --workers N` of `blase step`
+        self.executor: Any = None  # the executor, once a module asked for it (recording.executor)
 
     def at_end(self, fn: Callable[[], Any]) -> None:
         """Call ``fn`` as the step ends, before its artifacts are collected (Monitor's plots)."""

@@ -43,6 +43,8 @@ class StepRequest:
     force: bool = False
     run_name: str | None = None
     resume: bool = False  # continue from the checkpoint an earlier execution of the step left
+    executor: str | None = None  # `--executor dask`: where the step's data work runs (a plugin; default [executor])
+    workers: int | None = None  # `--workers N` for that executor
     quiet: bool = False  # the step's log lines go to its log and events only, not to the terminal
     params: dict[str, Any] | None = None  # exactly these params (``runs reproduce``), instead of resolving them
 
@@ -133,7 +135,7 @@ def _run_locked(
     execution = StepExecution(
         project, info.name, params=params, memory_budget=budget, func_hash=function_hash(info.func),
         start_run=request.start_run, end_run=request.end_run, run_name=request.run_name, resume=request.resume,
-        quiet=request.quiet, out=out,
+        quiet=request.quiet, out=out, executor={"name": request.executor, "workers": request.workers},
         invocation={"how": "step", "step": info.name, "params": params, "start_run": request.start_run,
                     "end_run": request.end_run, "run_name": request.run_name},
     )

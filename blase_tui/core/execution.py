@@ -151,6 +151,7 @@ class StepExecution:
         resume: bool = False,
         quiet: bool = False,
         out: TextIO | None = None,
+        executor: dict[str, Any] | None = None,
         defer_explicit: bool = False,
         script: Path | None = None,
         invocation: dict[str, Any] | None = None,
@@ -164,6 +165,7 @@ class StepExecution:
         self.end_run = end_run
         self.run_name = run_name
         self.resume = resume
+        self.executor = {k: v for k, v in (executor or {}).items() if v is not None}
         self.quiet = quiet
         self.out = out or sys.stderr
         # Track.start_run(): the run becomes the project's explicit run (others join it) only when this process
@@ -221,7 +223,7 @@ class StepExecution:
         self.tracker = RunTracker(store, run_id, step_run_id=self.step_run_id, folder=self.folder, events=self.events)
         self.ctx = context_mod.StepContext(
             step=self.step, params=self.params, project=project, tracker=self.tracker, events=self.events,
-            log=self.logger, memory_budget=self.memory_budget, resume=self.resume,
+            log=self.logger, memory_budget=self.memory_budget, resume=self.resume, executor=self.executor,
         )
         self.old_out, self.old_err = sys.stdout, sys.stderr
         sys.stdout = _Tee(self.old_out, self.log_file, self.events, "stdout")  # type: ignore[assignment]

@@ -115,6 +115,14 @@ class NumericLive:
         self.n += len(x)
         self.low, self.high = min(self.low, float(x.min())), max(self.high, float(x.max()))
 
+    def merge(self, other: NumericLive) -> None:
+        """Add the counts of ``other`` (the same reference): what a worker found in its files."""
+        self.equal += other.equal
+        self.between += other.between
+        self.sums += other.sums
+        self.n += other.n
+        self.low, self.high = min(self.low, other.low), max(self.high, other.high)
+
     def _live_cdf(self) -> np.ndarray:
         return np.cumsum(self.between[:-1] + self.equal) / self.n  # F_live at each grid value
 
@@ -193,6 +201,11 @@ class CountsLive:
             self.n += len(series)
         for key, count in found.items():
             self.counts[key] = self.counts.get(key, 0) + count
+
+    def merge(self, other: CountsLive) -> None:
+        for key, count in other.counts.items():
+            self.counts[key] = self.counts.get(key, 0) + count
+        self.n += other.n
 
     def result(self, name: str, alpha: float) -> FeatureDrift:
         stat, p, js = chi2_test(self.reference, self.counts)

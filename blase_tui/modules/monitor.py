@@ -19,6 +19,7 @@ per window (``monitor/window_0001.json``).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -259,18 +260,29 @@ class Monitor:
                      iteration=self.batches)
         return results
 
-    def drift_report(self, source: str | Path | Iterable[Any] | None = None, *, batch_rows: int | None = None
-                     ) -> list[drift_mod.FeatureDrift]:
+    def drift_report(self, source: str | Path | Iterable[Any] | None = None, *, batch_rows: int | None = None,
+                     executor: Any = None, workers: int | None = None) -> list[drift_mod.FeatureDrift]:
         """One drift test per feature over *everything* in ``source`` (what ``stream_batches`` reads), streamed:
         each batch is reduced to counts on the reference's grid and dropped, so 10 million rows take the
-        memory of one batch. Recorded as metrics ``report/...`` and the artifact ``monitor/report.json``."""
+        memory of one batch. Recorded as metrics ``report/...`` and the artifact ``monitor/report.json``.
+
+        ``executor``: an executor a plugin adds (``"dask"``, with ``workers``), to reduce the files on its workers
+        (whole files each; the counts add up to exactly what one process finds); in a step, by default the one
+        ``blase step --executor`` or ``[executor]`` names."""
         live = self._accumulators()
-        seen = None
-        for features, _, _ in self.stream_batches(source, batch_rows=batch_rows):
-            seen = features
-            for name, acc in live.items():
-                if name in features:
-                    acc.add(np.asarray(features[name]))
+        own = isinstance(executor, str)
+        if own:  # an executor by name outside a step: started here, closed at the end
+            from blase_tui.core import plugins
+
+            executor = plugins.load("executors", executor, what=f"executor {executor!r}")(
+                {"workers": workers} if workers else {}, memory_budget=self.memory_budget)
+        elif executor is None and (isinstance(source, str | Path) or source is None):
+            executor = recording.executor()  # `blase step ... --executor dask`, or [executor] of blase.toml
+        try:
+            seen = self._report_on(live, source, batch_rows, executor)
+        finally:
+            if own:
+                executor.close()
         if seen is None:
             raise BlaseError(f"{source} holds no records: nothing to report on.")
         results = self._decide(live, seen)
@@ -281,6 +293,32 @@ class Monitor:
             monitor_plots.distributions(results, live, folder / "monitor" / "report_distributions.png",
                                         title=f"reference vs all {max(r.n for r in results):,} live records")
         return results
+
+    def _report_on(self, live: dict[str, Any], source: Any, batch_rows: int | None, executor: Any) -> Any:
+        """Feed everything in ``source`` to the ``live`` accumulators, on ``executor``'s workers (whole files
+        each) when there is one and more than one file; returns something that is not None when any record came."""
+        seen: Any = None
+        files = _data_files(Path(source) if source is not None else recording.project_root() / "predictions") \
+            if executor is not None else []
+        if executor is not None and len(files) > 1:
+            # each worker reduces whole files to counts on the reference grid; the counts add up exactly
+            per_worker = int(max(1000, min(1_000_000, budget.records_per_batch(
+                8 * (len(live) + 4) * COPIES, self.memory_budget // max(1, executor.workers)))))
+            task = functools.partial(_report_counts, self._for_workers(), batch_rows or per_worker)
+            bar = recording.progress("drift report", total=len(files), unit="files")
+            for part in executor.map(task, files, what="the drift counts of"):
+                for name, acc in part.items():
+                    live[name].merge(acc)
+                bar.update(1)
+            bar.close()
+            seen = list(live)
+        else:
+            for features, _, _ in self.stream_batches(source, batch_rows=batch_rows):
+                seen = features
+                for name, acc in live.items():
+                    if name in features:
+                        acc.add(np.asarray(features[name]))
+        return seen
 
     def plot(self, folder: str | Path | None = None) -> list[Path]:
         """Write the PNGs (``drift.png``: drift per batch and feature; ``distributions.png``: reference vs the
@@ -302,6 +340,15 @@ class Monitor:
     def _plot_at_end(self) -> None:
         if not self._plots_registered:
             self._plots_registered = recording.at_end(self.plot)
+
+    def _for_workers(self) -> Monitor:
+        """A copy with the priors only (what a worker needs), not the live window or history."""
+        import copy
+
+        slim = copy.copy(self)
+        slim._live, slim._live_rows, slim._last_live, slim._labels = deque(), 0, {}, None
+        slim.history, slim.performance_history, slim.last_drift = [], [], []
+        return slim
 
     def _accumulators(self) -> dict[str, drift_mod.NumericLive | drift_mod.CountsLive]:
         if self.feature_priors is None:
@@ -472,6 +519,16 @@ def _estimated(proba: np.ndarray, calibrate: Any) -> dict[str, float]:
         fn = float(np.sum(proba[~is_k, k]))
         f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
     return {"estimated_accuracy": float(confidence.mean()), "estimated_f1": float(np.mean(f1s))}
+
+
+def _report_counts(monitor: Monitor, rows: int, path: Path) -> dict[str, Any]:
+    """One file reduced to the drift report's counts (run by an executor's worker)."""
+    live = monitor._accumulators()
+    for features, _, _ in monitor.stream_batches(path, batch_rows=rows):
+        for name, acc in live.items():
+            if name in features:
+                acc.add(np.asarray(features[name]))
+    return live
 
 
 def _missing(values: np.ndarray) -> np.ndarray:

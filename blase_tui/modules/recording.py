@@ -108,6 +108,28 @@ def at_end(fn: Callable[[], Any]) -> bool:
     return True
 
 
+def executor() -> Any:
+    """The executor the running step's data work runs on (``blase step --executor dask``, else ``[executor]
+    name``; a plugin's, docs/scaling.md), started on first use and closed when the step ends; None: this
+    process (outside a step, or none asked for)."""
+    ctx = step()
+    if ctx is None:
+        return None
+    if ctx.executor is not None:
+        return ctx.executor
+    settings = {**ctx.project.config.executor, **ctx.executor_request}
+    name = settings.pop("name", None)
+    if not name or name in ("local", "none"):
+        return None
+    from blase_tui.core import plugins
+
+    factory = plugins.load("executors", name, what=f"executor {name!r}")
+    ctx.executor = factory(settings, memory_budget=ctx.memory_budget)
+    ctx.at_end(ctx.executor.close)
+    say("%s executor: %s", name, ctx.executor.describe())
+    return ctx.executor
+
+
 def resume_requested() -> bool:
     """``blase step NAME --resume``."""
     ctx = step()

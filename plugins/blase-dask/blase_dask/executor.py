@@ -1,0 +1,81 @@
+"""The Dask executor: ``blase step S --executor dask [--workers N]`` or ``[executor] name = "dask"``.
+
+Without ``address``, a ``LocalCluster`` of ``workers`` processes (default: one per core), one thread each, each
+with its share of the step's memory budget as Dask's memory limit; with ``address = "tcp://host:8786"``, the
+workers of that scheduler (a cluster started by hand, or by dask-jobqueue on SLURM/PBS: docs/scaling.md).
+
+``map(fn, items)`` runs ``fn(item)`` on the workers and yields the results in the items' order (so what is built
+from them is the same as in one process). A worker that dies is replaced and its task run again (Dask's
+``allowed-failures``); a task that fails stops the step with one line naming the item.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+IMPORT_FLOOR = 512 * 2**20  # Python, numpy, pandas, pyarrow and blase in a worker before any data
+
+
+class DaskExecutor:
+    def __init__(self, settings: dict[str, Any], *, memory_budget: int) -> None:
+        import logging
+
+        import dask
+        from dask.distributed import Client, LocalCluster
+
+        # Dask's own log (startup, memory warnings, a task's traceback) is not the step's: what fails reaches the
+        # step as one line from map(); the workers (other processes) read the level from the environment
+        os.environ["DASK_LOGGING__DISTRIBUTED"] = "critical"
+        dask.config.set({"logging.distributed": "critical"})
+        for name in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.worker"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        self.address = settings.get("address")
+        # a task that raises fails at once (a bad file stays bad); a worker that dies is another matter: Dask runs
+        # its task again elsewhere, up to distributed.scheduler.allowed-failures (3) times
+        self.retries = int(settings.get("retries", 0))
+        self.cluster = None
+        if self.address:
+            self.client = Client(self.address, timeout=settings.get("timeout", "30s"))
+            self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+        else:
+            self.workers = int(settings.get("workers") or os.cpu_count() or 1)
+            # Dask limits a worker's whole process: its share of the budget for data, plus the import floor
+            limit = settings.get("memory_limit", memory_budget // self.workers + IMPORT_FLOOR)
+            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                        memory_limit=limit, dashboard_address=None)
+            self.client = Client(self.cluster)
+        self.memory_budget = memory_budget
+
+    def describe(self) -> str:
+        where = f"scheduler {self.address}" if self.address else "a LocalCluster"
+        share = self.memory_budget // self.workers
+        return f"{self.workers} worker(s) on {where}, {share / 2**20:,.0f} MiB of the budget each"
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any], *, what: str = "") -> Iterator[Any]:
+        from blase_tui.errors import BlaseError
+
+        items = list(items)
+        futures = self.client.map(fn, items, pure=False, retries=self.retries)
+        try:
+            for item, future in zip(items, futures, strict=True):
+                try:
+                    yield future.result()
+                except BlaseError as exc:  # the worker's own one line (Dask adds the remote traceback to it)
+                    message = exc.args[0] if exc.args else str(exc)
+                    raise type(exc)(message) from None
+                except Exception as exc:
+                    first = (str(exc).splitlines() or [type(exc).__name__])[0]
+                    raise BlaseError(f"{what or 'the task of'} {item} failed on a Dask worker: {type(exc).__name__}:"
+                                     f" {first}") from exc
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
