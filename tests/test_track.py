@@ -152,10 +152,20 @@ def test_ctrl_c_in_a_script_marks_the_run_interrupted(project: Path, blase) -> N
         "t = Track(project='.')\nt.start_run()\nt.log_dataset('main.py', role='input')\n"
         "Path('started').write_text('')\ntime.sleep(60)\n"
     )
-    proc = subprocess.Popen([sys.executable, str(path)], cwd=project, env=_env(), stderr=subprocess.DEVNULL)
+    err = open(project / "script.stderr", "wb")  # noqa: SIM115 - read below when the script does not end
+    env = {**_env(), "PYTHONFAULTHANDLER": "1"}  # SIGABRT dumps every thread's stack
+    proc = subprocess.Popen([sys.executable, str(path)], cwd=project, env=env, stderr=err)
     wait_for(lambda: (project / "started").exists(), what="script to start its run")
     proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=30)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:  # once seen in CI under load: say where it was stuck
+        proc.send_signal(signal.SIGABRT)
+        proc.wait(timeout=10)
+        raise AssertionError("the script did not end after SIGINT; its stderr:\n"
+                             + (project / "script.stderr").read_text(errors="replace")[-3000:]) from None
+    finally:
+        err.close()
     run = runs_json(blase, project)[0]
     assert run["status"] == "interrupted"
     shown = show_json(blase, project, run["id"])
