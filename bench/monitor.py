@@ -80,19 +80,26 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from blase_tui import Monitor
 from blase_tui.modules.priors import FeaturePriors
-folder, ref_path, budget, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[-1]
-spec = sys.argv[4] if len(sys.argv) == 6 else ""  # "dask:2": the drift report on an executor's workers
-priors_path = Path(ref_path).with_name("priors-features.json")  # what training wrote (PRIORS, not measured)
-peak = Peak()
-t1 = time.perf_counter()
-executor, workers = (spec.split(":") + ["0"])[:2] if spec else ("", "0")
-monitor = Monitor(memory_budget=budget)
-monitor.load_feature_priors(str(priors_path))
-results = monitor.drift_report(folder, executor=executor or None, workers=int(workers) or None)
-seconds = time.perf_counter() - t1
-Path(out).write_text(json.dumps({"seconds": seconds, "peak_anon": peak.stop(),
-                                 "baseline": peak.baseline, "rows": max(r.n for r in results),
-                                 "drifted": sorted(r.feature for r in results if r.drifted)}))
+
+
+def main():
+    folder, ref_path, budget, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[-1]
+    spec = sys.argv[4] if len(sys.argv) == 6 else ""  # "dask:2": the drift report on an executor's workers
+    priors_path = Path(ref_path).with_name("priors-features.json")  # what training wrote (PRIORS, not measured)
+    peak = Peak()
+    t1 = time.perf_counter()
+    executor, workers = (spec.split(":") + ["0"])[:2] if spec else ("", "0")
+    monitor = Monitor(memory_budget=budget)
+    monitor.load_feature_priors(str(priors_path))
+    results = monitor.drift_report(folder, executor=executor or None, workers=int(workers) or None)
+    seconds = time.perf_counter() - t1
+    Path(out).write_text(json.dumps({"seconds": seconds, "peak_anon": peak.stop(),
+                                     "baseline": peak.baseline, "rows": max(r.n for r in results),
+                                     "drifted": sorted(r.feature for r in results if r.drifted)}))
+
+
+if __name__ == "__main__":  # Dask's workers start by importing this file again (spawn)
+    main()
 '''
 
 PEER_SCALE = SAMPLER + '''
