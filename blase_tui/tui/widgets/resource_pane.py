@@ -94,6 +94,7 @@ class ResourcePane(Static):
             from rich.console import Group
 
             when = time.strftime("%H:%M:%S", time.localtime(float((self.sample or {}).get("t") or time.time())))
-            shown = Group(Text(f"the step {self.ended}: its last sample ({when}), not live; peak "
+            how = "was interrupted" if self.ended == "interrupted" else self.ended
+            shown = Group(Text(f"the step {how}: its last sample ({when}), not live; peak "
                                f"{fmt_bytes(self.peak)}", style="yellow"), shown)
         self.update(shown)
