@@ -439,3 +439,37 @@ def test_a_slow_rate_never_reads_zero() -> None:
 
     assert [rate_text(r, "epochs") for r in (0.24, 2.5, 37.26, 1234.5, 0)] == [
         "4.17 s/epoch", "2.5 epochs/s", "37.3 epochs/s", "1,234 epochs/s", "0 epochs/s"]
+
+
+async def test_new_runs_arriving_while_scrolled_never_move_the_highlighted_run(project: Path, blase) -> None:
+    """Item 1 of issue 16: runs coming in (cron, another terminal) while the user reads further down: the rows on
+    screen stay where they are, the highlighted run stays highlighted and on screen, and Enter opens it."""
+    blase("step", "a", cwd=project, check=True)
+    app = make_app(project)
+    async with app.run_test(size=(120, 16)) as pilot:
+        runs = await runs_loaded(pilot, app, 1)
+        template = runs.rows[runs.order[0]]
+
+        def fake(i: int) -> dict:  # the first 40 older than the real run, the next ones newer
+            day = "20991231" if i >= 100 else "20000101"
+            return {**template, "id": f"{day}-1{i:05d}000-fake{i:02d}", "name": f"fake {i}"}
+
+        runs.upsert([fake(i) for i in range(40)])
+        await until(pilot, lambda: len(runs.order) == 41)
+        runs.focus()
+        for _ in range(20):
+            await pilot.press("down")
+        for _ in range(5):  # back up a little: the highlighted run mid-screen, the view scrolled
+            await pilot.press("up")
+        await until(pilot, lambda: runs.cursor == 15 and runs.scroll_offset.y > 0, what="scrolled down")
+        highlighted, top = runs.current_id, runs.order[int(runs.scroll_offset.y)]
+        runs.upsert([fake(100 + i) for i in range(5)])  # newer than all: they sort above
+        await pilot.pause()
+        assert len(runs.order) == 46 and runs.order[0] == fake(104)["id"]
+        assert runs.current_id == highlighted, "the highlighted run changed without a key"
+        assert runs.order[int(runs.scroll_offset.y)] == top, "the rows on screen drifted"
+        height = runs.size.height - 1
+        assert runs.scroll_offset.y <= runs.cursor < runs.scroll_offset.y + height, "the highlighted run left the screen"
+        await pilot.press("enter")
+        screen = await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen, what="the run screen")
+        assert screen.run_id == highlighted

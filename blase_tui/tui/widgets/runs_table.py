@@ -189,6 +189,9 @@ class RunsTable(ScrollView, can_focus=True):
         if not rows:
             return
         current = self.order[self.cursor] if self.order and 0 <= self.cursor < len(self.order) else None
+        top = int(self.scroll_offset.y)
+        # scrolled down: the run at the top of the view stays there (new runs come in above, out of sight)
+        top_id = self.order[top] if 0 < top < len(self.order) else None
         fresh = [r for r in rows if r["id"] not in self.rows]
         for r in rows:
             self.rows[r["id"]] = r
@@ -205,6 +208,12 @@ class RunsTable(ScrollView, can_focus=True):
         if current is not None and current in self.rows:
             self._place_cursor(current)
         self._resize()
+        if top_id is not None and top_id in self.rows:
+            try:
+                self.scroll_to(y=self.order.index(top_id), animate=False, immediate=True)
+            except ValueError:  # filtered out meanwhile
+                pass
+        self._scroll_to_cursor()  # the highlighted run is always on screen
         self.refresh()
 
     def _choose_metric_columns(self) -> None:
