@@ -434,6 +434,13 @@ async def test_the_monitor_tab_shows_the_drift_windows_and_triggers(tmp_path: Pa
             shown.split())
 
 
+def test_metric_cells_fit_eight_cells() -> None:
+    from blase_tui.tui.widgets.runs_table import metric_cell
+
+    assert [metric_cell(v) for v in (3.979e-07, -3.979e-07, 0.2871, 123456789.0, 12345.678, 0.0, 5)] == [
+        "3.98e-7", "-3.98e-7", "0.2871", "1.23e8", "1.23e4", "0", "5"]
+
+
 def test_a_slow_rate_never_reads_zero() -> None:
     from blase_tui.tui.widgets.progress_pane import rate_text
 

@@ -65,13 +65,21 @@ LOWER_IS_BETTER = ("loss", "error", "rmse", "mae", "mse", "seconds", "time")
 def metric_column(key: str, first: bool = False) -> Column:
     def get(r: dict[str, Any], now: float) -> str:
         v = r.get("metrics", {}).get(key)
-        return fmt_value(v) if v is not None else ""
+        return metric_cell(v) if v is not None else ""
 
     def sort(r: dict[str, Any]) -> Any:
         return r.get("metrics", {}).get(key)  # None: the run has no such metric (sorted last, either way)
 
-    # 10 cells: `-3.979e-07`, the widest value `.4g` writes
-    return Column(f"metric:{key}", key, max(10, min(len(key), 14)), get, sort, drop=3 if first else 6)
+    return Column(f"metric:{key}", key, max(8, min(len(key), 14)), get, sort, drop=3 if first else 6)
+
+
+def metric_cell(v: Any) -> str:
+    """A metric in at most 8 cells, so none is cut: 0.2871, 1234, -3.98e-7, 1.23e8 (not `3.979e-…`)."""
+    if not isinstance(v, float) or v == 0 or 1e-3 <= abs(v) < 1e4:
+        return fmt_value(v)
+    import re
+
+    return re.sub(r"e\+?(-?)0*(\d)", r"e\1\2", f"{v:.2e}")
 
 
 QUALITY = ("acc", "loss", "f1", "auc", "r2", "rmse", "mae", "mse", "precision", "recall", "score", "error")
