@@ -154,12 +154,15 @@ def test_ctrl_c_in_a_script_marks_the_run_interrupted(project: Path, blase) -> N
     )
     err = open(project / "script.stderr", "wb")  # noqa: SIM115 - read below when the script does not end
     env = {**_env(), "PYTHONFAULTHANDLER": "1"}  # SIGABRT dumps every thread's stack
-    proc = subprocess.Popen([sys.executable, str(path)], cwd=project, env=env, stderr=err)
+    # Ctrl-C must reach the script even when the tests themselves run with SIGINT ignored (a shell starts
+    # background jobs so, and a child inherits it): that is how it timed out in a backgrounded CI run
+    proc = subprocess.Popen([sys.executable, str(path)], cwd=project, env=env, stderr=err,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_for(lambda: (project / "started").exists(), what="script to start its run")
     proc.send_signal(signal.SIGINT)
     try:
         proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:  # once seen in CI under load: say where it was stuck
+    except subprocess.TimeoutExpired:  # say where it was stuck
         proc.send_signal(signal.SIGABRT)
         proc.wait(timeout=10)
         raise AssertionError("the script did not end after SIGINT; its stderr:\n"
