@@ -480,3 +480,26 @@ async def test_new_runs_arriving_while_scrolled_never_move_the_highlighted_run(p
         await pilot.press("enter")
         screen = await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen, what="the run screen")
         assert screen.run_id == highlighted
+
+
+async def test_a_metric_with_one_value_gets_an_axis_around_it() -> None:
+    """Item 10 of issue 16: one value (accuracy 0.95 logged once) is drawn on an axis around it, whose ticks say
+    its digits, not on a wide default range."""
+    import re
+
+    from textual.app import App
+
+    from blase_tui.tui.widgets.metric_plot import MetricPlot
+
+    class One(App):
+        def compose(self):  # noqa: ANN202
+            yield MetricPlot(id="p")
+
+    app = One()
+    async with app.run_test(size=(60, 16)) as pilot:
+        plot = app.query_one(MetricPlot)
+        plot.set_series("accuracy", [0.0], [0.95])
+        await pilot.pause()
+        text = re.sub(r"<[^>]+>", "", app.export_screenshot()).replace("&#160;", " ")
+        ticks = [float(t) for t in re.findall(r"^\s*(-?\d+\.\d+)┤", text, flags=re.M)]  # the y axis
+        assert len(ticks) >= 3 and all(0.9 <= t <= 1.0 for t in ticks), ticks

@@ -167,6 +167,13 @@ class MetricPlot(PlotextPlot):
         self._configure(plt)
         for s in drawn:
             self._draw(plt, s, width)
+        for side in ("left", "right"):  # one value (or a flat line): an axis around it, not plotext's -1..1
+            ys = [s.ys for s in drawn if s.axis == side]
+            if ys:
+                low, high = float(min(y.min() for y in ys)), float(max(y.max() for y in ys))
+                if low == high:
+                    pad = abs(low) * 0.05 or 1.0
+                    plt.ylim(low - pad, high + pad, yside=side)
         return super().render()
 
     def _configure(self, plt: Any) -> None:
