@@ -15,9 +15,10 @@ def main(argv: list[str]) -> int:
 
     root, run_id = Path(argv[0]), argv[1]
     config = load_config(root)
+    enabled = plugins.enabled(config.plugins)
     failed = 0
     for plugin in plugins.installed("run_closed"):
-        if plugin.name not in plugins.enabled(config.plugins):
+        if plugin.name not in enabled:
             continue
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         try:
@@ -27,8 +28,7 @@ def main(argv: list[str]) -> int:
                 print(f"{stamp} {plugin.name}: run {run_id}: {said}", flush=True)
         except Exception as exc:  # one line, whatever the plugin raised
             failed += 1
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            print(f"{stamp} {plugin.name}: run {run_id}: {first}", flush=True)
+            print(f"{stamp} {plugin.name}: run {run_id}: {plugins.first_line(exc)}", flush=True)
     return 1 if failed else 0
 
 

@@ -128,7 +128,7 @@ def load(kind: str, name: str, *, what: str | None = None) -> Any:
         for part in filter(None, attribute.strip().split(".")):
             obj = getattr(obj, part)
     except Exception as exc:  # ImportError, a syntax error in the plugin, a missing dependency ...
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = first_line(exc)
         raise PluginError(f"the plugin {plugin.distribution} {plugin.version} ({label}) does not load:"
                           f" {type(exc).__name__}: {first}; reinstall it (pip install --force-reinstall"
                           f" {plugin.distribution}) or uninstall it.") from exc
@@ -152,6 +152,11 @@ def after_run_closed(project_root: Any, run_id: str, config_plugins: dict[str, A
                                 cwd=str(project_root), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                 start_new_session=True)
     return proc.pid
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception in one line: its message's first line, else its type's name."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def enabled(config_plugins: dict[str, Any]) -> list[str]:

@@ -440,8 +440,9 @@ class Monitor:
     def check_triggers(self) -> bool:
         """Whether a retraining condition holds: the rules of ``[monitor.triggers]`` in blase.toml (or given to
         the constructor); why it fired is recorded and said."""
-        rules = self._triggers if self._triggers is not None else recording.project_config_section("monitor", {}).get(
-            "triggers", {})
+        if self._triggers is None:  # blase.toml's, read once
+            self._triggers = recording.project_config_section("monitor", {}).get("triggers", {})
+        rules = self._triggers
         rules = {"drift_share": 0.3, **rules}
         self.fired = []
         if self._live_rows < int(rules.get("min_samples", self.min_samples)):

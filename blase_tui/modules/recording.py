@@ -418,7 +418,11 @@ def launch_step(name: str) -> Any:
 
 
 def project_config_section(name: str, default: Any = None) -> Any:
-    """A section of the project's blase.toml (``monitor``), checked when the project was loaded."""
+    """A section of the project's blase.toml (``monitor``), checked when the project was loaded: the running
+    step's (already read), else the working directory's project's."""
+    ctx = step()
+    if ctx is not None:
+        return getattr(ctx.project.config, name, default)
     from blase_tui.core.config import load_config
 
     return getattr(load_config(_project_store().root), name, default)

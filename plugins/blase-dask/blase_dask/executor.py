@@ -55,6 +55,7 @@ class DaskExecutor:
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any], *, what: str = "") -> Iterator[Any]:
         from blase_tui.errors import BlaseError
+        from blase_tui.modules.readers.common import reason
 
         items = list(items)
         futures = self.client.map(fn, items, pure=False, retries=self.retries)
@@ -66,7 +67,7 @@ class DaskExecutor:
                     message = exc.args[0] if exc.args else str(exc)
                     raise type(exc)(message) from None
                 except Exception as exc:
-                    first = (str(exc).splitlines() or [type(exc).__name__])[0]
+                    first = reason(exc)
                     raise BlaseError(f"{what or 'the task of'} {item} failed on a Dask worker: {type(exc).__name__}:"
                                      f" {first}") from exc
         finally:

@@ -193,15 +193,11 @@ def _export_models(client: Any, store: Any, run_id: str, children: dict[int, str
                         name=f"{full['name']}-v{full['version']}", python_model=BlaseModel(),
                         artifacts={"model": str(model_file), "info": str(info)},
                         pip_requirements=["blase-tui", "blase-mlflow"])
+            if not _registered(client, full["name"]):
+                client.create_registered_model(full["name"], tags={"blase.model": full["name"]})
             mv = client.create_model_version(full["name"], logged.model_uri, run_id=target,
                                              tags={"blase.version": str(full["version"]), "blase.run_id": run_id,
-                                                   "blase.framework": full["framework"]}) \
-                if _registered(client, full["name"]) else None
-            if mv is None:
-                client.create_registered_model(full["name"], tags={"blase.model": full["name"]})
-                mv = client.create_model_version(full["name"], logged.model_uri, run_id=target,
-                                                 tags={"blase.version": str(full["version"]), "blase.run_id": run_id,
-                                                       "blase.framework": full["framework"]})
+                                                   "blase.framework": full["framework"]})
         for alias in row.get("aliases", []):
             client.set_registered_model_alias(row["name"], alias, mv.version)
         done.append(f"{row['name']} v{row['version']} -> MLflow {row['name']} version {mv.version}")

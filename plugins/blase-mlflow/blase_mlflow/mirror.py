@@ -25,16 +25,17 @@ def run_closed(project_root: Path, run_id: str, settings: dict[str, Any]) -> str
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")  # a server that is down: give up soon
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     from blase_mlflow.export import export_runs
+    from blase_tui.modules.readers.common import reason
 
     try:
         done = export_runs(store, [run_id], tracking_uri=str(uri), experiment=str(settings.get("experiment")
                                                                                    or project.name),
                            project_name=project.name)[0]
     except Exception as exc:
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
-        store.set_tags(run_id, {"mlflow.mirror": f"failed: {reason}"})
+        why = reason(exc)[:300]
+        store.set_tags(run_id, {"mlflow.mirror": f"failed: {why}"})
         store.write_run_json(run_id)
-        raise BlaseError(f"not exported to MLflow at {uri}: {reason}") from exc
+        raise BlaseError(f"not exported to MLflow at {uri}: {why}") from exc
     store.set_tags(run_id, {"mlflow.mirror": f"{uri} run {done.mlflow_run_id}"})
     store.write_run_json(run_id)
     return f"exported to MLflow at {uri} as run {done.mlflow_run_id}"
