@@ -211,6 +211,11 @@ def test_a_seed_003_experiment_is_imported_and_found(tmp_path: Path) -> None:
     assert [(r["iteration"], r["value"]) for r in series] == [(e, 1.0 / (e + 1) + 0.01) for e in range(5)]
     missing = blase("mlflow", "import", "--experiment", "nope", cwd=root, check=False)
     assert missing.returncode == 1 and "has no experiment 'nope'" in missing.stderr
+    nothing = blase("mlflow", "export", cwd=root, check=False)
+    assert nothing.returncode == 1 and nothing.stderr.strip() == "blase: name the runs to export, or --all (not both)."
+    (root / "blase.toml").write_text('[project]\nname = "proj"\n')
+    nowhere = blase("mlflow", "export", "--all", cwd=root, check=False)
+    assert nowhere.returncode == 1 and "give --tracking-uri" in nowhere.stderr
 
 
 def test_mirror_exports_each_run_as_it_closes_and_a_dead_server_never_fails_the_step(tmp_path: Path) -> None:
