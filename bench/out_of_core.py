@@ -2,6 +2,7 @@
 pyarrow/numpy loop doing the same work on the same files, in the same run.
 
     python bench/out_of_core.py [--scale 1.0] [--budget-mib 256] [--workdir DIR]
+    python bench/out_of_core.py --executor dask --workers 2 [--budget-mib 256]   # blase-dask vs one process
 
 It builds a Parquet dataset of float rows and a folder of PNG images, each at least 8x the memory budget
 (decoded), then runs both pipelines in fresh processes:
@@ -52,6 +53,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from blase_tui import Extract, Load, Transform, step
+from blase_tui.modules.load import read_manifest
 
 def affine(batch):
     table = batch.data
@@ -63,21 +65,24 @@ def invert(batch):
 @step
 def parquet(ctx, src: str = "", dst: str = "", out: str = ""):
     extractor, transformer, loader = Extract(), Transform(), Load()
-    peak = Peak(); start = time.perf_counter(); rows = 0; nbytes = 0
-    for batch in extractor.load_parquet(src):
-        rows += len(batch); nbytes += batch.nbytes
+    peak = Peak(); start = time.perf_counter()
+    for batch in extractor.load_parquet(src):  # the loop never looks at a batch: under an executor, workers read them
         loader.save_to_filesystem(transformer.apply_function(batch, affine), directory=dst)
     seconds = time.perf_counter() - start
+    import pyarrow.parquet as pq
+    rows = read_manifest(dst)["records"]
+    nbytes = rows * 8 * len(pq.ParquetDataset(src).schema.names)
     Path(out).write_text(json.dumps({"seconds": seconds, "records": rows, "bytes": nbytes, "peak_anon": peak.stop()}))
 
 @step
 def images(ctx, src: str = "", dst: str = "", out: str = ""):
     extractor, transformer, loader = Extract(), Transform(), Load()
-    peak = Peak(); start = time.perf_counter(); n = 0; nbytes = 0
+    peak = Peak(); start = time.perf_counter()
     for batch in extractor.load_images(src):
-        n += len(batch); nbytes += batch["image"].nbytes
         loader.save_to_filesystem(transformer.apply_function(batch, invert), directory=dst)
     seconds = time.perf_counter() - start
+    n = read_manifest(dst)["records"]
+    nbytes = n * int(np.prod(np.load(sorted(Path(dst).glob("part-*.image.npy"))[0], mmap_mode="r").shape[1:]))
     Path(out).write_text(json.dumps({"seconds": seconds, "records": n, "bytes": nbytes, "peak_anon": peak.stop()}))
 '''
 
@@ -155,20 +160,67 @@ def build_data(root: Path, budget: int, scale: float) -> tuple[Path, Path]:
     return parquet_dir, image_dir
 
 
-def run_blase(kind: str, src: Path, dst: Path, budget: int, work: Path) -> dict:
-    project = work / "blase_project"
-    if not project.exists():
-        project.mkdir()
-        (project / "blase.toml").write_text(f'[project]\nname = "bench"\nmemory_budget = {budget}\n')
-        (project / "main.py").write_text(BLASE_MAIN)
-    out = work / f"blase-{kind}.json"
+def run_blase(kind: str, src: Path, dst: Path, budget: int, work: Path, *, executor: str | None = None,
+              workers: int = 1) -> dict:
+    """One `blase step`; with ``executor``, on ``workers`` workers each with ``budget`` (the step's budget is
+    budget x workers), and the peak anonymous memory of each worker process sampled from here."""
+    project = work / ("blase_project" if executor is None else f"blase_project_{executor}")
+    project.mkdir(exist_ok=True)
+    (project / "blase.toml").write_text(f'[project]\nname = "bench"\nmemory_budget = {budget * workers}\n')
+    (project / "main.py").write_text(BLASE_MAIN)
+    out = work / f"blase-{kind}-{executor or 'local'}.json"
     env = {**os.environ, "BLASE_HOME": str(work / "home")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "blase_tui", "step", kind, "--force", "--set", f"src={src}", "--set", f"dst={dst}",
-         "--set", f"out={out}"], cwd=project, env=env, capture_output=True, text=True)
+    command = [sys.executable, "-m", "blase_tui", "step", kind, "--force", "--set", f"src={src}", "--set", f"dst={dst}",
+               "--set", f"out={out}"]
+    if executor:
+        command += ["--executor", executor, "--workers", str(workers)]
+    proc = subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers_peak = _sample_workers(proc) if executor else {}
+    stdout, stderr = proc.communicate()
     if proc.returncode != 0:
-        raise SystemExit(f"blase step {kind} failed:\n{proc.stderr}")
-    return json.loads(out.read_text())
+        raise SystemExit(f"blase step {kind} failed:\n{stderr}")
+    result = json.loads(out.read_text())
+    if workers_peak:
+        # each worker process's whole peak anonymous memory: its imports (the floor) included
+        result["worker_peaks"] = list(workers_peak.values())
+    return result
+
+
+def _rss_anon(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _sample_workers(proc: subprocess.Popen) -> dict[int, int]:
+    """Every 20 ms until ``proc`` ends: the Dask worker processes under it (spawned by multiprocessing) and each
+    one's highest anonymous memory."""
+    import psutil
+
+    seen: dict[int, int] = {}
+    parent = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            children = parent.children(recursive=True)
+        except psutil.Error:
+            break
+        for child in children:
+            try:  # a worker: a process multiprocessing spawned (not its resource tracker)
+                if "spawn_main" not in " ".join(child.cmdline()):
+                    continue
+            except psutil.Error:
+                continue
+            anon = _rss_anon(child.pid)
+            if anon is None:
+                continue
+            seen[child.pid] = max(seen.get(child.pid, 0), anon)
+        time.sleep(0.02)
+    return seen
 
 
 def run_hand(kind: str, src: Path, dst: Path, budget: int, work: Path) -> dict:
@@ -196,7 +248,12 @@ def main() -> None:
     parser.add_argument("--budget-mib", type=int, default=256)
     parser.add_argument("--workdir", type=Path, default=None, help="keep the generated data here between runs")
     parser.add_argument("--only", choices=("parquet", "images"), default=None, help="run one pipeline")
+    parser.add_argument("--executor", default=None,
+                        help="also run blase on this executor (dask): its throughput against blase in one process")
+    parser.add_argument("--workers", type=int, default=2, help="the executor's workers, each with --budget-mib")
     args = parser.parse_args()
+    if args.executor:
+        return main_executor(args)
     budget = args.budget_mib * 1024**2
     work = args.workdir or Path(tempfile.mkdtemp(prefix="blase-ooc-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -233,6 +290,45 @@ def main() -> None:
     for kind, ratio, mem in verdicts:
         print(f"{kind}: blase throughput = {ratio:.2f}x hand-written (target >= 0.80: {'PASS' if ratio >= 0.8 else 'MISS'});"
               f" blase peak anon = {mem:.2f}x budget (target <= 1.25: {'PASS' if mem <= 1.25 else 'MISS'})")
+    if args.workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main_executor(args: argparse.Namespace) -> None:
+    """blase in one process with the budget, against blase on ``--workers`` workers each with that budget."""
+    budget = args.budget_mib * 1024**2
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="blase-ooc-"))
+    work.mkdir(parents=True, exist_ok=True)
+    parquet_dir, image_dir = build_data(work / "data", budget, args.scale)
+    drop_caches_hint([parquet_dir, image_dir])
+    mib = 1024**2
+    print(f"\nper-worker budget {args.budget_mib} MiB, {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    print(f"{'pipeline':<10}{'side':<16}{'records':>10}{'data MiB':>10}{'seconds':>9}{'MiB/s':>9}"
+          f"{'peak anon MiB per process':>27}")
+    verdicts = []
+    for kind, src in (("parquet", parquet_dir), ("images", image_dir)):
+        if args.only and kind != args.only:
+            continue
+        results = {}
+        for side, executor, workers in (("local", None, 1), (args.executor, args.executor, args.workers)):
+            dst = work / "out" / f"{side}-{kind}"
+            shutil.rmtree(dst, ignore_errors=True)
+            results[side] = run_blase(kind, src, dst, budget, work, executor=executor, workers=workers)
+            shutil.rmtree(dst, ignore_errors=True)
+        for side, r in results.items():
+            label = "in one process" if side == "local" else f"{side} x{args.workers}"
+            peaks = r.get("worker_peaks") or [r["peak_anon"]]
+            print(f"{kind:<10}{label:<16}{r['records']:>10}{r['bytes'] / mib:>10.0f}{r['seconds']:>9.2f}"
+                  f"{r['bytes'] / mib / r['seconds']:>9.1f}{', '.join(f'{p / mib:.0f}' for p in peaks):>27}")
+        spread = results[args.executor]
+        ratio = results["local"]["seconds"] / spread["seconds"]
+        worst = max(spread.get("worker_peaks") or [0]) / budget
+        verdicts.append((kind, ratio, worst))
+    print()
+    for kind, ratio, worst in verdicts:
+        print(f"{kind}: {args.executor} with {args.workers} workers = {ratio:.2f}x blase in one process (target >= 1.6:"
+              f" {'PASS' if ratio >= 1.6 else 'MISS'}); worst worker's whole peak anon, imports included ="
+              f" {worst:.2f}x its budget (target <= 1.25 plus the imports: {'PASS' if worst <= 1.25 else 'MISS'})")
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -161,6 +161,31 @@ def test_events_carry_progress_resources_logs_and_metrics(project: Path, blase) 
     assert run["steps"][0]["peak_rss"] > 10_000_000
 
 
+def test_a_resource_sample_lists_each_worker_process_memory() -> None:
+    """The processes a step starts (an executor's workers) are counted in its memory and listed one by one, so
+    the live panes show every worker's memory."""
+    import subprocess
+
+    from blase_tui.core.fmt import resources_text
+    from blase_tui.core.resources import ResourceSampler
+
+    sampler = ResourceSampler(lambda *a, **k: None)
+    assert "workers" not in sampler.sample()
+    child = subprocess.Popen([sys.executable, "-c", "import sys, time; b = bytearray(64 << 20); sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    try:
+        def grown() -> bool:
+            s = sampler.sample()
+            return len(s.get("workers", [])) == 1 and s["workers"][0] > 60 << 20
+
+        wait_for(grown, what="the child to hold its 64 MiB")
+        sample = sampler.sample()
+        assert sample["rss"] > sample["workers"][0]  # the step's own memory plus its worker's
+        assert "(1 worker: " in resources_text(sample)
+    finally:
+        child.communicate(b"", timeout=30)
+
+
 def test_watch_follows_a_running_step_in_plain_text(project: Path, blase, spawn) -> None:
     step = spawn("step", "slow", cwd=project)
     wait_for(lambda: (project / "started").exists(), what="slow step to start")

@@ -130,9 +130,13 @@ class StepContext:
         self.executor_request = dict(executor or {})  # `--executor NAME --workers N` of `blase step`
         self.executor: Any = None  # the executor, once a module asked for it (recording.executor)
 
-    def at_end(self, fn: Callable[[], Any]) -> None:
-        """Call ``fn`` as the step ends, before its artifacts are collected (Monitor's plots)."""
-        self.ending.append(fn)
+    def at_end(self, fn: Callable[[], Any], *, first: bool = False) -> None:
+        """Call ``fn`` as the step ends, before its artifacts are collected (Monitor's plots); ``first``: before
+        what was asked earlier (work still owed to an executor, before the executor closes)."""
+        if first:
+            self.ending.insert(0, fn)
+        else:
+            self.ending.append(fn)
 
     @property
     def run_id(self) -> str:

@@ -59,8 +59,16 @@ def gpu_text(e: dict[str, Any]) -> str:
 
 def resources_text(e: dict[str, Any]) -> str:
     """One line for a ``resources`` event."""
-    return (f"rss {fmt_bytes(e.get('rss'))}  cpu {e.get('cpu', 0):.0f}%  "
+    workers = f"  ({workers_text(e['workers'])})" if e.get("workers") else ""
+    return (f"rss {fmt_bytes(e.get('rss'))}{workers}  cpu {e.get('cpu', 0):.0f}%  "
             f"system memory {fmt_bytes(e.get('sys_mem_used'))}/{fmt_bytes(e.get('sys_mem_total'))}  {gpu_text(e)}")
+
+
+def workers_text(workers: list[int]) -> str:
+    """The memory of the processes a step started: each one's up to four, else the largest and the total."""
+    if len(workers) <= 4:
+        return f"{len(workers)} worker{'s' if len(workers) > 1 else ''}: " + ", ".join(fmt_bytes(w) for w in workers)
+    return f"{len(workers)} workers: largest {fmt_bytes(max(workers))}, all {fmt_bytes(sum(workers))}"
 
 
 def eta_seconds(e: dict[str, Any]) -> float | None:

@@ -72,19 +72,23 @@ class ResourceSampler:
         if now - self._cpu_since >= 0.05:
             cpu = min(self._proc.cpu_percent(None), 100.0 * self._cores)
             self._cpu_since = now
+        workers = []  # the processes the step started (an executor's workers, a Transform pool), each's memory
         try:
             for child in self._proc.children(recursive=True):
                 try:
-                    rss += child.memory_info().rss
+                    workers.append(child.memory_info().rss)
                 except psutil.Error:
                     continue
         except psutil.Error:
             pass
+        rss += sum(workers)
         self.peak_rss = max(self.peak_rss, rss)
         vm = psutil.virtual_memory()
         fields: dict[str, Any] = {
             "rss": rss, "cpu": cpu, "sys_mem_used": vm.total - vm.available, "sys_mem_total": vm.total,
         }
+        if workers:
+            fields["workers"] = workers
         if self._gpu is None:
             self._gpu = GpuProbe()
         fields["gpu"] = self._gpu.sample() if self._gpu.available else None

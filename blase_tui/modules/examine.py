@@ -11,6 +11,7 @@ a KLL quantile sketch (Apache DataSketches) and, for categorical columns, value 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import Counter
@@ -21,6 +22,7 @@ import numpy as np
 
 from blase_tui.modules import recording
 from blase_tui.modules.batch import Batch
+from blase_tui.modules.partitions import DeferredBatch
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 MAX_CATEGORIES = 1000
@@ -69,6 +71,39 @@ class _Numeric:
             if len(self.values) > MAX_CATEGORIES:
                 self.distinct_capped = True
                 self.values.clear()
+
+    def merge(self, other: _Numeric) -> None:
+        """Add another accumulator's values (an executor worker's batch) as if they had been updated here."""
+        self.missing += other.missing
+        if other.count == 0:
+            return
+        delta = other.mean - self.mean
+        total = self.count + other.count
+        self.mean += delta * other.count / total
+        self.m2 += other.m2 + delta * delta * self.count * other.count / total
+        self.count = total
+        self.min, self.max = min(self.min, other.min), max(self.max, other.max)
+        self.sketch.merge(other.sketch)
+        self.integer = self.integer and other.integer
+        if other.distinct_capped:
+            self.distinct_capped = True
+        if not self.distinct_capped:
+            self.values.update(other.values)
+            if len(self.values) > MAX_CATEGORIES:
+                self.distinct_capped = True
+        if self.distinct_capped:
+            self.values.clear()
+
+    def __getstate__(self) -> dict[str, Any]:  # the sketch travels as its bytes (it does not pickle)
+        state = dict(self.__dict__)
+        state["sketch"] = self.sketch.serialize()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        from datasketches import kll_doubles_sketch
+
+        state["sketch"] = kll_doubles_sketch.deserialize(state["sketch"])
+        self.__dict__.update(state)
 
     def summary(self, bins: int = 20) -> dict[str, Any]:
         if self.count == 0:
@@ -136,6 +171,15 @@ class _Categorical:
                 top = self.values.most_common(MAX_CATEGORIES)
                 self.values = Counter(dict(top))
 
+    def merge(self, other: _Categorical) -> None:
+        self.missing += other.missing
+        self.count += other.count
+        if not self.capped:
+            self.values.update(other.values)
+            if other.capped or len(self.values) > MAX_CATEGORIES:
+                self.capped = True
+                self.values = Counter(dict(self.values.most_common(MAX_CATEGORIES)))
+
     def summary(self) -> dict[str, Any]:
         return {"kind": "categorical", "count": self.count, "missing": self.missing,
                 "distinct": None if self.capped else len(self.values),
@@ -148,8 +192,10 @@ class _Images:
         self.sizes: Counter[str] = Counter()
         self.channels: dict[int, _Numeric] = {}
 
-    def update(self, images: Any) -> None:
-        rng = np.random.default_rng(self.count)
+    def update(self, images: Any, first: int | None = None) -> None:
+        """``first``: the position of the first image in the whole stream, which seeds the pixel sample (so a
+        worker that sees one batch samples the pixels one process would)."""
+        rng = np.random.default_rng(self.count if first is None else first)
         for image in images:
             array = np.asarray(image)
             self.count += 1
@@ -160,9 +206,25 @@ class _Images:
             for c in range(pixels.shape[1]):
                 self.channels.setdefault(c, _Numeric()).update(pixels[:, c])
 
+    def merge(self, other: _Images) -> None:
+        self.count += other.count
+        self.sizes.update(other.sizes)
+        for c, stats in other.channels.items():
+            if c in self.channels:
+                self.channels[c].merge(stats)
+            else:
+                self.channels[c] = stats
+
     def summary(self) -> dict[str, Any]:
         return {"kind": "image", "count": self.count, "sizes": dict(self.sizes.most_common()),
                 "channels": {str(c): s.summary() for c, s in self.channels.items()}}
+
+
+def _examine_on_worker(label_column: str | None, batch: Batch, stem: str) -> dict[str, Any]:
+    """One batch's statistics, on an executor's worker (``partitions``)."""
+    examiner = Examine(aggregate_batches=True, label_column=label_column)
+    examiner.process_batch(batch)
+    return {"examine": examiner}
 
 
 def _is_image_column(name: str, values: Any) -> bool:
@@ -195,7 +257,11 @@ class Examine:
         return self._columns[name]
 
     def process_batch(self, batch: Batch) -> dict[str, Any] | None:
-        """Add a batch to the statistics."""
+        """Add a batch to the statistics. Under an executor (``blase step --executor dask``), a batch the
+        workers read is examined there and its statistics merged here, in order, by the end of the loop."""
+        if self.aggregate_batches and isinstance(batch, DeferredBatch) and batch.pending:
+            batch.send(functools.partial(_examine_on_worker, self.label_column), self._merge_pieces)
+            return None
         if not self.aggregate_batches:
             single = Examine(aggregate_batches=True, label_column=self.label_column)
             single.process_batch(batch)
@@ -206,13 +272,30 @@ class Examine:
                 continue
             values = batch.column(name)
             stats = self._stats_for(name, values)
-            if isinstance(stats, _Numeric) and isinstance(values, np.ndarray) and values.ndim > 1:
+            if isinstance(stats, _Images):
+                stats.update(values, first=batch.meta.start)
+            elif isinstance(stats, _Numeric) and isinstance(values, np.ndarray) and values.ndim > 1:
                 stats.update(values.reshape(-1))
             elif isinstance(stats, _Numeric):
                 stats.update(np.asarray(values, dtype=np.float64))
             else:
                 stats.update(values)
         return None if self.aggregate_batches else single.summary()
+
+    def merge(self, other: Examine) -> None:
+        """Add another Examine's statistics (of later batches) to these."""
+        self.records += other.records
+        self.batches += other.batches
+        for name, stats in other._columns.items():
+            if name in self._columns:
+                self._columns[name].merge(stats)
+            else:
+                self._columns[name] = stats
+
+    def _merge_pieces(self, pieces: list[dict[str, Any]]) -> None:
+        for piece in pieces:
+            if "examine" in piece:
+                self.merge(piece["examine"])
 
     def summary(self) -> dict[str, Any]:
         columns = {name: stats.summary() for name, stats in self._columns.items()}

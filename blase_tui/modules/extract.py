@@ -26,6 +26,9 @@ __all__ = ["Extract", "DataError", "IMAGE_PATTERNS", "ON_ERROR"]
 class Extract:
     """Readers for images, CSV, Parquet, ``.npy``, JSON lines and WAV audio.
 
+    Under an executor (``blase step --executor dask``), ``load_parquet`` and ``load_images`` yield deferred
+    batches that the executor's workers read, transform and write (``partitions``, docs/scaling.md).
+
     Every reader yields :class:`Batch` objects whose size comes from ``memory_budget`` (bytes; default: the
     step's budget from ``blase.toml``) unless ``batch_size`` (records) is given. Bad records are skipped and
     listed in the step's ``bad_records.jsonl`` with ``on_error="skip"`` (the default), or stop the step with a
@@ -35,9 +38,11 @@ class Extract:
     def __init__(self, memory_budget: int | str | None = None, batch_size: int | None = None,
                  on_error: str = "skip") -> None:
         self.memory_budget = resolve_budget(memory_budget)
+        self._budget_given = memory_budget is not None
         self.batch_size = batch_size
         self.on_error = check_on_error(on_error)
         self.bad_records: list[BadRecord] = []
+        self._report = True  # False where another process reports them (an executor's worker)
 
     # ------------------------------------------------------------------ helpers
     def _size(self, bytes_per_record: float, batch_size: int | None, memory_budget: int | str | None) -> int:
@@ -53,8 +58,17 @@ class Extract:
                 f"{source}: record {record} cannot be read ({reason}); fix or remove it, or pass on_error=\"skip\"."
             )
         self.bad_records.append(bad)
-        recording.bad_record(bad)
+        if self._report:
+            recording.bad_record(bad)
         return bad
+
+    def _executor(self) -> Any:
+        """The step's executor when its workers should read this call's batches (``partitions``): not for a
+        module's own reads (``recording.internal``), nor when the executor cannot take single tasks."""
+        if recording.is_internal():
+            return None
+        executor = recording.executor()
+        return executor if executor is not None and hasattr(executor, "submit") else None
 
     def __getattr__(self, name: str) -> Any:
         """``load_NAME`` of a reader plugin (entry point group ``blase.readers``, docs/plugins.md): called as
@@ -78,6 +92,13 @@ class Extract:
         more pixels than Pillow's safety limit, is a bad record."""
         from blase_tui.modules.readers import images
 
+        executor = self._executor()
+        if executor is not None:
+            from blase_tui.modules import partitions
+
+            recording.params("load_images", **{"load_images.directory": directory},
+                             **({"load_images.size": options["size"]} if options.get("size") else {}))
+            return partitions.image_batches(self, executor, directory, **options)
         return images.load(self, directory, **options)
 
     def load_csv(self, path: str | Path, **options: Any) -> Iterator[Batch]:
@@ -99,6 +120,11 @@ class Extract:
         from blase_tui.modules.readers import parquet
 
         prefetch = options.pop("prefetch", True)
+        executor = self._executor()
+        if executor is not None:
+            from blase_tui.modules import partitions
+
+            return partitions.parquet_batches(self, executor, path, **options)
         batches = parquet.load(self, path, **options)
         return parquet.prefetched(batches) if prefetch else batches
 

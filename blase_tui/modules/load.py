@@ -11,6 +11,7 @@ record counts and content hashes, and the whole dataset's hash; it is recorded a
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -22,10 +23,12 @@ import numpy as np
 from blase_tui.errors import BlaseError
 from blase_tui.modules import recording
 from blase_tui.modules.batch import Batch
+from blase_tui.modules.partitions import DeferredBatch
 
 FORMATS = ("npy", "parquet", "png")
 MANIFEST = "_manifest.json"  # "_" so pyarrow and other readers of the folder skip it
 SHARD_LISTS = ".shards"
+PARTIAL = ".partial-"  # a shard a worker wrote, before the step's process renames it into place
 
 
 def _xxh(path: Path) -> str:
@@ -52,7 +55,7 @@ def atomic_write(path: Path, write: Any, *, durable: bool = False) -> None:
 
 
 class _Output:
-    def __init__(self, directory: Path, fmt: str) -> None:
+    def __init__(self, directory: Path, fmt: str | None) -> None:
         self.directory = directory
         self.format = fmt
         self.shards: list[dict[str, Any]] = []
@@ -76,43 +79,80 @@ class Load:
         if not isinstance(data, Batch):
             raise TypeError(f"save_to_filesystem takes a Batch, not a {type(data).__name__}")
         directory = Path(directory)
-        fmt = format or ("parquet" if data.is_table else "npy")
-        if self.record:
-            recording.params("save_to_filesystem", **{"save_to_filesystem.directory": directory,
-                                                      "save_to_filesystem.format": fmt})
-        if fmt not in FORMATS:
+        deferred = isinstance(data, DeferredBatch) and data.pending
+        # a deferred batch's data is known where it is read: without a format, the worker picks it as here
+        fmt = format or (None if deferred else ("parquet" if data.is_table else "npy"))
+        if fmt is not None and fmt not in FORMATS:
             raise BlaseError(f"format {fmt!r} is not one of {', '.join(FORMATS)}; pick one of those.")
         out = self._outputs.get(directory.resolve())
         if out is None:
             out = _Output(directory, fmt)
             self._clear(directory)
             self._outputs[directory.resolve()] = out
-        elif out.format != fmt:
-            raise BlaseError(f"{directory} already holds {out.format} shards from this step; write {fmt} elsewhere.")
+        self._check_format(out, fmt)
+        if deferred:
+            # under an executor: a worker reads, transforms and writes this batch; its shards join in order
+            data.send(functools.partial(write_shard, fmt, str(directory), self.durable),
+                      functools.partial(self._merge, out))
+            return directory / MANIFEST
         if len(data) == 0:
             return directory / MANIFEST
         shard = len(out.shards)
-        files = getattr(self, f"_write_{fmt}")(data, directory, shard)
+        files = getattr(self, f"_write_{fmt}")(data, directory, f"part-{shard:05d}")
+        self._add_shard(out, files, len(data))
+        self._written(out)
+        return directory / MANIFEST
+
+    def _check_format(self, out: _Output, fmt: str | None) -> None:
+        if fmt is None:
+            return
+        if out.format is None:
+            out.format = fmt
+        elif out.format != fmt:
+            raise BlaseError(f"{out.directory} already holds {out.format} shards from this step; write {fmt} elsewhere.")
+        if self.record:
+            recording.params("save_to_filesystem", **{"save_to_filesystem.directory": out.directory,
+                                                      "save_to_filesystem.format": fmt})
+
+    def _add_shard(self, out: _Output, files: list[dict[str, Any]], records: int) -> None:
         from blase_tui.store.hashing import hash_json
 
-        entry: dict[str, Any] = {"shard": shard, "records": len(data), "bytes": sum(f["bytes"] for f in files),
+        shard = len(out.shards)
+        entry: dict[str, Any] = {"shard": shard, "records": records, "bytes": sum(f["bytes"] for f in files),
                                  "hash": hash_json([(f["name"], f["hash"]) for f in files])}
-        if fmt == "png":
+        if out.format == "png":
             # one file per record: list them beside the manifest, once, instead of in it (rewritten per shard)
-            listing = directory / SHARD_LISTS / f"part-{shard:05d}.json"
+            listing = out.directory / SHARD_LISTS / f"part-{shard:05d}.json"
             atomic_write(listing, lambda tmp: tmp.write_text(json.dumps(files), encoding="utf-8"))
-            entry["file_list"] = listing.relative_to(directory).as_posix()
+            entry["file_list"] = listing.relative_to(out.directory).as_posix()
         else:
             entry["files"] = files
         out.shards.append(entry)
-        out.records += len(data)
+        out.records += records
+
+    def _written(self, out: _Output) -> None:
         manifest = self._write_manifest(out)
         if self.record:
-            recording.dataset(directory, role="output", digest=manifest["hash"], records=out.records)
-        return directory / MANIFEST
+            recording.dataset(out.directory, role="output", digest=manifest["hash"], records=out.records)
+
+    def _merge(self, out: _Output, pieces: list[dict[str, Any]]) -> None:
+        """A worker's shards of one batch (``write_shard``), renamed into place as the next shards, in order."""
+        for piece in pieces:
+            self._check_format(out, piece.get("format"))
+            files = piece.get("files")
+            if not piece["records"] or not files:
+                continue
+            stem = f"part-{len(out.shards):05d}"
+            if out.format != "png":
+                for f in files:
+                    final = stem + f["name"][len(piece["stem"]):]
+                    os.replace(out.directory / f["name"], out.directory / final)
+                    f["name"] = final
+            self._add_shard(out, files, piece["records"])
+        self._written(out)
 
     # --------------------------------------------------------------- writers
-    def _write_npy(self, batch: Batch, directory: Path, shard: int) -> list[dict[str, Any]]:
+    def _write_npy(self, batch: Batch, directory: Path, stem: str) -> list[dict[str, Any]]:
         files = []
         columns = {name: batch.column(name) for name in batch.columns}
         columns["key"] = np.asarray(batch.keys)
@@ -123,25 +163,29 @@ class Load:
                     f"column `{name}` holds records of different shapes; .npy needs one shape: resize them"
                     " (e.g. load_images(size=...)) or save as parquet."
                 )
-            path = directory / f"part-{shard:05d}.{name}.npy"
+            path = directory / f"{stem}.{name}.npy"
             atomic_write(path, lambda tmp, a=array: np.save(tmp, a, allow_pickle=False), durable=self.durable)
             files.append({"name": path.name, "column": name, "bytes": path.stat().st_size, "hash": _xxh(path),
                           "shape": list(array.shape), "dtype": str(array.dtype)})
         return files
 
-    def _write_parquet(self, batch: Batch, directory: Path, shard: int) -> list[dict[str, Any]]:
+    def _write_parquet(self, batch: Batch, directory: Path, stem: str) -> list[dict[str, Any]]:
         import pyarrow.parquet as pq
 
         table = batch.to_table()
-        path = directory / f"part-{shard:05d}.parquet"
+        path = directory / f"{stem}.parquet"
         # Keys are unique strings that share long prefixes ("file.parquet:123"): delta encoding writes them
-        # faster and smaller than a dictionary that is bound to overflow.
-        options = {"use_dictionary": [c for c in table.column_names if c != "key"],
+        # faster and smaller than a dictionary that is bound to overflow. Floating-point columns rarely repeat
+        # a value either: trying a dictionary on them cost 4x the whole write, for a file no smaller.
+        import pyarrow as pa
+
+        options = {"use_dictionary": [f.name for f in table.schema
+                                      if f.name != "key" and not pa.types.is_floating(f.type)],
                    "column_encoding": {"key": "DELTA_BYTE_ARRAY"}}
         atomic_write(path, lambda tmp: pq.write_table(table, tmp, **options), durable=self.durable)
         return [{"name": path.name, "bytes": path.stat().st_size, "hash": _xxh(path), "rows": table.num_rows}]
 
-    def _write_png(self, batch: Batch, directory: Path, shard: int) -> list[dict[str, Any]]:
+    def _write_png(self, batch: Batch, directory: Path, stem: str) -> list[dict[str, Any]]:
         from PIL import Image
 
         if "image" not in batch.columns:
@@ -173,6 +217,8 @@ class Load:
 
     @staticmethod
     def _clear(directory: Path) -> None:
+        for leftover in directory.glob(f"{PARTIAL}*") if directory.is_dir() else ():
+            leftover.unlink()  # a worker's shard that never joined the manifest (a step that failed)
         manifest = directory / MANIFEST
         if not manifest.is_file():
             return
@@ -199,3 +245,11 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise BlaseError(f"{path} does not exist; write the dataset with Load.save_to_filesystem first.")
     return json.loads(path.read_text())
+
+
+def write_shard(fmt: str | None, directory: str, durable: bool, batch: Batch, stem: str) -> dict[str, Any]:
+    """Write ``batch`` as files named ``stem...`` in ``directory`` (on an executor's worker: ``Load._merge`` then
+    renames them into place); returns the format and the files' entries for the manifest."""
+    fmt = fmt or ("parquet" if batch.is_table else "npy")
+    return {"format": fmt, "stem": stem,
+            "files": getattr(Load(durable, record=False), f"_write_{fmt}")(batch, Path(directory), stem)}

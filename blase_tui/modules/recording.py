@@ -14,7 +14,8 @@ recorded:
 =========================  ===============================================================================
 what                       functions
 =========================  ===============================================================================
-the step                   ``step()``, ``active()``, ``log()``, ``memory_budget()``, ``resume_requested()``
+the step                   ``step()``, ``active()``, ``log()``, ``memory_budget()``, ``resume_requested()``,
+                           ``at_end()``, ``executor()``, ``is_internal()``
 params of module calls     ``params(method, **values)``
 inputs and outputs         ``dataset(path, role=...)``, ``files_hash()``
 metrics, tags, artifacts   ``metrics()``, ``tags()``, ``artifact()``, ``artifact_dir()``, ``step_folder()``,
@@ -98,13 +99,13 @@ def memory_budget() -> int:
     return ctx.memory_budget if ctx is not None else DEFAULT_BUDGET
 
 
-def at_end(fn: Callable[[], Any]) -> bool:
-    """Call ``fn`` when the running step ends (its files in ``artifact_dir`` still become artifacts); False
-    outside a step."""
+def at_end(fn: Callable[[], Any], *, first: bool = False) -> bool:
+    """Call ``fn`` when the running step ends (its files in ``artifact_dir`` still become artifacts); ``first``:
+    before what was asked earlier (the executor's close). False outside a step."""
     ctx = step()
     if ctx is None:
         return False
-    ctx.at_end(fn)
+    ctx.at_end(fn, first=first)
     return True
 
 
@@ -168,6 +169,11 @@ def internal() -> Iterator[None]:
         yield
     finally:
         _INTERNAL[0] -= 1
+
+
+def is_internal() -> bool:
+    """True inside ``internal()``: a module's own use of another module."""
+    return bool(_INTERNAL[0])
 
 
 def params(method: str, /, **values: Any) -> None:

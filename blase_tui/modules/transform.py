@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from blase_tui.modules import recording
 from blase_tui.modules.batch import Batch
+from blase_tui.modules.partitions import DeferredBatch
 
 
 def _apply_column(fn: Callable[[Any], Any], values: Any) -> list[Any]:
@@ -75,6 +77,32 @@ def _concat(parts: list[Batch]) -> Batch:
     return Batch(keys, data, first.meta, [b for p in parts for b in p.bad_records])
 
 
+def apply(fn: Callable[..., Any], column: str | None, output_column: str | None, batch: Batch) -> Batch:
+    """``fn`` applied to ``batch`` in this process, as ``Transform.apply_function`` without workers does (also
+    what an executor's worker runs on the batches it reads)."""
+    if len(batch) == 0:
+        return batch
+    if column is None:
+        return _apply_batch(fn, batch)
+    return _with_column(batch, fn, column, output_column, _apply_column(fn, batch.column(column)))
+
+
+def _with_column(batch: Batch, fn: Callable[..., Any], column: str, output_column: str | None,
+                 results: list[Any]) -> Batch:
+    name = output_column or column
+    if batch.is_table:
+        import pyarrow as pa
+
+        table = batch.data
+        array = pa.array(results)
+        table = (table.set_column(table.column_names.index(name), name, array) if name in table.column_names
+                 else table.append_column(name, array))
+        return batch.with_data(table, step=getattr(fn, "__name__", "transform"))
+    data = dict(batch.data)
+    data[name] = _stack(results)
+    return batch.with_data(data, step=getattr(fn, "__name__", "transform"))
+
+
 class Transform:
     """Apply functions to batches. With ``workers=N`` the batch is cut into N contiguous parts handled by N
     processes (so each holds a share of the batch, and the memory budget is split between them); results come
@@ -99,37 +127,25 @@ class Transform:
         """``fn(batch)`` returning a Batch, a dict of columns or a Table; or, with ``column``, ``fn(value)`` for
         each record's value of that column, written back to ``output_column`` (default: the same column)."""
         recording.params("apply_function", **{"apply_function.fn": fn})
+        if isinstance(batch, DeferredBatch) and batch.pending:
+            # under an executor: the function joins the batch's recipe and runs where the batch is read (partitions)
+            return batch.then(functools.partial(apply, fn, column, output_column))
         n = self.workers if workers is None else int(workers)
         if n and n != self.workers:
             self.close()
             self.workers = n
         if len(batch) == 0:
             return batch
-        if column is not None:
+        if column is not None and n > 1 and len(batch) > 1:
             values = batch.column(column)
-            if n > 1 and len(batch) > 1:
-                chunks = np.array_split(np.arange(len(batch)), min(n, len(batch)))
-                futures = [self._executor().submit(_apply_column, fn, [values[i] for i in c]) for c in chunks]
-                results = [x for f in futures for x in f.result()]
-            else:
-                results = _apply_column(fn, values)
-            if batch.is_table:
-                import pyarrow as pa
-
-                table = batch.data
-                name = output_column or column
-                array = pa.array(results)
-                table = (table.set_column(table.column_names.index(name), name, array) if name in table.column_names
-                         else table.append_column(name, array))
-                return batch.with_data(table, step=getattr(fn, "__name__", "transform"))
-            data = dict(batch.data)
-            data[output_column or column] = _stack(results)
-            return batch.with_data(data, step=getattr(fn, "__name__", "transform"))
-        if n > 1 and len(batch) > 1:
+            chunks = np.array_split(np.arange(len(batch)), min(n, len(batch)))
+            futures = [self._executor().submit(_apply_column, fn, [values[i] for i in c]) for c in chunks]
+            return _with_column(batch, fn, column, output_column, [x for f in futures for x in f.result()])
+        if column is None and n > 1 and len(batch) > 1:
             chunks = np.array_split(np.arange(len(batch)), min(n, len(batch)))
             futures = [self._executor().submit(_apply_batch, fn, batch.select(c)) for c in chunks]
             return _concat([f.result() for f in futures])
-        return _apply_batch(fn, batch)
+        return apply(fn, column, output_column, batch)
 
     def close(self) -> None:
         if self._pool is not None:

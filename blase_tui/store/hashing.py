@@ -32,7 +32,8 @@ def hash_json(value: Any) -> str:
 
 def fingerprint(path: Path) -> str | None:
     """A cheap identity of a file or folder (sizes and modification times, not contents): enough to notice that
-    a dataset changed without reading 250 GB. None when the path does not exist."""
+    a dataset changed without reading 250 GB. None when the path does not exist. Files being written (``.tmp-``
+    and ``.partial-`` names, which are renamed when complete) are not part of it."""
     import os
 
     if path.is_file():
@@ -43,7 +44,12 @@ def fingerprint(path: Path) -> str | None:
         for folder, dirs, names in os.walk(path):
             dirs.sort()
             for n in sorted(names):
-                st = os.stat(os.path.join(folder, n))
+                if n.startswith((".tmp-", ".partial-")):
+                    continue
+                try:
+                    st = os.stat(os.path.join(folder, n))
+                except FileNotFoundError:  # removed while we looked (another process's temporary file)
+                    continue
                 parts.append((os.path.relpath(os.path.join(folder, n), path), st.st_size, st.st_mtime_ns))
         return "d:" + hash_json(parts)
     return None

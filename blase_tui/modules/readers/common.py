@@ -112,17 +112,21 @@ def batches(
     total: int | None = None,
     sample: int = 1,
     bad_only_batches: bool = True,
+    count_bad: bool = False,
 ) -> Iterator[Batch]:
     """Batches of the :class:`Record` items, with the :class:`Bad` ones reported through ``extract._bad``.
     ``columns`` turns a batch's value tuples into its data; the batch size comes from the mean size of the
     first ``sample`` records (or ``batch_size``). A batch holding only bad records is yielded when
-    ``bad_only_batches`` (else only when nothing else was), so that callers see them."""
+    ``bad_only_batches`` (else only when nothing else was), so that callers see them. With ``count_bad``, bad
+    records take their place in a batch as good ones do: batch boundaries then depend on the items alone, not on
+    which of them can be read (what lets an executor's workers read the batches apart, ``partitions``)."""
     keys: list[str] = []
     values: list[tuple[Any, ...]] = []
     bad: list[BadRecord] = []
     sizes: list[float] = []
     per_batch: int | None = None
     index = start = 0
+    slots = 0  # records in this batch, bad ones included with count_bad
 
     def emit(last: bool) -> Batch:
         meta = BatchMeta(str(root), index, index + 1 if last else None, total, start, (reader,))
@@ -131,22 +135,30 @@ def batches(
     for item in items:
         if isinstance(item, Bad):
             bad.append(extract._bad(on_error, item.source, item.record, item.reason))
+            if count_bad:
+                slots += 1
+                if per_batch is not None and slots >= per_batch:
+                    if keys or bad_only_batches:
+                        yield emit(False)
+                        index, start = index + 1, start + len(keys)
+                    keys, values, bad, slots = [], [], [], 0
             continue
         if item is FILE_END:
             if keys or bad:
                 yield emit(False)
                 index, start = index + 1, start + len(keys)
-                keys, values, bad = [], [], []
+                keys, values, bad, slots = [], [], [], 0
             continue
         keys.append(item.key)
         values.append(item.values)
+        slots += 1
         if per_batch is None:
             sizes.append(item.nbytes)
             if len(sizes) >= sample:
                 per_batch = extract._size(sum(sizes) / len(sizes), batch_size, memory_budget)
-        if per_batch is not None and len(keys) >= per_batch:
+        if per_batch is not None and (slots if count_bad else len(keys)) >= per_batch:
             yield emit(False)
             index, start = index + 1, start + len(keys)
-            keys, values, bad = [], [], []
+            keys, values, bad, slots = [], [], [], 0
     if keys or (bad and (bad_only_batches or index == 0)):
         yield emit(True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,17 +18,30 @@ if TYPE_CHECKING:
     from blase_tui.modules.extract import Extract
 
 
-def load(
-    extract: Extract,
-    path: str | Path,
-    *,
-    columns: Sequence[str] | None = None,
-    filters: Any = None,
-    key_column: str | None = None,
-    batch_size: int | None = None,
-    memory_budget: int | str | None = None,
-    allow_empty: bool = False,
-) -> Iterator[Batch]:
+@dataclass(frozen=True)
+class Plan:
+    """What a Parquet read needs before it reads a row: the files, their row counts and groups, the batch size
+    and the columns to scan. Made once in the step's process; a row group is then read from it anywhere (an
+    executor's worker reads one group, ``read_group``)."""
+
+    root: Path
+    files: list[Path]
+    groups: list[list[int]]  # per file: the row groups to read (all, or those a filter may keep)
+    offsets: list[list[int]]  # per file: each row group's first row
+    per_batch: int
+    total_rows: int
+    read_columns: list[str] | None
+    scan_columns: list[str] | None
+    expression: Any
+    key_column: str | None
+
+    def name(self, file: Path) -> str:
+        return file.relative_to(self.root).as_posix() if self.root.is_dir() else file.name
+
+
+def plan(extract: Extract, path: str | Path, *, columns: Sequence[str] | None = None, filters: Any = None,
+         key_column: str | None = None, batch_size: int | None = None, memory_budget: int | str | None = None,
+         allow_empty: bool = False) -> Plan | None:
     import pyarrow as pa
     import pyarrow.dataset as pds
     import pyarrow.parquet as pq
@@ -35,7 +49,7 @@ def load(
     root = Path(path)
     files = find_files(root, ("*.parquet", "*.pq"), True, allow_empty, "Parquet")
     if not files:
-        return
+        return None
     expression = pq.filters_to_expression(filters) if isinstance(filters, list) else filters
     metas = []
     for f in files:
@@ -55,8 +69,6 @@ def load(
                 if wanted is None or col.path_in_schema.split(".")[0] in wanted:
                     uncompressed += col.total_uncompressed_size
     per_batch = extract._size(uncompressed / max(total_rows, 1) * 1.5, batch_size, memory_budget)
-    bar = recording.progress(f"load_parquet {root}", total=total_rows if expression is None else None)
-    index = start = 0
     read_columns = list(columns) if columns else None
     if read_columns and key_column and key_column not in read_columns:
         read_columns.append(key_column)
@@ -64,43 +76,72 @@ def load(
     fields = expression_fields(expression) if expression is not None else set()
     filter_columns = [c for c in schema_names if c in fields]
     scan_columns = None if read_columns is None else read_columns + [c for c in filter_columns if c not in read_columns]
+    groups, offsets = [], []
+    for file, meta in zip(files, metas, strict=True):
+        offsets.append([int(x) for x in np.cumsum([0] + [meta.row_group(i).num_rows
+                                                         for i in range(meta.num_row_groups)])])
+        wanted_groups = list(range(meta.num_row_groups))
+        if expression is not None:
+            fragment = next(iter(pds.dataset(file, format="parquet").get_fragments()))
+            wanted_groups = sorted(rg.id for piece in fragment.split_by_row_group(expression) for rg in piece.row_groups)
+        groups.append(wanted_groups)
+    return Plan(root, files, groups, offsets, per_batch, total_rows, read_columns, scan_columns, expression,
+                key_column)
+
+
+def read_group(plan: Plan, file: Path, group: int, row: int, *, index: int = 0, start: int = 0,
+               reader: Any = None) -> Iterator[Batch]:
+    """The batches of one row group of ``file`` whose first row is ``row`` (``plan.per_batch`` rows each; the
+    filter applied), in order. Only the plan's settings are used, not its lists of files and groups."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # Row groups one at a time through ParquetFile (no pre-buffering of whole files): the reader then holds
+    # about one row group's decode buffers, which keeps the step near its budget.
+    reader = reader or pq.ParquetFile(file, pre_buffer=False)
+    name = plan.name(file)
+    expression, read_columns, scan_columns = plan.expression, plan.read_columns, plan.scan_columns
+    for record_batch in reader.iter_batches(batch_size=plan.per_batch, row_groups=[group], columns=scan_columns,
+                                            use_threads=True):
+        table = pa.Table.from_batches([record_batch])
+        positions = np.arange(row, row + table.num_rows)
+        row += table.num_rows
+        if expression is not None:
+            table = table.append_column("__row", pa.array(positions)).filter(expression)
+            positions = table.column("__row").to_numpy()
+            keep = read_columns or [c for c in table.column_names if c != "__row"]
+            table = table.select(keep)
+        elif scan_columns is not None and scan_columns != read_columns:
+            table = table.select(read_columns)
+        if table.num_rows == 0:
+            continue
+        if plan.key_column:
+            keys: Sequence[str] = [str(v) for v in table.column(plan.key_column).to_pylist()]
+        else:
+            keys = RowKeys(f"{name}:", positions)
+        yield Batch(keys, table, BatchMeta(str(plan.root), index, None, plan.total_rows, start, ("load_parquet",)))
+        index, start = index + 1, start + table.num_rows
+
+
+def load(extract: Extract, path: str | Path, **options: Any) -> Iterator[Batch]:
+    import pyarrow.parquet as pq
+
+    found = plan(extract, path, **options)
+    if found is None:
+        return
+    bar = recording.progress(f"load_parquet {found.root}", total=found.total_rows if found.expression is None else None)
+    index = start = 0
     try:
-        for file, meta in zip(files, metas, strict=True):
-            name = file.relative_to(root).as_posix() if root.is_dir() else file.name
-            # Row groups one at a time through ParquetFile (no pre-buffering of whole files): the reader then
-            # holds about one row group's decode buffers, which keeps the step near its budget.
+        for file, groups, offsets in zip(found.files, found.groups, found.offsets, strict=True):
             reader = pq.ParquetFile(file, pre_buffer=False)
-            offsets = np.cumsum([0] + [meta.row_group(i).num_rows for i in range(meta.num_row_groups)])
-            groups = range(meta.num_row_groups)
-            if expression is not None:
-                fragment = next(iter(pds.dataset(file, format="parquet").get_fragments()))
-                groups = sorted(rg.id for piece in fragment.split_by_row_group(expression) for rg in piece.row_groups)
             for group in groups:
-                row = int(offsets[group])
-                for record_batch in reader.iter_batches(batch_size=per_batch, row_groups=[group],
-                                                        columns=scan_columns, use_threads=True):
-                    table = pa.Table.from_batches([record_batch])
-                    positions = np.arange(row, row + table.num_rows)
-                    row += table.num_rows
-                    if expression is not None:
-                        table = table.append_column("__row", pa.array(positions)).filter(expression)
-                        positions = table.column("__row").to_numpy()
-                        keep = read_columns or [c for c in table.column_names if c != "__row"]
-                        table = table.select(keep)
-                    elif scan_columns is not None and scan_columns != read_columns:
-                        table = table.select(read_columns)
-                    if table.num_rows == 0:
-                        continue
-                    if key_column:
-                        keys: Sequence[str] = [str(v) for v in table.column(key_column).to_pylist()]
-                    else:
-                        keys = RowKeys(f"{name}:", positions)
-                    bar.update(table.num_rows, nbytes=table.nbytes)
-                    yield Batch(keys, table, BatchMeta(str(root), index, None, total_rows, start, ("load_parquet",)))
-                    index, start = index + 1, start + table.num_rows
+                for batch in read_group(found, file, group, offsets[group], index=index, start=start, reader=reader):
+                    bar.update(len(batch), nbytes=batch.data.nbytes)
+                    yield batch
+                    index, start = index + 1, start + len(batch)
     finally:
         bar.close()
-    recording.dataset(root, role="input", files=files, records=total_rows)
+    recording.dataset(found.root, role="input", files=found.files, records=found.total_rows)
 
 
 def prefetched(batches: Iterator[Batch], depth: int = 1) -> Iterator[Batch]:

@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from blase_tui.core.fmt import fmt_bytes
+from blase_tui.core.fmt import fmt_bytes, workers_text
 
 
 def _bar(fraction: float, width: int = 20) -> ProgressBar:
@@ -41,6 +41,8 @@ def render_resources(sample: dict[str, Any] | None, *, budget: int | None = None
         t.add_row("process", _bar(rss / budget, bar_width), f"{fmt_bytes(rss)} / {fmt_bytes(budget)}")
     else:
         t.add_row("process", _bar(rss / max(1, sample.get("sys_mem_total") or 1), bar_width), fmt_bytes(rss))
+    if sample.get("workers"):  # an executor's workers (their memory is in the process figure above)
+        t.add_row("workers", "", workers_text(sample["workers"]))
     if peak:
         t.add_row(Text("peak", style="dim"), "", Text(fmt_bytes(peak), style="dim"))
     used, total = sample.get("sys_mem_used") or 0, sample.get("sys_mem_total") or 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 IMPORT_FLOOR = 512 * 2**20  # Python, numpy, pandas, pyarrow and blase in a worker before any data
@@ -47,6 +48,9 @@ class DaskExecutor:
                                         memory_limit=limit, dashboard_address=None)
             self.client = Client(self.cluster)
         self.memory_budget = memory_budget
+        self.project_root = Path(settings.get("project_root") or _project_root()).resolve()
+        self._modules_seen = 0
+        self._by_value: set[str] = set()
 
     def describe(self) -> str:
         where = f"scheduler {self.address}" if self.address else "a LocalCluster"
@@ -54,25 +58,42 @@ class DaskExecutor:
         return f"{self.workers} worker(s) on {where}, {share / 2**20:,.0f} MiB of the budget each"
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any], *, what: str = "") -> Iterator[Any]:
-        from blase_tui.errors import BlaseError
-        from blase_tui.modules.readers.common import reason
-
         items = list(items)
-        futures = self.client.map(fn, items, pure=False, retries=self.retries)
+        self._project_code_by_value()
+        futures = [Task(f, item, what) for f, item in
+                   zip(self.client.map(fn, items, pure=False, retries=self.retries), items, strict=True)]
         try:
-            for item, future in zip(items, futures, strict=True):
-                try:
-                    yield future.result()
-                except BlaseError as exc:  # the worker's own one line (Dask adds the remote traceback to it)
-                    message = exc.args[0] if exc.args else str(exc)
-                    raise type(exc)(message) from None
-                except Exception as exc:
-                    first = reason(exc)
-                    raise BlaseError(f"{what or 'the task of'} {item} failed on a Dask worker: {type(exc).__name__}:"
-                                     f" {first}") from exc
+            for future in futures:
+                yield future.result()
         finally:
             for future in futures:
                 future.cancel()
+
+    def submit(self, fn: Callable[[Any], Any], item: Any, *, what: str = "") -> Task:
+        """``fn(item)`` on a worker; ``.result()`` waits for it (raising as ``map`` does)."""
+        self._project_code_by_value()
+        return Task(self.client.submit(fn, item, pure=False, retries=self.retries), item, what)
+
+    def _project_code_by_value(self) -> None:
+        """The project's own modules (``main.py``, ``scripts/``) travel with the functions that use them: a worker
+        cannot import them by name (the step imported ``main.py`` from its file; a remote worker has no copy)."""
+        import sys
+
+        import cloudpickle
+
+        if len(sys.modules) == self._modules_seen:
+            return
+        self._modules_seen = len(sys.modules)
+        root = str(self.project_root) + os.sep
+        for name, module in list(sys.modules.items()):
+            path = getattr(module, "__file__", None) or ""
+            if (name not in self._by_value and path.startswith(root) and os.sep + ".venv" + os.sep not in path
+                    and "site-packages" not in path):
+                try:
+                    cloudpickle.register_pickle_by_value(module)
+                except ValueError:
+                    continue
+                self._by_value.add(name)
 
     def close(self) -> None:
         try:
@@ -80,3 +101,35 @@ class DaskExecutor:
         finally:
             if self.cluster is not None:
                 self.cluster.close()
+
+
+def _project_root() -> Path:
+    from blase_tui.modules import recording
+
+    try:
+        return recording.project_root()
+    except Exception:  # outside a project: the folder it runs in
+        return Path.cwd()
+
+
+class Task:
+    """A task on a worker: ``result()`` is its value, or one line naming ``item`` when it failed."""
+
+    def __init__(self, future: Any, item: Any, what: str) -> None:
+        self.future, self.item, self.what = future, item, what
+
+    def result(self) -> Any:
+        from blase_tui.errors import BlaseError
+        from blase_tui.modules.readers.common import reason
+
+        try:
+            return self.future.result()
+        except BlaseError as exc:  # the worker's own one line (Dask adds the remote traceback to it)
+            message = exc.args[0] if exc.args else str(exc)
+            raise type(exc)(message) from None
+        except Exception as exc:
+            raise BlaseError(f"{self.what or 'the task of'} {self.item} failed on a Dask worker:"
+                             f" {type(exc).__name__}: {reason(exc)}") from exc
+
+    def cancel(self) -> None:
+        self.future.cancel()
