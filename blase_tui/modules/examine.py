@@ -22,7 +22,7 @@ import numpy as np
 
 from blase_tui.modules import recording
 from blase_tui.modules.batch import Batch
-from blase_tui.modules.partitions import DeferredBatch
+from blase_tui.modules.partitions import DeferredBatch, drain
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 MAX_CATEGORIES = 1000
@@ -245,6 +245,7 @@ class Examine:
         self.records = 0
         self.batches = 0
         self._columns: dict[str, Any] = {}
+        self._pending = 0  # batches sent to an executor's workers and not merged yet
 
     def _stats_for(self, name: str, values: Any) -> Any:
         if name not in self._columns:
@@ -260,8 +261,11 @@ class Examine:
         """Add a batch to the statistics. Under an executor (``blase step --executor dask``), a batch the
         workers read is examined there and its statistics merged here, in order, by the end of the loop."""
         if self.aggregate_batches and isinstance(batch, DeferredBatch) and batch.pending:
+            self._pending += 1
             batch.send(functools.partial(_examine_on_worker, self.label_column), self._merge_pieces)
             return None
+        if self._pending:  # batches sent to workers before this one are added first
+            drain()
         if not self.aggregate_batches:
             single = Examine(aggregate_batches=True, label_column=self.label_column)
             single.process_batch(batch)
@@ -293,11 +297,14 @@ class Examine:
                 self._columns[name] = stats
 
     def _merge_pieces(self, pieces: list[dict[str, Any]]) -> None:
+        self._pending -= 1
         for piece in pieces:
             if "examine" in piece:
                 self.merge(piece["examine"])
 
     def summary(self) -> dict[str, Any]:
+        if self._pending:  # statistics of batches still on the workers
+            drain()
         columns = {name: stats.summary() for name, stats in self._columns.items()}
         return {"records": self.records, "batches": self.batches, "columns": columns,
                 "suggestions": suggestions(columns, self.records, self.label_column)}

@@ -23,7 +23,7 @@ import numpy as np
 from blase_tui.errors import BlaseError
 from blase_tui.modules import recording
 from blase_tui.modules.batch import Batch
-from blase_tui.modules.partitions import DeferredBatch
+from blase_tui.modules.partitions import DeferredBatch, drain
 
 FORMATS = ("npy", "parquet", "png")
 MANIFEST = "_manifest.json"  # "_" so pyarrow and other readers of the folder skip it
@@ -60,6 +60,7 @@ class _Output:
         self.format = fmt
         self.shards: list[dict[str, Any]] = []
         self.records = 0
+        self.pending = 0  # batches sent to an executor's workers and not written here yet
 
 
 class Load:
@@ -92,9 +93,12 @@ class Load:
         self._check_format(out, fmt)
         if deferred:
             # under an executor: a worker reads, transforms and writes this batch; its shards join in order
+            out.pending += 1
             data.send(functools.partial(write_shard, fmt, str(directory), self.durable),
                       functools.partial(self._merge, out))
             return directory / MANIFEST
+        if out.pending:  # batches sent to workers before this one take their shards first
+            drain()
         if len(data) == 0:
             return directory / MANIFEST
         shard = len(out.shards)
@@ -137,6 +141,7 @@ class Load:
 
     def _merge(self, out: _Output, pieces: list[dict[str, Any]]) -> None:
         """A worker's shards of one batch (``write_shard``), renamed into place as the next shards, in order."""
+        out.pending -= 1
         for piece in pieces:
             self._check_format(out, piece.get("format"))
             files = piece.get("files")

@@ -103,11 +103,14 @@ def work(job: Job) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ the queue
 _QUEUE: collections.deque[tuple[Any, Callable[[dict[str, Any]], None]]] = collections.deque()
 _TOKENS = itertools.count()
+_ENDING: list[Any] = [None]  # the step whose end waits for the queue
 
 
 def _send(executor: Any, task: Job, what: str, on_result: Callable[[dict[str, Any]], None]) -> None:
-    if not _QUEUE:
-        recording.at_end(drain, first=True)  # what is still owed when the step ends, before the executor closes
+    step = recording.step()
+    if step is not None and _ENDING[0] is not step:  # what is still owed when the step ends, before the executor
+        _ENDING[0] = step                            # closes (a loop that kept batches to save after it ended)
+        recording.at_end(drain, first=True)
     _QUEUE.append((executor.submit(work, task, what=what), on_result))
     while len(_QUEUE) > WINDOW * max(1, int(getattr(executor, "workers", 1))):
         _finish_oldest()

@@ -77,10 +77,14 @@ def inspect(ctx, where: str = "summary"):
 
 
 @step
-def pictures(ctx, fn: str = "invert", on_error: str = "skip"):
+def pictures(ctx, fn: str = "invert", on_error: str = "skip", look: bool = False):
     extractor, transformer, loader = Extract(batch_size=7, on_error=on_error), Transform(), Load()
-    for batch in extractor.load_images("data/images"):
+    seen = 0
+    for i, batch in enumerate(extractor.load_images("data/images")):
+        if look and i % 2 == 0:  # the loop reads every other batch itself: those are read here, the others on workers
+            seen += len(batch)
         loader.save_to_filesystem(transformer.apply_function(batch, globals()[fn]), directory="out/pictures")
+    ctx.log_metric("seen", seen)
 '''
 
 
@@ -190,6 +194,22 @@ def test_images_with_bad_records_are_written_alike_and_reported_once(source: Pat
     assert [json.loads(line)["record"] for line in spread["bad"]] == ["a/img_015.png", "b/img_007.png"]
     assert sum(e["type"] == "bad_record" for e in spread["events"]) == 2
     _same_records(alone, spread)
+
+
+def test_batches_the_loop_reads_itself_are_read_in_the_step_and_written_alike(source: Path, tmp_path: Path) -> None:
+    project = _copy(source, tmp_path)
+    _budget(project, "64MiB")
+    alone = _outcome(project, "pictures", "out/pictures")
+    proc = blase("step", "pictures", "--force", "--set", "look=true", "--executor", "dask", "--workers", "2",
+                 cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    folder = _step_folder(project, _run(project))
+    assert json.loads((project / "out" / "pictures" / "_manifest.json").read_text())["hash"] == \
+        alone["manifest"]["hash"]
+    assert _files(project / "out" / "pictures") == alone["files"]
+    bad = (folder / "bad_records.jsonl").read_text().splitlines()
+    assert bad == alone["bad"]  # once each, whichever side read the batch
+    assert _run(project)["steps"][0]["metrics"]["seen"] == 6 + 7 + 2
 
 
 def test_a_function_that_fails_stops_the_step_naming_its_batch(source: Path, tmp_path: Path) -> None:
