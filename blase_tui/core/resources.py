@@ -40,6 +40,14 @@ class GpuProbe:
         return out
 
 
+def _helper(child: Any) -> bool:
+    """multiprocessing's resource tracker and the like: processes that are not doing the step's work."""
+    try:
+        return "resource_tracker" in " ".join(child.cmdline())
+    except Exception:  # gone, or not ours to read
+        return True
+
+
 class ResourceSampler:
     """Calls ``emit(fields)`` every ``interval`` seconds from a daemon thread; keeps the peak RSS."""
 
@@ -56,6 +64,7 @@ class ResourceSampler:
         self._proc.cpu_percent(None)
         self._cpu_since = time.monotonic()
         self._cores = psutil.cpu_count() or 1
+        self._children: dict[int, Any] = {}  # pid -> psutil.Process of a worker (None: a helper, not counted)
         self._thread = threading.Thread(target=self._loop, name="blase-resources", daemon=True)
 
     def start(self) -> ResourceSampler:
@@ -69,18 +78,30 @@ class ResourceSampler:
         # ends at once) that ratio is noise, so a sample that short says nothing, and none exceeds all cores
         now = time.monotonic()
         cpu = 0.0
-        if now - self._cpu_since >= 0.05:
-            cpu = min(self._proc.cpu_percent(None), 100.0 * self._cores)
+        measure_cpu = now - self._cpu_since >= 0.05
+        if measure_cpu:
+            cpu = self._proc.cpu_percent(None)
             self._cpu_since = now
         workers = []  # the processes the step started (an executor's workers, a Transform pool), each's memory
         try:
-            for child in self._proc.children(recursive=True):
-                try:
-                    workers.append(child.memory_info().rss)
-                except psutil.Error:
-                    continue
+            children = self._proc.children(recursive=True)
         except psutil.Error:
-            pass
+            children = []
+        for child in children:
+            known = self._children.get(child.pid, 0)
+            if known == 0:
+                known = self._children[child.pid] = None if _helper(child) else child
+                if known is not None:
+                    known.cpu_percent(None)  # its CPU counts from the next sample
+            if known is None:
+                continue
+            try:
+                workers.append(known.memory_info().rss)
+                if measure_cpu:
+                    cpu += known.cpu_percent(None)
+            except psutil.Error:
+                continue
+        cpu = min(cpu, 100.0 * self._cores)
         rss += sum(workers)
         self.peak_rss = max(self.peak_rss, rss)
         vm = psutil.virtual_memory()

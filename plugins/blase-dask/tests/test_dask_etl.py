@@ -291,3 +291,28 @@ def test_examine_adds_up_the_workers_statistics(source: Path, tmp_path: Path) ->
                             assert rank == pytest.approx(0.5 * (1 + math.erf(b["quantiles"][q] / math.sqrt(2))),
                                                          abs=0.03), (column, q)
     assert json.loads((project / "spread" / "tables" / "summary.json").read_text())["columns"]["n"]["distinct"] == 50
+
+
+def test_the_example_in_the_scaling_docs_runs_on_workers(tmp_path: Path) -> None:
+    import re
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    docs = Path(__file__).resolve().parents[3] / "docs" / "scaling.md"
+    (example,) = [b for b in re.findall(r"```python\n(.*?)```", docs.read_text(), flags=re.S) if "@step" in b]
+    project = tmp_path / "alerts"
+    (project / "data" / "raw" / "alerts").mkdir(parents=True)
+    (project / "main.py").write_text(example)
+    _budget(project, "64MiB")
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        pq.write_table(pa.table({"candid": np.arange(i * 1000, (i + 1) * 1000), "mag": rng.uniform(15, 21, 1000)}),
+                       project / "data" / "raw" / "alerts" / f"night-{i}.parquet", row_group_size=250)
+    proc = blase("step", "etl", "--executor", "dask", "--workers", "2", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    out = pq.read_table(project / "data" / "interim" / "alerts")
+    assert out.num_rows == 3000 and out["flux"].to_pylist()[0] == pytest.approx(
+        10 ** (pq.read_table(project / "data" / "raw" / "alerts" / "night-0.parquet")["mag"][0].as_py() / -2.5))
+    manifest = json.loads((project / "data" / "interim" / "alerts" / "_manifest.json").read_text())
+    assert len(manifest["shards"]) == 12  # one per row group, renamed into place in order
