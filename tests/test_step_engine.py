@@ -364,3 +364,20 @@ def test_a_cron_step_reading_an_outside_folder_picks_up_new_files_without_force(
     assert third.returncode == 0 and third.stderr.count("\n") == 1 and "is up to date" in third.stderr
     os.utime(inbox / "0200.csv")  # touched, not changed: still up to date (content hashes, not times)
     assert "is up to date" in cron().stderr
+
+
+def test_runs_cancel_stops_a_step_started_elsewhere(project: Path, blase, spawn) -> None:
+    """A step cron (here: another process) started is stopped from another shell: SIGTERM, interrupted, 130."""
+    assert blase("runs", "cancel", cwd=project).returncode == 2  # neither a run nor --all: one line, usage
+    step = spawn("step", "slow", cwd=project)
+    wait_for(lambda: (project / "started").exists(), what="slow step to start")
+    run = show_json(blase, project, "latest")
+    wait_for(lambda: show_json(blase, project, "latest")["steps"], what="its execution to be recorded")
+    proc = blase("runs", "cancel", run["id"], cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert f"stopping step `slow` of run {run['id']} (pid {step.pid})" in proc.stdout
+    assert f"step `slow` of run {run['id']}: interrupted" in proc.stdout
+    assert step.wait(timeout=30) == 130
+    assert show_json(blase, project, run["id"])["status"] == "interrupted"
+    again = blase("runs", "cancel", "--all", cwd=project)
+    assert again.returncode == 1 and "nothing to stop: no step of this project is running" in again.stderr

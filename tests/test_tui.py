@@ -175,6 +175,54 @@ async def test_run_started_outside_appears_live(project: Path, spawn) -> None:
         await until(pilot, lambda: runs.rows[run_id]["status"] == "succeeded", what="the row to turn succeeded")
 
 
+async def test_a_step_started_outside_can_be_stopped_from_the_runs_table(project: Path, spawn) -> None:
+    app = make_app(project)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.loaded)
+        runs = table(app)
+        proc = spawn("step", "slow", cwd=project)
+        await until(pilot, lambda: (project / "started").exists() and runs.rows
+                    and next(iter(runs.rows.values()))["status"] == "running", what="the outside run")
+        await until(pilot, lambda: app.project.store.running_step_runs(runs.order[0]), what="its execution")
+        await pilot.press("x")
+        confirm = await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmScreen" and app.screen)
+        assert f"slow (pid {proc.pid})" in confirm.question
+        await pilot.press("y")
+        await until(pilot, lambda: proc.poll() is not None, what="the outside step to stop")
+        assert proc.returncode == 130
+        await until(pilot, lambda: runs.rows[runs.order[0]]["status"] == "interrupted", what="the row to turn interrupted")
+        await pilot.press("x")  # nothing running now: a warning, no dialog
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, RunsScreen)
+
+
+async def test_quitting_can_leave_launched_steps_running(project: Path) -> None:
+    import os
+
+    app = make_app(project)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        job = app.launch("slow", {})
+        await until(pilot, lambda: (project / "started").exists(), what="slow to start")
+        await pilot.press("q")
+        dialog = await until(pilot, lambda: app.screen.__class__.__name__ == "ChoiceScreen" and app.screen)
+        labels = [str(b.label) for b in dialog.query("Button")]
+        assert labels == ["Stay (s)", "Quit, leave them running (l)", "Stop them and quit (c)"]
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, JobsScreen), what="stay")
+        await pilot.press("q")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ChoiceScreen")
+        await pilot.press("l")
+        await until(pilot, lambda: not app.is_running, what="the app to quit")
+    try:
+        assert job.poll() is None, "the launched step was stopped"
+        os.kill(job.pid, 0)
+    finally:
+        (project / "release").write_text("go")
+        job.proc.wait(timeout=60)
+    assert job.poll() == 0  # it ran to its end after the app had gone
+
+
 async def test_compare_two_runs(project: Path, blase) -> None:
     blase("step", "a", "--set", "n=2", cwd=project, check=True)
     blase("step", "a", "--set", "n=5", "--set", "lr=0.5", cwd=project, check=True)

@@ -1,4 +1,4 @@
-"""`blase runs ...`: list, show, find, lineage, restore, reproduce, diff, watch, close and reindex the project's runs."""
+"""`blase runs ...`: list, show, find, lineage, restore, reproduce, diff, watch, close, cancel and reindex the project's runs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from blase_tui.cli import common
-from blase_tui.errors import EXIT_FAILED, ConfigError
+from blase_tui.errors import EXIT_FAILED, BlaseError, ConfigError
 
 app = typer.Typer(no_args_is_help=True, help="Find, inspect and compare runs.")
 
@@ -371,6 +371,41 @@ def close_command(
     project = common.project()
     plugins.after_run_closed(project.root, run_id, project.config.plugins)
     common.console.print(f"closed run {run_id}: {final}")
+
+
+@app.command("cancel")
+def cancel_command(
+    run: Annotated[str | None, typer.Argument(help="The run (id, prefix, name or `latest`).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every running step of the project.")] = False,
+    step: Annotated[str | None, typer.Option(help="Only this step.")] = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for them to stop (0: do not wait).")] = 30.0,
+) -> None:
+    """Stop running steps, whoever started them (cron, another terminal, the TUI): SIGTERM, as Ctrl-C; each is
+    marked interrupted."""
+    from blase_tui.core.launch import cancel_running, wait_stopped
+
+    if (run is None) == (not all_):
+        raise ConfigError("name the run whose steps to stop (`blase runs cancel RUN`), or pass --all for every"
+                          " running step of the project.")
+    store = _store()
+    run_id = store.resolve_run(run) if run else None
+    stopping = cancel_running(store, run_id, step=step)
+    if not stopping:
+        common.console.print("nothing to stop: the running steps had already ended.")
+        return
+    for s in stopping:
+        common.console.print(f"stopping step `{s.step}` of run {s.run_id} (pid {s.pid})")
+    if wait <= 0:
+        return
+    status = wait_stopped(store, stopping, wait)
+    late = [s for s in stopping if status[s.step_run_id] == "running"]
+    for s in stopping:
+        if s not in late:
+            common.console.print(f"step `{s.step}` of run {s.run_id}: {status[s.step_run_id]}")
+    if late:
+        names = ", ".join(f"`{s.step}` (pid {s.pid})" for s in late)
+        raise BlaseError(f"{names} still running after {wait:g} s (a step finishing its records ignores"
+                             " a second signal); `blase runs show` says when it ends.")
 
 
 @app.command("reindex")

@@ -110,3 +110,62 @@ class LaunchedStep:
         except OSError:
             return ""
 
+
+
+# ------------------------------------------------------------------------- stopping any running step
+@dataclass(frozen=True)
+class Stopping:
+    """A running step execution sent SIGTERM (it marks itself interrupted and exits 130)."""
+
+    step_run_id: int
+    run_id: str
+    step: str
+    pid: int
+
+
+def cancel_running(store: RunStore, run_id: str | None = None, *, step: str | None = None) -> list[Stopping]:
+    """Stop the running steps of ``run_id`` (else of the whole project), whoever started them: the TUI, cron,
+    another terminal, a TUI that has closed. Each is sent SIGTERM, as Ctrl-C would stop it. A step running on
+    another host, or in a process this user may not signal, is one clear error; one whose process is gone is
+    marked interrupted (``recover_dead``) and left out."""
+    from blase_tui.errors import BlaseError
+    from blase_tui.store import procs
+
+    store.recover_dead()
+    rows = [r for r in store.running_step_runs(run_id) if step is None or r["step"] == step]
+    if not rows:
+        where = f"run {run_id}" if run_id else "this project"
+        what = f"no step `{step}` of {where} is running" if step else f"no step of {where} is running"
+        raise BlaseError(f"nothing to stop: {what}; `blase runs list --status running` shows what runs.")
+    here = procs.hostname()
+    elsewhere = [r for r in rows if r["host"] and r["host"] != here]
+    if elsewhere:
+        r = elsewhere[0]
+        raise BlaseError(f"step `{r['step']}` of run {r['run_id']} runs on host {r['host']}, not here; stop it"
+                         f" there (`blase runs cancel {r['run_id']}`).")
+    stopping = []
+    for r in rows:
+        if not procs.is_alive(r["pid"], r["pid_started"], r["host"]):
+            continue
+        try:
+            os.kill(r["pid"], signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        except PermissionError:
+            raise BlaseError(f"step `{r['step']}` of run {r['run_id']} runs as another user (pid {r['pid']});"
+                             " stop it as that user.") from None
+        stopping.append(Stopping(int(r["id"]), r["run_id"], r["step"], int(r["pid"])))
+    return stopping
+
+
+def wait_stopped(store: RunStore, stopping: list[Stopping], timeout: float = 30.0) -> dict[int, str]:
+    """Wait until each execution has left ``running`` (or ``timeout``); their statuses by id."""
+    deadline = time.monotonic() + timeout
+    status: dict[int, str] = {}
+    while True:
+        for s in stopping:
+            row = store.step_run(s.step_run_id)
+            status[s.step_run_id] = row["status"] if row is not None else "gone"
+        if all(v != "running" for v in status.values()) or time.monotonic() > deadline:
+            return status
+        time.sleep(0.1)

@@ -504,6 +504,12 @@ class RunStore:
         return [r["step"] for r in self.db.query(
             "SELECT step FROM step_runs WHERE run_id = ? AND status = ?", (run_id, RUNNING))]
 
+    def running_step_runs(self, run_id: str | None = None) -> list[sqlite3.Row]:
+        """The step executions still running (of ``run_id``, else of every run), oldest first."""
+        where, args = ("status = ? AND run_id = ?", (RUNNING, run_id)) if run_id else ("status = ?", (RUNNING,))
+        return self.db.query(f"SELECT id, run_id, step, folder, started, pid, pid_started, host FROM step_runs"
+                             f" WHERE {where} ORDER BY id", args)
+
     def newest_running_run(self) -> str | None:
         rows = self.db.query("SELECT id FROM runs WHERE status = ? ORDER BY id DESC LIMIT 1", (RUNNING,))
         return rows[0]["id"] if rows else None

@@ -138,18 +138,22 @@ class BlaseApp(ShowsWorkerErrors, App[int]):
         if not running:
             self.exit(0)
             return
-        from blase_tui.tui.screens.confirm import ConfirmScreen
+        from blase_tui.tui.screens.confirm import ChoiceScreen
 
         names = ", ".join(j.step for j in running)
 
-        def answer(yes: bool | None) -> None:
-            if yes:
+        def answer(choice: str | None) -> None:
+            if choice == "cancel":
                 for job in running:
                     job.cancel()
+            if choice in ("cancel", "leave"):
                 self.exit(0)
 
-        self.push_screen(ConfirmScreen(f"{len(running)} launched step(s) still running ({names}). "
-                                       "Cancel them and quit?", yes="Cancel steps and quit", no="Stay"), answer)
+        self.push_screen(ChoiceScreen(
+            f"{len(running)} launched step(s) still running ({names}). They run on their own, like cron jobs:"
+            " quit and leave them running (the runs table shows them when you come back), or stop them?",
+            [("s", "stay", "Stay", "default"), ("l", "leave", "Quit, leave them running", "primary"),
+             ("c", "cancel", "Stop them and quit", "error")]), answer)
 
 
 def make_app(project_root: Path | None, **kwargs: object) -> BlaseApp:

@@ -37,6 +37,8 @@ class RunsScreen(ShowsWorkerErrors, Screen[None]):
         Binding("S", "reverse", "Reverse", show=False, id="runs.reverse", tooltip="Reverse the order"),
         Binding("c", "compare", "Compare", id="runs.compare", tooltip="Compare the two marked runs (space marks)"),
         Binding("l", "launch", "Launch", id="runs.launch", tooltip="Pick a step, edit its params, start it"),
+        Binding("x", "stop", "Stop", show=False, id="runs.stop",
+                tooltip="Stop the running steps of this run, whoever started them (asks first)"),
         Binding("J", "jobs", "Jobs", show=False, id="runs.jobs", tooltip="Live panes of the steps launched from here"),
         Binding("L", "label", "Label", show=False, id="runs.label", tooltip="Label records for active learning"),
         Binding("r", "reload", "Reload", show=False, id="runs.reload", tooltip="Read every run again"),
@@ -213,6 +215,41 @@ class RunsScreen(ShowsWorkerErrors, Screen[None]):
             self.notify("Mark two runs with space first, then press c.", severity="warning")
             return
         self.app.push_screen(CompareScreen(self.project, marked[0], marked[1]))
+
+    def action_stop(self) -> None:
+        """Stop the highlighted run's running steps, whoever started them (cron, a terminal, a closed TUI)."""
+        from blase_tui.tui.screens.confirm import ConfirmScreen
+
+        run_id = self.query_one(RunsTable).current_id
+        row = self.query_one(RunsTable).rows.get(run_id or "")
+        if row is None or row["status"] != "running":
+            self.notify("This run has no running step; x stops a running one.", severity="warning")
+            return
+        running = [r for r in self.project.store.running_step_runs(run_id)]
+        if not running:
+            self.notify(f"Run {run_id} has no running step (it is open, between steps).", severity="warning")
+            return
+        names = ", ".join(f"{r['step']} (pid {r['pid']})" for r in running)
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._stop_steps(run_id)
+
+        self.app.push_screen(ConfirmScreen(f"Stop {names} of run {run_id}? Whoever started it, it will be marked"
+                                           " interrupted.", yes="Stop", no="Keep running"), answer)
+
+    @work(thread=True, group="runs-stop", exit_on_error=False)
+    def _stop_steps(self, run_id: str) -> None:
+        from blase_tui.core.launch import cancel_running
+        from blase_tui.errors import BlaseError
+
+        try:
+            stopping = cancel_running(self.project.store, run_id)
+        except BlaseError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        for s in stopping:
+            self.app.call_from_thread(self.notify, f"{s.step}: stopping…")
 
     def action_launch(self) -> None:
         from blase_tui.tui.screens.launch import LaunchScreen
