@@ -341,6 +341,26 @@ async def test_launch_form_typing_right_after_enter_goes_into_the_param(project:
         assert app.jobs[0].returncode == 0
 
 
+async def test_tab_goes_from_the_step_list_to_the_first_param(project: Path) -> None:
+    """Issue 16 item 8: one Tab from the step list lands in the first param, each stop shows focus."""
+    from textual.widgets import Input, OptionList
+
+    app = make_app(project)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("l")
+        await until(pilot, lambda: app.screen.query_one("#step-list").option_count >= 3, timeout=60, what="steps")
+        await until(pilot, lambda: app.screen.query("#param-rows Input"), what="the params of the first step")
+        assert isinstance(app.focused, OptionList)
+        stops = []
+        for _ in range(5):
+            await pilot.press("tab")
+            stops.append(app.focused)
+        assert [w.id for w in stops[:3]] == ["param-n", "param-lr", "param-name"]
+        assert all(isinstance(w, Input) for w in stops[:3])
+        assert [type(w).__name__ for w in stops[3:]] == ["Checkbox", "Button"]  # --force, then Start
+
+
 async def test_two_launched_steps_each_have_their_own_panes(project: Path) -> None:
     app = make_app(project)
     async with app.run_test(size=(120, 36)) as pilot:

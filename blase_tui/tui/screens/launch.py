@@ -53,9 +53,10 @@ class LaunchScreen(ShowsWorkerErrors, Screen[None]):
         yield Static(f"blase · {self.project.name} · launch a step", classes="title")
         with Horizontal(id="launch-layout"):
             yield OptionList(id="step-list")
-            with VerticalScroll(id="param-form"):
+            # the scroll areas are not focus stops: Tab goes from the step list straight to the first param
+            with VerticalScroll(id="param-form", can_focus=False):
                 yield Static("reading the project's steps…", id="step-doc", classes="hint")
-                yield VerticalScroll(id="param-rows")
+                yield VerticalScroll(id="param-rows", can_focus=False)
                 yield Checkbox("--force: run even if reusable", id="force", tooltip="Run even if an identical earlier execution could be reused")
                 with Horizontal(id="launch-buttons"):
                     yield Button("Start (ctrl+s)", id="start", variant="success")
