@@ -149,10 +149,22 @@ async def test_keys_while_saving_are_not_applied_to_an_unseen_record(alerts: Pat
         screen.busy = True  # as while a label is being written
         await pilot.press("r")
         assert screen.saved == [] and screen.record.key == first
+        # issue 16 item 13: the screen says the key was not applied (no silent bell)
+        status = str(screen.query_one("#label-status").render())
+        assert "`r` not applied" in status and "press it again" in status and screen.ignored == 1
         screen.busy = False
         await pilot.press("r")
         await until(pilot, lambda: screen.saved and not screen.busy)
         assert screen.saved == [f"saved: {first} = real"]
+        # q while a label is being saved quits once it is saved, instead of being dropped
+        screen.busy = True
+        await pilot.press("q")
+        assert "then quitting" in str(screen.query_one("#label-status").render())
+        assert app.is_running
+        await pilot.press("b")  # the save "completes": the next record shows, and the screen quits
+        screen.busy = False
+        screen.post_message(LabelScreen.Show(screen.record, (1, 10), "saved: x = bogus", time.perf_counter()))
+        await until(pilot, lambda: not app.is_running, what="quit after the save")
 
 
 async def test_a_bad_labelling_config_is_shown_not_raised(tmp_path: Path) -> None:

@@ -103,6 +103,8 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
         self.last_latency: float | None = None
         self.latencies: list[float] = []
         self.saved: list[str] = []
+        self.ignored = 0  # keys pressed while a label was being saved (not applied; the screen says so)
+        self.quit_when_saved = False
 
     def compose(self) -> ComposeResult:
         from blase_tui.tui.widgets.series_plot import SeriesPlot
@@ -202,6 +204,8 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
         self.query_one("#label-status", Static).update(status)
         self.busy = False
         self.call_after_refresh(self._painted, message.started)
+        if self.quit_when_saved:
+            self.action_quit_label()
 
     def _painted(self, started: float) -> None:
         """Key to next record on screen: from the key's handler to the refresh that drew the record."""
@@ -256,7 +260,12 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
         if self.session is None:
             return
         if self.busy:
-            self.app.bell()  # still saving the last key: never apply a key to a record nobody has seen
+            # still saving the last key: never apply a key to a record nobody has seen; say so, on screen
+            self.ignored += 1
+            shown = key or what
+            self.query_one("#label-status", Static).update(Text.assemble(
+                "saving… ", (f"`{shown}` not applied", "bold yellow"),
+                " — keys wait for the next record to show; press it again then"))
             return
         if what != "undo" and self.record is None:
             self.notify("The round is done.", severity="warning")
@@ -308,7 +317,9 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
 
     def action_quit_label(self) -> None:
         if self.busy and self.session is not None:
-            return  # a label is being saved; the next q press quits once it is
+            self.quit_when_saved = True  # a label is being saved: quit as soon as it is
+            self.query_one("#label-status", Static).update("saving… then quitting")
+            return
         if self.session is not None:
             done, target = self.session.progress()
             number = self.session.round.number
