@@ -242,6 +242,24 @@ async def test_compare_two_runs(project: Path, blase) -> None:
         assert by_item["a.loss"] == ("0.2", "0.5")
 
 
+async def test_marks_say_a_and_b_and_a_third_is_refused(project: Path, blase) -> None:
+    """Issue 16 item 10: marks are letters, not only colour; a third mark no longer drops the first silently."""
+    for n in (2, 3, 4):
+        blase("step", "a", "--set", f"n={n}", "--force", cwd=project, check=True)
+    app = make_app(project)
+    async with app.run_test(size=(100, 30)) as pilot:
+        runs = await runs_loaded(pilot, app, 3)
+        await pilot.press("space", "down", "space", "down", "space")
+        assert runs.marked == runs.order[:2]
+        await until(pilot, lambda: any("unmark it first" in n.message for n in app._notifications),
+                    what="the refusal")
+        lines = [runs.render_line(y).text for y in range(1, 4)]
+        assert lines[0].startswith("A ") and lines[1].startswith("B ") and lines[2].startswith("20")
+        await pilot.press("up", "space", "down", "space")  # unmark B, then the third can be marked
+        assert runs.marked == [runs.order[0], runs.order[2]]
+        assert runs.render_line(3).text.startswith("B ")
+
+
 async def test_filter_and_sort(project: Path, blase) -> None:
     for n in (1, 2, 4):
         blase("step", "a", "--set", f"n={n}", cwd=project, check=True)

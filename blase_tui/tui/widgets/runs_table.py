@@ -358,7 +358,8 @@ class RunsTable(ScrollView, can_focus=True):
         now = self.now()
         cells = [c.get(row, now) for c in cols]
         styles: list[Style | None] = [None] * len(cells)
-        if run_id in self.marked:
+        if run_id in self.marked:  # the compare side as a letter, not only a colour: A or B before the id
+            cells[0] = "AB"[self.marked.index(run_id)] + " " + str(cells[0])[2:]
             styles[0] = Style(color="magenta", bold=True, underline=True)
         colour = STATUS_STYLE.get(row["status"])
         styles[1] = Style.parse(colour) if colour else None
@@ -403,8 +404,12 @@ class RunsTable(ScrollView, can_focus=True):
             return
         if run_id in self.marked:
             self.marked.remove(run_id)
+        elif len(self.marked) >= 2:  # a third mark would silently drop the first: refuse, and say how
+            self.app.notify("Two runs are marked (A and B) already; press space on one of them to unmark it"
+                            " first.", severity="warning")
+            return
         else:
-            self.marked = (self.marked + [run_id])[-2:]
+            self.marked.append(run_id)
         self.post_message(self.Marked(list(self.marked)))
         self.refresh()
 
