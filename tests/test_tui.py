@@ -589,3 +589,50 @@ async def test_a_metric_with_one_value_gets_an_axis_around_it() -> None:
         text = re.sub(r"<[^>]+>", "", app.export_screenshot()).replace("&#160;", " ")
         ticks = [float(t) for t in re.findall(r"^\s*(-?\d+\.\d+)┤", text, flags=re.M)]  # the y axis
         assert len(ticks) >= 3 and all(0.9 <= t <= 1.0 for t in ticks), ticks
+
+
+async def test_the_live_log_keeps_following_after_a_resize() -> None:
+    """Issue 16 item 10: a resize re-wraps the log; a log that followed the newest lines still does."""
+    from textual.app import App, ComposeResult
+    from textual.widgets import RichLog
+
+    class Host(App):
+        def compose(self) -> ComposeResult:
+            yield StepPanes(lambda: None, lambda: False, title="t")
+
+    app = Host()
+    async with app.run_test(size=(120, 36)) as pilot:
+        panes = app.query_one(StepPanes)
+        log = panes.query_one(RichLog)
+        panes.write_log([f"line {i} " + "x" * 150 for i in range(200)])
+        log.focus()  # the user clicked into it: only scrolling up should stop it from following
+        await until(pilot, lambda: log.is_vertical_scroll_end and log.max_scroll_y > 0, what="the end")
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.2)
+        panes.write_log(["newest line"])
+        await until(pilot, lambda: log.is_vertical_scroll_end and log.max_scroll_y > 0, what="following after resize")
+        log.scroll_to(y=0, animate=False)  # the user scrolls up to read: it stays there
+        await pilot.pause(0.1)
+        panes.write_log(["one more"])
+        await pilot.pause(0.2)
+        assert log.scroll_y == 0
+
+
+async def test_the_logs_tab_wraps_long_lines(project: Path, blase) -> None:
+    """Issue 16 item 10: the run screen's Logs tab wraps a long line instead of cutting it."""
+    from textual.widgets import RichLog
+
+    blase("step", "boom", cwd=project)
+    app = make_app(project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await runs_loaded(pilot, app, 1)
+        await pilot.press("enter")
+        screen = await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen)
+        await pilot.press("3")
+        log = screen.query_one("#run-log", RichLog)
+        await until(pilot, lambda: log.lines, what="the log")
+        text = "\n".join(strip.text for strip in log.lines)
+        longest = max(len(line) for line in (project / "runs").rglob("log.txt").__next__().read_text().splitlines())
+        assert longest > log.size.width  # there is a line too long for the pane ...
+        assert max(len(strip.text.rstrip()) for strip in log.lines) <= log.size.width  # ... shown whole, wrapped
+        assert "Traceback" in text or "boom" in text

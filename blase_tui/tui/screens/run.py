@@ -16,11 +16,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Log, OptionList, Static, TabbedContent, TabPane
+from textual.widgets import Footer, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
 from blase_tui.core.fmt import STATUS_STYLE, fmt_bytes, fmt_seconds, fmt_time, fmt_value
 from blase_tui.core.project import Project
+from blase_tui.tui.widgets.wrapped_log import WrappedLog
 from blase_tui.tui.worker_errors import ShowsWorkerErrors
 
 MAX_POINTS = 2000
@@ -165,7 +166,8 @@ class RunScreen(ShowsWorkerErrors, Screen[None]):
                 yield MetricPlot(id="metric-plot")
             with TabPane("3 Logs", id="logs"), Horizontal(id="log-layout"):
                 yield OptionList(id="log-steps")
-                yield Log(id="run-log", max_lines=5000)
+                # wrapped, not cut: a long line (a traceback's message, a hint) is read whole
+                yield WrappedLog(id="run-log", max_lines=5000)
             with TabPane("4 Artifacts", id="artifacts"), Horizontal(id="artifacts-layout"):
                 yield Static("", id="artifact-tree-slot")
                 yield ArtifactPreview(id="artifact-preview")
@@ -307,9 +309,7 @@ class RunScreen(ShowsWorkerErrors, Screen[None]):
         self.post_message(self.LogText(step["step"], text))
 
     def on_run_screen_log_text(self, message: LogText) -> None:
-        log = self.query_one("#run-log", Log)
-        log.clear()
-        log.write_lines(message.text.rstrip("\n").splitlines() or ["(empty log)"])
+        self.query_one("#run-log", WrappedLog).show(message.text.rstrip("\n") or "(empty log)")
 
     # ---- artifacts -----------------------------------------------------------------------------------------
     def _mount_tree(self) -> None:

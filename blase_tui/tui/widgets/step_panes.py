@@ -58,11 +58,14 @@ class StepPanes(ShowsWorkerErrors, Vertical):
             yield ResourcePane(budget=self.budget)
             yield ProgressPane()
         # RichLog wraps long lines (an error's hint must not fall off the right edge)
-        log = RichLog(id="panes-log", max_lines=LOG_LINES, auto_scroll=True, wrap=True, markup=False, highlight=False)
+        log = RichLog(id="panes-log", max_lines=LOG_LINES, auto_scroll=True, wrap=True, markup=False, highlight=False,
+                      min_width=20)  # RichLog renders 78 columns at least by default: cut in a narrow pane
         log.border_title = "log"
         yield log
 
     NARROW = 130
+    _follow_log = True  # the log shows its newest lines (until the user scrolls up to read)
+    _resized = False  # resized while following: the end moved, the user did not scroll away
 
     def on_mount(self) -> None:
         self.follow()
@@ -70,6 +73,9 @@ class StepPanes(ShowsWorkerErrors, Vertical):
     def on_resize(self) -> None:
         # side by side the panes need about 130 columns; below that they stack
         self.set_class(self.size.width < self.NARROW, "narrow")
+        if self._follow_log:  # a new size re-wraps the log: it was following, so it still ends at the newest line
+            self._resized = True
+            self.call_after_refresh(self.query_one(RichLog).scroll_end, animate=False)
 
     def _status_line(self) -> str:
         colour = {"running": "cyan", "succeeded": "green", "failed": "red", "interrupted": "yellow"}.get(self.status, "")
@@ -127,7 +133,8 @@ class StepPanes(ShowsWorkerErrors, Vertical):
     def write_log(self, lines: list[str]) -> None:
         """Append lines to the log pane, following the newest unless the user scrolled up to read."""
         log = self.query_one(RichLog)
-        follow = log.is_vertical_scroll_end or not log.has_focus
+        follow = log.is_vertical_scroll_end or not log.has_focus or self._resized
+        self._follow_log, self._resized = follow, False
         log.write(Text("\n".join(lines)), scroll_end=follow)
         self.log_lines.extend(lines)
         del self.log_lines[:-LOG_LINES]
