@@ -397,6 +397,14 @@ async def test_two_launched_steps_each_have_their_own_panes(project: Path) -> No
         assert jobs.current_job() is counted  # the newest launch is the tab shown
         await pilot.press("1")
         assert jobs.current_job() is slow
+        # issue 16 item 10: a finished step's tab can be closed; a running one's cannot
+        await pilot.press("w")
+        assert len(jobs.query(StepPanes)) == 2
+        await pilot.press("2", "w")
+        await until(pilot, lambda: len(jobs.query(StepPanes)) == 1, what="the finished tab to close")
+        assert jobs.current_job() is slow
+        await pilot.press("2", "]")  # the closed tab's number is not reused; [ ] go round the open ones
+        assert jobs.current_job() is slow
         (project / "release").write_text("go")
         await until(pilot, lambda: slow.poll() is not None and by_step["slow"].status == "succeeded")
 

@@ -23,13 +23,15 @@ def _tab_id(index: int) -> str:
 
 class JobsScreen(Screen[None]):
     """Steps launched from here: live memory, CPU, GPU, a bar per stage and the log. 1–9 or [ ] pick a tab,
-    x cancels its step, o opens its run."""
+    x cancels its step, o opens its run, w closes the tab of a step that has ended."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="jobs.back", tooltip="Back (launched steps keep running)"),
         Binding("x", "cancel", "Cancel step", id="jobs.cancel", tooltip="Stop the step of this tab (asks first)"),
         Binding("o", "open_run", "Open run", id="jobs.open", tooltip="Show the run this step belongs to"),
         Binding("l", "launch", "Launch", id="jobs.launch", tooltip="Launch another step"),
+        Binding("w", "close_tab", "Close tab", id="jobs.close",
+                tooltip="Close the tab of a step that has ended (its run stays in the runs table)"),
         Binding("left_square_bracket", "step_tab(-1)", "Previous", show=False, id="jobs.prev", tooltip="Previous tab"),
         Binding("right_square_bracket", "step_tab(1)", "Next", show=False, id="jobs.next", tooltip="Next tab"),
         *[Binding(str(i), f"pick_tab({i})", f"Tab {i}", show=False, id=f"jobs.tab{i}") for i in range(1, 10)],
@@ -37,7 +39,8 @@ class JobsScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.shown: list[LaunchedStep] = []
+        self.shown: list[LaunchedStep] = []  # every job given a tab, in order (closed ones included)
+        self.closed: set[int] = set()
 
     def compose(self) -> ComposeResult:
         yield Static("blase · launched steps", classes="title", id="jobs-title")
@@ -109,13 +112,16 @@ class JobsScreen(Screen[None]):
         self.notify(f"{job.step}: {status}" + (f" (exit {code})" if code else ""), severity=severity)  # type: ignore[arg-type]
 
     def action_pick_tab(self, number: int) -> None:
-        if 1 <= number <= len(self.shown):
+        """The tab labelled ``number`` (a closed tab's number is not given to another)."""
+        if 1 <= number <= len(self.shown) and id(self.shown[number - 1]) not in self.closed:
             self.query_one(TabbedContent).active = _tab_id(number - 1)
 
     def action_step_tab(self, delta: int) -> None:
         job = self.current_job()
-        if job is not None and self.shown:
-            self.action_pick_tab((self.shown.index(job) + delta) % len(self.shown) + 1)
+        open_ = [i for i, j in enumerate(self.shown) if id(j) not in self.closed]
+        if job is not None and open_:
+            here = open_.index(self.shown.index(job))
+            self.action_pick_tab(open_[(here + delta) % len(open_)] + 1)
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -135,6 +141,20 @@ class JobsScreen(Screen[None]):
 
         self.app.push_screen(ConfirmScreen(f"Stop {job.step} (pid {job.pid})? It will be marked interrupted.",
                                            yes="Stop it", no="Keep running"), answer)
+
+    async def action_close_tab(self) -> None:
+        """Close the tab of a step that has ended; a running step's tab stays (x stops it first)."""
+        job = self.current_job()
+        if job is None:
+            return
+        if job.poll() is None:
+            self.notify("This step is still running; x stops it, then w closes its tab.", severity="warning")
+            return
+        tabs = self.query_one(TabbedContent)
+        await tabs.remove_pane(_tab_id(self.shown.index(job)))
+        self.closed.add(id(job))
+        if not tabs.tab_count:
+            self.query_one("#jobs-title", Static).update("blase · launched steps · none open (l launches one)")
 
     def action_open_run(self) -> None:
         from blase_tui.tui.screens.run import RunScreen
