@@ -421,6 +421,44 @@ async def test_artifact_tree_lists_steps_in_run_order_and_posts_selected(tmp_pat
         await wait_for(pilot, lambda: selected == [run / "train" / "log.txt"])
 
 
+async def test_a_narrow_artifact_tree_cuts_names_never_sizes(tmp_path: Path) -> None:
+    """Issue 16 item 4: at 80x24 the tree is about 24 cells wide; a long name gives way (``digits_c…  1.6 MiB``,
+    or the name alone deeper down), and no line ends in part of a size (``4`` for 4.1 KiB)."""
+    import re
+
+    from textual.containers import Horizontal
+    from textual.widgets import Static
+
+    from blase_tui.tui.widgets.artifact_tree import ArtifactTree
+
+    run = make_run(tmp_path)
+    deep = run / "train" / "artifacts" / "model" / "checkpoints" / "epoch_010"
+    deep.mkdir(parents=True)
+    (deep / "digits_cnn_weights.pt").write_bytes(b"x" * 4200)
+    (run / "train" / "a_rather_long_file_name.json").write_bytes(b"y" * 1700)
+
+    class Host(App):
+        CSS = "ArtifactTree { width: 24; }"
+
+        def compose(self) -> ComposeResult:
+            with Horizontal():
+                yield ArtifactTree(run)
+                yield Static("preview")
+
+    async with Host().run_test(size=(80, 24)) as pilot:
+        tree = pilot.app.query_one(ArtifactTree)
+        await wait_for(pilot, lambda: any(n.data == deep / "digits_cnn_weights.pt" for n in tree._walk(tree.root)))
+        tree.root.expand_all()
+        await pilot.pause(0.1)
+        lines = [tree.render_line(y).text.rstrip() for y in range(tree.size.height)]
+        sized = [line for line in lines if re.search(r"  \d", line)]
+        assert sized, lines
+        for line in sized:  # a size is whole: digits and a unit
+            assert re.search(r"  \d+(\.\d)? (B|KiB|MiB|GiB)$", line), line
+        assert any("…  1.7 KiB" in line for line in lines), "\n".join(lines)
+        assert all(len(line) <= tree.size.width for line in lines)
+
+
 async def test_artifact_tree_reload_finds_new_files(tmp_path: Path) -> None:
     from blase_tui.tui.widgets.artifact_tree import ArtifactTree
 

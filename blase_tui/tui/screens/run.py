@@ -242,11 +242,14 @@ class RunScreen(ShowsWorkerErrors, Screen[None]):
         metric_list = self.query_one("#metric-list", OptionList)
         last = {s["id"]: s["metrics"] for s in desc["steps"]}
         last[0] = desc["metrics"]
-        prompts = [f"{step}: {key} = {fmt_value(last.get(sid, {}).get(key))}" for sid, step, key in message.metrics]
+        # one line per metric, never wrapped: the step's name only when the run has several steps' metrics
+        several = len({sid for sid, _, _ in message.metrics}) > 1
+        prompts = [f"{step}: {key} = {fmt_value(last.get(sid, {}).get(key))}" if several else
+                   f"{key} = {fmt_value(last.get(sid, {}).get(key))}" for sid, step, key in message.metrics]
         if first or prompts != [str(o.prompt) for o in metric_list.options]:
             highlighted = metric_list.highlighted
             metric_list.clear_options()
-            metric_list.add_options([Option(text, id=f"{sid}|{key}")
+            metric_list.add_options([Option(Text(text, no_wrap=True, overflow="ellipsis"), id=f"{sid}|{key}")
                                      for text, (sid, _, key) in zip(prompts, message.metrics, strict=True)])
             if message.metrics:
                 metric_list.highlighted = highlighted if highlighted is not None else 0

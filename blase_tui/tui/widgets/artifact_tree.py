@@ -9,7 +9,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -151,6 +151,7 @@ class ArtifactTree(Tree[Path]):
         self._generation = 0
         self._loaded_once = False
         self.guide_depth = 3
+        self._suffixes: dict[Any, int] = {}  # node id -> cells of its label's size or status at the end
 
     def on_mount(self) -> None:
         if self._run_dir is not None:
@@ -220,14 +221,41 @@ class ArtifactTree(Tree[Path]):
         for child in entry.children:
             if child.is_dir:
                 branch = node.add(self._label(child), data=child.path)
+                self._suffixes[branch.id] = len(child.status) + 2 if child.status else 0
                 self._add_entries(branch, child, expanded, expand_all, depth + 1)
                 # first load: everything when the run is small, else its steps; later: what the user opened
                 if child.path in expanded or (not self._loaded_once and (expand_all or depth == 0)):
                     branch.expand()
             else:
-                node.add_leaf(self._label(child), data=child.path)
+                leaf = node.add_leaf(self._label(child), data=child.path)
+                self._suffixes[leaf.id] = len(fmt_bytes(child.size)) + 2
         if entry.more:
             node.add_leaf(Text(f"… {entry.more:,} more", style="dim italic"), data=None)
+
+    def render_label(self, node: TreeNode[Path], base_style: Any, style: Any) -> Text:
+        """A label too long for the pane gives way in its name, never in its size or status (the ``  4.1 KiB``
+        at its end): ``digits_c…  1.6 MiB``; where even that does not fit, the name alone (``digits_cnn…``),
+        never a cut size."""
+        text = super().render_label(node, base_style, style)
+        keep = self._suffixes.get(node.id, 0)
+        depth, parent = 0, node.parent
+        while parent is not None:
+            depth, parent = depth + 1, parent.parent
+        room = self.scrollable_content_region.width - depth * self.guide_depth
+        if text.cell_len <= room or room < 4:
+            return text
+        if keep and room > keep + 3:
+            head = text[: room - keep - 1]
+            head.append("…")
+            head.append_text(text[len(text) - keep:])
+            return head
+        # no room for both: the name (cut if need be), and no size at all rather than a misleading part of one
+        name = text[: len(text) - keep] if keep else text
+        if name.cell_len <= room:
+            return name
+        head = name[: room - 1]
+        head.append("…")
+        return head
 
     @staticmethod
     def _label(entry: Entry) -> Text:
