@@ -105,7 +105,7 @@ def test_model_card_is_a_readable_summary(tmp_path: Path) -> None:
     assert "image 32×32 uint8 → label" in text
     assert "val_accuracy 0.9684" in text
     assert "8 run · best epoch 7" in text
-    assert "xxh3:eeef9fb5537d…" in text
+    assert "eeef9fb5537d" in text and "xxh3:" not in text  # hashes read the same everywhere: 12 hex digits
     assert "history (8 epochs)" in text
     assert '"framework"' not in text  # not raw JSON
 
@@ -419,6 +419,16 @@ async def test_artifact_tree_lists_steps_in_run_order_and_posts_selected(tmp_pat
         selected.clear()
         await pilot.press("down")  # evaluate's folder follows
         await wait_for(pilot, lambda: selected == [run / "train" / "log.txt"])
+
+
+def test_hashes_read_the_same_everywhere() -> None:
+    """Issue 16 item 10: a dataset's hash (``xxh3:...``) and an artifact's (bare hex) print alike."""
+    from blase_tui.core.fmt import cell, fmt_hash
+
+    digest = "41fdb51ba2a9746d86f5fe9e13e389a65e6419ca00e58ef8c7e43784787eea5c"
+    assert fmt_hash(f"xxh3:{digest}") == fmt_hash(digest) == "41fdb51ba2a9"
+    assert cell("data", f"xxh3:{digest}") == cell("data", digest) == "41fdb51ba2a9"
+    assert fmt_hash(None) == "-"
 
 
 async def test_a_narrow_artifact_tree_cuts_names_never_sizes(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from blase_tui.cli import common
+from blase_tui.core.fmt import fmt_hash
 
 app = typer.Typer(no_args_is_help=True, help="Saved model versions and their cards.")
 
@@ -48,7 +49,7 @@ def show_command(
     card = row["card"] or {}
     c.print(f"[bold]{row['name']} v{row['version']}[/]  {row['framework']}  trained in run {row['run_id']}"
             + (f"  aliases: {', '.join(row['aliases'])}" if row["aliases"] else ""))
-    c.print(f"  file {row['file_name']} ({row['file_hash'][:12]}), stored at {row['path']}")
+    c.print(f"  file {row['file_name']} ({fmt_hash(row['file_hash'])}), stored at {row['path']}")
     if card:
         inp = card.get("input") or {}
         c.print(f"  input {inp.get('column')} {inp.get('shape')} {inp.get('dtype')}, target {inp.get('target')}")

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from blase_tui.cli import common
+from blase_tui.core.fmt import fmt_hash
 from blase_tui.errors import EXIT_FAILED, BlaseError, ConfigError
 
 app = typer.Typer(no_args_is_help=True, help="Find, inspect and compare runs.")
@@ -103,19 +104,20 @@ def show_command(
             c.print("    metrics: " + ", ".join(f"{k}={common.fmt_value(v)}" for k, v in s["metrics"].items()))
         for d in s["datasets"]:
             verb = "read" if d["role"] == "input" else "wrote"
-            c.print(f"    {verb} {d['name']}  {common.fmt_bytes(d['bytes'])}  {str(d['hash'])[:12]}")
+            c.print(f"    {verb} {d['name']}  {common.fmt_bytes(d['bytes'])}  {fmt_hash(d['hash'])}")
         for a in s["artifacts"]:
-            c.print(f"    artifact {a['name']}  {common.fmt_bytes(a['size'])}  {a['hash'][:12]}")
+            c.print(f"    artifact {a['name']}  {common.fmt_bytes(a['size'])}  {fmt_hash(a['hash'])}")
         sig = s["signature"]
         if sig["code_hash"]:
-            c.print(f"    code {sig['code_hash'][:12]}  params {str(sig['params_hash'])[:12]}  env {str(sig['env_hash'])[:12]}")
+            c.print(f"    code {fmt_hash(sig['code_hash'])}  params {fmt_hash(sig['params_hash'])}"
+                    f"  env {fmt_hash(sig['env_hash'])}")
     for d in desc["datasets"]:
         verb = "read" if d["role"] == "input" else "wrote"
-        c.print(f"  {verb} {d['name']}  {common.fmt_bytes(d['bytes'])}  {str(d['hash'])[:12]}")
+        c.print(f"  {verb} {d['name']}  {common.fmt_bytes(d['bytes'])}  {fmt_hash(d['hash'])}")
     code = [a for a in desc["artifacts"] if a["name"].startswith("code/")]
     for a in desc["artifacts"]:
         if not a["name"].startswith("code/"):
-            c.print(f"  artifact {a['name']}  {common.fmt_bytes(a['size'])}  {a['hash'][:12]}")
+            c.print(f"  artifact {a['name']}  {common.fmt_bytes(a['size'])}  {fmt_hash(a['hash'])}")
     if code:
         names = ", ".join(a["name"][5:] for a in code[:4]) + (f" and {len(code) - 4} more" if len(code) > 4 else "")
         c.print(f"  code kept: {names}  ({common.fmt_bytes(sum(a['size'] for a in code))}, in artifacts/code/)", markup=False)
@@ -307,10 +309,8 @@ def reproduce_command(
 def _value(value: Any) -> str:
     if value is None:
         return "none"
-    if isinstance(value, str) and len(value) > 24 and ":" not in value[:8]:
-        return value[:12]
-    if isinstance(value, str) and value.startswith("xxh3:"):
-        return value[:17]
+    if isinstance(value, str) and (len(value) > 24 and ":" not in value[:8] or value.startswith("xxh3:")):
+        return fmt_hash(value)
     return str(value)
 
 

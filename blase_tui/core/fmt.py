@@ -89,10 +89,18 @@ def progress_text(e: dict[str, Any]) -> str:
     return f"{e['stage']} {done}/{total if total is not None else '?'}{pct} {e.get('rate') or 0:.1f} {e.get('unit', 'items')}/s{eta_s}"
 
 
+def fmt_hash(digest: Any) -> str:
+    """A content hash as everywhere in blase: its first 12 hex digits, without the algorithm's name (all are
+    xxh3): ``xxh3:41fdb51ba2a9746d...`` and ``41fdb51ba2a9746d...`` both read ``41fdb51ba2a9``."""
+    if not digest:
+        return "-"
+    return str(digest).rpartition(":")[2][:12]
+
+
 def cell(section: str, value: Any) -> str | None:
-    """A diff value as short text: hashes cut to 12 characters; None for a value one run does not have."""
+    """A diff value as short text: hashes cut to 12 hex digits; None for a value one run does not have."""
     if value is None:
         return None
     if section in ("code", "data", "git") and isinstance(value, str) and len(value) > 20:
-        return value[:12]
+        return fmt_hash(value)
     return fmt_value(value)

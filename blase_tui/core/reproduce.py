@@ -314,10 +314,9 @@ def _link_tree(source: Path, target: Path) -> None:
 
 
 def _short(digest: str | None) -> str:
-    if not digest:
-        return "-"
-    algo, _, value = digest.rpartition(":")
-    return f"{algo}:{value[:12]}" if algo else value[:12]
+    from blase_tui.core.fmt import fmt_hash
+
+    return fmt_hash(digest)
 
 
 # ---------------------------------------------------------------------------------------- adopt and compare

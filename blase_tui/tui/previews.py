@@ -533,8 +533,9 @@ def render_card(card: dict[str, Any], *, path: Path | None = None, width: int = 
 
 
 def _short_hash(digest: str) -> str:
-    algo, _, hexpart = digest.rpartition(":")
-    return f"{algo + ':' if algo else ''}{hexpart[:12]}…" if len(hexpart) > 12 else digest
+    from blase_tui.core.fmt import fmt_hash
+
+    return fmt_hash(digest)
 
 
 def _history_sparklines(history: list[dict[str, Any]], width: int, max_rows: int) -> Table:

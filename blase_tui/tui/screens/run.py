@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
-from blase_tui.core.fmt import STATUS_STYLE, fmt_bytes, fmt_seconds, fmt_time, fmt_value
+from blase_tui.core.fmt import STATUS_STYLE, fmt_bytes, fmt_hash, fmt_seconds, fmt_time, fmt_value
 from blase_tui.core.project import Project
 from blase_tui.tui.widgets.wrapped_log import WrappedLog
 from blase_tui.tui.worker_errors import ShowsWorkerErrors
@@ -79,7 +79,7 @@ def render_details(desc: dict[str, Any]) -> Group:
     for owner, sets in [("(run)", desc["datasets"])] + [(s["step"], s["datasets"]) for s in desc["steps"]]:
         for d in sets:
             data.add_row(owner, d["role"], d["name"] or d["path"] or "", str(d["records"] or "-"), fmt_bytes(d["bytes"]),
-                         (d["hash"] or "").split(":")[-1][:12])
+                         fmt_hash(d["hash"]))
     parts.append(Text(""))
     parts.append(data if data.row_count else Text("no datasets recorded", style="dim"))
     if desc.get("lineage"):
