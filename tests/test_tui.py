@@ -644,3 +644,39 @@ async def test_the_logs_tab_wraps_long_lines(project: Path, blase) -> None:
         assert longest > log.size.width  # there is a line too long for the pane ...
         assert max(len(strip.text.rstrip()) for strip in log.lines) <= log.size.width  # ... shown whole, wrapped
         assert "Traceback" in text or "boom" in text
+
+
+async def test_at_80x24_the_progress_box_keeps_its_border_above_the_log() -> None:
+    """Issue 16 item 4: a training's stages (the whole run plus one per epoch) used to push the progress box
+    past its share of the screen: its bottom border was cut and it ran into the log."""
+    from textual.app import App, ComposeResult
+    from textual.widgets import RichLog
+
+    from blase_tui.tui.widgets.resource_pane import ResourcePane
+
+    class Host(App):
+        CSS_PATH = str(REPO / "blase_tui" / "tui" / "app.tcss")  # the app's layout rules for the panes
+
+        def compose(self) -> ComposeResult:
+            yield StepPanes(lambda: None, lambda: False, title="sample: train", budget=512 * 2**20)
+
+    app = Host()
+    async with app.run_test(size=(80, 19)) as pilot:  # what the jobs screen leaves the panes at 80x24
+        panes = app.query_one(StepPanes)
+        await until(pilot, lambda: panes.has_class("narrow"), what="the stacked layout")
+        panes.query_one(ResourcePane).sample = {"rss": 386 << 20, "cpu": 185, "sys_mem_used": 900 << 20,
+                                                "sys_mem_total": 24 << 30, "gpu": None}
+        progress = panes.query_one(ProgressPane)
+        progress.stages = {"train": {"stage": "train", "done": 7, "total": 32, "rate": 2.6, "unit": "epochs"}}
+        for i in range(1, 9):
+            progress.stages[f"train epoch {i}/32"] = {"stage": f"train epoch {i}/32", "done": 20 if i < 8 else 8,
+                                                      "total": 20, "finished": i < 8, "unit": "batches"}
+        progress.flush()
+        await until(pilot, lambda: progress.region.x == 0 and progress.region.y > 1, what="the panes stacked")
+        progress.flush()  # drawn again at its width
+        await pilot.pause(0.1)
+        top, log = panes.query_one("#panes-top"), panes.query_one(RichLog)
+        assert progress.region.bottom <= top.region.bottom, (progress.region, top.region)
+        assert log.region.y >= progress.region.bottom and log.region.height >= 4
+        lines = [progress.render_line(y).text for y in range(progress.size.height)]
+        assert "train epoch 8/32" in "".join(lines) and "train " in lines[0], lines  # the running stages

@@ -78,7 +78,7 @@ class CompareScreen(ShowsWorkerErrors, Screen[None]):
             if changed:
                 summary = f"{len(changed)} differ" + (f", {same} same" if same else "")
             else:
-                summary = "no differences" + (f" ({same} the same)" if same else "")
+                summary = f"all {same} the same" if same else "nothing to compare"  # fits the item column
             table.add_row(Text(section, style="bold magenta"), Text(summary, style="dim"), "", "")
             for key, (va, vb) in changed.items():
                 fa, fb = cell(section, va), cell(section, vb)

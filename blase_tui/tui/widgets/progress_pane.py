@@ -14,16 +14,22 @@ from textual.widgets import Static
 from blase_tui.core.fmt import eta_seconds, fmt_seconds
 
 
-def render_progress(stages: dict[str, dict[str, Any]], *, width: int = 60, keep_done: int = 3) -> RenderableType:
+def render_progress(stages: dict[str, dict[str, Any]], *, width: int = 60, keep_done: int = 3,
+                    max_rows: int | None = None) -> RenderableType:
     """A bar per stage in ``width`` cells, running stages first. Stages still running are all shown; of the
     finished ones only the last ``keep_done`` (a training of 40 epochs would otherwise fill the pane with
-    finished bars)."""
+    finished bars). ``max_rows``: at most that many bars (running stages first, then the latest finished),
+    for a pane that must fit a short terminal."""
     if not stages:
         return Text("no progress reported yet", style="dim")
     # running stages first: on a short terminal they are the ones that must stay visible
     items = sorted(stages.items(), key=lambda kv: bool(kv[1].get("finished")))
     done_items = [i for i, (_, e) in enumerate(items) if e.get("finished")]
-    hidden = set(done_items[:-keep_done]) if len(done_items) > keep_done else set()
+    if max_rows is not None:
+        keep_done = min(keep_done, max(0, max_rows - (len(items) - len(done_items))))
+    hidden = set(done_items[:-keep_done] if keep_done else done_items) if len(done_items) > keep_done else set()
+    if max_rows is not None:  # more running stages than rows: the first ones (the outer stages) stay
+        hidden |= {i for i, (_, e) in enumerate(items) if not e.get("finished")} - set(range(max_rows))
     rows = []
     for i, (stage, e) in enumerate(items):
         if i in hidden:
@@ -115,7 +121,10 @@ class ProgressPane(Static):
 
     def flush(self) -> None:
         # the content width: the pane less its border and padding
-        self.update(render_progress(self.stages, width=max(30, (self.size.width or 80) - 4)))
+        # stacked under the resources (a narrow terminal), the pane keeps to 3 bars so the log keeps its room
+        narrow = any(a.has_class("narrow") for a in self.ancestors if hasattr(a, "has_class"))
+        self.update(render_progress(self.stages, width=max(30, (self.size.width or 80) - 4),
+                                    max_rows=3 if narrow else None))
 
     def percent(self, stage: str) -> float | None:
         e = self.stages.get(stage)

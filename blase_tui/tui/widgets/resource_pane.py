@@ -27,6 +27,13 @@ def _cores() -> int:
     return os.cpu_count() or 1
 
 
+def _of(used: int, total: int) -> str:
+    """``386.6 / 512.0 MiB`` (one unit when both have it), else ``386.6 MiB / 2.0 GiB``."""
+    a, b = fmt_bytes(used), fmt_bytes(total)
+    unit_a, unit_b = a.rpartition(" ")[2], b.rpartition(" ")[2]
+    return f"{a.rpartition(' ')[0]} / {b}" if unit_a == unit_b else f"{a} / {b}"
+
+
 def render_resources(sample: dict[str, Any] | None, *, budget: int | None = None, peak: int = 0,
                      bar_width: int = 20) -> RenderableType:
     """A small table: process memory (against the budget when known), system memory, CPU, each GPU."""
@@ -37,16 +44,17 @@ def render_resources(sample: dict[str, Any] | None, *, budget: int | None = None
     t.add_column(no_wrap=True, min_width=bar_width)
     t.add_column(no_wrap=True, overflow="ellipsis")
     rss = sample.get("rss") or 0
+    # the peak shares the process row (one row less: at 80x24 the panes must fit above the log)
+    at_peak = f", peak {fmt_bytes(peak)}" if peak else ""
     if budget:
-        t.add_row("process", _bar(rss / budget, bar_width), f"{fmt_bytes(rss)} / {fmt_bytes(budget)}")
+        t.add_row("process", _bar(rss / budget, bar_width), f"{_of(rss, budget)}{at_peak}")
     else:
-        t.add_row("process", _bar(rss / max(1, sample.get("sys_mem_total") or 1), bar_width), fmt_bytes(rss))
+        t.add_row("process", _bar(rss / max(1, sample.get("sys_mem_total") or 1), bar_width),
+                  fmt_bytes(rss) + at_peak)
     if sample.get("workers"):  # an executor's workers (their memory is in the process figure above)
         t.add_row("workers", "", workers_text(sample["workers"]))
-    if peak:
-        t.add_row(Text("peak", style="dim"), "", Text(fmt_bytes(peak), style="dim"))
     used, total = sample.get("sys_mem_used") or 0, sample.get("sys_mem_total") or 0
-    t.add_row("system", _bar(used / total if total else 0, bar_width), f"{fmt_bytes(used)} / {fmt_bytes(total)}")
+    t.add_row("system", _bar(used / total if total else 0, bar_width), _of(used, total))
     cpu = float(sample.get("cpu") or 0)
     cores = _cores()
     t.add_row("cpu", _bar(cpu / (100 * cores), bar_width), f"{cpu:.0f}% ({cores} cores = {100 * cores}%)")
