@@ -38,7 +38,7 @@ class RunsScreen(ShowsWorkerErrors, Screen[None]):
         Binding("c", "compare", "Compare", id="runs.compare", tooltip="Compare the two marked runs (space marks)"),
         Binding("l", "launch", "Launch", id="runs.launch", tooltip="Pick a step, edit its params, start it"),
         Binding("x", "stop", "Stop", show=False, id="runs.stop",
-                tooltip="Stop the running steps of this run, whoever started them (asks first)"),
+                tooltip="Stop this run's running steps, whoever started them"),
         Binding("J", "jobs", "Jobs", show=False, id="runs.jobs", tooltip="Live panes of the steps launched from here"),
         Binding("L", "label", "Label", show=False, id="runs.label", tooltip="Label records for active learning"),
         Binding("r", "reload", "Reload", show=False, id="runs.reload", tooltip="Read every run again"),
