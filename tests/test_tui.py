@@ -680,3 +680,20 @@ async def test_at_80x24_the_progress_box_keeps_its_border_above_the_log() -> Non
         assert log.region.y >= progress.region.bottom and log.region.height >= 4
         lines = [progress.render_line(y).text for y in range(progress.size.height)]
         assert "train epoch 8/32" in "".join(lines) and "train " in lines[0], lines  # the running stages
+
+
+async def test_going_back_leaves_a_screens_toasts_behind(project: Path, blase) -> None:
+    """Issue 16 item 10: a toast raised on one screen no longer shows again on the screen below it."""
+    blase("step", "a", cwd=project, check=True)
+    app = make_app(project)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await runs_loaded(pilot, app, 1)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen))
+        app.notify("a toast of the run screen", timeout=60)
+        await pilot.press("x")  # the runs screen's key: nothing here; a dialog would keep the toast
+        await pilot.pause(0.05)
+        assert any(n.message == "a toast of the run screen" for n in app._notifications)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        assert not any(n.message == "a toast of the run screen" for n in app._notifications)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App
@@ -88,6 +88,15 @@ class BlaseApp(ShowsWorkerErrors, App[int]):
             registry.add_project(root)
         except (OSError, BlaseError):
             pass
+
+    def pop_screen(self) -> Any:
+        """Back from a screen: its toasts ("train: succeeded", "sorted by loss") stay with it instead of showing
+        again on the screen below. A dialog closing keeps them (they belong to the screen under it)."""
+        from textual.screen import ModalScreen
+
+        if not isinstance(self.screen, ModalScreen):
+            self.clear_notifications()
+        return super().pop_screen()
 
     def open_projects(self) -> None:
         """Back to the projects list (the bottom screen)."""
