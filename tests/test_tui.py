@@ -697,3 +697,18 @@ async def test_going_back_leaves_a_screens_toasts_behind(project: Path, blase) -
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, RunsScreen))
         assert not any(n.message == "a toast of the run screen" for n in app._notifications)
+
+
+async def test_the_projects_screen_updates_by_itself(project: Path, blase, tmp_path: Path) -> None:
+    """Issue 16 item 10: a run made elsewhere (cron, another terminal) shows in the projects list unasked."""
+    blase("projects", "add", str(project), cwd=tmp_path, check=True)
+    app = make_app(None)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = await until(pilot, lambda: isinstance(app.screen, ProjectsScreen)
+                            and app.screen.query_one("#projects-table").row_count
+                            and app.screen.query_one("#projects-table"), what="the project list")
+        assert [str(c) for c in table.get_row_at(0)][1] == "0"
+        blase("step", "a", cwd=project, check=True)
+        await until(pilot, lambda: [str(c) for c in table.get_row_at(0)][1] == "1", timeout=15,
+                    what="the new run to be counted without a key")
+        assert "succeeded" in str(table.get_row_at(0)[3])

@@ -16,6 +16,9 @@ from blase_tui.core.fmt import STATUS_STYLE, fmt_time
 from blase_tui.tui.worker_errors import ShowsWorkerErrors
 
 
+POLL = 3.0  # seconds between reads of the projects' stores while the list is shown
+
+
 class ProjectsScreen(ShowsWorkerErrors, Screen[None]):
     """The registry's projects; enter opens one."""
 
@@ -42,6 +45,12 @@ class ProjectsScreen(ShowsWorkerErrors, Screen[None]):
 
     def on_mount(self) -> None:
         self.action_reload()
+        # runs arrive from cron and other terminals: the counts and newest runs move on by themselves
+        self.set_interval(POLL, self._poll)
+
+    def _poll(self) -> None:
+        if self.is_current:
+            self.load()
 
     def on_screen_resume(self) -> None:
         self.action_reload()  # counts and newest runs move on while other screens are shown
@@ -73,12 +82,18 @@ class ProjectsScreen(ShowsWorkerErrors, Screen[None]):
 
     def on_projects_screen_loaded(self, message: Loaded) -> None:
         table = self.query_one("#projects-table", DataTable)
+        cursor = None  # the project under the cursor stays under it when the rows are read again
+        if table.row_count:
+            cursor = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         table.clear()
         for r in message.rows:
             status = r["status"] or ("folder missing" if r["missing"] else "no runs yet")
             style = STATUS_STYLE.get(status, "dim")
             table.add_row(r["name"], str(r["runs"]), fmt_time(r.get("started")), f"[{style}]{status}[/]", r["path"],
                           key=r["path"])
+        keys = [r["path"] for r in message.rows]
+        if cursor in keys:
+            table.move_cursor(row=keys.index(cursor), animate=False)
         empty = self.query_one("#projects-empty", Static)
         empty.update("" if message.rows else "No projects yet. Press [b]a[/] to add a folder that holds a blase.toml.")
         table.focus()
