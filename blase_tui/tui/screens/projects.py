@@ -15,7 +15,6 @@ from textual.widgets import DataTable, Footer, Static
 from blase_tui.core.fmt import STATUS_STYLE, fmt_time
 from blase_tui.tui.worker_errors import ShowsWorkerErrors
 
-
 POLL = 3.0  # seconds between reads of the projects' stores while the list is shown
 
 
