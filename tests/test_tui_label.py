@@ -226,7 +226,9 @@ def test_the_labelling_screen_killed_mid_round_loses_no_label_it_showed_as_saved
         for _ in range(4):
             screen = b""
             os.write(fd, b"r")
-            saved.append(read_until(rb"saved: (\d+) = real").group(1).decode())
+            # the new key: a repaint may send the line of the previous save again before the new one
+            seen = b"".join(b"(?!" + k.encode() + b"\\b)" for k in saved)
+            saved.append(read_until(rb"saved: " + seen + rb"(\d+) = real").group(1).decode())
         os.write(fd, b"b")  # and die while (or before) this one is written
         os.kill(pid, signal.SIGKILL)
     finally:
@@ -249,3 +251,28 @@ def test_the_labelling_screen_killed_mid_round_loses_no_label_it_showed_as_saved
     for key in saved:
         assert current.get(key) == "real", f"{key} was shown as saved but is not in the store"
     assert len(current) in (4, 5)  # the fifth key may or may not have been committed before the kill
+
+
+def test_the_key_legend_wraps_between_keys_and_missing_values_read_as_a_dash() -> None:
+    """Issue 16 item 14: at 80 columns a key was split from its meaning; a missing value showed `None`; a
+    19-digit candid wrapped."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from blase_tui.tui.screens.label import legend_text, render_fields
+
+    entries = [("r", "real"), ("b", "bogus"), ("v", "varstar"), ("n", "unsure"), ("s", "skip"), ("u", "undo"),
+               ("o", "open"), ("q", "quit")]
+    for width in (24, 38, 60):
+        lines = legend_text(entries, width).plain.split("\n")
+        assert all(len(line) <= width for line in lines)
+        for key, meaning in entries:  # each key with its meaning, on one line
+            assert sum(f" {key}  {meaning}" in line for line in lines) == 1, (width, lines)
+    record = SimpleNamespace(key=2900018253295123456, secondary="ZTF26gikyibw",
+                             fields={"magpsf": None, "drb": float("nan"), "ndet": 16})
+    console = Console(width=38, record=True, file=open("/dev/null", "w"))
+    console.print(render_fields(record, "candid", "objectId"))
+    shown = console.export_text()
+    assert "2900018253295123456" in shown  # whole, on one line
+    assert "None" not in shown and "nan" not in shown and shown.count("—") == 2

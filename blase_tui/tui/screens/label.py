@@ -27,19 +27,40 @@ def render_fields(record: Any, key_name: str = "key", secondary_name: str | None
     """The record's ids (under the configured column names) and its configured fields, once each."""
     t = Table(box=None, show_header=False, padding=(0, 1))
     t.add_column(style="bold", no_wrap=True)
-    t.add_column(overflow="fold")
+    # the key is read whole (a 19-digit candid must not wrap); other long values fold
+    t.add_column(overflow="fold", min_width=min(len(str(record.key)), 24))
     t.add_row(key_name, str(record.key))
     if record.secondary:
         t.add_row(secondary_name or "id", str(record.secondary))
     for k, v in record.fields.items():
         if k in (key_name, secondary_name):
             continue
-        if isinstance(v, float):
+        if v is None or (isinstance(v, float) and v != v):
+            v = "—"  # missing (None, NaN): a dash, not `None`
+        elif isinstance(v, float):
             v = f"{v:.5g}"
         elif isinstance(v, list | tuple | np.ndarray):
             v = f"[{len(v)} values]"
         t.add_row(k, str(v))
     return t
+
+
+def legend_text(entries: list[tuple[str, str]], width: int) -> Text:
+    """The keys and what they do, ``[ r ] real``, wrapped between entries only: a key never ends a line
+    without its meaning."""
+    text, used = Text(), 0
+    for key, meaning in entries:
+        size = len(key) + 2 + 1 + len(meaning)
+        if used and used + 2 + size > width:
+            text.append("\n")
+            used = 0
+        elif used:
+            text.append("  ")
+            used += 2
+        text.append(f" {key} ", style="bold reverse")
+        text.append(f" {meaning}")
+        used += size
+    return text
 
 
 def render_why(record: Any) -> Text:
@@ -104,6 +125,7 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
         self.latencies: list[float] = []
         self.saved: list[str] = []
         self.ignored = 0  # keys pressed while a label was being saved (not applied; the screen says so)
+        self.legend: list[tuple[str, str]] = []
         self.quit_when_saved = False
 
     def compose(self) -> ComposeResult:
@@ -168,9 +190,16 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
         self.query_one("#label-title", Static).update(
             f"blase · {self.project.name} · label · round {r.number}{resumed} · {r.strategy} · {model}")
         self.check_model()
-        keys = "  ".join(f"[b reverse] {k} [/] {v}" for k, v in self.session.keys.items())
-        self.query_one("#label-keys", Static).update(
-            keys + "   [b reverse] s [/] skip  [b reverse] u [/] undo  [b reverse] o [/] open  [b reverse] q [/] quit")
+        self.legend = [*self.session.keys.items(), ("s", "skip"), ("u", "undo"), ("o", "open"), ("q", "quit")]
+        self._draw_legend()
+
+    def _draw_legend(self) -> None:
+        widget = self.query_one("#label-keys", Static)
+        if self.legend:
+            widget.update(legend_text(self.legend, max(20, (widget.size.width or 80) - 2)))
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._draw_legend)
 
     @work(thread=True, group="label-model", exit_on_error=False)
     def check_model(self) -> None:
@@ -188,7 +217,7 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
             self.saved.append(message.saved)
         status = f"{done} of {target} labelled this round"
         if message.saved:
-            status += f" · {message.saved}"
+            status += f"\n{message.saved}"  # its own line: a long key never pushes it out of sight
         if self.record is None:
             from blase_tui.tui.widgets.series_plot import SeriesPlot
 
@@ -201,7 +230,7 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
             self.query_one(SeriesPlot).display = False
         else:
             self._draw(self.record)
-        self.query_one("#label-status", Static).update(status)
+        self.query_one("#label-status", Static).update(Text(status, no_wrap=True, overflow="ellipsis"))  # no split
         self.busy = False
         self.call_after_refresh(self._painted, message.started)
         if self.quit_when_saved:
