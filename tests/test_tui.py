@@ -712,3 +712,35 @@ async def test_the_projects_screen_updates_by_itself(project: Path, blase, tmp_p
         await until(pilot, lambda: [str(c) for c in table.get_row_at(0)][1] == "1", timeout=15,
                     what="the new run to be counted without a key")
         assert "succeeded" in str(table.get_row_at(0)[3])
+
+
+async def test_wide_terminals_show_more_metrics_and_no_header_is_cut(project: Path, blase) -> None:
+    """Issue 16 item 6: at 120 columns the last header was cut (under the scrollbar); at 200 the extra width
+    all went to the steps column. Now every header shows whole, and a wide terminal shows more metrics."""
+    from conftest import make_project
+
+    root = make_project(project.parent / "many", main_src='''
+from blase_tui import step
+
+
+@step
+def fit(ctx, n: int = 1):
+    ctx.log_metrics({"accuracy": 0.9, "val_loss": 0.31, "val_accuracy": 0.88, "precision": 0.8,
+                     "recall": 0.7, "f1": 0.75, "roc_auc": 0.93, "loss": 0.2})
+''')
+    for n in range(40):  # enough rows for a scrollbar
+        blase("step", "fit", "--set", f"n={n}", cwd=root, check=True)
+    for width, least in ((120, 3), (200, 7)):
+        app = make_app(root)
+        async with app.run_test(size=(width, 24)) as pilot:
+            runs = await runs_loaded(pilot, app, 40)
+            await pilot.pause(0.1)
+            header = runs.render_line(0).text
+            cols = runs.visible_columns(runs._width())
+            metrics = [c.title for c in cols if c.key.startswith("metric:")]
+            assert len(metrics) >= least, (width, header)
+            for title in metrics:
+                assert title in header.split(), (width, title, header)  # whole, not "val_los"
+            widths = dict(zip([c.key for c in cols], runs._widths(cols, runs._width()), strict=True))
+            assert widths["steps"] <= 40
+            assert cols[0].width == 25  # the full run id at both sizes

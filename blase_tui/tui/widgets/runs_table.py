@@ -59,10 +59,13 @@ ALL_COLUMNS = [
 
 BASE_COLUMNS = [c for c in ALL_COLUMNS if c.width != 6]
 SHORT_ID = next(c for c in ALL_COLUMNS if c.width == 6)
+MAX_METRICS = 8
+EXTRA_METRIC_DROP = 9  # the drop numbers of the fourth and later metric columns
+FLEX_MAX = 40  # the steps and name columns stop growing here: a wide terminal shows more metrics instead
 LOWER_IS_BETTER = ("loss", "error", "rmse", "mae", "mse", "seconds", "time")
 
 
-def metric_column(key: str, first: bool = False) -> Column:
+def metric_column(key: str, first: bool = False, index: int = 0) -> Column:
     def get(r: dict[str, Any], now: float) -> str:
         v = r.get("metrics", {}).get(key)
         return metric_cell(v) if v is not None else ""
@@ -70,7 +73,8 @@ def metric_column(key: str, first: bool = False) -> Column:
     def sort(r: dict[str, Any]) -> Any:
         return r.get("metrics", {}).get(key)  # None: the run has no such metric (sorted last, either way)
 
-    return Column(f"metric:{key}", key, max(8, min(len(key), 14)), get, sort, drop=3 if first else 6)
+    return Column(f"metric:{key}", key, max(8, min(len(key), 14)), get, sort,
+                  drop=3 if first else 6 + index)
 
 
 def metric_cell(v: Any) -> str:
@@ -225,15 +229,15 @@ class RunsTable(ScrollView, can_focus=True):
         self.refresh()
 
     def _choose_metric_columns(self) -> None:
-        """Show three metrics: quality measures (accuracy, loss, f1, …) before bookkeeping ones (seconds,
-        records), then the ones most runs have."""
+        """Up to eight metrics, as many as the width holds (three at 120 columns): quality measures (accuracy,
+        loss, f1, …) before bookkeeping ones (seconds, records), then the ones most runs have."""
         counts: Counter[str] = Counter()
         for r in self.rows.values():
             counts.update(r.get("metrics", {}).keys())
-        keys = sorted(counts, key=lambda k: (metric_tier(k), -counts[k]))[:3]
+        keys = sorted(counts, key=lambda k: (metric_tier(k), -counts[k]))[:MAX_METRICS]
         if keys != self.metric_keys:
             self.metric_keys = keys
-            self.columns = list(BASE_COLUMNS) + [metric_column(k, i == 0) for i, k in enumerate(keys)]
+            self.columns = list(BASE_COLUMNS) + [metric_column(k, i == 0, i) for i, k in enumerate(keys)]
 
     def _reorder(self) -> None:
         col = next((c for c in self.columns if c.key == self.sort_key), self.columns[0])
@@ -277,7 +281,7 @@ class RunsTable(ScrollView, can_focus=True):
     def cycle_sort(self) -> str:
         """Sort by the next column on screen."""
         keys = []
-        for c in self.visible_columns(self.size.width or 120):
+        for c in self.visible_columns(self._width() or 120):
             if c.key not in keys:
                 keys.append(c.key)
         nxt = keys[(keys.index(self.sort_key) + 1) % len(keys)] if self.sort_key in keys else keys[0]
@@ -298,6 +302,10 @@ class RunsTable(ScrollView, can_focus=True):
                 pass
         self.cursor = min(self.cursor, max(0, len(self.order) - 1))
 
+    def _width(self) -> int:
+        """The cells the rows have: the widget less its scrollbar (a column drawn under it is cut)."""
+        return self.scrollable_content_region.width or self.size.width
+
     def _resize(self) -> None:
         self.virtual_size = Size(self.size.width, len(self.order) + 1)
 
@@ -313,6 +321,11 @@ class RunsTable(ScrollView, can_focus=True):
         def need(cs: list[Column]) -> int:
             return sum((c.width or 12) + 1 for c in cs)
 
+        while need(cols) > total:  # metrics beyond the third give way first, before the full run id
+            extra = [c for c in cols if c.drop >= EXTRA_METRIC_DROP]
+            if not extra:
+                break
+            cols.remove(max(reversed(extra), key=lambda c: c.drop))
         if need(cols) > total:
             cols[0] = SHORT_ID
         while need(cols) > total:
@@ -326,7 +339,7 @@ class RunsTable(ScrollView, can_focus=True):
         fixed = sum(c.width + 1 for c in cols if c.width)
         flex = [c for c in cols if not c.width]
         share = max(0, total - fixed - len(flex)) // max(1, len(flex))
-        return [c.width if c.width else max(6, share) for c in cols]
+        return [c.width if c.width else max(6, min(FLEX_MAX, share)) for c in cols]
 
     def _line(self, cells: list[str], widths: list[int], styles: list[Style | None], base: Style) -> Strip:
         segments = []
@@ -334,11 +347,11 @@ class RunsTable(ScrollView, can_focus=True):
             t = text if len(text) <= width else text[: max(0, width - 1)] + "…"
             segments.append(Segment(t.ljust(width) + " ", base + style if style else base))
         strip = Strip(segments)
-        return strip.crop_extend(0, self.size.width, base)
+        return strip.crop_extend(0, self._width(), base)
 
     def render_line(self, y: int) -> Strip:
-        cols = self.visible_columns(self.size.width)
-        widths = self._widths(cols, self.size.width)
+        cols = self.visible_columns(self._width())
+        widths = self._widths(cols, self._width())
         header_style = Style(bold=True, reverse=False) + Style.parse("underline")
         if y == 0:
             titles = []
@@ -352,7 +365,7 @@ class RunsTable(ScrollView, can_focus=True):
             return self._line(titles, widths, [None] * len(widths), header_style)
         index = self.scroll_offset.y + y - 1
         if index >= len(self.order):
-            return Strip.blank(self.size.width, Style())
+            return Strip.blank(self._width(), Style())
         run_id = self.order[index]
         row = self.rows[run_id]
         now = self.now()
