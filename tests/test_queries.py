@@ -78,6 +78,7 @@ def test_diff_shows_changed_param_and_code_hash(project: Path, blase) -> None:
     assert diff["environment"]["changed"] == {}
     text = blase("runs", "diff", runs[1]["id"], runs[0]["id"], cwd=project)
     assert "a.n" in text.stdout and "code: 3 differ" in text.stdout
+    assert "-0.3 ✓ better" in text.stdout  # a.loss went from 0.5 to 0.2: lower is better for a loss
 
 
 def test_reindex_finds_a_copied_run_folder(tmp_path: Path, project: Path, blase) -> None:

@@ -240,6 +240,9 @@ async def test_compare_two_runs(project: Path, blase) -> None:
         assert by_item["a.n"] == ("5", "2")
         assert by_item["a.lr"] == ("0.5", "0.1")
         assert by_item["a.loss"] == ("0.2", "0.5")
+        # issue 16: how B moved from A, marked in words too (lower is better for a loss)
+        deltas = {r[1]: r[4] for r in rows if r[1]}
+        assert deltas["a.loss"] == "+0.3 ✗ worse"
 
 
 async def test_marks_say_a_and_b_and_a_third_is_refused(project: Path, blase) -> None:
@@ -744,3 +747,13 @@ def fit(ctx, n: int = 1):
             widths = dict(zip([c.key for c in cols], runs._widths(cols, runs._width()), strict=True))
             assert widths["steps"] <= 40
             assert cols[0].width == 25  # the full run id at both sizes
+
+
+def test_deltas_know_which_way_is_better() -> None:
+    from blase_tui.core.fmt import delta_text
+
+    assert delta_text("val_loss", 0.3, 0.2) == ("-0.1", "better")
+    assert delta_text("accuracy", 0.9, 0.8) == ("-0.1", "worse")
+    assert delta_text("train.seconds", 2, 3) == ("+1", "worse")
+    assert delta_text("f1", 0.5, 0.5) == ("0", "same")
+    assert delta_text("f1", "a", 0.5) is None and delta_text("f1", True, 1.0) is None

@@ -321,7 +321,7 @@ def diff_command(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """What differs between two runs: params, metrics, code, data, environment and git."""
-    from blase_tui.core.fmt import cell
+    from blase_tui.core.fmt import cell, delta_text
     from blase_tui.store.diff import diff_runs
 
     store = _store()
@@ -339,10 +339,17 @@ def diff_command(
             c.print(f"\n[bold]{section}[/]: no differences" + (f" ({same})" if same else ""))
             continue
         c.print(f"\n[bold]{section}[/]: {len(changed)} differ" + (f", {same}" if same else ""))
-        table = common.table("", "A", "B", wrap=("A", "B"))
+        metrics = section == "metrics"
+        table = common.table("", "A", "B", *(("B VS A",) if metrics else ()), wrap=("A", "B"))
         for key, (va, vb) in changed.items():
             fa, fb = (cell(section, v) for v in (va, vb))
-            table.add_row("  " + key, fa or "[dim]absent[/]", fb or "[dim]absent[/]")
+            row = ["  " + key, fa or "[dim]absent[/]", fb or "[dim]absent[/]"]
+            if metrics:  # how B moved from A: better or worse (lower is better for losses, errors, times)
+                found = delta_text(key, va, vb)
+                row.append("" if found is None else found[0] if found[1] == "same" else
+                           f"{found[0]} [{'green' if found[1] == 'better' else 'red'}]"
+                           f"{'✓' if found[1] == 'better' else '✗'} {found[1]}[/]")
+            table.add_row(*row)
         c.print(table)
 
 

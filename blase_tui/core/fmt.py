@@ -104,3 +104,23 @@ def cell(section: str, value: Any) -> str | None:
     if section in ("code", "data", "git") and isinstance(value, str) and len(value) > 20:
         return fmt_hash(value)
     return fmt_value(value)
+
+
+LOWER_IS_BETTER = ("loss", "error", "rmse", "mae", "mse", "seconds", "time")
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether less of ``metric`` is better (losses, errors, times), as the runs table sorts and compare marks."""
+    return any(word in metric.lower() for word in LOWER_IS_BETTER)
+
+
+def delta_text(metric: str, a: Any, b: Any) -> tuple[str, str] | None:
+    """``b - a`` for two numbers, with whether B is better than A for ``metric``: (text, "better" | "worse" |
+    "same"); None when either is not a number."""
+    if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, int | float) or not isinstance(b, int | float):
+        return None
+    d = float(b) - float(a)
+    if d == 0:
+        return "0", "same"
+    better = d < 0 if lower_is_better(metric) else d > 0
+    return f"{d:+.3g}", "better" if better else "worse"

@@ -13,13 +13,27 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from blase_tui.core.fmt import STATUS_STYLE
+from blase_tui.core.fmt import STATUS_STYLE, delta_text
 from blase_tui.core.project import Project
 from blase_tui.tui.worker_errors import ShowsWorkerErrors
 
 
+def _delta(metric: str, a: Any, b: Any, width: int) -> Text:
+    """B's change from A, marked ✓ better or ✗ worse (the words when they fit; lower is better for losses)."""
+    found = delta_text(metric, a, b)
+    if found is None:
+        return Text("")
+    text, verdict = found
+    if verdict == "same":
+        return Text(text, style="dim")
+    sign, colour = ("✓", "green") if verdict == "better" else ("✗", "red")
+    mark = f" {sign} {verdict}" if len(text) + len(verdict) + 3 <= width else f" {sign}"
+    return Text.assemble(text, (mark, colour))
+
+
 class CompareScreen(ShowsWorkerErrors, Screen[None]):
-    """Two runs side by side: only what differs, section by section. s swaps the sides."""
+    """Two runs side by side: only what differs, section by section, and how each metric moved from A to B
+    (better or worse: lower is better for losses, errors and times). s swaps the sides."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="compare.back", tooltip="Back to the runs"),
@@ -65,13 +79,15 @@ class CompareScreen(ShowsWorkerErrors, Screen[None]):
         table = self.query_one(DataTable)
         table.clear(columns=True)
         # fixed widths so both sides stay on screen at 80 columns; long item names are cut at the end
-        rest = max(40, self.size.width - 10 - 12)
-        item_w = rest * 45 // 100
-        side_w = (rest - item_w) // 2
+        rest = max(48, self.size.width - 10 - 14)
+        item_w = rest * 38 // 100
+        side_w = rest * 22 // 100
+        delta_w = rest - item_w - 2 * side_w
         table.add_column("section", key="section", width=11)
         table.add_column("item", key="item", width=item_w)
         table.add_column(Text("A", style="bold"), key="a", width=side_w)
         table.add_column(Text("B", style="bold"), key="b", width=side_w)
+        table.add_column(Text("B vs A", style="bold"), key="delta", width=delta_w)
         for section, data in r["sections"].items():
             changed = data["changed"]
             same = data["same"]
@@ -79,13 +95,14 @@ class CompareScreen(ShowsWorkerErrors, Screen[None]):
                 summary = f"{len(changed)} differ" + (f", {same} same" if same else "")
             else:
                 summary = f"all {same} the same" if same else "nothing to compare"  # fits the item column
-            table.add_row(Text(section, style="bold magenta"), Text(summary, style="dim"), "", "")
+            table.add_row(Text(section, style="bold magenta"), Text(summary, style="dim"), "", "", "")
             for key, (va, vb) in changed.items():
                 fa, fb = cell(section, va), cell(section, vb)
                 # long item names keep their end (the part that tells two artifacts apart)
                 shown = key if len(key) <= item_w else "…" + key[-(item_w - 1):]
                 table.add_row("", shown, Text(fa, style="red") if fa is not None else Text("absent", style="dim"),
-                              Text(fb, style="green") if fb is not None else Text("absent", style="dim"))
+                              Text(fb, style="green") if fb is not None else Text("absent", style="dim"),
+                              _delta(key, va, vb, delta_w) if section == "metrics" else "")
         table.focus()
 
     def action_swap(self) -> None:

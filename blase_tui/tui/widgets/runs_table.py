@@ -21,7 +21,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from blase_tui.core.fmt import STATUS_STYLE, fmt_seconds, fmt_value
+from blase_tui.core.fmt import STATUS_STYLE, fmt_seconds, fmt_value, lower_is_better
 
 
 @dataclass
@@ -62,7 +62,6 @@ SHORT_ID = next(c for c in ALL_COLUMNS if c.width == 6)
 MAX_METRICS = 8
 EXTRA_METRIC_DROP = 9  # the drop numbers of the fourth and later metric columns
 FLEX_MAX = 40  # the steps and name columns stop growing here: a wide terminal shows more metrics instead
-LOWER_IS_BETTER = ("loss", "error", "rmse", "mae", "mse", "seconds", "time")
 
 
 def metric_column(key: str, first: bool = False, index: int = 0) -> Column:
@@ -267,7 +266,7 @@ class RunsTable(ScrollView, can_focus=True):
         if key == self.sort_key:
             self.sort_reverse = not self.sort_reverse
         else:
-            lower_better = key.startswith("metric:") and any(w in key.lower() for w in LOWER_IS_BETTER)
+            lower_better = key.startswith("metric:") and lower_is_better(key)
             self.sort_key = key
             self.sort_reverse = (key in ("id", "started", "duration") or key.startswith("metric:")) and not lower_better
         self._reorder()
