@@ -290,11 +290,20 @@ async def test_filter_and_sort(project: Path, blase) -> None:
             runs.sort_by("metric:loss")
             assert runs.rows[runs.order[-1]]["status"] == "failed", [runs.rows[i]["metrics"] for i in runs.order]
         status = app.screen.query_one("#runs-status")
-        for typed, said in (("los<0.1", "`los<0.1`: no run has a metric `los` (metrics: loss"),
+        for typed, said in (("los<0.1", "`los<0.1`: no run has a metric or param `los` (metrics: loss"),
                             ("loss<abc", "`loss<abc`: abc is not a number")):
             await pilot.press("slash", *typed)
             await until(pilot, lambda said=said: said in str(status.render()), what=said)
             await pilot.press("escape")
+        # params filter too (issue 16): `n=2` and `n>1` read the step's param n, `lr=0.1` its default
+        await until(pilot, lambda: len(runs.order) == 4)
+        await pilot.press("slash", *"n=2", "enter")
+        await until(pilot, lambda: len(runs.order) == 1, what="the run with n=2")
+        assert runs.rows[runs.order[0]]["metrics"]["loss"] == 0.5
+        await pilot.press("escape")
+        await pilot.press("slash", *"n>1 lr=0.1", "enter")
+        await until(pilot, lambda: len(runs.order) == 2, what="runs with n>1 and lr=0.1")
+        assert "no run has" not in str(status.render())
 
 
 async def test_the_json_preview_keeps_what_a_number_says(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ they stay fast at tens of thousands of runs."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from blase_tui.store.runstore import SUCCEEDED, RunStore, from_json_value, to_json_value
@@ -250,7 +251,7 @@ def differing_params(store: RunStore, run_ids: list[str], step: str) -> tuple[li
 def run_rows(store: RunStore, *, changed_since: float | None = None, after_rowid: int = 0) -> list[dict[str, Any]]:
     """Every run (or those inserted after ``after_rowid``, started or ended since ``changed_since``, or still
     running) as a flat row for a table: id, name, status, started, ended, the steps in order, the last value
-    of each metric, and the run's rowid. A few grouped queries, whatever the number of runs, so 10,000 runs
+    of each metric, the params (the last step's value of each key), and the run's rowid. A few grouped queries, whatever the number of runs, so 10,000 runs
     load in well under a second. Rowids catch runs that arrive with old times (``blase runs reindex``)."""
     if changed_since is None:
         runs = store.db.query("SELECT rowid, id, name, status, started, ended FROM runs")
@@ -269,10 +270,17 @@ def run_rows(store: RunStore, *, changed_since: float | None = None, after_rowid
     for s in store.db.query(f"SELECT run_id, step FROM step_runs{scope} ORDER BY id", args):
         steps.setdefault(s["run_id"], []).append(s["step"])
     metrics = last_metrics(store, args if changed_since is not None else None)
+    params: dict[str, dict[str, Any]] = {}  # every step's params, by key (the filter's `learning_rate=0.002`)
+    for prow in store.db.query(f"SELECT run_id, key, value FROM params{scope} ORDER BY step_run_id", args):
+        try:
+            value = json.loads(prow["value"]) if prow["value"] is not None else None
+        except ValueError:
+            value = prow["value"]
+        params.setdefault(prow["run_id"], {})[prow["key"]] = value
     return [
         {"id": r["id"], "name": r["name"] or "", "status": r["status"], "started": r["started"],
          "ended": r["ended"], "steps": steps.get(r["id"], []), "metrics": metrics.get(r["id"], {}),
-         "rowid": r["rowid"]}
+         "params": params.get(r["id"], {}), "rowid": r["rowid"]}
         for r in runs
     ]
 

@@ -99,50 +99,77 @@ def metric_tier(key: str) -> int:
     return 1
 
 
+OPS = (">=", "<=", ">", "<", "=")
+
+
+def _compare(have: Any, op: str, text: str) -> bool:
+    """``have OP text``: as numbers when both are, else (for ``=``) as text."""
+    try:
+        target = float(text)
+        number = float(have) if not isinstance(have, bool) and isinstance(have, int | float) else None
+    except (TypeError, ValueError):
+        target, number = None, None
+    if target is not None and number is not None:
+        return {">=": number >= target, "<=": number <= target, ">": number > target, "<": number < target,
+                "=": number == target}[op]
+    return op == "=" and str(have).lower() == text.lower()
+
+
+def _value_of(row: dict[str, Any], key: str) -> tuple[bool, Any]:
+    """A metric (``accuracy`` also reads ``evaluate/accuracy``), else a param (``lr`` also reads ``train.lr``)."""
+    metrics, params = row.get("metrics", {}), row.get("params", {})
+    if key in metrics:
+        return True, metrics[key]
+    if "/" not in key:  # the last step's
+        found = next((val for k, val in reversed(metrics.items()) if k.endswith("/" + key)), None)
+        if found is not None:
+            return True, found
+    if key in params:
+        return True, params[key]
+    found = next((val for k, val in reversed(params.items()) if k.endswith("." + key)), None)
+    return (found is not None), found
+
+
 def matches(row: dict[str, Any], words: list[str]) -> bool:
-    """Every word must appear in the id, name, status, steps, or as ``key=value`` / ``key>value`` on metrics."""
+    """Every word must appear in the id, name, status or steps, or hold as ``key=value`` / ``key>value`` on a
+    metric or a param (``learning_rate=0.002``, ``optimizer=adam``, ``accuracy>0.9``)."""
     hay = " ".join([row["id"], row.get("name") or "", row["status"], " ".join(row.get("steps", []))]).lower()
     for w in words:
-        for op in (">=", "<=", ">", "<", "="):
-            if op in w:
-                k, _, v = w.partition(op)
-                metrics = row.get("metrics", {})
-                m = metrics.get(k)
-                if m is None and "/" not in k:  # `accuracy>0.9` also reads `evaluate/accuracy` (the last step's)
-                    m = next((val for key, val in reversed(metrics.items()) if key.endswith("/" + k)), None)
-                try:
-                    target = float(v)
-                except ValueError:
-                    return False
-                if m is None or not {">=": m >= target, "<=": m <= target, ">": m > target, "<": m < target,
-                                     "=": m == target}[op]:
-                    return False
-                break
-        else:
+        op = next((o for o in OPS if o in w), None)
+        if op is None:
             if w not in hay:
                 return False
+            continue
+        k, _, v = w.partition(op)
+        found, have = _value_of(row, k)
+        if not found or have is None or not _compare(have, op, v):
+            return False
     return True
 
 
 def filter_problem(rows: Any, words: list[str]) -> str | None:
-    """Why a filter cannot mean what was typed, in one line: a condition whose value is not a number, or that
-    names a metric no run has (with the metrics there are); None when it is fine."""
-    known: set[str] = set()
+    """Why a filter cannot mean what was typed, in one line: a comparison whose value is not a number, or
+    that names a metric or param no run has (with the ones there are); None when it is fine."""
+    metrics: set[str] = set()
+    params: set[str] = set()
     for row in rows:
-        known.update(row.get("metrics", {}))
-    short = {k.rsplit("/", 1)[-1] for k in known}
+        metrics.update(row.get("metrics", {}))
+        params.update(row.get("params", {}))
+    names = metrics | params | {k.rsplit("/", 1)[-1] for k in metrics} | {k.rsplit(".", 1)[-1] for k in params}
     for w in words:
-        for op in (">=", "<=", ">", "<", "="):
-            if op in w:
-                k, _, v = w.partition(op)
-                try:
-                    float(v)
-                except ValueError:
-                    return f"`{w}`: {v or 'nothing'} is not a number (metric{op}number, e.g. loss<0.1)"
-                if k not in known and k not in short:
-                    names = ", ".join(sorted(short)[:8]) or "none yet"
-                    return f"`{w}`: no run has a metric `{k}` (metrics: {names})"
-                break
+        op = next((o for o in OPS if o in w), None)
+        if op is None:
+            continue
+        k, _, v = w.partition(op)
+        if k not in names:
+            shown = ", ".join(sorted({k.rsplit("/", 1)[-1] for k in metrics})[:6]) or "none yet"
+            some = ", ".join(sorted({k.rsplit(".", 1)[-1] for k in params})[:6]) or "none yet"
+            return f"`{w}`: no run has a metric or param `{k}` (metrics: {shown}; params: {some})"
+        if op != "=":
+            try:
+                float(v)
+            except ValueError:
+                return f"`{w}`: {v or 'nothing'} is not a number (name{op}number, e.g. loss<0.1)"
     return None
 
 
