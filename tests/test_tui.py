@@ -766,3 +766,31 @@ def test_deltas_know_which_way_is_better() -> None:
     assert delta_text("train.seconds", 2, 3) == ("+1", "worse")
     assert delta_text("f1", 0.5, 0.5) == ("0", "same")
     assert delta_text("f1", "a", 0.5) is None and delta_text("f1", True, 1.0) is None
+
+
+async def test_search_inside_a_step_log(project: Path, blase) -> None:
+    """Issue 16: `/` in the Logs tab keeps the lines that hold some words, numbered; escape shows them all."""
+    from blase_tui.tui.widgets.wrapped_log import WrappedLog
+
+    blase("step", "boom", cwd=project)
+    app = make_app(project)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await runs_loaded(pilot, app, 1)
+        await pilot.press("enter")
+        screen = await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen)
+        await pilot.press("3")
+        log = screen.query_one("#run-log", WrappedLog)
+        await until(pilot, lambda: log.text, what="the log")
+        total = len(log.text.splitlines())
+        await pilot.press("slash", *"bad thing")
+        found = screen.query_one("#log-found")
+        await until(pilot, lambda: "lines hold `bad thing`" in str(found.render()), what="the count")
+        shown = "\n".join(strip.text for strip in log.lines)
+        assert "bad thing happened" in shown and "Traceback" not in shown
+        n = sum("bad thing" in line for line in log.text.splitlines())
+        assert f"{n} of {total} lines hold `bad thing`" in str(found.render()) and 0 < n < total
+        await pilot.press("escape")  # leaves the search, not the screen
+        await until(pilot, lambda: log.search == "" and "Traceback" in "\n".join(s.text for s in log.lines))
+        assert app.screen is screen
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))

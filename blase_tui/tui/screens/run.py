@@ -13,10 +13,10 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Input, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
 from blase_tui.core.fmt import STATUS_STYLE, fmt_bytes, fmt_hash, fmt_seconds, fmt_time, fmt_value
@@ -122,6 +122,8 @@ class RunScreen(ShowsWorkerErrors, Screen[None]):
         Binding("4", "tab('artifacts')", "Artifacts", show=False, id="run.tab4"),
         Binding("5", "tab('live')", "Live", show=False, id="run.tab5"),
         Binding("6", "tab('monitor')", "Monitor", show=False, id="run.tab6"),
+        Binding("slash", "search", "Search", show=False, id="run.search",
+                tooltip="In the Logs tab: show only the lines that hold some words"),
     ]
 
     class Loaded(Message):
@@ -166,8 +168,12 @@ class RunScreen(ShowsWorkerErrors, Screen[None]):
                 yield MetricPlot(id="metric-plot")
             with TabPane("3 Logs", id="logs"), Horizontal(id="log-layout"):
                 yield OptionList(id="log-steps")
-                # wrapped, not cut: a long line (a traceback's message, a hint) is read whole
-                yield WrappedLog(id="run-log", max_lines=5000)
+                with Vertical(id="log-side"):
+                    yield Input(placeholder="search the log: lines holding these words (escape: all lines)",
+                                id="log-search")
+                    # wrapped, not cut: a long line (a traceback's message, a hint) is read whole
+                    yield WrappedLog(id="run-log", max_lines=5000)
+                    yield Static("/ searches the log", id="log-found", classes="hint")
             with TabPane("4 Artifacts", id="artifacts"), Horizontal(id="artifacts-layout"):
                 yield Static("", id="artifact-tree-slot")
                 yield ArtifactPreview(id="artifact-preview")
@@ -312,7 +318,40 @@ class RunScreen(ShowsWorkerErrors, Screen[None]):
         self.post_message(self.LogText(step["step"], text))
 
     def on_run_screen_log_text(self, message: LogText) -> None:
-        self.query_one("#run-log", WrappedLog).show(message.text.rstrip("\n") or "(empty log)")
+        log = self.query_one("#run-log", WrappedLog)
+        log.show(message.text.rstrip("\n") or "(empty log)")
+        self._log_found(log.find(log.search) if log.search else None)
+
+    def action_search(self) -> None:
+        if self.query_one(TabbedContent).active != "logs":
+            self.query_one(TabbedContent).active = "logs"
+        box = self.query_one("#log-search", Input)
+        box.add_class("visible")
+        box.focus()
+
+    @on(Input.Changed, "#log-search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        self._log_found(self.query_one("#run-log", WrappedLog).find(event.value))
+
+    @on(Input.Submitted, "#log-search")
+    def _search_done(self, event: Input.Submitted) -> None:
+        self.query_one("#run-log", WrappedLog).focus()
+
+    def _log_found(self, found: tuple[int, int] | None) -> None:
+        log = self.query_one("#run-log", WrappedLog)
+        text = (f"{found[0]} of {found[1]} lines hold `{log.search}` · escape shows them all"
+                if found is not None and log.search else "/ searches the log")
+        self.query_one("#log-found", Static).update(Text(text, no_wrap=True, overflow="ellipsis"))
+
+    def _clear_search(self) -> bool:
+        box = self.query_one("#log-search", Input)
+        if not box.has_class("visible"):
+            return False
+        box.value = ""
+        box.remove_class("visible")
+        self._log_found(self.query_one("#run-log", WrappedLog).find(""))
+        self.query_one("#run-log", WrappedLog).focus()
+        return True
 
     # ---- artifacts -----------------------------------------------------------------------------------------
     def _mount_tree(self) -> None:
@@ -383,4 +422,6 @@ class RunScreen(ShowsWorkerErrors, Screen[None]):
         self.load()
 
     def action_back(self) -> None:
+        if self._clear_search():  # escape first leaves the log search
+            return
         self.app.pop_screen()
