@@ -151,3 +151,21 @@ def test_a_metric_two_steps_log_keeps_its_step(project: Path, blase) -> None:
     assert matches(row, ["train/accuracy>0.95"])
     listed = json.loads(blase("runs", "list", "--json", cwd=project).stdout)
     assert listed[0]["metrics"] == expected
+
+
+def test_runs_edit_names_notes_and_tags_a_run(project: Path, blase) -> None:
+    assert blase("step", "a", cwd=project).returncode == 0
+    proc = blase("runs", "edit", "latest", "--name", "baseline", "--note", "first try", "--tag", "data=v2",
+                 "--tag", "owner=me", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert "name 'baseline'; note 'first try'; tags data=v2, owner=me" in proc.stdout
+    shown = show_json(blase, project, "latest")
+    assert shown["name"] == "baseline" and shown["note"] == "first try"
+    assert shown["tags"] == {"data": "v2", "owner": "me"}
+    assert blase("runs", "edit", shown["id"], "--untag", "owner", "--name", "", cwd=project).returncode == 0
+    shown = show_json(blase, project, "latest")
+    assert shown["name"] is None and shown["tags"] == {"data": "v2"}
+    for args, said in ((("latest",), "nothing to change"), (("latest", "--tag", "oops"), "--tag oops: write it as"),
+                       (("nope", "--name", "x"), "no run matches `nope`")):
+        bad = blase("runs", "edit", *args, cwd=project)
+        assert bad.returncode == 2 and said in bad.stderr and "Traceback" not in bad.stderr

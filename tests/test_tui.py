@@ -794,3 +794,38 @@ async def test_search_inside_a_step_log(project: Path, blase) -> None:
         assert app.screen is screen
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+
+
+async def test_edit_a_runs_name_note_and_tags(project: Path, blase) -> None:
+    """Issue 16: e on the runs table names a run, notes what it was for and tags it; the CLI reads it back."""
+    from textual.widgets import Input
+
+    blase("step", "a", cwd=project, check=True)
+    app = make_app(project)
+    async with app.run_test(size=(100, 30)) as pilot:
+        runs = await runs_loaded(pilot, app, 1)
+        run_id = runs.order[0]
+        await pilot.press("e")
+        dialog = await until(pilot, lambda: app.screen.__class__.__name__ == "EditRunScreen" and app.screen)
+        await pilot.press(*"baseline", "enter", *"first try", "enter", *"data=v2 bad", "enter")
+        await until(pilot, lambda: "is not key=value" in str(dialog.query_one("#edit-problem").render()))
+        tags = dialog.query_one("#edit-tags", Input)
+        tags.value = "data=v2 owner=me"
+        await pilot.press("enter")
+        await until(pilot, lambda: runs.rows[run_id]["name"] == "baseline", what="the new name in the table")
+        await pilot.press("e")
+        dialog = await until(pilot, lambda: app.screen.__class__.__name__ == "EditRunScreen" and app.screen)
+        assert dialog.query_one("#edit-tags", Input).value == "data=v2 owner=me"
+        dialog.query_one("#edit-tags", Input).value = "data=v3"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+    await_shown = None
+    for _ in range(50):
+        shown = json.loads(blase("runs", "show", run_id, "--json", cwd=project).stdout)
+        if shown["tags"] == {"data": "v3"}:
+            await_shown = shown
+            break
+        time.sleep(0.1)
+    assert await_shown is not None, shown["tags"]
+    assert await_shown["name"] == "baseline" and await_shown["note"] == "first try"
+    assert json.loads((project / "runs" / run_id / "run.json").read_text())["tags"] == {"data": "v3"}

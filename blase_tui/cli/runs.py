@@ -1,4 +1,5 @@
-"""`blase runs ...`: list, show, find, lineage, restore, reproduce, diff, watch, close, cancel and reindex the project's runs."""
+"""`blase runs ...`: list, show, find, lineage, restore, reproduce, diff, watch, edit, close, cancel and reindex
+the project's runs."""
 
 from __future__ import annotations
 
@@ -380,9 +381,36 @@ def close_command(
     common.console.print(f"closed run {run_id}: {final}")
 
 
+@app.command("edit")
+def edit_command(
+    run: Annotated[str, typer.Argument(help="The run (id, prefix or `latest`).")],
+    name: Annotated[str | None, typer.Option(help="A new name (\"\" removes it).")] = None,
+    note: Annotated[str | None, typer.Option(help="A note: what the run was for, what came of it (\"\" removes it).")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", metavar="KEY=VALUE", help="Set a tag (repeatable).")] = None,
+    untag: Annotated[list[str] | None, typer.Option("--untag", metavar="KEY", help="Remove a tag (repeatable).")] = None,
+) -> None:
+    """Name a run, note what it was for, tag it."""
+    if name is None and note is None and not tag and not untag:
+        raise ConfigError("nothing to change: give --name, --note, --tag KEY=VALUE or --untag KEY.")
+    tags = {}
+    for item in tag or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--tag {item}: write it as KEY=VALUE (e.g. --tag dataset=v2).")
+        tags[key.strip()] = value.strip()
+    store = _store()
+    run_id = store.resolve_run(run)
+    store.edit_run(run_id, name=name, note=note, tags=tags, untag=untag or ())
+    row = store.get_run(run_id)
+    parts = [f"name {row['name']!r}" if row["name"] else "no name", f"note {row['note']!r}" if row["note"] else "no note"]
+    current = store.describe_run(run_id).get("tags", {})
+    parts.append("tags " + ", ".join(f"{k}={v}" for k, v in current.items()) if current else "no tags")
+    common.console.print(f"run {run_id}: " + "; ".join(parts))
+
+
 @app.command("cancel")
 def cancel_command(
-    run: Annotated[str | None, typer.Argument(help="The run (id, prefix, name or `latest`).")] = None,
+    run: Annotated[str | None, typer.Argument(help="The run (id, prefix or `latest`).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every running step of the project.")] = False,
     step: Annotated[str | None, typer.Option(help="Only this step.")] = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for them to stop (0: do not wait).")] = 30.0,

@@ -251,6 +251,22 @@ class RunStore:
         with self.db.write() as conn:
             conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
 
+    def edit_run(self, run_id: str, *, name: str | None = None, note: str | None = None,
+                 tags: dict[str, Any] | None = None, untag: Iterable[str] = ()) -> None:
+        """Change what a person says about a run: its name and note ("" clears them), tags set or removed. One
+        transaction; the run folder's ``run.json`` follows."""
+        with self.db.write() as conn:
+            if name is not None:
+                conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name or None, run_id))
+            if note is not None:
+                conn.execute("UPDATE runs SET note = ? WHERE id = ?", (note or None, run_id))
+            if tags:
+                conn.executemany("INSERT OR REPLACE INTO tags (run_id, key, value) VALUES (?, ?, ?)",
+                                 [(run_id, str(k), str(v)) for k, v in tags.items()])
+            for key in untag:
+                conn.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", (run_id, key))
+        self.write_run_json(run_id)
+
     def set_run_owner(self, run_id: str, pid: int | None, started: float | None) -> None:
         """While a step runs, its process owns the run; between steps an open run has no owner."""
         with self.db.write() as conn:

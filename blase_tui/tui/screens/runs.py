@@ -37,6 +37,7 @@ class RunsScreen(ShowsWorkerErrors, Screen[None]):
         Binding("S", "reverse", "Reverse", show=False, id="runs.reverse", tooltip="Reverse the order"),
         Binding("c", "compare", "Compare", id="runs.compare", tooltip="Compare the two marked runs (space marks)"),
         Binding("l", "launch", "Launch", id="runs.launch", tooltip="Pick a step, edit its params, start it"),
+        Binding("e", "edit", "Edit", show=False, id="runs.edit", tooltip="Name, note and tags of this run"),
         Binding("x", "stop", "Stop", show=False, id="runs.stop",
                 tooltip="Stop this run's running steps, whoever started them"),
         Binding("J", "jobs", "Jobs", show=False, id="runs.jobs", tooltip="Live panes of the steps launched from here"),
@@ -215,6 +216,30 @@ class RunsScreen(ShowsWorkerErrors, Screen[None]):
             self.notify("Mark two runs with space first, then press c.", severity="warning")
             return
         self.app.push_screen(CompareScreen(self.project, marked[0], marked[1]))
+
+    def action_edit(self) -> None:
+        """Name, note and tags of the highlighted run."""
+        from blase_tui.tui.screens.edit_run import EditRunScreen
+
+        run_id = self.query_one(RunsTable).current_id
+        if run_id is None:
+            return
+        row = self.project.store.get_run(run_id)
+        tags = self.project.store.describe_run(run_id).get("tags", {})
+
+        def saved(changes: dict[str, Any] | None) -> None:
+            if changes and (changes["name"] is not None or changes["note"] is not None or changes["tags"]
+                            or changes["untag"]):
+                self._save_edit(run_id, changes)
+
+        self.app.push_screen(EditRunScreen(run_id, name=row["name"] or "", note=row["note"] or "",
+                                           tags={str(k): str(v) for k, v in tags.items()}), saved)
+
+    @work(thread=True, group="runs-edit", exit_on_error=False)
+    def _save_edit(self, run_id: str, changes: dict[str, Any]) -> None:
+        self.project.store.edit_run(run_id, **changes)
+        self.app.call_from_thread(self.notify, f"run {run_id[-6:]}: saved", timeout=2)
+        self.app.call_from_thread(self.refresh_rows, True)
 
     def action_stop(self) -> None:
         """Stop the highlighted run's running steps, whoever started them (cron, a terminal, a closed TUI)."""
