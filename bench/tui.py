@@ -3,7 +3,9 @@
     python bench/tui.py [--runs 10000] [--repeat 3]
 
 Targets (issue 5): from `blase tui` start to the runs table painted ≤ 1.5 s; a run's status change shows in
-the table ≤ 1 s after it is written. The real command runs in a pseudo-terminal (120×40) and the bench reads
+the table ≤ 1 s after it is written. Issue 16: with new runs arriving 10 a second while the user scrolls, the
+highlighted run never changes without a key (the table driven in-process with Textual's Pilot, the runs
+written by another thread through SQLite as cron would). The real command runs in a pseudo-terminal (120×40) and the bench reads
 what it draws, so the figures include Python start-up, imports, the store query and Textual's first paint.
 
 The peer is the obvious way to build the same table: Textual's own DataTable filled with the same 10,000 rows
@@ -55,7 +57,7 @@ def make_store(root: Path, n: int, seed: int = 0) -> str:
     store = RunStore(root)
     rng = random.Random(seed)
     t0 = time.time() - n * 60
-    runs, steps, metrics = [], [], []
+    runs, steps, metrics, params = [], [], [], []
     step_id = 0
     for i in range(n):
         started = t0 + i * 60
@@ -67,12 +69,16 @@ def make_store(root: Path, n: int, seed: int = 0) -> str:
             steps.append((step_id, run_id, s, s, status, started, started + 10))
         metrics.append((run_id, step_id, "loss", rng.random(), 0, started))
         metrics.append((run_id, step_id, "accuracy", rng.random(), 0, started))
+        for key, value in (("learning_rate", rng.choice([0.002, 0.001, 0.0005])), ("epochs", rng.randint(4, 20)),
+                           ("batch_size", 64), ("seed", i), ("optimizer", '"adam"')):
+            params.append((run_id, key, step_id, str(value)))
     with store.db.write() as conn:
         conn.executemany("INSERT INTO runs (id, name, status, explicit, started, ended) VALUES (?, ?, ?, ?, ?, ?)", runs)
         conn.executemany("INSERT INTO step_runs (id, run_id, step, folder, status, started, ended)"
                          " VALUES (?, ?, ?, ?, ?, ?, ?)", steps)
         conn.executemany("INSERT INTO metrics (run_id, step_run_id, key, value, iteration, ts) VALUES (?, ?, ?, ?, ?, ?)",
                          metrics)
+        conn.executemany("INSERT INTO params (run_id, key, step_run_id, value) VALUES (?, ?, ?, ?)", params)
     # a running run owned by this (living) process, so recovery leaves it alone
     import psutil
 
@@ -134,6 +140,71 @@ def newest_id(db: Path) -> str:
         con.close()
 
 
+def scroll_while_runs_arrive(root: Path, seconds: float = 6.0, per_second: float = 10.0) -> dict[str, float]:
+    """The runs table in-process (Pilot, 120x40): the user moves down a row every half second while another
+    thread writes ``per_second`` new runs a second. Counts the checks (every 50 ms) at which the highlighted run
+    is not the one the user's keys chose, and how long a new run takes to show."""
+    import asyncio
+    import threading
+
+    from blase_tui.tui.app import make_app
+    from blase_tui.tui.screens.runs import RunsScreen
+    from blase_tui.tui.widgets.runs_table import RunsTable
+
+    db = root / "runs" / "blase.db"
+    written: dict[str, float] = {}
+    stop = threading.Event()
+
+    def writer() -> None:
+        con = sqlite3.connect(db, timeout=30)
+        i = 0
+        while not stop.is_set():
+            now = time.time()
+            run_id = time.strftime("%Y%m%d-%H%M%S", time.localtime(now + 86400)) + f"{i % 1000:03d}-new{i:03d}"
+            with con:
+                con.execute("INSERT INTO runs (id, name, status, explicit, started, ended) VALUES (?, NULL,"
+                            " 'succeeded', 0, ?, ?)", (run_id, now, now + 1))
+            written[run_id] = time.perf_counter()
+            i += 1
+            stop.wait(1 / per_second)
+        con.close()
+
+    async def drive() -> dict[str, float]:
+        app = make_app(root)
+        async with app.run_test(size=(120, 40)) as pilot:
+            while not (isinstance(app.screen, RunsScreen) and app.screen.loaded):
+                await pilot.pause(0.05)
+            table = app.screen.query_one(RunsTable)
+            for _ in range(15):
+                await pilot.press("down")
+            chosen = table.current_id
+            thread = threading.Thread(target=writer, daemon=True)
+            thread.start()
+            checks = moved = 0
+            shown: dict[str, float] = {}
+            end = time.perf_counter() + seconds
+            next_key = time.perf_counter() + 0.5
+            while time.perf_counter() < end:
+                await pilot.pause(0.05)
+                if time.perf_counter() >= next_key:
+                    await pilot.press("down")
+                    chosen = table.current_id
+                    next_key += 0.5
+                checks += 1
+                moved += table.current_id != chosen
+                for run_id, at in list(written.items()):
+                    if run_id not in shown and run_id in table.rows:
+                        shown[run_id] = time.perf_counter() - at
+            stop.set()
+            thread.join()
+            lags = sorted(shown.values())
+            return {"checks": checks, "moved": moved, "arrived": len(written), "shown": len(shown),
+                    "lag_median": statistics.median(lags) if lags else float("nan"),
+                    "lag_max": lags[-1] if lags else float("nan")}
+
+    return asyncio.run(drive())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
@@ -179,6 +250,10 @@ def main() -> None:
         print(f"{'status change written to shown (s)':<44}{flip:>10.2f}{'-':>12}{'':>8}   ≤ 1 s")
         print(f"all starts: blase {[round(x, 2) for x in paint]}, DataTable {[round(x, 2) for x in peer_paint]}, "
               f"changes {[round(x, 3) for x in change]}")
+        r = scroll_while_runs_arrive(root)
+        print(f"\nscrolling while {r['arrived']} new runs arrived (10 a second): the highlighted run changed without"
+              f" a key at {r['moved']} of {r['checks']} checks (target 0: {'PASS' if r['moved'] == 0 else 'MISS'});"
+              f" {r['shown']} shown, {r['lag_median']:.2f} s after written (median; longest {r['lag_max']:.2f} s)")
     subprocess.run(["stty", "sane"], check=False, stderr=subprocess.DEVNULL)
 
 
