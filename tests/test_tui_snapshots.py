@@ -101,52 +101,58 @@ async def _runs_ready(pilot) -> None:
                 and app.screen.query_one(RunsTable).rows)
 
 
-def test_runs_screen(snap_compare, fixed_project: Path) -> None:
-    assert snap_compare(fixed_app(fixed_project), terminal_size=(120, 30), run_before=_runs_ready)
+# every screen at the two sizes issue 16 names: the smallest terminal people use, and a roomy one
+SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 
 
-def test_runs_screen_small_terminal(snap_compare, fixed_project: Path) -> None:
-    assert snap_compare(fixed_app(fixed_project), terminal_size=(80, 24), run_before=_runs_ready)
+@SIZES
+def test_runs_screen(snap_compare, fixed_project: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(fixed_app(fixed_project), terminal_size=size, run_before=_runs_ready)
 
 
-def test_run_screen_overview(snap_compare, fixed_project: Path) -> None:
+@SIZES
+def test_run_screen_overview(snap_compare, fixed_project: Path, size: tuple[int, int]) -> None:
     async def open_run(pilot) -> None:
         await _runs_ready(pilot)
         pilot.app.screen.open_run(RUNS[2][0])
         await _wait(pilot, lambda: isinstance(pilot.app.screen, RunScreen) and pilot.app.screen.desc is not None)
 
-    assert snap_compare(fixed_app(fixed_project), terminal_size=(120, 40), run_before=open_run)
+    assert snap_compare(fixed_app(fixed_project), terminal_size=size, run_before=open_run)
 
 
-def test_compare_screen(snap_compare, fixed_project: Path) -> None:
+@SIZES
+def test_compare_screen(snap_compare, fixed_project: Path, size: tuple[int, int]) -> None:
     async def compare(pilot) -> None:
         await _runs_ready(pilot)
         pilot.app.push_screen(CompareScreen(pilot.app.project, RUNS[2][0], RUNS[0][0]))
         await _wait(pilot, lambda: isinstance(pilot.app.screen, CompareScreen)
                     and pilot.app.screen.query_one("#compare-table").row_count)
 
-    assert snap_compare(fixed_app(fixed_project), terminal_size=(120, 36), run_before=compare)
+    assert snap_compare(fixed_app(fixed_project), terminal_size=size, run_before=compare)
 
 
-def test_launch_screen(snap_compare, fixed_project: Path) -> None:
+@SIZES
+def test_launch_screen(snap_compare, fixed_project: Path, size: tuple[int, int]) -> None:
     async def launch(pilot) -> None:
         await _runs_ready(pilot)
         await pilot.press("l")
         await _wait(pilot, lambda: isinstance(pilot.app.screen, LaunchScreen) and pilot.app.screen.query("#param-n"))
 
-    assert snap_compare(fixed_app(fixed_project), terminal_size=(100, 30), run_before=launch)
+    assert snap_compare(fixed_app(fixed_project), terminal_size=size, run_before=launch)
 
 
-def test_help_screen(snap_compare, fixed_project: Path) -> None:
+@SIZES
+def test_help_screen(snap_compare, fixed_project: Path, size: tuple[int, int]) -> None:
     async def help_(pilot) -> None:
         await _runs_ready(pilot)
         await pilot.press("question_mark")
         await pilot.pause()
 
-    assert snap_compare(fixed_app(fixed_project), terminal_size=(100, 34), run_before=help_)
+    assert snap_compare(fixed_app(fixed_project), terminal_size=size, run_before=help_)
 
 
-def test_label_screen(snap_compare, tmp_path: Path) -> None:
+@SIZES
+def test_label_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
     from test_tui_label import LABEL_TOML, write_pool
 
     from blase_tui.tui.screens.label import LabelScreen
@@ -159,4 +165,26 @@ def test_label_screen(snap_compare, tmp_path: Path) -> None:
         await _wait(pilot, lambda: isinstance(pilot.app.screen, LabelScreen) and pilot.app.screen.record is not None
                     and pilot.app.screen.latencies is not None and not pilot.app.screen.busy)
 
-    assert snap_compare(app, terminal_size=(110, 32), run_before=ready)
+    assert snap_compare(app, terminal_size=size, run_before=ready)
+
+
+@SIZES
+def test_run_screen_metrics(snap_compare, fixed_project: Path, size: tuple[int, int]) -> None:
+    async def metrics(pilot) -> None:
+        await _runs_ready(pilot)
+        pilot.app.screen.open_run(RUNS[2][0])
+        await _wait(pilot, lambda: isinstance(pilot.app.screen, RunScreen) and pilot.app.screen.desc is not None)
+        await pilot.press("2")
+        await _wait(pilot, lambda: pilot.app.screen.query_one("#metric-list").option_count)
+
+    assert snap_compare(fixed_app(fixed_project), terminal_size=size, run_before=metrics)
+
+
+@SIZES
+def test_edit_run_dialog(snap_compare, fixed_project: Path, size: tuple[int, int]) -> None:
+    async def edit(pilot) -> None:
+        await _runs_ready(pilot)
+        await pilot.press("e")
+        await _wait(pilot, lambda: pilot.app.screen.__class__.__name__ == "EditRunScreen")
+
+    assert snap_compare(fixed_app(fixed_project), terminal_size=size, run_before=edit)
