@@ -243,6 +243,17 @@ async def test_compare_two_runs(project: Path, blase) -> None:
         # issue 16: how B moved from A, marked in words too (lower is better for a loss)
         deltas = {r[1]: r[4] for r in rows if r[1]}
         assert deltas["a.loss"] == "+0.3 ✗ worse"
+        # a metric's row draws its curve in both runs on one chart; other rows hide it
+        from blase_tui.tui.widgets.metric_plot import MetricPlot
+
+        plot = screen.query_one("#compare-plot", MetricPlot)
+        assert not plot.display
+        dt.move_cursor(row=next(i for i, r in enumerate(rows) if r[1] == "a.loss"))
+        await until(pilot, lambda: plot.display and len(plot.series) == 2, what="the loss curves of A and B")
+        curves = {name[0]: list(s.ys) for name, s in plot.series.items()}
+        assert curves["A"] == [1.0, 0.5, 1 / 3, 0.25, 0.2] and curves["B"] == [1.0, 0.5]
+        dt.move_cursor(row=next(i for i, r in enumerate(rows) if r[1] == "a.n"))
+        await until(pilot, lambda: not plot.display, what="the chart to hide on a param row")
 
 
 async def test_marks_say_a_and_b_and_a_third_is_refused(project: Path, blase) -> None:

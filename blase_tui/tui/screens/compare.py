@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from blase_tui.core.fmt import STATUS_STYLE, delta_text
 from blase_tui.core.project import Project
+from blase_tui.tui.widgets.metric_plot import MetricPlot
 from blase_tui.tui.worker_errors import ShowsWorkerErrors
 
 
@@ -33,7 +34,8 @@ def _delta(metric: str, a: Any, b: Any, width: int) -> Text:
 
 class CompareScreen(ShowsWorkerErrors, Screen[None]):
     """Two runs side by side: only what differs, section by section, and how each metric moved from A to B
-    (better or worse: lower is better for losses, errors and times). s swaps the sides."""
+    (better or worse: lower is better for losses, errors and times); a metric's row, highlighted, draws its
+    curve in both runs on one chart. s swaps the sides."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="compare.back", tooltip="Back to the runs"),
@@ -45,6 +47,13 @@ class CompareScreen(ShowsWorkerErrors, Screen[None]):
             super().__init__()
             self.result = result
 
+    class Curves(Message):
+        """The history of one metric in A and in B (iterations and values each; empty when a run lacks it)."""
+
+        def __init__(self, key: str, curves: list[tuple[str, list[float], list[float]]]) -> None:
+            super().__init__()
+            self.key, self.curves = key, curves
+
     def __init__(self, project: Project, a: str, b: str) -> None:
         super().__init__()
         self.project, self.a, self.b = project, a, b
@@ -54,6 +63,9 @@ class CompareScreen(ShowsWorkerErrors, Screen[None]):
         yield Static("reading both runs…", id="compare-head", classes="hint")
         table: DataTable[Any] = DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
         yield table
+        plot = MetricPlot(id="compare-plot")
+        plot.display = False  # shown while a metric's row is highlighted: its curve in A and in B, overlaid
+        yield plot
         yield Footer()
 
     def on_mount(self) -> None:
@@ -78,6 +90,7 @@ class CompareScreen(ShowsWorkerErrors, Screen[None]):
         self.query_one("#compare-head", Static).update(head)
         table = self.query_one(DataTable)
         table.clear(columns=True)
+        self.row_items: list[tuple[str, str]] = []  # (section, key) of each table row
         # fixed widths so both sides stay on screen at 80 columns; long item names are cut at the end
         rest = max(48, self.size.width - 10 - 14)
         item_w = rest * 38 // 100
@@ -96,7 +109,9 @@ class CompareScreen(ShowsWorkerErrors, Screen[None]):
             else:
                 summary = f"all {same} the same" if same else "nothing to compare"  # fits the item column
             table.add_row(Text(section, style="bold magenta"), Text(summary, style="dim"), "", "", "")
+            self.row_items.append(("", ""))
             for key, (va, vb) in changed.items():
+                self.row_items.append((section, key))
                 fa, fb = cell(section, va), cell(section, vb)
                 # long item names keep their end (the part that tells two artifacts apart)
                 shown = key if len(key) <= item_w else "…" + key[-(item_w - 1):]
@@ -104,6 +119,37 @@ class CompareScreen(ShowsWorkerErrors, Screen[None]):
                               Text(fb, style="green") if fb is not None else Text("absent", style="dim"),
                               _delta(key, va, vb, delta_w) if section == "metrics" else "")
         table.focus()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        items = getattr(self, "row_items", [])
+        section, key = items[event.cursor_row] if 0 <= event.cursor_row < len(items) else ("", "")
+        plot = self.query_one("#compare-plot", MetricPlot)
+        if section != "metrics":
+            plot.display = False
+            return
+        self.load_curves(key)
+
+    @work(thread=True, exclusive=True, group="curves", exit_on_error=False)
+    def load_curves(self, key: str) -> None:
+        """``step.metric``'s history in each run (the step's last execution there)."""
+        store = self.project.store
+        step, _, metric = key.partition(".")
+        curves = []
+        for side, run_id in (("A", self.a), ("B", self.b)):
+            executions = [r for r in store.step_runs(run_id) if r["step"] == step]
+            rows = store.metric_series(run_id, executions[-1]["id"], metric) if executions else []
+            xs = [float(r["iteration"]) if r["iteration"] is not None else float(i) for i, r in enumerate(rows)]
+            curves.append((f"{side} {run_id.rsplit('-', 1)[-1]}", xs, [float(r["value"]) for r in rows]))
+        self.post_message(self.Curves(key, curves))
+
+    def on_compare_screen_curves(self, message: Curves) -> None:
+        plot = self.query_one("#compare-plot", MetricPlot)
+        plot.clear()
+        plot.title = f"{message.key}: A and B"
+        for name, xs, ys in message.curves:
+            if ys:
+                plot.set_series(name, xs, ys)
+        plot.display = any(ys for _, _, ys in message.curves)
 
     def action_swap(self) -> None:
         self.a, self.b = self.b, self.a
