@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from blase_tui import __version__
-from blase_tui.cli import common, create, deploy, label, models, plugins, projects, runs, serve, step, tui
+from blase_tui.cli import common, create, deploy, gc, label, models, plugins, projects, runs, serve, step, tui
 from blase_tui.errors import EXIT_INTERRUPTED, EXIT_USAGE, BlaseError
 
 app = typer.Typer(
@@ -51,6 +51,7 @@ app.add_typer(label.app, name="label")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(plugins.app, name="plugins")
 serve.register(app)
+gc.register(app)
 tui.register(app)
 
 

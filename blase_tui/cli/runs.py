@@ -1,5 +1,5 @@
-"""`blase runs ...`: list, show, find, lineage, restore, reproduce, diff, watch, edit, close, cancel and reindex
-the project's runs."""
+"""`blase runs ...`: list, show, find, lineage, restore, reproduce, diff, watch, edit, close, cancel, delete and
+reindex the project's runs."""
 
 from __future__ import annotations
 
@@ -406,6 +406,30 @@ def edit_command(
     current = store.describe_run(run_id).get("tags", {})
     parts.append("tags " + ", ".join(f"{k}={v}" for k, v in current.items()) if current else "no tags")
     common.console.print(f"run {run_id}: " + "; ".join(parts))
+
+
+@app.command("delete")
+def delete_command(
+    runs: Annotated[list[str], typer.Argument(help="The runs (ids, prefixes or `latest`).")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (for scripts and cron).")] = False,
+) -> None:
+    """Delete finished runs: their folders and records. The content they held is reclaimed by `blase gc`
+    (a model registered from a run stays loadable)."""
+    store = _store()
+    run_ids = list(dict.fromkeys(store.resolve_run(r) for r in runs))
+    running = [r for r in run_ids if store.get_run(r)["status"] == "running"]
+    if running:
+        raise ConfigError(f"run {running[0]} is running; stop it first (`blase runs cancel {running[0]}`).")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConfigError(f"deleting {len(run_ids)} run(s) needs --yes when nobody can be asked.")
+        names = ", ".join(run_ids[:5]) + (f" and {len(run_ids) - 5} more" if len(run_ids) > 5 else "")
+        if not typer.confirm(f"Delete {names}? Their folders and records go; `blase gc` then frees the space."):
+            raise typer.Exit(EXIT_FAILED)
+    for run_id in run_ids:
+        store.delete_run(run_id)
+        common.console.print(f"deleted run {run_id}")
+    common.console.print("their content stays in the store until `blase gc` (`blase gc --dry-run` says how much).")
 
 
 @app.command("cancel")

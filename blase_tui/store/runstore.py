@@ -267,6 +267,33 @@ class RunStore:
                 conn.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", (run_id, key))
         self.write_run_json(run_id)
 
+    def delete_run(self, run_id: str) -> None:
+        """Remove a finished run: its folder and its records (params, metrics, tags, datasets, artifacts). Its
+        objects stay in the content store until ``blase gc``; a model registered from it stays loadable (the
+        model's file is its own reference). A running run is refused."""
+        from blase_tui.errors import BlaseError
+        from blase_tui.store.gc import TRASH, remove_tree
+
+        row = self.get_run(run_id)
+        if row is None:
+            raise BlaseError(f"no run {run_id}; `blase runs list` shows the run ids.")
+        if row["status"] == RUNNING:
+            raise BlaseError(f"run {run_id} is running; stop it first (`blase runs cancel {run_id}`), or close it"
+                             " (`blase runs close`) if it is an open run between steps.")
+        folder = self.run_dir(run_id)
+        trash = self.runs_dir / f"{TRASH}{run_id}"
+        if folder.exists():
+            os.replace(folder, trash)  # one rename: the run folder is gone at once, or not at all
+        try:
+            with self.db.write() as conn:
+                conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        except BaseException:
+            if trash.exists():
+                os.replace(trash, folder)
+            raise
+        if trash.exists():
+            remove_tree(trash)  # if this is cut short, `blase gc` finishes it
+
     def set_run_owner(self, run_id: str, pid: int | None, started: float | None) -> None:
         """While a step runs, its process owns the run; between steps an open run has no owner."""
         with self.db.write() as conn:

@@ -38,6 +38,8 @@ class RunsScreen(ShowsWorkerErrors, Screen[None]):
         Binding("c", "compare", "Compare", id="runs.compare", tooltip="Compare the two marked runs (space marks)"),
         Binding("l", "launch", "Launch", id="runs.launch", tooltip="Pick a step, edit its params, start it"),
         Binding("e", "edit", "Edit", show=False, id="runs.edit", tooltip="Name, note and tags of this run"),
+        Binding("D", "delete", "Delete", show=False, id="runs.delete",
+                tooltip="Delete the marked runs, or the one under the cursor (asks first)"),
         Binding("x", "stop", "Stop", show=False, id="runs.stop",
                 tooltip="Stop this run's running steps, whoever started them"),
         Binding("J", "jobs", "Jobs", show=False, id="runs.jobs", tooltip="Live panes of the steps launched from here"),
@@ -126,6 +128,8 @@ class RunsScreen(ShowsWorkerErrors, Screen[None]):
             return  # a slower, older read: what it holds is already shown
         self._applied = max(self._applied, message.seq)
         table = self.query_one(RunsTable)
+        if message.full:  # runs deleted since (here or by `blase runs delete`) leave the table
+            table.forget(set(table.rows) - {r["id"] for r in message.rows})
         table.upsert(message.rows)
         self._rowid = max([self._rowid, *(r["rowid"] for r in message.rows)])
         self._since = message.started - SLACK if self._since is None else max(self._since, message.started - SLACK)
@@ -239,6 +243,40 @@ class RunsScreen(ShowsWorkerErrors, Screen[None]):
     def _save_edit(self, run_id: str, changes: dict[str, Any]) -> None:
         self.project.store.edit_run(run_id, **changes)
         self.app.call_from_thread(self.notify, f"run {run_id[-6:]}: saved", timeout=2)
+        self.app.call_from_thread(self.refresh_rows, True)
+
+    def action_delete(self) -> None:
+        """Delete the marked runs (else the highlighted one) after a confirmation; `blase gc` frees the space."""
+        from blase_tui.tui.screens.confirm import ConfirmScreen
+
+        table = self.query_one(RunsTable)
+        run_ids = list(table.marked) or ([table.current_id] if table.current_id else [])
+        if not run_ids:
+            return
+        running = [r for r in run_ids if table.rows[r]["status"] == "running"]
+        if running:
+            self.notify(f"Run {running[0]} is running: x stops it first.", severity="warning")
+            return
+        names = ", ".join(run_ids)
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._delete_runs(run_ids)
+
+        self.app.push_screen(ConfirmScreen(f"Delete {names}? Their folders and records go; `blase gc` then frees"
+                                           " their space.", yes="Delete", no="Keep"), answer)
+
+    @work(thread=True, group="runs-delete", exit_on_error=False)
+    def _delete_runs(self, run_ids: list[str]) -> None:
+        from blase_tui.errors import BlaseError
+
+        for run_id in run_ids:
+            try:
+                self.project.store.delete_run(run_id)
+            except BlaseError as exc:
+                self.app.call_from_thread(self.notify, str(exc), severity="error")
+                return
+        self.app.call_from_thread(self.notify, f"deleted {len(run_ids)} run(s); `blase gc` frees their space")
         self.app.call_from_thread(self.refresh_rows, True)
 
     def action_stop(self) -> None:

@@ -254,6 +254,25 @@ class RunsTable(ScrollView, can_focus=True):
         self._scroll_to_cursor()  # the highlighted run is always on screen
         self.refresh()
 
+    def forget(self, run_ids: set[str]) -> None:
+        """Drop runs that are gone from the store (deleted); the cursor stays on the run it was on, or the
+        one that took the place of a deleted one."""
+        gone = run_ids & set(self.rows)
+        if not gone:
+            return
+        current = self.current_id
+        position = self.cursor
+        for run_id in gone:
+            del self.rows[run_id]
+        self.marked = [m for m in self.marked if m not in gone]
+        self._reorder()
+        if current in self.rows:
+            self._place_cursor(current)
+        else:
+            self.cursor = max(0, min(position, len(self.order) - 1))
+        self._resize()
+        self.refresh()
+
     def _choose_metric_columns(self) -> None:
         """Up to eight metrics, as many as the width holds (three at 120 columns): quality measures (accuracy,
         loss, f1, …) before bookkeeping ones (seconds, records), then the ones most runs have."""
