@@ -59,6 +59,7 @@ def write_pool(root: Path, n: int = 30, seed: int = 0) -> None:
         "mjd": [list(np.sort(60000 + rng.random(8) * 30)) for _ in range(n)],
         "mags": [list(19 + rng.random(8)) for _ in range(n)],
         "fids": [list(rng.integers(1, 3, 8)) for _ in range(n)],
+        "errs": [list(0.05 + rng.random(8) * 0.1) for _ in range(n)],
     })
     (root / "data").mkdir(parents=True, exist_ok=True)
     pq.write_table(table, root / "data" / "pool.parquet")
@@ -119,7 +120,9 @@ async def test_label_a_round_with_undo_and_skip(alerts: Path, blase) -> None:
             await press(key)
             expected[shown[-1]] = {"r": "real", "b": "bogus", "v": "varstar"}[key]
         await until(pilot, lambda: screen.record is None, what="the end of the round")
-        assert "Round done" in str(screen.query_one("#label-fields").render())
+        done_text = str(screen.query_one("#label-fields").render())
+        assert "Round done" in done_text
+        assert f"--name round_{screen.session.round.number}_{screen.session.round.strategy}" in done_text
         assert screen.last_latency is not None
         await pilot.press("q")
     assert len(expected) == 10
@@ -276,3 +279,32 @@ def test_the_key_legend_wraps_between_keys_and_missing_values_read_as_a_dash() -
     shown = console.export_text()
     assert "2900018253295123456" in shown  # whole, on one line
     assert "None" not in shown and "nan" not in shown and shown.count("—") == 2
+
+
+async def test_the_light_curve_has_error_bars(tmp_path: Path) -> None:
+    """Issue 16 item 14: `series.yerr` names each y column's error column; the plot draws error bars."""
+    from blase_tui.tui.widgets.series_plot import SeriesPlot
+
+    toml = LABEL_TOML.replace('series = {x = "mjd", y = ["mags"], group = "fids"}',
+                              'series = {x = "mjd", y = ["mags"], yerr = ["errs"], group = "fids"}')
+    root = make_project(tmp_path / "alerts", main_src="from blase_tui import step\n", toml=toml)
+    write_pool(root)
+    app = make_app(root, start="label", label_options={"strategy": None, "n": None})
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await until(pilot, lambda: isinstance(app.screen, LabelScreen) and app.screen)
+        await until(pilot, lambda: screen.record is not None and not screen.busy)
+        plot = screen.query_one(SeriesPlot)
+        await until(pilot, lambda: plot.series, what="the light curve")
+        errs = np.asarray(screen.record.series["errs"], dtype=float)
+        groups = np.asarray(screen.record.series["fids"])
+        for name, series in plot.series.items():
+            g = int(name.rsplit("=", 1)[1])
+            assert series.yerr is not None and np.allclose(np.sort(series.yerr), np.sort(errs[groups == g]))
+    bad = make_project(tmp_path / "bad", main_src="", toml=toml.replace('yerr = ["errs"]', 'yerr = ["a", "b"]'))
+    write_pool(bad)
+    from blase_tui.core.project import Project
+    from blase_tui.errors import BlaseError
+    from blase_tui.labelling.config import load
+
+    with pytest.raises(BlaseError, match=r"`series.yerr` names the error column of each y column"):
+        load(Project.discover(bad))

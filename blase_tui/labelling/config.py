@@ -120,10 +120,11 @@ class Series:
     x: str
     y: tuple[str, ...]
     group: str | None = None
+    yerr: tuple[str, ...] = ()  # the error of each y column, in the same order (error bars)
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return (self.x, *self.y, *((self.group,) if self.group else ()))
+        return (self.x, *self.y, *self.yerr, *((self.group,) if self.group else ()))
 
 
 @dataclass(frozen=True)
@@ -256,11 +257,17 @@ def parse(raw: dict[str, Any], root: Path, memory_budget: int = 512 * 1024**2) -
         s = raw["series"]
         y = s.get("y") if isinstance(s, dict) else None
         y = [y] if isinstance(y, str) else y
+        yerr = s.get("yerr", []) if isinstance(s, dict) else []
+        yerr = [yerr] if isinstance(yerr, str) else yerr
         if (not isinstance(s, dict) or not isinstance(s.get("x"), str) or not isinstance(y, list) or not y
                 or not all(isinstance(v, str) for v in y) or not isinstance(s.get("group", ""), str)
-                or set(s) - {"x", "y", "group"}):
-            raise _fail(f"`series` must be {_KEYS['series']} (optionally with group = \"fid\").")
-        series = Series(x=s["x"], y=tuple(y), group=s.get("group") or None)
+                or set(s) - {"x", "y", "group", "yerr"}):
+            raise _fail(f"`series` must be {_KEYS['series']} (optionally with group = \"fid\" and"
+                        " yerr = [\"sigmapsf\"]).")
+        if yerr and (not isinstance(yerr, list) or len(yerr) != len(y) or not all(isinstance(v, str) for v in yerr)):
+            raise _fail(f"`series.yerr` names the error column of each y column, in order: {len(y)} name(s) for"
+                        f" y = {y}, e.g. yerr = [\"sigmapsf\"].")
+        series = Series(x=s["x"], y=tuple(y), group=s.get("group") or None, yerr=tuple(yerr))
 
     features_raw = raw.get("features", [])
     if isinstance(features_raw, str) and ":" in features_raw:

@@ -221,10 +221,11 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
         if self.record is None:
             from blase_tui.tui.widgets.series_plot import SeriesPlot
 
+            r = self.session.round  # the next model's run named after the round (as seed 002 named them by hand)
             self.query_one("#label-fields", Static).update(Text(
                 f"Round done: {done} of {target} labelled. Train the next model (e.g. `blase step "
-                f"{getattr(self.session.config, 'train_step', 'train')}`), then label again. "
-                "u takes the last label back; q quits.", style="green"))
+                f"{getattr(self.session.config, 'train_step', 'train')} --name round_{r.number}_{r.strategy}`),"
+                " then label again. u takes the last label back; q quits.", style="green"))
             self.query_one("#label-why", Static).update("")
             self.query_one("#label-image", Static).display = False
             self.query_one(SeriesPlot).display = False
@@ -263,15 +264,19 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
             xs = np.asarray(record.series.get(cfg.x, []), dtype=float)
             plot.invert_y = any("mag" in y.lower() for y in cfg.y)
             plot.title = f"{record.secondary or record.key}"
-            for y in cfg.y:
+            for i, y in enumerate(cfg.y):
                 ys = np.asarray(record.series.get(y, []), dtype=float)
+                errs = None  # error bars: the y column's error column, when configured (yerr)
+                if i < len(cfg.yerr) and len(record.series.get(cfg.yerr[i], [])) == len(xs):
+                    errs = np.asarray(record.series[cfg.yerr[i]], dtype=float)
                 if cfg.group and len(record.series.get(cfg.group, [])) == len(xs):
                     groups = np.asarray(record.series[cfg.group])
                     for g in np.unique(groups):
                         mask = groups == g
-                        plot.set_series(f"{y} {cfg.group}={g}", xs[mask], ys[mask])
+                        plot.set_series(f"{y} {cfg.group}={g}", xs[mask], ys[mask],
+                                        yerr=errs[mask] if errs is not None else None)
                 elif len(ys) == len(xs):
-                    plot.set_series(y, xs, ys)
+                    plot.set_series(y, xs, ys, yerr=errs)
             plot.display = True
         else:
             plot.display = False
