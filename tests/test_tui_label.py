@@ -308,3 +308,25 @@ async def test_the_light_curve_has_error_bars(tmp_path: Path) -> None:
 
     with pytest.raises(BlaseError, match=r"`series.yerr` names the error column of each y column"):
         load(Project.discover(bad))
+
+
+async def test_a_science_template_difference_triplet_shows_side_by_side(tmp_path: Path) -> None:
+    """Issue 16 item 14: `image` may name several columns; the screen draws them side by side, named."""
+    toml = LABEL_TOML.replace('image = "stamp"', 'image = ["stamp", "template", "difference"]')
+    root = make_project(tmp_path / "alerts", main_src="from blase_tui import step\n", toml=toml)
+    write_pool(root)
+    table = pq.read_table(root / "data" / "pool.parquet")
+    stamps = table.column("stamp").to_pylist()
+    table = table.append_column("template", pa.array(stamps[::-1])).append_column(
+        "difference", pa.array([None] + stamps[1:], type=pa.binary()))
+    pq.write_table(table, root / "data" / "pool.parquet")
+    app = make_app(root, start="label", label_options={"strategy": None, "n": None})
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await until(pilot, lambda: isinstance(app.screen, LabelScreen) and app.screen)
+        await until(pilot, lambda: screen.record is not None and not screen.busy)
+        assert list(screen.record.images) == ["stamp", "template", "difference"]
+        image = screen.query_one("#label-image")
+        await pilot.pause(0.1)
+        lines = [image.render_line(y).text for y in range(image.size.height)]
+        text = "\n".join(lines)
+        assert all(name in text for name in ("stamp", "template", "difference")), text

@@ -39,7 +39,7 @@ _KEYS = {
     "key": "the column that identifies a record, such as \"candid\"",
     "secondary": "a second id exported with the labels, such as \"objectId\"",
     "fields": "a list of columns shown for each record",
-    "image": "a column holding PNG bytes or an image path",
+    "image": "a column holding PNG bytes or an image path (or a list of them, shown side by side)",
     "series": "a table such as {x = \"mjd\", y = [\"magpsf\"]} naming array columns to plot",
     "features": "a list of columns, or \"module:function\" building a 2-D float array from a Batch",
     "keys": "a table of one-character keys and the labels they give, such as {r = \"real\"}",
@@ -143,6 +143,7 @@ class LabellingConfig:
     image: str | None = None
     series: Series | None = None
     features: tuple[str, ...] | str = ()
+    images: tuple[str, ...] = ()  # every image column (science, template, difference), shown side by side
     url: str | None = None
     train_step: str = "train"
     model: str | None = None
@@ -168,7 +169,7 @@ class LabellingConfig:
     @property
     def display_columns(self) -> list[str]:
         """Every column a record shows or needs for its URL (the key and secondary id not included)."""
-        cols = [*self.fields, *self.url_fields]
+        cols = [*self.fields, *self.url_fields, *self.images]
         if self.image:
             cols.append(self.image)
         if self.series:
@@ -252,6 +253,9 @@ def parse(raw: dict[str, Any], root: Path, memory_budget: int = 512 * 1024**2) -
                 raise _fail(f"targets: {label!r} must map to a number or a string, not {target!r}.")
             targets[label] = target
 
+    # one image column, or several shown side by side (a science / template / difference triplet)
+    images = _str_list(raw, "image") if isinstance(raw.get("image"), list) else \
+        ((_str(raw, "image"),) if raw.get("image") is not None else ())
     series = None
     if "series" in raw:
         s = raw["series"]
@@ -292,7 +296,8 @@ def parse(raw: dict[str, Any], root: Path, memory_budget: int = 512 * 1024**2) -
     seed = _int(raw, "seed", 0, 0)
     return LabellingConfig(
         root=root, key=key, keys=keys, targets=targets, pool=(root / pool) if pool else None, reader=reader,
-        secondary=_str(raw, "secondary"), fields=_str_list(raw, "fields"), image=_str(raw, "image"),
+        secondary=_str(raw, "secondary"), fields=_str_list(raw, "fields"), image=images[0] if images else None,
+        images=images,
         series=series, features=features, url=url, train_step=_str(raw, "train_step", default="train") or "train",
         model=_str(raw, "model"), scorer=_function_ref(raw, "scorer"), strategy=strategy or "least_confidence",
         n=n or 10, seed=seed or 0, batch=_int(raw, "batch", None, 1), candidates=candidates,

@@ -85,7 +85,8 @@ class Pool:
             names = self.schema()
             if names is None:
                 return None
-            heavy = {self.config.image, *(self.config.series.columns if self.config.series else ())}
+            heavy = {self.config.image, *self.config.images,
+                     *(self.config.series.columns if self.config.series else ())}
             return [c for c in names if c not in heavy]
         return list(features)
 

@@ -53,6 +53,7 @@ class Record:
     url: str | None
     position: int
     missing: bool = False
+    images: dict[str, bytes | None] | None = None  # each configured image column, when there are several
 
 
 class _Prefetcher:
@@ -204,11 +205,17 @@ class LabellingSession:
     def _record(self, row: QueueRow, data: dict[str, Any] | None) -> Record:
         cfg = self.config
         values = data or {}
-        image = values.get(cfg.image) if cfg.image else None
-        if image is not None and not isinstance(image, bytes):
-            path = Path(str(image))
-            path = path if path.is_absolute() else cfg.root / path
-            image = path.read_bytes() if path.is_file() else None
+
+        def picture(column: str) -> bytes | None:
+            value = values.get(column)
+            if value is not None and not isinstance(value, bytes):
+                path = Path(str(value))
+                path = path if path.is_absolute() else cfg.root / path
+                value = path.read_bytes() if path.is_file() else None
+            return value
+
+        image = picture(cfg.image) if cfg.image else None
+        images = {c: picture(c) for c in cfg.images} if len(cfg.images) > 1 else None
         series = None
         if cfg.series:
             series = {c: np.asarray(values.get(c) if values.get(c) is not None else []) for c in cfg.series.columns}
@@ -222,7 +229,7 @@ class LabellingSession:
         why = row.why if data is not None else f"{row.why} (no longer in the pool)".strip()
         return Record(key=row.key, secondary=row.secondary, fields={f: values.get(f) for f in cfg.fields},
                       image=image, series=series, score=row.score, why=why, proba=row.proba, url=url,
-                      position=row.position, missing=data is None)
+                      position=row.position, missing=data is None, images=images)
 
     def _move(self) -> None:
         """Go to the first record of the queue nobody has labelled or skipped, extending the queue when it ran

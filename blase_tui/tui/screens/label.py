@@ -250,7 +250,19 @@ class LabelScreen(ShowsWorkerErrors, Screen[None]):
         self.query_one("#label-fields", Static).update(render_fields(record, cfg.key, cfg.secondary))
         self.query_one("#label-why", Static).update(render_why(record))
         image = self.query_one("#label-image", Static)
-        if record.image:
+        if record.images:  # several image columns (science, template, difference): side by side, named
+            size = image.size
+            n = len(record.images)
+            width = max(8, (size.width or 40) // n - 1)
+            grid = Table.grid(padding=(0, 1))
+            for _ in range(n):
+                grid.add_column(width=width)
+            grid.add_row(*[render_image_bytes(data, width=width, height=max(4, (size.height or 16) - 1))
+                           if data else Text("no image", style="dim") for data in record.images.values()])
+            grid.add_row(*[Text(name, style="dim", justify="center") for name in record.images])
+            image.update(grid)
+            image.display = True
+        elif record.image:
             size = image.size
             image.update(render_image_bytes(record.image, width=max(10, size.width or 40),
                                             height=max(5, size.height or 16)))
