@@ -840,3 +840,44 @@ async def test_edit_a_runs_name_note_and_tags(project: Path, blase) -> None:
     assert await_shown is not None, shown["tags"]
     assert await_shown["name"] == "baseline" and await_shown["note"] == "first try"
     assert json.loads((project / "runs" / run_id / "run.json").read_text())["tags"] == {"data": "v3"}
+
+
+async def test_the_models_screen_lists_versions_and_sets_an_alias(project: Path, blase) -> None:
+    """Issue 16: M on the runs table opens the model registry; a points an alias at the highlighted version."""
+    from blase_tui.store import models
+    from blase_tui.store.runstore import RunStore
+    from blase_tui.tui.screens.models import ModelsScreen
+
+    blase("step", "a", cwd=project, check=True)
+    run_id = runs_json(blase, project)[0]["id"]
+    store = RunStore(project)
+    try:
+        for v in (1, 2):
+            card = store.cas.put_bytes(json.dumps({"framework": "sklearn", "model": {"class": "LogisticRegression"},
+                                                   "metrics": {"accuracy": 0.8 + v / 100}}).encode())
+            models.register(store, "clf", run_id=run_id, step_run_id=1, framework="sklearn",
+                            file_hash=store.cas.put_bytes(f"model {v}".encode()), card_hash=card,
+                            file_name="clf.pkl", metrics={"accuracy": 0.8 + v / 100})
+    finally:
+        store.close()
+    app = make_app(project)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await runs_loaded(pilot, app, 1)
+        await pilot.press("M")
+        screen = await until(pilot, lambda: isinstance(app.screen, ModelsScreen) and app.screen.rows and app.screen)
+        assert [f"{r['name']}:{r['version']}" for r in screen.rows] == ["clf:2", "clf:1"]  # newest first
+        await until(pilot, lambda: screen.shown and screen.shown[0] == "clf:2"
+                    and screen.shown[1]["model"]["class"] == "LogisticRegression", what="the card of clf:2")
+        await pilot.press("down", "a")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "PromptScreen")
+        await pilot.press(*"champion", "enter")
+        await until(pilot, lambda: any(r["aliases"] == ["champion"] and r["version"] == 1 for r in screen.rows),
+                    what="clf@champion on version 1")
+        await pilot.press("a")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "PromptScreen")
+        await pilot.press(*"9lives", "enter")  # not a valid alias: one line, nothing changed
+        await until(pilot, lambda: any("must start with a letter" in n.message for n in app._notifications))
+        await pilot.press("o")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.run_id == run_id)
+    shown = json.loads(blase("models", "show", "clf@champion", "--json", cwd=project).stdout)
+    assert shown["version"] == 1

@@ -44,6 +44,7 @@ class RunsScreen(ShowsWorkerErrors, Screen[None]):
                 tooltip="Stop this run's running steps, whoever started them"),
         Binding("J", "jobs", "Jobs", show=False, id="runs.jobs", tooltip="Live panes of the steps launched from here"),
         Binding("L", "label", "Label", show=False, id="runs.label", tooltip="Label records for active learning"),
+        Binding("M", "models", "Models", show=False, id="runs.models", tooltip="Model versions, aliases and cards"),
         Binding("r", "reload", "Reload", show=False, id="runs.reload", tooltip="Read every run again"),
         Binding("p", "projects", "Projects", show=False, id="runs.projects", tooltip="Known projects"),
         Binding("escape", "escape", "Back", show=False, id="runs.escape",
@@ -326,6 +327,11 @@ class RunsScreen(ShowsWorkerErrors, Screen[None]):
         from blase_tui.tui.screens.label import LabelScreen
 
         self.app.push_screen(LabelScreen(self.project))
+
+    def action_models(self) -> None:
+        from blase_tui.tui.screens.models import ModelsScreen
+
+        self.app.push_screen(ModelsScreen(self.project))
 
     def action_projects(self) -> None:
         self.app.open_projects()  # type: ignore[attr-defined]

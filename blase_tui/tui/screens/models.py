@@ -1,0 +1,164 @@
+"""Models: every saved model version with its aliases, framework, run and metrics; the highlighted one's card.
+``a`` points an alias (``champion``, ``production``) at it, ``o`` opens the run that saved it."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from blase_tui.core.fmt import fmt_time, fmt_value
+from blase_tui.core.project import Project
+from blase_tui.tui.worker_errors import ShowsWorkerErrors
+
+
+class ModelsScreen(ShowsWorkerErrors, Screen[None]):
+    """The project's model registry: versions, aliases, cards, metrics; a sets an alias."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", id="models.back", tooltip="Back to the runs"),
+        Binding("a", "alias", "Alias", id="models.alias", tooltip="Point an alias (champion, production) here"),
+        Binding("o", "open_run", "Open run", id="models.open", tooltip="The run that saved this version"),
+        Binding("r", "reload", "Reload", show=False, id="models.reload", tooltip="Read the registry again"),
+    ]
+
+    class Loaded(Message):
+        def __init__(self, rows: list[dict[str, Any]]) -> None:
+            super().__init__()
+            self.rows = rows
+
+    class Card(Message):
+        def __init__(self, key: str, model: dict[str, Any]) -> None:
+            super().__init__()
+            self.key, self.model = key, model
+
+    def __init__(self, project: Project) -> None:
+        super().__init__()
+        self.project = project
+        self.rows: list[dict[str, Any]] = []
+        self.shown: tuple[str, Any] | None = None  # the version whose card is shown, and the card
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"blase · {self.project.name} · models", classes="title")
+        with Horizontal(id="models-layout"):
+            table: DataTable[Any] = DataTable(id="models-table", cursor_type="row", zebra_stripes=True)
+            table.add_columns("model", "version", "aliases", "framework", "created", "metrics")
+            yield table
+            with VerticalScroll(id="model-card-box"):
+                yield Static("", id="model-card")
+        yield Static("", id="models-status", classes="hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="models", exit_on_error=False)
+    def load(self) -> None:
+        from blase_tui.store import models
+
+        self.post_message(self.Loaded(models.list_models(self.project.store)))
+
+    def on_models_screen_loaded(self, message: Loaded) -> None:
+        table = self.query_one("#models-table", DataTable)
+        current = self.current()
+        self.rows = message.rows[::-1]  # newest first
+        table.clear()
+        for r in self.rows:
+            shown = {k: v for k, v in r["metrics"].items() if k not in ("epoch", "seconds")}
+            table.add_row(r["name"], str(r["version"]), Text(", ".join(r["aliases"]) or "-", style="bold green"
+                                                             if r["aliases"] else "dim"),
+                          r["framework"] or "-", fmt_time(r["created"]),
+                          "  ".join(f"{k}={fmt_value(v)}" for k, v in list(shown.items())[:3]),
+                          key=f"{r['name']}:{r['version']}")
+        keys = [f"{r['name']}:{r['version']}" for r in self.rows]
+        if current in keys:
+            table.move_cursor(row=keys.index(current), animate=False)
+        self.query_one("#models-status", Static).update(
+            f"{len(self.rows)} model version(s) · a sets an alias · o opens the run that saved it" if self.rows else
+            "No models yet: save one with Train.save_model(...) in a training step.")
+        table.focus()
+
+    def current(self) -> str | None:
+        table = self.query_one("#models-table", DataTable)
+        if not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value:
+            self.read_card(str(event.row_key.value))
+
+    @work(thread=True, exclusive=True, group="card", exit_on_error=False)
+    def read_card(self, key: str) -> None:
+        from blase_tui.store import models
+
+        self.post_message(self.Card(key, models.get(self.project.store, key)))
+
+    def on_models_screen_card(self, message: Card) -> None:
+        from blase_tui.tui.previews import render_card
+
+        box = self.query_one("#model-card", Static)
+        card = message.model.get("card")
+        self.shown = (message.key, card)
+        width = max(30, self.query_one("#model-card-box").size.width - 2)
+        head = Text.assemble((message.key, "bold"), f"  run {message.model.get('run_id') or '-'}",
+                             (f"  @{', @'.join(message.model.get('aliases') or [])}" if message.model.get("aliases")
+                              else "", "green"))
+        from rich.console import Group
+
+        box.update(Group(head, render_card(card, width=width, max_rows=20) if card else Text("no card", style="dim")))
+
+    def action_alias(self) -> None:
+        from blase_tui.tui.screens.prompt import PromptScreen
+
+        key = self.current()
+        if key is None:
+            return
+        name, _, version = key.partition(":")
+
+        def chosen(alias: str | None) -> None:
+            if alias:
+                self._set_alias(name, int(version), alias)
+
+        self.app.push_screen(PromptScreen(f"Alias for {name} v{version} (it moves here from the version it names):",
+                                          placeholder="champion"), chosen)
+
+    @work(thread=True, group="models-alias", exit_on_error=False)
+    def _set_alias(self, name: str, version: int, alias: str) -> None:
+        from blase_tui.errors import BlaseError
+        from blase_tui.store import models
+
+        try:
+            models.set_alias(self.project.store, name, version, alias)
+        except BlaseError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"{name}@{alias} is now v{version}")
+        self.app.call_from_thread(self.load)
+
+    def action_open_run(self) -> None:
+        from blase_tui.tui.screens.run import RunScreen
+
+        key = self.current()
+        row = next((r for r in self.rows if f"{r['name']}:{r['version']}" == key), None)
+        if row is None or not row.get("run_id") or self.project.store.get_run(row["run_id"]) is None:
+            self.notify("The run that saved this version is gone (deleted); the model itself stays.",
+                        severity="warning")
+            return
+        self.app.push_screen(RunScreen(self.project, row["run_id"]))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
