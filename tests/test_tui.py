@@ -881,3 +881,35 @@ async def test_the_models_screen_lists_versions_and_sets_an_alias(project: Path,
         await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.run_id == run_id)
     shown = json.loads(blase("models", "show", "clf@champion", "--json", cwd=project).stdout)
     assert shown["version"] == 1
+
+
+async def test_the_system_view_lists_running_steps_of_every_project(project: Path, blase, spawn,
+                                                                     tmp_path: Path) -> None:
+    """Issue 16: s on the projects screen: every running step of the known projects, with its memory, and the
+    host's CPU and memory; enter opens the step's run."""
+    from conftest import make_project
+
+    from blase_tui.tui.screens.system import SystemScreen
+
+    other = make_project(tmp_path / "other")
+    for root in (project, other):
+        blase("projects", "add", str(root), cwd=tmp_path, check=True)
+    step = spawn("step", "slow", cwd=project)
+    wait_for_file = project / "started"
+    app = make_app(None)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProjectsScreen) and wait_for_file.exists())
+        await pilot.press("s")
+        screen = await until(pilot, lambda: isinstance(app.screen, SystemScreen) and app.screen.steps
+                             and app.screen, what="the running step")
+        [row] = screen.steps
+        assert row["project"] == "testproj" and row["step"] == "slow" and row["pid"] == step.pid
+        assert row["rss"] and row["rss"] > 10 << 20
+        assert "cores" in str(screen.query_one("#system-host").render())
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.run_id == row["run_id"])
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, SystemScreen))
+        (project / "release").write_text("go")
+        assert step.wait(timeout=60) == 0
+        await until(pilot, lambda: not screen.steps, timeout=10, what="the ended step to leave the view")

@@ -25,6 +25,8 @@ class ProjectsScreen(ShowsWorkerErrors, Screen[None]):
         Binding("enter", "open", "Open", id="projects.open", tooltip="Open the project under the cursor"),
         Binding("a", "add", "Add", id="projects.add", tooltip="Add a project by its folder"),
         Binding("r", "reload", "Reload", id="projects.reload", tooltip="Read the registry again"),
+        Binding("s", "system", "System", id="projects.system",
+                tooltip="Every running step of every project, and this machine's CPU, memory and GPUs"),
     ]
 
     class Loaded(Message):
@@ -96,6 +98,11 @@ class ProjectsScreen(ShowsWorkerErrors, Screen[None]):
         empty = self.query_one("#projects-empty", Static)
         empty.update("" if message.rows else "No projects yet. Press [b]a[/] to add a folder that holds a blase.toml.")
         table.focus()
+
+    def action_system(self) -> None:
+        from blase_tui.tui.screens.system import SystemScreen
+
+        self.app.push_screen(SystemScreen())
 
     def action_open(self) -> None:
         table = self.query_one("#projects-table", DataTable)
