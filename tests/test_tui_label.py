@@ -330,3 +330,34 @@ async def test_a_science_template_difference_triplet_shows_side_by_side(tmp_path
         lines = [image.render_line(y).text for y in range(image.size.height)]
         text = "\n".join(lines)
         assert all(name in text for name in ("stamp", "template", "difference")), text
+
+
+def test_a_record_shows_its_objects_other_alerts_and_their_labels(tmp_path: Path) -> None:
+    """Issue 16 item 14: alerts of one object are grouped: how many the pool holds, how they are labelled."""
+    from rich.console import Console
+
+    from blase_tui.labelling.session import LabellingSession
+    from blase_tui.tui.screens.label import render_fields
+
+    root = make_project(tmp_path / "alerts", main_src="from blase_tui import step\n", toml=LABEL_TOML)
+    write_pool(root)
+    table = pq.read_table(root / "data" / "pool.parquet")
+    objects = [f"ZTF26obj{i % 10:02d}" for i in range(table.num_rows)]  # 30 alerts of 10 objects
+    table = table.set_column(table.column_names.index("objectId"), "objectId", pa.array(objects))
+    pq.write_table(table, root / "data" / "pool.parquet")
+    with LabellingSession(root, strategy="random", n=10, labeller="test") as session:
+        first = session.current()
+        assert first.group == (3, {})
+        session.label("r")
+        seen = 0
+        while not session.done:
+            record = session.current()
+            if record.secondary == first.secondary:
+                assert record.group == (3, {"real": 1})
+                console = Console(width=80, record=True, file=io.StringIO())
+                console.print(render_fields(record, "candid", "objectId"))
+                assert "3 records of this objectId in the pool; real ×1" in console.export_text()
+                seen += 1
+                break
+            session.skip()
+        assert seen == 1

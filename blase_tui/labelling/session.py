@@ -16,6 +16,7 @@ pressed. A session is driven by one caller at a time.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ class Record:
     position: int
     missing: bool = False
     images: dict[str, bytes | None] | None = None  # each configured image column, when there are several
+    group: tuple[int, dict[str, int]] | None = None  # records of the same secondary id in the pool, their labels
 
 
 class _Prefetcher:
@@ -148,6 +150,7 @@ class LabellingSession:
         self.labeller = labeller or label_store.default_labeller()
         self.prefetch = max(1, prefetch)
         self._pool = Pool(self.config)
+        self._groups: dict[str, int] | None = None
         self._columns = [c for c in (self.config.secondary, *self.config.display_columns) if c]
         self._pool.check_columns(self._columns, "`secondary`, `fields`, `image`, `series` or `url`")
         label_store.durable(self.store)  # each label survives a power cut too: fsync every commit
@@ -289,10 +292,27 @@ class LabellingSession:
         return label_store.progress(self.store, self.round.number), self.round.target
 
     def current(self) -> Record | None:
-        """The record to label now (None when the round is done)."""
+        """The record to label now (None when the round is done), with its group: how many records of the pool
+        share its secondary id (an object's alerts) and how they are labelled so far."""
         if self.done:
             return None
-        return self._fetcher.get(self._rows[self._pos])
+        record = self._fetcher.get(self._rows[self._pos])
+        if record.secondary is not None and self.config.secondary:
+            counts = self._secondary_counts()
+            record = dataclasses.replace(record, group=(
+                counts.get(str(record.secondary), 1), label_store.labels_of_secondary(self.store, str(record.secondary))))
+        return record
+
+    def _secondary_counts(self) -> dict[str, int]:
+        """The number of records of each secondary id in the pool: one scan of that column, once a session."""
+        if self._groups is None:
+            from collections import Counter
+
+            counts: Counter[str] = Counter()
+            for part in self._pool.scan([self.config.secondary]):
+                counts.update(str(v) for v in part.table.column(self.config.secondary).to_pylist())
+            self._groups = dict(counts)
+        return self._groups
 
     def _current_row(self) -> QueueRow:
         if self.done:

@@ -331,6 +331,13 @@ def current_labels(store: RunStore, *, round_: int | None = None) -> list[Label]
     return [Label.from_row(r) for r in store.db.query(sql + " ORDER BY id", args)]
 
 
+def labels_of_secondary(store: RunStore, secondary: str) -> dict[str, int]:
+    """How many of the records with this secondary id (an alert's ``objectId``) carry each label now."""
+    rows = store.db.query("SELECT label, COUNT(*) AS n FROM labels WHERE action = ? AND superseded_by IS NULL"
+                          " AND secondary = ? GROUP BY label ORDER BY n DESC, label", (LABEL, secondary))
+    return {r["label"]: int(r["n"]) for r in rows}
+
+
 def labelled_keys(store: RunStore) -> set[str]:
     return {r["key"] for r in store.db.query(
         "SELECT key FROM labels WHERE action = ? AND superseded_by IS NULL", (LABEL,))}

@@ -32,6 +32,11 @@ def render_fields(record: Any, key_name: str = "key", secondary_name: str | None
     t.add_row(key_name, str(record.key))
     if record.secondary:
         t.add_row(secondary_name or "id", str(record.secondary))
+        group = getattr(record, "group", None)
+        if group and group[0] > 1:  # the object's other alerts: how many, and how they are labelled so far
+            labelled = ", ".join(f"{label} ×{n}" for label, n in group[1].items()) or "none labelled yet"
+            t.add_row("", Text(f"{group[0]} records of this {secondary_name or 'id'} in the pool; {labelled}",
+                               style="dim"))
     for k, v in record.fields.items():
         if k in (key_name, secondary_name):
             continue
