@@ -8,6 +8,8 @@ from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from blase_tui.tui.screens.base import BlaseScreen
+
 
 class BlaseCommands(Provider):
     """Actions of the current screen, "open run …" for the newest runs, "launch …" for each step."""
@@ -19,8 +21,9 @@ class BlaseCommands(Provider):
         for binding in getattr(screen, "BINDINGS", []):
             if getattr(binding, "description", "") and hasattr(screen, f"action_{binding.action.split('(')[0]}"):
                 out.append((binding.description, binding.tooltip or "", partial(screen.run_action, binding.action)))
-        for name in getattr(screen, "palette_runs", lambda: [])():
-            out.append((f"open run {name}", "Show this run", partial(screen.open_run, name)))
+        if isinstance(screen, BlaseScreen):
+            for name in screen.palette_runs():
+                out.append((f"open run {name}", "Show this run", partial(screen.open_run, name)))
         if app.project is not None:
             from blase_tui.tui.screens.launch import LaunchScreen
 

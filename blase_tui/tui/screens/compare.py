@@ -10,13 +10,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from blase_tui.core.fmt import STATUS_STYLE, delta_text
 from blase_tui.core.project import Project
+from blase_tui.tui.screens.base import BlaseScreen
 from blase_tui.tui.widgets.metric_plot import MetricPlot
-from blase_tui.tui.worker_errors import ShowsWorkerErrors
 
 
 def _delta(metric: str, a: Any, b: Any, width: int) -> Text:
@@ -32,7 +31,7 @@ def _delta(metric: str, a: Any, b: Any, width: int) -> Text:
     return Text.assemble(text, (mark, colour))
 
 
-class CompareScreen(ShowsWorkerErrors, Screen[None]):
+class CompareScreen(BlaseScreen):
     """Two runs side by side: only what differs, section by section, and how each metric moved from A to B
     (better or worse: lower is better for losses, errors and times); a metric's row, highlighted, draws its
     curve in both runs on one chart. s swaps the sides."""

@@ -11,6 +11,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from blase_tui.tui.screens.base import BlaseScreen
+
 KEY_NAMES = {"question_mark": "?", "slash": "/", "left_square_bracket": "[", "right_square_bracket": "]",
              "space": "space", "escape": "esc"}
 GLOBAL = [("?", "this help"), ("ctrl+p", "command palette: every action, open run…, launch…"),
@@ -46,8 +48,9 @@ class HelpScreen(ModalScreen[None]):
                 seen.add((key, binding.description))
                 taken.update(key.split())
                 table.add_row(key, binding.tooltip or binding.description)
-        for key, text in getattr(self.under, "help_rows", list)():
-            table.add_row(key, text)
+        if isinstance(self.under, BlaseScreen):
+            for key, text in self.under.help_rows():
+                table.add_row(key, text)
         for key, text in GLOBAL:
             if key not in taken and not (key == "escape" and "esc" in taken):
                 table.add_row(key, text)

@@ -8,10 +8,10 @@ from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from blase_tui.core.launch import LaunchedStep
+from blase_tui.tui.screens.base import BlaseScreen
 from blase_tui.tui.widgets.step_panes import StepPanes
 
 GLYPH = {"succeeded": "✓", "failed": "✗", "interrupted": "■"}
@@ -21,7 +21,7 @@ def _tab_id(index: int) -> str:
     return f"job-{index}"
 
 
-class JobsScreen(Screen[None]):
+class JobsScreen(BlaseScreen):
     """Steps launched from here: live memory, CPU, GPU, a bar per stage and the log. 1–9 or [ ] pick a tab,
     x cancels its step, o opens its run, w closes the tab of a step that has ended."""
 

@@ -16,11 +16,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 
 from blase_tui.core.project import Project
-from blase_tui.tui.worker_errors import ShowsWorkerErrors
+from blase_tui.tui.screens.base import BlaseScreen
 
 
 def render_fields(record: Any, key_name: str = "key", secondary_name: str | None = None) -> Table:
@@ -85,7 +84,7 @@ def render_why(record: Any) -> Text:
     return text
 
 
-class LabelScreen(ShowsWorkerErrors, Screen[None]):
+class LabelScreen(BlaseScreen):
     """Label records of the active-learning round: the configured keys label, s skips, u undoes, o opens the
     record's page, q saves and quits. Every label is saved before the next record shows."""
 

@@ -12,20 +12,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from blase_tui.core.fmt import fmt_value
 from blase_tui.core.project import Project
-from blase_tui.tui.worker_errors import ShowsWorkerErrors
+from blase_tui.tui.screens.base import BlaseScreen
 
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value) if not isinstance(value, float) else repr(value)
 
 
-class LaunchScreen(ShowsWorkerErrors, Screen[None]):
+class LaunchScreen(BlaseScreen):
     """Pick a step (left), edit its params (right; enter moves to the next), ctrl+s starts it; its live panes
     open in Jobs."""
 

@@ -11,15 +11,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from blase_tui.core.fmt import fmt_time, fmt_value
 from blase_tui.core.project import Project
-from blase_tui.tui.worker_errors import ShowsWorkerErrors
+from blase_tui.tui.screens.base import BlaseScreen
 
 
-class ModelsScreen(ShowsWorkerErrors, Screen[None]):
+class ModelsScreen(BlaseScreen):
     """The project's model registry: versions, aliases, cards, metrics; a sets an alias."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -9,16 +9,15 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from blase_tui.core.fmt import STATUS_STYLE, fmt_time
-from blase_tui.tui.worker_errors import ShowsWorkerErrors
+from blase_tui.tui.screens.base import BlaseScreen
 
 POLL = 3.0  # seconds between reads of the projects' stores while the list is shown
 
 
-class ProjectsScreen(ShowsWorkerErrors, Screen[None]):
+class ProjectsScreen(BlaseScreen):
     """The registry's projects; enter opens one."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

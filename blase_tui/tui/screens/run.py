@@ -15,14 +15,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Input, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
 from blase_tui.core.fmt import STATUS_STYLE, fmt_bytes, fmt_hash, fmt_seconds, fmt_time, fmt_value
 from blase_tui.core.project import Project
+from blase_tui.tui.screens.base import BlaseScreen
 from blase_tui.tui.widgets.wrapped_log import WrappedLog
-from blase_tui.tui.worker_errors import ShowsWorkerErrors
 
 MAX_POINTS = 2000
 LOG_TAIL = 256 * 1024
@@ -110,7 +109,7 @@ def render_details(desc: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
-class RunScreen(ShowsWorkerErrors, Screen[None]):
+class RunScreen(BlaseScreen):
     """One run: overview (timeline, params, data), metrics, logs, artifacts; live panes while running."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -12,13 +12,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from blase_tui.core.project import Project
 from blase_tui.core.storewatch import StoreWatcher
+from blase_tui.tui.screens.base import BlaseScreen
 from blase_tui.tui.widgets.runs_table import RunsTable
-from blase_tui.tui.worker_errors import ShowsWorkerErrors
 
 # Clocks of writers may trail ours a little; the window of "changed since" looks this far back.
 SLACK = 5.0
@@ -27,7 +26,7 @@ POLL = 3.0
 DEAD_CHECK = 2.0  # seconds between looks for runs whose process died
 
 
-class RunsScreen(ShowsWorkerErrors, Screen[None]):
+class RunsScreen(BlaseScreen):
     """Runs of the open project: enter opens one, space marks two for compare, / filters, l launches."""
 
     # the footer shows what fits in 80 columns; ? and the palette list every key

@@ -12,16 +12,15 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from blase_tui.core.fmt import fmt_bytes, fmt_seconds
-from blase_tui.tui.worker_errors import ShowsWorkerErrors
+from blase_tui.tui.screens.base import BlaseScreen
 
 POLL = 2.0
 
 
-class SystemScreen(ShowsWorkerErrors, Screen[None]):
+class SystemScreen(BlaseScreen):
     """Running steps across projects and the host's figures; enter opens a step's run."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
