@@ -913,3 +913,31 @@ async def test_the_system_view_lists_running_steps_of_every_project(project: Pat
         (project / "release").write_text("go")
         assert step.wait(timeout=60) == 0
         await until(pilot, lambda: not screen.steps, timeout=10, what="the ended step to leave the view")
+
+
+async def test_a_wide_live_pane_charts_the_steps_quality_metrics() -> None:
+    """Issue 16: the live panes draw the step's losses and accuracies as they arrive (timings left out), beside
+    the log on a wide terminal; at 80 columns the log keeps the room."""
+    from textual.app import App, ComposeResult
+
+    from blase_tui.tui.widgets.metric_plot import MetricPlot
+
+    class Host(App):
+        CSS_PATH = str(REPO / "blase_tui" / "tui" / "app.tcss")
+
+        def compose(self) -> ComposeResult:
+            yield StepPanes(lambda: None, lambda: False, title="train")
+
+    events = [{"type": "metric", "key": k, "value": v, "iteration": i, "t": 0}
+              for i in range(1, 6) for k, v in (("loss", 1 / i), ("val_accuracy", 1 - 1 / (i + 1)), ("seconds", 0.2))]
+    for width, shown in ((160, True), (80, False)):
+        app = Host()
+        async with app.run_test(size=(width, 40)) as pilot:
+            panes = app.query_one(StepPanes)
+            panes.post_message(StepPanes.Events(panes, events))
+            await until(pilot, lambda: panes.has_class("has-metrics"), what="the chart")
+            chart = panes.query_one("#panes-chart", MetricPlot)
+            assert set(chart.series) == {"loss", "val_accuracy"}  # seconds is a timing, not charted
+            assert list(chart.series["loss"].ys) == [1, 0.5, 1 / 3, 0.25, 0.2]
+            await pilot.pause(0.1)
+            assert chart.display == shown and (chart.region.width > 0) == shown

@@ -18,6 +18,7 @@ from textual.widgets import RichLog, Static
 from textual.worker import get_current_worker
 
 from blase_tui.store.events import EventTail
+from blase_tui.tui.widgets.metric_plot import MetricPlot
 from blase_tui.tui.widgets.progress_pane import ProgressPane
 from blase_tui.tui.widgets.resource_pane import ResourcePane
 from blase_tui.tui.worker_errors import ShowsWorkerErrors
@@ -51,6 +52,7 @@ class StepPanes(ShowsWorkerErrors, Vertical):
         self.budget = budget
         self.status = "starting"
         self.log_lines: list[str] = []  # what the log pane holds, as text
+        self.curves: dict[str, tuple[list[float], list[float]]] = {}  # metric -> (iterations, values)
 
     def compose(self) -> ComposeResult:
         yield Static(self._status_line(), id="panes-status", classes="section")
@@ -61,7 +63,10 @@ class StepPanes(ShowsWorkerErrors, Vertical):
         log = RichLog(id="panes-log", max_lines=LOG_LINES, auto_scroll=True, wrap=True, markup=False, highlight=False,
                       min_width=20)  # RichLog renders 78 columns at least by default: cut in a narrow pane
         log.border_title = "log"
-        yield log
+        with Horizontal(id="panes-bottom"):
+            yield log
+            # the step's quality metrics (loss, accuracy, …) as they arrive, beside the log on a wide terminal
+            yield MetricPlot(id="panes-chart", xlabel="iteration")
 
     NARROW = 130
     _follow_log = True  # the log shows its newest lines (until the user scrolls up to read)
@@ -109,6 +114,7 @@ class StepPanes(ShowsWorkerErrors, Vertical):
         progress = self.query_one(ProgressPane)
         lines: list[str] = []
         last_sample = None
+        charted = False
         for e in message.events:
             kind = e.get("type")
             if kind == "resources":
@@ -121,14 +127,34 @@ class StepPanes(ShowsWorkerErrors, Vertical):
             elif kind == "metric":
                 it = f" @{e['iteration']}" if e.get("iteration") is not None else ""
                 lines.append(f"metric {e.get('key')} = {e.get('value'):.6g}{it}")
+                if e.get("iteration") is not None and isinstance(e.get("value"), int | float):
+                    xs, ys = self.curves.setdefault(str(e["key"]), ([], []))
+                    xs.append(float(e["iteration"]))
+                    ys.append(float(e["value"]))
+                    charted = True
             elif kind == "status":
                 self.status = e.get("status", self.status)
         if last_sample is not None:
             resources.sample = last_sample
+        if charted:
+            self._chart()
         progress.flush()
         if lines:
             self.write_log(lines)
         self.query_one("#panes-status", Static).update(self._status_line())
+
+    def _chart(self) -> None:
+        """Up to three quality metrics (losses, accuracies, …; not timings or counts) on one live chart."""
+        from blase_tui.tui.widgets.runs_table import metric_tier
+
+        keys = [k for k in self.curves if metric_tier(k) < 2][:3]
+        if not keys:
+            return
+        chart = self.query_one("#panes-chart", MetricPlot)
+        chart.title = ", ".join(keys)
+        for key in keys:
+            chart.set_series(key, *self.curves[key])
+        self.add_class("has-metrics")
 
     def write_log(self, lines: list[str]) -> None:
         """Append lines to the log pane, following the newest unless the user scrolled up to read."""
