@@ -935,7 +935,7 @@ async def test_a_wide_live_pane_charts_the_steps_quality_metrics() -> None:
         async with app.run_test(size=(width, 40)) as pilot:
             panes = app.query_one(StepPanes)
             panes.post_message(StepPanes.Events(panes, events))
-            await until(pilot, lambda: panes.has_class("has-metrics"), what="the chart")
+            await until(pilot, lambda panes=panes: panes.has_class("has-metrics"), what="the chart")
             chart = panes.query_one("#panes-chart", MetricPlot)
             assert set(chart.series) == {"loss", "val_accuracy"}  # seconds is a timing, not charted
             assert list(chart.series["loss"].ys) == [1, 0.5, 1 / 3, 0.25, 0.2]
