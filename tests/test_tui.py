@@ -941,3 +941,20 @@ async def test_a_wide_live_pane_charts_the_steps_quality_metrics() -> None:
             assert list(chart.series["loss"].ys) == [1, 0.5, 1 / 3, 0.25, 0.2]
             await pilot.pause(0.1)
             assert chart.display == shown and (chart.region.width > 0) == shown
+
+
+def test_the_peak_shares_the_process_row_in_a_few_cells() -> None:
+    """At half a 160-column screen the process row was cut (`peak 373.5 M…`): the peak's unit goes when it is
+    the figure's own."""
+    import io
+
+    from rich.console import Console
+
+    from blase_tui.tui.widgets.resource_pane import render_resources
+
+    sample = {"rss": 373 << 20, "cpu": 90, "sys_mem_used": 1 << 30, "sys_mem_total": 24 << 30}
+    console = Console(width=80, file=io.StringIO(), record=True)
+    console.print(render_resources(sample, budget=512 << 20, peak=380 << 20))
+    console.print(render_resources(sample, budget=4 << 30, peak=2 << 30))
+    text = console.export_text()
+    assert "373.0 / 512.0 MiB, peak 380.0" in text and "373.0 MiB / 4.0 GiB, peak 2.0 GiB" in text

@@ -44,8 +44,12 @@ def render_resources(sample: dict[str, Any] | None, *, budget: int | None = None
     t.add_column(no_wrap=True, min_width=bar_width)
     t.add_column(no_wrap=True, overflow="ellipsis")
     rss = sample.get("rss") or 0
-    # the peak shares the process row (one row less: at 80x24 the panes must fit above the log)
-    at_peak = f", peak {fmt_bytes(peak)}" if peak else ""
+    # the peak shares the process row (one row less: at 80x24 the panes must fit above the log), its unit only
+    # when it is not the figure's: "373.5 / 512.0 MiB, peak 380.1"
+    at_peak = ""
+    if peak:
+        value, _, unit = fmt_bytes(peak).rpartition(" ")
+        at_peak = f", peak {value}" if unit == fmt_bytes(rss).rpartition(" ")[2] else f", peak {fmt_bytes(peak)}"
     if budget:
         t.add_row("process", _bar(rss / budget, bar_width), f"{_of(rss, budget)}{at_peak}")
     else:
