@@ -45,6 +45,9 @@ def running_steps() -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: r["started"] or 0)
 
 
+_GPU: list[Any] = []  # one NVML probe per process: initialising NVML on every read is slow
+
+
 def host() -> dict[str, Any]:
     """The machine: CPU use (percent of all cores since the last call), memory, each GPU (NVML)."""
     import psutil
@@ -52,6 +55,8 @@ def host() -> dict[str, Any]:
     from blase_tui.core.resources import GpuProbe
 
     vm = psutil.virtual_memory()
-    gpu = GpuProbe()
+    if not _GPU:
+        _GPU.append(GpuProbe())
+    gpu = _GPU[0]
     return {"cpu": psutil.cpu_percent(None), "cores": psutil.cpu_count() or 1, "mem_used": vm.total - vm.available,
             "mem_total": vm.total, "gpus": gpu.sample() if gpu.available else [], "at": time.time()}

@@ -77,14 +77,21 @@ class Job:
         return str(self.recipe)
 
 
+def _collecting(recipe: Recipe) -> Extract:
+    """An Extract for reading ``recipe`` that keeps its bad records instead of reporting them: the step's
+    process reports each batch's once (``Stream.report``), whoever read it."""
+    from blase_tui.modules.extract import Extract
+
+    extract = Extract(on_error=getattr(recipe.plan, "on_error", "skip"))  # a Parquet plan has no bad records
+    extract._report = False
+    return extract
+
+
 def work(job: Job) -> dict[str, Any]:
     """What a worker does with a batch: read it, apply the functions, write its shards under hidden names;
     returns what the step's process needs to finish the job."""
-    from blase_tui.modules.extract import Extract
-
     recipe, ops, write, prefix = job.recipe, job.ops, job.write, job.prefix
-    extract = Extract(on_error=recipe.plan.on_error if hasattr(recipe.plan, "on_error") else "skip")
-    extract._report = False  # the step's process reports them, once, in order
+    extract = _collecting(recipe)
     pieces, done, nbytes = [], 0, 0
     for n, batch in enumerate(read(recipe, extract)):
         done += len(batch)
@@ -229,13 +236,11 @@ class DeferredBatch(Batch):
     def materialize(self) -> Batch:
         """Read the batch here (once) and apply its functions."""
         if self._made is None:
-            from blase_tui.modules.extract import Extract
             from blase_tui.modules.transform import _concat
 
             state, recipe = self._state, self._recipe
             state.loose.pop(id(self), None)
-            extract = Extract(on_error=getattr(recipe.plan, "on_error", "skip"))
-            extract._report = False
+            extract = _collecting(recipe)
             pieces = []
             for batch in read(recipe, extract):
                 for op in self._ops:
