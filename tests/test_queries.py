@@ -169,3 +169,20 @@ def test_runs_edit_names_notes_and_tags_a_run(project: Path, blase) -> None:
                        (("nope", "--name", "x"), "no run matches `nope`")):
         bad = blase("runs", "edit", *args, cwd=project)
         assert bad.returncode == 2 and said in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_runs_artifact_lists_and_previews_what_the_tui_shows(project: Path, blase) -> None:
+    assert blase("step", "a", "--set", "n=4", cwd=project).returncode == 0
+    listed = blase("runs", "artifact", "latest", cwd=project)
+    assert listed.returncode == 0, listed.stderr
+    assert "a/a.txt" in listed.stdout and "3 B" in listed.stdout
+    shown = blase("runs", "artifact", "latest", "a/a.txt", "--width", "60", cwd=project)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].startswith("a.txt  text") and "1 lines" in lines[0] and lines[1] == "n=4"
+    log = blase("runs", "artifact", "latest", "a/log.txt", cwd=project)  # a file of the run's folder
+    assert log.returncode == 0 and "log" in log.stdout.splitlines()[0]
+    for bad in ("a/nope.txt", "../../blase.toml", "/etc/passwd"):
+        proc = blase("runs", "artifact", "latest", bad, cwd=project)
+        assert proc.returncode == 2 and f"has no artifact or file {bad}" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr

@@ -323,7 +323,7 @@ async def test_the_json_preview_keeps_what_a_number_says(tmp_path: Path) -> None
 
     from rich.console import Console
 
-    from blase_tui.tui.previews import render_preview
+    from blase_tui.render import render_preview
 
     path = tmp_path / "run.json"
     path.write_text(json.dumps({"started": 1796032431.47, "ended": 1796032437.57, "accuracy": 0.9666666666666667,

@@ -1,4 +1,4 @@
-"""Artifact previews (``blase_tui.tui.previews``) on real files written here, and the widgets that show them:
+"""Artifact previews (``blase_tui.render``) on real files written here, and the widgets that show them:
 ArtifactPreview, ArtifactTree, MetricPlot, SeriesPlot, driven with Textual's Pilot."""
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from PIL import Image
 from rich.console import Console, RenderableType
 from textual.app import App, ComposeResult
 
-from blase_tui.tui import previews
-from blase_tui.tui.previews import array_stats, render_array_image, render_image_bytes, render_preview
+from blase_tui.render import array_stats, jsonfile, render_array_image, render_image_bytes, render_preview
 
 CARD = {
     "framework": "torch",
@@ -81,7 +80,7 @@ def test_big_json_lists_are_cut(tmp_path: Path) -> None:
 
 
 def test_json_too_big_to_parse_shows_its_first_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(previews, "JSON_PARSE_UP_TO", 100)
+    monkeypatch.setattr(jsonfile, "JSON_PARSE_UP_TO", 100)
     path = tmp_path / "big.json"
     path.write_text(json.dumps({"rows": [{"i": i} for i in range(1000)]}, indent=1))
     text = preview_text(path, max_rows=5)

@@ -1,4 +1,4 @@
-"""`blase runs ...`: list, show, find, lineage, restore, reproduce, diff, watch, edit, close, cancel, delete and
+"""`blase runs ...`: list, show, artifact, find, lineage, restore, reproduce, diff, watch, edit, close, cancel, delete and
 reindex the project's runs."""
 
 from __future__ import annotations
@@ -122,6 +122,53 @@ def show_command(
     if code:
         names = ", ".join(a["name"][5:] for a in code[:4]) + (f" and {len(code) - 4} more" if len(code) > 4 else "")
         c.print(f"  code kept: {names}  ({common.fmt_bytes(sum(a['size'] for a in code))}, in artifacts/code/)", markup=False)
+
+
+@app.command("artifact")
+def artifact_command(
+    run: Annotated[str, typer.Argument(help="Run id, a unique prefix of one, or `latest`.")],
+    path: Annotated[str | None, typer.Argument(help="STEP/NAME of an artifact (train/model/cnn.pt) or a file of the run's folder (train/log.txt, run.json); none lists them.")] = None,
+    width: Annotated[int | None, typer.Option(help="Columns to fit (default: the terminal's, 100 when piped).")] = None,
+    rows: Annotated[int, typer.Option(help="Table rows or text lines to show.")] = 20,
+) -> None:
+    """Preview one of a run's artifacts as the TUI shows it: a table's head, an array's statistics, an image in
+    half-blocks, a model card, a log's head and tail."""
+    from blase_tui.render import render_preview
+
+    store = _store()
+    run_id = store.resolve_run(run)
+    desc = store.describe_run(run_id)
+    folder = store.run_dir(run_id)
+    if path is None:
+        table = common.table("ARTIFACT", "SIZE", "HASH")
+        for s in desc["steps"]:
+            for a in s["artifacts"]:
+                table.add_row(f"{s['folder']}/{a['name']}", common.fmt_bytes(a["size"]), fmt_hash(a["hash"]))
+        if not table.row_count:
+            common.console.print(f"run {run_id} has no artifacts; `blase runs show {run_id}` says what it did.")
+            return
+        common.console.print(table)
+        return
+    target = _artifact_file(folder, desc["steps"], path)
+    if target is None:
+        raise ConfigError(f"run {run_id} has no artifact or file {path}; `blase runs artifact {run_id}` lists them.")
+    preview_width = width or (common.console.width if sys.stdout.isatty() else 100)
+    common.console.print(render_preview(target, width=preview_width, max_rows=rows), width=preview_width)
+
+
+def _artifact_file(folder: Path, steps: list[dict[str, Any]], path: str) -> Path | None:
+    """The file ``path`` names in a run's ``folder``: STEP/NAME (a step's name or folder, then the artifact's
+    name) or a path inside the folder; None when there is none or the path leads outside it."""
+    head, _, rest = path.strip("/").partition("/")
+    candidates = [folder / s["folder"] / "artifacts" / rest for s in steps
+                  if rest and head in (s["folder"], s["step"])]
+    candidates.append(folder / path)
+    root = folder.resolve()
+    for candidate in candidates:
+        resolved = candidate.resolve()
+        if resolved.is_relative_to(root) and resolved.exists():
+            return resolved
+    return None
 
 
 @app.command("find")

@@ -247,7 +247,7 @@ class LabelScreen(BlaseScreen):
         self.latencies.append(self.last_latency)
 
     def _draw(self, record: Any) -> None:
-        from blase_tui.tui.previews import render_image_bytes
+        from blase_tui.render import render_image_bytes
         from blase_tui.tui.widgets.series_plot import SeriesPlot
 
         cfg = self.session.config

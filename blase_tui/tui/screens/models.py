@@ -107,7 +107,7 @@ class ModelsScreen(BlaseScreen):
         self.post_message(self.Card(key, models.get(self.project.store, key)))
 
     def on_models_screen_card(self, message: Card) -> None:
-        from blase_tui.tui.previews import render_card
+        from blase_tui.render import render_card
 
         box = self.query_one("#model-card", Static)
         card = message.model.get("card")

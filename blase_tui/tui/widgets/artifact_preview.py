@@ -1,5 +1,5 @@
 """ArtifactPreview: a scrollable pane showing one artifact file (table head, array statistics, image, model
-card...) rendered by ``blase_tui.tui.previews`` in a thread worker, so a 50 GB Parquet file or a slow disk
+card...) rendered by ``blase_tui.render`` in a thread worker, so a 50 GB Parquet file or a slow disk
 never stalls the screen."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from blase_tui.tui.previews import IMAGE_SUFFIXES, render_preview
+from blase_tui.render import IMAGE_SUFFIXES, render_preview
 
 LOADING_DELAY = 0.12
 """Seconds before "loading…" replaces the previous preview: most files render faster, and flashing the word

@@ -20,7 +20,7 @@ from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
 from blase_tui.core.fmt import fmt_value
-from blase_tui.tui.previews import sparkline
+from blase_tui.render import sparkline
 
 PALETTE = ("cyan", "orange", "green", "magenta", "blue", "red")
 """Colours given to series in the order they are first set (plotext colour names)."""

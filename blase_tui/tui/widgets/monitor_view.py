@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from blase_tui.tui.previews import sparkline
+from blase_tui.render import sparkline
 
 MAX_WINDOWS = 200  # drift files read (the newest)
 HISTORY = 24  # batches in a feature's history strip

@@ -111,7 +111,7 @@ def test_the_preview_shows_the_hdus_and_the_image(project: Path) -> None:
 
     from rich.console import Console
 
-    from blase_tui.tui.previews import render_preview
+    from blase_tui.render import render_preview
 
     console = Console(width=100, file=io.StringIO(), record=True)
     console.print(render_preview(project / "data" / "mosaics" / "a.fits"))
