@@ -38,17 +38,22 @@ n = 10
 """
 
 
-def write_pool(root: Path, n: int = 30, seed: int = 0) -> None:
+def write_pool(root: Path, n: int = 30, seed: int = 0, *, triplet: bool = False) -> None:
+    """A pool of ``n`` alerts; ``triplet`` adds a template and a difference stamp to each science stamp."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
 
-    def stamp() -> bytes:
-        a = (rng.random((12, 12)) * 80).astype(np.uint8)
-        a[4:8, 4:8] = 255
+    def png(a: np.ndarray) -> bytes:
         buf = io.BytesIO()
         Image.fromarray(a).save(buf, format="PNG")
         return buf.getvalue()
+
+    def stamp(source: bool = True, sky: bool = True) -> bytes:
+        a = (rng.random((12, 12)) * 80).astype(np.uint8) if sky else np.full((12, 12), 20, np.uint8)
+        if source:
+            a[4:8, 4:8] = 255
+        return png(a)
 
     table = pa.table({
         "candid": np.arange(5000, 5000 + n),
@@ -61,6 +66,9 @@ def write_pool(root: Path, n: int = 30, seed: int = 0) -> None:
         "fids": [list(rng.integers(1, 3, 8)) for _ in range(n)],
         "errs": [list(0.05 + rng.random(8) * 0.1) for _ in range(n)],
     })
+    if triplet:
+        table = table.append_column("template", pa.array([stamp(source=False) for _ in range(n)]))
+        table = table.append_column("difference", pa.array([stamp(sky=False) for _ in range(n)]))
     (root / "data").mkdir(parents=True, exist_ok=True)
     pq.write_table(table, root / "data" / "pool.parquet")
 

@@ -5,6 +5,8 @@ and look at the SVGs before committing."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from blase_tui.tui.screens.run import RunScreen
 from blase_tui.tui.screens.runs import RunsScreen
 from blase_tui.tui.widgets.runs_table import RunsTable
 
+DATA = Path(__file__).parent / "data"
 T0 = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC
 NOW = T0 + 6 * 3600
 
@@ -157,8 +160,12 @@ def test_label_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> No
 
     from blase_tui.tui.screens.label import LabelScreen
 
-    root = make_project(tmp_path / "alerts", main_src="from blase_tui import step\n", toml=LABEL_TOML)
-    write_pool(root)
+    # the science, template and difference stamps side by side, the light curve with its error bars
+    toml = LABEL_TOML.replace('image = "stamp"', 'image = ["stamp", "template", "difference"]').replace(
+        'group = "fids"}', 'group = "fids", yerr = ["errs"]}')
+    assert toml != LABEL_TOML
+    root = make_project(tmp_path / "alerts", main_src="from blase_tui import step\n", toml=toml)
+    write_pool(root, triplet=True)
     app = make_app(root, start="label", label_options={})
 
     async def ready(pilot) -> None:
@@ -188,3 +195,127 @@ def test_edit_run_dialog(snap_compare, fixed_project: Path, size: tuple[int, int
         await _wait(pilot, lambda: pilot.app.screen.__class__.__name__ == "EditRunScreen")
 
     assert snap_compare(fixed_app(fixed_project), terminal_size=size, run_before=edit)
+
+
+@SIZES
+def test_delete_confirmation(snap_compare, fixed_project: Path, size: tuple[int, int]) -> None:
+    async def delete(pilot) -> None:
+        await _runs_ready(pilot)
+        await pilot.press("D")
+        await _wait(pilot, lambda: pilot.app.screen.__class__.__name__ == "ConfirmScreen")
+
+    assert snap_compare(fixed_app(fixed_project), terminal_size=size, run_before=delete)
+
+
+@SIZES
+def test_jobs_screen(snap_compare, fixed_project: Path, size: tuple[int, int]) -> None:
+    """A launched training step that has ended: its tab, last figures (marked as the end), bars, log and chart,
+    replayed from the events file of a real `train` step of the sample project."""
+    from blase_tui.core.launch import LaunchedStep
+    from blase_tui.tui.screens.jobs import JobsScreen
+    from blase_tui.tui.widgets.step_panes import StepPanes
+
+    run_id = RUNS[2][0]
+    events = fixed_project / "runs" / run_id / "train" / "events.jsonl"
+    events.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(DATA / "train_events.jsonl", events)
+
+    async def jobs(pilot) -> None:
+        await _runs_ready(pilot)
+        job = LaunchedStep(fixed_project, "train", {"epochs": "8"}, run_id=run_id, step_run_id=5,
+                           events_path=events, returncode=0)
+        pilot.app.jobs.append(job)
+        pilot.app.open_jobs()
+        await _wait(pilot, lambda: isinstance(pilot.app.screen, JobsScreen)
+                    and pilot.app.screen.query_one(StepPanes).status == "succeeded")
+
+    assert snap_compare(fixed_app(fixed_project), terminal_size=size, run_before=jobs)
+
+
+@SIZES
+def test_projects_screen(snap_compare, fixed_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                         size: tuple[int, int]) -> None:
+    from blase_tui.core import registry
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # paths under the home folder read ~/...
+    empty = make_project(tmp_path / "sandbox", toml='[project]\nname = "sandbox"\n')
+    registry.add_project(fixed_project)
+    registry.add_project(empty)
+
+    async def ready(pilot) -> None:
+        await _wait(pilot, lambda: pilot.app.screen.query_one("#projects-table").row_count == 2)
+
+    assert snap_compare(make_app(None, now=lambda: NOW), terminal_size=size, run_before=ready)
+
+
+SYSTEM_STEPS = [
+    {"project": "testproj", "root": "", "run_id": RUNS[2][0], "step": "train", "started": NOW - 754.0, "pid": 48211,
+     "host": "ws1", "rss": 1_873_000_000, "cpu": 1402.5},
+    {"project": "alerts", "root": "", "run_id": "20261118-165012000-q9r8s7", "step": "etl", "started": NOW - 61.0,
+     "pid": 48377, "host": "ws1", "rss": 402_000_000, "cpu": 55.0},
+]
+SYSTEM_HOST = {"cpu": 61.0, "cores": 16, "mem_used": 21_500_000_000, "mem_total": 128 * 2**30,
+               "gpus": [{"index": 0, "util": 87.0, "mem_used": 9 * 2**30, "mem_total": 80 * 2**30}], "at": NOW}
+
+
+@SIZES
+def test_system_screen(snap_compare, fixed_project: Path, size: tuple[int, int]) -> None:
+    from blase_tui.tui.screens.system import SystemScreen
+
+    steps = [{**s, "root": str(fixed_project)} for s in SYSTEM_STEPS]
+
+    async def system(pilot) -> None:
+        await _runs_ready(pilot)
+        pilot.app.push_screen(SystemScreen(read=lambda: (steps, SYSTEM_HOST)))
+        await _wait(pilot, lambda: isinstance(pilot.app.screen, SystemScreen)
+                    and pilot.app.screen.query_one("#system-table").row_count == 2)
+
+    assert snap_compare(fixed_app(fixed_project), terminal_size=size, run_before=system)
+
+
+def _register_models(root: Path) -> None:
+    """Two versions of the sample's digits model, the second the champion, with a real training card."""
+    store = RunStore(root)
+    card = json.loads((DATA / "digits_cnn.card.json").read_text())
+    with store.db.write() as conn:
+        for version, run, sid, accuracy in ((1, RUNS[0][0], 3, 0.871), (2, RUNS[2][0], 5, 0.934)):
+            card_hash = store.cas.put_bytes(json.dumps({**card, "training_run": run, "training_step_run": sid}).encode())
+            file_hash = store.cas.put_bytes(b"weights of version %d" % version)
+            metrics = {"loss": card["metrics"]["loss"] * (3 - version), "accuracy": accuracy}
+            conn.execute("INSERT INTO models (name, version, run_id, step_run_id, framework, file_hash, card_hash,"
+                         " file_name, metrics, created) VALUES ('digits_cnn', ?, ?, ?, 'torch', ?, ?, 'digits_cnn.pt',"
+                         " ?, ?)", (version, run, sid, file_hash, card_hash, json.dumps(metrics), T0 + 3600 * version))
+        conn.execute("INSERT INTO model_aliases (name, alias, version, set_at) VALUES ('digits_cnn', 'champion', 2, ?)",
+                     (T0 + 9000,))
+    store.close()
+
+
+@SIZES
+def test_models_screen(snap_compare, fixed_project: Path, size: tuple[int, int]) -> None:
+    from blase_tui.tui.screens.models import ModelsScreen
+
+    _register_models(fixed_project)
+
+    async def models(pilot) -> None:
+        await _runs_ready(pilot)
+        await pilot.press("M")
+        await _wait(pilot, lambda: isinstance(pilot.app.screen, ModelsScreen) and pilot.app.screen.shown is not None)
+
+    assert snap_compare(fixed_app(fixed_project), terminal_size=size, run_before=models)
+
+
+@SIZES
+def test_alias_prompt(snap_compare, fixed_project: Path, size: tuple[int, int]) -> None:
+    from blase_tui.tui.screens.models import ModelsScreen
+
+    _register_models(fixed_project)
+
+    async def prompt(pilot) -> None:
+        await _runs_ready(pilot)
+        await pilot.press("M")
+        await _wait(pilot, lambda: isinstance(pilot.app.screen, ModelsScreen) and pilot.app.screen.shown is not None)
+        await pilot.press("a")
+        await _wait(pilot, lambda: pilot.app.screen.__class__.__name__ == "PromptScreen")
+        await pilot.press(*"production")
+
+    assert snap_compare(fixed_app(fixed_project), terminal_size=size, run_before=prompt)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from blase_tui.cli import common
+from blase_tui.core.fmt import fmt_path
 
 app = typer.Typer(no_args_is_help=True, help="The projects blase knows about (the TUI browses these).")
 
@@ -26,7 +27,7 @@ def list_command(json_: Annotated[bool, typer.Option("--json", help="Print JSON.
         return
     table = common.table("NAME", "PATH", "ADDED", wrap=("PATH",))
     for p in projects:
-        path = p["path"] if p["exists"] else f"{p['path']} [red](missing)[/]"
+        path = fmt_path(p["path"]) if p["exists"] else f"{fmt_path(p['path'])} [red](missing)[/]"
         table.add_row(p["name"], path, common.fmt_time(p.get("added")))
     common.console.print(table)
 

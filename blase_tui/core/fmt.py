@@ -89,6 +89,17 @@ def progress_text(e: dict[str, Any]) -> str:
     return f"{e['stage']} {done}/{total if total is not None else '?'}{pct} {e.get('rate') or 0:.1f} {e.get('unit', 'items')}/s{eta_s}"
 
 
+def fmt_path(path: Any) -> str:
+    """A folder as people write it: under the home folder as ``~/projects/digits``, elsewhere absolute."""
+    import os
+
+    text = str(path)
+    home = os.path.expanduser("~")
+    if home not in ("", "/", "~") and (text == home or text.startswith(home.rstrip(os.sep) + os.sep)):
+        return "~" + text[len(home.rstrip(os.sep)):]
+    return text
+
+
 def fmt_hash(digest: Any) -> str:
     """A content hash as everywhere in blase: its first 12 hex digits, without the algorithm's name (all are
     xxh3): ``xxh3:41fdb51ba2a9746d...`` and ``41fdb51ba2a9746d...`` both read ``41fdb51ba2a9``."""

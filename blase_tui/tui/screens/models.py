@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
@@ -46,7 +46,7 @@ class ModelsScreen(BlaseScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(f"blase · {self.project.name} · models", classes="title")
-        with Horizontal(id="models-layout"):
+        with Vertical(id="models-layout"):
             table: DataTable[Any] = DataTable(id="models-table", cursor_type="row", zebra_stripes=True)
             table.add_columns("model", "version", "aliases", "framework", "created", "metrics")
             yield table

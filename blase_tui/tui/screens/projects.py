@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
-from blase_tui.core.fmt import STATUS_STYLE, fmt_time
+from blase_tui.core.fmt import STATUS_STYLE, fmt_path, fmt_time
 from blase_tui.tui.screens.base import BlaseScreen
 
 POLL = 3.0  # seconds between reads of the projects' stores while the list is shown
@@ -89,7 +89,7 @@ class ProjectsScreen(BlaseScreen):
         for r in message.rows:
             status = r["status"] or ("folder missing" if r["missing"] else "no runs yet")
             style = STATUS_STYLE.get(status, "dim")
-            table.add_row(r["name"], str(r["runs"]), fmt_time(r.get("started")), f"[{style}]{status}[/]", r["path"],
+            table.add_row(r["name"], str(r["runs"]), fmt_time(r.get("started")), f"[{style}]{status}[/]", fmt_path(r["path"]),
                           key=r["path"])
         keys = [r["path"] for r in message.rows]
         if cursor in keys:

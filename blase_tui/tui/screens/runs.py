@@ -263,8 +263,9 @@ class RunsScreen(BlaseScreen):
             if yes:
                 self._delete_runs(run_ids)
 
-        self.app.push_screen(ConfirmScreen(f"Delete {names}? Their folders and records go; `blase gc` then frees"
-                                           " their space.", yes="Delete", no="Keep"), answer)
+        what = ("Its folder and record go" if len(run_ids) == 1 else "Their folders and records go")
+        self.app.push_screen(ConfirmScreen(f"Delete {names}? {what}; `blase gc` then frees the space.",
+                                           yes="Delete", no="Keep"), answer)
 
     @work(thread=True, group="runs-delete", exit_on_error=False)
     def _delete_runs(self, run_ids: list[str]) -> None:

@@ -3,7 +3,7 @@ read again every 2 seconds. Enter opens the highlighted step's run."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,9 +33,12 @@ class SystemScreen(BlaseScreen):
             super().__init__()
             self.steps, self.host = steps, host
 
-    def __init__(self) -> None:
+    def __init__(self, read: Callable[[], tuple[list[dict[str, Any]], dict[str, Any]]] | None = None) -> None:
+        """``read`` returns (running steps, host figures); by default core.system reads this machine."""
         super().__init__()
         self.steps: list[dict[str, Any]] = []
+        self._read = read or _read_machine
+        self.last: SystemScreen.Read | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("blase · system", classes="title")
@@ -52,32 +55,51 @@ class SystemScreen(BlaseScreen):
 
     @work(thread=True, exclusive=True, group="system", exit_on_error=False)
     def read(self) -> None:
-        from blase_tui.core import system
+        self.post_message(self.Read(*self._read()))
 
-        self.post_message(self.Read(system.running_steps(), system.host()))
+    WIDE = 100  # narrower than this, runs show by their random tail (`blase runs show` takes it too)
 
     def on_system_screen_read(self, message: Read) -> None:
-        h = message.host
-        gpus = "  ".join(f"gpu{g['index']} {g['util']:.0f}% · {fmt_bytes(g['mem_used'])} / {fmt_bytes(g['mem_total'])}"
-                         for g in h["gpus"]) or "no GPU"
-        self.query_one("#system-host", Static).update(Text.assemble(
-            ("host  ", "bold"), f"cpu {h['cpu']:.0f}% of {h['cores']} cores  ·  memory {fmt_bytes(h['mem_used'])}"
-            f" / {fmt_bytes(h['mem_total'])}  ·  {gpus}"))
+        self.last = message
+        self._show(message.steps, message.host)
+
+    def on_resize(self) -> None:
+        if self.last is not None:
+            self._show(self.last.steps, self.last.host)
+
+    def _show(self, steps: list[dict[str, Any]], h: dict[str, Any]) -> None:
+        # each figure keeps its words together: a narrow terminal wraps between figures, never inside one
+        parts = [f"cpu {h['cpu']:.0f}% of {h['cores']} cores",
+                 f"memory {fmt_bytes(h['mem_used'])} / {fmt_bytes(h['mem_total'])}"]
+        parts += [f"gpu{g['index']} {g['util']:.0f}% · {fmt_bytes(g['mem_used'])} / {fmt_bytes(g['mem_total'])}"
+                  for g in h["gpus"]] or ["no GPU"]
+        width = max(20, self.size.width - 2)
+        lines = ["host  " + parts[0]]
+        for part in parts[1:]:
+            if len(lines[-1]) + 5 + len(part) <= width:
+                lines[-1] += "  ·  " + part
+            else:
+                lines.append("      " + part)
+        host = Text("\n".join(lines))
+        host.stylize("bold", 0, 4)
+        self.query_one("#system-host", Static).update(host)
         table = self.query_one("#system-table", DataTable)
         keep = table.cursor_row
         table.clear()
-        now = time.time()
-        for s in message.steps:
-            table.add_row(s["project"], s["run_id"], s["step"], fmt_seconds(now - (s["started"] or now)),
+        now = self.app.now()  # type: ignore[attr-defined]
+        narrow = self.size.width < self.WIDE
+        for s in steps:
+            run = s["run_id"].rsplit("-", 1)[-1] if narrow else s["run_id"]
+            table.add_row(s["project"], run, s["step"], fmt_seconds(now - (s["started"] or now)),
                           str(s["pid"]) + ("" if s["rss"] is not None else f" on {s['host']}"),
                           fmt_bytes(s["rss"]) if s["rss"] is not None else "-",
                           fmt_seconds(s["cpu"]) if s["cpu"] is not None else "-")
-        self.steps = message.steps
-        if message.steps:
-            table.move_cursor(row=min(keep, len(message.steps) - 1), animate=False)
+        self.steps = steps
+        if steps:
+            table.move_cursor(row=min(keep, len(steps) - 1), animate=False)
         self.query_one("#system-status", Static).update(
-            f"{len(message.steps)} step(s) running across the known projects · enter opens one's run"
-            if message.steps else "No step is running in any known project.")
+            f"{len(steps)} step(s) running across the known projects · enter opens one's run"
+            if steps else "No step is running in any known project.")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
@@ -94,3 +116,9 @@ class SystemScreen(BlaseScreen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+
+def _read_machine() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from blase_tui.core import system
+
+    return system.running_steps(), system.host()
