@@ -175,6 +175,32 @@ async def test_run_started_outside_appears_live(project: Path, spawn) -> None:
         await until(pilot, lambda: runs.rows[run_id]["status"] == "succeeded", what="the row to turn succeeded")
 
 
+async def test_a_run_renamed_or_deleted_elsewhere_changes_its_row(project: Path, blase,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the name changes (no start or end time moves) or the run goes: the watching table still follows."""
+    from blase_tui.tui.screens import runs as runs_screen
+
+    for _ in range(3):
+        assert blase("step", "b", cwd=project).returncode == 0
+    # no grace window: the runs ended before the table's first read, so only the edit can bring them back
+    monkeypatch.setattr(runs_screen, "SLACK", 0.0)
+    app = make_app(project)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.loaded)
+        runs = table(app)
+        assert len(runs.rows) == 3
+        first, second, third = runs.order
+        await pilot.press("down")  # the user is on the second run
+        assert runs.current_id == second
+        assert blase("runs", "edit", first, "--name", "renamed elsewhere", cwd=project).returncode == 0
+        await until(pilot, lambda: runs.rows[first]["name"] == "renamed elsewhere", what="the new name")
+        assert runs.has_names and runs.current_id == second
+        assert blase("runs", "delete", third, "--yes", cwd=project).returncode == 0
+        await until(pilot, lambda: third not in runs.rows, what="the deleted run to leave")
+        assert runs.order == [first, second] and runs.current_id == second
+        assert "2 runs" in str(app.screen.query_one("#runs-status").render())
+
+
 async def test_a_step_started_outside_can_be_stopped_from_the_runs_table(project: Path, spawn) -> None:
     app = make_app(project)
     async with app.run_test(size=(100, 30)) as pilot:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from blase_tui.errors import BlaseError, ConfigError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -36,6 +36,14 @@ CREATE TABLE IF NOT EXISTS runs (
     note TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
+-- when a person last edited (name, note, tags) or deleted a run: what started/ended times cannot tell a
+-- watching TUI (no foreign key, so a deletion stays on record)
+CREATE TABLE IF NOT EXISTS run_changes (
+    run_id TEXT PRIMARY KEY,
+    at REAL NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS run_changes_at ON run_changes (at);
 CREATE TABLE IF NOT EXISTS step_runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,

@@ -265,6 +265,7 @@ class RunStore:
                                  [(run_id, str(k), str(v)) for k, v in tags.items()])
             for key in untag:
                 conn.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", (run_id, key))
+            _changed(conn, run_id)
         self.write_run_json(run_id)
 
     def delete_run(self, run_id: str) -> None:
@@ -287,6 +288,7 @@ class RunStore:
         try:
             with self.db.write() as conn:
                 conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+                _changed(conn, run_id, deleted=True)
         except BaseException:
             if trash.exists():
                 os.replace(trash, folder)
@@ -707,3 +709,10 @@ class RunStore:
 
     def write_run_json(self, run_id: str) -> None:
         write_json_atomic(self.run_dir(run_id) / "run.json", self.describe_run(run_id))
+
+
+def _changed(conn: Any, run_id: str, *, deleted: bool = False) -> None:
+    """Note that a person edited or deleted ``run_id`` now (``query.run_rows`` and ``query.deleted_runs`` read
+    it back for a watching TUI)."""
+    conn.execute("INSERT OR REPLACE INTO run_changes (run_id, at, deleted) VALUES (?, ?, ?)",
+                 (run_id, time.time(), int(deleted)))

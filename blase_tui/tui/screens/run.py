@@ -57,33 +57,39 @@ def render_timeline(desc: dict[str, Any], *, now: float, width: int = 30) -> Gro
     return Group(t, *reused_lines, *errors)
 
 
-def render_details(desc: dict[str, Any]) -> Group:
-    """Params (run-level and per step), datasets read and written, the runs that fed this one and those it fed,
-    tags, git and environment."""
-    parts: list[Any] = []
-    params = Table(box=None, padding=(0, 1), header_style="bold", title="params", title_justify="left",
-                   title_style="bold magenta")
+WIDE = 110  # from this width the overview sets params beside metrics and the run's facts beside its lineage
+
+
+def _section(title: str) -> Table:
+    return Table(box=None, padding=(0, 1), header_style="bold", title=title, title_justify="left",
+                 title_style="bold magenta")
+
+
+def render_details(desc: dict[str, Any], width: int = 80) -> Group:
+    """Params and last metrics (run-level and per step), datasets read and written, the runs that fed this one
+    and those it fed, tags, git and environment; side by side from ``WIDE`` columns."""
+    params = _section("params")
     for col in ("step", "param", "value"):
         params.add_column(col)
-    for k, v in desc["params"].items():
-        params.add_row("(run)", k, fmt_value(v))
-    for s in desc["steps"]:
-        for k, v in s["params"].items():
-            params.add_row(s["step"], k, fmt_value(v))
-    parts.append(params if params.row_count else Text("no params", style="dim"))
-    data = Table(box=None, padding=(0, 1), header_style="bold", title="data read and written", title_justify="left",
-                 title_style="bold magenta")
+    metrics = _section("metrics (last value)")
+    for col in ("step", "metric", "value"):
+        metrics.add_column(col, justify="right" if col == "value" else "left")
+    for owner, p, m in [("(run)", desc["params"], desc["metrics"])] + [
+            (s["step"], s["params"], s["metrics"]) for s in desc["steps"]]:
+        for k, v in p.items():
+            params.add_row(owner, k, fmt_value(v))
+        for k, v in m.items():
+            metrics.add_row(owner, k, fmt_value(v))
+    data = _section("data read and written")
     for col in ("step", "role", "name", "records", "size", "hash"):
         data.add_column(col, no_wrap=col != "name")
     for owner, sets in [("(run)", desc["datasets"])] + [(s["step"], s["datasets"]) for s in desc["steps"]]:
         for d in sets:
             data.add_row(owner, d["role"], d["name"] or d["path"] or "", str(d["records"] or "-"), fmt_bytes(d["bytes"]),
                          fmt_hash(d["hash"]))
-    parts.append(Text(""))
-    parts.append(data if data.row_count else Text("no datasets recorded", style="dim"))
+    lineage = None
     if desc.get("lineage"):
-        lineage = Table(box=None, padding=(0, 1), header_style="bold", title="lineage (blase runs lineage)",
-                        title_justify="left", title_style="bold magenta")
+        lineage = _section("lineage (blase runs lineage)")
         for col in ("", "run", "steps", "via"):
             lineage.add_column(col, no_wrap=col != "via")
         grouped: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
@@ -91,22 +97,35 @@ def render_details(desc: dict[str, Any]) -> Group:
             grouped.setdefault((direction, run_id), (steps, []))[1].append(via)
         for (direction, run_id), (steps, vias) in grouped.items():
             lineage.add_row(direction, run_id, " ".join(steps), ", ".join(vias))
-        parts += [Text(""), lineage]
-    meta = Table(box=None, padding=(0, 1), show_header=False, title="run", title_justify="left",
-                 title_style="bold magenta")
+    meta = _section("run")
+    meta.show_header = False
     meta.add_column(style="bold")
     meta.add_column()
     git = desc["git"]
     meta.add_row("id", desc["id"])
     meta.add_row("name", desc["name"] or "-")
     meta.add_row("git", f"{git['commit'] or '-'}{' (dirty)' if git['dirty'] else ''}")
-    meta.add_row("environment", (desc["env_hash"] or "-")[:16])
+    meta.add_row("environment", fmt_hash(desc["env_hash"]))
     for k, v in desc["tags"].items():
         meta.add_row(f"tag {k}", str(v))
     if desc.get("note"):
         meta.add_row("note", desc["note"])
-    parts += [Text(""), meta]
-    return Group(*parts)
+
+    shown_params = params if params.row_count else Text("no params", style="dim")
+    shown_metrics = metrics if metrics.row_count else Text("no metrics", style="dim")
+    shown_data = data if data.row_count else Text("no datasets recorded", style="dim")
+    if width < WIDE:
+        parts: list[Any] = [shown_params, Text(""), shown_metrics, Text(""), shown_data]
+        if lineage is not None:
+            parts += [Text(""), lineage]
+        return Group(*parts, Text(""), meta)
+    pairs = Table.grid(padding=(0, 6))
+    pairs.add_column(vertical="top")
+    pairs.add_column(vertical="top")
+    pairs.add_row(shown_params, shown_metrics)
+    pairs.add_row(Text(""), Text(""))
+    pairs.add_row(meta, lineage if lineage is not None else Text(""))
+    return Group(pairs, Text(""), shown_data)
 
 
 class RunScreen(BlaseScreen):
@@ -230,6 +249,17 @@ class RunScreen(BlaseScreen):
         tabs.show_tab("monitor")
         self.query_one(MonitorView).show(message.renderable)
 
+    def _draw_overview(self, now: float) -> None:
+        assert self.desc is not None
+        # the bar shares the line with six columns (about 80 cells); it gets what is left, 10 cells to half the width
+        bar = max(10, min(self.size.width // 2, self.size.width - 84))
+        self.query_one("#timeline", Static).update(render_timeline(self.desc, now=now, width=bar))
+        self.query_one("#details", Static).update(render_details(self.desc, width=self.size.width))
+
+    def on_resize(self) -> None:
+        if self.desc is not None:
+            self._draw_overview(getattr(self.app, "now", time.time)())
+
     def on_run_screen_loaded(self, message: Loaded) -> None:
         first = self.desc is None
         old = self.desc
@@ -240,10 +270,7 @@ class RunScreen(BlaseScreen):
             Text.assemble(f"blase · {self.project.name} · run {self.run_id} ", (status, STATUS_STYLE.get(status, "")),
                           f" · {desc['name']}" if desc["name"] else "")
         )
-        # the bar shares the line with six columns (about 80 cells); it gets what is left, 10 to 40 cells
-        bar = max(10, min(40, self.size.width - 84))
-        self.query_one("#timeline", Static).update(render_timeline(desc, now=now, width=bar))
-        self.query_one("#details", Static).update(render_details(desc))
+        self._draw_overview(now)
         metric_list = self.query_one("#metric-list", OptionList)
         last = {s["id"]: s["metrics"] for s in desc["steps"]}
         last[0] = desc["metrics"]

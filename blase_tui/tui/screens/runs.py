@@ -53,9 +53,11 @@ class RunsScreen(BlaseScreen):
     class Rows(Message):
         """Rows read from the store (all of them, or the ones that changed)."""
 
-        def __init__(self, rows: list[dict[str, Any]], full: bool, seq: int, started: float) -> None:
+        def __init__(self, rows: list[dict[str, Any]], full: bool, seq: int, started: float,
+                     gone: list[str] | None = None) -> None:
             super().__init__()
             self.rows, self.full, self.seq, self.started = rows, full, seq, started
+            self.gone = gone or []  # runs deleted since the last read, by any process
 
     class StoreChanged(Message):
         """The watcher saw a commit."""
@@ -114,14 +116,15 @@ class RunsScreen(BlaseScreen):
 
     @work(thread=True, group="runs-refresh", exit_on_error=False)
     def _read_rows(self, full: bool, seq: int, since: float | None, after_rowid: int, check_dead: bool) -> None:
-        from blase_tui.store.query import run_rows
+        from blase_tui.store.query import deleted_runs, run_rows
 
         started = time.time()
         store = self.project.store
         if check_dead:
             store.recover_dead()
         rows = run_rows(store, changed_since=since, after_rowid=after_rowid)
-        self.post_message(self.Rows(rows, full, seq, started))
+        gone = deleted_runs(store, since) if since is not None else []
+        self.post_message(self.Rows(rows, full, seq, started, gone))
 
     def on_runs_screen_rows(self, message: Rows) -> None:
         if message.seq < self._applied and not message.full:
@@ -130,6 +133,8 @@ class RunsScreen(BlaseScreen):
         table = self.query_one(RunsTable)
         if message.full:  # runs deleted since (here or by `blase runs delete`) leave the table
             table.forget(set(table.rows) - {r["id"] for r in message.rows})
+        elif message.gone:
+            table.forget(set(message.gone) & set(table.rows))
         table.upsert(message.rows)
         self._rowid = max([self._rowid, *(r["rowid"] for r in message.rows)])
         self._since = message.started - SLACK if self._since is None else max(self._since, message.started - SLACK)
