@@ -102,6 +102,11 @@ class ProgressPane(Static):
     def on_mount(self) -> None:
         self.flush()
 
+    def on_resize(self) -> None:
+        # the bars are drawn for a width: a new size (or the panes stacking) draws them again, even when no
+        # event comes any more (a step that has ended)
+        self.flush()
+
     def feed(self, event: dict[str, Any]) -> None:
         self.stages[event["stage"]] = event
 

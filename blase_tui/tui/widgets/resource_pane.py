@@ -92,6 +92,9 @@ class ResourcePane(Static):
             self.peak = max(self.peak, sample.get("rss") or 0)
         self._render_now()
 
+    def on_resize(self) -> None:
+        self._render_now()  # the bars fit the width: draw them again for the new one
+
     def end(self, status: str) -> None:
         """The step ended: keep its peak, say the figures are its last ones, not live."""
         self.ended = status
