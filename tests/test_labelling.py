@@ -520,15 +520,16 @@ def test_version_3_database_upgrades_in_place(tmp_path: Path) -> None:
     v3 = db_mod.SCHEMA.split("CREATE TABLE IF NOT EXISTS model_aliases")[0]
     conn = sqlite3.connect(path)
     conn.executescript(v3)
+    conn.execute("DROP TABLE run_changes")  # schema 6 added it
     conn.execute("INSERT INTO runs (id, status, started) VALUES ('r1', 'succeeded', 1.0)")
     conn.execute("PRAGMA user_version = 3")
     conn.commit()
     conn.close()
     database = db_mod.Database(path)
-    assert database.query("PRAGMA user_version")[0][0] == db_mod.SCHEMA_VERSION == 5
+    assert database.query("PRAGMA user_version")[0][0] == db_mod.SCHEMA_VERSION == 6
     assert database.query("SELECT id FROM runs")[0]["id"] == "r1"
     tables = {r["name"] for r in database.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"labels", "label_rounds", "label_queue", "model_aliases"} <= tables
+    assert {"labels", "label_rounds", "label_queue", "model_aliases", "run_changes"} <= tables
     database.close()
     make_project(tmp_path, "", '[project]\nname = "old"\n')
     store = Project.at(tmp_path).store

@@ -233,7 +233,8 @@ async def test_quitting_can_leave_launched_steps_running(project: Path) -> None:
         await pilot.press("q")
         dialog = await until(pilot, lambda: app.screen.__class__.__name__ == "ChoiceScreen" and app.screen)
         labels = [str(b.label) for b in dialog.query("Button")]
-        assert labels == ["Stay (s)", "Quit, leave them running (l)", "Stop them and quit (c)"]
+        assert labels == ["Stay (s)", "Quit, leave it running (l)", "Stop it and quit (c)"]
+        assert dialog.question.startswith("The step slow is still running. It runs on its own")
         await pilot.press("s")
         await until(pilot, lambda: isinstance(app.screen, JobsScreen), what="stay")
         await pilot.press("q")

@@ -319,3 +319,25 @@ def test_alias_prompt(snap_compare, fixed_project: Path, size: tuple[int, int]) 
         await pilot.press(*"production")
 
     assert snap_compare(fixed_app(fixed_project), terminal_size=size, run_before=prompt)
+
+
+@SIZES
+def test_quit_with_running_steps(snap_compare, fixed_project: Path, size: tuple[int, int]) -> None:
+    """q while a launched step still runs: stay, quit and leave it running, or stop it and quit."""
+    import subprocess
+    import sys
+
+    from blase_tui.core.launch import LaunchedStep
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # a step still running
+    try:
+        async def quit_(pilot) -> None:
+            await _runs_ready(pilot)
+            pilot.app.jobs.append(LaunchedStep(fixed_project, "train", {}, proc=child))
+            await pilot.press("q")
+            await _wait(pilot, lambda: pilot.app.screen.__class__.__name__ == "ChoiceScreen")
+
+        assert snap_compare(fixed_app(fixed_project), terminal_size=size, run_before=quit_)
+    finally:
+        child.kill()
+        child.wait()

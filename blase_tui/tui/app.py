@@ -158,11 +158,14 @@ class BlaseApp(ShowsWorkerErrors, App[int]):
             if choice in ("cancel", "leave"):
                 self.exit(0)
 
+        one = len(running) == 1
+        they, them = ("It", "it") if one else ("They", "them")
         self.push_screen(ChoiceScreen(
-            f"{len(running)} launched step(s) still running ({names}). They run on their own, like cron jobs:"
-            " quit and leave them running (the runs table shows them when you come back), or stop them?",
-            [("s", "stay", "Stay", "default"), ("l", "leave", "Quit, leave them running", "primary"),
-             ("c", "cancel", "Stop them and quit", "error")]), answer)
+            (f"The step {names} is still running." if one else f"{len(running)} launched steps are still running"
+             f" ({names}).") + f" {they} run{'s' if one else ''} on {'its' if one else 'their'} own, like a cron job:"
+            f" quit and leave {them} running (the runs table shows {them} when you come back), or stop {them}?",
+            [("s", "stay", "Stay", "default"), ("l", "leave", f"Quit, leave {them} running", "primary"),
+             ("c", "cancel", f"Stop {them} and quit", "error")]), answer)
 
 
 def make_app(project_root: Path | None, **kwargs: object) -> BlaseApp:

@@ -14,13 +14,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import RichLog, Static
+from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from blase_tui.store.events import EventTail
 from blase_tui.tui.widgets.metric_plot import MetricPlot
 from blase_tui.tui.widgets.progress_pane import ProgressPane
 from blase_tui.tui.widgets.resource_pane import ResourcePane
+from blase_tui.tui.widgets.wrapped_log import WrappedLog
 from blase_tui.tui.worker_errors import ShowsWorkerErrors
 
 INTERVAL = 0.25
@@ -51,7 +52,6 @@ class StepPanes(ShowsWorkerErrors, Vertical):
         self.title = title
         self.budget = budget
         self.status = "starting"
-        self.log_lines: list[str] = []  # what the log pane holds, as text
         self.curves: dict[str, tuple[list[float], list[float]]] = {}  # metric -> (iterations, values)
 
     def compose(self) -> ComposeResult:
@@ -59,9 +59,8 @@ class StepPanes(ShowsWorkerErrors, Vertical):
         with Horizontal(id="panes-top"):
             yield ResourcePane(budget=self.budget)
             yield ProgressPane()
-        # RichLog wraps long lines (an error's hint must not fall off the right edge)
-        log = RichLog(id="panes-log", max_lines=LOG_LINES, auto_scroll=True, wrap=True, markup=False, highlight=False,
-                      min_width=20)  # RichLog renders 78 columns at least by default: cut in a narrow pane
+        # long lines wrap (an error's hint must not fall off the right edge), again when the pane's width changes
+        log = WrappedLog(id="panes-log", max_lines=LOG_LINES, auto_scroll=True)
         log.border_title = "log"
         with Horizontal(id="panes-bottom"):
             yield log
@@ -80,7 +79,7 @@ class StepPanes(ShowsWorkerErrors, Vertical):
         self.set_class(self.size.width < self.NARROW, "narrow")
         if self._follow_log:  # a new size re-wraps the log: it was following, so it still ends at the newest line
             self._resized = True
-            self.call_after_refresh(self.query_one(RichLog).scroll_end, animate=False)
+            self.call_after_refresh(self.query_one(WrappedLog).scroll_end, animate=False)
 
     def _status_line(self) -> str:
         colour = {"running": "cyan", "succeeded": "green", "failed": "red", "interrupted": "yellow"}.get(self.status, "")
@@ -156,14 +155,17 @@ class StepPanes(ShowsWorkerErrors, Vertical):
             chart.set_series(key, *self.curves[key])
         self.add_class("has-metrics")
 
+    @property
+    def log_lines(self) -> list[str]:
+        """What the log pane holds, as text (its last LOG_LINES lines)."""
+        return (self.query_one(WrappedLog).text or "").splitlines()
+
     def write_log(self, lines: list[str]) -> None:
         """Append lines to the log pane, following the newest unless the user scrolled up to read."""
-        log = self.query_one(RichLog)
+        log = self.query_one(WrappedLog)
         follow = log.is_vertical_scroll_end or not log.has_focus or self._resized
         self._follow_log, self._resized = follow, False
-        log.write(Text("\n".join(lines)), scroll_end=follow)
-        self.log_lines.extend(lines)
-        del self.log_lines[:-LOG_LINES]
+        log.append(lines, scroll_end=follow)
 
     def on_step_panes_finished(self, message: Finished) -> None:
         if message.panes is not self:

@@ -1,5 +1,5 @@
-"""A log of a finished step's text, wrapped to the pane's width, and wrapped again when that width changes
-(``RichLog`` wraps once, at the width it has when a line is written)."""
+"""A log wrapped to the pane's width, and wrapped again when that width changes (``RichLog`` wraps once, at the
+width it has when a line is written): a finished step's text (``show``) or a live one (``append``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from textual.widgets import RichLog
 
 
 class WrappedLog(RichLog):
-    """``show(text)`` replaces the content; long lines wrap, never cut. ``find(words)`` keeps the lines that
-    hold them."""
+    """``show(text)`` replaces the content, ``append(lines)`` adds to it (keeping the last ``max_lines``); long
+    lines wrap, never cut. ``find(words)`` keeps the lines that hold them."""
 
     def __init__(self, **kwargs: Any) -> None:
         # min_width: RichLog renders at 78 columns at least, which cuts lines in a narrower pane
@@ -24,6 +24,17 @@ class WrappedLog(RichLog):
     def show(self, text: str) -> None:
         self.text = text
         self._write_all()
+
+    def append(self, lines: list[str], *, scroll_end: bool = True) -> None:
+        """Add ``lines`` at the end, scrolling to them when ``scroll_end`` (a live log the user follows)."""
+        kept = (self.text.splitlines() if self.text else []) + lines
+        if self.max_lines:
+            kept = kept[-self.max_lines:]
+        self.text = "\n".join(kept)
+        if self.search:
+            self._write_all()
+        else:
+            self.write(Text("\n".join(lines)), width=self._width(), scroll_end=scroll_end)
 
     def find(self, words: str) -> tuple[int, int]:
         """Show only the lines that hold ``words`` (any case), numbered and with the words marked; "" shows
@@ -47,11 +58,17 @@ class WrappedLog(RichLog):
             width = len(str(lines[-1][0])) if lines else 1
             shown = Text("\n".join(f"{i:>{width}}: {line}" for i, line in lines) or f"no line holds `{self.search}`")
             shown.highlight_words([self.search], style="bold reverse", case_sensitive=False)
-            self.write(shown, scroll_end=False)
+            self.write(shown, width=self._width(), scroll_end=False)
             self.scroll_home(animate=False)
         else:
-            self.write(Text(self.text), scroll_end=at_end)
+            self.write(Text(self.text), width=self._width(), scroll_end=at_end)
         self._wrapped_at = self.scrollable_content_region.width
+
+    def _width(self) -> int | None:
+        """The pane's width to wrap at: RichLog would measure the text against the app's console instead, and
+        wrap a pane's lines at a width that is not the pane's. None before the pane has a size."""
+        width = self.scrollable_content_region.width
+        return max(width, self.min_width) if width else None
 
     def on_resize(self, event: Resize) -> None:
         super().on_resize(event)
