@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import urllib.error
@@ -100,6 +101,12 @@ def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     monkeypatch.setenv("BLASE_HOME", str(home))
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.delenv("BLASE_PROJECT", raising=False)
+    # temporary files (a checkpoint folder of Train used outside any run, a server's scratch) stay under
+    # pytest's own folder, which it prunes, instead of piling up in the machine's /tmp
+    scratch = tmp_path_factory.getbasetemp() / "tmp"
+    scratch.mkdir(exist_ok=True)
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
 
 
 def make_project(root: Path, main_src: str = STEPS_MAIN, toml: str = TOML) -> Path:
