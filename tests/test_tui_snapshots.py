@@ -94,6 +94,14 @@ async def _wait(pilot, condition, tries: int = 1000) -> None:
     await pilot.pause()
 
 
+def _tables_settled(screen) -> bool:
+    """Every DataTable on ``screen`` has measured its new rows (it does so when idle, and draws its header with
+    the old widths until then)."""
+    from textual.widgets import DataTable
+
+    return all(not t._require_update_dimensions and not t._updated_cells for t in screen.query(DataTable))
+
+
 def fixed_app(root: Path):
     return make_app(root, now=lambda: NOW)
 
@@ -243,7 +251,8 @@ def test_projects_screen(snap_compare, fixed_project: Path, tmp_path: Path, monk
     registry.add_project(empty)
 
     async def ready(pilot) -> None:
-        await _wait(pilot, lambda: pilot.app.screen.query_one("#projects-table").row_count == 2)
+        await _wait(pilot, lambda: pilot.app.screen.query_one("#projects-table").row_count == 2
+                    and _tables_settled(pilot.app.screen))
 
     assert snap_compare(make_app(None, now=lambda: NOW), terminal_size=size, run_before=ready)
 
@@ -268,7 +277,8 @@ def test_system_screen(snap_compare, fixed_project: Path, size: tuple[int, int])
         await _runs_ready(pilot)
         pilot.app.push_screen(SystemScreen(read=lambda: (steps, SYSTEM_HOST)))
         await _wait(pilot, lambda: isinstance(pilot.app.screen, SystemScreen)
-                    and pilot.app.screen.query_one("#system-table").row_count == 2)
+                    and pilot.app.screen.query_one("#system-table").row_count == 2
+                    and _tables_settled(pilot.app.screen))
 
     assert snap_compare(fixed_app(fixed_project), terminal_size=size, run_before=system)
 
@@ -299,7 +309,8 @@ def test_models_screen(snap_compare, fixed_project: Path, size: tuple[int, int])
     async def models(pilot) -> None:
         await _runs_ready(pilot)
         await pilot.press("M")
-        await _wait(pilot, lambda: isinstance(pilot.app.screen, ModelsScreen) and pilot.app.screen.shown is not None)
+        await _wait(pilot, lambda: isinstance(pilot.app.screen, ModelsScreen) and pilot.app.screen.shown is not None
+                    and _tables_settled(pilot.app.screen))
 
     assert snap_compare(fixed_app(fixed_project), terminal_size=size, run_before=models)
 

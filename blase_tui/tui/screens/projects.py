@@ -15,6 +15,7 @@ from blase_tui.core.fmt import STATUS_STYLE, fmt_path, fmt_time
 from blase_tui.tui.screens.base import BlaseScreen
 
 POLL = 3.0  # seconds between reads of the projects' stores while the list is shown
+COLUMNS = ("project", "runs", "last run", "status", "path")
 
 
 class ProjectsScreen(BlaseScreen):
@@ -38,7 +39,7 @@ class ProjectsScreen(BlaseScreen):
         yield Static("Known projects. Enter opens one; [b]a[/] adds a folder; [b]blase create PATH[/] makes a new one.",
                      classes="hint")
         table: DataTable[str] = DataTable(id="projects-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns("project", "runs", "last run", "status", "path")
+        table.add_columns(*COLUMNS)
         yield table
         yield Static("", id="projects-empty", classes="hint")
         yield Footer()
@@ -80,17 +81,27 @@ class ProjectsScreen(BlaseScreen):
             rows.append(row)
         self.post_message(self.Loaded(rows))
 
+    _shown: list[dict[str, Any]] | None = None  # the rows on screen, as last read
+
     def on_projects_screen_loaded(self, message: Loaded) -> None:
+        if message.rows == self._shown:
+            return  # nothing moved since the last read: the table is not redrawn (no flicker every 3 s)
+        self._shown = message.rows
         table = self.query_one("#projects-table", DataTable)
         cursor = None  # the project under the cursor stays under it when the rows are read again
         if table.row_count:
             cursor = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        table.clear()
+        cells = []
         for r in message.rows:
             status = r["status"] or ("folder missing" if r["missing"] else "no runs yet")
-            style = STATUS_STYLE.get(status, "dim")
-            table.add_row(r["name"], str(r["runs"]), fmt_time(r.get("started")), f"[{style}]{status}[/]", fmt_path(r["path"]),
-                          key=r["path"])
+            cells.append((r["name"], str(r["runs"]), fmt_time(r.get("started")), status, fmt_path(r["path"])))
+        # the columns get their widths now, from every cell: a DataTable left to measure them when idle may draw
+        # its header with the widths of an empty table first, and keep that header
+        table.clear(columns=True)
+        for i, label in enumerate(COLUMNS):
+            table.add_column(label, width=max([len(label), *(len(c[i]) for c in cells)]), key=label)
+        for r, c in zip(message.rows, cells, strict=True):
+            table.add_row(*c[:3], f"[{STATUS_STYLE.get(c[3], 'dim')}]{c[3]}[/]", c[4], key=r["path"])
         keys = [r["path"] for r in message.rows]
         if cursor in keys:
             table.move_cursor(row=keys.index(cursor), animate=False)
