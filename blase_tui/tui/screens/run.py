@@ -57,7 +57,7 @@ def render_timeline(desc: dict[str, Any], *, now: float, width: int = 30) -> Gro
     return Group(t, *reused_lines, *errors)
 
 
-WIDE = 110  # from this width the overview sets params beside metrics and the run's facts beside its lineage
+WIDE = 100  # from this content width, params sit beside metrics and the run's facts beside its lineage (when they fit)
 
 
 def _section(title: str) -> Table:
@@ -114,18 +114,35 @@ def render_details(desc: dict[str, Any], width: int = 80) -> Group:
     shown_params = params if params.row_count else Text("no params", style="dim")
     shown_metrics = metrics if metrics.row_count else Text("no metrics", style="dim")
     shown_data = data if data.row_count else Text("no datasets recorded", style="dim")
-    if width < WIDE:
-        parts: list[Any] = [shown_params, Text(""), shown_metrics, Text(""), shown_data]
-        if lineage is not None:
-            parts += [Text(""), lineage]
-        return Group(*parts, Text(""), meta)
-    pairs = Table.grid(padding=(0, 6))
-    pairs.add_column(vertical="top")
-    pairs.add_column(vertical="top")
-    pairs.add_row(shown_params, shown_metrics)
-    pairs.add_row(Text(""), Text(""))
-    pairs.add_row(meta, lineage if lineage is not None else Text(""))
-    return Group(pairs, Text(""), shown_data)
+    parts: list[Any] = []
+    for left, right in ((shown_params, shown_metrics), (meta, lineage)):
+        if right is None:
+            parts += [left, Text("")]
+        elif width >= WIDE and _fit_side_by_side(left, right, width):
+            pair = Table.grid(padding=(0, GAP))
+            pair.add_column(vertical="top")
+            pair.add_column(vertical="top")
+            pair.add_row(left, right)
+            parts += [pair, Text("")]
+        else:
+            parts += [left, Text(""), right, Text("")]
+        if left is shown_params:
+            parts += [shown_data, Text("")]
+    return Group(*parts[:-1])
+
+
+GAP = 6
+
+
+def _fit_side_by_side(left: Any, right: Any, width: int) -> bool:
+    """Whether two tables fit ``width`` beside each other uncut (else they are stacked: a cut param name or
+    value reads worse than a longer page)."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console(width=10_000)
+    need = sum(Measurement.get(console, console.options, part).maximum for part in (left, right))
+    return need + GAP <= width
 
 
 class RunScreen(BlaseScreen):
@@ -254,7 +271,7 @@ class RunScreen(BlaseScreen):
         # the bar shares the line with six columns (about 80 cells); it gets what is left, 10 cells to half the width
         bar = max(10, min(self.size.width // 2, self.size.width - 84))
         self.query_one("#timeline", Static).update(render_timeline(self.desc, now=now, width=bar))
-        self.query_one("#details", Static).update(render_details(self.desc, width=self.size.width))
+        self.query_one("#details", Static).update(render_details(self.desc, width=max(20, self.size.width - 4)))
 
     def on_resize(self) -> None:
         if self.desc is not None:
