@@ -176,6 +176,7 @@ def test_runs_artifact_lists_and_previews_what_the_tui_shows(project: Path, blas
     listed = blase("runs", "artifact", "latest", cwd=project)
     assert listed.returncode == 0, listed.stderr
     assert "a/a.txt" in listed.stdout and "3 B" in listed.stdout
+    assert "artifacts/code/main.py" in listed.stdout  # the code kept with the run
     shown = blase("runs", "artifact", "latest", "a/a.txt", "--width", "60", cwd=project)
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()

@@ -676,6 +676,43 @@ async def test_the_live_log_keeps_following_after_a_resize() -> None:
         assert log.scroll_y == 0
 
 
+async def test_a_live_log_wraps_at_its_panes_width_even_when_lines_arrived_while_hidden() -> None:
+    """The live log wraps at the pane's width (not the console's), and lines that arrive while its tab is hidden
+    are wrapped at that width when the tab shows again (not in 20-column pieces)."""
+    from textual.app import App, ComposeResult
+    from textual.widgets import Static, TabbedContent, TabPane
+
+    from blase_tui.tui.widgets.wrapped_log import WrappedLog
+
+    class Host(App):
+        def compose(self) -> ComposeResult:
+            with TabbedContent(initial="live"):
+                with TabPane("live", id="live"):
+                    yield WrappedLog(id="log")
+                with TabPane("other", id="other"):
+                    yield Static("elsewhere")
+
+    long = "word " * 40  # 200 characters
+    app = Host()
+    async with app.run_test(size=(100, 20)) as pilot:
+        log = app.query_one(WrappedLog)
+        await until(pilot, lambda: log.scrollable_content_region.width > 50, what="the log laid out")
+        width = log.scrollable_content_region.width
+        log.append([long])
+        await until(pilot, lambda: len(log.lines) == 3, what="one long line in three")  # 200 chars at ~98
+        await pilot.resize_terminal(90, 20)  # wrapped again at 88, then again at 98
+        await until(pilot, lambda: log.scrollable_content_region.width < width)
+        await pilot.resize_terminal(100, 20)
+        await until(pilot, lambda: log.scrollable_content_region.width == width and len(log.lines) == 3)
+        app.query_one(TabbedContent).active = "other"
+        await pilot.pause()
+        log.append([long])
+        app.query_one(TabbedContent).active = "live"
+        await until(pilot, lambda: len(log.lines) == 6, what=f"both lines wrapped at the pane ({len(log.lines)})")
+        assert all(strip.cell_length <= width for strip in log.lines)
+        assert max(strip.cell_length for strip in log.lines) > width - 8
+
+
 async def test_the_logs_tab_wraps_long_lines(project: Path, blase) -> None:
     """Issue 16 item 10: the run screen's Logs tab wraps a long line instead of cutting it."""
     from textual.widgets import RichLog

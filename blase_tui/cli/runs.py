@@ -144,6 +144,8 @@ def artifact_command(
         for s in desc["steps"]:
             for a in s["artifacts"]:
                 table.add_row(f"{s['folder']}/{a['name']}", common.fmt_bytes(a["size"]), fmt_hash(a["hash"]))
+        for a in desc["artifacts"]:  # the run's own (the project code kept with it): under its artifacts/
+            table.add_row(f"artifacts/{a['name']}", common.fmt_bytes(a["size"]), fmt_hash(a["hash"]))
         if not table.row_count:
             common.console.print(f"run {run_id} has no artifacts; `blase runs show {run_id}` says what it did.")
             return

@@ -29,7 +29,7 @@ from blase_tui.render.common import (
     message,
     sparkline,
 )
-from blase_tui.render.folder import folder
+from blase_tui.render.folder import folder_listing
 from blase_tui.render.image import image_file, render_array_image, render_image_bytes
 from blase_tui.render.jsonfile import card_file, json_file, json_text
 from blase_tui.render.table import csv_file, parquet_file
@@ -54,7 +54,7 @@ def render_preview(path: Path, *, width: int = 100, max_rows: int = 20) -> Rende
         if not path.exists():
             return message(f"{path.name}: no such file or folder (it may have been removed).")
         if path.is_dir():
-            return folder(path, width, max_rows)
+            return folder_listing(path, width, max_rows)
         return _preview_for(path)(path, width, max_rows)
     except PermissionError:
         return message(f"{path.name}: permission denied.")

@@ -14,7 +14,7 @@ from blase_tui.core.fmt import fmt_bytes
 from blase_tui.render.common import DIR_SCAN_LIMIT, header, message, more_note
 
 
-def folder(path: Path, width: int, max_rows: int) -> RenderableType:
+def folder_listing(path: Path, width: int, max_rows: int) -> RenderableType:
     """Folders first, then files, by name: at most ``max_rows`` entries of the first DIR_SCAN_LIMIT read."""
     entries: list[os.DirEntry[str]] = []
     truncated = False

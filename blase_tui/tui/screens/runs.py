@@ -133,9 +133,10 @@ class RunsScreen(BlaseScreen):
         table = self.query_one(RunsTable)
         if message.full:  # runs deleted since (here or by `blase runs delete`) leave the table
             table.forget(set(table.rows) - {r["id"] for r in message.rows})
-        elif message.gone:
-            table.forget(set(message.gone) & set(table.rows))
-        table.upsert(message.rows)
+        gone = set(message.gone)  # deleted by any process since the last read (maybe after it read the rows)
+        table.upsert([r for r in message.rows if r["id"] not in gone])
+        if gone:
+            table.forget(gone & set(table.rows))
         self._rowid = max([self._rowid, *(r["rowid"] for r in message.rows)])
         self._since = message.started - SLACK if self._since is None else max(self._since, message.started - SLACK)
         if message.full:

@@ -31,10 +31,13 @@ class WrappedLog(RichLog):
         if self.max_lines:
             kept = kept[-self.max_lines:]
         self.text = "\n".join(kept)
-        if self.search:
+        width = self._width()
+        if width is None:
+            self._wrapped_at = 0  # no width now (not laid out yet, a hidden tab): all of it is wrapped on resize
+        elif self.search:
             self._write_all()
         else:
-            self.write(Text("\n".join(lines)), width=self._width(), scroll_end=scroll_end)
+            self.write(Text("\n".join(lines)), width=width, scroll_end=scroll_end)
 
     def find(self, words: str) -> tuple[int, int]:
         """Show only the lines that hold ``words`` (any case), numbered and with the words marked; "" shows
@@ -51,17 +54,21 @@ class WrappedLog(RichLog):
     def _write_all(self) -> None:
         if self.text is None:
             return
+        width = self._width()
+        if width is None:
+            self._wrapped_at = 0  # drawn when the pane has a width (on_resize)
+            return
         at_end = self.is_vertical_scroll_end
         self.clear()
         if self.search:
             lines = self._matching(self.text.splitlines())
-            width = len(str(lines[-1][0])) if lines else 1
-            shown = Text("\n".join(f"{i:>{width}}: {line}" for i, line in lines) or f"no line holds `{self.search}`")
+            digits = len(str(lines[-1][0])) if lines else 1
+            shown = Text("\n".join(f"{i:>{digits}}: {line}" for i, line in lines) or f"no line holds `{self.search}`")
             shown.highlight_words([self.search], style="bold reverse", case_sensitive=False)
-            self.write(shown, width=self._width(), scroll_end=False)
+            self.write(shown, width=width, scroll_end=False)
             self.scroll_home(animate=False)
         else:
-            self.write(Text(self.text), width=self._width(), scroll_end=at_end)
+            self.write(Text(self.text), width=width, scroll_end=at_end)
         self._wrapped_at = self.scrollable_content_region.width
 
     def _width(self) -> int | None:
