@@ -104,6 +104,34 @@ def test_tensorflow_trains_and_evaluates(tmp_path: Path) -> None:
     assert result["accuracy"] > 0.85
 
 
+def test_a_keras_model_that_rescales_its_own_pixels_gets_them_as_they_are(tmp_path: Path) -> None:
+    """The Keras tutorials' model starts with Rescaling(1/255): blase must not scale uint8 pixels as well (the
+    model would see values in [0, 1/255]) when training, evaluating or serving it."""
+    import json
+
+    import tensorflow as tf
+
+    from blase_tui.frameworks.tensorflow_adapter import TensorFlowAdapter
+
+    data = prepared_digits(tmp_path / "prepared")
+    model = tf.keras.Sequential([tf.keras.Input((8, 8)), tf.keras.layers.Rescaling(1 / 255),
+                                 tf.keras.layers.Flatten(), tf.keras.layers.Dense(32, activation="relu"),
+                                 tf.keras.layers.Dense(10, activation="softmax")])
+    trainer = Train(seed=2)
+    trainer.set_model(model, framework="tensorflow")
+    trainer.configure_training(optimizer="adam", batch_size=32, learning_rate=0.01)
+    trainer.train(epochs=4, data_dir=data)
+    path = Path(trainer.save_model(tmp_path / "rescaling.keras"))
+    card = json.loads(path.with_name(path.name + ".card.json").read_text())
+    assert card["model"]["uint8_input"] == "the model's Rescaling layer scales it"
+    x = np.load(sorted((data / "test").glob("*.image.npy"))[0])[:16]
+    assert x.dtype == np.uint8 and x.max() > 200
+    served = TensorFlowAdapter.load(path)  # as Evaluate and `blase serve` load it
+    assert np.allclose(served.predict(x), model.predict_on_batch(x.astype(np.float32)), atol=1e-5)
+    result = Evaluate().evaluate_live(model_path=path, test_data_dir=data / "test", task_type="classification")
+    assert result["accuracy"] > 0.85
+
+
 def test_fine_tune_leaves_frozen_weights_bit_identical(tmp_path: Path) -> None:
     import torch
 

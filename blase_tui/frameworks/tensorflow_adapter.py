@@ -32,6 +32,7 @@ class TensorFlowAdapter:
         self.model: Any = None
         self.classification = True
         self._compiled = False
+        self._rescales: bool | None = None  # whether the model scales its own pixels (a leading Rescaling layer)
 
     def setup(self, model: Any, config: TrainConfig, n_classes: int | None) -> None:
         if not isinstance(model, tf.keras.Model):
@@ -72,9 +73,12 @@ class TensorFlowAdapter:
         self._compiled = False
         return frozen
 
-    @staticmethod
-    def _x(x: np.ndarray) -> np.ndarray:
-        x = to_float_input(x)
+    def _x(self, x: np.ndarray) -> np.ndarray:
+        if self._rescales is None:
+            self._rescales = rescales_itself(self.model)
+        # a model that starts with keras.layers.Rescaling(1/255) (the Keras tutorials' way) gets its pixels as
+        # they are: scaling them here too would feed it values in [0, 1/255]
+        x = x.astype(np.float32) if x.dtype == np.uint8 and self._rescales else to_float_input(x)
         return x[..., None] if x.ndim == 3 else x
 
     def train_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int, int]:
@@ -140,4 +144,17 @@ class TensorFlowAdapter:
 
     def describe(self) -> dict[str, Any]:
         return {"class": type(self.model).__name__, "parameters": int(self.model.count_params()),
-                "device": "gpu" if tf.config.list_physical_devices("GPU") else "cpu"}
+                "device": "gpu" if tf.config.list_physical_devices("GPU") else "cpu",
+                "uint8_input": "the model's Rescaling layer scales it" if rescales_itself(self.model)
+                else "scaled to [0, 1] by blase"}
+
+
+def rescales_itself(model: Any) -> bool:
+    """Whether ``model`` has a ``Rescaling`` layer before its first layer with weights: it scales raw pixels
+    itself (the Keras tutorials' ``layers.Rescaling(1./255)``), so blase must not scale them as well."""
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, tf.keras.layers.Rescaling):
+            return True
+        if layer.weights:
+            return False
+    return False
