@@ -1022,3 +1022,10 @@ def test_the_peak_shares_the_process_row_in_a_few_cells() -> None:
     console.print(render_resources(sample, budget=4 << 30, peak=2 << 30))
     text = console.export_text()
     assert "373.0 / 512.0 MiB, peak 380.0" in text and "373.0 MiB / 4.0 GiB, peak 2.0 GiB" in text
+    # a short terminal: no bars, two figures a line, each coloured as its bar would be (over the budget: red)
+    over = {**sample, "rss": 600 << 20, "gpu": [{"util": 50, "mem_used": 1 << 30, "mem_total": 8 << 30}]}
+    compact = render_resources(over, budget=512 << 20, peak=600 << 20, compact=True)
+    lines = compact.plain.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("process 600.0 / 512.0 MiB") and "system 1.0 / 24.0 GiB" in lines[0]
+    assert lines[1].startswith("cpu 90% of") and "gpu0 50% · 1.0 / 8.0 GiB" in lines[1]
+    assert any(span.style == "red" for span in compact.spans)

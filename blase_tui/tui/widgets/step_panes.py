@@ -77,6 +77,7 @@ class StepPanes(ShowsWorkerErrors, Vertical):
     def on_resize(self) -> None:
         # side by side the panes need about 130 columns; below that they stack
         self.set_class(self.size.width < self.NARROW, "narrow")
+        self.query_one(ResourcePane).redraw()  # compact on a short terminal, with bars on a tall one
         if self._follow_log:  # a new size re-wraps the log: it was following, so it still ends at the newest line
             self._resized = True
             self.call_after_refresh(self.query_one(WrappedLog).scroll_end, animate=False)
