@@ -213,7 +213,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "proj"
         root.mkdir()
-        env = {**os.environ, "BLASE_HOME": str(Path(tmp) / "home")}
+        # the user's registry of projects is left alone: the TUI started here (and the one driven in this process
+        # by the scrolling check) registers the bench's project in a registry of its own
+        os.environ["BLASE_HOME"] = str(Path(tmp) / "home")
+        env = dict(os.environ)
         live = make_store(root, args.runs)
         db = root / "runs" / "blase.db"
         newest = newest_id(db)

@@ -296,6 +296,10 @@ async def test_marks_say_a_and_b_and_a_third_is_refused(project: Path, blase) ->
                     what="the refusal")
         lines = [runs.render_line(y).text for y in range(1, 4)]
         assert lines[0].startswith("A ") and lines[1].startswith("B ") and lines[2].startswith("20")
+        await pilot.resize_terminal(80, 24)  # the short id column: the letter and the whole random tail
+        await until(pilot, lambda: runs.render_line(1).text.startswith(f"A {runs.order[0].rsplit('-', 1)[-1]} "),
+                    what="A and the whole tail at 80 columns")
+        await pilot.resize_terminal(100, 30)
         await pilot.press("up", "space", "down", "space")  # unmark B, then the third can be marked
         assert runs.marked == [runs.order[0], runs.order[2]]
         assert runs.render_line(3).text.startswith("B ")

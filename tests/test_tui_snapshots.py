@@ -352,3 +352,17 @@ def test_quit_with_running_steps(snap_compare, fixed_project: Path, size: tuple[
     finally:
         child.kill()
         child.wait()
+
+
+async def test_a_long_overview_scrolls_with_the_keys_at_once(fixed_project: Path) -> None:
+    """At 80x24 the overview is taller than the screen: PageDown scrolls it without a Tab first."""
+    app = fixed_app(fixed_project)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _runs_ready(pilot)
+        app.screen.open_run(RUNS[2][0])
+        await _wait(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.desc is not None)
+        scroll = app.screen.query_one("#overview-scroll")
+        await _wait(pilot, lambda: scroll.max_scroll_y > 0)
+        await pilot.press("pagedown")
+        await _wait(pilot, lambda: scroll.scroll_y > 0)
+        assert scroll.scroll_y > 0

@@ -195,7 +195,7 @@ class RunScreen(BlaseScreen):
 
         yield Static(f"blase · {self.project.name} · run {self.run_id}", classes="title", id="run-title")
         with TabbedContent(id="run-tabs", initial="overview"):
-            with TabPane("1 Overview", id="overview"), VerticalScroll():
+            with TabPane("1 Overview", id="overview"), VerticalScroll(id="overview-scroll"):
                 yield Static("loading…", id="timeline")
                 yield Static("", id="details")
             with TabPane("2 Metrics", id="metrics"), Horizontal(id="metrics-layout"):
@@ -221,6 +221,8 @@ class RunScreen(BlaseScreen):
     def on_mount(self) -> None:
         self.load()
         self.set_interval(1.0, self._poll_running)
+        # the overview scrolls with the keys at once (PageDown, Down): a long one at 80x24 is all reachable
+        self.query_one("#overview-scroll").focus()
 
     def _poll_running(self) -> None:
         if self.desc is not None and self.desc["status"] == "running":
@@ -444,7 +446,7 @@ class RunScreen(BlaseScreen):
                              budget=self.project.config.memory_budget))
         self.query_one(TabbedContent).active = "live"
 
-    FOCUS = {"monitor": "#monitor-view", "metrics": "#metric-list", "logs": "#log-steps", "artifacts": "#artifact-tree", "live": "#panes-log"}
+    FOCUS = {"overview": "#overview-scroll", "monitor": "#monitor-view", "metrics": "#metric-list", "logs": "#log-steps", "artifacts": "#artifact-tree", "live": "#panes-log"}
 
     def action_tab(self, tab: str) -> None:
         if tab == "live" and self._live_for is None:

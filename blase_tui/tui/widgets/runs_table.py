@@ -47,7 +47,7 @@ def _duration(r: dict[str, Any], now: float) -> str:
 ALL_COLUMNS = [
     Column("id", "run", 25, lambda r, n: r["id"], lambda r: r["id"]),
     # the random tail alone, on narrow terminals (any command takes it: `blase runs show wf20v3`)
-    Column("id", "run", 6, lambda r, n: r["id"].rsplit("-", 1)[-1], lambda r: r["id"]),
+    Column("id", "run", 8, lambda r, n: r["id"].rsplit("-", 1)[-1], lambda r: r["id"]),
     Column("status", "status", 11, lambda r, n: r["status"], lambda r: r["status"]),
     Column("name", "name", 0, lambda r, n: r.get("name") or "", lambda r: r.get("name") or "", drop=4),
     Column("steps", "steps", 0, lambda r, n: " ".join(r.get("steps", [])), lambda r: len(r.get("steps", [])), drop=1),
@@ -57,8 +57,8 @@ ALL_COLUMNS = [
 ]
 
 
-BASE_COLUMNS = [c for c in ALL_COLUMNS if c.width != 6]
-SHORT_ID = next(c for c in ALL_COLUMNS if c.width == 6)
+BASE_COLUMNS = [c for c in ALL_COLUMNS if c.width != 8]
+SHORT_ID = next(c for c in ALL_COLUMNS if c.width == 8)
 MAX_METRICS = 8
 EXTRA_METRIC_DROP = 9  # the drop numbers of the fourth and later metric columns
 FLEX_MAX = 40  # the steps and name columns stop growing here: a wide terminal shows more metrics instead
@@ -417,7 +417,9 @@ class RunsTable(ScrollView, can_focus=True):
         cells = [c.get(row, now) for c in cols]
         styles: list[Style | None] = [None] * len(cells)
         if run_id in self.marked:  # the compare side as a letter, not only a colour: A or B before the id
-            cells[0] = "AB"[self.marked.index(run_id)] + " " + str(cells[0])[2:]
+            side = "AB"[self.marked.index(run_id)]
+            # the short column keeps the whole tail (what `blase runs show` takes) beside the letter
+            cells[0] = f"{side} {run_id.rsplit('-', 1)[-1]}" if cols[0] is SHORT_ID else f"{side} {cells[0][2:]}"
             styles[0] = Style(color="magenta", bold=True, underline=True)
         colour = STATUS_STYLE.get(row["status"])
         styles[1] = Style.parse(colour) if colour else None
