@@ -161,6 +161,8 @@ def test_runs_edit_names_notes_and_tags_a_run(project: Path, blase) -> None:
     assert "name 'baseline'; note 'first try'; tags data=v2, owner=me" in proc.stdout
     shown = show_json(blase, project, "latest")
     assert shown["name"] == "baseline" and shown["note"] == "first try"
+    assert show_json(blase, project, "baseline")["id"] == shown["id"]  # a run is found by its name too
+    assert "baseline" in blase("runs", "list", cwd=project).stdout  # and listed with it
     assert shown["tags"] == {"data": "v2", "owner": "me"}
     assert blase("runs", "edit", shown["id"], "--untag", "owner", "--name", "", cwd=project).returncode == 0
     shown = show_json(blase, project, "latest")

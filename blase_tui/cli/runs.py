@@ -58,17 +58,20 @@ def list_command(
         else:
             common.console.print("No runs yet. Run a step with `blase step NAME`.")
         return
-    table = common.table("RUN", "STATUS", "STEPS", "STARTED", "DURATION", "METRICS", wrap=("METRICS",))
+    named = any(r.get("name") for r in runs)  # a NAME column once some run has one (`blase runs edit --name`)
+    columns = ("RUN", "STATUS", *(("NAME",) if named else ()), "STEPS", "STARTED", "DURATION", "METRICS")
+    table = common.table(*columns, wrap=("METRICS",))
     for r in runs:
         metrics = "  ".join(f"{k}={common.fmt_value(v)}" for k, v in r["metrics"].items())
-        table.add_row(r["id"], common.status_text(r["status"]), _steps_text(r["steps"]), common.fmt_time(r["started"]),
-                      common.fmt_duration(r["started"], r["ended"]), metrics)
+        name = (r.get("name") or "",) if named else ()
+        table.add_row(r["id"], common.status_text(r["status"]), *name, _steps_text(r["steps"]),
+                      common.fmt_time(r["started"]), common.fmt_duration(r["started"], r["ended"]), metrics)
     common.console.print(table)
 
 
 @app.command("show")
 def show_command(
-    run: Annotated[str, typer.Argument(help="Run id, a unique prefix of one, or `latest`.")],
+    run: Annotated[str, typer.Argument(help="Run id, a unique prefix or tail of one, a run's name, or `latest`.")],
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Everything about one run: steps, params, metrics, artifacts, datasets, environment, git."""
@@ -126,7 +129,7 @@ def show_command(
 
 @app.command("artifact")
 def artifact_command(
-    run: Annotated[str, typer.Argument(help="Run id, a unique prefix of one, or `latest`.")],
+    run: Annotated[str, typer.Argument(help="Run id, a unique prefix or tail of one, a run's name, or `latest`.")],
     path: Annotated[str | None, typer.Argument(help="STEP/NAME of an artifact (train/model/cnn.pt) or a file of the run's folder (train/log.txt, run.json); none lists them.")] = None,
     width: Annotated[int | None, typer.Option(help="Columns to fit (default: the terminal's, 100 when piped).")] = None,
     rows: Annotated[int, typer.Option(help="Table rows or text lines to show.")] = 20,
@@ -432,7 +435,7 @@ def close_command(
 
 @app.command("edit")
 def edit_command(
-    run: Annotated[str, typer.Argument(help="The run (id, prefix or `latest`).")],
+    run: Annotated[str, typer.Argument(help="The run (id, prefix, tail, name or `latest`).")],
     name: Annotated[str | None, typer.Option(help="A new name (\"\" removes it).")] = None,
     note: Annotated[str | None, typer.Option(help="A note: what the run was for, what came of it (\"\" removes it).")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", metavar="KEY=VALUE", help="Set a tag (repeatable).")] = None,
@@ -483,7 +486,7 @@ def delete_command(
 
 @app.command("cancel")
 def cancel_command(
-    run: Annotated[str | None, typer.Argument(help="The run (id, prefix or `latest`).")] = None,
+    run: Annotated[str | None, typer.Argument(help="The run (id, prefix, tail, name or `latest`).")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every running step of the project.")] = False,
     step: Annotated[str | None, typer.Option(help="Only this step.")] = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for them to stop (0: do not wait).")] = 30.0,

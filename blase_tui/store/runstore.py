@@ -210,7 +210,8 @@ class RunStore:
         return rows[0] if rows else None
 
     def resolve_run(self, ref: str) -> str:
-        """A full id, any unique prefix of one, or ``latest``."""
+        """A full id, any unique prefix of one, its random tail, a run's name (the newest run of that name), or
+        ``latest``."""
         ref = ref.strip()
         if ref in ("latest", "last"):
             rows = self.db.query("SELECT id FROM runs ORDER BY id DESC LIMIT 1")
@@ -224,8 +225,11 @@ class RunStore:
         if not rows and "-" not in ref:  # the random tail is the memorable part: `blase runs show q2cx`
             rows = self.db.query("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 6",
                                  ("%-" + escaped + "%",))
+        if not rows:  # a name given with `blase runs edit --name` (or `e` in the TUI): the newest run with it
+            rows = self.db.query("SELECT id FROM runs WHERE name = ? ORDER BY id DESC LIMIT 1", (ref,))
         if not rows:
-            raise ConfigError(f"no run matches `{ref}`; `blase runs list` shows the run ids.")
+            raise ConfigError(f"no run matches `{ref}` (an id, a prefix or tail of one, a run's name, or `latest`);"
+                              " `blase runs list` shows them.")
         if len(rows) > 1:
             shown = ", ".join(r["id"] for r in rows[:5])
             raise ConfigError(f"`{ref}` matches several runs ({shown}...); type more of the id.")
