@@ -183,6 +183,13 @@ def test_runs_artifact_lists_and_previews_what_the_tui_shows(project: Path, blas
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert lines[0].startswith("a.txt  text") and "1 lines" in lines[0] and lines[1] == "n=4"
+    from PIL import Image
+
+    run_dir = project / "runs" / show_json(blase, project, "latest")["id"]
+    Image.new("RGB", (8, 8), "red").save(run_dir / "a" / "artifacts" / "red.png")
+    piped = blase("runs", "artifact", "latest", "a/red.png", cwd=project)  # no colour through a pipe
+    assert piped.returncode == 0 and "red.png: an image; its preview needs a colour terminal" in piped.stdout
+    assert "▄" not in piped.stdout
     log = blase("runs", "artifact", "latest", "a/log.txt", cwd=project)  # a file of the run's folder
     assert log.returncode == 0 and "log" in log.stdout.splitlines()[0]
     for bad in ("a/nope.txt", "../../blase.toml", "/etc/passwd"):

@@ -871,6 +871,7 @@ async def test_search_inside_a_step_log(project: Path, blase) -> None:
         await pilot.press("escape")  # leaves the search, not the screen
         await until(pilot, lambda: log.search == "" and "Traceback" in "\n".join(s.text for s in log.lines))
         assert app.screen is screen
+        assert screen.query_one("#log-steps").has_focus  # up and down pick a step's log again
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, RunsScreen))
 
@@ -937,7 +938,10 @@ async def test_the_models_screen_lists_versions_and_sets_an_alias(project: Path,
         await until(pilot, lambda: screen.shown and screen.shown[0] == "clf:2"
                     and screen.shown[1]["model"]["class"] == "LogisticRegression", what="the card of clf:2")
         await pilot.press("down", "a")
-        await until(pilot, lambda: app.screen.__class__.__name__ == "PromptScreen")
+        prompt = await until(pilot, lambda: app.screen.__class__.__name__ == "PromptScreen" and app.screen)
+        await pilot.press("enter")  # the grey "champion" is only an example: nothing given, the prompt stays
+        await until(pilot, lambda: any("Type a value first" in n.message for n in app._notifications))
+        assert app.screen is prompt
         await pilot.press(*"champion", "enter")
         await until(pilot, lambda: any(r["aliases"] == ["champion"] and r["version"] == 1 for r in screen.rows),
                     what="clf@champion on version 1")

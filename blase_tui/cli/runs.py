@@ -136,7 +136,7 @@ def artifact_command(
 ) -> None:
     """Preview one of a run's artifacts as the TUI shows it: a table's head, an array's statistics, an image in
     half-blocks, a model card, a log's head and tail."""
-    from blase_tui.render import render_preview
+    from blase_tui.render import IMAGE_SUFFIXES, render_preview
 
     store = _store()
     run_id = store.resolve_run(run)
@@ -157,6 +157,11 @@ def artifact_command(
     target = _artifact_file(folder, desc["steps"], path)
     if target is None:
         raise ConfigError(f"run {run_id} has no artifact or file {path}; `blase runs artifact {run_id}` lists them.")
+    if target.suffix.lower() in IMAGE_SUFFIXES and common.console.color_system is None:
+        # half-blocks without colour are a grey wall: say where the picture is instead
+        common.console.print(f"{target.name}: an image; its preview needs a colour terminal (run this without a"
+                             f" pipe), or open {target}", markup=False)
+        return
     preview_width = width or (common.console.width if sys.stdout.isatty() else 100)
     common.console.print(render_preview(target, width=preview_width, max_rows=rows), width=preview_width)
 

@@ -26,7 +26,11 @@ class PromptScreen(ModalScreen[str | None]):
             yield Input(value=self.value, placeholder=self.placeholder, id="prompt-input")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        if not event.value.strip():  # the grey text is only an example: say so instead of closing on nothing
+            hint = f" (for example {self.placeholder})" if self.placeholder else ""
+            self.notify(f"Type a value first{hint}; escape cancels.", severity="warning")
+            return
+        self.dismiss(event.value.strip())
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -395,7 +395,7 @@ class RunScreen(BlaseScreen):
         box.value = ""
         box.remove_class("visible")
         self._log_found(self.query_one("#run-log", WrappedLog).find(""))
-        self.query_one("#run-log", WrappedLog).focus()
+        self.query_one("#log-steps").focus()  # up and down pick a step's log again, as before the search
         return True
 
     # ---- artifacts -----------------------------------------------------------------------------------------
