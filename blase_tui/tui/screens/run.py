@@ -293,10 +293,13 @@ class RunScreen(BlaseScreen):
         metric_list = self.query_one("#metric-list", OptionList)
         last = {s["id"]: s["metrics"] for s in desc["steps"]}
         last[0] = desc["metrics"]
-        # one line per metric, never wrapped: the step's name only when the run has several steps' metrics
+        # one line per metric, never wrapped: the value first (right-aligned, so a narrow list cuts the name, never
+        # the value), then the step's name only when the run has several steps' metrics
         several = len({sid for sid, _, _ in message.metrics}) > 1
-        prompts = [f"{step}: {key} = {fmt_value(last.get(sid, {}).get(key))}" if several else
-                   f"{key} = {fmt_value(last.get(sid, {}).get(key))}" for sid, step, key in message.metrics]
+        values = [fmt_value(last.get(sid, {}).get(key)) for sid, _, key in message.metrics]
+        pad = max((len(v) for v in values), default=0)
+        prompts = [f"{value:>{pad}}  {step}: {key}" if several else f"{value:>{pad}}  {key}"
+                   for value, (sid, step, key) in zip(values, message.metrics, strict=True)]
         if first or prompts != [str(o.prompt) for o in metric_list.options]:
             highlighted = metric_list.highlighted
             metric_list.clear_options()
@@ -320,7 +323,8 @@ class RunScreen(BlaseScreen):
     @on(OptionList.OptionHighlighted, "#metric-list")
     def _metric_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         sid, key = str(event.option.id).split("|", 1)
-        self.load_series(int(sid), key, str(event.option.prompt))
+        value, _, name = str(event.option.prompt).strip().partition("  ")  # "0.934  train: accuracy"
+        self.load_series(int(sid), key, f"{name.strip()} = {value}")
 
     @work(thread=True, exclusive=True, group="series", exit_on_error=False)
     def load_series(self, step_run_id: int, key: str, label: str) -> None:
