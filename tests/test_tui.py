@@ -737,6 +737,24 @@ async def test_the_logs_tab_wraps_long_lines(project: Path, blase) -> None:
         assert "Traceback" in text or "boom" in text
 
 
+async def test_the_logs_tab_opens_on_a_step_that_wrote_something(project: Path, blase) -> None:
+    """A run whose last step wrote no log lines: the Logs tab opens on the step before it, not "(empty log)"."""
+    from textual.widgets import OptionList
+
+    assert blase("step", "counted", "--set", "total=2", "--start-run", cwd=project).returncode == 0
+    assert blase("step", "b", "--end-run", cwd=project).returncode == 0  # logs a metric, writes no line
+    app = make_app(project)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await runs_loaded(pilot, app, 1)
+        await pilot.press("enter")
+        screen = await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.desc and app.screen)
+        await pilot.press("3")
+        steps = screen.query_one("#log-steps", OptionList)
+        assert steps.highlighted == 0 and str(steps.get_option_at_index(0).prompt).startswith("counted")
+        log = screen.query_one("#run-log")
+        await until(pilot, lambda: "counted to 2" in (log.text or ""), what="counted's log")
+
+
 async def test_at_80x24_the_progress_box_keeps_its_border_above_the_log() -> None:
     """Issue 16 item 4: a training's stages (the whole run plus one per epoch) used to push the progress box
     past its share of the screen: its bottom border was cut and it ran into the log."""

@@ -314,10 +314,26 @@ class RunScreen(BlaseScreen):
             steps_list.clear_options()
             steps_list.add_options([Option(f"{s['step']} · {s['status']}", id=str(s["id"])) for s in desc["steps"]])
             if desc["steps"]:
-                steps_list.highlighted = highlighted if highlighted is not None else len(desc["steps"]) - 1
+                steps_list.highlighted = highlighted if highlighted is not None else self._first_log(desc)
         if first or (old and old["status"] != desc["status"]):
             self._mount_tree()
         self._sync_live()
+
+    def _first_log(self, desc: dict[str, Any]) -> int:
+        """The step whose log the Logs tab opens on: the last one that failed or was interrupted, else the last
+        one whose log has something in it (a step that wrote nothing opened on "(empty log)"), else the last."""
+        steps = desc["steps"]
+        for i in range(len(steps) - 1, -1, -1):
+            if steps[i]["status"] in ("failed", "interrupted"):
+                return i
+        folder = self.project.store.run_dir(desc["id"])
+        for i in range(len(steps) - 1, -1, -1):
+            try:
+                if (folder / steps[i]["folder"] / "log.txt").stat().st_size:
+                    return i
+            except OSError:
+                continue
+        return len(steps) - 1
 
     # ---- metrics -------------------------------------------------------------------------------------------
     @on(OptionList.OptionHighlighted, "#metric-list")
