@@ -100,6 +100,12 @@ def fmt_path(path: Any) -> str:
     return text
 
 
+def fmt_run_tail(run_id: str) -> str:
+    """A run id's random tail (``20261118-130640000-g7h8i9`` → ``g7h8i9``): short, and every command takes it
+    (``blase runs show g7h8i9``)."""
+    return run_id.rsplit("-", 1)[-1]
+
+
 def fmt_hash(digest: Any) -> str:
     """A content hash as everywhere in blase: its first 12 hex digits, without the algorithm's name (all are
     xxh3): ``xxh3:41fdb51ba2a9746d...`` and ``41fdb51ba2a9746d...`` both read ``41fdb51ba2a9``."""

@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
-from blase_tui.core.fmt import STATUS_STYLE, delta_text
+from blase_tui.core.fmt import STATUS_STYLE, delta_text, fmt_run_tail
 from blase_tui.core.project import Project
 from blase_tui.tui.screens.base import BlaseScreen
 from blase_tui.tui.widgets.metric_plot import MetricPlot
@@ -81,7 +81,7 @@ class CompareScreen(BlaseScreen):
 
         r = message.result
         narrow = self.size.width < 100
-        a, b = (r["a"].rsplit("-", 1)[-1], r["b"].rsplit("-", 1)[-1]) if narrow else (r["a"], r["b"])
+        a, b = (fmt_run_tail(r["a"]), fmt_run_tail(r["b"])) if narrow else (r["a"], r["b"])
         head = Text.assemble(
             ("A ", "bold"), a, " ", (r["status"][0], STATUS_STYLE.get(r["status"][0], "")), "    ",
             ("B ", "bold"), b, " ", (r["status"][1], STATUS_STYLE.get(r["status"][1], "")),

@@ -14,6 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Footer, Input, Static
 
+from blase_tui.core.fmt import fmt_run_tail
 from blase_tui.core.project import Project
 from blase_tui.core.storewatch import StoreWatcher
 from blase_tui.tui.screens.base import BlaseScreen
@@ -157,7 +158,7 @@ class RunsScreen(BlaseScreen):
         if jobs:
             parts.append(f"{jobs} launched here (J)")
         if table.marked:
-            parts.append("marked: " + ", ".join(m[-6:] for m in table.marked) + (" — c compares" if len(table.marked) == 2 else ""))
+            parts.append("marked: " + ", ".join(fmt_run_tail(m) for m in table.marked) + (" — c compares" if len(table.marked) == 2 else ""))
         if not total and self.loaded:
             parts = ["no runs yet — press [b]l[/] to launch a step, or run [b]blase step NAME[/] in a terminal"]
         self.query_one("#runs-status", Static).update(" · ".join(parts))
@@ -248,7 +249,7 @@ class RunsScreen(BlaseScreen):
     @work(thread=True, group="runs-edit", exit_on_error=False)
     def _save_edit(self, run_id: str, changes: dict[str, Any]) -> None:
         self.project.store.edit_run(run_id, **changes)
-        self.app.call_from_thread(self.notify, f"run {run_id[-6:]}: saved", timeout=2)
+        self.app.call_from_thread(self.notify, f"run {fmt_run_tail(run_id)}: saved", timeout=2)
         self.app.call_from_thread(self.refresh_rows, True)
 
     def action_delete(self) -> None:

@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
-from blase_tui.core.fmt import fmt_bytes, fmt_seconds
+from blase_tui.core.fmt import fmt_bytes, fmt_run_tail, fmt_seconds
 from blase_tui.tui.screens.base import BlaseScreen
 
 POLL = 2.0
@@ -89,7 +89,7 @@ class SystemScreen(BlaseScreen):
         now = self.app.now()  # type: ignore[attr-defined]
         narrow = self.size.width < self.WIDE
         for s in steps:
-            run = s["run_id"].rsplit("-", 1)[-1] if narrow else s["run_id"]
+            run = fmt_run_tail(s["run_id"]) if narrow else s["run_id"]
             table.add_row(s["project"], run, s["step"], fmt_seconds(now - (s["started"] or now)),
                           str(s["pid"]) + ("" if s["rss"] is not None else f" on {s['host']}"),
                           fmt_bytes(s["rss"]) if s["rss"] is not None else "-",

@@ -21,7 +21,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from blase_tui.core.fmt import STATUS_STYLE, fmt_seconds, fmt_value, lower_is_better
+from blase_tui.core.fmt import STATUS_STYLE, fmt_run_tail, fmt_seconds, fmt_value, lower_is_better
 
 
 @dataclass
@@ -47,7 +47,7 @@ def _duration(r: dict[str, Any], now: float) -> str:
 ALL_COLUMNS = [
     Column("id", "run", 25, lambda r, n: r["id"], lambda r: r["id"]),
     # the random tail alone, on narrow terminals (any command takes it: `blase runs show wf20v3`)
-    Column("id", "run", 8, lambda r, n: r["id"].rsplit("-", 1)[-1], lambda r: r["id"]),
+    Column("id", "run", 8, lambda r, n: fmt_run_tail(r["id"]), lambda r: r["id"]),
     Column("status", "status", 11, lambda r, n: r["status"], lambda r: r["status"]),
     Column("name", "name", 0, lambda r, n: r.get("name") or "", lambda r: r.get("name") or "", drop=4),
     Column("steps", "steps", 0, lambda r, n: " ".join(r.get("steps", [])), lambda r: len(r.get("steps", [])), drop=1),
@@ -419,7 +419,7 @@ class RunsTable(ScrollView, can_focus=True):
         if run_id in self.marked:  # the compare side as a letter, not only a colour: A or B before the id
             side = "AB"[self.marked.index(run_id)]
             # the short column keeps the whole tail (what `blase runs show` takes) beside the letter
-            cells[0] = f"{side} {run_id.rsplit('-', 1)[-1]}" if cols[0] is SHORT_ID else f"{side} {cells[0][2:]}"
+            cells[0] = f"{side} {fmt_run_tail(run_id)}" if cols[0] is SHORT_ID else f"{side} {cells[0][2:]}"
             styles[0] = Style(color="magenta", bold=True, underline=True)
         colour = STATUS_STYLE.get(row["status"])
         styles[1] = Style.parse(colour) if colour else None
