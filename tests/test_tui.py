@@ -84,7 +84,8 @@ async def test_launch_sample_step_reaches_100_percent_and_succeeds(tmp_path: Pat
         await until(pilot, lambda: isinstance(app.screen, RunsScreen))
         await pilot.press("l")
         await until(pilot, lambda: app.screen.query_one("#step-list").option_count >= 5, timeout=60, what="steps")
-        assert app.screen.current["step"] == "etl"
+        # the form is mounted after the list fills: wait for it (this raced once in CI)
+        await until(pilot, lambda: (app.screen.current or {}).get("step") == "etl", what="the etl form")
         app.screen.query_one("#param-scale").value = "2"
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(app.screen, JobsScreen), what="jobs screen")
@@ -411,6 +412,29 @@ async def test_launch_form_typing_right_after_enter_goes_into_the_param(project:
         assert app.jobs[0].overrides == {"n": "7"}
         await until(pilot, lambda: app.jobs[0].poll() is not None, what="the step to finish")
         assert app.jobs[0].returncode == 0
+
+
+async def test_start_pressed_while_the_form_is_replaced_is_refused_not_a_crash(project: Path) -> None:
+    """Between a step being chosen and its inputs being mounted, start must not read the old step's inputs
+    (they are gone) nor the new one's (not there yet): it says there is no step yet, and launches nothing."""
+    import asyncio
+
+    app = make_app(project)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("l")
+        screen = app.screen
+        await until(pilot, lambda: screen.current is not None and screen.query("#param-rows Input"), timeout=60,
+                    what="the first step's form")
+        other = next(s for s in screen.steps if s is not screen.current and s.get("params"))
+        replacing = asyncio.create_task(screen._show_form(other))
+        await asyncio.sleep(0)  # the form's old inputs are being removed, the new ones not yet mounted
+        assert screen.current is None
+        screen.action_start()
+        assert not app.jobs and app.screen is screen
+        await replacing
+        assert screen.current is other
+        assert set(screen.overrides()) == set()  # every input of the new step is there to read
 
 
 async def test_tab_goes_from_the_step_list_to_the_first_param(project: Path) -> None:

@@ -44,7 +44,8 @@ class LaunchScreen(BlaseScreen):
         self.project = project
         self.wanted = step
         self.steps: list[dict[str, Any]] = []
-        self.current: dict[str, Any] | None = None
+        self.current: dict[str, Any] | None = None  # the step whose form is on screen
+        self._showing: dict[str, Any] | None = None  # the step whose form is on screen or being mounted
         self._typing_into: Input | None = None
         self._typed = False
 
@@ -103,7 +104,7 @@ class LaunchScreen(BlaseScreen):
     @on(OptionList.OptionHighlighted, "#step-list")
     async def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
         step = next((s for s in self.steps if s["step"] == event.option.id), None)
-        if step is not None and step is not self.current:
+        if step is not None and step is not self._showing:
             await self._show_form(step)
 
     @on(OptionList.OptionSelected, "#step-list")
@@ -140,8 +141,11 @@ class LaunchScreen(BlaseScreen):
             self._typing_into, self._typed = None, False
 
     async def _show_form(self, step: dict[str, Any]) -> None:
-        """Replace the form; awaited, so a key pressed next (enter, then typing) reaches the new inputs."""
-        self.current = step
+        """Replace the form; awaited, so a key pressed next (enter, then typing) reaches the new inputs.
+
+        ``current`` is the step whose inputs are on screen: it is unset while they are replaced, so a start
+        pressed in between is refused instead of reading inputs that are not mounted yet."""
+        self.current, self._showing = None, step
         doc = step.get("doc") or "(no docstring)"
         self.query_one("#step-doc", Static).update(f"[b]{step['step']}[/b]: {doc}")
         rows = self.query_one("#param-rows", VerticalScroll)
@@ -155,6 +159,8 @@ class LaunchScreen(BlaseScreen):
         if not widgets:
             widgets.append(Static("This step takes no params.", classes="hint"))
         await rows.mount_all(widgets)
+        if self._showing is step:
+            self.current = step
 
     def overrides(self) -> dict[str, str]:
         """Params whose text differs from the configured value, as ``--set`` strings."""
@@ -184,8 +190,7 @@ class LaunchScreen(BlaseScreen):
 
     async def action_reset(self) -> None:
         if self.current is not None:
-            self.current, step = None, self.current
-            await self._show_form(step)
+            await self._show_form(self.current)
             inputs = self.query("#param-rows Input")
             if inputs:
                 inputs.first().focus()
