@@ -521,15 +521,24 @@ def test_version_3_database_upgrades_in_place(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.executescript(v3)
     conn.execute("DROP TABLE run_changes")  # schema 6 added it
+    conn.execute("DROP TABLE metric_keys")  # schema 7 added it, filled from the metrics already there
     conn.execute("INSERT INTO runs (id, status, started) VALUES ('r1', 'succeeded', 1.0)")
+    for step_run_id, step in ((1, "train"), (2, "evaluate")):
+        conn.execute("INSERT INTO step_runs (id, run_id, step, folder, status, started)"
+                     " VALUES (?, 'r1', ?, 'f', 'succeeded', 1.0)",
+                     (step_run_id, step))
+        conn.execute("INSERT INTO metrics (run_id, step_run_id, key, value) VALUES ('r1', ?, 'accuracy', 0.9)",
+                     (step_run_id,))
     conn.execute("PRAGMA user_version = 3")
     conn.commit()
     conn.close()
     database = db_mod.Database(path)
-    assert database.query("PRAGMA user_version")[0][0] == db_mod.SCHEMA_VERSION == 6
+    assert database.query("PRAGMA user_version")[0][0] == db_mod.SCHEMA_VERSION == 7
     assert database.query("SELECT id FROM runs")[0]["id"] == "r1"
     tables = {r["name"] for r in database.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"labels", "label_rounds", "label_queue", "model_aliases", "run_changes"} <= tables
+    assert {"labels", "label_rounds", "label_queue", "model_aliases", "run_changes", "metric_keys"} <= tables
+    assert {(r["step"], r["key"]) for r in database.query("SELECT * FROM metric_keys")} == {
+        ("train", "accuracy"), ("evaluate", "accuracy")}
     database.close()
     make_project(tmp_path, "", '[project]\nname = "old"\n')
     store = Project.at(tmp_path).store

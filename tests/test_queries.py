@@ -151,6 +151,15 @@ def test_a_metric_two_steps_log_keeps_its_step(project: Path, blase) -> None:
     assert matches(row, ["train/accuracy>0.95"])
     listed = json.loads(blase("runs", "list", "--json", cwd=project).stdout)
     assert listed[0]["metrics"] == expected
+    # a later run where only train ran: its accuracy is still train/accuracy, the column it belongs in, never
+    # a plain `accuracy` column that would hold train's value for some runs and nothing for others
+    only_train = store.create_run(explicit=True)
+    step_run_id, _ = store.begin_step(only_train, "train", pid=1, pid_started=None)
+    store.log_metrics([(only_train, step_run_id, "accuracy", 0.97, None, 3.0)])
+    assert last_metrics(store, [only_train])[only_train] == {"train/accuracy": 0.97}
+    partial = {r["id"]: r for r in run_rows(store, changed_since=1e12, after_rowid=1)}  # the TUI's partial read
+    assert partial[only_train]["metrics"] == {"train/accuracy": 0.97}
+    assert {k for r in run_rows(store) for k in r["metrics"]} == set(expected)
 
 
 def test_runs_edit_names_notes_and_tags_a_run(project: Path, blase) -> None:

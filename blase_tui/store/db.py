@@ -15,7 +15,7 @@ from pathlib import Path
 
 from blase_tui.errors import BlaseError, ConfigError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -89,6 +89,15 @@ CREATE TABLE IF NOT EXISTS metrics (
     ts REAL
 );
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics (run_id, key);
+-- which steps log which metric keys (a few dozen rows): a key two steps log (train's and evaluate's
+-- `accuracy`) is named `step/key` in every run, so a table's column means one thing (schema 7)
+CREATE TABLE IF NOT EXISTS metric_keys (
+    step TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (key, step)
+);
+INSERT OR IGNORE INTO metric_keys (step, key)
+    SELECT DISTINCT s.step, m.key FROM metrics m JOIN step_runs s ON s.id = m.step_run_id;
 CREATE TABLE IF NOT EXISTS tags (
     run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     key TEXT NOT NULL,

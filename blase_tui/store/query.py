@@ -27,10 +27,16 @@ def _param_candidates(text: str, as_set: bool = False) -> list[str]:
     return sorted(out)
 
 
+def shared_metric_keys(store: RunStore) -> set[str]:
+    """The metric keys that more than one step of the project logs (train's and evaluate's ``accuracy``)."""
+    return {r["key"] for r in store.db.query("SELECT key FROM metric_keys GROUP BY key HAVING COUNT(*) > 1")}
+
+
 def last_metrics(store: RunStore, run_ids: list[str] | None = None) -> dict[str, dict[str, float]]:
-    """The last value of each metric of each run (of ``run_ids``, else of every run). A metric logged by two
-    steps of a run is kept once per step as ``step/key`` (``train/accuracy``, ``evaluate/accuracy``), so
-    neither hides the other; a metric only one step logged keeps its plain name."""
+    """The last value of each metric of each run (of ``run_ids``, else of every run). A key that more than one
+    step of the project logs is named ``step/key`` (``train/accuracy``, ``evaluate/accuracy``) in every run, even
+    a run where only one of those steps ran, so that a name means the same thing in every run and neither value
+    hides the other; a key only one step logs keeps its plain name."""
     scope, args = "", []
     if run_ids is not None:
         if not run_ids:
@@ -41,13 +47,10 @@ def last_metrics(store: RunStore, run_ids: list[str] | None = None) -> dict[str,
         f" WHERE m.rowid IN (SELECT MAX(rowid) FROM metrics{scope} GROUP BY run_id, step_run_id, key)"
         " ORDER BY m.rowid", args,
     )
-    steps_of: dict[tuple[str, str], set[str | None]] = {}
-    for r in rows:
-        steps_of.setdefault((r["run_id"], r["key"]), set()).add(r["step"])
+    shared = shared_metric_keys(store)
     out: dict[str, dict[str, float]] = {}
     for r in rows:
-        shared = len(steps_of[(r["run_id"], r["key"])]) > 1 and r["step"] is not None
-        key = f"{r['step']}/{r['key']}" if shared else r["key"]
+        key = f"{r['step']}/{r['key']}" if r["key"] in shared and r["step"] is not None else r["key"]
         metrics = out.setdefault(r["run_id"], {})
         metrics.pop(key, None)  # keep the logging order: the newest value last
         metrics[key] = r["value"]

@@ -597,6 +597,10 @@ class RunStore:
                     "INSERT INTO metrics (run_id, step_run_id, key, value, iteration, ts) VALUES (?, ?, ?, ?, ?, ?)",
                     rows,
                 )
+                conn.executemany(
+                    "INSERT OR IGNORE INTO metric_keys (step, key) SELECT step, ? FROM step_runs WHERE id = ?",
+                    sorted({(r[2], r[1]) for r in rows if r[1]}),
+                )
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
         with self.db.write() as conn:
