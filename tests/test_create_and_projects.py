@@ -85,6 +85,8 @@ def test_demo_runs_the_sample_project_end_to_end(tmp_path: Path, blase) -> None:
     full = show_json(blase, root, runs[1]["id"])
     assert [s["step"] for s in full["steps"]] == ["etl", "inspect", "clean", "prepare", "train", "evaluate"]
     evaluate = full["steps"][-1]
+    # a function param is named; a lambda's own text says what it does (not `main.clean.<locals>.<lambda>`)
+    assert full["steps"][2]["params"]["filter"] == "lambda b: filter_bad_images(b, min_ink)"
     assert evaluate["metrics"]["accuracy"] >= 0.9, "the sample CNN on the test split"
     assert len(list((root / "data" / "raw" / "images").rglob("*.png"))) == 1797
     assert "blase runs list" in proc.stdout and "blase runs diff" in proc.stdout

@@ -41,3 +41,13 @@ def test_python_examples_run(sample: Path, doc: str) -> None:
         proc = subprocess.run([sys.executable, str(script)], cwd=sample, env=_env(), capture_output=True, text=True,
                               timeout=120)
         assert proc.returncode == 0, f"{doc} example {i} failed:\n{code}\n{proc.stderr}"
+
+
+def test_the_tui_pictures_in_the_docs_are_the_snapshot_tests_screens() -> None:
+    """docs/images/tui-*.svg are copies of snapshots the tests check, so a picture cannot show an older screen:
+    after `pytest --snapshot-update`, copy the changed ones over."""
+    snapshots = {p.read_bytes(): p.name for p in (REPO / "tests" / "__snapshots__").rglob("*.svg")}
+    pictures = sorted((REPO / "docs" / "images").glob("tui-*.svg"))
+    assert pictures
+    stale = [p.name for p in pictures if p.read_bytes() not in snapshots]
+    assert not stale, f"{stale}: not the screen any snapshot test checks now; copy the snapshot over"

@@ -74,11 +74,27 @@ def test_diff_shows_changed_param_and_code_hash(project: Path, blase) -> None:
     assert diff["params"]["changed"] == {"a.n": [2, 5]}
     # the hashes of the step's code, and the file that changed in the code each run kept as it closed
     assert set(diff["code"]["changed"]) == {"a.code_hash", "a.function_hash", "code/main.py"}
-    assert diff["metrics"]["changed"]["a.loss"] == [0.5, 0.2]
+    assert diff["metrics"]["changed"]["a/loss"] == [0.5, 0.2]
     assert diff["environment"]["changed"] == {}
     text = blase("runs", "diff", runs[1]["id"], runs[0]["id"], cwd=project)
     assert "a.n" in text.stdout and "code: 3 differ" in text.stdout
     assert "-0.3 ✓ better" in text.stdout  # a.loss went from 0.5 to 0.2: lower is better for a loss
+
+
+def test_diff_puts_values_that_differ_before_items_one_run_lacks() -> None:
+    from blase_tui.store.diff import _section, summary
+
+    a = {"train.lr": 0.1, "train.seed": 1, "clean.min": None}
+    b = {"train.lr": 0.2, "train.seed": 1, "etl.scale": 4, "clean.min": 0.2, "a.x": 1, "prepare.y": 2}
+    section = _section(a, b)
+    # clean.min is None in A and 0.2 in B: both have it, so it differs; it is not "only in B"
+    assert list(section["changed"]) == ["clean.min", "train.lr", "a.x", "etl.scale", "prepare.y"]
+    assert (section["differ"], section["only_a"], section["only_b"], section["same"]) == (2, 0, 3, 1)
+    assert summary(section) == "2 differ, 3 only in B, 1 the same"
+    assert summary(_section(b, a)) == "2 differ, 3 only in A, 1 the same"
+    assert summary(_section({"x": 1}, {"x": 1})) == "all 1 the same"
+    assert summary(_section({"x": 1}, {"x": 2})) == "1 differs"
+    assert summary(_section({}, {})) == "nothing to compare"
 
 
 def test_reindex_finds_a_copied_run_folder(tmp_path: Path, project: Path, blase) -> None:

@@ -94,3 +94,17 @@ def test_metrics_logged_while_the_flusher_runs_are_all_kept_in_order(
     rows = store.db.query("SELECT iteration FROM metrics WHERE run_id = ? ORDER BY rowid", (run_id,))
     assert [r["iteration"] for r in rows] == list(range(20_000))
     assert store.describe_run(run_id)["metrics"] == {"m": 19_999.0}
+
+
+def test_a_function_param_reads_as_its_name_and_a_lambda_as_its_text() -> None:
+    from blase_tui.modules.recording import _plain
+
+    def keep(batch: object, limit: float) -> bool:
+        return True
+
+    limit = 0.26
+    assert _plain(lambda b: keep(b, limit)) == "lambda b: keep(b, limit)"
+    assert _plain(keep).endswith("<locals>.keep")
+    assert _plain([lambda a, *, k=1: (a +
+                                      k)]) == ["lambda a, *, k=1: (a + k)"]  # one line, whatever its layout
+    assert _plain(eval("lambda q: q")).endswith("<lambda>")  # no source to read: the name, never an error

@@ -267,16 +267,16 @@ async def test_compare_two_runs(project: Path, blase) -> None:
         assert screen.a == newer and screen.b == older
         assert by_item["a.n"] == ("5", "2")
         assert by_item["a.lr"] == ("0.5", "0.1")
-        assert by_item["a.loss"] == ("0.2", "0.5")
+        assert by_item["a/loss"] == ("0.2", "0.5")
         # issue 16: how B moved from A, marked in words too (lower is better for a loss)
         deltas = {r[1]: r[4] for r in rows if r[1]}
-        assert deltas["a.loss"] == "+0.3 ✗ worse"
+        assert deltas["a/loss"] == "+0.3 ✗ worse"
         # a metric's row draws its curve in both runs on one chart; other rows hide it
         from blase_tui.tui.widgets.metric_plot import MetricPlot
 
         plot = screen.query_one("#compare-plot", MetricPlot)
         assert not plot.display
-        dt.move_cursor(row=next(i for i, r in enumerate(rows) if r[1] == "a.loss"))
+        dt.move_cursor(row=next(i for i, r in enumerate(rows) if r[1] == "a/loss"))
         await until(pilot, lambda: plot.display and len(plot.series) == 2, what="the loss curves of A and B")
         curves = {name[0]: list(s.ys) for name, s in plot.series.items()}
         assert curves["A"] == [1.0, 0.5, 1 / 3, 0.25, 0.2] and curves["B"] == [1.0, 0.5]
@@ -884,9 +884,21 @@ def test_deltas_know_which_way_is_better() -> None:
 
     assert delta_text("val_loss", 0.3, 0.2) == ("-0.1", "better")
     assert delta_text("accuracy", 0.9, 0.8) == ("-0.1", "worse")
-    assert delta_text("train.seconds", 2, 3) == ("+1", "worse")
+    assert delta_text("train/seconds", 2, 3) == ("+1", "worse")
+    assert delta_text("train_time/accuracy", 0.8, 0.9) == ("+0.1", "better")  # the step's name plays no part
     assert delta_text("f1", 0.5, 0.5) == ("0", "same")
     assert delta_text("f1", "a", 0.5) is None and delta_text("f1", True, 1.0) is None
+
+
+def test_compare_cuts_a_long_item_name_in_the_middle_keeping_its_step() -> None:
+    from blase_tui.tui.screens.compare import _shorten
+
+    assert _shorten("etl.load_images.directory", 40) == "etl.load_images.directory"
+    assert _shorten("etl.load_images.directory", 20) == "etl.…mages.directory"
+    assert _shorten("evaluate.save_evaluation_logs.path", 22) == "evaluate.…on_logs.path"
+    assert _shorten("evaluate/precision_macro", 18) == "evaluate/…on_macro"
+    assert _shorten("a_very_long_step_name.x", 12) == "…step_name.x"  # a step too long to keep: the end
+    assert all(len(_shorten(k, 20)) == 20 for k in ("etl.save_to_filesystem.directory", "x" * 30))
 
 
 async def test_search_inside_a_step_log(project: Path, blase) -> None:

@@ -380,7 +380,7 @@ def diff_command(
 ) -> None:
     """What differs between two runs: params, metrics, code, data, environment and git."""
     from blase_tui.core.fmt import cell, delta_text
-    from blase_tui.store.diff import diff_runs
+    from blase_tui.store.diff import diff_runs, summary
 
     store = _store()
     result = diff_runs(store, store.resolve_run(a), store.resolve_run(b))
@@ -392,11 +392,9 @@ def diff_command(
     c.print(f"[bold]A[/] {result['a']} ({result['status'][0]})   [bold]B[/] {result['b']} ({result['status'][1]})")
     for section, data in result["sections"].items():
         changed = data["changed"]
-        same = f"{data['same']} the same" if data["same"] else ""
+        c.print(f"\n[bold]{section}[/]: {summary(data)}")
         if not changed:
-            c.print(f"\n[bold]{section}[/]: no differences" + (f" ({same})" if same else ""))
             continue
-        c.print(f"\n[bold]{section}[/]: {len(changed)} differ" + (f", {same}" if same else ""))
         metrics = section == "metrics"
         table = common.table("", "A", "B", *(("B VS A",) if metrics else ()), wrap=("A", "B"))
         for key, (va, vb) in changed.items():

@@ -127,8 +127,10 @@ LOWER_IS_BETTER = ("loss", "error", "rmse", "mae", "mse", "seconds", "time")
 
 
 def lower_is_better(metric: str) -> bool:
-    """Whether less of ``metric`` is better (losses, errors, times), as the runs table sorts and compare marks."""
-    return any(word in metric.lower() for word in LOWER_IS_BETTER)
+    """Whether less of ``metric`` is better (losses, errors, times), as the runs table sorts and compare marks;
+    a step's name (``train_time/accuracy``) plays no part."""
+    name = metric.rsplit("/", 1)[-1].lower()
+    return any(word in name for word in LOWER_IS_BETTER)
 
 
 def delta_text(metric: str, a: Any, b: Any) -> tuple[str, str] | None:

@@ -151,10 +151,35 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if callable(value) and hasattr(value, "__qualname__") and not isinstance(value, type):
+        if value.__name__ == "<lambda>" and (text := _lambda_text(value)):
+            return text  # `lambda b: filter_bad_images(b, min_ink)` says what it does; `main.clean.<locals>.<lambda>` not
         module = getattr(value, "__module__", None) or ""
         return f"{module}.{value.__qualname__}" if module not in ("", "__main__", "builtins") else value.__qualname__
     kind = type(value)
     return f"{kind.__module__.split('.')[0]}.{kind.__qualname__}"
+
+
+def _lambda_text(fn: Any) -> str | None:
+    """A lambda's own source text (``lambda b: b["ink"] > 0.2``, one line), or None when it cannot be found
+    (no source file, two lambdas alike on one line, a statement that does not parse on its own)."""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        lines, first = inspect.getsourcelines(fn)
+        text = textwrap.dedent("".join(lines))
+        tree = ast.parse(text)
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return None
+    code = fn.__code__
+    args = list(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
+    line = code.co_firstlineno - max(first, 1) + 1
+    found = {" ".join((ast.get_source_segment(text, node) or "").split())
+             for node in ast.walk(tree)
+             if isinstance(node, ast.Lambda) and node.lineno == line
+             and [a.arg for a in (*node.args.args, *node.args.kwonlyargs)] == args}
+    return found.pop() if len(found) == 1 and "" not in found else None
 
 
 _INTERNAL = [0]  # > 0 while a module calls another for its own purposes

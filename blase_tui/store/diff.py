@@ -20,7 +20,8 @@ def _env(store: RunStore, run_id: str, env_hash: str | None) -> dict[str, Any]:
 
 
 def _flatten(desc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Section -> {item -> value}; per-step items are prefixed with the step name (the latest execution)."""
+    """Section -> {item -> value}; per-step items are prefixed with the step name (the latest execution):
+    ``train.learning_rate`` for a param, ``train/accuracy`` for a metric (the runs table's and filter's name)."""
     out: dict[str, dict[str, Any]] = {"params": {}, "metrics": {}, "code": {}, "data": {}, "git": {}}
     out["params"].update({k: v for k, v in desc["params"].items()})
     out["metrics"].update({k: v for k, v in desc["metrics"].items()})
@@ -29,7 +30,7 @@ def _flatten(desc: dict[str, Any]) -> dict[str, dict[str, Any]]:
         latest[s["step"]] = s
     for name, s in latest.items():
         out["params"].update({f"{name}.{k}": v for k, v in s["params"].items()})
-        out["metrics"].update({f"{name}.{k}": v for k, v in s["metrics"].items()})
+        out["metrics"].update({f"{name}/{k}": v for k, v in s["metrics"].items()})  # as the runs table names them
         sig = s["signature"]
         out["code"][f"{name}.code_hash"] = sig["code_hash"]
         out["code"][f"{name}.function_hash"] = sig["func_hash"]
@@ -44,26 +45,39 @@ def _flatten(desc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _section(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """What differs between two sections: the items both runs have with other values first (the differences a
+    person looks for), then those only A has, then those only B has (a step only one run ran), each sorted."""
+    both = sorted(k for k in a.keys() & b.keys() if a[k] != b[k])
+    only_a, only_b = sorted(a.keys() - b.keys()), sorted(b.keys() - a.keys())
+    changed = {k: [a.get(k), b.get(k)] for k in both + only_a + only_b}
+    return {"changed": changed, "same": len(a.keys() & b.keys()) - len(both), "differ": len(both),
+            "only_a": len(only_a), "only_b": len(only_b)}
+
+
 def diff_runs(store: RunStore, a: str, b: str) -> dict[str, Any]:
-    """``{"a": id, "b": id, "sections": {section: {"changed": {item: [va, vb]}, "same": n}}}``."""
+    """``{"a": id, "b": id, "status": [sa, sb], "sections": {section: {"changed": {item: [va, vb]}, "same": n,
+    "differ": n, "only_a": n, "only_b": n}}}``; ``changed`` holds the items whose values differ first, then those
+    only A has, then those only B has (the other side None)."""
     da, db = store.describe_run(a), store.describe_run(b)
     fa, fb = _flatten(da), _flatten(db)
-    sections: dict[str, Any] = {}
-    for section in fa:
-        keys = sorted(set(fa[section]) | set(fb[section]))
-        changed = {k: [fa[section].get(k), fb[section].get(k)] for k in keys if fa[section].get(k) != fb[section].get(k)}
-        sections[section] = {"changed": changed, "same": len(keys) - len(changed)}
+    sections = {section: _section(fa[section], fb[section]) for section in fa}
     ea, eb = _env(store, a, da["env_hash"]), _env(store, b, db["env_hash"])
-    env_changed: dict[str, list[Any]] = {}
-    for key in ("python", "implementation", "platform", "machine", "executable"):
-        if ea.get(key) != eb.get(key):
-            env_changed[key] = [ea.get(key), eb.get(key)]
-    pa, pb = ea.get("packages", {}), eb.get("packages", {})
-    for name in sorted(set(pa) | set(pb)):
-        if pa.get(name) != pb.get(name):
-            env_changed[f"package {name}"] = [pa.get(name), pb.get(name)]
-    sections["environment"] = {
-        "changed": env_changed,
-        "same": len(set(pa) & set(pb)) - sum(1 for k in env_changed if k.startswith("package ") and k[8:] in pa and k[8:] in pb),
-    }
+
+    def env_items(env: dict[str, Any]) -> dict[str, Any]:
+        items = {key: env[key] for key in ("python", "implementation", "platform", "machine", "executable")
+                 if key in env}
+        items.update({f"package {name}": version for name, version in env.get("packages", {}).items()})
+        return items
+
+    sections["environment"] = _section(env_items(ea), env_items(eb))
     return {"a": a, "b": b, "status": [da["status"], db["status"]], "sections": sections}
+
+
+def summary(data: dict[str, Any]) -> str:
+    """``1 differs, 27 only in B, 12 the same`` for a section of :func:`diff_runs`."""
+    parts = [f"{data['differ']} differ" + ("s" if data["differ"] == 1 else "")] if data["differ"] else []
+    parts += [f"{data[k]} only in {side}" for k, side in (("only_a", "A"), ("only_b", "B")) if data[k]]
+    if data["same"]:
+        parts.append(f"{data['same']} the same" if parts else f"all {data['same']} the same")
+    return ", ".join(parts) or "nothing to compare"

@@ -31,6 +31,29 @@ def _delta(metric: str, a: Any, b: Any, width: int) -> Text:
     return Text.assemble(text, (mark, colour))
 
 
+def _shorten(key: str, width: int) -> str:
+    """An item name in ``width`` cells: whole when it fits, else its step (the part before the first ``.`` or
+    ``/``) and its end, which tell two items apart (``etl.…_images.directory``, not ``…oad_images.directory``)."""
+    if len(key) <= width:
+        return key
+    cut = min((i for i in (key.find("."), key.find("/")) if i > 0), default=-1)
+    head = key[:cut + 1] if 0 < cut + 1 <= width // 2 else ""
+    return head + "…" + key[len(key) - (width - len(head) - 1):]
+
+
+def _wrap_list(text: str, width: int) -> list[str]:
+    """``a, b, c`` on as few lines of ``width`` cells as it takes, broken after a comma, never inside an item."""
+    lines: list[str] = []
+    for part in text.split(", "):
+        if lines and len(lines[-1]) + 2 + len(part) <= width:
+            lines[-1] += ", " + part
+        else:
+            if lines:
+                lines[-1] += ","
+            lines.append(part)
+    return lines
+
+
 class CompareScreen(BlaseScreen):
     """Two runs side by side: only what differs, section by section, and how each metric moved from A to B
     (better or worse: lower is better for losses, errors and times); a metric's row, highlighted, draws its
@@ -78,6 +101,7 @@ class CompareScreen(BlaseScreen):
 
     def on_compare_screen_diff(self, message: Diff) -> None:
         from blase_tui.core.fmt import cell
+        from blase_tui.store.diff import summary
 
         r = message.result
         narrow = self.size.width < 100
@@ -102,19 +126,15 @@ class CompareScreen(BlaseScreen):
         table.add_column(Text("B vs A", style="bold"), key="delta", width=delta_w)
         for section, data in r["sections"].items():
             changed = data["changed"]
-            same = data["same"]
-            if changed:
-                summary = f"{len(changed)} differ" + (f", {same} same" if same else "")
-            else:
-                summary = f"all {same} the same" if same else "nothing to compare"  # fits the item column
-            table.add_row(Text(section, style="bold magenta"), Text(summary, style="dim"), "", "", "")
+            lines = _wrap_list(summary(data), item_w - 1)  # `1 differs, 27 only in B,` / `12 the same` at 80 columns
+            table.add_row(Text(section, style="bold magenta"), Text("\n".join(lines), style="dim"), "", "", "",
+                          height=len(lines))
             self.row_items.append(("", ""))
-            for key, (va, vb) in changed.items():
+            for key, (va, vb) in changed.items():  # the values that differ first, then what one run lacks
                 self.row_items.append((section, key))
                 fa, fb = cell(section, va), cell(section, vb)
-                # long item names keep their end (the part that tells two artifacts apart)
-                shown = key if len(key) <= item_w else "…" + key[-(item_w - 1):]
-                table.add_row("", shown, Text(fa, style="red") if fa is not None else Text("absent", style="dim"),
+                table.add_row("", _shorten(key, item_w),
+                              Text(fa, style="red") if fa is not None else Text("absent", style="dim"),
                               Text(fb, style="green") if fb is not None else Text("absent", style="dim"),
                               _delta(key, va, vb, delta_w) if section == "metrics" else "")
         table.focus()
@@ -132,13 +152,13 @@ class CompareScreen(BlaseScreen):
     def load_curves(self, key: str) -> None:
         """``step.metric``'s history in each run (the step's last execution there)."""
         store = self.project.store
-        step, _, metric = key.partition(".")
+        step, _, metric = key.partition("/")
         curves = []
         for side, run_id in (("A", self.a), ("B", self.b)):
             executions = [r for r in store.step_runs(run_id) if r["step"] == step]
             rows = store.metric_series(run_id, executions[-1]["id"], metric) if executions else []
             xs = [float(r["iteration"]) if r["iteration"] is not None else float(i) for i, r in enumerate(rows)]
-            curves.append((f"{side} {run_id.rsplit('-', 1)[-1]}", xs, [float(r["value"]) for r in rows]))
+            curves.append((f"{side} {fmt_run_tail(run_id)}", xs, [float(r["value"]) for r in rows]))
         self.post_message(self.Curves(key, curves))
 
     def on_compare_screen_curves(self, message: Curves) -> None:
