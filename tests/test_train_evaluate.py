@@ -280,7 +280,7 @@ def test_models_cli_lists_versions(tmp_path: Path, blase) -> None:
     for epochs in (1, 2):
         assert blase("step", "train", "--set", f"epochs={epochs}", cwd=project, timeout=300).returncode == 0
     listed = json.loads(blase("models", "list", "--json", cwd=project).stdout)
-    assert [(m["name"], m["version"]) for m in listed] == [("slow", 1), ("slow", 2)]
+    assert [(m["name"], m["version"]) for m in listed] == [("slow", 2), ("slow", 1)]  # newest first
     shown = json.loads(blase("models", "show", "slow:1", "--json", cwd=project).stdout)
     assert shown["card"]["epochs"] == [1] and Path(shown["path"]).is_file()
     missing = blase("models", "show", "nope", cwd=project)

@@ -14,10 +14,10 @@ app = typer.Typer(no_args_is_help=True, help="Saved model versions and their car
 
 @app.command("list")
 def list_command(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Every saved model version, with its framework, run and final metrics."""
+    """Every saved model version, newest first, with its aliases, framework, run and final metrics."""
     from blase_tui.store import models
 
-    rows = models.list_models(common.project().store)
+    rows = models.list_models(common.project().store, newest_first=True)
     if json_:
         common.print_json(rows)
         return

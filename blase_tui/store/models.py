@@ -26,8 +26,10 @@ def register(store: RunStore, name: str, *, run_id: str, step_run_id: int, frame
     return int(version)
 
 
-def list_models(store: RunStore) -> list[dict[str, Any]]:
-    rows = store.db.query("SELECT * FROM models ORDER BY name, version")
+def list_models(store: RunStore, *, newest_first: bool = False) -> list[dict[str, Any]]:
+    """Every model version, by name, each name's versions oldest first (``newest_first``: newest first, as
+    `blase models list` and the TUI show them)."""
+    rows = store.db.query("SELECT * FROM models ORDER BY name, version" + (" DESC" if newest_first else ""))
     named = aliases(store)
     return [{**dict(r), "metrics": json.loads(r["metrics"] or "{}"), "aliases": named.get((r["name"], r["version"]), [])}
             for r in rows]

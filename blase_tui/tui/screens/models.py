@@ -68,12 +68,12 @@ class ModelsScreen(BlaseScreen):
     def load(self) -> None:
         from blase_tui.store import models
 
-        self.post_message(self.Loaded(models.list_models(self.project.store)))
+        self.post_message(self.Loaded(models.list_models(self.project.store, newest_first=True)))
 
     def on_models_screen_loaded(self, message: Loaded) -> None:
         table = self.query_one("#models-table", DataTable)
         current = self.current()
-        self.rows = message.rows[::-1]  # newest first
+        self.rows = message.rows  # by name, newest version first, as `blase models list`
         table.clear()
         for r in self.rows:
             shown = {k: v for k, v in r["metrics"].items() if k not in ("epoch", "seconds")}
