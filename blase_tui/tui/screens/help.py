@@ -55,10 +55,11 @@ class HelpScreen(ModalScreen[None]):
             if key not in taken and not (key == "escape" and "esc" in taken):
                 table.add_row(key, text)
         doc = " ".join(line.strip() for line in (self.under.__doc__ or "").strip().split("\n\n", 1)[0].splitlines())
-        with VerticalScroll(id="help-dialog"):
+        dialog = VerticalScroll(id="help-dialog")
+        dialog.border_subtitle = "esc closes · ↑↓ scroll"  # on the border: in view however long the list is
+        with dialog:
             yield Static(f"[b]{type(self.under).__name__.replace('Screen', '')}[/b]: {doc}\n")
             yield Static(table)
-            yield Static("\n[dim]escape closes[/dim]")
 
     def action_close(self) -> None:
         self.dismiss(None)
