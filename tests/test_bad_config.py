@@ -99,3 +99,15 @@ def test_step_param_without_default(tmp_path: Path, blase) -> None:
 def test_unknown_command_is_a_usage_error(project: Path, blase) -> None:
     proc = blase("stpe", "a", cwd=project)
     assert proc.returncode == 2
+
+
+def test_a_misspelt_step_param_in_blase_toml_is_named(tmp_path: Path, blase) -> None:
+    """`lrr = 0.5` for `lr` would leave lr at its default without a word: the step runs, and says so."""
+    from conftest import STEPS_MAIN, TOML
+
+    project = make_project(tmp_path / "p", STEPS_MAIN, TOML.replace("lr = 0.1", "lrr = 0.5\nwindow_size = 64"))
+    proc = blase("step", "a", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert ("[steps.a] lrr in blase.toml is not an argument of `a`, so `lr` keeps its value 0.1; did you mean `lr`?"
+            in proc.stderr)
+    assert "window_size" not in proc.stderr  # unlike any argument: a param the step reads itself, not a typo

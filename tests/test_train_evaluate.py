@@ -285,6 +285,30 @@ def test_models_cli_lists_versions(tmp_path: Path, blase) -> None:
     assert shown["card"]["epochs"] == [1] and Path(shown["path"]).is_file()
     missing = blase("models", "show", "nope", cwd=project)
     assert missing.returncode == 2 and "no model 'nope'" in missing.stderr
+    # epochs=0 trains nothing: the step fails (exit 1, naming the param and the fix) before a model is saved,
+    # registered or written over models/slow.pt, which the next evaluate would score
+    before = (project / "models" / "slow.pt").read_bytes()
+    for bad in ("epochs=0", "epochs=-1"):
+        proc = blase("step", "train", "--set", bad, cwd=project, timeout=300)
+        assert proc.returncode == 1, proc.stderr
+        assert "epochs must be a whole number of at least 1" in proc.stderr and "--set epochs=10" in proc.stderr
+    assert len(json.loads(blase("models", "list", "--json", cwd=project).stdout)) == 2
+    assert (project / "models" / "slow.pt").read_bytes() == before
+    assert show_json(blase, project, "latest")["steps"][0]["status"] == "failed"
+
+
+def test_a_learning_rate_or_batch_size_that_cannot_train_is_refused() -> None:
+    from blase_tui.errors import ConfigError
+
+    trainer = Train(seed=0)
+    trainer.set_model(mlp(), framework="torch")
+    for bad in (float("nan"), 0.0, -0.1, float("inf"), "fast"):
+        with pytest.raises(ConfigError, match="learning_rate must be a number above 0"):
+            trainer.configure_training(learning_rate=bad)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ConfigError, match="batch_size must be a whole number"):
+            trainer.configure_training(batch_size=bad)
+    trainer.configure_training(batch_size=8, learning_rate=0.5)  # the fine values still pass
 
 
 def test_early_stopping_without_validation_watches_the_training_loss(tmp_path: Path) -> None:

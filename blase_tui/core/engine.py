@@ -18,7 +18,7 @@ from blase_tui.core.execution import StepExecution, say
 from blase_tui.core.lock import StepLock
 from blase_tui.core.project import Project
 from blase_tui.core.signature import function_hash
-from blase_tui.core.steps import StepInfo, as_sets, call_args, resolve_params
+from blase_tui.core.steps import StepInfo, as_sets, call_args, misspelt_configured, resolve_params
 from blase_tui.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -90,6 +90,9 @@ def run_step(
     for configuration problems and lock contention, as :class:`BlaseError`)."""
     out = out or sys.stderr
     info = project.get_step(request.step, steps)
+    if request.params is None:
+        for line in misspelt_configured(info, project.config.step_params(info.name)):
+            say(out, line)
     params = as_sets(info, dict(request.params) if request.params is not None
                      else resolve_params(info, project.config.step_params(info.name), request.overrides))
     budget = (

@@ -12,6 +12,7 @@ and a model card.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from blase_tui.errors import BlaseError
+from blase_tui.errors import BlaseError, ConfigError
 from blase_tui.frameworks.base import TrainConfig, load_adapter
 from blase_tui.modules import recording
 from blase_tui.modules.budget import resolve_budget
@@ -102,8 +103,16 @@ class Train:
                  "learning_rate": learning_rate, "early_stopping": early_stopping, "task": task,
                  "input_column": input_column, "target_column": target_column, "device": device, **extra}
         recording.params("configure_training", **{k: v for k, v in given.items() if v is not None})
-        if batch_size < 1:
-            raise BlaseError("batch_size must be at least 1.")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a whole number of at least 1, not {batch_size!r}; set it with"
+                              " --set batch_size=64 or in configure_training(batch_size=...).")
+        try:
+            lr_ok = math.isfinite(float(learning_rate)) and float(learning_rate) > 0
+        except (TypeError, ValueError):
+            lr_ok = False
+        if not lr_ok:
+            raise ConfigError(f"learning_rate must be a number above 0, not {learning_rate!r}; set it with"
+                              " --set learning_rate=0.001 or in configure_training(learning_rate=...).")
         self.config = TrainConfig(
             optimizer=optimizer, loss_fn=loss_fn, metrics=list(metrics or ["accuracy"]), batch_size=int(batch_size),
             learning_rate=float(learning_rate), early_stopping=early_stopping, monitor=monitor, task=task,
@@ -170,6 +179,10 @@ class Train:
         if self.adapter is None:
             raise BlaseError("no model: call set_model(model, framework=...) before train().")
         recording.params("train", epochs=epochs, data_dir=data_dir)
+        if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 1:
+            # epochs=0 or -1 would run no epoch and still save, register and evaluate an untrained model
+            raise ConfigError(f"epochs must be a whole number of at least 1, not {epochs!r}; set it with"
+                              " --set epochs=10 or in train(epochs=...).")
         _mark_trained(self.model)
         data_dir = Path(data_dir)
         from_images = raw_images(data_dir)
