@@ -70,6 +70,12 @@ def test_find_json_name_where_and_all(proj: Path, blase) -> None:
     assert every == [runs["cutouts_128"], runs["cutouts_64"]]
     none = blase("runs", "find", "--step", "cutouts", "--where", "count>99999", cwd=proj)
     assert none.returncode == 1 and "no run matches" in none.stderr
+    # the step/key name `blase runs list` gives a metric two steps log is understood too
+    found = blase("runs", "find", "--step", "cutouts", "--where", "cutouts/count>1000", cwd=proj, check=True)
+    assert found.stdout.strip() == runs["cutouts_128"]
+    # a misspelt step in `runs list` is a usage error as in `runs find`, not "no runs match"
+    listed = blase("runs", "list", "--step", "cutuots", cwd=proj)
+    assert listed.returncode == 2 and "no run has a step `cutuots`; steps with runs: cutouts" in listed.stderr
 
 
 @pytest.mark.parametrize(("args", "expected"), [
@@ -77,6 +83,7 @@ def test_find_json_name_where_and_all(proj: Path, blase) -> None:
     (("--step", "cutouts", "--param", "size=64"), "--param size: no run of step `cutouts` has a param `size`"),
     (("--step", "cutouts", "--where", "count>>1"), "--where count>>1: write it as NAME>NUMBER"),
     (("--param", "window_size=64",), "give --step STEP or --name NAME"),
+    (("--step", "cutouts", "--where", "cont>1"), "--where cont: no run has a metric or param `cont`; metrics: count"),
 ])
 def test_find_usage_errors_exit_2(proj: Path, blase, args: tuple[str, ...], expected: str) -> None:
     proc = blase("runs", "find", *args, cwd=proj)

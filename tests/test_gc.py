@@ -41,7 +41,8 @@ def test_delete_then_gc_frees_only_what_nothing_else_holds(project: Path, blase)
     assert f"deleted run {first}" in proc.stdout and f"deleted run {second}" in proc.stdout
     assert not (project / "runs" / first).exists() and not (project / "runs" / second).exists()
     assert [r["id"] for r in runs_json(blase, project)] == [third]
-    assert blase("runs", "show", second, cwd=project).returncode == 2
+    gone = blase("runs", "show", second[-6:], cwd=project)  # by its tail, as a person would type it
+    assert gone.returncode == 2 and f"run {second} was deleted (" in gone.stderr, gone.stderr
     assert _objects(project).keys() == before.keys()  # nothing goes before gc
 
     dry = blase("gc", "--dry-run", cwd=project)

@@ -79,6 +79,8 @@ def test_diff_shows_changed_param_and_code_hash(project: Path, blase) -> None:
     text = blase("runs", "diff", runs[1]["id"], runs[0]["id"], cwd=project)
     assert "a.n" in text.stdout and "code: 3 differ" in text.stdout
     assert "-0.3 ✓ better" in text.stdout  # a.loss went from 0.5 to 0.2: lower is better for a loss
+    same = blase("runs", "diff", "latest", runs[0]["id"][-6:], cwd=project)
+    assert same.returncode == 2 and f"are the same run, {runs[0]['id']}: nothing differs" in same.stderr
 
 
 def test_diff_puts_values_that_differ_before_items_one_run_lacks() -> None:
@@ -178,6 +180,17 @@ def test_a_metric_two_steps_log_keeps_its_step(project: Path, blase) -> None:
     assert {k for r in run_rows(store) for k in r["metrics"]} == set(expected)
 
 
+def test_name_given_to_a_step_that_joins_an_open_run(project: Path, blase) -> None:
+    """--name on a step joining an open run names the run when it has no name, and is not silently dropped
+    when it has one."""
+    assert blase("step", "a", "--start-run", cwd=project).returncode == 0
+    assert blase("step", "b", "--name", "first", cwd=project).returncode == 0
+    assert show_json(blase, project, "latest")["name"] == "first"
+    proc = blase("step", "c", "--name", "second", cwd=project)
+    assert proc.returncode == 0 and "--name second not used: this step joins the open run" in proc.stderr
+    assert show_json(blase, project, "latest")["name"] == "first"
+
+
 def test_runs_edit_names_notes_and_tags_a_run(project: Path, blase) -> None:
     assert blase("step", "a", cwd=project).returncode == 0
     proc = blase("runs", "edit", "latest", "--name", "baseline", "--note", "first try", "--tag", "data=v2",
@@ -215,6 +228,8 @@ def test_runs_artifact_lists_and_previews_what_the_tui_shows(project: Path, blas
     piped = blase("runs", "artifact", "latest", "a/red.png", cwd=project)  # no colour through a pipe
     assert piped.returncode == 0 and "red.png: an image; its preview needs a colour terminal" in piped.stdout
     assert "▄" not in piped.stdout
+    bare = blase("runs", "artifact", "latest", "a.txt", "--width", "60", cwd=project)  # as `runs show` names it
+    assert bare.returncode == 0 and bare.stdout.splitlines()[1] == "n=4", bare.stderr
     log = blase("runs", "artifact", "latest", "a/log.txt", cwd=project)  # a file of the run's folder
     assert log.returncode == 0 and "log" in log.stdout.splitlines()[0]
     for bad in ("a/nope.txt", "../../blase.toml", "/etc/passwd"):

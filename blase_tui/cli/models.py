@@ -48,6 +48,7 @@ def show_command(
     c = common.console
     card = row["card"] or {}
     c.print(f"[bold]{row['name']} v{row['version']}[/]  {row['framework']}  trained in run {row['run_id']}"
+            + (" (deleted since)" if row["run_deleted"] else "")
             + (f"  aliases: {', '.join(row['aliases'])}" if row["aliases"] else ""))
     c.print(f"  file {row['file_name']} ({fmt_hash(row['file_hash'])}), stored at {row['path']}")
     if card:

@@ -48,7 +48,8 @@ def list_command(
     """List runs, newest first."""
     from blase_tui.store.query import list_runs
 
-    runs = list_runs(_store(), status=_check_status(status), step=step, limit=limit, metrics=None if json_ else 3)
+    runs = list_runs(_store(), status=_check_status(status), step=step, limit=limit, metrics=None if json_ else 3,
+                     check=True)
     if json_:
         common.print_json(runs)
         return
@@ -155,6 +156,13 @@ def artifact_command(
         common.console.print(table)
         return
     target = _artifact_file(folder, desc["steps"], path)
+    if target is None:  # an artifact's name without its step, as `blase runs show` lists it under the step
+        owners = [s["folder"] for s in desc["steps"] if any(a["name"] == path.strip("/") for a in s["artifacts"])]
+        if len(owners) > 1:
+            raise ConfigError(f"{path} is an artifact of {', '.join(owners)}; name one, e.g."
+                              f" `blase runs artifact {run} {owners[-1]}/{path.strip('/')}`.")
+        if owners:
+            target = _artifact_file(folder, desc["steps"], f"{owners[0]}/{path.strip('/')}")
     if target is None:
         raise ConfigError(f"run {run_id} has no artifact or file {path}; `blase runs artifact {run_id}` lists them.")
     if target.suffix.lower() in IMAGE_SUFFIXES and common.console.color_system is None:
@@ -383,7 +391,11 @@ def diff_command(
     from blase_tui.store.diff import diff_runs, summary
 
     store = _store()
-    result = diff_runs(store, store.resolve_run(a), store.resolve_run(b))
+    run_a, run_b = store.resolve_run(a), store.resolve_run(b)
+    if run_a == run_b:
+        raise ConfigError(f"`{a}` and `{b}` are the same run, {run_a}: nothing differs; give two runs"
+                          " (`blase runs list` shows them).")
+    result = diff_runs(store, run_a, run_b)
     if json_:
         common.print_json(result)
         return

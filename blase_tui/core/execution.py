@@ -203,6 +203,13 @@ class StepExecution:
             else:
                 run_id = open_run["id"]
                 store.set_run_owner(run_id, pid, pid_started)
+                if self.run_name and self.run_name != open_run["name"]:
+                    if open_run["name"]:  # a step joining an open run does not rename it behind the user's back
+                        say(self.out, f"blase: --name {self.run_name} not used: this step joins the open run"
+                                      f" {run_id}, named {open_run['name']}; `blase runs edit {run_id} --name"
+                                      f" {self.run_name}` renames it.")
+                    else:
+                        store.edit_run(run_id, name=self.run_name)
         self.run_id = run_id
         self.explicit = self.start_run or not self.new_run
 

@@ -85,6 +85,9 @@ def get(store: RunStore, ref: str) -> dict[str, Any]:
     row["card"] = json.loads(store.cas.read_bytes(row["card_hash"])) if store.cas.has(row["card_hash"]) else None
     row["path"] = str(store.cas.path_of(row["file_hash"]))
     row["aliases"] = aliases(store, row["name"]).get((row["name"], row["version"]), [])
+    # the training run may have been deleted since (`blase runs delete`): the model stays, its run is gone
+    row["run_deleted"] = bool(row["run_id"]) and not store.db.query("SELECT 1 FROM runs WHERE id = ?",
+                                                                    (row["run_id"],))
     return row
 
 

@@ -59,9 +59,12 @@ def last_metrics(store: RunStore, run_ids: list[str] | None = None) -> dict[str,
 
 def list_runs(
     store: RunStore, *, status: str | None = None, step: str | None = None, limit: int = 20,
-    metrics: int | None = 3,
+    metrics: int | None = 3, check: bool = False,
 ) -> list[dict[str, Any]]:
-    """Newest runs first, each with its steps and the last value of up to ``metrics`` metrics (None: all)."""
+    """Newest runs first, each with its steps and the last value of up to ``metrics`` metrics (None: all). With
+    ``check``, a ``step`` no run has is a ``ConfigError`` naming those that have runs."""
+    if check and step is not None:
+        _check_names(store, step, {})
     where, args = [], []
     if status:
         where.append("r.status = ?")
@@ -114,9 +117,20 @@ def parse_where(text: str) -> tuple[str, str, float]:
     raise ConfigError(f"--where {text}: write it as NAME>NUMBER (or >=, <, <=, =, !=), e.g. --where \"accuracy>0.9\".")
 
 
-def _check_names(store: RunStore, step: str | None, params: dict[str, str]) -> None:
-    """An unknown step or param is a usage error, not "no run matches"."""
+def _check_names(store: RunStore, step: str | None, params: dict[str, str], where: list[str] | None = None) -> None:
+    """An unknown step, param or metric is a usage error, not "no run matches"."""
     from blase_tui.errors import ConfigError
+
+    for key in where or []:
+        plain = key.split("/", 1)[-1]
+        if (store.db.query("SELECT 1 FROM metric_keys WHERE key = ? AND (? = ? OR step || '/' || key = ?) LIMIT 1",
+                           (plain, key, plain, key))
+                or store.db.query("SELECT 1 FROM params WHERE key = ? LIMIT 1", (key,))
+                or store.db.query("SELECT 1 FROM metrics WHERE key = ? AND step_run_id = 0 LIMIT 1", (key,))):
+            continue
+        known = [r["key"] for r in store.db.query("SELECT DISTINCT key FROM metric_keys ORDER BY key")]
+        raise ConfigError(f"--where {key}: no run has a metric or param `{key}`; metrics: "
+                          f"{', '.join(known[:30]) or 'none yet'}.")
 
     if step is not None and not store.db.query("SELECT 1 FROM step_runs WHERE step = ? LIMIT 1", (step,)):
         known = sorted(r["step"] for r in store.db.query("SELECT DISTINCT step FROM step_runs"))
@@ -153,7 +167,7 @@ def find_runs(
     ``check``, an unknown step or param name is a ``ConfigError``."""
     params = dict(params or {})
     if check:
-        _check_names(store, step, params)
+        _check_names(store, step, params, [key for key, _, _ in where or []])
     for key, text in params.items():
         if is_run_param(key):
             params[key] = store.resolve_run(text)  # a prefix or tail, as the step recorded the full id
@@ -224,6 +238,8 @@ def _where_holds(store: RunStore, run_id: str, step: str | None, where: list[tup
     ):
         if step is None or r["step"] in (step, None):
             values[r["key"]] = r["value"]
+            if r["step"] is not None:
+                values[f"{r['step']}/{r['key']}"] = r["value"]  # as `blase runs list` names a metric two steps log
     params = step_params(store, run_id, step) if step else {
         r["key"]: from_json_value(r["value"]) for r in store.db.query(
             "SELECT key, value FROM params WHERE run_id = ? AND step_run_id = 0", (run_id,))}

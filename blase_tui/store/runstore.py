@@ -228,6 +228,13 @@ class RunStore:
         if not rows:  # a name given with `blase runs edit --name` (or `e` in the TUI): the newest run with it
             rows = self.db.query("SELECT id FROM runs WHERE name = ? ORDER BY id DESC LIMIT 1", (ref,))
         if not rows:
+            gone = self.db.query(
+                "SELECT run_id, at FROM run_changes WHERE deleted = 1 AND (run_id LIKE ? ESCAPE '\\'"
+                " OR run_id LIKE ? ESCAPE '\\') ORDER BY run_id DESC LIMIT 2", (escaped + "%", "%-" + escaped + "%"))
+            if len(gone) == 1:
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(gone[0]["at"]))
+                raise ConfigError(f"run {gone[0]['run_id']} was deleted ({when}); `blase runs list` shows the runs"
+                                  " there are.")
             raise ConfigError(f"no run matches `{ref}` (an id, a prefix or tail of one, a run's name, or `latest`);"
                               " `blase runs list` shows them.")
         if len(rows) > 1:
