@@ -253,11 +253,26 @@ def test_killed_training_resumes_from_the_last_checkpoint(tmp_path: Path, blase,
     assert [int(h["epoch"]) for h in card["history"]] == list(range(1, 7))
 
 
+def test_ctrl_c_during_training_says_how_to_resume(tmp_path: Path, spawn) -> None:
+    project = make_project(tmp_path / "p", main_src=TRAIN_STEP)
+    prepared_digits(project / "data" / "prepared")
+    (project / "slow").write_text("")
+    proc = spawn("step", "train", cwd=project)
+    wait_for(lambda: list((project / "runs").glob("*/train/checkpoints/last.pt")) if (project / "runs").exists()
+             else False, timeout=120, what="a first checkpoint")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "was interrupted (SIGINT); marked it interrupted. It left a checkpoint: `blase step train --resume`" in err
+
+
 def test_evaluation_never_touches_training_records(tmp_path: Path, blase) -> None:
     project = make_project(tmp_path / "p", main_src=TRAIN_STEP)
     prepared_digits(project / "data" / "prepared")
     assert blase("step", "train", "--set", "epochs=2", cwd=project, timeout=300).returncode == 0
-    assert blase("step", "evaluate", cwd=project).returncode == 0
+    evaluated = blase("step", "evaluate", cwd=project)
+    assert evaluated.returncode == 0
+    assert "evaluating models/slow.pt: slow v1" in evaluated.stderr  # which model a path held, said
     run = show_json(blase, project, "latest")
     preds = pq.read_table(project / "runs" / run["id"] / "evaluate" / "artifacts" / "evaluation" / "predictions.parquet")
     keys = set(preds.column("key").to_pylist())

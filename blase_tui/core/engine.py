@@ -203,6 +203,9 @@ def _run_locked(
         status, exit_code = INTERRUPTED, EXIT_INTERRUPTED
         signum = getattr(exc, "signum", signal.SIGINT)
         message = f"step `{info.name}` was interrupted ({signal.Signals(signum).name}); marked it interrupted."
+        checkpoints = execution.folder / "checkpoints"
+        if checkpoints.is_dir() and any(checkpoints.iterdir()):  # Train left one after its last whole epoch
+            message += f" It left a checkpoint: `blase step {info.name} --resume` continues from it."
     except BaseException as exc:  # noqa: BLE001 - a failing step must be recorded whatever it raised
         finishing.set()
         status, exit_code = FAILED, EXIT_FAILED

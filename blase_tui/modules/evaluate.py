@@ -69,6 +69,7 @@ class Evaluate:
         self.device = device
         self.batch_size = batch_size
         self.results: dict[str, Any] = {}
+        self._version: tuple[str, int] | None = None  # (name, version) of the registered model evaluated
 
     def evaluate_live(self, model_path: str | Path, test_data_dir: str | Path, task_type: str = "classification",
                       save_preds: bool = True, *, input_column: str | None = None,
@@ -79,6 +80,10 @@ class Evaluate:
         recording.params("evaluate_live", model_path=model_path, test_data_dir=test_data_dir, task_type=task_type,
                          save_preds=save_preds)
         model_path = self._model_file(Path(model_path))
+        # which model this is, said once: a path such as models/cnn.pt holds whatever the last training wrote
+        self._version = recording.registered_version(model_path)
+        if self._version is not None:
+            recording.say("evaluating %s: %s v%d", model_path, *self._version)
         adapter, card = load_model(model_path, self.device)
         adapter.classification = task_type == "classification"
         split = open_split(test_data_dir)
@@ -101,6 +106,8 @@ class Evaluate:
         y = np.concatenate(targets) if targets else np.zeros((0,))
         result: dict[str, Any] = {"model": str(model_path), "test_data": str(test_data_dir), "task": task_type,
                                   "records": int(len(y)), "test_hash": split.manifest_hash}
+        if self._version is not None:
+            result["model_version"] = f"{self._version[0]} v{self._version[1]}"
         if leaked:
             result["trained_on"] = leaked  # test records the model was trained on
         if task_type == "classification":
@@ -186,14 +193,15 @@ class Evaluate:
 
             pq.write_table(pa.table(preds), folder / "predictions.parquet")
         _plots(result, out, y, folder)
-        self._prediction_priors(result, out, y, folder)
+        self._prediction_priors(result, out, y, folder, self._version)
         recording.artifact(folder, name="evaluation")
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
 
     @staticmethod
-    def _prediction_priors(result: dict[str, Any], out: np.ndarray, y: np.ndarray, folder: Path) -> None:
+    def _prediction_priors(result: dict[str, Any], out: np.ndarray, y: np.ndarray, folder: Path,
+                           version: tuple[str, int] | None) -> None:
         """The test split's prediction priors (``evaluation/priors/predictions.json``: class distribution,
         metrics, calibration) for ``Monitor``; when the model is a registered version, the run is tagged
         ``blase.evaluated.<name>`` so that ``load_prediction_priors("name@champion")`` finds them."""
@@ -209,7 +217,6 @@ class Evaluate:
             priors = prediction_priors("regression", None, out.astype(np.float64), y)
         (folder / "priors").mkdir(exist_ok=True)
         (folder / "priors" / "predictions.json").write_text(json.dumps(priors, default=str))
-        version = recording.registered_version(Path(result["model"]))
         if version is not None:
             recording.tags({f"blase.evaluated.{version[0]}": str(version[1])})
 
