@@ -224,6 +224,24 @@ def test_an_unchanged_chain_runs_nothing_and_a_change_reruns_what_it_affects(tmp
     assert chain(6) == ["cluster", "sample"], "a changed n_clusters reruns exactly what it affects"
 
 
+def test_a_step_up_to_date_in_the_open_run_that_computed_it_adds_nothing(tmp_path: Path, blase) -> None:
+    """The same step twice in one open run: the second is up to date, says that this run computed it, and the
+    run does not list the step twice; in another open run it is recorded as a reference, as before."""
+    project = make_project(tmp_path / "chain", main_src=CHAIN, toml='[project]\nname = "chain"\n')
+    (project / "data").mkdir()
+    (project / "data" / "mosaic.txt").write_text("mosaic")
+    blase("step", "cutouts", "--start-run", cwd=project, check=True)
+    again = blase("step", "cutouts", cwd=project, check=True)
+    run_id = runs_json(blase, project)[0]["id"]
+    assert f"up to date: nothing ran; the open run {run_id} computed them in an earlier execution" in again.stderr
+    assert [s["step"] for s in show_json(blase, project, run_id)["steps"]] == ["cutouts"]
+    blase("step", "cutouts", "--end-run", cwd=project, check=True)  # closing the run still works
+    assert show_json(blase, project, run_id)["status"] == "succeeded"
+    blase("step", "cutouts", "--start-run", cwd=project, check=True)  # another run: a reference to the first
+    second = runs_json(blase, project)[0]
+    assert second["id"] != run_id and [s["step"] for s in second["steps"]] == ["cutouts"]
+
+
 def test_lineage_of_the_chain(tmp_path: Path, blase) -> None:
     project = make_project(tmp_path / "chain", main_src=CHAIN, toml='[project]\nname = "chain"\n')
     (project / "data").mkdir()

@@ -145,12 +145,18 @@ def _run_locked(
     prev = None
     if not (request.force or request.resume) and reuse_allowed(project, info):
         prev = store.find_reusable(execution.signature()[0].digest, need_inputs=info.reuse is not True)
-    if prev is not None and not request.start_run and store.open_explicit_run() is None:
+    open_run = store.open_explicit_run() if prev is not None and not request.start_run else None
+    producer = store.producer(prev) if prev is not None else None
+    same_run = producer is not None and open_run is not None and producer["run_id"] == open_run["id"]
+    if prev is not None and not request.start_run and (open_run is None or (same_run and not request.end_run)):
         # up to date outside an explicit run: nothing runs and no run is made, so `runs find --latest` keeps
-        # naming the run that computed the outputs and a chain of steps run again executes nothing
-        producer = store.producer(prev)
+        # naming the run that computed the outputs and a chain of steps run again executes nothing; inside the
+        # open run that computed them, the run already holds that execution: no second one refers to it
+        assert producer is not None
         run = store.get_run(producer["run_id"])
-        message = (f"step `{info.name}` is up to date: nothing ran; its outputs are those of run {producer['run_id']}"
+        whose = (f"the open run {producer['run_id']} computed them in an earlier execution of `{info.name}`"
+                 if same_run else f"its outputs are those of run {producer['run_id']}")
+        message = (f"step `{info.name}` is up to date: nothing ran; {whose}"
                    " (same code, params, environment and inputs). Use --force to run it again.")
         return StepOutcome(step=info.name, status=SUCCEEDED, exit_code=EXIT_OK, run_id=producer["run_id"],
                            step_run_id=producer["id"], folder=store.run_dir(producer["run_id"]) / producer["folder"],
