@@ -206,7 +206,8 @@ def test_runs_edit_names_notes_and_tags_a_run(project: Path, blase) -> None:
     shown = show_json(blase, project, "latest")
     assert shown["name"] is None and shown["tags"] == {"data": "v2"}
     for args, said in ((("latest",), "nothing to change"), (("latest", "--tag", "oops"), "--tag oops: write it as"),
-                       (("nope", "--name", "x"), "no run matches `nope`")):
+                       (("nope", "--name", "x"), "no run matches `nope`"),
+                       (("latest", "--untag", "nosuch"), "has no tag `nosuch`")):
         bad = blase("runs", "edit", *args, cwd=project)
         assert bad.returncode == 2 and said in bad.stderr and "Traceback" not in bad.stderr
 

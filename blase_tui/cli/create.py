@@ -69,7 +69,7 @@ def demo_command(
     cmd = [sys.executable, "-m", "blase_tui", "step"]
     for i, step in enumerate(DEMO_STEPS):
         flags = ["--start-run"] if i == 0 else ["--end-run"] if i == len(DEMO_STEPS) - 1 else []
-        c.print(f"\n[bold]$ blase step {step} {' '.join(flags)}[/]".rstrip())
+        c.print(f"\n[bold]$ {' '.join(['blase', 'step', step, *flags])}[/]")
         started = time.monotonic()
         proc = subprocess.run([*cmd, step, *flags], cwd=root, env=env)
         if proc.returncode != 0:

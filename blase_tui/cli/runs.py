@@ -467,6 +467,10 @@ def edit_command(
         tags[key.strip()] = value.strip()
     store = _store()
     run_id = store.resolve_run(run)
+    missing = [key for key in untag or [] if key not in store.describe_run(run_id).get("tags", {})]
+    if missing:  # a misspelt tag would otherwise stay, with "done" printed
+        raise ConfigError(f"--untag {missing[0]}: run {run_id} has no tag `{missing[0]}`; `blase runs show {run_id}`"
+                          " lists its tags.")
     store.edit_run(run_id, name=name, note=note, tags=tags, untag=untag or ())
     row = store.get_run(run_id)
     parts = [f"name {row['name']!r}" if row["name"] else "no name", f"note {row['note']!r}" if row["note"] else "no note"]
@@ -496,7 +500,8 @@ def delete_command(
     for run_id in run_ids:
         store.delete_run(run_id)
         common.console.print(f"deleted run {run_id}")
-    common.console.print("their content stays in the store until `blase gc` (`blase gc --dry-run` says how much).")
+    common.console.print(("its" if len(run_ids) == 1 else "their") + " content stays in the store until `blase gc`"
+                         " (`blase gc --dry-run` says how much).")
 
 
 @app.command("cancel")

@@ -50,6 +50,7 @@ def watch(store: RunStore, run_id: str, *, interval: float = 0.25, live: bool = 
 
 def _watch_plain(f: _Follower, interval: float) -> int:
     last_progress: dict[tuple[str, str], float] = {}
+    ended: set[tuple[str, str]] = set()
     last_resources = 0.0
     print(f"watching run {f.run_id}", flush=True)
     while True:
@@ -60,9 +61,13 @@ def _watch_plain(f: _Follower, interval: float) -> int:
             line = None
             if kind == "progress":
                 key = (step, e["stage"])
+                if key in ended:
+                    continue  # a stage's end is printed once
                 if e.get("finished") or e.get("t", 0) - last_progress.get(key, 0) >= 1.0:
                     last_progress[key] = e.get("t", 0)
                     line = progress_text(e)
+                    if e.get("finished"):
+                        ended.add(key)
             elif kind == "resources":
                 if e.get("t", 0) - last_resources >= 5.0:
                     last_resources = e.get("t", 0)
@@ -74,8 +79,8 @@ def _watch_plain(f: _Follower, interval: float) -> int:
                 line = f"metric {e['key']}={e['value']:.6g}{it}"
             elif kind == "status":
                 line = f"status {e['status']}"
-            if line is not None:
-                print(f"{stamp} {step} {line}", flush=True)
+            if line is not None:  # `train epoch 1/8 …` names its step already: not `train train epoch 1/8`
+                print(f"{stamp} {line}" if line.startswith(step + " ") else f"{stamp} {step} {line}", flush=True)
         if done:
             return code
         time.sleep(interval)
