@@ -278,6 +278,12 @@ class Train:
         overall.close()
         if cfg.early_stopping and best_state is not None:
             self.adapter.load_state(best_state)
+            last = int(self.history[-1]["epoch"]) if self.history else None
+            if self.best_epoch is not None and last is not None and self.best_epoch != last:
+                # the run's metrics are the last epoch's; the saved model (and its card) are this epoch's
+                kept = next((h for h in self.history if int(h["epoch"]) == self.best_epoch), {})
+                _log("kept the weights of epoch %d, the best %s (%.4g): the model's metrics are that epoch's, not"
+                     " epoch %d's", self.best_epoch, cfg.monitor, kept.get(cfg.monitor, float("nan")), last)
         return self.history
 
     def _validate(self, val: SplitData, x_col: str, y_col: str) -> dict[str, float]:
