@@ -63,9 +63,19 @@ def test_malformed_blase_toml_exits_2(tmp_path: Path, blase, toml: str, expected
 
 
 def test_no_project_here(tmp_path: Path, blase) -> None:
-    proc = blase("step", "a", cwd=tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = blase("step", "a", cwd=empty)
     assert proc.returncode == 2
     assert "no blase.toml in" in _one_line(proc.stderr) and "blase create" in proc.stderr
+    assert "known projects" not in proc.stderr
+    # a project blase knows is suggested, with the -C that reaches it from here
+    project = make_project(tmp_path / "p")
+    assert blase("projects", "add", str(project), cwd=empty).returncode == 0
+    proc = blase("step", "a", cwd=empty)
+    assert proc.returncode == 2 and f"known projects: testproj (`blase -C {project} ...`)" in _one_line(proc.stderr)
+    gone = blase("-C", str(tmp_path / "nosuch"), "runs", "list", cwd=empty)
+    assert gone.returncode == 2 and "(given with -C or BLASE_PROJECT) does not exist" in _one_line(gone.stderr)
 
 
 def test_entry_module_that_does_not_import(tmp_path: Path, blase) -> None:

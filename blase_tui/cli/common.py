@@ -11,6 +11,7 @@ from rich.console import Console
 
 from blase_tui.core.fmt import STATUS_STYLE, fmt_bytes, fmt_duration, fmt_time, fmt_value  # noqa: F401  (re-exported)
 from blase_tui.core.project import Project
+from blase_tui.errors import ConfigError
 
 _state: dict[str, Any] = {"project": None}
 
@@ -30,7 +31,11 @@ def project_dir() -> Path | None:
 
 def project() -> Project:
     """The project named by ``-C PATH`` (or ``BLASE_PROJECT``), else the one holding the working directory."""
-    return Project.discover(_state["project"])
+    given = _state["project"]
+    if given is not None and not Path(given).expanduser().exists():
+        raise ConfigError(f"{given} (given with -C or BLASE_PROJECT) does not exist; give the path of a project"
+                          " folder.")
+    return Project.discover(given)
 
 
 def table(*columns: str, wrap: tuple[str, ...] = ()) -> Any:
@@ -53,8 +58,6 @@ def status_text(status: str) -> str:
 
 
 def parse_pairs(items: list[str] | None, option: str) -> dict[str, str]:
-    from blase_tui.errors import ConfigError
-
     out = {}
     for item in items or []:
         if "=" not in item:

@@ -36,9 +36,17 @@ class Project:
             raise ConfigError(f"{start} does not exist; give the path of a project folder.")
         root = find_project_root(start)
         if root is None:
+            from blase_tui.core.registry import list_projects
+
+            try:
+                known = [p for p in list_projects() if p["exists"]][-3:]
+            except ConfigError:
+                known = []
+            where = ("; known projects: " + ", ".join(f"{p['name']} (`blase -C {p['path']} ...`)" for p in known)
+                     if known else "")
             raise ConfigError(
                 f"no blase.toml in {start} or any folder above it; cd into a project or create one with"
-                " `blase create sample NAME`."
+                f" `blase create sample NAME`{where}."
             )
         return cls.at(root)
 
