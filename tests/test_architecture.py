@@ -63,3 +63,26 @@ def test_modules_reach_the_run_through_the_module_api() -> None:
             if needle in text:
                 offenders.append(f"{path.name}: {needle}")
     assert offenders == []
+
+
+def _help_texts(command: object, path: list[str]) -> list[tuple[str, str]]:
+    texts = [(" ".join(path), getattr(command, "help", None) or "")]
+    texts += [(" ".join(path) + f" --{p.name}", getattr(p, "help", None) or "") for p in command.params]  # type: ignore[attr-defined]
+    for name, sub in getattr(command, "commands", {}).items():
+        texts += _help_texts(sub, [*path, name])
+    return texts
+
+
+def test_help_texts_keep_their_brackets() -> None:
+    """`blase --help` renders help as Rich markup, where `[executor] name` is a style tag that vanishes
+    ("(default:  name)"): a bracket that is text must be written `\\[`."""
+    import typer
+    from rich.text import Text
+
+    from blase_tui.cli.app import app
+
+    texts = _help_texts(typer.main.get_command(app), ["blase"])
+    assert len(texts) > 100, "every command and option"
+    eaten = [(where, text) for where, text in texts if Text.from_markup(text).plain != text.replace("\\[", "[")]
+    assert not eaten, f"help text whose [brackets] Rich would eat: {eaten}"
+    assert dict(texts)["blase step --executor"].endswith("(default: \\[executor] name).")

@@ -19,6 +19,7 @@ def _one_line(stderr: str) -> str:
     ("args", "expected"),
     [
         (("step", "nope"), "unknown step `nope`; this project's steps are: a, b, c"),
+        (("step",), "which step? Give its name, as in `blase step a`; this project's steps are: a, b, c"),
         (("step", "a", "--set", "n=abc"), "--set n=abc: `n` takes a whole number"),
         (("step", "a", "--set", "lr=fast"), "`lr` takes a number"),
         (("step", "a", "--set", "epochs=3"), "step `a` has no param `epochs`"),

@@ -133,7 +133,7 @@ def _plain(project: Any, strategy: str | None, n: int | None, labeller: str | No
 @app.command("export")
 def export_command(
     out: Annotated[str | None, typer.Option("--out", "-o", help="CSV file to write (default: stdout).")] = None,
-    values: Annotated[bool, typer.Option("--values", help="Write each label's training target ([labelling.targets]:"
+    values: Annotated[bool, typer.Option("--values", help="Write each label's training target (\\[labelling.targets]:"
                                          " 1, 0; empty for a label without one, such as unsure) instead of its name,"
                                          " as seed 002's labels.csv has them.")] = False,
     rounds: Annotated[bool, typer.Option("--round", help="Add a `round` column: the round each label was made in"

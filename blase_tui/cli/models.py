@@ -67,8 +67,9 @@ def alias_command(
     version: Annotated[int, typer.Argument(help="The version the alias names.")],
     alias: Annotated[str, typer.Argument(help="champion, production, or any name.")],
 ) -> None:
-    """Point NAME@ALIAS at a version (it moves from the version it named before); NAME@ALIAS is accepted
-    wherever a model is named (blase models show, blase_tui.models.load, [labelling] model)."""
+    """Point NAME@ALIAS at a version; it moves from the version it named before.
+
+    NAME@ALIAS works wherever a model is named: models show, blase_tui.models.load, the labelling model."""
     from blase_tui.store import models
 
     store = common.project().store

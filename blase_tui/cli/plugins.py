@@ -15,7 +15,7 @@ app = typer.Typer(no_args_is_help=True, help="Plugins: installed, enabled, what 
 @app.command("list")
 def list_command(json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Every installed plugin entry point (CLI nouns, Extract readers, executors, framework adapters, TUI
-    previews), and the plugins the project's blase.toml enables ([plugins] enabled)."""
+    previews), and the plugins the project's blase.toml enables (\\[plugins] enabled)."""
     from blase_tui.core import plugins
     from blase_tui.core.config import find_project_root
 

@@ -300,7 +300,7 @@ def restore_command(
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that changed since the run.")] = False,
 ) -> None:
     """Put a run's recorded outputs back from the content store: its artifacts, and its output datasets (kept by
-    content up to [project] keep_outputs each), at the path the step wrote them. Says what it could not restore;
+    content up to \\[project] keep_outputs each), at the path the step wrote them. Says what it could not restore;
     exit 1 when anything was left out."""
     from blase_tui.store.restore import restore
 

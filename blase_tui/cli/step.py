@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
 
 def step_command(
-    name: Annotated[str, typer.Argument(help="The step to run (`blase steps` lists them).")],
+    name: Annotated[str, typer.Argument(help="The step to run (`blase steps` lists them).")] = "",
     start_run: Annotated[bool, typer.Option("--start-run", "--start_run", help="Open a run that later steps join.")] = False,
     end_run: Annotated[bool, typer.Option("--end-run", "--end_run", help="Close the open run after this step.")] = False,
     set_: Annotated[
@@ -26,7 +26,7 @@ def step_command(
     run_name: Annotated[str | None, typer.Option("--name", help="A name for a new run.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue training from the last checkpoint an earlier execution left.")] = False,
     executor: Annotated[str | None, typer.Option("--executor", help="Run the step's data work on an executor a plugin"
-                                                 " adds, such as dask (default: [executor] name).")] = None,
+                                                 " adds, such as dask (default: \\[executor] name).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Workers for --executor (default: one"
                                                 " per core).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success but what the step itself prints (for cron); a step that was up to date still says so in one line.")] = False,

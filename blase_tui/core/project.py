@@ -114,5 +114,8 @@ class Project:
         steps = steps if steps is not None else self.load_steps()
         if name not in steps:
             known = ", ".join(steps) or "none"
+            if not name:
+                raise ConfigError(f"which step? Give its name, as in `blase step {next(iter(steps), 'NAME')}`;"
+                                  f" this project's steps are: {known}.")
             raise ConfigError(f"unknown step `{name}`; this project's steps are: {known}.")
         return steps[name]
