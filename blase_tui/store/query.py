@@ -121,17 +121,6 @@ def _check_names(store: RunStore, step: str | None, params: dict[str, str], wher
     """An unknown step, param or metric is a usage error, not "no run matches"."""
     from blase_tui.errors import ConfigError
 
-    for key in where or []:
-        plain = key.split("/", 1)[-1]
-        if (store.db.query("SELECT 1 FROM metric_keys WHERE key = ? AND (? = ? OR step || '/' || key = ?) LIMIT 1",
-                           (plain, key, plain, key))
-                or store.db.query("SELECT 1 FROM params WHERE key = ? LIMIT 1", (key,))
-                or store.db.query("SELECT 1 FROM metrics WHERE key = ? AND step_run_id = 0 LIMIT 1", (key,))):
-            continue
-        known = [r["key"] for r in store.db.query("SELECT DISTINCT key FROM metric_keys ORDER BY key")]
-        raise ConfigError(f"--where {key}: no run has a metric or param `{key}`; metrics: "
-                          f"{', '.join(known[:30]) or 'none yet'}.")
-
     if step is not None and not store.db.query("SELECT 1 FROM step_runs WHERE step = ? LIMIT 1", (step,)):
         known = sorted(r["step"] for r in store.db.query("SELECT DISTINCT step FROM step_runs"))
         raise ConfigError(f"--step {step}: no run has a step `{step}`; steps with runs: {', '.join(known) or 'none yet'}.")
@@ -147,6 +136,16 @@ def _check_names(store: RunStore, step: str | None, params: dict[str, str], wher
                 " WHERE step_run_id IN (SELECT id FROM step_runs WHERE step = ?)" if step else "")
             known = sorted(r["key"] for r in store.db.query(keys_sql, [step] if step else []))
             raise ConfigError(f"--param {key}: no run{where} has a param `{key}`; known: {', '.join(known[:30]) or 'none'}.")
+    for key in where or []:
+        step_name, _, plain = key.rpartition("/")  # `accuracy`, or `train/accuracy` as runs list names it
+        if (store.db.query("SELECT 1 FROM metric_keys WHERE key = ? OR (key = ? AND step = ?) LIMIT 1",
+                           (key, plain, step_name))  # a key may hold a slash itself (`val/loss`)
+                or store.db.query("SELECT 1 FROM params WHERE key = ? LIMIT 1", (key,))
+                or store.db.query("SELECT 1 FROM metrics WHERE key = ? AND step_run_id = 0 LIMIT 1", (key,))):
+            continue
+        known = [r["key"] for r in store.db.query("SELECT DISTINCT key FROM metric_keys ORDER BY key")]
+        raise ConfigError(f"--where {key}: no run has a metric or param `{key}`; metrics: "
+                          f"{', '.join(known[:30]) or 'none yet'}.")
 
 
 def find_runs(
