@@ -79,10 +79,11 @@ class Evaluate:
             raise BlaseError(f"task_type must be 'classification' or 'regression', not {task_type!r}.")
         recording.params("evaluate_live", model_path=model_path, test_data_dir=test_data_dir, task_type=task_type,
                          save_preds=save_preds)
-        model_path = self._model_file(Path(model_path))
+        asked, model_path = Path(model_path), self._model_file(Path(model_path))
         # which model this is, said once: a path such as models/cnn.pt holds whatever the last training wrote
+        # (a model found in place of a missing path was named already)
         self._version = recording.registered_version(model_path)
-        if self._version is not None:
+        if self._version is not None and model_path == asked:
             recording.say("evaluating %s: %s v%d", model_path, *self._version)
         adapter, card = load_model(model_path, self.device)
         adapter.classification = task_type == "classification"
