@@ -53,9 +53,9 @@ def train(ctx):
 
 
 @step
-def update(ctx, mode: str = "append_only", transform: str = ""):
+def update(ctx, mode: str = "append_only", transform: str = "", base: str = "models/v1/"):
     """Retrain on the new data; promote only a better model."""
-    Update(epochs=1).run(base_model_path="models/v1/", new_data_path="data/new", update_mode=mode,
+    Update(epochs=1).run(base_model_path=base, new_data_path="data/new", update_mode=mode,
                          transform_fn=transform or None, evaluate_after=True)
 
 
@@ -147,7 +147,9 @@ def test_shifted_traffic_fires_the_trigger_and_only_a_better_model_is_promoted(p
         assert "data/new" in {d["path"] for d in step["datasets"] if d["role"] == "input"}
         card = json.loads(run_blase("models", "show", "tree:2", "--json", cwd=project, check=True).stdout)["card"]
         assert card["update"]["base"] == "tree v1" and card["update"]["data_added"] == "data/new"
-        assert card["update"]["mode"] == "append_only" and card["update"]["records_added"] == 3000
+        assert card["update"]["mode"] == "append_only"
+        held = card["update"]["records_held_out"]
+        assert card["update"]["records_added"] + held == 3000 and 500 < held < 700  # 20% held out to judge it
     else:
         assert challenger <= champion and run["tags"]["update.decision"] == "kept the champion"
         assert _champion(project) == 1
@@ -166,3 +168,36 @@ def test_bad_arguments_are_one_line(project: Path) -> None:
         proc = run_blase("step", "update", *args, cwd=project, timeout=200)
         assert proc.returncode == 1 and expected in proc.stderr, (args, proc.stderr)
     assert _champion(project) == 1
+
+
+def test_an_update_of_an_update_is_judged_on_every_held_out_set_and_against_the_champion(project: Path) -> None:
+    """v2 (an update of v1) is judged later on v1's test split and on the data its own update held out, not
+    only on the newest data; an update started from an older version must beat the champion, not its base."""
+    run_blase("step", "new_data", cwd=project, check=True)
+    run_blase("step", "update", cwd=project, check=True, timeout=200)
+    assert _champion(project) == 2
+    v2 = json.loads(run_blase("models", "show", "tree:2", "--json", cwd=project, check=True).stdout)["card"]
+    assert len(v2["update"]["held_out"]) == 2  # v1's test split and this update's held-out new data
+    assert all((project / p / "_manifest.json").is_file() for p in v2["update"]["held_out"])
+
+    run_blase("step", "new_data", "--set", "shuffle=true", cwd=project, check=True)
+    proc = run_blase("step", "update", "--set", "base=tree@champion", cwd=project, timeout=200)
+    assert proc.returncode == 0, proc.stderr
+    run = show_json(run_blase, project, "latest")
+    decision = json.loads((project / "runs" / run["id"] / "update" / "artifacts" / "update" / "decision.json")
+                          .read_text())
+    v3 = json.loads(run_blase("models", "show", "tree:3", "--json", cwd=project, check=True).stdout)["card"]
+    assert len(v3["update"]["held_out"]) == 3
+    # 1000 test records + both updates' held-out records: not only the newest (shuffled) ones
+    assert decision["records"] == 1000 + v2["update"]["records_held_out"] + v3["update"]["records_held_out"]
+    assert decision["champion"] == "tree v2" and decision["base"] == "tree v2"
+
+    # an update from v1 while v2 is the champion: judged against v2
+    proc = run_blase("step", "update", cwd=project, timeout=200)
+    assert proc.returncode == 0, proc.stderr
+    assert "tree v2 is tree@champion: the challenger is judged against it, not against its base tree v1" in proc.stderr
+    run = show_json(run_blase, project, "latest")
+    decision = json.loads((project / "runs" / run["id"] / "update" / "artifacts" / "update" / "decision.json")
+                          .read_text())
+    assert decision["champion"] == "tree v2" and decision["base"] == "tree v1"
+    assert "beat tree v2's" in decision["why"] or "beats tree v2's" in decision["why"]

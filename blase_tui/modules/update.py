@@ -53,6 +53,7 @@ class Decision:
     promoted: bool
     records: int
     why: str
+    champion: str = ""  # the version the challenger was judged against: name@alias's, else the base
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -86,8 +87,13 @@ class Update:
         root = recording.project_root()
         work = root / "data" / "updates" / f"{base['name']}-v{base['version']}-{_stamp()}"
         new_train, new_holdout = work / "new" / "train", work / "new" / "holdout"
-        n_new = _write_new(Path(new_data_path), transform, x_col, y_col, new_train, new_holdout, self.holdout)
+        n_new, n_held = _write_new(Path(new_data_path), transform, x_col, y_col, new_train, new_holdout,
+                                   self.holdout)
         base_splits = _base_splits(base)
+        # every held-out set of the base's line (its test split, and the new data each earlier update held out)
+        # plus this one: a model made by an update is judged on what its ancestors were judged on, not only on
+        # the newest data
+        held = _held_out(base, base_splits, root) + [new_holdout]
         train_dir = work / "train_set" / "train"
         if update_mode == "fine_tune":
             _copy_split([new_train], train_dir, x_col, y_col)
@@ -99,20 +105,22 @@ class Update:
                                  f" (nor recorded); use update_mode=\"fine_tune\" to train on the new data alone.")
             limit = self.window if update_mode == "window" else None
             _copy_split([*sources, new_train], train_dir, x_col, y_col, newest=limit)
-        challenger = self._train(base, update_mode, work / "train_set", x_col, y_col, n_new, Path(new_data_path))
+        challenger = self._train(base, update_mode, work / "train_set", x_col, y_col, (n_new, n_held),
+                                 Path(new_data_path), [_relative(p, root) for p in held])
         decision = Decision(base=f"{base['name']} v{base['version']}", challenger=challenger, metric="",
                             champion_score=None, challenger_score=None, promoted=False, records=0,
                             why="not evaluated (evaluate_after=False)")
         if evaluate_after:
-            held = [p for p in (base_splits.get("test"), new_holdout) if p is not None and (p / "_manifest.json").is_file()]
-            decision = self._evaluate(base, challenger, held, x_col, y_col)
+            held = [p for p in held if (p / "_manifest.json").is_file()]
+            decision = self._evaluate(self._champion(base), challenger, held, x_col, y_col)
+            decision.base = f"{base['name']} v{base['version']}"
         self.decision = decision
         self._record(decision)
         return decision
 
     # ------------------------------------------------------------------------------------------ training
-    def _train(self, base: dict[str, Any], mode: str, data_dir: Path, x_col: str, y_col: str, n_new: int,
-               new_data: Path) -> str:
+    def _train(self, base: dict[str, Any], mode: str, data_dir: Path, x_col: str, y_col: str, counts: tuple[int, int],
+               new_data: Path, held_out: list[str]) -> str:
         from blase_tui.modules.evaluate import load_adapter_for
         from blase_tui.modules.train import Train
 
@@ -134,18 +142,32 @@ class Update:
             trainer.configure_training(batch_size=self.batch_size, learning_rate=self.learning_rate, task=task,
                                        input_column=x_col, target_column=y_col, seed=self.seed)
             trainer.extra_card = {"update": {"base": f"{base['name']} v{base['version']}", "mode": mode,
-                                             "data_added": str(new_data), "records_added": n_new}}
+                                             "data_added": str(new_data), "records_added": counts[0],
+                                             "records_held_out": counts[1], "held_out": held_out}}
             trainer.train(epochs=self.epochs, data_dir=data_dir)
             suffix = Path(base["file_name"]).suffix
             path = Path("models") / "updates" / f"{base['name']}-{_stamp()}{suffix}"
             saved = trainer.save_model(path, name=base["name"])
         if base.get("given") is not None:
             recording.dataset(base["given"], role="input")
-        recording.say("trained %s from %s (%s) with %d new records", saved, f"{base['name']} v{base['version']}",
-                      mode, n_new)
+        recording.say("trained %s from %s (%s) with %d new records (%d more held out to judge it)", saved,
+                      f"{base['name']} v{base['version']}", mode, counts[0], counts[1])
         return saved
 
     # --------------------------------------------------------------------------------------- evaluation
+    def _champion(self, base: dict[str, Any]) -> dict[str, Any]:
+        """What the challenger must beat: the version ``name@alias`` names now (the one serving), else the base
+        when no version holds the alias yet. An update from an older version must still beat the champion."""
+        try:
+            champion = recording.model_version(f"{base['name']}@{self.alias}")
+        except BlaseError:  # no version holds the alias yet
+            return base
+        if champion["version"] != base["version"]:
+            recording.say("%s v%d is %s@%s: the challenger is judged against it, not against its base %s v%d",
+                          champion["name"], champion["version"], champion["name"], self.alias, base["name"],
+                          base["version"])
+        return champion
+
     def _evaluate(self, base: dict[str, Any], challenger: str, held: list[Path], x_col: str, y_col: str) -> Decision:
         from blase_tui.modules.evaluate import load_adapter_for
         from blase_tui.modules.shards import open_split
@@ -191,7 +213,8 @@ class Update:
                    f" by more than the margin {self.margin}: {self.alias} stays as it was")
         return Decision(base=f"{base['name']} v{base['version']}", challenger=challenger, metric=metric,
                         champion_score=old, challenger_score=new_score, promoted=better,
-                        records=int(len(truth_all[0])) if truth_all else 0, why=why)
+                        records=int(len(truth_all[0])) if truth_all else 0, why=why,
+                        champion=f"{base['name']} v{base['version']}")
 
     def _record(self, decision: Decision) -> None:
         if decision.champion_score is not None:
@@ -290,15 +313,17 @@ def _split_batches(folder: Path) -> Any:
                     BatchMeta(str(folder), i))
 
 
-def _write_new(path: Path, transform: Any, x_col: str, y_col: str, train: Path, holdout: Path, share: float) -> int:
-    """The new data, transformed, as npy shards: ``holdout`` gets ``share`` of the records (by key)."""
+def _write_new(path: Path, transform: Any, x_col: str, y_col: str, train: Path, holdout: Path,
+               share: float) -> tuple[int, int]:
+    """The new data, transformed, as npy shards: ``holdout`` gets ``share`` of the records (by key); returns
+    how many records went to training and how many were held out."""
     import zlib
 
     from blase_tui.modules.batch import Batch
     from blase_tui.modules.load import Load
 
     loader = Load()
-    count = 0
+    count = held_count = 0
     for batch in _batches(path):
         if transform is not None:
             out = transform(batch)
@@ -316,10 +341,30 @@ def _write_new(path: Path, transform: Any, x_col: str, y_col: str, train: Path, 
                                                        y_col: np.asarray(data[y_col])[mask]}, batch.meta),
                                           target, format="npy")
         count += len(batch)
+        held_count += int(held.sum())
     if count == 0:
         raise BlaseError(f"new data {path} holds no records.")
     recording.dataset(path, role="input")  # (the readers record theirs too: the same path, the same hash)
-    return count
+    return count - held_count, held_count
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _held_out(base: dict[str, Any], splits: dict[str, Path], root: Path) -> list[Path]:
+    """The base's test split and the held-out sets its card says it was judged on (an update's ``held_out``),
+    those still there, each once."""
+    card = base["card"] or {}
+    listed = [root / p for p in (card.get("update") or {}).get("held_out", [])]
+    out: list[Path] = []
+    for path in [splits.get("test"), *listed]:
+        if path is not None and (path / "_manifest.json").is_file() and path.resolve() not in {p.resolve() for p in out}:
+            out.append(path)
+    return out
 
 
 def _base_splits(base: dict[str, Any]) -> dict[str, Path]:
