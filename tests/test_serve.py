@@ -371,3 +371,25 @@ def test_deploying_a_model_file(project: Path) -> None:
                            "Deploy().deploy_model('copy_of_tab.pkl', 'deployments/tab/model')"],
                           cwd=project, env=_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "exists and is not a deployment" in proc.stderr
+    # a deployment.json alone does not make a folder blase's to replace, and a deployment holding a file of the
+    # user's is not replaced over it; a served deployment's prediction log is carried over
+    fake = project / "deployments" / "fake"
+    fake.mkdir()
+    (fake / "deployment.json").write_text("{}")
+    (fake / "keep.txt").write_text("mine")
+    (project / "deployments" / "dummy" / "notes.txt").write_text("mine too")
+    (project / "deployments" / "from_file" / "predictions" / "tab").mkdir(parents=True)
+    (project / "deployments" / "from_file" / "predictions" / "tab" / "log.parquet").write_text("logged")
+    for target, said in (("fake", "is not a deployment blase wrote"),
+                         ("dummy", "holds files the deployment did not write (notes.txt)"),
+                         ("from_file", None)):
+        proc = subprocess.run([sys.executable, "-c", "from blase_tui import Deploy\n"
+                               f"Deploy().deploy_model('copy_of_tab.pkl', 'deployments/{target}')"],
+                              cwd=project, env=_env(), capture_output=True, text=True, timeout=120)
+        if said is None:
+            assert proc.returncode == 0, proc.stderr
+        else:
+            assert proc.returncode == 1 and said in proc.stderr, proc.stderr
+    assert (fake / "keep.txt").read_text() == "mine"
+    assert (project / "deployments" / "dummy" / "notes.txt").read_text() == "mine too"
+    assert (project / "deployments" / "from_file" / "predictions" / "tab" / "log.parquet").read_text() == "logged"

@@ -89,8 +89,7 @@ class Deploy:
                          framework=framework, include_api=include_api)
         chosen = choose_model(model, framework)
         target = Path(save_path)
-        if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / DEPLOYMENT).is_file())):
-            raise BlaseError(f"{target} exists and is not a deployment; choose another save_path or remove it.")
+        _check_replaceable(target)
         staging = target.with_name(f".tmp-deploy-{os.getpid()}-{target.name}")
         if staging.exists():
             shutil.rmtree(staging)
@@ -99,6 +98,9 @@ class Deploy:
             write_deployment(staging, chosen, method=method, include_api=include_api, python=self.python)
             old = target.with_name(f".old-deploy-{os.getpid()}-{target.name}")
             if target.exists():
+                for kept in KEPT_ON_REPLACE:  # what the served deployment logged stays with the new one
+                    if (target / kept).exists():
+                        os.replace(target / kept, staging / kept)
                 os.replace(target, old)
             os.replace(staging, target)
             shutil.rmtree(old, ignore_errors=True)
@@ -313,6 +315,10 @@ def write_deployment(folder: Path, chosen: Chosen, *, method: str = "folder", in
         run.write_text(RUN_SH)
         os.chmod(run, 0o755)
     (folder / "README.md").write_text(_readme(chosen, method, include_api, py))
+    # the files it wrote, so that deploying there again replaces only them (and refuses to delete others)
+    manifest["files"] = sorted({p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+                               | {DEPLOYMENT})
+    (folder / DEPLOYMENT).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str) + "\n")
     return manifest
 
 
@@ -548,6 +554,37 @@ Trained in run {chosen.run_id or "-"}; see `deployment.json` and `model/card.jso
 and CSV, and answers `{{"predictions": [...]}}` (`?probabilities=true` adds the class probabilities).
 `signature.json` says what input the model takes, with an example. Python {python}.
 """
+
+
+KEPT_ON_REPLACE = ("predictions",)  # written into a deployment by `blase serve` outside a project
+
+
+def _check_replaceable(target: Path) -> None:
+    """``target`` may be written: missing, empty, or a deployment blase wrote whose files are all its own (and
+    the prediction logs `blase serve` added). Anything else is refused, naming what would be lost: a
+    ``deployment.json`` alone does not make a folder blase's to delete."""
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise BlaseError(f"{target} exists and is not a folder; choose another save_path or remove it.")
+    if not any(target.iterdir()):
+        return
+    try:
+        manifest = json.loads((target / DEPLOYMENT).read_text())
+    except (OSError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or "model" not in manifest:
+        raise BlaseError(f"{target} exists and is not a deployment blase wrote; choose another save_path or remove"
+                         " it.")
+    if "files" in manifest:
+        ours = set(manifest["files"])
+        extra = sorted(p.relative_to(target).as_posix() for p in target.rglob("*")
+                       if p.is_file() and p.relative_to(target).parts[0] not in (*KEPT_ON_REPLACE, "__pycache__")
+                       and p.relative_to(target).as_posix() not in ours)
+        if extra:
+            raise BlaseError(f"{target} holds files the deployment did not write ({', '.join(extra[:3])}"
+                             f"{', ...' if len(extra) > 3 else ''}); deploying there would delete them: move them"
+                             " out, or choose another save_path.")
 
 
 # -------------------------------------------------------------------------------------------------- reading
