@@ -7,6 +7,7 @@ own command serves the deployment outside Docker."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -292,6 +293,33 @@ def test_serve_refuses_what_it_cannot_serve(project: Path, tmp_path: Path) -> No
         taken.listen()
         proc = run_blase("serve", "deployments/tab", "--port", str(taken.getsockname()[1]), cwd=project)
     assert proc.returncode == 2 and "cannot listen on 127.0.0.1" in proc.stderr
+    for args, said in ((("deployments/tabz",), "deployments/tabz does not exist; give a deployment folder"),
+                       (("deployments/tab", "--port", "99999"), "99999 is not in the range 0<=x<=65535")):
+        proc = run_blase("serve", *args, cwd=project)
+        assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_port_0_serves_on_a_free_port_and_says_which(project: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "blase_tui", "serve", "deployments/tab", "--port", "0",
+                             "--no-log"], cwd=project, env=_env(), stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        line = proc.stderr.readline()
+        found = re.search(r"at http://127\.0\.0\.1:(\d+)/invocations", line)
+        assert found and found.group(1) != "0", line
+        url = f"http://127.0.0.1:{found.group(1)}/ping"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert request(url)[0] == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "the server did not answer"
+                time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
 
 
 def test_the_examples_in_the_deploy_doc_run(project: Path) -> None:

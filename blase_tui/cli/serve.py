@@ -17,7 +17,7 @@ def serve_command(
     target: Annotated[str, typer.Argument(help="A deployment folder, an archive of one (.zip, .tar.gz), or a registered"
                                                " model: name, name:3, name@champion.")],
     host: Annotated[str, typer.Option(help="Address to listen on; loopback unless you say otherwise.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: a free one, printed).")] = 5000,
     workers: Annotated[int, typer.Option(help="Server processes sharing the port (each loads the model).")] = 1,
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not log predictions (Monitor reads that log).")] = False,
     log_dir: Annotated[Path | None, typer.Option(help="Where to log predictions (default: the project's"

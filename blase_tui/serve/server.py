@@ -24,7 +24,8 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _check_port(host: str, port: int) -> None:
+def _check_port(host: str, port: int) -> int:
+    """The port to listen on: ``port`` when it is free, a free one the system picks for 0."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -32,6 +33,7 @@ def _check_port(host: str, port: int) -> None:
             s.bind((host, port))
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another port with --port.") from None
+        return int(s.getsockname()[1])
 
 
 def _factory() -> Any:
@@ -55,7 +57,7 @@ def serve(folder: Path, *, host: str = "127.0.0.1", port: int = 5000, workers: i
     out = out or sys.stderr
     if workers < 1:
         raise ConfigError("--workers must be at least 1.")
-    _check_port(host, port)
+    port = _check_port(host, port)  # --port 0: the port picked is the one printed below
     served = ServedModel(folder, device=device)
     if log_dir is not None and str(log_dir) == "default":
         log_dir = default_log_dir(served.folder, served.name)

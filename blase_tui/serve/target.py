@@ -49,14 +49,18 @@ def resolve(target: str) -> tuple[Path, str]:
 
 
 def _registered(ref: str) -> tuple[Path, str]:
+    from blase_tui.errors import BlaseError
     from blase_tui.modules.deploy import choose_model, write_deployment
 
+    if "/" in ref or ref.endswith((".zip", ".tar.gz", ".tgz")):  # a path, not a model's name
+        raise ConfigError(f"{ref} does not exist; give a deployment folder, an archive of one, or a registered model"
+                          " (`blase models list`).")
     if find_project_root() is None:
         raise ConfigError(f"{ref} is not a deployment folder or archive, and this is not a project folder where it"
                           " could name a registered model; cd into the project or give a path.")
     try:
         chosen = choose_model(ref)
-    except ConfigError as exc:
+    except BlaseError as exc:
         raise ConfigError(f"{ref} is not a deployment folder or archive, nor a registered model: {exc}") from None
     folder = _cache(f"model-{chosen.name}-v{chosen.version}")
     if not (folder / DEPLOYMENT).is_file():
