@@ -197,12 +197,34 @@ def test_torch_from_an_archive(project: Path) -> None:
                                ({"instances": [[[1.0] * 4] * 4, [[1.0] * 4] * 3]}, "do not all have the same shape"),
                                ({"instances": [[["a"] * 4] * 4]}, "not numbers"),
                                ({"instances": [[[None] * 4] * 4]}, "missing values"),
-                               ({"instances": []}, "holds no records")):
+                               ({"instances": []}, "holds no records"),
+                               ({"dataframe_split": {"columns": ["a", "b"], "data": [[1.0] * 16]}},
+                                "name the columns a, b; the model takes one input"),
+                               ({"instances": [[[1e300] * 4] * 4]}, "the model takes float32 values (at most")):
             status, body = server.post(payload)
             assert status == 422 and words in body["message"], body
         assert request(server.url + "/ping")[0] == 200
     finally:
         server.stop()
+
+
+def test_a_tensor_models_input_is_named_as_its_card_names_it() -> None:
+    """A model trained by Train on an `image` column takes records {"image": ...}; another name is a 422 naming
+    both, not silently served (a model logged without a column name takes any one name)."""
+    from blase_tui.serve.payload import PayloadError, parse, to_input
+
+    spec = {"inputs": {"kind": "tensor", "shape": [2, 2], "dtype": "uint8", "column": "image"}}
+    good = parse(json.dumps({"dataframe_records": [{"image": [[1, 2], [3, 4]]}]}).encode(), "application/json")
+    array, n = to_input(good, spec, max_rows=10)
+    assert n == 1 and array.tolist() == [[[1, 2], [3, 4]]] and array.dtype == np.uint8
+    bad = parse(json.dumps({"dataframe_records": [{"img": [[1, 2], [3, 4]]}]}).encode(), "application/json")
+    with pytest.raises(PayloadError, match="name the columns img; the model takes one input `image`"):
+        to_input(bad, spec, max_rows=10)
+    flat = parse(json.dumps({"dataframe_split": {"columns": ["a", "b", "c", "d"], "data": [[1, 2, 3, 4]]}}).encode(),
+                 "application/json")
+    assert to_input(flat, spec, max_rows=10)[0].tolist() == [[[1, 2], [3, 4]]]  # one name per value: positional
+    anonymous = {"inputs": {"kind": "tensor", "shape": [2, 2], "dtype": "uint8"}}
+    assert to_input(bad, anonymous, max_rows=10)[1] == 1
 
 
 def test_keras_from_the_registry(project: Path) -> None:

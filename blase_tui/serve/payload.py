@@ -230,6 +230,15 @@ def _kind(dtype: str) -> str:
 
 def _tensor(parsed: Parsed, spec: dict[str, Any], n: int) -> np.ndarray:
     if parsed.columns is not None:
+        # named values for a model that takes one array per record: that array's name (the card's input
+        # column), or one name per value of the flattened record; other names are a mistake, not ignored
+        column, size = spec.get("column"), int(np.prod(spec["shape"])) if spec.get("shape") else None
+        one = len(parsed.columns) == 1 and (column is None or parsed.columns[0] == column)
+        if not one and len(parsed.columns) != size:
+            takes = f"one input `{column}`" if column else "one input"
+            raise PayloadError(422, f"the records name the columns {', '.join(parsed.columns[:5])}"
+                                    f"{', ...' if len(parsed.columns) > 5 else ''}; the model takes {takes} of the"
+                                    f" shape {spec.get('shape')} ({spec.get('dtype', 'float32')}) per record.")
         if parsed.frame is not None:
             rows = parsed.frame.to_numpy().tolist()
         else:
@@ -257,6 +266,9 @@ def _tensor(parsed: Parsed, spec: dict[str, Any], n: int) -> np.ndarray:
     if np.isnan(array).any():
         raise PayloadError(422, "the records hold missing values (null or NaN); the model takes numbers only.")
     dtype = np.dtype(spec.get("dtype") or "float32")
+    if dtype.kind == "f" and np.abs(array).max(initial=0) > np.finfo(dtype).max:
+        raise PayloadError(422, f"the model takes {dtype} values (at most {np.finfo(dtype).max:.3g} in size); the"
+                                " records hold larger ones.")
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
         if (array != np.round(array)).any() or array.min() < info.min or array.max() > info.max:
