@@ -54,6 +54,17 @@ def test_verify_catches_a_flipped_byte(tmp_path: Path, blase, fmt: str) -> None:
     path.write_bytes(bytes(data))
     bad = blase("deploy", "verify", str(path), cwd=tmp_path)
     assert bad.returncode == 1 and f"{path.name}: its SHA-256 is" in bad.stdout
+    # a damaged file is said to be damaged, not said to be missing from the archive
+    assert all("not found in the archive" not in line or "it is damaged" in line for line in bad.stdout.splitlines())
+    Path(f"{path}.sha256").unlink()
+    alone = blase("deploy", "verify", str(path), cwd=tmp_path)
+    assert alone.returncode == 1 and "sha256" not in alone.stdout.split("bad", 1)[0]
+    rebuilt = archive.build(folder, fmt)
+    Path(f"{rebuilt}.sha256").unlink()
+    unsigned = blase("deploy", "verify", str(rebuilt), cwd=tmp_path)
+    assert unsigned.returncode == 0 and "the archive's own hash was not checked" in unsigned.stdout
+    folder_given = blase("deploy", "verify", str(folder), cwd=tmp_path)
+    assert folder_given.returncode == 2 and "is a folder; verify takes an archive" in folder_given.stderr
 
 
 def test_unpack_restores_files_and_modes(tmp_path: Path, blase) -> None:

@@ -329,15 +329,19 @@ def test_port_0_serves_on_a_free_port_and_says_which(project: Path) -> None:
         line = proc.stderr.readline()
         found = re.search(r"at http://127\.0\.0\.1:(\d+)/invocations", line)
         assert found and found.group(1) != "0", line
-        url = f"http://127.0.0.1:{found.group(1)}/ping"
+        url = f"http://127.0.0.1:{found.group(1)}"
         deadline = time.monotonic() + 60
         while True:
             try:
-                assert request(url)[0] == 200
+                assert request(url + "/ping")[0] == 200
                 break
             except OSError:
                 assert time.monotonic() < deadline and proc.poll() is None, "the server did not answer"
                 time.sleep(0.1)
+        # the README's curl sends example.json: it is a request the model answers as it is
+        example = (project / "deployments" / "tab" / "example.json").read_bytes()
+        status, body = request(url + "/invocations", example)
+        assert status == 200 and len(body["predictions"]) == len(json.loads(example)["dataframe_split"]["data"])
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         proc.communicate(timeout=30)

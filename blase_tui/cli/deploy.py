@@ -26,7 +26,9 @@ def verify_command(
         common.console.print(f"bad  {problem}", markup=False)
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
-    common.console.print(f"ok   {archive_path}: {report.files} files match its manifest", markup=False)
+    common.console.print(f"ok   {archive_path}: {report.files} files match its manifest"
+                         + ("" if report.sidecar else f" (no {archive_path.name}.sha256 beside it: the archive's own"
+                                                      " hash was not checked)"), markup=False)
 
 
 @app.command("unpack")

@@ -166,6 +166,7 @@ class Verified:
     archive: Path
     files: int
     problems: list[str]
+    sidecar: bool = True  # whether ARCHIVE.sha256 lay beside it (the archive's own hash was checked)
 
     @property
     def ok(self) -> bool:
@@ -175,9 +176,13 @@ class Verified:
 def verify(path: Path) -> Verified:
     """Check an archive against the manifest beside it (its own hash) and the one inside (every file)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; verify takes an archive of a deployment (.zip or .tar.gz, made by"
+                          " archive_deployment).")
     if not path.is_file():
         raise ConfigError(f"{path} does not exist.")
     problems = []
+    unreadable: set[str] = set()
     beside = Path(f"{path}.sha256")
     if beside.is_file():
         expected = beside.read_text().split()[0] if beside.read_text().split() else ""
@@ -196,7 +201,8 @@ def verify(path: Path) -> Verified:
             try:
                 data = e.read()  # type: ignore[operator]
             except (zipfile.BadZipFile, OSError, EOFError, tarfile.TarError, ValueError) as exc:
-                problems.append(f"{e.name}: cannot be read ({exc})")
+                problems.append(f"{e.name}: cannot be read, damaged ({exc})")
+                unreadable.add(inner)
                 continue
             if inner == MANIFEST:
                 manifest_text = data.decode(errors="replace")
@@ -212,13 +218,16 @@ def verify(path: Path) -> Verified:
             digest, _, name = line.partition("  ")
             listed[name] = digest
         for name, digest in sorted(listed.items()):
+            if name in unreadable:
+                continue  # said above: it is there, and damaged
             if name not in files:
-                problems.append(f"{name}: listed in {MANIFEST} but not in the archive")
+                problems.append(f"{name}: listed in {MANIFEST} but not found in the archive"
+                                + (" (it is damaged: what follows the damage cannot be read)" if problems else ""))
             elif files[name] != digest:
                 problems.append(f"{name}: its content does not match {MANIFEST}")
         for name in sorted(set(files) - set(listed)):
             problems.append(f"{name}: in the archive but not in {MANIFEST}")
-    return Verified(path, len(files), problems)
+    return Verified(path, len(files), problems, sidecar=beside.is_file())
 
 
 def unpack(path: Path, target: Path) -> Path:

@@ -288,6 +288,10 @@ def write_deployment(folder: Path, chosen: Chosen, *, method: str = "folder", in
     # one line per key: readable, and the input example (an image: 1,024 values) stays on its line
     (folder / SIGNATURE).write_text("{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v, default=_plain)}"
                                                       for k, v in signature.items()) + "\n}\n")
+    example = signature.get("input_example")
+    if example is not None:  # a request body that works as it is: the README's curl sends it
+        body = {"dataframe_split": example} if isinstance(example, dict) else {"instances": example}
+        (folder / "example.json").write_text(json.dumps(body, default=_plain) + "\n")
     packages = _packages(chosen)
     (folder / "requirements.txt").write_text(_requirements(packages))
     where = recording.where()
@@ -552,7 +556,7 @@ Trained in run {chosen.run_id or "-"}; see `deployment.json` and `model/card.jso
 
 `/invocations` takes MLflow's JSON formats (`dataframe_split`, `dataframe_records`, `instances`, `inputs`)
 and CSV, and answers `{{"predictions": [...]}}` (`?probabilities=true` adds the class probabilities).
-`signature.json` says what input the model takes, with an example. Python {python}.
+`signature.json` says what input the model takes; `example.json` is a request that works as it is. Python {python}.
 """
 
 
