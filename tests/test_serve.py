@@ -447,3 +447,42 @@ def test_deploying_a_model_file(project: Path) -> None:
     assert (fake / "keep.txt").read_text() == "mine"
     assert (project / "deployments" / "dummy" / "notes.txt").read_text() == "mine too"
     assert (project / "deployments" / "from_file" / "predictions" / "tab" / "log.parquet").read_text() == "logged"
+
+
+CLASSES_MAIN = '''
+import numpy as np
+from blase_tui import Deploy, Load, Train, step
+from blase_tui.modules.batch import Batch, BatchMeta
+
+
+@step
+def train(ctx):
+    """A scikit-learn classifier trained by Train on labels that are names."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3)).astype(np.float32)
+    y = np.where(x[:, 0] > 0, "malignant", "benign")
+    for split, part in (("train", slice(0, 150)), ("test", slice(150, 200))):
+        Load().save_to_filesystem(Batch([f"r{i}" for i in range(200)][part], {"features": x[part], "label": y[part]},
+                                        BatchMeta("t", 0)), f"data/prepared/{split}")
+    trainer = Train(seed=0)
+    trainer.set_model(LogisticRegression(), framework="sklearn")
+    trainer.train(epochs=1, data_dir="data/prepared")
+    trainer.save_model("models/clf.pkl")
+    Deploy().deploy_model("clf", save_path="deployments/clf")
+'''
+
+
+def test_a_classifier_trained_on_names_answers_with_names(tmp_path: Path) -> None:
+    """Train fits a scikit-learn estimator on class indices; the server answers with the card's class names (as
+    torch and Keras models do, and as Monitor's prediction priors hold them), never 0 and 1."""
+    from blase_tui.serve.model import ServedModel
+
+    project = make_project(tmp_path / "names", main_src=CLASSES_MAIN, toml='[project]\nname = "names"\n')
+    run_blase("step", "train", cwd=project, check=True, timeout=200)
+    served = ServedModel(project / "deployments" / "clf")
+    x = np.array([[2.0, 0.0, 0.0], [-2.0, 0.0, 0.0]], dtype=np.float32)
+    labels, proba = served.predict(x)
+    assert labels.tolist() == ["malignant", "benign"] and proba is not None and proba.shape == (2, 2)
+    assert served.classes.tolist() == ["benign", "malignant"]

@@ -38,6 +38,12 @@ class ServedModel:
         if classes is None and hasattr(self.model, "classes_"):
             classes = [c.item() if hasattr(c, "item") else c for c in self.model.classes_]
         self.classes = np.asarray(classes) if classes is not None else None
+        # a scikit-learn estimator Train fitted on class indices (0..K-1) predicts indices: answer with the
+        # card's class names, as the other frameworks do (and as the prediction priors Monitor compares with)
+        fitted = getattr(self.model, "classes_", None) if self.framework == "sklearn" else None
+        self._index_labels = (self.classes is not None and fitted is not None
+                              and [str(c) for c in fitted] == [str(i) for i in range(len(self.classes))]
+                              and [str(c) for c in fitted] != [str(c) for c in self.classes])
         self.has_proba = self._has_proba()
         self._one_pass = False
         inputs = self.signature.get("inputs") or {}
@@ -84,12 +90,17 @@ class ServedModel:
                         self.frame_input = True
                 if self.has_proba:
                     given = self._frame(x)
-                    labels = np.asarray(self.model.predict(given))
+                    labels = self._named(self.model.predict(given))
                     proba = np.asarray(self.model.predict_proba(given))
                     self._one_pass = self.classes is not None and np.array_equal(self.classes[proba.argmax(axis=1)],
                                                                                  labels)
         else:
             self.predict(x)
+
+    def _named(self, labels: Any) -> np.ndarray:
+        """An estimator's predicted labels, as the card's class names when it was fitted on their indices."""
+        labels = np.asarray(labels)
+        return self.classes[labels.astype(int)] if self._index_labels and self.classes is not None else labels
 
     def _frame(self, x: Any) -> Any:
         if self.frame_input and isinstance(x, np.ndarray):
@@ -108,8 +119,8 @@ class ServedModel:
                     proba = np.asarray(self.model.predict_proba(x))
                     if self._one_pass:
                         return self.classes[proba.argmax(axis=1)], proba
-                    return np.asarray(self.model.predict(x)), proba
-                return np.asarray(self.model.predict(x)), None
+                    return self._named(self.model.predict(x)), proba
+                return self._named(self.model.predict(x)), None
         out = np.asarray(self.adapter.predict(np.asarray(x)))
         if self.task == "classification" and out.ndim == 2:
             labels = out.argmax(axis=1)
