@@ -629,6 +629,16 @@ def test_the_seeds_labels_csv_with_1_0_and_empty_comes_back_as_it_was(al: Path, 
     assert "\n".join(",".join(r[c] for c in ("candid", "objectId", "label", "timestamp")) for r in rows[:3]) == \
         "\n".join(seed_csv.read_text().splitlines()[1:])
     assert [r["round"] for r in rows] == ["", "", "", "1"] and (rows[3]["candid"], rows[3]["label"]) == (labelled, "0")
+    # bogus and varstar sharing 0 again: --values writes the names beside the targets, and that file comes back
+    (al / "blase.toml").write_text(toml)
+    shared = al / "shared.csv"
+    assert blase("label", "export", "--values", "--out", str(shared), cwd=al).returncode == 0
+    rows = list(csv.DictReader(shared.open()))
+    assert list(rows[0]) == ["candid", "objectId", "label", "label_name", "timestamp"]
+    assert [(r["label"], r["label_name"]) for r in rows] == [("1", "real"), ("0", "bogus"), ("", "unsure"), ("0", "bogus")]
+    back = blase("label", "import", str(shared), cwd=al)
+    assert back.returncode == 0 and "(4 already there)" in back.stdout, back.stderr
+    (al / "blase.toml").write_text(toml.replace("varstar = 0", "varstar = 2"))
     nowhere = al / "nowhere.csv"
     nowhere.write_text("candid,label\n10009,7\n")
     proc = blase("label", "import", str(nowhere), cwd=al)

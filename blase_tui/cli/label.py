@@ -135,7 +135,8 @@ def export_command(
     out: Annotated[str | None, typer.Option("--out", "-o", help="CSV file to write (default: stdout).")] = None,
     values: Annotated[bool, typer.Option("--values", help="Write each label's training target (\\[labelling.targets]:"
                                          " 1, 0; empty for a label without one, such as unsure) instead of its name,"
-                                         " as seed 002's labels.csv has them.")] = False,
+                                         " as seed 002's labels.csv has them; when two labels share a target, a"
+                                         " label_name column beside it, so that the file imports back.")] = False,
     rounds: Annotated[bool, typer.Option("--round", help="Add a `round` column: the round each label was made in"
                                          " (empty for imported labels).")] = False,
 ) -> None:
@@ -146,10 +147,19 @@ def export_command(
     project = common.project()
     cfg = config_mod.load(project)
     target = out if out is not None else sys.stdout
+    # targets that two labels share (bogus and varstar both 0) cannot be read back alone: the names go beside them
+    shared = values and any(_reads_back(cfg, label) is not True for label in set(cfg.keys.values()))
     n = label_store.export_csv(project.store, target, key_name=cfg.key, secondary_name=cfg.secondary,
-                               label_text=cfg.value_of if values else None, with_round=rounds)
+                               label_text=cfg.value_of if values else None, with_round=rounds, with_names=shared)
     if out is not None:
         common.err_console.print(f"wrote {n} labels to {out}", markup=False)
+
+
+def _reads_back(cfg: Any, label: str) -> bool:
+    try:
+        return cfg.label_for(cfg.value_of(label)) == label
+    except ValueError:
+        return False
 
 
 @app.command("import")
@@ -181,8 +191,9 @@ def import_command(
             raise ConfigError(f"{path} needs a `{cfg.key}` and a `label` column; it has {', '.join(columns) or 'none'}.")
         for line, row in enumerate(reader, start=2):
             text = (row.get("label") or "").strip()
+            named = (row.get("label_name") or "").strip()  # `export --values` writes it when targets are shared
             try:
-                label = cfg.label_for(text)
+                label = named if named in vocabulary else cfg.label_for(named or text)
             except ValueError as exc:
                 raise ConfigError(f"{path}:{line}: {exc}. Nothing was imported.") from None
             if label is None:

@@ -385,14 +385,15 @@ def export_rows(store: RunStore) -> Iterable[tuple[str, str | None, str, str, in
 
 
 def export_csv(store: RunStore, out: Path | Any, *, key_name: str = "key", secondary_name: str | None = None,
-               label_text: Any = None, with_round: bool = False) -> int:
+               label_text: Any = None, with_round: bool = False, with_names: bool = False) -> int:
     """Write the current labels as CSV with the seed's columns: ``candid,objectId,label,timestamp`` (named
     after the configured key and secondary id; no secondary column when there is none), and ``round`` with
     ``with_round``. ``label_text`` turns a label into what the file says (its training target: seed 002's
     1/0/empty). ``out`` is a path (written atomically) or an open text file. Returns the number of labels
-    written."""
-    header = [key_name, *([secondary_name] if secondary_name else []), "label", "timestamp",
-              *(["round"] if with_round else [])]
+    written. ``with_names`` adds ``label_name`` (the label itself) beside a ``label`` that holds targets, for
+    when two labels share a target and the target alone cannot say which label it was."""
+    header = [key_name, *([secondary_name] if secondary_name else []), "label", *(["label_name"] if with_names else []),
+              "timestamp", *(["round"] if with_round else [])]
 
     def write(fh: Any) -> int:
         writer = csv.writer(fh, lineterminator="\n")
@@ -400,7 +401,7 @@ def export_csv(store: RunStore, out: Path | Any, *, key_name: str = "key", secon
         n = 0
         for key, secondary, label, ts, round_ in export_rows(store):
             writer.writerow([key, *([secondary or ""] if secondary_name else []),
-                             label_text(label) if label_text else label, ts,
+                             label_text(label) if label_text else label, *([label] if with_names else []), ts,
                              *(["" if round_ is None else round_] if with_round else [])])
             n += 1
         return n
