@@ -601,6 +601,13 @@ def test_import_the_seeds_labels_csv(al: Path, blase) -> None:
     assert labels["10001"].target == 1 and labels["10002"].target == 0
     missing = blase("label", "import", str(al / "nope.csv"), cwd=al)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+    twice = al / "twice.csv"
+    twice.write_text("candid,label\n10007,real\n10008,bogus\n10007,bogus\n")
+    proc = blase("label", "import", str(twice), cwd=al)
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        f"blase: {twice}:4: 10007 is labelled 'bogus' here and 'real' on line 2; keep one of them. Nothing was"
+        " imported.")
+    assert "10007" not in {lab.key for lab in label_store.current_labels(db)}
 
 
 def test_the_seeds_labels_csv_with_1_0_and_empty_comes_back_as_it_was(al: Path, blase) -> None:

@@ -183,6 +183,7 @@ def import_command(
         raise ConfigError(f"{path} does not exist; give the CSV to import (columns {cfg.key}, label[, timestamp]).")
     vocabulary = set(cfg.keys.values())
     rows = []
+    seen: dict[str, tuple[int, str]] = {}  # key -> (line, label) of its first row
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         columns = reader.fieldnames or []
@@ -209,10 +210,15 @@ def import_command(
                 raise ConfigError(f"{path}:{line}: timestamp {stamp!r} is not ISO 8601 (2025-06-01T12:00:00); "
                                   "fix it or leave it empty. Nothing was imported.") from None
             secondary = (row.get(cfg.secondary) or None) if cfg.secondary else None
-            rows.append((row[key_col].strip(), secondary, label, cfg.target_of(label), ts))
+            key = row[key_col].strip()
+            if key in seen and seen[key][1] != label:  # which one was meant: the file cannot say
+                raise ConfigError(f"{path}:{line}: {key} is labelled {label!r} here and {seen[key][1]!r} on line"
+                                  f" {seen[key][0]}; keep one of them. Nothing was imported.")
+            seen[key] = (line, label)
+            rows.append((key, secondary, label, cfg.target_of(label), ts))
     added, unchanged = label_store.import_labels(project.store, rows, labeller=labeller or "import")
-    common.console.print(f"imported {added} labels from {path}" + (f" ({unchanged} already there)" if unchanged else ""),
-                         markup=False)
+    common.console.print(f"imported {added} label{'' if added == 1 else 's'} from {path}"
+                         + (f" ({unchanged} already there)" if unchanged else ""), markup=False)
 
 
 @app.command("stats")
