@@ -223,6 +223,9 @@ def test_a_tensor_models_input_is_named_as_its_card_names_it() -> None:
     flat = parse(json.dumps({"dataframe_split": {"columns": ["a", "b", "c", "d"], "data": [[1, 2, 3, 4]]}}).encode(),
                  "application/json")
     assert to_input(flat, spec, max_rows=10)[0].tolist() == [[[1, 2], [3, 4]]]  # one name per value: positional
+    headless = parse(b"1,2,3,4\n", "text/csv")
+    with pytest.raises(PayloadError, match="its first line is read as the column names"):
+        to_input(headless, spec, max_rows=10)
     anonymous = {"inputs": {"kind": "tensor", "shape": [2, 2], "dtype": "uint8"}}
     assert to_input(bad, anonymous, max_rows=10)[1] == 1
 

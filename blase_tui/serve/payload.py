@@ -144,6 +144,11 @@ def to_input(parsed: Parsed, signature: dict[str, Any], *, max_rows: int) -> tup
     spec = signature.get("inputs") or {}
     n = _count(parsed)
     if n == 0:
+        if parsed.frame is not None and parsed.columns and all(_number(c) for c in parsed.columns):
+            # one line of numbers and no header: pandas took the record for the column names
+            raise PayloadError(422, "the CSV body holds no records: its first line is read as the column names and"
+                                    f" it holds numbers ({', '.join(parsed.columns[:3])}...); send a header line of"
+                                    " column names first.")
         raise PayloadError(422, "the request holds no records; send at least one.")
     if n > max_rows:
         raise PayloadError(422, f"the request holds {n} records, more than the {max_rows} this server takes at once"
@@ -151,6 +156,14 @@ def to_input(parsed: Parsed, signature: dict[str, Any], *, max_rows: int) -> tup
     if spec.get("kind") == "columns":
         return _columns(parsed, spec, n), n
     return _tensor(parsed, spec, n), n
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _count(parsed: Parsed) -> int:
