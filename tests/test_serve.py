@@ -445,6 +445,7 @@ def test_deploying_a_model_file(project: Path) -> None:
                               cwd=project, env=_env(), capture_output=True, text=True, timeout=120)
         if said is None:
             assert proc.returncode == 0, proc.stderr
+            assert "it replaced tab v1 there (a server already running goes on serving that" in proc.stderr
         else:
             assert proc.returncode == 1 and said in proc.stderr, proc.stderr
     assert (fake / "keep.txt").read_text() == "mine"

@@ -89,7 +89,7 @@ class Deploy:
                          framework=framework, include_api=include_api)
         chosen = choose_model(model, framework)
         target = Path(save_path)
-        _check_replaceable(target)
+        before = _check_replaceable(target)
         staging = target.with_name(f".tmp-deploy-{os.getpid()}-{target.name}")
         if staging.exists():
             shutil.rmtree(staging)
@@ -107,7 +107,9 @@ class Deploy:
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
-        recording.say("deployed %s to %s (%s): %s", _label(chosen), target, method, chosen.why)
+        recording.say("deployed %s to %s (%s): %s%s", _label(chosen), target, method, chosen.why,
+                      f"; it replaced {before} there (a server already running goes on serving that until restarted)"
+                      if before else "")
         recording.dataset(target, role="output")
         self.last = target
         return target
@@ -563,16 +565,16 @@ and CSV, and answers `{{"predictions": [...]}}` (`?probabilities=true` adds the 
 KEPT_ON_REPLACE = ("predictions",)  # written into a deployment by `blase serve` outside a project
 
 
-def _check_replaceable(target: Path) -> None:
+def _check_replaceable(target: Path) -> str | None:
     """``target`` may be written: missing, empty, or a deployment blase wrote whose files are all its own (and
     the prediction logs `blase serve` added). Anything else is refused, naming what would be lost: a
-    ``deployment.json`` alone does not make a folder blase's to delete."""
+    ``deployment.json`` alone does not make a folder blase's to delete. Returns the model deployed there."""
     if not target.exists():
-        return
+        return None
     if not target.is_dir():
         raise BlaseError(f"{target} exists and is not a folder; choose another save_path or remove it.")
     if not any(target.iterdir()):
-        return
+        return None
     try:
         manifest = json.loads((target / DEPLOYMENT).read_text())
     except (OSError, ValueError):
@@ -589,6 +591,8 @@ def _check_replaceable(target: Path) -> None:
             raise BlaseError(f"{target} holds files the deployment did not write ({', '.join(extra[:3])}"
                              f"{', ...' if len(extra) > 3 else ''}); deploying there would delete them: move them"
                              " out, or choose another save_path.")
+    model = manifest["model"]
+    return f"{model.get('name')} v{model.get('version')}" if model.get("version") is not None else str(model.get("name"))
 
 
 # -------------------------------------------------------------------------------------------------- reading
