@@ -287,6 +287,27 @@ def test_the_drift_report_streams_every_record_and_matches_one_test_over_all(tmp
     assert report["age"].drifted and not report["income"].drifted
 
 
+def test_a_report_on_some_of_the_features_says_which_are_missing(tmp_path: Path, capsys) -> None:
+    rng = np.random.default_rng(5)
+    builder = FeaturePriors()
+    builder.update(_frame(rng, 5_000))
+    live = tmp_path / "live"
+    live.mkdir()
+    _frame(rng, 2_000).drop(columns=["income"]).to_parquet(live / "part.parquet")
+    monitor = Monitor()
+    monitor.load_feature_priors(builder.to_json())
+    assert {r.feature for r in monitor.drift_report(live)} == {"age", "colour"}
+    assert "drift tested on 2 of the 3 features of the priors: the live data has no values for income" \
+        in capsys.readouterr().err
+    other = tmp_path / "other"
+    other.mkdir()
+    pd.DataFrame({"foo": [1.0, 2.0], "bar": [3.0, 4.0]}).to_parquet(other / "part.parquet")
+    fresh = Monitor()
+    fresh.load_feature_priors(builder.to_json())
+    with pytest.raises(Exception, match=r"has values in the live data; check the column names \(live: foo, bar\)"):
+        fresh.drift_report(other)
+
+
 def test_a_corrupt_file_is_named(tmp_path: Path) -> None:
     live = tmp_path / "live"
     live.mkdir()
