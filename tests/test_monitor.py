@@ -224,7 +224,8 @@ def test_training_records_the_priors_a_model_reference_loads(tmp_path: Path) -> 
         "  'rows': p['rows'],\n"
         "  'calibrated': sum(p['calibration']['counts']),\n"
         "  'same': [r.feature for r in m.detect_feature_drift(same) if r.drifted],\n"
-        "  'moved': [r.feature for r in m.detect_feature_drift(moved) if r.drifted]}))\n"
+        "  'moved': [r.feature for r in m.detect_feature_drift(moved) if r.drifted],\n"
+        "  'seed_way': len(Monitor().load_feature_priors('priors/features.json')['features'])}))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=root, env=_env(), capture_output=True, text=True,
                          timeout=120)
@@ -238,6 +239,10 @@ def test_training_records_the_priors_a_model_reference_loads(tmp_path: Path) -> 
     assert result["rows"] == evaluated["records"], "the prediction priors are the newest evaluation's (test split)"
     assert result["accuracy"] == pytest.approx(test_rows["accuracy"])
     assert result["same"] == [] and result["moved"] == ["x0"]
+    # the seed's monitor step names priors/features.json, which nobody wrote: the newest model's priors stand in
+    assert result["seed_way"] == 30
+    assert "priors/features.json does not exist; using the features priors diagnosis v1 recorded (the newest" \
+        " registered model)" in out.stderr
 
 
 # ------------------------------------------------------------------------------------ streamed drift report

@@ -410,7 +410,9 @@ def test_monitor_and_update_run_as_written(seed_run: dict, blase) -> None:
     assert monitor.returncode == 0, monitor.stderr
     assert "Retraining condition met!" in monitor.stdout + monitor.stderr
     assert update.returncode == 0, update.stderr
-    assert "trained trained_model v2 from trained_model v1 (append_only) with 150 new records" in update.stderr
+    trained = re.search(r"trained trained_model v2 from trained_model v1 \(append_only\) with (\d+) new records \((\d+)"
+                        r" more held out to judge it\)", update.stderr)
+    assert trained and int(trained.group(1)) + int(trained.group(2)) == 150, update.stderr
     assert re.search(r"trained_model v2 accuracy \d\.\d+ (beats|does not beat) trained_model v1", update.stderr)
     run = show_json(blase, project, "latest")
     by_step = {s["step"]: s for s in run["steps"]}

@@ -91,18 +91,41 @@ class Monitor:
                 return priors_mod.read(path, kind)
         recording.params(f"load_{kind[:-1]}_priors", **{f"{kind}_priors": str(source)})
         path = Path(source)
-        if path.suffix == ".json" or path.exists() or "/" in str(source):
+        fallback = self._recorded_instead(path, kind)
+        if fallback is None and (path.suffix == ".json" or path.exists() or "/" in str(source)):
             data = priors_mod.read(path, kind)
             recording.dataset(path, role="input")
             return data
-        row = recording.model_version(str(source))
+        row = fallback or recording.model_version(str(source))
         # prediction priors: the newest evaluation's (the test split), else training's (the validation split)
         file = recording.evaluated_artifact(row, f"priors/{kind}.json") if kind == "predictions" else None
         file = file or recording.model_artifact(row, f"priors/{kind}.json")
         if file is None:
-            raise BlaseError(f"{row['name']} v{row['version']} has no {kind} priors (its training did not record"
-                             f" them); give a priors file such as priors/{kind}.json.")
+            shape = ((row.get("card") or {}).get("input") or {}).get("shape") or []
+            why = (f" (its input is {shape}: a model whose inputs hold more than 200 values a record, such as images,"
+                   " gets prediction priors only)" if kind == "features" and int(np.prod(shape or [0])) > 200
+                   else " (its training did not record them)")
+            raise BlaseError(f"{row['name']} v{row['version']} has no {kind} priors{why}; give a priors file such as"
+                             f" priors/{kind}.json.")
         return priors_mod.read(file, kind)
+
+    @staticmethod
+    def _recorded_instead(path: Path, kind: str) -> dict[str, Any] | None:
+        """For the seed's ``priors/features.json`` (and ``predictions.json``) when there is no such file: the
+        registered model whose priors stand in (the champion, else the newest version), said in one line."""
+        if path.exists() or path.is_absolute() or path.name != f"{kind}.json":
+            return None
+        try:
+            versions = recording.model_versions()
+        except BlaseError:  # outside a project
+            return None
+        if not versions:
+            return None
+        champions = [v for v in versions if "champion" in v.get("aliases", [])]
+        chosen = max(champions or versions, key=lambda v: (v["created"] or 0, v["version"]))
+        recording.say("%s does not exist; using the %s priors %s v%d recorded (%s)", path, kind, chosen["name"],
+                      chosen["version"], "its champion" if champions else "the newest registered model")
+        return recording.model_version(f"{chosen['name']}:{chosen['version']}")
 
     # ------------------------------------------------------------------------------------------- the stream
     def stream_batches(self, source: str | Path | Iterable[Any] | None = None, *, label_column: str | None = None,
