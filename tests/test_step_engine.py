@@ -129,6 +129,27 @@ def test_python_main_py_seed_form(project: Path) -> None:
     assert rows == [("succeeded", "a,b,c"), ("failed", "boom")]
 
 
+def test_a_step_in_another_script_keeps_that_script_with_the_run(project: Path, blase) -> None:
+    """`python mon.py --step watch` (a step in a file that is not the entry module): mon.py is the step's code,
+    kept with the run, as main.py is, also when [project] scripts names only other folders."""
+    import subprocess
+
+    from conftest import _env
+
+    toml = project / "blase.toml"
+    toml.write_text(toml.read_text().replace('name = "testproj"', 'name = "testproj"\nscripts = ["scripts"]'))
+    (project / "scripts").mkdir()
+
+    (project / "mon.py").write_text("import blase_tui\nfrom blase_tui import step\n\n\n@step\ndef watch(ctx):\n"
+                                    "    ctx.log_metric('seen', 1.0)\n\n\nif __name__ == '__main__':\n"
+                                    "    blase_tui.main()\n")
+    proc = subprocess.run([sys.executable, "mon.py", "--step", "watch"], cwd=project, env=_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    kept = {a["name"] for a in show_json(blase, project, "latest")["artifacts"]}
+    assert {"code/mon.py", "code/main.py"} <= kept
+
+
 def test_set_overrides_params_with_types(project: Path, blase) -> None:
     proc = blase("step", "a", "--set", "n=5", "--set", "lr=0.5", "--set", "name=hello", cwd=project)
     assert proc.returncode == 0, proc.stderr

@@ -47,6 +47,7 @@ class StepRequest:
     workers: int | None = None  # `--workers N` for that executor
     quiet: bool = False  # the step's log lines go to its log and events only, not to the terminal
     params: dict[str, Any] | None = None  # exactly these params (``runs reproduce``), instead of resolving them
+    script: Path | None = None  # the project file that holds the step when it is not the entry (python mon.py)
 
 
 @dataclass
@@ -139,6 +140,7 @@ def _run_locked(
         project, info.name, params=params, memory_budget=budget, func_hash=function_hash(info.func),
         start_run=request.start_run, end_run=request.end_run, run_name=request.run_name, resume=request.resume,
         quiet=request.quiet, out=out, executor={"name": request.executor, "workers": request.workers},
+        script=request.script,
         invocation={"how": "step", "step": info.name, "params": params, "start_run": request.start_run,
                     "end_run": request.end_run, "run_name": request.run_name},
     )

@@ -47,10 +47,15 @@ def main(
     start = Path(script).resolve().parent if script else Path.cwd()
     try:
         project = Project.discover(start)
+        # a script other than the entry module (python mon.py --step monitor) is the step's code too: kept with
+        # the run and part of the step's code hash
+        own = Path(script).resolve() if script else None
+        if own is not None and (not own.is_relative_to(project.root) or own == project.root / project.config.entry):
+            own = None
         outcome = run_step(
             project,
             StepRequest(step=args.step, start_run=args.start_run, end_run=args.end_run,
-                        overrides=args.set, force=args.force, resume=args.resume),
+                        overrides=args.set, force=args.force, resume=args.resume, script=own),
             steps=known,
         )
     except BlaseError as exc:
