@@ -136,6 +136,11 @@ def test_sklearn_in_every_format_equals_the_in_step_model(project: Path) -> None
         status, body = server.post({"dataframe_records": probe.to_dict(orient="records"),
                                     "params": {"probabilities": True}})
         assert status == 200 and np.allclose(body["probabilities"], proba, atol=1e-9) and body["classes"] == [0, 1, 2]
+        records = {"dataframe_records": probe.to_dict(orient="records")}
+        assert "probabilities" in server.post(records, path="/invocations?probabilities=yes")[1]
+        assert "probabilities" not in server.post(records, path="/invocations?probabilities=0")[1]
+        status, body = server.post(records, path="/invocations?probabilities=maybe")
+        assert status == 400 and "?probabilities must be true or false, not 'maybe'" in body["message"]
 
         bad = {
             "not JSON": ("{nope", "application/json", 400, "not valid JSON"),
@@ -152,6 +157,9 @@ def test_sklearn_in_every_format_equals_the_in_step_model(project: Path) -> None
                           "application/json", 413, "more than the 20000"),
             "bad CSV": ("age,income\n1,2,3,4\n\"", "text/csv", 400, "CSV body cannot be read"),
             "wrong type": ("<xml/>", "application/xml", 415, "is not supported"),
+            "null body": ("null", "application/json", 400, "must be an object with one of the keys"),
+            "unclear flag": ({"instances": [[1, 2, 3]], "params": {"probabilities": "maybe"}}, "application/json",
+                             400, "params.probabilities must be true or false, not 'maybe'"),
         }
         for name, (payload, content_type, code, words) in bad.items():
             status, body = server.post(payload, content_type=content_type)
@@ -159,9 +167,9 @@ def test_sklearn_in_every_format_equals_the_in_step_model(project: Path) -> None
             assert words in body["message"], (name, body)
             assert request(server.url + "/ping")[0] == 200, f"the server died on {name}"
         status, health = request(server.url + "/health")
-        assert health["client_errors"] == len(bad) and health["server_errors"] == 0
+        assert health["client_errors"] == len(bad) + 1 and health["server_errors"] == 0  # + ?probabilities=maybe
         predicted = health["records"]
-        assert predicted == 40 * 7
+        assert predicted == 40 * 9
         log = wait_for(lambda: request(server.url + "/health")[1]["prediction_log"]["rows_written"] == predicted,
                        what="the prediction log to be written")
         assert log
@@ -173,7 +181,7 @@ def test_sklearn_in_every_format_equals_the_in_step_model(project: Path) -> None
     from blase_tui.serve.predlog import read_log
 
     table = read_log(project / "predictions" / "tab").to_pandas()
-    assert len(table) == 40 * 7, "one row per predicted record"
+    assert len(table) == 40 * 9, "one row per predicted record"
     assert {"request_id", "record", "time", "latency_ms", "prediction", "probabilities", "input.age"} <= set(table)
     first = table[table.request_id == table.request_id.iloc[0]].sort_values("record")
     assert np.array_equal(first["prediction"].to_numpy(), expected)

@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 
 from blase_tui.serve.model import ServedModel
-from blase_tui.serve.payload import PayloadError, parse, to_input
+from blase_tui.serve.payload import PayloadError, flag, parse, to_input
 from blase_tui.serve.predlog import Entry, PredictionLog
 
 MAX_ROWS = 10_000
@@ -90,11 +90,13 @@ def create_app(target: Path | ServedModel, *, log_dir: Path | None | bool = True
         body = {"error_code": _ERROR_CODES.get(status, "BAD_REQUEST"), "message": message}
         return status, _dumps(body), request_id
 
-    def answer(body: bytes, content_type: str, want_proba: bool, request_id: str | None,
+    def answer(body: bytes, content_type: str, want_proba: str | None, request_id: str | None,
                started: float) -> tuple[int, bytes, str]:
-        """``(status, JSON body, request id)`` for one ``/invocations`` request."""
+        """``(status, JSON body, request id)`` for one ``/invocations`` request (``want_proba``: the query's
+        ``probabilities`` value, if any)."""
         try:
-            parsed = parse(body, content_type, probabilities=want_proba)
+            asked = flag(want_proba, "?probabilities") if want_proba is not None else False
+            parsed = parse(body, content_type, probabilities=asked)
             x, n = to_input(parsed, signature, max_rows=max_rows)
         except PayloadError as exc:
             return error(exc.status, exc.message)
@@ -148,8 +150,8 @@ def create_app(target: Path | ServedModel, *, log_dir: Path | None | bool = True
                 more = message.get("more_body", False)
             if result is None:
                 query = scope.get("query_string", b"")
-                want_proba = b"probabilities=" in query and parse_qs(query.decode()).get(
-                    "probabilities", [""])[0].lower() in ("1", "true", "yes")
+                want_proba = parse_qs(query.decode(), keep_blank_values=True).get("probabilities", [None])[0] \
+                    if b"probabilities" in query else None
                 rid = headers.get(b"x-request-id")
                 result = answer(b"".join(chunks), headers.get(b"content-type", b"application/json").decode("latin-1"),
                                 want_proba, rid.decode("latin-1") if rid else None, started)

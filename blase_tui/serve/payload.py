@@ -40,6 +40,19 @@ class Parsed:
     probabilities: bool = False
 
 
+def flag(value: Any, where: str) -> bool:
+    """``probabilities`` as asked in the query (``?probabilities=true``) or in ``params``: true/false, 1/0,
+    yes/no; anything else is a 400 rather than a silent no."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise PayloadError(400, f"{where} must be true or false, not {value!r}.")
+
+
 def _loads(body: bytes) -> Any:
     try:
         import orjson
@@ -64,12 +77,13 @@ def parse(body: bytes, content_type: str, *, probabilities: bool = False) -> Par
     except ValueError as exc:
         raise PayloadError(400, f"the body is not valid JSON ({exc}); send one of {', '.join(FORMATS)}.") from None
     if not isinstance(data, dict):
+        kind = "null" if data is None else f"a {type(data).__name__}"
         raise PayloadError(400, f"the JSON body must be an object with one of the keys {', '.join(FORMATS)},"
-                                f" not a {type(data).__name__}.")
+                                f" not {kind}.")
     params = data.get("params") or {}
     if not isinstance(params, dict):
         raise PayloadError(400, "`params` must be an object, such as {\"probabilities\": true}.")
-    probabilities = probabilities or bool(params.get("probabilities"))
+    probabilities = probabilities or flag(params.get("probabilities", False), "params.probabilities")
     given = [k for k in FORMATS if k in data]
     unknown = [k for k in data if k not in FORMATS and k != "params"]
     if len(given) != 1:
