@@ -12,6 +12,7 @@ Every predicted record goes to the prediction log (:mod:`blase_tui.serve.predlog
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from pathlib import Path
@@ -168,8 +169,9 @@ def create_app(target: Path | ServedModel, *, log_dir: Path | None | bool = True
 
     @app.get("/health")
     async def health() -> Response:
+        # counts are this worker process's: with --workers N, each answers with its own (worker: its pid)
         body: dict[str, Any] = {"status": "ok", "model": served.name, "version": served.version,
-                                "uptime_s": round(time.time() - stats["started"], 3),
+                                "worker": os.getpid(), "uptime_s": round(time.time() - stats["started"], 3),
                                 **{k: v for k, v in stats.items() if k != "started"}}
         if log is not None:
             body["prediction_log"] = {"folder": str(log.folder), "rows_written": log.rows_written,
