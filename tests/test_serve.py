@@ -168,6 +168,7 @@ def test_sklearn_in_every_format_equals_the_in_step_model(project: Path) -> None
             assert request(server.url + "/ping")[0] == 200, f"the server died on {name}"
         status, health = request(server.url + "/health")
         assert health["client_errors"] == len(bad) + 1 and health["server_errors"] == 0  # + ?probabilities=maybe
+        assert health["worker"] == server.proc.pid  # the counts are this process's
         predicted = health["records"]
         assert predicted == 40 * 9
         log = wait_for(lambda: request(server.url + "/health")[1]["prediction_log"]["rows_written"] == predicted,
