@@ -239,11 +239,14 @@ def stats_command(json_: JsonOpt = False) -> None:
     for name, count in data["labels"].items():
         table.add_row(name, str(count))
     c.print(table)
-    table = common.table("ROUND", "STATUS", "STRATEGY", "MODEL", "DONE", "LABELLED", "SKIPPED")
-    for r in data["rounds"]:
-        table.add_row(str(r["round"]), common.status_text(r["status"]), r["strategy"], r["model"] or "-",
-                      f"{r['done']}/{r['target']}", str(r["labelled"]), str(r["skipped"]))
-    c.print(table)
+    if data["rounds"]:
+        table = common.table("ROUND", "STATUS", "STRATEGY", "MODEL", "DONE", "LABELLED", "SKIPPED")
+        for r in data["rounds"]:
+            table.add_row(str(r["round"]), common.status_text(r["status"]), r["strategy"], r["model"] or "-",
+                          f"{r['done']}/{r['target']}", str(r["labelled"]), str(r["skipped"]))
+        c.print(table)
+    else:
+        c.print("no rounds yet (imported labels belong to none); `blase label` starts one")
     table = common.table("LABELLER", "LABELS")
     for name, count in data["labellers"].items():
         table.add_row(name, str(count))
