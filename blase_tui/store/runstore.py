@@ -394,8 +394,10 @@ class RunStore:
         return None
 
     # -------------------------------------------------------- step executions
-    def begin_step(self, run_id: str, step: str, *, pid: int, pid_started: float | None) -> tuple[int, Path]:
-        """Add a running execution of ``step`` to the run; returns its id and its folder."""
+    def begin_step(self, run_id: str, step: str, *, pid: int, pid_started: float | None,
+                   started: float | None = None) -> tuple[int, Path]:
+        """Add a running execution of ``step`` to the run (``started``: now, unless it is an import of an
+        execution made elsewhere); returns its id and its folder."""
         run_folder = self.run_dir(run_id)
         with self.db.write() as conn:
             used = {r[0] for r in conn.execute("SELECT folder FROM step_runs WHERE run_id = ?", (run_id,))}
@@ -406,7 +408,8 @@ class RunStore:
             cur = conn.execute(
                 "INSERT INTO step_runs (run_id, step, folder, status, started, pid, pid_started, host)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, step, folder, RUNNING, time.time(), pid, pid_started, procs.hostname()),
+                (run_id, step, folder, RUNNING, time.time() if started is None else started, pid, pid_started,
+                 procs.hostname()),
             )
             step_run_id = int(cur.lastrowid)
             (run_folder / folder).mkdir(parents=True, exist_ok=True)
@@ -432,12 +435,14 @@ class RunStore:
         peak_rss: int | None = None,
         cpu_seconds: float | None = None,
         skipped_from: int | None = None,
+        ended: float | None = None,
     ) -> None:
         with self.db.write() as conn:
             conn.execute(
                 "UPDATE step_runs SET status = ?, ended = ?, exit_code = ?, error = ?, peak_rss = ?,"
                 " cpu_seconds = ?, skipped_from = ? WHERE id = ?",
-                (status, time.time(), exit_code, error, peak_rss, cpu_seconds, skipped_from, step_run_id),
+                (status, time.time() if ended is None else ended, exit_code, error, peak_rss, cpu_seconds,
+                 skipped_from, step_run_id),
             )
 
     def write_step_command(self, folder: Path, invocation: dict[str, Any]) -> None:

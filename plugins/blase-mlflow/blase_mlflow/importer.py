@@ -36,23 +36,38 @@ def import_runs(store: Any, *, tracking_uri: str, experiment: str, with_artifact
                          f" {', '.join(map(repr, names)) or 'none'}.")
     done = {v: k for k, v in _imported(store).items()}
     ours = set(store.run_ids())
-    out = []
-    token = None
+    runs, token = [], None
     while True:
         page = client.search_runs([found.experiment_id], max_results=500, page_token=token,
                                   order_by=["attributes.start_time ASC"])
-        for run in page:
-            rid = run.info.run_id
-            if rid in done:
-                out.append(Imported(rid, done[rid], "already imported"))
-            elif run.data.tags.get("blase.run_id") in ours:
-                out.append(Imported(rid, run.data.tags["blase.run_id"], "exported from here"))
-            else:
-                out.append(Imported(rid, _import_run(client, store, run, tracking_uri, experiment, with_artifacts),
-                                    "imported"))
+        runs.extend(page)
         token = page.token
         if not token:
-            return out
+            break
+    # runs another blase project exported: a parent per blase run, a child per step execution. The children
+    # come back as the steps of their parent's run, not as runs of their own (that doubled every run)
+    ids = {run.info.run_id for run in runs}
+    steps_of: dict[str, list[Any]] = {}
+    for run in runs:
+        parent = run.data.tags.get("mlflow.parentRunId")
+        if run.data.tags.get("blase.kind") == "step" and parent in ids:
+            steps_of.setdefault(parent, []).append(run)
+    out = []
+    for run in runs:
+        rid = run.info.run_id
+        if any(run in children for children in steps_of.values()):
+            continue  # comes with its parent, below
+        children = steps_of.get(rid, [])
+        if rid in done:
+            action, run_id = "already imported", done[rid]
+        elif run.data.tags.get("blase.run_id") in ours:
+            action, run_id = "exported from here", run.data.tags["blase.run_id"]
+        else:
+            action = "imported"
+            run_id = _import_run(client, store, run, tracking_uri, experiment, with_artifacts, children)
+        out.append(Imported(rid, run_id, action))
+        out.extend(Imported(child.info.run_id, run_id, f"{action} (a step of {run_id})") for child in children)
+    return out
 
 
 def _imported(store: Any) -> dict[str, str]:
@@ -70,7 +85,8 @@ def _value(text: str) -> Any:
         return text
 
 
-def _import_run(client: Any, store: Any, run: Any, tracking_uri: str, experiment: str, with_artifacts: bool) -> str:
+def _import_run(client: Any, store: Any, run: Any, tracking_uri: str, experiment: str, with_artifacts: bool,
+                children: list[Any] = ()) -> str:
     info, data = run.info, run.data
     tags = {k: v for k, v in data.tags.items() if not k.startswith("mlflow.log-model")}
     tags.update({"mlflow.run_id": info.run_id, "mlflow.experiment": experiment, "mlflow.tracking_uri": tracking_uri})
@@ -78,37 +94,56 @@ def _import_run(client: Any, store: Any, run: Any, tracking_uri: str, experiment
     started = (info.start_time or 0) / 1000
     run_id = store.create_run(name=name, tags=tags, params={k: _value(v) for k, v in data.params.items()},
                               started=started)
-    rows = []
-    for key in data.metrics:
-        for m in client.get_metric_history(info.run_id, key):
-            rows.append((run_id, 0, key, float(m.value), int(m.step), m.timestamp / 1000))
-    rows.sort(key=lambda r: (r[5], r[4]))
-    store.log_metrics(rows)
-    if with_artifacts:
-        import mlflow.artifacts as mlflow_artifacts
-
-        with tempfile.TemporaryDirectory(prefix="blase-mlflow-") as tmp:
-            try:
-                local: Path | None = Path(client.download_artifacts(info.run_id, "", tmp))
-            except Exception:  # a run without artifacts, or an artifact store out of reach: the rest still counts
-                local = None
-            for model in _logged_models(client, info):  # MLflow 3 keeps logged models apart from run artifacts
-                try:
-                    mlflow_artifacts.download_artifacts(artifact_uri=model.artifact_location,
-                                                        dst_path=str(Path(tmp) / "models" / model.name))
-                except Exception:  # an artifact store out of reach: the run still comes
-                    continue
-                local = local or Path(tmp)
-            if local is not None and any(local.iterdir()):
-                folder = store.run_dir(run_id) / "artifacts"
-                shutil.copytree(local, folder, dirs_exist_ok=True)
-                items, _ = store.cas.ingest_tree(folder)
-                store.add_artifacts(run_id, 0, items)
+    _metrics_and_artifacts(client, store, info, data, run_id, 0, store.run_dir(run_id) / "artifacts",
+                           with_artifacts)
+    for child in sorted(children, key=lambda c: (c.info.start_time or 0)):
+        cinfo, cdata = child.info, child.data
+        step = cdata.tags.get("blase.step") or cinfo.run_name or "step"
+        step_run_id, folder = store.begin_step(run_id, step, pid=0, pid_started=None,
+                                               started=(cinfo.start_time or info.start_time or 0) / 1000)
+        store.log_params(run_id, {k: _value(v) for k, v in cdata.params.items()}, step_run_id)
+        _metrics_and_artifacts(client, store, cinfo, cdata, run_id, step_run_id, folder / "artifacts",
+                               with_artifacts)
+        cstatus = cdata.tags.get("blase.step_status") or STATUS.get(cinfo.status, "succeeded")
+        store.finish_step(step_run_id, cstatus, exit_code=0 if cstatus == "succeeded" else 1,
+                          ended=(cinfo.end_time or cinfo.start_time or 0) / 1000)
     status = STATUS.get(info.status, "succeeded")
     if status != "running":
         store.close_run(run_id, status, ended=(info.end_time or info.start_time or 0) / 1000)
     store.write_run_json(run_id)
     return run_id
+
+
+def _metrics_and_artifacts(client: Any, store: Any, info: Any, data: Any, run_id: str, step_run_id: int,
+                           folder: Path, with_artifacts: bool) -> None:
+    """An MLflow run's metric histories and artifacts, into blase run ``run_id`` (its step ``step_run_id``, or
+    the run itself for 0), the artifacts under ``folder``."""
+    rows = []
+    for key in data.metrics:
+        for m in client.get_metric_history(info.run_id, key):
+            rows.append((run_id, step_run_id, key, float(m.value), int(m.step), m.timestamp / 1000))
+    rows.sort(key=lambda r: (r[5], r[4]))
+    store.log_metrics(rows)
+    if not with_artifacts:
+        return
+    import mlflow.artifacts as mlflow_artifacts
+
+    with tempfile.TemporaryDirectory(prefix="blase-mlflow-") as tmp:
+        try:
+            local: Path | None = Path(client.download_artifacts(info.run_id, "", tmp))
+        except Exception:  # a run without artifacts, or an artifact store out of reach: the rest still counts
+            local = None
+        for model in _logged_models(client, info):  # MLflow 3 keeps logged models apart from run artifacts
+            try:
+                mlflow_artifacts.download_artifacts(artifact_uri=model.artifact_location,
+                                                    dst_path=str(Path(tmp) / "models" / model.name))
+            except Exception:  # an artifact store out of reach: the run still comes
+                continue
+            local = local or Path(tmp)
+        if local is not None and any(local.iterdir()):
+            shutil.copytree(local, folder, dirs_exist_ok=True)
+            items, _ = store.cas.ingest_tree(folder)
+            store.add_artifacts(run_id, step_run_id, items)
 
 
 def _logged_models(client: Any, info: Any) -> list[Any]:

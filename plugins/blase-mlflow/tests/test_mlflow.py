@@ -142,6 +142,32 @@ def test_a_second_export_changes_nothing(exported: tuple[Path, str]) -> None:
     assert state() == before
 
 
+def test_runs_another_blase_project_exported_come_back_as_runs_with_their_steps(exported: tuple[Path, str],
+                                                                                 tmp_path: Path) -> None:
+    """Imported into another project, each exported run is one blase run again, its steps the children's
+    executions (params, metric histories, status), not a run per parent and a run per step."""
+    root, uri = exported
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "blase.toml").write_text('[project]\nname = "other"\n')
+    (other / "main.py").write_text("")
+    proc = blase("mlflow", "import", "--experiment", "proj", "--tracking-uri", uri, cwd=other)
+    theirs, ours = _blase_runs(root), _blase_runs(other)
+    assert len(ours) == len(theirs) == 2, proc.stdout
+    assert sorted(tuple(s["step"] for s in r["steps"]) for r in ours) == \
+        sorted(tuple(s["step"] for s in r["steps"]) for r in theirs)
+    original = next(r for r in theirs if [s["step"] for s in r["steps"]] == ["train"])
+    copy = next(r for r in ours if [s["step"] for s in r["steps"]] == ["train"])
+    shown = json.loads(blase("runs", "show", copy["id"], "--json", cwd=other).stdout)
+    step = shown["steps"][0]
+    assert step["status"] == "succeeded" and step["params"]["depth"] == 4
+    assert step["metrics"]["warmup"] == pytest.approx(0.2) and "accuracy" in step["metrics"]
+    found = blase("runs", "find", "--step", "train", "--param", "depth=4", cwd=other).stdout.strip()
+    assert found == copy["id"] and copy["status"] == original["status"] == "succeeded"
+    again = blase("mlflow", "import", "--experiment", "proj", "--tracking-uri", uri, cwd=other)
+    assert len(_blase_runs(other)) == 2 and "(imported)" not in again.stdout
+
+
 def test_a_real_mlflow_server_lists_them(exported: tuple[Path, str], tmp_path: Path) -> None:
     root, uri = exported
     with socket.socket() as s:
