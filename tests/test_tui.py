@@ -614,10 +614,33 @@ def test_metric_cells_fit_eight_cells() -> None:
 
 
 def test_a_slow_rate_never_reads_zero() -> None:
-    from blase_tui.tui.widgets.progress_pane import rate_text
+    from blase_tui.core.fmt import rate_text
 
     assert [rate_text(r, "epochs") for r in (0.24, 2.5, 37.26, 1234.5, 0)] == [
         "4.17 s/epoch", "2.5 epochs/s", "37.3 epochs/s", "1,234 epochs/s", "0 epochs/s"]
+
+
+def test_the_overall_eta_counts_down_within_an_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 3 of issue 16: a bar over the epochs moves its rate and ETA with the batches of the epoch under way,
+    so the ETA counts down steadily: it neither stands still for an epoch (none at all in the first) nor jumps."""
+    from blase_tui.core import context
+    from blase_tui.core.fmt import eta_seconds
+    from blase_tui.store.events import EventWriter, read_events
+
+    clock = [0.0]
+    monkeypatch.setattr(context.time, "monotonic", lambda: clock[0])
+    writer = EventWriter(tmp_path / "events.jsonl")
+    overall = context.Progress(writer, "train", total=4, unit="epochs")
+    for _epoch in range(3):
+        for batch in range(1, 6):  # 5 batches of 2 s: an epoch takes 10 s, the training 40 s
+            clock[0] += 2.0
+            overall.advance_within(batch / 5 if batch < 5 else 0.99)
+        overall.update(1)
+    writer.close()
+    shown = [(e["elapsed"], eta_seconds(e)) for e in read_events(tmp_path / "events.jsonl")[1:]]
+    assert len(shown) == 15 and all(eta is not None for _, eta in shown)  # from the first batch on
+    for elapsed, eta in shown:
+        assert eta == pytest.approx(40 - elapsed, abs=0.5)  # 2 s later, 2 s less: no stand-still, no jump
 
 
 async def test_new_runs_arriving_while_scrolled_never_move_the_highlighted_run(project: Path, blase) -> None:

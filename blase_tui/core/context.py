@@ -52,6 +52,7 @@ class Progress:
         self.total = total
         self.unit = unit
         self.done = 0
+        self.within = 0.0  # how far into the next unit (an epoch's batches): the rate and ETA move within it
         self.bytes = 0
         self._start = time.monotonic()
         self._last_emit = 0.0
@@ -59,7 +60,14 @@ class Progress:
 
     def update(self, n: int = 1, *, nbytes: int = 0) -> None:
         self.done += n
+        self.within = 0.0
         self.bytes += nbytes
+        self._emit()
+
+    def advance_within(self, fraction: float) -> None:
+        """``fraction`` (0 to 1) of the unit under way is done: a bar over 12 epochs moves its rate and ETA with
+        the batches of the epoch it is in, instead of standing still for an epoch and then jumping."""
+        self.within = min(max(float(fraction), 0.0), 1.0)
         self._emit()
 
     def set(self, done: int, *, total: int | None = None) -> None:
@@ -76,7 +84,8 @@ class Progress:
         elapsed = max(now - self._start, 1e-9)
         self._events.emit(
             "progress", stage=self.stage, done=self.done, total=self.total, unit=self.unit,
-            rate=self.done / elapsed, bytes_rate=self.bytes / elapsed, elapsed=elapsed, finished=finished,
+            rate=(self.done + self.within) / elapsed, bytes_rate=self.bytes / elapsed, elapsed=elapsed,
+            finished=finished, **({"within": self.within} if self.within else {}),
         )
 
     def close(self) -> None:

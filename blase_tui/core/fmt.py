@@ -72,8 +72,10 @@ def workers_text(workers: list[int]) -> str:
 
 
 def eta_seconds(e: dict[str, Any]) -> float | None:
-    """Seconds left for a ``progress`` event with a total, at its average rate."""
-    total, done, rate = e.get("total"), e.get("done", 0), e.get("rate") or 0
+    """Seconds left for a ``progress`` event with a total, at its average rate (counting the part of the unit
+    under way, ``within``)."""
+    total, rate = e.get("total"), e.get("rate") or 0
+    done = e.get("done", 0) + (e.get("within") or 0)
     if total and rate > 0 and done < total:
         return (total - done) / rate
     return None
@@ -86,7 +88,20 @@ def progress_text(e: dict[str, Any]) -> str:
     pct = f" ({100 * done / total:.0f}%)" if total else ""
     eta = eta_seconds(e)
     eta_s = f", eta {eta:.0f} s" if eta is not None else ""
-    return f"{e['stage']} {done}/{total if total is not None else '?'}{pct} {e.get('rate') or 0:.1f} {e.get('unit', 'items')}/s{eta_s}"
+    rate = rate_text(e.get("rate") or 0, e.get("unit", "items"))
+    return f"{e['stage']} {done}/{total if total is not None else '?'}{pct} {rate}{eta_s}"
+
+
+def rate_text(rate: float, unit: str) -> str:
+    """A rate that never reads 0 while work is done: ``1,234 records/s``, ``2.5 epochs/s``, ``4.2 s/epoch``."""
+    if rate <= 0:
+        return f"0 {unit}/s"
+    if rate >= 100:
+        return f"{rate:,.0f} {unit}/s"
+    if rate >= 1:
+        return f"{rate:.3g} {unit}/s"
+    one = unit[:-1] if unit.endswith("s") and len(unit) > 1 else unit
+    return f"{1 / rate:.3g} s/{one}"
 
 
 def fmt_path(path: Any) -> str:

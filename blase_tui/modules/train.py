@@ -249,6 +249,7 @@ class Train:
                 correct += ok
                 seen += n
                 bar.update(1, nbytes=cols[x_col].nbytes)
+                overall.advance_within(bar.done / (n_batches + 1))  # the last part: validation, checkpoint
             bar.close()
             row: dict[str, float] = {"epoch": float(epoch), "loss": total_loss / max(seen, 1),
                                      "seconds": time.perf_counter() - started}

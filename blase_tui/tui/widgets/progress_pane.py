@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from blase_tui.core.fmt import eta_seconds, fmt_seconds
+from blase_tui.core.fmt import eta_seconds, fmt_seconds, rate_text
 
 
 def render_progress(stages: dict[str, dict[str, Any]], *, width: int = 60, keep_done: int = 3,
@@ -61,7 +61,8 @@ def render_progress(stages: dict[str, dict[str, Any]], *, width: int = 60, keep_
     for stage, e, count, tail in rows:
         total, done = e.get("total"), e.get("done", 0)
         if total:
-            bar = ProgressBar(total=float(total), completed=float(done), width=bar_w)
+            bar = ProgressBar(total=float(total), completed=min(float(total), done + (e.get("within") or 0)),
+                              width=bar_w)
         else:  # unknown total: a pulsing bar until the stage finishes
             bar = ProgressBar(total=None if not e.get("finished") else 1.0, completed=1.0 if e.get("finished") else 0,
                               width=bar_w)
@@ -69,18 +70,6 @@ def render_progress(stages: dict[str, dict[str, Any]], *, width: int = 60, keep_
     if hidden:
         return Group(t, Text(f"and {len(hidden)} earlier stage(s) done", style="dim"))
     return t
-
-
-def rate_text(rate: float, unit: str) -> str:
-    """A rate that never reads 0 while work is done: ``1,234 records/s``, ``2.5 epochs/s``, ``4.2 s/epoch``."""
-    if rate <= 0:
-        return f"0 {unit}/s"
-    if rate >= 100:
-        return f"{rate:,.0f} {unit}/s"
-    if rate >= 1:
-        return f"{rate:.3g} {unit}/s"
-    one = unit[:-1] if unit.endswith("s") and len(unit) > 1 else unit
-    return f"{1 / rate:.3g} s/{one}"
 
 
 def _middle(text: str, width: int) -> str:

@@ -212,7 +212,9 @@ def test_a_seed_003_experiment_is_imported_and_found(tmp_path: Path) -> None:
         "        mlflow.log_params({'learning_rate': lr, 'optimizer': 'adam'})\n"
         "        for epoch in range(5):\n"
         "            mlflow.log_metric('loss', 1.0 / (epoch + 1) + lr, step=epoch)\n"
-        "        mlflow.sklearn.log_model(LogisticRegression().fit(x, y), name='model')\n")
+        # pip_requirements: MLflow would otherwise spend ~10 s a model inferring them in a subprocess
+        "        mlflow.sklearn.log_model(LogisticRegression().fit(x, y), name='model',"
+        " pip_requirements=['scikit-learn'])\n")
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
     root = tmp_path / "proj"
