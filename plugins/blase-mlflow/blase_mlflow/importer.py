@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,11 @@ def import_runs(store: Any, *, tracking_uri: str, experiment: str, with_artifact
         parent = run.data.tags.get("mlflow.parentRunId")
         if run.data.tags.get("blase.kind") == "step" and parent in ids:
             steps_of.setdefault(parent, []).append(run)
+    with_parent = {child.info.run_id for children in steps_of.values() for child in children}
     out = []
     for run in runs:
         rid = run.info.run_id
-        if any(run in children for children in steps_of.values()):
+        if rid in with_parent:
             continue  # comes with its parent, below
         children = steps_of.get(rid, [])
         if rid in done:
@@ -86,7 +88,7 @@ def _value(text: str) -> Any:
 
 
 def _import_run(client: Any, store: Any, run: Any, tracking_uri: str, experiment: str, with_artifacts: bool,
-                children: list[Any] = ()) -> str:
+                children: Sequence[Any] = ()) -> str:
     info, data = run.info, run.data
     tags = {k: v for k, v in data.tags.items() if not k.startswith("mlflow.log-model")}
     tags.update({"mlflow.run_id": info.run_id, "mlflow.experiment": experiment, "mlflow.tracking_uri": tracking_uri})
