@@ -226,6 +226,10 @@ def test_seed_main_runs_as_written(seed_run: dict, blase) -> None:
         assert step in procs, f"{step} did not run: an earlier step failed"
         assert procs[step].returncode == 0, f"{step}:\n{procs[step].stdout}\n{procs[step].stderr}"
 
+    # each step's params hash covers the params its module calls recorded: steps whose params differ differ
+    shown = json.loads(blase("runs", "show", "latest", "--json", cwd=project, check=True).stdout)
+    hashes = {s["step"]: s["signature"]["params_hash"] for s in shown["steps"]}
+    assert len(set(hashes.values())) == len(hashes) == len(ALL_STEPS), hashes
     # etl: every image transformed and saved
     processed = json.loads((project / "data" / "interim" / "processed_images" / "_manifest.json").read_text())
     assert processed["records"] == 300

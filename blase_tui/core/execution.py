@@ -327,6 +327,7 @@ class StepExecution:
         self.events.emit("status", status=status, step=self.step, exit_code=exit_code,
                          elapsed=time.monotonic() - self.started)
         attempt("events", self.events.close)
+        attempt("the params hash", lambda: store.rehash_step_params(self.step_run_id))
         self._must(lambda: store.finish_step(
             self.step_run_id, status, exit_code=exit_code, error=message if status != SUCCEEDED else None,
             peak_rss=self.sampler.peak_rss or None, cpu_seconds=self.sampler.cpu_seconds(), skipped_from=reused_from,

@@ -24,7 +24,7 @@ from blase_tui.errors import ConfigError
 from blase_tui.store import procs
 from blase_tui.store.cas import ContentStore
 from blase_tui.store.db import Database
-from blase_tui.store.hashing import canonical_json
+from blase_tui.store.hashing import canonical_json, hash_json
 from blase_tui.store.ids import new_run_id
 
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED, SKIPPED = "running", "succeeded", "failed", "interrupted", "skipped"
@@ -424,6 +424,15 @@ class RunStore:
                 (digest, sig.code_hash, sig.func_hash, sig.params_hash, sig.env_hash,
                  git.commit if git else None, git.patch_hash if git else None, step_run_id),
             )
+
+    def rehash_step_params(self, step_run_id: int) -> None:
+        """A step's ``params_hash`` over every param it recorded: its own and those its module calls recorded as
+        they ran (the seed's steps have no params of their own), so two steps whose params differ never show one
+        hash. The signature, computed before the step ran, keeps the hash of its own params."""
+        with self.db.write() as conn:
+            params = {r[0]: from_json_value(r[1]) for r in conn.execute(
+                "SELECT key, value FROM params WHERE step_run_id = ?", (step_run_id,))}
+            conn.execute("UPDATE step_runs SET params_hash = ? WHERE id = ?", (hash_json(params), step_run_id))
 
     def finish_step(
         self,
