@@ -77,6 +77,12 @@ def test_no_project_here(tmp_path: Path, blase) -> None:
     assert proc.returncode == 2 and f"known projects: testproj (`blase -C {project} ...`)" in _one_line(proc.stderr)
     gone = blase("-C", str(tmp_path / "nosuch"), "runs", "list", cwd=empty)
     assert gone.returncode == 2 and "(given with -C or BLASE_PROJECT) does not exist" in _one_line(gone.stderr)
+    # -C after the command, where people also type it, reaches the project as before it (Typer refused it)
+    assert blase("step", "a", "-C", str(project), cwd=empty).returncode == 0
+    before = blase("-C", str(project), "runs", "list", cwd=empty)
+    for late in (["runs", "list", "-C", str(project)], ["runs", "list", f"--project={project}"]):
+        after = blase(*late, cwd=empty)
+        assert after.returncode == 0 and after.stdout == before.stdout and len(before.stdout.splitlines()) == 2, after.stderr
 
 
 def test_entry_module_that_does_not_import(tmp_path: Path, blase) -> None:

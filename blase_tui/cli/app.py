@@ -55,6 +55,29 @@ gc.register(app)
 tui.register(app)
 
 
+def project_first(argv: list[str]) -> list[str]:
+    """``-C``/``--project`` where the user put it, after the command too (``blase runs list -C ~/digits``), moved
+    before the command, where the option is defined (Typer refused it there as an unknown option)."""
+    moved: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if arg in ("-C", "--project") and i + 1 < len(argv):
+            moved += [arg, argv[i + 1]]
+            i += 2
+            continue
+        if arg.startswith("--project="):
+            moved.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return moved + rest
+
+
 def run() -> None:
     """Console-script entry point: one line per error and the documented exit codes."""
     from blase_tui.core import script_step
@@ -65,9 +88,10 @@ def run() -> None:
     except ImportError:  # older typer: click itself
         from click import exceptions as click_errors
 
+    argv = project_first(sys.argv[1:])
     try:
-        plugins.register_nouns(app, sys.argv[1:])
-        code = app(standalone_mode=False)
+        plugins.register_nouns(app, argv)
+        code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except click_errors.NoArgsIsHelpError as exc:
