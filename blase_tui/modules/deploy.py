@@ -310,7 +310,6 @@ def write_deployment(folder: Path, chosen: Chosen, *, method: str = "folder", in
         "code": code,
         "packages": packages,
     }
-    (folder / DEPLOYMENT).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str) + "\n")
     if include_api:
         (folder / "api.py").write_text(API_PY)
     if method == "docker":
@@ -321,7 +320,8 @@ def write_deployment(folder: Path, chosen: Chosen, *, method: str = "folder", in
         run.write_text(RUN_SH)
         os.chmod(run, 0o755)
     (folder / "README.md").write_text(_readme(chosen, method, include_api, py))
-    # the files it wrote, so that deploying there again replaces only them (and refuses to delete others)
+    # written last, with the files it wrote, so that deploying there again replaces only them (and refuses to
+    # delete others)
     manifest["files"] = sorted({p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
                                | {DEPLOYMENT})
     (folder / DEPLOYMENT).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str) + "\n")

@@ -66,6 +66,10 @@ class Monitor:
         self.history: list[dict[str, Any]] = []  # per drift test: batch, drifted features, p-values
         self.performance_history: list[dict[str, float]] = []
         self._refs: dict[str, drift_mod.NumericReference] = {}
+        # to name in errors: the columns the live file has (only some are read), else those of the live frame
+        self._schema_columns: list[str] | None = None
+        self._live_columns: list[str] | None = None
+        self._said_absent: list[str] | None = None  # features without live values, said once, not per batch
 
     # ------------------------------------------------------------------------------------------------ priors
     def load_feature_priors(self, source: str | Path | dict[str, Any]) -> dict[str, Any]:
@@ -210,7 +214,7 @@ class Monitor:
             names = pq.read_schema(path).names
         except Exception:  # unreadable: _read_batches says so
             return None
-        self._schema_columns = names  # all the file has (only some are read), to name in errors
+        self._schema_columns = names
         wanted = set(self.feature_priors["features"]) | {label_column, prediction_column, key, "probabilities",
                                                              "input"}
         return [c for c in names if c in wanted or (c.startswith("input.") and c[6:] in wanted)]
@@ -234,7 +238,7 @@ class Monitor:
             values = np.stack(frame["input"].to_numpy())
             expanded = pd.DataFrame(values, columns=[f"x{i}" for i in range(values.shape[1])], index=frame.index)
             frame = pd.concat([frame.drop(columns=["input"]), expanded], axis=1)
-        self._live_columns = [str(c) for c in frame.columns]  # what the live data has, to name in errors
+        self._live_columns = [str(c) for c in frame.columns]
         columns = {c[len("input."):] if c.startswith("input.") else c: c for c in frame.columns}
         wanted = list((self.feature_priors or {}).get("features", {})) or [
             k for k, c in columns.items() if c not in (label_column, prediction_column, "probabilities")]
@@ -391,14 +395,13 @@ class Monitor:
 
     def _decide(self, live: dict[str, Any], features: Any) -> list[drift_mod.FeatureDrift]:
         results = [acc.result(name, self.alpha) for name, acc in live.items() if acc.n]
-        given = (getattr(self, "_schema_columns", None) or getattr(self, "_live_columns", None)
-                 or [str(c) for c in list(features)])
+        given = self._schema_columns or self._live_columns or [str(c) for c in list(features)]
         if not results:
             names = ", ".join(self.feature_priors["features"]) if self.feature_priors else ""
             raise BlaseError(f"none of the priors' features ({names[:200]}) has values in the live data; check the"
                              f" column names (live: {', '.join(given[:10]) or 'none'}).")
         absent = [name for name, acc in live.items() if not acc.n]
-        if absent and absent != getattr(self, "_said_absent", None):  # said once, not per batch
+        if absent and absent != self._said_absent:
             self._said_absent = absent
             recording.say("drift tested on %d of the %d features of the priors: the live data has no values for %s",
                           len(results), len(live), ", ".join(absent[:10]) + (", ..." if len(absent) > 10 else ""))

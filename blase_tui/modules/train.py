@@ -103,9 +103,7 @@ class Train:
                  "learning_rate": learning_rate, "early_stopping": early_stopping, "task": task,
                  "input_column": input_column, "target_column": target_column, "device": device, **extra}
         recording.params("configure_training", **{k: v for k, v in given.items() if v is not None})
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
-            raise ConfigError(f"batch_size must be a whole number of at least 1, not {batch_size!r}; set it with"
-                              " --set batch_size=64 or in configure_training(batch_size=...).")
+        _at_least_one("batch_size", batch_size, "--set batch_size=64 or in configure_training(batch_size=...)")
         try:
             lr_ok = math.isfinite(float(learning_rate)) and float(learning_rate) > 0
         except (TypeError, ValueError):
@@ -179,10 +177,8 @@ class Train:
         if self.adapter is None:
             raise BlaseError("no model: call set_model(model, framework=...) before train().")
         recording.params("train", epochs=epochs, data_dir=data_dir)
-        if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 1:
-            # epochs=0 or -1 would run no epoch and still save, register and evaluate an untrained model
-            raise ConfigError(f"epochs must be a whole number of at least 1, not {epochs!r}; set it with"
-                              " --set epochs=10 or in train(epochs=...).")
+        # epochs=0 or -1 would run no epoch and still save, register and evaluate an untrained model
+        _at_least_one("epochs", epochs, "--set epochs=10 or in train(epochs=...)")
         _mark_trained(self.model)
         data_dir = Path(data_dir)
         from_images = raw_images(data_dir)
@@ -483,6 +479,13 @@ class Train:
 
 
 _TRAINED: list[Any] = []  # weak references to the model objects Train.train() fitted in this process
+
+
+def _at_least_one(name: str, value: Any, how: str) -> None:
+    """``value`` is a whole number of at least 1 (not a bool, a float or text), else one line naming ``how`` to
+    set it."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}; set it with {how}.")
 
 
 def _mark_trained(model: Any) -> None:
