@@ -10,6 +10,7 @@ The same search as ``blase runs find`` (docs/tracking.md, "Finding runs from Pyt
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,10 +99,11 @@ class Run:
 
 def find(step: str | None = None, *, params: dict[str, Any] | None = None, tags: dict[str, Any] | None = None,
          name: str | None = None, where: str | list[str] | None = None, status: str | None = "succeeded",
-         latest: bool = False, project: str | Path | None = None) -> list[Run]:
+         latest: bool = False, project: str | Path | None = None, reproductions: bool = False) -> list[Run]:
     """Runs that executed ``step`` with these params (values compared as ``--param`` compares them), tags, name
     (a glob) and ``where`` conditions on metrics or numeric params (``"accuracy>0.9"``), newest first
-    (``latest``: the newest only). An unknown step or param raises ``ConfigError``."""
+    (``latest``: the newest only). Runs ``runs reproduce`` made are left out unless ``reproductions``. An
+    unknown step or param raises ``ConfigError``."""
     from blase_tui.store.query import find_runs, parse_where
 
     if step is None and name is None:
@@ -110,10 +112,21 @@ def find(step: str | None = None, *, params: dict[str, Any] | None = None, tags:
         raise ConfigError("give step=... or name=... to find runs.")
     store = _store(project)
     conditions = [parse_where(w) for w in ([where] if isinstance(where, str) else where or [])]
-    ids = find_runs(store, step=step, params={k: str(v) for k, v in (params or {}).items()},
+    ids = find_runs(store, step=step, params={k: _param_text(v) for k, v in (params or {}).items()},
                     tags={k: str(v) for k, v in (tags or {}).items()}, status=status, limit=1 if latest else None,
-                    name=name, where=conditions, check=True)
+                    name=name, where=conditions, check=True, reproductions=reproductions)
     return [Run(store, rid, step) for rid in ids]
+
+
+def _param_text(value: Any) -> str:
+    """A param value as ``--param`` writes it: text as it is, anything else as JSON (a list is ``["g", "r"]``,
+    not Python's ``['g', 'r']``, which is no JSON and would match nothing)."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def get(run: str, *, project: str | Path | None = None) -> Run:

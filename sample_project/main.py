@@ -40,6 +40,7 @@ def etl(ctx, scale: int = 4, alerts: int = 3000):
     write the alert pool that `blase label` rounds draw from."""
     if not any(RAW_IMAGE_DIR.rglob("*.png")):
         _write_source_images(ctx, scale)
+    ctx.log_dataset(RAW_IMAGE_DIR, role="output")  # the steps that read the images trace them back to etl
     if alerts and not any(ALERT_POOL.glob("*.parquet")):
         from scripts.alerts import write_pool
 

@@ -56,7 +56,7 @@ def proj(tmp_path: Path, blase) -> Path:
 
 def test_find_json_name_where_and_all(proj: Path, blase) -> None:
     runs = {r["name"]: r["id"] for r in runs_json(blase, proj)}
-    out = json.loads(blase("runs", "find", "--step", "cutouts", "--json", cwd=proj, check=True).stdout)
+    out = json.loads(blase("runs", "find", "--step", "cutouts", "--json", "--all", cwd=proj, check=True).stdout)
     assert [r["id"] for r in out] == [runs["cutouts_128"], runs["cutouts_64"]]
     assert out[0]["params"]["window_size"] == 128 and out[0]["metrics"]["count"] == 1280.0
     assert out[0]["folder"] == str(proj / "runs" / runs["cutouts_128"])
@@ -84,6 +84,9 @@ def test_find_json_name_where_and_all(proj: Path, blase) -> None:
     (("--step", "cutouts", "--where", "count>>1"), "--where count>>1: write it as NAME>NUMBER"),
     (("--param", "window_size=64",), "give --step STEP or --name NAME"),
     (("--step", "cutouts", "--where", "cont>1"), "--where cont: no run has a metric or param `cont`; metrics: count"),
+    (("--step", "cutouts", "--param", 'window_size=["g","r"'),
+     '--param window_size=["g","r": the value starts like JSON but is not valid JSON'),
+    (("--step", "cutouts", "--json", "--param", "seed={1"), "--param seed={1: the value starts like JSON"),
 ])
 def test_find_usage_errors_exit_2(proj: Path, blase, args: tuple[str, ...], expected: str) -> None:
     proc = blase("runs", "find", *args, cwd=proj)
@@ -325,3 +328,52 @@ def test_sets_must_name_params(tmp_path: Path, blase) -> None:
                         "def s(ctx, bands: list = []):\n    pass\n", toml='[project]\nname = "bad"\n')
     proc = blase("step", "s", cwd=root)
     assert proc.returncode == 2 and "@step(sets=...) of step `s` names `colours`" in proc.stderr
+
+
+def test_find_json_exits_as_the_text_form_does(proj: Path, blase) -> None:
+    """`--json` prints the matches (or []) and exits 1 for no match or several without --latest or --all."""
+    runs = {r["name"]: r["id"] for r in runs_json(blase, proj)}
+    none = blase("runs", "find", "--step", "cutouts", "--param", "window_size=32", "--json", cwd=proj)
+    assert none.returncode == 1 and json.loads(none.stdout) == [] and "no run matches" in none.stderr
+    several = blase("runs", "find", "--step", "cutouts", "--json", cwd=proj)
+    assert several.returncode == 1 and "2 runs match; they differ in window_size" in several.stderr
+    assert [r["id"] for r in json.loads(several.stdout)] == [runs["cutouts_128"], runs["cutouts_64"]]
+    for extra in (("--all",), ("--latest",), ("--param", "window_size=64")):
+        ok = blase("runs", "find", "--step", "cutouts", "--json", *extra, cwd=proj)
+        assert ok.returncode == 0 and ok.stderr == "", (extra, ok.stderr)
+    assert [r["id"] for r in json.loads(ok.stdout)] == [runs["cutouts_64"]]
+
+
+def test_find_by_name_compares_every_param_the_runs_recorded(tmp_path: Path, blase) -> None:
+    """Without --step, the ambiguity message compares the params the matched runs recorded, any step's."""
+    root = make_project(tmp_path / "photo", main_src=SETS, toml='[project]\nname = "photo"\n')
+    for bands, layers, name in (('["g"]', "[1]", "photo_g"), ('["g", "r"]', "[1, 2]", "photo_gr")):
+        blase("step", "stack", "--set", f"bands={bands}", "--set", f"layers={layers}", "--start-run", "--name", name,
+              "--end-run", cwd=root, check=True)
+    proc = blase("runs", "find", "--name", "photo_*", cwd=root)
+    assert proc.returncode == 1 and "2 runs match; they differ in bands, layers." in proc.stderr, proc.stderr
+    assert '["g", "r"]  [1, 2]' in proc.stderr and '["g"]       [1]' in proc.stderr  # each run's values
+    bad = blase("runs", "find", "--name", "photo_*", "--param", 'bands=["g","r"', cwd=root)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert '--param bands=["g","r": the value starts like JSON but is not valid JSON' in bad.stderr
+    good = blase("runs", "find", "--name", "photo_*", "--param", 'bands=["r","g"]', cwd=root, check=True)
+    assert good.stdout.strip() == show_json(blase, root, "latest")["id"]
+
+
+def test_name_on_an_up_to_date_step_names_the_run_that_computed_it(tmp_path: Path, blase) -> None:
+    project = make_project(tmp_path / "chain", main_src=CHAIN, toml='[project]\nname = "chain"\n')
+    (project / "data").mkdir()
+    (project / "data" / "mosaic.txt").write_text("mosaic")
+    blase("step", "cutouts", "--set", "window_size=64", cwd=project, check=True)
+    producer = runs_json(blase, project)[0]["id"]
+    again = blase("step", "cutouts", "--set", "window_size=64", "--name", "cutouts_64", cwd=project, check=True)
+    assert "is up to date" in again.stderr
+    assert f"run {producer}, which computed the outputs, had no name: named it cutouts_64." in again.stderr
+    found = blase("runs", "find", "--name", "cutouts_64", cwd=project, check=True)
+    assert found.stdout.strip() == producer and len(runs_json(blase, project)) == 1
+    # a run that has a name keeps it; the line says how to rename it, and the other name finds nothing
+    other = blase("step", "cutouts", "--set", "window_size=64", "--name", "other", "--quiet", cwd=project, check=True)
+    assert (f"--name other not used: nothing ran, and run {producer}, which computed the outputs, is named"
+            f" cutouts_64; `blase runs edit {producer} --name other` renames it." in other.stderr)
+    assert show_json(blase, project, producer)["name"] == "cutouts_64"
+    assert blase("runs", "find", "--name", "other", cwd=project).returncode == 1

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 import wave
 from pathlib import Path
 
@@ -135,6 +136,134 @@ def test_jsonl_and_bad_lines(tmp_path: Path) -> None:
     batches = list(ex.load_jsonl(path, key_column="candid"))
     assert [k for b in batches for k in b.keys] == ["11", "12"]
     assert [b.record for b in ex.bad_records] == ["line 2", "line 3"]
+
+
+def test_json_array_is_read_in_batches_with_keys_floats_and_bad_elements(tmp_path: Path) -> None:
+    records = [{"id": i, "mag": i + 0.25, **({"note": "late key"} if i == 7 else {})} for i in range(10)]
+    path = tmp_path / "alerts.json"
+    path.write_text(json.dumps([*records[:5], [1, 2], *records[5:], "text"], indent=2))
+    ex = Extract()
+    batches = list(ex.load_json(path, batch_size=4))
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert [k for b in batches for k in b.keys] == [f"alerts.json:{i}" for i in (0, 1, 2, 3, 4, 6, 7, 8, 9, 10)]
+    table = pa.concat_tables([b.data for b in batches], promote_options="default")
+    assert table.column("id").to_pylist() == list(range(10))
+    assert table.column("mag").type == pa.float64() and table.column("mag").to_pylist()[3] == 3.25
+    assert table.column("note").to_pylist()[7] == "late key", "a key the batch's first record lacks is kept"
+    assert [(b.record, b.reason) for b in ex.bad_records] == [
+        ("element 5", "a JSON array, not an object"), ("element 11", "a JSON string, not an object")]
+    assert batches[1].bad_records[0].record == "element 5"
+    by_id = list(Extract().load_json(tmp_path, key_column="id"))
+    assert [k for b in by_id for k in b.keys] == [str(i) for i in range(10)]
+    assert all(type(v) is float for v in table.column("mag").to_pylist()), "never ijson's Decimal"
+
+
+def test_json_object_is_one_record_keyed_by_its_path(tmp_path: Path) -> None:
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "a.json").write_text('\ufeff{"name": "a", "score": 0.5, "tags": ["x"]}\n')
+    (tmp_path / "runs" / "b.json").write_text('{"name": "b", "score": 2}')
+    (tmp_path / "runs" / "list.json").write_text('[{"name": "c", "score": 1.5}]')
+    ex = Extract()
+    batches = list(ex.load_json(tmp_path / "runs"))
+    assert [k for b in batches for k in b.keys] == ["a.json", "b.json", "list.json:0"]
+    assert batches[0].data.to_pylist()[0] == {"name": "a", "score": 0.5, "tags": ["x"]}
+    assert not ex.bad_records
+    (tmp_path / "n.json").write_text("42")
+    ex = Extract()
+    assert sum(len(b) for b in ex.load_json(tmp_path / "n.json")) == 0
+    assert "not a JSON array of objects nor an object" in ex.bad_records[0].reason
+    (tmp_path / "lines.json").write_text('{"a": 1}\n{"a": 2}\n')
+    with pytest.raises(DataError, match=r"lines\.json holds more than one JSON value .*load_jsonl"):
+        list(Extract().load_json(tmp_path / "lines.json"))
+
+
+def test_malformed_json_is_a_bad_record_naming_where_or_fails(tmp_path: Path) -> None:
+    path = tmp_path / "cut.json"
+    path.write_text('[{"a": 1}, {"a": 2},\n {"a": 3} oops {"a": 4}]')
+    ex = Extract()
+    keys = [k for b in ex.load_json(path) for k in b.keys]
+    assert keys == ["cut.json:0", "cut.json:1", "cut.json:2"]
+    (bad,) = ex.bad_records
+    assert bad.record == "element 3" and "not valid JSON from here on" in bad.reason and "oops" in bad.reason
+    with pytest.raises(DataError, match=r"cut\.json: record element 3 cannot be read \(not valid JSON"):
+        list(Extract(on_error="fail").load_json(path))
+    (tmp_path / "truncated.json").write_text('[{"a": 1}, {"a": ')
+    ex = Extract()
+    assert sum(len(b) for b in ex.load_json(tmp_path / "truncated.json")) == 1
+    assert ex.bad_records[0].record == "element 1" and "premature EOF" in ex.bad_records[0].reason
+
+
+def test_json_array_is_streamed(tmp_path: Path) -> None:
+    element = '{"id": %d, "x": %d.5, "s": "' + "abcdefghij" * 10 + '"}'
+    path = tmp_path / "big.json"
+    path.write_text("[" + ",".join(element % (i, i) for i in range(20_000)) + "]")  # 2.7 MB
+    list(Extract().load_json(path.parent, allow_empty=True, batch_size=10))  # imports out of the measure
+    tracemalloc.start()
+    try:
+        total = sum(len(b) for b in Extract(batch_size=200).load_json(path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total == 20_000
+    # the whole file parsed at once would take several times its size in Python objects
+    assert peak < path.stat().st_size / 2, f"{peak} bytes at the peak for a {path.stat().st_size}-byte file"
+    # batches come before the parser reaches the end: a file cut short fails only after them
+    path.write_text(path.read_text()[:-200])
+    batches = Extract(batch_size=200, on_error="fail").load_json(path)
+    assert len(next(batches)) == 200
+    with pytest.raises(DataError, match="premature EOF"):
+        list(batches)
+
+
+def test_jsonl_reader_given_a_json_array_says_to_use_load_json(tmp_path: Path) -> None:
+    one_line = tmp_path / "b.json"
+    one_line.write_text('[{"a": 1}, {"a": 2}]\n')
+    pretty = tmp_path / "pretty.jsonl"
+    pretty.write_text(json.dumps([{"a": 1}, {"a": 2}], indent=2))
+    for path in (one_line, pretty):
+        with pytest.raises(DataError, match=rf"{path.name} holds one JSON array, not JSON lines .*load_json"):
+            list(Extract().load_jsonl(path))
+    # a JSON-lines file whose first line happens to be an array reads as before
+    stray = tmp_path / "stray.jsonl"
+    stray.write_text('[1, 2]\n{"a": 1}\n{"b": 2}\n')
+    ex = Extract()
+    (batch,) = list(ex.load_jsonl(stray))
+    assert batch.keys == ["stray.jsonl:2", "stray.jsonl:3"] and batch.data.to_pylist() == [
+        {"a": 1, "b": None}, {"a": None, "b": 2}]
+    assert [b.record for b in ex.bad_records] == ["line 1"]
+
+
+def test_a_file_of_only_bad_records_is_said_on_the_console(tmp_path: Path, blase, capsys) -> None:
+    src = """
+from blase_tui import step
+from blase_tui.modules.extract import Extract
+
+@step
+def etl(ctx):
+    extract = Extract()
+    for path in ("data/rows.jsonl", "data/good.csv", "data/semicolons.csv"):
+        reader = extract.load_jsonl if path.endswith(".jsonl") else extract.load_csv
+        print(path, sum(len(b) for b in reader(path)))
+"""
+    project = make_project(tmp_path / "p", main_src=src)
+    (project / "data").mkdir()
+    (project / "data" / "rows.jsonl").write_text("[1, 2]\n[3, 4]\n[5]\n")
+    (project / "data" / "good.csv").write_text("a,b\n1,2\n3\n")
+    (project / "data" / "semicolons.csv").write_text("a,b,c\n1;2;3\n4;5;6\n")
+    proc = blase("step", "etl", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    run_id = show_json(blase, project, "latest")["id"]
+    lines = [line for line in proc.stderr.splitlines() if "were bad" in line or "was bad" in line]
+    assert len(lines) == 2, proc.stderr
+    assert lines[0].endswith(
+        "WARNING load_jsonl data/rows.jsonl: all 3 records were bad (first: line 1 — a JSON list, not an object);"
+        f" see runs/{run_id}/etl/bad_records.jsonl")
+    assert "load_csv data/semicolons.csv: all 2 records were bad (first: line 2 — expected 3 fields" in lines[1]
+    # outside any step: on standard error all the same
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1\n")
+    assert list(Extract().load_csv(bad)) == []
+    assert capsys.readouterr().err.startswith(f"blase: load_csv {bad}: its only record was bad (line 2 — expected")
 
 
 def _wav(path: Path, samples: np.ndarray, rate: int = 8000) -> None:

@@ -136,3 +136,43 @@ def test_what_cannot_be_reproduced_is_one_line(tmp_path: Path, blase) -> None:
     assert proc.returncode == 2 and "has no steps to execute again" in proc.stderr
     proc = blase("runs", "reproduce", "latest", "--code", "yesterday", cwd=root)
     assert proc.returncode == 2 and "--code must be `recorded` or `current`" in proc.stderr
+
+
+def test_a_differing_json_output_shows_its_first_differing_lines(tmp_path: Path, blase) -> None:
+    """A step that writes where it ran into its config.json cannot be identical in a reproduction's folder: the
+    report says which line differs, and `--code current` names the definition that changed."""
+    main = '''
+import json
+import os
+from pathlib import Path
+
+from blase_tui import step
+
+
+@step
+def configure(ctx, size: int = 3):
+    """Write the config the later steps read."""
+    Path("out").mkdir(exist_ok=True)
+    Path("out/config.json").write_text(json.dumps({"size": size, "where": os.getcwd()}))
+    ctx.log_dataset("out/config.json", role="output")
+
+
+@step
+def unrelated(ctx):
+    """Not part of the run."""
+'''
+    root = make_project(tmp_path / "cfg", main_src=main, toml='[project]\nname = "cfg"\n')
+    blase("step", "configure", cwd=root, check=True)
+    run_id = show_json(blase, root, "latest")["id"]
+    proc = blase("runs", "reproduce", run_id, cwd=root, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("different") and "out/config.json" in line)
+    assert lines[at + 1].strip().startswith("@@") and lines[at + 2].strip() == f'- "where": "{root}"', lines[at:at + 4]
+    assert lines[at + 3].strip().startswith('+ "where": "') and ".blase/reproduce/" in lines[at + 3]
+    assert not any('"size"' in line for line in lines[at:at + 4]), "only the lines that differ"
+
+    (root / "main.py").write_text(main.replace('"""Not part of the run."""', '"""Not part of the run, still."""')
+                                  .replace('"size": size', '"size": size * 2'))
+    code, report = _reproduce(blase, root, run_id, "--code", "current")
+    assert any(n.endswith("changed since the run: main.py (configure)") for n in report["notes"]), report["notes"]

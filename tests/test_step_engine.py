@@ -281,7 +281,11 @@ def test_an_up_to_date_step_runs_nothing_and_makes_no_run(reuse_project: Path, b
     (project / "data.txt").write_text("two")  # a changed input means running again
     assert "up to date" not in blase("step", "a", cwd=project).stderr
     assert "up to date" not in blase("step", "a", "--set", "n=4", cwd=project).stderr
-    (project / "helper.py").write_text("X = 1\n")  # so does a change to the project's code
+    (project / "helper.py").write_text("X = 1\n")  # a module the step does not use changes nothing
+    assert "up to date" in blase("step", "a", "--set", "n=4", cwd=project).stderr
+    main = project / "main.py"  # a change to the step's own code runs it again
+    main.write_text(main.read_text().replace('    ctx.log_metric("loss", 1.0 / n)',
+                                             '    ctx.log_metric("loss", 1.0 / n)  # the same, said again'))
     assert "up to date" not in blase("step", "a", "--set", "n=4", cwd=project).stderr
 
 

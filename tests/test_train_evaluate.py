@@ -362,3 +362,61 @@ def test_the_card_reports_the_kept_weights_metrics() -> None:
     assert trainer._kept_metrics() == {"epoch": 2.0, "val_loss": 0.4}
     trainer.best_epoch = None
     assert trainer._kept_metrics()["epoch"] == 3.0
+
+
+
+RESUME_STEP = '''
+from blase_tui import Train, step
+
+@step
+def train(ctx, epochs: int = 2, learning_rate: float = 0.002):
+    import torch.nn as nn  # here, so a resume refused before the step runs does not wait for torch
+
+    trainer = Train(seed=0)
+    trainer.set_model(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), framework="torch")
+    trainer.configure_training(batch_size=256, learning_rate=learning_rate)
+    trainer.train(epochs=epochs, data_dir="data/prepared")
+    trainer.save_model("models/lin.pt")
+'''
+
+
+def test_resume_keeps_the_params_the_checkpoint_was_made_with(tmp_path: Path, blase) -> None:
+    """--resume of a checkpoint made with other params is refused before anything is recorded; --resume-any
+    continues it with (and records) the checkpoint's params; a resume that trains no epoch registers nothing."""
+    project = make_project(tmp_path / "p", main_src=RESUME_STEP)
+    prepared_digits(project / "data" / "prepared")
+    blase("step", "train", "--set", "learning_rate=0.0005", cwd=project, check=True, timeout=300)
+    first = show_json(blase, project, "latest")["id"]
+
+    def models() -> list[tuple[str, int]]:
+        listed = json.loads(blase("models", "list", "--json", cwd=project, check=True).stdout)
+        return [(m["name"], m["version"]) for m in listed]
+
+    refused = blase("step", "train", "--resume", cwd=project, timeout=300)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip() == (
+        f"blase: --resume: the checkpoint in run {first} was made with learning_rate=0.0005, this execution has"
+        " learning_rate=0.002; run with --set learning_rate=0.0005, or --resume-any to continue it with the"
+        " checkpoint's params.")
+    assert show_json(blase, project, "latest")["id"] == first, "nothing recorded"
+
+    # the same params but for epochs, which a resume may change: the checkpoint is past epoch 1, so nothing
+    # trains and no model version is registered
+    done = blase("step", "train", "--resume", "--set", "learning_rate=5e-4", "--set", "epochs=1", cwd=project,
+                 timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "after epoch 2: no epoch left to train, epochs is 1" in done.stderr
+    assert ("no model saved and no new version registered: this execution resumed a finished training and trained"
+            " no epoch (models/lin.pt still holds lin v1)") in done.stderr
+    assert models() == [("lin", 1)]
+
+    # --resume-any: epoch 3 continues the lr=0.0005 training, and that is what the execution records
+    more = blase("step", "train", "--resume-any", "--set", "epochs=3", cwd=project, timeout=300)
+    assert more.returncode == 0, more.stderr
+    assert (f"--resume-any: continuing the checkpoint in run {first} with the params it was made with,"
+            " learning_rate=0.0005 (not learning_rate=0.002)") in more.stderr
+    step = show_json(blase, project, "latest")["steps"][0]
+    assert step["params"]["learning_rate"] == 0.0005 and step["params"]["epochs"] == 3
+    card = json.loads((project / "models" / "lin.pt.card.json").read_text())
+    assert card["epochs"] == [3] and [h["epoch"] for h in card["history"]] == [1, 2, 3]
+    assert models() == [("lin", 2), ("lin", 1)]

@@ -45,8 +45,8 @@ def list_command(
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs, newest first (0: all).")] = 20,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List runs, newest first."""
-    from blase_tui.store.query import list_runs
+    """List runs, newest first (a run `runs reproduce` made says which run it reproduces)."""
+    from blase_tui.store.query import list_runs, shown_name
 
     runs = list_runs(_store(), status=_check_status(status), step=step, limit=limit, metrics=None if json_ else 3,
                      check=True)
@@ -59,12 +59,12 @@ def list_command(
         else:
             common.console.print("No runs yet. Run a step with `blase step NAME`.")
         return
-    named = any(r.get("name") for r in runs)  # a NAME column once some run has one (`blase runs edit --name`)
+    named = any(shown_name(r) for r in runs)  # a NAME column once some run has one (`blase runs edit --name`)
     columns = ("RUN", "STATUS", *(("NAME",) if named else ()), "STEPS", "STARTED", "DURATION", "METRICS")
     table = common.table(*columns, wrap=("METRICS",))
     for r in runs:
         metrics = "  ".join(f"{k}={common.fmt_value(v)}" for k, v in r["metrics"].items())
-        name = (r.get("name") or "",) if named else ()
+        name = (shown_name(r),) if named else ()
         table.add_row(r["id"], common.status_text(r["status"]), *name, _steps_text(r["steps"]),
                       common.fmt_time(r["started"]), common.fmt_duration(r["started"], r["ended"]), metrics)
     common.console.print(table)
@@ -76,6 +76,8 @@ def show_command(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Everything about one run: steps, params, metrics, artifacts, datasets, environment, git."""
+    from blase_tui.store.runstore import REPRODUCES
+
     store = _store()
     desc = store.describe_run(store.resolve_run(run))
     if json_:
@@ -84,6 +86,9 @@ def show_command(
     c = common.console
     c.print(f"[bold]run {desc['id']}[/]  {common.status_text(desc['status'])}"
             + (f"  name: {desc['name']}" if desc["name"] else ""))
+    if desc["tags"].get(REPRODUCES):
+        c.print(f"  a reproduction of run {desc['tags'][REPRODUCES]} (`blase runs reproduce`): left out of `runs"
+                " find` and never reused", markup=False)
     c.print(f"  started {common.fmt_time(desc['started'])}, took {common.fmt_duration(desc['started'], desc['ended'])}"
             + ("  (open: later steps join it)" if desc["status"] == "running" and desc["explicit"] else ""))
     if desc["note"]:
@@ -201,8 +206,9 @@ def find_command(
     path: Annotated[bool, typer.Option("--path", help="Print the run folder instead of the run id.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print the matches as JSON (id, name, status, folder, params, metrics).")] = False,
     status: Annotated[str, typer.Option(help="Status of the step's execution (of the run without --step): succeeded, failed, interrupted, running or any.")] = "succeeded",
+    reproductions: Annotated[bool, typer.Option("--reproductions", help="Also find runs `runs reproduce` made (left out otherwise).")] = False,
 ) -> None:
-    """Print the id (or folder) of the one run that matches, for scripts: RUN=$(blase runs find --step cutouts --param window_size=64). When several match and neither --latest nor --all is given, exits 1 and shows which params tell them apart. An unknown step or param is a usage error (exit 2)."""
+    """Print the id (or folder) of the one run that matches, for scripts: RUN=$(blase runs find --step cutouts --param window_size=64). When several match and neither --latest nor --all is given, exits 1 and shows which params tell them apart; so does no match. --json prints the matches (or []) and exits with the same code. An unknown step or param, or a --param value that starts like JSON but does not parse, is a usage error (exit 2)."""
     from blase_tui.store.query import differing_params, find_runs, parse_where
 
     store = _store()
@@ -214,12 +220,11 @@ def find_command(
     wanted = _check_status(status, allow_any=True)
     limit = 1 if latest else None if (all_ or json_) else 50
     matches = find_runs(store, step=step, params=params, tags=tags, status=wanted, limit=limit, name=name,
-                        where=conditions, check=True)
-    if json_:
+                        where=conditions, check=True, reproductions=reproductions)
+    if json_:  # the JSON is printed whatever matched; the exit code is the one the text form would end with
         from blase_tui import runs as runs_api
 
         common.print_json([runs_api.Run(store, rid, step).as_dict() for rid in matches])
-        return
     if not matches:
         what = " and ".join(filter(None, [
             f"step `{step}`" + (f" ({status})" if wanted else "") if step else "",
@@ -230,25 +235,27 @@ def find_command(
         hint = f"`blase runs list --step {step}` shows its runs" if step else "`blase runs list` shows the runs"
         common.err_console.print(f"blase: no run matches {what}; {hint}.", markup=False)
         raise typer.Exit(EXIT_FAILED)
-    if all_:
+    if all_ and not json_:
         for rid in matches:
             print(store.run_dir(rid) if path else rid)
         return
-    if len(matches) > 1:
-        differ, per_run = differing_params(store, matches, step) if step else ([], {})
+    if len(matches) > 1 and not all_:
+        differ, per_run = differing_params(store, matches[:50], step)
         if differ:
             reason = f"they differ in {', '.join(differ)}"
         else:
             reason = "their params are the same (they differ only in when they ran)"
         common.err_console.print(
-            f"blase: {len(matches)}{'+' if len(matches) == 50 else ''} runs match; {reason}. Add --param KEY=VALUE"
+            f"blase: {len(matches)}{'+' if len(matches) == limit else ''} runs match; {reason}. Add --param KEY=VALUE"
             " to pick one, --latest for the newest, or --all for every one.", markup=False)
-        table = common.table("RUN", *differ, wrap=tuple(differ))
-        for rid in matches[:20]:
-            table.add_row(rid, *[common.fmt_value(per_run[rid].get(k)) for k in differ])
-        common.err_console.print(table)
+        if not json_:  # the JSON on stdout holds every match's params
+            table = common.table("RUN", *differ, wrap=tuple(differ))
+            for rid in matches[:20]:
+                table.add_row(rid, *[common.fmt_value(per_run[rid].get(k)) for k in differ])
+            common.err_console.print(table)
         raise typer.Exit(EXIT_FAILED)
-    print(store.run_dir(matches[0]) if path else matches[0])
+    if not json_:
+        print(store.run_dir(matches[0]) if path else matches[0])
 
 
 @app.command("lineage")
@@ -257,9 +264,10 @@ def lineage_command(
     down: Annotated[bool, typer.Option("--down", help="The runs this run fed, instead of those that fed it.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON: runs and links.")] = False,
 ) -> None:
-    """The runs that fed a run (params that name runs, data one run wrote and another read), or with --down
-    those it fed, as a tree."""
+    """The runs that fed a run (params that hold run ids, files read from a run's folder, data one run wrote and
+    another read, reused steps), or with --down those it fed, as a tree."""
     from blase_tui.store.lineage import lineage
+    from blase_tui.store.query import shown_name
 
     store = _store()
     graph = lineage(store, store.resolve_run(run), down=down)
@@ -270,7 +278,8 @@ def lineage_command(
 
     def label(rid: str) -> str:
         info = graph.runs[rid]
-        return f"{rid}  {' '.join(info['steps']) or '-'}" + (f"  ({info['name']})" if info["name"] else "")
+        name = shown_name(info)
+        return f"{rid}  {' '.join(info['steps']) or '-'}" + (f"  ({name})" if name else "")
 
     print(label(graph.run))
     shown: set[str] = set()
@@ -289,7 +298,8 @@ def lineage_command(
 
     walk(graph.run, 1)
     if not graph.links:
-        print(f"   (no run {'used its outputs' if down else 'fed it'}: no param names a run, no input was another run's output)")
+        print(f"   (no run {'used its outputs' if down else 'fed it'}: no param holds a run id, no input was another run's"
+              " output)")
 
 
 @app.command("restore")
@@ -359,6 +369,8 @@ def reproduce_command(
             else:
                 c.print(f"{r.status:10} {where}: {_value(r.recorded)} when recorded, {_value(r.now)} now",
                         markup=False)
+                for line in r.detail:
+                    c.print(f"{'':10}   {line}", markup=False)
         if report.failed:
             c.print(f"failed     {report.failed}", markup=False)
         runs = ", ".join(report.new_runs) or "none"

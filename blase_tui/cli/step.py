@@ -24,7 +24,8 @@ def step_command(
     ] = None,
     force: Annotated[bool, typer.Option("--force", "-f", help="Run even if an identical earlier execution can be reused.")] = False,
     run_name: Annotated[str | None, typer.Option("--name", help="A name for a new run.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue training from the last checkpoint an earlier execution left.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue training from the last checkpoint an earlier execution left (its params must be this execution's, but for epochs).")] = False,
+    resume_any: Annotated[bool, typer.Option("--resume-any", help="Resume even when the checkpoint was made with other params: this execution runs with, and records, the checkpoint's.")] = False,
     executor: Annotated[str | None, typer.Option("--executor", help="Run the step's data work on an executor a plugin"
                                                  " adds, such as dask (default: \\[executor] name).")] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Workers for --executor (default: one"
@@ -39,7 +40,7 @@ def step_command(
     outcome = run_step(
         project,
         StepRequest(step=name, start_run=start_run, end_run=end_run, overrides=list(set_ or []), force=force,
-                    run_name=run_name, resume=resume, quiet=quiet, executor=executor, workers=workers),
+                    run_name=run_name, resume=resume, resume_any=resume_any, quiet=quiet, executor=executor, workers=workers),
     )
     if outcome.exit_code != 0 or not quiet or not outcome.ran:  # "up to date" is never silent, even in cron
         print(f"blase: {outcome.message}", file=sys.stderr)

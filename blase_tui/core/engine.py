@@ -8,11 +8,12 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from blase_tui.core import context as context_mod
+from blase_tui.core import resume as resume_mod
 from blase_tui.core.config import parse_bytes
 from blase_tui.core.execution import StepExecution, say
 from blase_tui.core.lock import StepLock
@@ -29,7 +30,7 @@ from blase_tui.errors import (
 )
 from blase_tui.store.db import DiskFull
 from blase_tui.store.runstore import FAILED, INTERRUPTED, RUNNING, SUCCEEDED
-from blase_tui.store.values import SETS_TAG, is_run_param
+from blase_tui.store.values import SETS_TAG
 
 
 @dataclass
@@ -43,6 +44,7 @@ class StepRequest:
     force: bool = False
     run_name: str | None = None
     resume: bool = False  # continue from the checkpoint an earlier execution of the step left
+    resume_any: bool = False  # resume even when the checkpoint's params differ, with the checkpoint's params
     executor: str | None = None  # `--executor dask`: where the step's data work runs (a plugin; default [executor])
     workers: int | None = None  # `--workers N` for that executor
     quiet: bool = False  # the step's log lines go to its log and events only, not to the terminal
@@ -70,14 +72,12 @@ def reuse_allowed(project: Project, info: StepInfo) -> bool:
 
 
 def resolve_run_params(store: Any, step: str, params: dict[str, Any]) -> dict[str, Any]:
-    out = dict(params)
-    for key, value in params.items():
-        if is_run_param(key) and isinstance(value, str) and value:
-            try:
-                out[key] = store.resolve_run(value)
-            except ConfigError as exc:
-                raise ConfigError(f"param `{key}` of step `{step}`: {exc}") from None
-    return out
+    """Params with every reference to a run (a prefix or tail of its id, in a string, a list or a dict) written
+    as the whole id (``store/runrefs.py``)."""
+    from blase_tui.store import runrefs
+
+    return {key: runrefs.resolve(store, key, value, where=f"param `{key}` of step `{step}`")
+            for key, value in params.items()}
 
 
 def run_step(
@@ -90,6 +90,8 @@ def run_step(
     """Run ``request.step`` and record everything; returns the outcome (never raises for a failing step, only
     for configuration problems and lock contention, as :class:`BlaseError`)."""
     out = out or sys.stderr
+    if request.resume_any and not request.resume:
+        request = replace(request, resume=True)
     info = project.get_step(request.step, steps)
     if request.params is None:
         for line in misspelt_configured(info, project.config.step_params(info.name)):
@@ -107,6 +109,9 @@ def run_step(
         cwd = os.getcwd()
         os.chdir(project.root)
         try:
+            if request.resume:  # the checkpoint's params against these, before anything is recorded
+                params = resume_mod.check_params(project.store, info.name, params, any_params=request.resume_any,
+                                                 out=out)
             return _run_locked(project, request, info, params, budget, out)
         finally:
             os.chdir(cwd)
@@ -138,6 +143,7 @@ def _run_locked(
             )
     execution = StepExecution(
         project, info.name, params=params, memory_budget=budget, func_hash=function_hash(info.func),
+        func=info.func,
         start_run=request.start_run, end_run=request.end_run, run_name=request.run_name, resume=request.resume,
         quiet=request.quiet, out=out, executor={"name": request.executor, "workers": request.workers},
         script=request.script,
@@ -160,6 +166,8 @@ def _run_locked(
                  if same_run else f"its outputs are those of run {producer['run_id']}")
         message = (f"step `{info.name}` is up to date: nothing ran; {whose}"
                    " (same code, params, environment and inputs). Use --force to run it again.")
+        if request.run_name and run is not None:
+            run = _name_producer(store, run, request.run_name, out)
         return StepOutcome(step=info.name, status=SUCCEEDED, exit_code=EXIT_OK, run_id=producer["run_id"],
                            step_run_id=producer["id"], folder=store.run_dir(producer["run_id"]) / producer["folder"],
                            message=message, run_status=run["status"] if run else SUCCEEDED,
@@ -235,6 +243,20 @@ def _run_locked(
         step_run_id=execution.step_run_id, folder=execution.folder, message=message, run_status=run_status,
         reused_from=reused_from,
     )
+
+
+def _name_producer(store: Any, run: Any, name: str, out: TextIO) -> Any:
+    """``--name`` on an up-to-date step names the run that computed its outputs when that run has no name yet;
+    one that has another keeps it, and the line says how to rename it. Returns the run as it is now."""
+    if run["name"] == name:
+        return run
+    if run["name"]:
+        say(out, f"blase: --name {name} not used: nothing ran, and run {run['id']}, which computed the outputs, is"
+                 f" named {run['name']}; `blase runs edit {run['id']} --name {name}` renames it.")
+        return run
+    store.edit_run(run["id"], name=name)
+    say(out, f"blase: run {run['id']}, which computed the outputs, had no name: named it {name}.")
+    return store.get_run(run["id"])
 
 
 def failure_message(step: str, exc: BaseException, execution: StepExecution) -> str:

@@ -41,6 +41,8 @@ def main(
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a param")
     parser.add_argument("--force", action="store_true", help="run even if an identical execution can be reused")
     parser.add_argument("--resume", action="store_true", help="continue training from the last checkpoint")
+    parser.add_argument("--resume_any", "--resume-any", action="store_true",
+                        help="resume even from a checkpoint made with other params, with the checkpoint's params")
     args = parser.parse_args(argv)
 
     script = getattr(sys.modules.get("__main__"), "__file__", None)
@@ -55,7 +57,8 @@ def main(
         outcome = run_step(
             project,
             StepRequest(step=args.step, start_run=args.start_run, end_run=args.end_run,
-                        overrides=args.set, force=args.force, resume=args.resume, script=own),
+                        overrides=args.set, force=args.force, resume=args.resume,
+                        resume_any=args.resume_any, script=own),
             steps=known,
         )
     except BlaseError as exc:

@@ -26,11 +26,11 @@ from typing import Any, TextIO
 
 from blase_tui.core import context as context_mod
 from blase_tui.core import plugins
+from blase_tui.core.codeuse import CodeUse, imported_since, part_file, step_code
 from blase_tui.core.project import Project
 from blase_tui.core.resources import ResourceSampler
 from blase_tui.core.signature import (
     Signature,
-    code_hash,
     environment,
     environment_hash,
     git_state,
@@ -38,11 +38,11 @@ from blase_tui.core.signature import (
 )
 from blase_tui.core.tracker import RunTracker
 from blase_tui.errors import BlaseError, ConfigError, StepInterrupted
-from blase_tui.store import procs
+from blase_tui.store import procs, runrefs
 from blase_tui.store.db import DiskFull
 from blase_tui.store.events import EventWriter
 from blase_tui.store.hashing import hash_json
-from blase_tui.store.runstore import INTERRUPTED, RUNNING, SUCCEEDED
+from blase_tui.store.runstore import CODE_IMPORTED, CODE_LOADED, INTERRUPTED, RUNNING, SUCCEEDED
 
 
 class _Tee:
@@ -145,6 +145,7 @@ class StepExecution:
         params: dict[str, Any] | None = None,
         memory_budget: int | None = None,
         func_hash: str,
+        func: Any = None,
         start_run: bool = False,
         end_run: bool = False,
         run_name: str | None = None,
@@ -161,6 +162,7 @@ class StepExecution:
         self.params = dict(params or {})
         self.memory_budget = memory_budget if memory_budget is not None else project.config.memory_budget
         self.func_hash = func_hash
+        self.func = func  # the step function, whose code (and what it reaches) is the step's code
         self.start_run = start_run
         self.end_run = end_run
         self.run_name = run_name
@@ -175,6 +177,8 @@ class StepExecution:
         # how the step was started, kept in its folder as ``command.json`` (``runs reproduce`` starts it so again)
         self.invocation = invocation
         self._signature: tuple[Signature, dict[str, Any], Any] | None = None
+        self._code: CodeUse | None = None
+        self.modules_before: set[str] = set()
         self.started = 0.0
         self.finished: Finished | None = None
 
@@ -232,11 +236,21 @@ class StepExecution:
             step=self.step, params=self.params, project=project, tracker=self.tracker, events=self.events,
             log=self.logger, memory_budget=self.memory_budget, resume=self.resume, executor=self.executor,
         )
+        self.modules_before = set(sys.modules)  # what the step imports from here on is its code too
         self.old_out, self.old_err = sys.stdout, sys.stderr
         sys.stdout = _Tee(self.old_out, self.log_file, self.events, "stdout")  # type: ignore[assignment]
         sys.stderr = _Tee(self.old_err, self.log_file, self.events, "stderr")  # type: ignore[assignment]
         self.started = time.monotonic()
         return self
+
+    @property
+    def code(self) -> CodeUse:
+        """The parts of the project's code this step uses (``core/codeuse.py``)."""
+        if self._code is None:
+            script = self.code_extra[0] if self.code_extra else None
+            entry = script or self.project.root / self.project.config.entry
+            self._code = step_code(self.project.root, self.func, script=script, entry=entry)
+        return self._code
 
     def signature(self) -> tuple[Signature, dict[str, Any], Any]:
         """What decides this execution's result, computed without writing anything: ``(signature,
@@ -248,9 +262,9 @@ class StepExecution:
             sig = Signature(
                 step=self.step,
                 func_hash=self.func_hash,
-                code_hash=code_hash(self.project.root, self.project.config.entry, self.project.config.scripts,
-                                    self.code_extra),
-                params_hash=hash_json(self.params),
+                code_hash=self.code.digest,
+                # a run given by id counts by what it made: another run that made the same is the same input
+                params_hash=hash_json(runrefs.by_content(self.project.store, self.params)),
                 env_hash=environment_hash(env),
             )
             self._signature = (sig, env, git)
@@ -263,11 +277,21 @@ class StepExecution:
         if self.new_run:
             store.record_environment(self.run_id, env, git)
         store.set_step_signature(self.step_run_id, sig, sig.digest, git)
+        store.set_step_code(self.step_run_id, self.code.parts)
         if self.params:
             store.log_params(self.run_id, self.params, self.step_run_id)
         return sig.digest
 
     # --------------------------------------------------------------- finish
+    def _record_imported_code(self) -> None:
+        """The project modules the step imported as it ran that the analysis did not see (part of its code), and
+        every project module loaded in its process (kept with the run, so it can be reproduced: an entry module
+        that imports a helper at the top needs it to import at all)."""
+        store, root = self.project.store, self.project.root
+        store.set_step_code(self.step_run_id, {k: v for k, v in imported_since(self.modules_before, root).items()
+                                               if k not in self.code.parts}, how=CODE_IMPORTED)
+        store.set_step_code(self.step_run_id, imported_since(set(), root), how=CODE_LOADED)
+
     def _run_ending(self) -> None:
         """What the step asked to be done as it ends (``recording.at_end``): a failure there is one line in the
         log, never a failed step."""
@@ -318,6 +342,7 @@ class StepExecution:
         if status != SUCCEEDED and message:
             attempt("the log", lambda: self.log_file.write(f"\n{message}\n"))
         attempt("metrics", self.tracker.close)
+        attempt("the code it imported", self._record_imported_code)
         ingested = attempt("artifacts", self.tracker.ingest_artifact_dir)
         if ingested and ingested[1]:
             attempt("the log", lambda: self.log_file.write(
@@ -416,9 +441,13 @@ def _signals_held() -> Iterator[None]:
 
 
 def snapshot_code(project: Project, run_id: str, extra: tuple[Path, ...] = ()) -> None:
-    """Keep the project's code (the entry module and its scripts) with the run as it closes: run-level
-    artifacts under ``code/``, stored once by content, so two runs' code can be compared file by file."""
+    """Keep the project's code with the run as it closes: the entry module, its scripts, and every project
+    module its steps used (whatever ``scripts`` says, so ``runs reproduce`` has them), as run-level artifacts
+    under ``code/``, stored once by content, so two runs' code can be compared file by file."""
     try:
+        root = project.root.resolve()
+        used = [(root / part_file(part)).resolve() for part in project.store.run_code_parts(run_id)]
+        extra = (*extra, *(p for p in used if p.is_relative_to(root) and p.is_file()))
         files = project_code_files(project.root, project.config.entry, project.config.scripts, extra)
         project.store.snapshot_code(run_id, [(f.relative_to(project.root).as_posix(), f) for f in files])
     except OSError as exc:  # a vanished file must not fail the run's closing

@@ -32,26 +32,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from blase_tui.core.codeuse import definitions, part_file
 from blase_tui.core.project import Project
 from blase_tui.core.signature import environment, project_code_files
 from blase_tui.errors import ConfigError
+from blase_tui.store.exclusions import is_exclusion_set
+from blase_tui.store.runstore import REPRODUCES
+from blase_tui.store.values import is_timing
 
 IDENTICAL, DIFFERENT, MISSING, EXTRA = "identical", "different", "missing", "extra"
 # a JSON output that differs only in when and in which run it was made (a model card, a training log)
 EQUIVALENT = "same"
 TIMING = "timing"  # a metric that measures time: listed, never compared
 AGREE = (IDENTICAL, EQUIVALENT, TIMING)
-# keys of JSON outputs that say when, how long, or in which run: a reproduction cannot keep them
-_VOLATILE = {"seconds", "created", "started", "ended", "elapsed", "duration", "time", "timestamp", "run_id",
-             "training_run", "training_step_run", "step_run", "host", "pid"}
-
-
-def is_timing(key: str) -> bool:
-    """A metric or JSON key that measures time (``seconds``, ``epoch_seconds``, ``elapsed``...)."""
-    last = key.rsplit("/", 1)[-1].rsplit(".", 1)[-1].lower()
-    return last in _VOLATILE or last.endswith(("_seconds", "_time", "_elapsed", "_duration", "_per_s", "_ms"))
-
-
 def _without_volatile(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _without_volatile(v) for k, v in value.items() if not is_timing(str(k))}
@@ -68,6 +61,7 @@ class Difference:
     status: str  # identical, different, missing (the reproduction did not make it), extra (only the reproduction)
     recorded: Any = None
     now: Any = None
+    detail: list[str] = field(default_factory=list)  # a differing text or JSON output: its first differing lines
 
 
 @dataclass
@@ -134,23 +128,24 @@ def reproduce(project: Project, run_ref: str, *, step: str | None = None, code: 
     try:
         report.notes += _lay_out_code(project, desc, folder, code)
         report.notes += _lay_out_inputs(project, steps, folder)
-        if step is not None:  # a step on its own reads the exclusion sets and labels earlier steps saved
-            from blase_tui.store.reindex import seed_project_state
-            from blase_tui.store.runstore import RunStore
+        # the steps read the exclusion sets and labels saved before they first ran, as they did then
+        from blase_tui.store.reindex import seed_project_state
+        from blase_tui.store.runstore import RunStore
 
-            shadow = RunStore(folder)
-            try:
-                seed_project_state(shadow, store)
-            finally:
-                shadow.close()
+        shadow = RunStore(folder)
+        try:
+            seed_project_state(shadow, store, before=min((s["started"] for s in steps if s["started"]), default=None))
+            referenced = _lay_out_runs(project, steps, shadow, run_id)
+        finally:
+            shadow.close()
         for s, command in zip(steps, commands, strict=True):
             print(f"blase: reproducing step `{s['step']}` of run {run_id} ...", file=out, flush=True)
             proc = subprocess.run(command, cwd=folder, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
             if proc.returncode != 0:
                 report.failed = f"step `{s['step']}` exited {proc.returncode} when executed again"
                 break
-        report.new_runs, made = _adopt(project, folder, run_id)
-        report.results = _compare(project, steps, made)
+        report.new_runs, made = _adopt(project, folder, run_id, referenced)
+        report.results = _compare(project, steps, made, folder)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -182,11 +177,17 @@ def _lay_out_code(project: Project, desc: dict[str, Any], folder: Path, code: st
     """Put the code to run into ``folder``; returns notes about what could not be exactly the run's."""
     notes: list[str] = []
     store = project.store
+    root = project.root.resolve()
+    used = {part_file(part) for s in desc["steps"] for part in (*(s.get("code") or {}), *(s.get("code_loaded") or {}))}
     if code == "current":
-        for f in project_code_files(project.root, project.config.entry, project.config.scripts):
-            _copy(f, folder / f.relative_to(project.root))
+        extra = tuple(p for p in ((root / u).resolve() for u in used) if p.is_relative_to(root) and p.is_file())
+        for f in project_code_files(root, project.config.entry, project.config.scripts, extra):
+            _copy(f, folder / f.relative_to(root))
         shutil.copyfile(project.root / "blase.toml", folder / "blase.toml")
-        notes.append("code: the project's code as it is now (--code current), not the code the run recorded")
+        changed = _changed_code(project, desc, used)
+        notes.append("code: the project's code as it is now (--code current), not the code the run recorded"
+                     + (f"; changed since the run: {', '.join(changed)}" if changed
+                        else "; no file of it changed since the run"))
         return notes
     git = desc.get("git") or {}
     if git.get("commit") and _git_archive(project.root, git["commit"], folder):
@@ -208,10 +209,44 @@ def _lay_out_code(project: Project, desc: dict[str, Any], folder: Path, code: st
             raise ConfigError(f"run {desc['id']}'s code file {a['name'][5:]} is gone from the content store;"
                               " it cannot be reproduced.")
         target = folder / a["name"][len("code/"):]
+        if not target.resolve().is_relative_to(folder.resolve()):
+            raise ConfigError(f"run {desc['id']}'s code file {a['name'][5:]} names a place outside the project;"
+                              " its run.json is damaged or was made to mislead: it cannot be reproduced.")
         if target.exists():
             target.unlink()
         _copy(store.cas.path_of(a["hash"]), target)
     return notes
+
+
+def _changed_code(project: Project, desc: dict[str, Any], used: set[str]) -> list[str]:
+    """The code files the run kept (and those its steps used) that differ now, are new or are gone, with the
+    definitions of its steps' code that changed in them (``main.py (sample)``)."""
+    from blase_tui.store.hashing import hash_bytes, hash_file
+
+    root = project.root.resolve()
+    kept = {a["name"][len("code/"):]: a["hash"] for a in desc["artifacts"] if a["name"].startswith("code/")}
+    for s in desc["steps"]:  # whole modules a step used that the run did not keep (a run from before blase did)
+        for part, digest in (s.get("code") or {}).items():
+            if "::" not in part:
+                kept.setdefault(part, digest)
+    now = {f.relative_to(root).as_posix(): f for f in project_code_files(root, project.config.entry,
+                                                                            project.config.scripts)}
+    out = []
+    for name in sorted(set(kept) | {n for n in now if n in used}):
+        path = (root / name).resolve()
+        if not path.is_relative_to(root):
+            continue
+        if not path.is_file():
+            out.append(f"{name} (gone)")
+        elif name not in kept:
+            out.append(f"{name} (new)")
+        elif hash_file(path) != kept[name]:
+            index = definitions(path)
+            defs = sorted({d for s in desc["steps"] for part, digest in (s.get("code") or {}).items()
+                           if part.startswith(name + "::") and (d := part.split("::", 1)[1]) in index
+                           and hash_bytes(index[d].encode()) != digest})
+            out.append(f"{name} ({', '.join(defs)})" if defs else name)
+    return out
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -276,7 +311,8 @@ def _lay_out_inputs(project: Project, steps: list[dict[str, Any]], folder: Path)
     for s in steps:
         for d in s["datasets"]:
             path = d["path"]
-            if d["role"] != "input" or not path or Path(path).is_absolute() or path in made:
+            if d["role"] != "input" or not path or Path(path).is_absolute() or path in made \
+                    or is_exclusion_set(path):  # (the reproduction's store holds the sets saved before the run)
                 continue
             made.add(path)
             target = folder / path
@@ -300,6 +336,47 @@ def _lay_out_inputs(project: Project, steps: list[dict[str, Any]], folder: Path)
     return notes
 
 
+def _lay_out_runs(project: Project, steps: list[dict[str, Any]], shadow: Any, run_id: str) -> set[str]:
+    """The runs the steps were given by id (seed 004: ``--merged-cutouts-id M``) or read files of
+    (``runs/<id>/...``), copied into the reproduction's store with their artifacts (linked, not copied), so
+    ``runs.get(M).artifact_path(...)`` finds them there as it did; returns their ids (they are not adopted
+    back: they are the project's already)."""
+    from blase_tui.store import runrefs
+    from blase_tui.store.reindex import import_run
+
+    store = project.store
+    wanted: dict[str, None] = {}
+    for s in steps:
+        for value in s["params"].values():
+            wanted.update(dict.fromkeys(runrefs.ids_in(value)))
+        for d in s["datasets"]:
+            if d["role"] == "input" and d["path"] and d["path"].startswith("runs/"):
+                wanted.update(dict.fromkeys(runrefs.ids_in(d["path"])))
+    copied: set[str] = set()
+    for rid in wanted:
+        if rid == run_id or store.get_run(rid) is None or shadow.get_run(rid) is not None:
+            continue
+        desc = store.describe_run(rid)
+        for folder, artifacts in [("", desc["artifacts"])] + [(s["folder"], s["artifacts"]) for s in desc["steps"]]:
+            for a in artifacts:
+                if not store.cas.has(a["hash"]):
+                    continue
+                target = (shadow.run_dir(rid) / folder / "artifacts" / a["name"]).resolve()
+                if not target.is_relative_to(shadow.runs_dir.resolve()):
+                    continue  # a name that leads out of the run's folder (a crafted run.json): left out
+                object_ = shadow.cas.path_of(a["hash"])
+                for link in (object_, target):
+                    if not link.exists():
+                        link.parent.mkdir(parents=True, exist_ok=True)
+                        try:
+                            os.link(store.cas.path_of(a["hash"]), link)
+                        except OSError:
+                            shutil.copyfile(store.cas.path_of(a["hash"]), link)
+        import_run(shadow, desc)
+        copied.add(rid)
+    return copied
+
+
 def _link_tree(source: Path, target: Path) -> None:
     """``source`` (a file or folder) at ``target`` by hard links (the data is not copied), copies where links
     cannot be made."""
@@ -320,9 +397,10 @@ def _short(digest: str | None) -> str:
 
 
 # ---------------------------------------------------------------------------------------- adopt and compare
-def _adopt(project: Project, folder: Path, run_id: str) -> tuple[list[str], list[dict[str, Any]]]:
-    """Move the reproduction's runs into the project (closing one left open, tagged ``reproduces``); returns
-    their ids and their step executions, in order."""
+def _adopt(project: Project, folder: Path, run_id: str, referenced: set[str] | None = None,
+           ) -> tuple[list[str], list[dict[str, Any]]]:
+    """Move the reproduction's runs into the project (closing one left open, tagged ``reproduces``; not the
+    ``referenced`` runs it was given); returns their ids and their step executions, in order."""
     from blase_tui.store.reindex import adopt_run
     from blase_tui.store.runstore import RunStore
 
@@ -330,13 +408,13 @@ def _adopt(project: Project, folder: Path, run_id: str) -> tuple[list[str], list
         return [], []
     shadow = RunStore(folder)
     try:
-        ids = shadow.run_ids()
+        ids = [rid for rid in shadow.run_ids() if rid not in (referenced or set())]
         made: list[dict[str, Any]] = []
         for rid in ids:
             row = shadow.get_run(rid)
             if row is not None and row["status"] == "running":
                 shadow.close_run(rid)
-            shadow.set_tags(rid, {"reproduces": run_id})
+            shadow.set_tags(rid, {REPRODUCES: run_id})
             made += shadow.describe_run(rid)["steps"]
             adopt_run(project.store, shadow, rid)
     finally:
@@ -345,34 +423,93 @@ def _adopt(project: Project, folder: Path, run_id: str) -> tuple[list[str], list
     return ids, made
 
 
-def _compare(project: Project, steps: list[dict[str, Any]], made: list[dict[str, Any]]) -> list[Difference]:
+def _compare(project: Project, steps: list[dict[str, Any]], made: list[dict[str, Any]],
+             folder: Path | None = None) -> list[Difference]:
     results: list[Difference] = []
     pool = list(made)
     for s in steps:
         again = next((m for m in pool if m["step"] == s["step"]), None)
         if again is not None:
             pool.remove(again)
-        results += _compare_step(project, s, again)
+        results += _compare_step(project, s, again, folder)
     return results
 
 
-def _compare_step(project: Project, s: dict[str, Any], again: dict[str, Any] | None) -> list[Difference]:
+_TEXT = {".json", ".jsonl", ".txt", ".csv", ".tsv", ".md", ".yaml", ".yml", ".toml", ".log", ".py", ".sh", ".html",
+         ".xml", ".ini", ".cfg"}
+_TEXT_LIMIT = 8 << 20  # larger files are compared by hash only
+
+
+def _content(project: Project, kind: str, path: str, digest: str, elsewhere: Path | None) -> bytes | None:
+    """The bytes of a file output or artifact with hash ``digest``: from the content store, else the project's
+    file (or the reproduction's, under ``elsewhere``) when it still hashes so; None when none is at hand."""
+    from blase_tui.store.filehash import dataset_hash
+
+    cas = project.store.cas
+    candidates: list[Path] = []
+    if kind == "artifact" and cas.has(digest):
+        candidates.append(cas.path_of(digest))
+    elif kind == "dataset":
+        kept = cas.dataset_files(digest)
+        if kept is not None and kept["kind"] == "file" and kept["files"]:
+            candidates.append(cas.path_of(kept["files"][0][1]))
+        for base in (project.root, elsewhere):
+            if base is not None and path and not Path(path).is_absolute():
+                file = (base / path).resolve()
+                if file.is_relative_to(base.resolve()) and file.is_file() and dataset_hash(None, file) == digest:
+                    candidates.append(file)
+    for file in candidates:
+        try:
+            if file.stat().st_size <= _TEXT_LIMIT:
+                return file.read_bytes()
+        except OSError:
+            continue
+    return None
+
+
+def first_differences(name: str, old: bytes, new: bytes, lines: int = 6) -> list[str]:
+    """The first lines that differ between two versions of a text or JSON output (JSON laid out one key per
+    line, keys sorted, so a one-line file still shows which value changed); [] for binary content."""
+    import difflib
+
+    def text(data: bytes) -> list[str] | None:
+        try:
+            decoded = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        if name.endswith(".json"):
+            try:
+                decoded = json.dumps(json.loads(decoded), indent=1, sort_keys=True, default=str)
+            except ValueError:
+                pass
+        return decoded.splitlines()
+
+    a, b = text(old), text(new)
+    if a is None or b is None:
+        return []
+    out = []
+    for line in difflib.unified_diff(a, b, "recorded", "now", n=0, lineterm=""):
+        if line.startswith(("---", "+++")):
+            continue
+        out.append(line if len(line) <= 160 else line[:157] + "...")
+        if len(out) >= lines:
+            break
+    return out
+
+
+def _compare_step(project: Project, s: dict[str, Any], again: dict[str, Any] | None,
+                  folder: Path | None = None) -> list[Difference]:
     name = s["step"]
     out: list[Difference] = []
-    cas = project.store.cas
 
     def json_of(kind: str, key: str, digest: str) -> Any:
-        """The parsed content of a JSON output or artifact with this hash, when the store holds it."""
+        """The parsed content of a JSON output or artifact with this hash, when it is at hand."""
         if not key.endswith(".json") or not digest:
             return None
-        path = cas.path_of(digest) if kind == "artifact" else None
-        if kind == "dataset":
-            kept = cas.dataset_files(digest)
-            if kept is not None and kept["kind"] == "file" and kept["files"]:
-                path = cas.path_of(kept["files"][0][1])
+        data = _content(project, kind, key, digest, folder)
         try:
-            return json.loads(path.read_text()) if path is not None else None
-        except (OSError, ValueError):
+            return json.loads(data) if data is not None else None
+        except ValueError:
             return None
 
     def pair(kind: str, old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -385,13 +522,20 @@ def _compare_step(project: Project, s: dict[str, Any], again: dict[str, Any] | N
                 out.append(Difference(name, kind, key, IDENTICAL, old[key], new[key]))
             elif kind == "metric" and is_timing(key):
                 out.append(Difference(name, kind, key, TIMING, old[key], new[key]))
+            elif kind == "metric":
+                out.append(Difference(name, kind, key, DIFFERENT, old[key], new[key]))
             else:
-                status = DIFFERENT
-                if kind != "metric":
-                    a, b = json_of(kind, key, old[key]), json_of(kind, key, new[key])
-                    if a is not None and b is not None and _without_volatile(a) == _without_volatile(b):
-                        status = EQUIVALENT
-                out.append(Difference(name, kind, key, status, old[key], new[key]))
+                a, b = json_of(kind, key, old[key]), json_of(kind, key, new[key])
+                if a is not None and b is not None and _without_volatile(a) == _without_volatile(b):
+                    out.append(Difference(name, kind, key, EQUIVALENT, old[key], new[key]))
+                    continue
+                detail: list[str] = []
+                if Path(key).suffix.lower() in _TEXT:
+                    before = _content(project, kind, key, old[key], folder)
+                    after = _content(project, kind, key, new[key], folder)
+                    if before is not None and after is not None:
+                        detail = first_differences(key, before, after)
+                out.append(Difference(name, kind, key, DIFFERENT, old[key], new[key], detail))
 
     def outputs(step: dict[str, Any] | None) -> dict[str, Any]:
         return {d["path"] or d["name"]: d["hash"] for d in (step or {}).get("datasets", []) if d["role"] == "output"}

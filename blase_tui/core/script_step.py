@@ -119,7 +119,8 @@ def ensure(*, start_run: bool = False, run_name: str | None = None) -> Any | Non
     main = sys.modules["__main__"]
     func = getattr(main, name, None)
     func_hash = function_hash(func) if callable(func) else hash_file(path)
-    execution = StepExecution(project, name, func_hash=func_hash, start_run=start_run, run_name=run_name,
+    execution = StepExecution(project, name, func_hash=func_hash, func=func if callable(func) else None,
+                              start_run=start_run, run_name=run_name,
                               defer_explicit=True, script=path,
                               invocation={"how": "script", "step": name,
                                           "script": path.relative_to(project.root).as_posix()

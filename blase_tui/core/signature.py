@@ -12,10 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from blase_tui.store.hashing import hash_bytes, hash_file, hash_json
-
-# Folders that hold data, runs or environments, never the project's own scripts.
-_SKIP_DIRS = {"runs", "data", "models", "outputs", "logs", "deployments", "node_modules", "__pycache__"}
+from blase_tui.store.hashing import hash_bytes, hash_json
 
 
 @dataclass(frozen=True)
@@ -116,28 +113,19 @@ def environment(cache_dir: Path | None = None) -> dict[str, Any]:
 
 
 def project_code_files(root: Path, entry: str, scripts: tuple[str, ...] = (), extra: tuple[Path, ...] = ()) -> list[Path]:
-    """The entry module plus the project's Python files (``scripts`` folders when configured, else every .py
-    outside data, run and environment folders), plus ``extra`` files inside the project (the script a
-    script step runs)."""
+    """The code kept with a run (``code/`` artifacts): the entry module plus the project's Python files
+    (``scripts`` folders when configured, else every .py outside data, run and environment folders), plus
+    ``extra`` files inside the project (a script step's script, the modules its steps used)."""
+    from blase_tui.core.codeuse import project_python_files
+
     files = {root / entry, *(p for p in extra if p.is_relative_to(root))}
     tops = [root / s for s in scripts] if scripts else [root]
     for top in tops:
         if top.is_file():
             files.add(top)
-            continue
-        for folder, dirs, names in os.walk(top):
-            dirs[:] = sorted(
-                d for d in dirs
-                if not d.startswith(".") and d not in _SKIP_DIRS
-                and not os.path.exists(os.path.join(folder, d, "pyvenv.cfg"))
-            )
-            files.update(Path(folder) / n for n in names if n.endswith(".py"))
+        elif top.is_dir():
+            files.update(project_python_files(top))
     return sorted(f for f in files if f.is_file())
-
-
-def code_hash(root: Path, entry: str, scripts: tuple[str, ...] = (), extra: tuple[Path, ...] = ()) -> str:
-    parts = [(f.relative_to(root).as_posix(), hash_file(f)) for f in project_code_files(root, entry, scripts, extra)]
-    return hash_json(parts)
 
 
 def function_hash(func: Any) -> str:
@@ -156,7 +144,7 @@ class Signature:
 
     step: str
     func_hash: str
-    code_hash: str
+    code_hash: str  # of the parts of the project's code the step uses (``core/codeuse.py``)
     params_hash: str
     env_hash: str
 

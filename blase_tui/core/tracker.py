@@ -146,6 +146,16 @@ class RunTracker:
                 shutil.rmtree(empty, ignore_errors=True)
         return items, skipped
 
+    def log_exclusion_set(self, ref: str, resolved: str, digest: str, *, role: str, records: int) -> None:
+        """An exclusion set this step saved (``role="output"``) or read (``"input"``, as asked: ``cleaned`` is
+        the newest version) as one of its datasets, ``exclusions:cleaned_v1``."""
+        from blase_tui.store.exclusions import DATASET
+
+        self.store.add_dataset(self.run_id, self.step_run_id, role=role, name=DATASET + ref, path=DATASET + resolved,
+                               digest=digest, fingerprint=None, records=records, size=None)
+        if self.events is not None:
+            self.events.emit("dataset", role=role, name=DATASET + ref, hash=digest, bytes=0)
+
     def log_dataset(self, path: str | Path, *, role: str = "output", name: str | None = None,
                     digest: str | None = None, records: int | None = None) -> str:
         """Record a dataset (file or folder) this run read or wrote, by content hash and a cheap fingerprint

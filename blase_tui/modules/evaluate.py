@@ -93,8 +93,7 @@ class Evaluate:
         if y_col is None:
             raise BlaseError(f"{test_data_dir} has no target column; name it with target_column=.")
         leaked = self._check_leak(split.keys, card)
-        if split.manifest_hash:
-            recording.dataset(Path(test_data_dir), role="input", digest=split.manifest_hash, records=len(split))
+        test_hash = recording.dataset(Path(test_data_dir), role="input", records=len(split)) or split.manifest_hash
         recording.dataset(model_path, role="input")
         outputs, targets = [], []
         bar = recording.progress(f"evaluate {test_data_dir}", total=len(split), unit="records")
@@ -106,7 +105,7 @@ class Evaluate:
         out = np.concatenate(outputs) if outputs else np.zeros((0,))
         y = np.concatenate(targets) if targets else np.zeros((0,))
         result: dict[str, Any] = {"model": str(model_path), "test_data": str(test_data_dir), "task": task_type,
-                                  "records": int(len(y)), "test_hash": split.manifest_hash}
+                                  "records": int(len(y)), "test_hash": test_hash}
         if self._version is not None:
             result["model_version"] = f"{self._version[0]} v{self._version[1]}"
         if leaked:

@@ -5,7 +5,7 @@
 ...     print(len(batch), batch["image"].shape)
 
 The readers themselves live in ``modules/readers/`` (one file per format); the per-record ones (images, audio,
-JSON lines) share one record loop (``readers/common.py``), so bad records are handled in one place.
+JSON lines, JSON) share one record loop (``readers/common.py``), so bad records are handled in one place.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ __all__ = ["Extract", "DataError", "IMAGE_PATTERNS", "ON_ERROR"]
 
 
 class Extract:
-    """Readers for images, CSV, Parquet, ``.npy``, JSON lines and WAV audio.
+    """Readers for images, CSV, Parquet, ``.npy``, JSON lines, JSON and WAV audio.
 
     Under an executor (``blase step --executor dask``), ``load_parquet`` and ``load_images`` yield deferred
     batches that the executor's workers read, transform and write (``partitions``, docs/scaling.md).
@@ -33,6 +33,7 @@ class Extract:
     step's budget from ``blase.toml``) unless ``batch_size`` (records) is given. Bad records are skipped and
     listed in the step's ``bad_records.jsonl`` with ``on_error="skip"`` (the default), or stop the step with a
     message naming the file and record with ``on_error="fail"``. ``bad_records`` holds those skipped so far.
+    A file whose every record was bad is also said in one line on the console.
     """
 
     def __init__(self, memory_budget: int | str | None = None, batch_size: int | None = None,
@@ -138,11 +139,23 @@ class Extract:
 
     def load_jsonl(self, path: str | Path, **options: Any) -> Iterator[Batch]:
         """JSON-lines files: one object per line, streamed as Arrow tables. A line that is not a JSON object
-        (or not UTF-8) is a bad record. Keys are ``file:line`` (from 1) or the ``key_column``. Options:
-        ``key_column``, ``batch_size``, ``memory_budget``, ``on_error``, ``allow_empty``."""
+        (or not UTF-8) is a bad record; a file that is one JSON array is an error (``load_json`` reads it).
+        Keys are ``file:line`` (from 1) or the ``key_column``. Options: ``key_column``, ``batch_size``,
+        ``memory_budget``, ``on_error``, ``allow_empty``."""
         from blase_tui.modules.readers import jsonl
 
         return jsonl.load(self, path, **options)
+
+    def load_json(self, path: str | Path, **options: Any) -> Iterator[Batch]:
+        """JSON files (one file or a folder of ``*.json``) holding a top-level array of objects, streamed
+        element by element (a file larger than memory reads in batches), as Arrow tables; a file holding one
+        object is one record. An element that is not an object is a bad record; so is the rest of a file from
+        where its JSON breaks (truncated, malformed), named by the element. Keys are ``file:index`` (elements
+        from 0; a one-object file's path) or the ``key_column``. Options: ``key_column``, ``batch_size``,
+        ``memory_budget``, ``on_error``, ``allow_empty``."""
+        from blase_tui.modules.readers import json
+
+        return json.load(self, path, **options)
 
     def load_audio(self, directory: str | Path, **options: Any) -> Iterator[Batch]:
         """PCM WAV files: ``data["audio"]`` float32 samples in [-1, 1] (``(frames,)`` mono or

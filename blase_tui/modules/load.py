@@ -61,6 +61,8 @@ class _Output:
         self.shards: list[dict[str, Any]] = []
         self.records = 0
         self.pending = 0  # batches sent to an executor's workers and not written here yet
+        self.files: dict[str, str] = {}  # every data file written here: name -> xxh3 (the dataset's hash)
+        self.foreign: bool | None = None  # the folder holds files this Load did not write (checked once)
 
 
 class Load:
@@ -133,6 +135,22 @@ class Load:
             entry["files"] = files
         out.shards.append(entry)
         out.records += records
+        out.files.update((f["name"], f["hash"]) for f in files)
+        recording.remember_files(out.directory, files)
+
+    def _dataset_hash(self, out: _Output) -> str:
+        """The folder's hash as every reader computes it (``filehash.dataset_hash``), from the files written here
+        without listing or reading the folder again, unless it holds files of its own (then it is hashed)."""
+        from blase_tui.store.filehash import dataset_files, dataset_hash, is_data_file
+        from blase_tui.store.hashing import hash_json
+
+        if out.foreign is None:
+            root = out.directory.resolve()
+            out.foreign = any(Path(os.path.relpath(f.resolve(), root)).as_posix() not in out.files
+                              for f in dataset_files(out.directory))
+        if out.foreign:
+            return dataset_hash(recording.store(), out.directory)
+        return "xxh3:" + hash_json(sorted((n, h) for n, h in out.files.items() if is_data_file(n)))
 
     def _written(self, out: _Output) -> None:
         manifest = self._write_manifest(out)
@@ -211,9 +229,7 @@ class Load:
 
     # -------------------------------------------------------------- manifest
     def _write_manifest(self, out: _Output) -> dict[str, Any]:
-        from blase_tui.store.hashing import hash_json
-
-        digest = "xxh3:" + hash_json([s["hash"] for s in out.shards])
+        digest = self._dataset_hash(out)
         manifest = {"format": out.format, "records": out.records, "shards": out.shards, "hash": digest,
                     "written": time.time()}
         atomic_write(out.directory / MANIFEST,

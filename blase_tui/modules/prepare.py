@@ -255,9 +255,10 @@ class Prepare:
             "missing_keys": {n: {"count": missing_count[n], "examples": missing[n]} for n in missing},
             "per_class": per_class, "windows": self._windows, "split_hashes": split_hashes,
         }
-        from blase_tui.store.hashing import hash_json
+        from blase_tui.store.filehash import dataset_hash
 
-        report["hash"] = "xxh3:" + hash_json(split_hashes)
+        # the folder's hash as any reader of it computes it (the splits' files are in the store's cache)
+        report["hash"] = dataset_hash(recording.store(), out)
         atomic_write(out / MANIFEST, lambda tmp: tmp.write_text(json.dumps(report, indent=1)))
         self.report = report
         if recording.active():

@@ -20,7 +20,7 @@ params of module calls     ``params(method, **values)``
 inputs and outputs         ``dataset(path, role=...)``, ``files_hash()``
 metrics, tags, artifacts   ``metrics()``, ``tags()``, ``artifact()``, ``artifact_dir()``, ``step_folder()``,
                            ``scratch_dir()``, ``cache_dir()``
-progress, bad records      ``progress()``, ``bad_record()``
+progress, bad records      ``progress()``, ``bad_record()``, ``all_bad()``
 exclusion sets             ``save_exclusions()``, ``load_exclusions()``
 models                     ``register_model()``, ``run_models()``, ``last_checkpoint()``, ``training_inputs()``
 previous results           ``previous_metrics()``
@@ -73,6 +73,27 @@ def active() -> bool:
 def _store() -> RunStore | None:
     tracker = _tracker()
     return tracker.store if tracker is not None else None
+
+
+def store() -> RunStore | None:
+    """The store module calls record into (None outside a step or run)."""
+    return _store()
+
+
+def remember_files(directory: Path, files: list[dict[str, Any]]) -> None:
+    """Files a writer has just hashed (``{"name", "hash"}`` under ``directory``) go into the store's hash cache,
+    so readers of them (and the writer's own dataset record) do not read them again."""
+    from blase_tui.store.filehash import remember
+
+    rows = []
+    for f in files:
+        path = (directory / f["name"]).resolve()
+        try:
+            st = path.stat()
+        except OSError:  # removed meanwhile: nothing to remember
+            continue
+        rows.append((str(path), st.st_size, st.st_mtime_ns, f["hash"]))
+    remember(_store(), rows)
 
 
 def log(message: str, *args: Any) -> None:
@@ -243,6 +264,27 @@ def bad_record(bad: BadRecord) -> None:
     ctx.events.emit("bad_record", **bad.as_dict())
 
 
+def all_bad(what: str, count: int, first: BadRecord) -> None:
+    """Say in one line that every record of ``what`` (``load_csv data/x.csv``) was bad: a warning in the step's
+    log (and on the terminal), else on standard error. A file read as nothing must not pass for an empty one
+    while its records pile up, unseen, in ``bad_records.jsonl``."""
+    why = first.reason if len(first.reason) <= 160 else first.reason[:157] + "..."
+    if count == 1:
+        message = f"{what}: its only record was bad ({first.record} — {why})"
+    else:
+        message = f"{what}: all {count} records were bad (first: {first.record} — {why})"
+    ctx = step()
+    if ctx is None:
+        import sys
+
+        print(f"blase: {message}; Extract().bad_records lists them", file=sys.stderr)
+        return
+    listed = ctx.folder / "bad_records.jsonl"
+    if listed.is_relative_to(ctx.project.root):
+        listed = listed.relative_to(ctx.project.root)
+    ctx.log.warning("%s; see %s", message, listed)
+
+
 def files_hash(files: Iterable[Path], root: Path | None = None) -> tuple[str, int, int]:
     """Content hash of a set of files, cached in the current project's store when there is one."""
     from blase_tui.store.filehash import files_hash as store_files_hash
@@ -258,12 +300,11 @@ def dataset(path: Path | str, *, role: str, files: list[Path] | None = None, rec
         return None
     path = Path(path)
     if digest is None:
-        if files is None:
-            from blase_tui.store.filehash import dataset_hash
+        from blase_tui.store.filehash import dataset_hash
 
-            digest = dataset_hash(tracker.store, path)
-        else:
-            digest, _, _ = files_hash(files, root=path if path.is_dir() else path.parent)
+        # the whole file or folder, not only the files this reader picked: one hash per dataset, whoever reads
+        # or writes it, so the reader's record matches the writer's (lineage) and any change is seen (reuse)
+        digest = dataset_hash(tracker.store, path)
     return tracker.log_dataset(path, role=role, name=name, digest=digest, records=records)
 
 
@@ -351,8 +392,11 @@ def save_exclusions(name: str, reasons: dict[str, str]) -> str:
     from blase_tui.store import exclusions
 
     tracker = _tracker()
-    return exclusions.save(_project_store(), name, reasons, run_id=tracker.run_id if tracker else None,
-                           step_run_id=(tracker.step_run_id or None) if tracker else None)
+    saved = exclusions.save(_project_store(), name, reasons, run_id=tracker.run_id if tracker else None,
+                            step_run_id=(tracker.step_run_id or None) if tracker else None)
+    if tracker is not None:
+        tracker.log_exclusion_set(saved, saved, exclusions.content_hash(reasons), role="output", records=len(reasons))
+    return saved
 
 
 def project_labels() -> dict[str, str]:
@@ -366,7 +410,11 @@ def load_exclusions(ref: str) -> dict[str, str]:
     """The keys and reasons of exclusion set ``ref`` (``cleaned_v1``, or ``cleaned`` for the newest)."""
     from blase_tui.store import exclusions
 
-    return exclusions.load(_project_store(), ref)
+    resolved, reasons = exclusions.resolve(_project_store(), ref)
+    tracker = _tracker()
+    if tracker is not None:  # an input of the step: a new version of `cleaned` runs it again
+        tracker.log_exclusion_set(ref, resolved, exclusions.content_hash(reasons), role="input", records=len(reasons))
+    return reasons
 
 
 # ------------------------------------------------------------------ models
@@ -476,16 +524,16 @@ def run_models() -> list[dict[str, Any]]:
 
 
 def last_checkpoint(file_name: str) -> Path | None:
-    """The newest ``checkpoints/<file_name>`` an earlier execution of the running step left (``--resume``)."""
+    """``checkpoints/<file_name>`` of the newest earlier execution of the running step that left a checkpoint
+    (``--resume``): the one whose params the engine compared with this execution's (``core/resume.py``)."""
     ctx = step()
     if ctx is None:
         return None
-    store = ctx.tracker.store
-    for row in store.previous_step_runs(ctx.step, ctx.step_run_id):
-        path = store.run_dir(row["run_id"]) / row["folder"] / "checkpoints" / file_name
-        if path.exists():
-            return path
-    return None
+    from blase_tui.core.resume import checkpointed
+
+    source = checkpointed(ctx.tracker.store, ctx.step, ctx.step_run_id)
+    path = source.folder / file_name if source is not None else None
+    return path if path is not None and path.exists() else None
 
 
 def training_inputs(run_id: str, step_run_id: int | None) -> list[Path]:

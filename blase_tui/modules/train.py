@@ -196,15 +196,15 @@ class Train:
         y_all = self._targets(train, y_col)
         if cfg.task == "classification":
             self.classes = np.unique(y_all)
-        self.train_hash = train.manifest_hash
+        # what the splits hold now, as every reader hashes them (their manifest says what they held when written)
+        self.train_hash = (None if from_images else recording.dataset(train_dir, role="input", records=len(train))
+                           ) or train.manifest_hash
+        if val is not None and not from_images:
+            # validation picks the best epoch, so it decides the model as much as the training split does
+            recording.dataset(data_dir / "val", role="input", records=len(val))
         first = train.columns[x_col][0]
         self.input_signature = {"column": x_col, "shape": list(first.shape[1:]), "dtype": str(first.dtype),
                                 "target": y_col}
-        if train.manifest_hash and not from_images:
-            recording.dataset(train_dir, role="input", digest=train.manifest_hash, records=len(train))
-        if val is not None and val.manifest_hash and not from_images:
-            # validation picks the best epoch, so it decides the model as much as the training split does
-            recording.dataset(data_dir / "val", role="input", digest=val.manifest_hash, records=len(val))
         self.adapter.setup(self.model, cfg, len(self.classes) if self.classes is not None else None)
         if self.mode == "fine_tune" and self.checkpoint_path is not None:
             recording.dataset(self.checkpoint_path, role="input")  # the base model is an input like the data
@@ -213,7 +213,7 @@ class Train:
             self.frozen = self.adapter.freeze(self.freeze_layers)
             _log("froze %d parameter tensors in %s", len(self.frozen), ", ".join(self.freeze_layers))
 
-        start_epoch, best, best_state, waited = 1, None, None, 0
+        start_epoch, best, best_state, waited, last_epoch = 1, None, None, 0, epochs
         if self.mode == "resume" or recording.resume_requested():
             path = self._find_checkpoint()
             if path is None:
@@ -225,7 +225,15 @@ class Train:
                 best, waited = payload.get("best"), int(payload.get("waited", 0))
                 self.resumed_from = str(path)
                 self.mode = "resume"
-                _log("resuming from %s after epoch %d", path, start_epoch - 1)
+                stopped = bool(self.config.early_stopping and waited >= self.config.early_stopping)
+                if stopped or start_epoch > epochs:
+                    last_epoch = start_epoch - 1  # that training is over: nothing to run, nothing to save
+                    why = (f"its early stopping had ended the training ({self.config.monitor} did not improve for"
+                           f" {waited} epochs)" if stopped else
+                           f"epochs is {epochs}; set it above {start_epoch - 1} (--set epochs=N) to train further")
+                    _log("resuming from %s after epoch %d: no epoch left to train, %s", path, start_epoch - 1, why)
+                else:
+                    _log("resuming from %s after epoch %d", path, start_epoch - 1)
 
         if self.framework == "sklearn" and not self.adapter.incremental:
             return self._fit_whole(train, val, x_col, y_col)
@@ -233,8 +241,8 @@ class Train:
         n_batches = -(-len(train) // cfg.batch_size)
         ckpt_dir = self._checkpoint_dir()
         # one bar over the epochs still to run, so the live panes have an ETA for the whole training
-        overall = recording.progress("train", total=max(0, epochs - start_epoch + 1), unit="epochs")
-        for epoch in range(start_epoch, epochs + 1):
+        overall = recording.progress("train", total=max(0, last_epoch - start_epoch + 1), unit="epochs")
+        for epoch in range(start_epoch, last_epoch + 1):
             started = time.perf_counter()
             total_loss = correct = seen = 0
             bar = recording.progress(f"train epoch {epoch}/{epochs}", total=n_batches, unit="batches")
@@ -382,6 +390,14 @@ class Train:
         if self.adapter is None or self.adapter.model is None:
             raise BlaseError("nothing to save: train() a model first.")
         path = Path(path)
+        if self.resumed_from is not None and not self.epochs_run and recording.active():
+            # a resume of a finished training: the model is the one that training saved, not a new version
+            # (outside any run nothing is registered, and the file is written where it was asked for)
+            known = recording.registered_version(path) if path.is_file() else None
+            held = f" ({path} still holds {known[0]} v{known[1]})" if known else ""
+            _log("no model saved and no new version registered: this execution resumed a finished training and"
+                 " trained no epoch%s", held)
+            return f"{known[0]} v{known[1]}" if known else str(path)
         recording.params("save_model", **{"save_model.path": path}, **({"save_model.name": name} if name else {}))
         allowed = SUFFIXES.get(self.framework or "", ())
         if allowed and path.suffix not in allowed:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from blase_tui.errors import BlaseError, ConfigError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -72,6 +72,16 @@ CREATE INDEX IF NOT EXISTS step_runs_step ON step_runs (step, status, run_id);
 CREATE INDEX IF NOT EXISTS step_runs_run ON step_runs (run_id);
 CREATE INDEX IF NOT EXISTS step_runs_status ON step_runs (status);
 CREATE INDEX IF NOT EXISTS step_runs_signature ON step_runs (signature);
+-- the parts of the project's code an execution used (core/codeuse.py): `main.py::train` (a definition), or
+-- `helper.py` (a whole module), each with its hash, and `imported` when seen imported as it ran, not statically
+-- (schema 8)
+CREATE TABLE IF NOT EXISTS step_code (
+    step_run_id INTEGER NOT NULL REFERENCES step_runs (id) ON DELETE CASCADE,
+    part TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    imported INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (step_run_id, part)
+);
 CREATE TABLE IF NOT EXISTS params (
     run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     key TEXT NOT NULL,

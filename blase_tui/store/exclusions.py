@@ -10,6 +10,14 @@ from blase_tui.store import journal
 from blase_tui.store.runstore import RunStore
 
 _VERSIONED = re.compile(r"^(?P<name>.+)_v(?P<version>\d+)$")
+# an exclusion set as a dataset of the steps that save and read it (``exclusions:cleaned_v1``): the clean step
+# that saved it feeds the prepare step that read it (lineage), and a new version of it reruns that step (reuse)
+DATASET = "exclusions:"
+
+
+def is_exclusion_set(path: str | None) -> bool:
+    """Whether a recorded dataset path names an exclusion set rather than a file or folder."""
+    return bool(path) and str(path).startswith(DATASET)
 
 
 def save(store: RunStore, name: str, reasons: dict[str, str], *, run_id: str | None = None,
@@ -49,3 +57,28 @@ def load(store: RunStore, ref: str) -> dict[str, str]:
         hint = f"known sets: {', '.join(known)}" if known else "no exclusion sets yet: run the clean step first"
         raise BlaseError(f"no exclusion set `{ref}` in this project ({hint}).")
     return {r["key"]: r["reason"] for r in rows if r["key"]}
+
+
+def resolve(store: RunStore, ref: str) -> tuple[str, dict[str, str]]:
+    """``(name_vN, keys and reasons)`` of ``ref`` (``cleaned_v1``, or ``cleaned`` for the newest version)."""
+    reasons = load(store, ref)
+    match = _VERSIONED.match(ref)
+    if match:
+        return ref, reasons
+    row = store.db.query("SELECT MAX(version) AS v FROM exclusions WHERE name = ?", (ref,))
+    return f"{ref}_v{row[0]['v']}", reasons
+
+
+def content_hash(reasons: dict[str, str]) -> str:
+    """One exclusion set's content (its keys and reasons) as a hash."""
+    from blase_tui.store.hashing import hash_json
+
+    return "keys:" + hash_json(sorted(reasons.items()))
+
+
+def unchanged(store: RunStore, ref: str, digest: str | None) -> bool:
+    """Whether ``ref`` (as a step asked for it: ``cleaned`` is the newest version) holds what it held."""
+    try:
+        return content_hash(resolve(store, ref)[1]) == digest
+    except BlaseError:  # gone
+        return False

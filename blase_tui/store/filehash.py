@@ -3,7 +3,6 @@ modification time so that an unchanged 250 GB dataset is not read again."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -40,7 +39,8 @@ def file_hash(path: Path) -> str:
 
 
 def files_hash(store: RunStore | None, files: Iterable[Path], root: Path | None = None) -> tuple[str, int, int]:
-    """``(hash, files, bytes)`` of a set of files."""
+    """``(hash, files, bytes)`` of a set of files: ``xxh3:`` + the hash of their paths relative to ``root`` with
+    each file's xxh3-128."""
     files = sorted(Path(f).resolve() for f in files)
     cache: dict[str, tuple[int, int, str]] | None = None
     if store is not None and files:
@@ -51,7 +51,8 @@ def files_hash(store: RunStore | None, files: Iterable[Path], root: Path | None 
             for r in store.db.query(f"SELECT path, size, mtime_ns, hash FROM file_hashes WHERE path IN ({marks})", chunk):
                 cache[r["path"]] = (r["size"], r["mtime_ns"], r["hash"])
     before = dict(cache) if cache is not None else None
-    base = root or (Path(os.path.commonpath([str(f) for f in files])) if files else Path("."))
+    base = root.resolve() if root is not None else (
+        Path(os.path.commonpath([str(f) for f in files])) if files else Path("."))
     if base.is_file():
         base = base.parent
     parts, total = [], 0
@@ -62,22 +63,44 @@ def files_hash(store: RunStore | None, files: Iterable[Path], root: Path | None 
     if store is not None and cache is not None:
         new = [(p, *v) for p, v in cache.items() if before is None or before.get(p) != v]
         if new:
-            with store.db.write() as conn:
-                conn.executemany("INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, hash) VALUES (?, ?, ?, ?)",
-                                 new)
+            remember(store, new)
     return "xxh3:" + hash_json(parts), len(files), total
 
 
+def remember(store: RunStore | None, entries: Iterable[tuple[str, int, int, str]]) -> None:
+    """Put ``(path, size, mtime_ns, xxh3)`` of files a writer has just hashed into the store's cache, so that
+    the next reader of them (and ``dataset_hash``) does not read them again."""
+    rows = list(entries)
+    if store is None or not rows:
+        return
+    with store.db.write() as conn:
+        conn.executemany("INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, hash) VALUES (?, ?, ?, ?)", rows)
+
+
+def is_data_file(relative: str) -> bool:
+    """Whether a file under a dataset folder is part of the dataset: not hidden (nor under a hidden folder: a
+    writer's ``.shards`` lists, ``.tmp-`` files), not blase's ``_manifest.json`` (it says when it was written)."""
+    parts = relative.replace(os.sep, "/").split("/")
+    return not any(p.startswith(".") for p in parts) and parts[-1] != MANIFEST
+
+
+def dataset_files(path: Path) -> list[Path]:
+    """The files that make up dataset ``path``: the file itself, or every data file under the folder."""
+    if path.is_file():
+        return [path]
+    out = []
+    for folder, dirs, names in os.walk(path):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        out.extend(Path(folder) / n for n in names if is_data_file(n))
+    return out
+
+
 def dataset_hash(store: RunStore | None, path: Path) -> str:
-    """A dataset folder's hash: its manifest's when blase wrote it (so the writer and every reader agree),
-    else the hash of its files."""
-    manifest = path / MANIFEST
-    if manifest.is_file():
-        try:
-            digest = json.loads(manifest.read_text()).get("hash")
-            if digest:
-                return str(digest)
-        except ValueError:
-            pass
-    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")]
-    return files_hash(store, files, root=path if path.is_dir() else path.parent)[0]
+    """The one hash of a dataset, whoever computes it: the writer (``Load``, ``Prepare``, ``log_dataset``) and
+    every reader of a file or folder get the same value, so lineage can match them. A folder's hash covers
+    all of its data files (``dataset_files``) by path and content; a manifest is never trusted in their place
+    (a shard edited in place must change the hash). Unchanged files are not read again (the store's cache, by
+    size and modification time)."""
+    path = Path(path)
+    root = path if path.is_dir() else path.parent
+    return files_hash(store, dataset_files(path), root=root)[0]

@@ -1,22 +1,27 @@
 """Lineage: which runs fed a run, and which runs it fed.
 
-Two kinds of link, both from what the store already holds:
+Links come from what the store already holds:
 
-- a **param that names a run** (``run``, ``*_run``, ``*_run_id``: ``merge --set cutouts_run=...``);
-- a **dataset one run wrote and another read**: the same path and the same content hash (datasets carry one
-  hash form, ``xxh3:``, whether written or read), the writer being the newest run before the reader that
-  wrote it.
-
-A reused step links to the run that computed its outputs.
+- a **param that holds a run id**, whatever its name and wherever in its value: ``merge --set
+  cutouts_run=...``, seed 004's ``--cutouts-id A B`` (a list) and ``--merged-cutouts-id M``, a path such as
+  ``runs/<id>/cutouts/artifacts/cutouts.npy`` (ids are recorded whole: ``store/runrefs.py``);
+- a **file read from another run's folder** (``runs/<id>/...``, an artifact of that run);
+- a **dataset one run wrote and another read**: the same path and the same content hash (every writer and
+  reader computes one hash per dataset: ``store/filehash.py``), the writer being the newest run before the
+  reader that wrote it;
+- a **reused step**: the run that computed its outputs.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from blase_tui.store.runstore import RunStore, from_json_value
-from blase_tui.store.values import is_run_param
+from blase_tui.store.runrefs import RUN_ID, ids_in
+from blase_tui.store.runstore import NOT_REPRODUCTION, REPRODUCES, RunStore, from_json_value
+
+_RUN_FOLDER = re.compile(rf"^runs/({RUN_ID.pattern})/")
 
 
 @dataclass
@@ -44,10 +49,10 @@ class Lineage:
 def _feeders(store: RunStore, run_id: str) -> list[Link]:
     """The runs that fed ``run_id``, one link per param or dataset."""
     links: list[Link] = []
-    for p in store.db.query("SELECT key, value FROM params WHERE run_id = ?", (run_id,)):
-        value = from_json_value(p["value"])
-        if is_run_param(p["key"]) and isinstance(value, str) and store.get_run(value) is not None and value != run_id:
-            links.append(Link(value, run_id, f"param {p['key']}"))
+    for p in store.db.query("SELECT key, value FROM params WHERE run_id = ? ORDER BY key", (run_id,)):
+        for source in ids_in(from_json_value(p["value"])):
+            if source != run_id and store.get_run(source) is not None:
+                links.append(Link(source, run_id, f"param {p['key']}"))
     for s in store.db.query("SELECT id, skipped_from FROM step_runs WHERE run_id = ? AND skipped_from IS NOT NULL",
                             (run_id,)):
         producer = store.producer(store.step_run(s["id"]))
@@ -57,9 +62,14 @@ def _feeders(store: RunStore, run_id: str) -> list[Link]:
         "SELECT i.path, i.hash FROM datasets i WHERE i.run_id = ? AND i.role = 'input' AND i.hash IS NOT NULL",
         (run_id,),
     ):
+        folder = _RUN_FOLDER.match(d["path"] or "")
+        if folder is not None:
+            if folder.group(1) != run_id and store.get_run(folder.group(1)) is not None:
+                links.append(Link(folder.group(1), run_id, d["path"]))
+            continue
         writer = store.db.query(
             "SELECT o.run_id FROM datasets o WHERE o.role = 'output' AND o.hash = ? AND o.path = ? AND o.run_id < ?"
-            " ORDER BY o.run_id DESC LIMIT 1", (d["hash"], d["path"], run_id))
+            f" AND o.{NOT_REPRODUCTION} ORDER BY o.run_id DESC LIMIT 1", (d["hash"], d["path"], run_id))
         if writer:
             links.append(Link(writer[0]["run_id"], run_id, d["path"]))
     return links
@@ -68,10 +78,19 @@ def _feeders(store: RunStore, run_id: str) -> list[Link]:
 def _fed(store: RunStore, run_id: str) -> list[Link]:
     """The runs ``run_id`` fed."""
     links: list[Link] = []
-    for p in store.db.query("SELECT DISTINCT run_id, key FROM params WHERE value = ? AND run_id != ?",
-                            (f'"{run_id}"', run_id)):
-        if is_run_param(p["key"]):
+    escaped = run_id.replace("_", "\\_").replace("%", "\\%")
+    for p in store.db.query("SELECT DISTINCT run_id, key, value FROM params WHERE value LIKE ? ESCAPE '\\'"
+                            " AND run_id != ? ORDER BY run_id, key", (f"%{escaped}%", run_id)):
+        if run_id in ids_in(from_json_value(p["value"])):
             links.append(Link(run_id, p["run_id"], f"param {p['key']}"))
+    for d in store.db.query("SELECT DISTINCT run_id, path FROM datasets WHERE role = 'input' AND path LIKE ?"
+                            " ESCAPE '\\' AND run_id != ?", (f"runs/{escaped}/%", run_id)):
+        links.append(Link(run_id, d["run_id"], d["path"]))
+    for r in store.db.query(
+        "SELECT DISTINCT s.run_id, p.step FROM step_runs s JOIN step_runs p ON p.id = s.skipped_from"
+        " WHERE p.run_id = ? AND s.run_id != ?", (run_id, run_id),
+    ):
+        links.append(Link(run_id, r["run_id"], f"reused step {r['step']}"))
     for d in store.db.query(
         "SELECT DISTINCT i.run_id, i.path FROM datasets o JOIN datasets i ON i.hash = o.hash AND i.path = o.path"
         " AND i.role = 'input' WHERE o.run_id = ? AND o.role = 'output' AND i.run_id > ?", (run_id, run_id),
@@ -79,7 +98,8 @@ def _fed(store: RunStore, run_id: str) -> list[Link]:
         # only when this run is the newest writer of that content before the reader
         newest = store.db.query(
             "SELECT run_id FROM datasets WHERE role = 'output' AND path = ? AND hash = (SELECT hash FROM datasets"
-            " WHERE run_id = ? AND path = ? AND role = 'input' LIMIT 1) AND run_id < ? ORDER BY run_id DESC LIMIT 1",
+            f" WHERE run_id = ? AND path = ? AND role = 'input' LIMIT 1) AND run_id < ? AND {NOT_REPRODUCTION}"
+            " ORDER BY run_id DESC LIMIT 1",
             (d["path"], d["run_id"], d["path"], d["run_id"]))
         if newest and newest[0]["run_id"] == run_id:
             links.append(Link(run_id, d["run_id"], d["path"]))
@@ -103,8 +123,11 @@ def lineage(store: RunStore, run_id: str, *, down: bool = False, depth: int = 50
                     seen.add(other)
                     nxt.append(other)
         todo = nxt
+    made_again = {r["run_id"]: r["value"] for r in store.db.query(
+        f"SELECT run_id, value FROM tags WHERE key = '{REPRODUCES}' AND run_id IN ({','.join('?' * len(seen))})",
+        list(seen))}
     for rid in seen:
         run = store.get_run(rid)
         out.runs[rid] = {"name": run["name"] if run else None, "status": run["status"] if run else "gone",
-                         "steps": [s["step"] for s in store.step_runs(rid)]}
+                         "steps": [s["step"] for s in store.step_runs(rid)], "reproduces": made_again.get(rid)}
     return out

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from blase_tui.store.runstore import SUCCEEDED, RunStore, from_json_value, to_json_value
-from blase_tui.store.values import SETS_TAG, is_run_param
+from blase_tui.store import runrefs
+from blase_tui.store.runstore import REPRODUCES, SUCCEEDED, RunStore, from_json_value, to_json_value
+from blase_tui.store.values import SETS_TAG, parse_literal
 
 
 def _param_candidates(text: str, as_set: bool = False) -> list[str]:
@@ -86,6 +87,7 @@ def list_runs(
     ):
         steps[s["run_id"]].append({"step": s["step"], "status": s["status"]})
     last = last_metrics(store, ids)
+    made_again = reproductions(store, ids)
     out = []
     for r in runs:
         keys = list(last.get(r["id"], {}))
@@ -93,9 +95,28 @@ def list_runs(
         out.append({
             "id": r["id"], "name": r["name"], "status": r["status"], "started": r["started"], "ended": r["ended"],
             "explicit": bool(r["explicit"]), "steps": steps[r["id"]],
-            "metrics": {k: last[r["id"]][k] for k in keys},
+            "metrics": {k: last[r["id"]][k] for k in keys}, "reproduces": made_again.get(r["id"]),
         })
     return out
+
+
+def reproductions(store: RunStore, run_ids: list[str] | None = None) -> dict[str, str]:
+    """run id -> the run it reproduces, for the reproductions among ``run_ids`` (every one when None)."""
+    if run_ids is not None and not run_ids:
+        return {}
+    sql, args = "SELECT run_id, value FROM tags WHERE key = ?", [REPRODUCES]
+    if run_ids is not None:
+        sql += f" AND run_id IN ({','.join('?' * len(run_ids))})"
+        args += list(run_ids)
+    return {r["run_id"]: str(r["value"]) for r in store.db.query(sql, args)}
+
+
+def shown_name(run: dict[str, Any]) -> str:
+    """A run's name as listings show it: a reproduction says which run it reproduces, in every listing."""
+    name = run.get("name") or ""
+    if run.get("reproduces"):
+        name = f"{name} (reproduces {run['reproduces'][-6:]})".strip()
+    return name
 
 
 _OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "!=": lambda a, b: a != b, ">": lambda a, b: a > b,
@@ -120,7 +141,14 @@ def parse_where(text: str) -> tuple[str, str, float]:
 def _check_names(store: RunStore, step: str | None, params: dict[str, str], where: list[str] | None = None) -> None:
     """An unknown step, param or metric is a usage error, not "no run matches"."""
     from blase_tui.errors import ConfigError
+    from blase_tui.store.values import malformed_json
 
+    for key, text in params.items():
+        problem = malformed_json(text)
+        if problem is not None:
+            raise ConfigError(
+                f"--param {key}={text}: the value starts like JSON but is not valid JSON ({problem}); give valid"
+                f" JSON, such as --param '{key}=[\"g\", \"r\"]' for a list or '{key}=\"text\"' for text.")
     if step is not None and not store.db.query("SELECT 1 FROM step_runs WHERE step = ? LIMIT 1", (step,)):
         known = sorted(r["step"] for r in store.db.query("SELECT DISTINCT step FROM step_runs"))
         raise ConfigError(f"--step {step}: no run has a step `{step}`; steps with runs: {', '.join(known) or 'none yet'}.")
@@ -159,6 +187,7 @@ def find_runs(
     name: str | None = None,
     where: list[tuple[str, str, float]] | None = None,
     check: bool = False,
+    reproductions: bool = False,
 ) -> list[str]:
     """Ids of runs holding an execution of ``step`` (with ``status``; None for any) whose params (of that
     execution or of the run) and tags match; newest first. ``name`` is a glob on the run's name (``cutouts*``);
@@ -168,8 +197,10 @@ def find_runs(
     if check:
         _check_names(store, step, params, [key for key, _, _ in where or []])
     for key, text in params.items():
-        if is_run_param(key):
-            params[key] = store.resolve_run(text)  # a prefix or tail, as the step recorded the full id
+        # prefixes and tails of run ids, in a list too, as the step recorded them: whole
+        value = runrefs.resolve(store, key, parse_literal(text), where=f"--param {key}")
+        if value != parse_literal(text):
+            params[key] = value if isinstance(value, str) else to_json_value(value)
     where_parts, args = [], []
     if step is not None:
         where_parts.append("s.step = ?")
@@ -180,6 +211,8 @@ def find_runs(
     if name:
         where_parts.append("COALESCE(r.name, '') GLOB ?")
         args.append(name)
+    if not reproductions:  # a reproduction never stands in for the run it reproduces
+        where_parts.append(f"r.id NOT IN (SELECT run_id FROM tags WHERE key = '{REPRODUCES}')")
     sets: set[str] = set()
     declared = [SETS_TAG + step] if step is not None else None
     for row in store.db.query("SELECT DISTINCT value FROM tags WHERE key " + (
@@ -258,9 +291,29 @@ def step_params(store: RunStore, run_id: str, step: str) -> dict[str, Any]:
     return {r["key"]: from_json_value(r["value"]) for r in rows}
 
 
-def differing_params(store: RunStore, run_ids: list[str], step: str) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    """The param keys whose values differ between the runs, and each run's params."""
-    per_run = {rid: step_params(store, rid, step) for rid in run_ids}
+def run_params(store: RunStore, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Every param each run recorded: the run's own and those of the latest execution of each of its steps. A
+    key more than one step of these runs records is named ``step/key`` (as ``runs list`` names a metric two
+    steps log), so that neither value hides the other."""
+    if not run_ids:
+        return {}
+    rows = store.db.query(
+        "SELECT p.run_id, p.key, p.value, s.step FROM params p LEFT JOIN step_runs s ON s.id = p.step_run_id"
+        f" WHERE p.run_id IN ({','.join('?' * len(run_ids))}) ORDER BY p.step_run_id", list(run_ids))
+    steps_of: dict[str, set[str | None]] = {}
+    for r in rows:
+        steps_of.setdefault(r["key"], set()).add(r["step"])
+    out: dict[str, dict[str, Any]] = {rid: {} for rid in run_ids}
+    for r in rows:  # a later execution of a step overrides an earlier one in the same run
+        shared = len(steps_of[r["key"]]) > 1 and r["step"] is not None
+        out[r["run_id"]][f"{r['step']}/{r['key']}" if shared else r["key"]] = from_json_value(r["value"])
+    return out
+
+
+def differing_params(store: RunStore, run_ids: list[str], step: str | None) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The param keys whose values differ between the runs, and each run's params: those of ``step`` (and the
+    run's own), or without a step every param the runs recorded (:func:`run_params`)."""
+    per_run = {rid: step_params(store, rid, step) for rid in run_ids} if step else run_params(store, run_ids)
     keys = sorted({k for p in per_run.values() for k in p})
     differ = [k for k in keys if len({to_json_value(p.get(k)) for p in per_run.values()}) > 1]
     return differ, per_run
@@ -288,6 +341,7 @@ def run_rows(store: RunStore, *, changed_since: float | None = None, after_rowid
     for s in store.db.query(f"SELECT run_id, step FROM step_runs{scope} ORDER BY id", args):
         steps.setdefault(s["run_id"], []).append(s["step"])
     metrics = last_metrics(store, args if changed_since is not None else None)
+    made_again = reproductions(store, args if changed_since is not None else None)
     params: dict[str, dict[str, Any]] = {}  # every step's params, by key (the filter's `learning_rate=0.002`)
     for prow in store.db.query(f"SELECT run_id, key, value FROM params{scope} ORDER BY step_run_id", args):
         try:
@@ -298,7 +352,7 @@ def run_rows(store: RunStore, *, changed_since: float | None = None, after_rowid
     return [
         {"id": r["id"], "name": r["name"] or "", "status": r["status"], "started": r["started"],
          "ended": r["ended"], "steps": steps.get(r["id"], []), "metrics": metrics.get(r["id"], {}),
-         "params": params.get(r["id"], {}), "rowid": r["rowid"]}
+         "params": params.get(r["id"], {}), "rowid": r["rowid"], "reproduces": made_again.get(r["id"])}
         for r in runs
     ]
 

@@ -11,7 +11,14 @@ from typing import Any
 
 from blase_tui.store import journal
 from blase_tui.store.events import read_events
-from blase_tui.store.runstore import RUN_JSON_FORMAT, RunStore, to_json_value
+from blase_tui.store.runstore import (
+    CODE_IMPORTED,
+    CODE_LOADED,
+    CODE_USED,
+    RUN_JSON_FORMAT,
+    RunStore,
+    to_json_value,
+)
 
 
 @dataclass
@@ -113,6 +120,12 @@ def import_run(store: RunStore, desc: dict[str, Any], mismatched: list[str] | No
                 "INSERT OR REPLACE INTO params (run_id, key, step_run_id, value) VALUES (?, ?, ?, ?)",
                 [(run_id, k, step_run_id, to_json_value(v)) for k, v in (s.get("params") or {}).items()],
             )
+            imported = set(s.get("code_imported") or [])
+            code = [(str(k), str(v), CODE_IMPORTED if k in imported else CODE_USED)
+                    for k, v in (s.get("code") or {}).items()]
+            code += [(str(k), str(v), CODE_LOADED) for k, v in (s.get("code_loaded") or {}).items()]
+            conn.executemany("INSERT OR IGNORE INTO step_code (step_run_id, part, hash, imported) VALUES (?, ?, ?, ?)",
+                             [(step_run_id, *c) for c in code])
         step_folder = folder / s["folder"]
         store.log_metrics(_metric_rows(step_folder / "events.jsonl", run_id, step_run_id))
         store.add_artifacts(run_id, step_run_id, _ingest(store, step_folder, s.get("artifacts") or [], mismatched))
@@ -184,16 +197,36 @@ def adopt_run(store: RunStore, source: RunStore, run_id: str) -> None:
         raise ConfigError(f"run {run_id} was moved in, but some of its artifacts were not: {mismatched[0]}.")
 
 
-def seed_project_state(store: RunStore, source: RunStore) -> dict[str, int]:
+def seed_project_state(store: RunStore, source: RunStore, before: float | None = None) -> dict[str, int]:
     """Give a fresh store (a reproduction's) the project-level state of ``source`` that steps read: exclusion
-    sets and labels, from its journal."""
+    sets and labels, from its journal, as they stood at time ``before`` (when the reproduced run's first step
+    started): a reproduced clean step then saves the version it saved (``cleaned_v1``, not ``cleaned_v2``), and
+    a labelling step reads the labels it read, not those given since."""
     journal_file = journal.path_of(source.runs_dir)
     if not journal_file.is_file():
         return {}
     store.runs_dir.mkdir(parents=True, exist_ok=True)
     tables = {"exclusions", "labels", "label_rounds", "label_queue"}
-    lines = [line for line in journal_file.read_text(encoding="utf-8").splitlines(keepends=True)
-             if any(f'"table": "{t}"' in line for t in tables)]
+    when = {"exclusions": "created", "labels": "ts", "label_rounds": "started"}
+    rounds: set[Any] = set()
+    lines = []
+    for line in journal_file.read_text(encoding="utf-8").splitlines(keepends=True):
+        if not any(f'"table": "{t}"' in line for t in tables):
+            continue
+        try:
+            entry = json.loads(line)
+            table, row = entry["table"], entry["row"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if before is not None:
+            stamp = row.get(when.get(table, "")) if isinstance(row, dict) else None
+            if isinstance(stamp, int | float) and stamp >= before:
+                continue
+            if table == "label_rounds":
+                rounds.add(row.get("number"))
+            if table == "label_queue" and row.get("round") not in rounds:
+                continue
+        lines.append(line)
     journal.path_of(store.runs_dir).write_text("".join(lines), encoding="utf-8")
     with store.db.write() as conn:
         return journal.replay(conn, store.runs_dir, tables)

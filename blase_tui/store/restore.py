@@ -15,6 +15,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from blase_tui.store.exclusions import is_exclusion_set
 from blase_tui.store.filehash import dataset_hash, file_hash
 from blase_tui.store.hashing import hash_json
 from blase_tui.store.runstore import RunStore
@@ -71,7 +72,7 @@ def restore(store: RunStore, run_id: str, *, step: str | None = None, to: Path |
         # an output dataset: from its kept content, else a file whose content is one of the step's artifacts
         contents = {obj: file_hash(obj) for obj in objects.values()}
         for d in s["datasets"]:
-            if d["role"] != "output" or not d["path"] or Path(d["path"]).is_absolute():
+            if d["role"] != "output" or not d["path"] or Path(d["path"]).is_absolute() or is_exclusion_set(d["path"]):
                 continue
             kept = store.cas.dataset_files(d["hash"]) if d["hash"] else None
             if kept is not None:

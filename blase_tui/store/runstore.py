@@ -56,6 +56,12 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+CODE_USED, CODE_IMPORTED, CODE_LOADED = 0, 1, 2  # step_code.imported: how an execution came to a part of the code
+REPRODUCES = "reproduces"  # the tag of a run `blase runs reproduce` made: the id of the run it reproduces
+# those runs stay aside: never found by `runs find` (unless asked), never reused, never a lineage's writer
+NOT_REPRODUCTION = f"run_id NOT IN (SELECT run_id FROM tags WHERE key = '{REPRODUCES}')"
+
+
 class RunStore:
     """All reads and writes of a project's runs go through here."""
 
@@ -425,6 +431,42 @@ class RunStore:
                  git.commit if git else None, git.patch_hash if git else None, step_run_id),
             )
 
+    def set_step_code(self, step_run_id: int, parts: dict[str, str], *, how: int = CODE_USED) -> None:
+        """The parts of the project's code an execution used (``core/codeuse.py``), with their hashes; ``how``:
+        found statically (``CODE_USED``), seen imported as it ran (``CODE_IMPORTED``), or only loaded in its
+        process (``CODE_LOADED``: kept with the run so it can be reproduced, not part of what it used)."""
+        if not parts:
+            return
+        with self.db.write() as conn:
+            conn.executemany("INSERT OR IGNORE INTO step_code (step_run_id, part, hash, imported) VALUES (?, ?, ?, ?)",
+                             [(step_run_id, k, v, how) for k, v in sorted(parts.items())])
+
+    def step_code(self, step_run_id: int) -> dict[str, str]:
+        """``{part: hash}`` of the code an execution used (empty for one recorded before blase kept it)."""
+        return {r["part"]: r["hash"] for r in self.db.query(
+            "SELECT part, hash FROM step_code WHERE step_run_id = ? AND imported < ? ORDER BY part",
+            (step_run_id, CODE_LOADED))}
+
+    def run_code_parts(self, run_id: str) -> list[str]:
+        """Every code part the run's executions used."""
+        return [r["part"] for r in self.db.query(
+            "SELECT DISTINCT c.part FROM step_code c JOIN step_runs s ON s.id = c.step_run_id WHERE s.run_id = ?",
+            (run_id,))]
+
+    def code_changed(self, step_run_id: int) -> list[str]:
+        """The project files an execution used (whole modules, imported ones included) that are gone or differ
+        now: such an execution is not reused. Definitions (``main.py::train``) are in the signature itself."""
+        from blase_tui.store.hashing import hash_file
+
+        changed = []
+        for r in self.db.query("SELECT part, hash FROM step_code WHERE step_run_id = ? AND part NOT LIKE '%::%'"
+                               " AND imported < ?", (step_run_id, CODE_LOADED)):
+            path = (self.root / r["part"]).resolve()
+            # a part naming a file outside the project (a crafted run.json) is never a reason to reuse
+            if not path.is_relative_to(self.root.resolve()) or not path.is_file() or hash_file(path) != r["hash"]:
+                changed.append(r["part"])
+        return changed
+
     def rehash_step_params(self, step_run_id: int) -> None:
         """A step's ``params_hash`` over every param it recorded: its own and those its module calls recorded as
         they ran (the seed's steps have no params of their own), so two steps whose params differ never show one
@@ -479,10 +521,11 @@ class RunStore:
         from blase_tui.store.hashing import fingerprint
 
         for prev in self.db.query(
-            "SELECT * FROM step_runs WHERE signature = ? AND status = ? ORDER BY id DESC LIMIT 5", (digest, SUCCEEDED)
+            f"SELECT * FROM step_runs WHERE signature = ? AND status = ? AND {NOT_REPRODUCTION} ORDER BY id DESC"
+            " LIMIT 5", (digest, SUCCEEDED)
         ):
             arts = self.db.query("SELECT hash FROM artifacts WHERE step_run_id = ?", (prev["id"],))
-            sets = self.db.query("SELECT role, path, fingerprint, hash FROM datasets WHERE step_run_id = ?",
+            sets = self.db.query("SELECT role, name, path, fingerprint, hash FROM datasets WHERE step_run_id = ?",
                                  (prev["id"],))
             outputs = [s for s in sets if s["role"] == "output"]
             if not arts and not outputs:
@@ -491,6 +534,8 @@ class RunStore:
                 continue
             if not all(self.cas.has(a["hash"]) for a in arts):
                 continue
+            if self.code_changed(self.producer(prev)["id"]):
+                continue
             if all(s["path"] and self._unchanged(s, fingerprint) for s in sets):
                 return prev
         return None
@@ -498,8 +543,12 @@ class RunStore:
     def _unchanged(self, dataset: sqlite3.Row, fingerprint: Any) -> bool:
         """Whether a recorded dataset is on disk as it was: the same sizes and times, or, when those moved (a
         ``touch``, a copy, a file downloaded again), the same content hash."""
+        from blase_tui.store import exclusions
         from blase_tui.store.filehash import dataset_hash
 
+        if exclusions.is_exclusion_set(dataset["path"]):
+            ref = (dataset["name"] if dataset["role"] == "input" else dataset["path"])[len(exclusions.DATASET):]
+            return exclusions.unchanged(self, ref, dataset["hash"])
         path = self.root / dataset["path"]
         if dataset["fingerprint"] == fingerprint(path):
             return True
@@ -532,6 +581,9 @@ class RunStore:
             conn.execute(
                 "INSERT OR IGNORE INTO params (run_id, key, step_run_id, value) SELECT ?, key, ?, value FROM params"
                 " WHERE step_run_id = ?", (run_id, step_run_id, source_step_run))
+            conn.execute(
+                "INSERT OR IGNORE INTO step_code (step_run_id, part, hash, imported) SELECT ?, part, hash, imported"
+                " FROM step_code WHERE step_run_id = ?", (step_run_id, source_step_run))
         for d in self.db.query("SELECT * FROM datasets WHERE step_run_id = ?", (source_step_run,)):
             self.add_dataset(run_id, step_run_id, role=d["role"], name=d["name"], path=d["path"], digest=d["hash"],
                              fingerprint=d["fingerprint"], records=d["records"], size=d["bytes"])
@@ -542,6 +594,11 @@ class RunStore:
             return self.db.query("SELECT * FROM step_runs WHERE step = ? AND id < ? ORDER BY id DESC", (step, before))
         return self.db.query("SELECT * FROM step_runs WHERE step = ? AND id < ? AND status = ? ORDER BY id DESC",
                              (step, before, status))
+
+    def step_run_params(self, step_run_id: int) -> dict[str, Any]:
+        """Every param one step execution recorded: its own and those its module calls recorded."""
+        return {r["key"]: from_json_value(r["value"]) for r in self.db.query(
+            "SELECT key, value FROM params WHERE step_run_id = ?", (step_run_id,))}
 
     def step_metrics(self, step_run_id: int, keys: list[str] | None = None) -> dict[str, float]:
         """The last value of each metric (or of ``keys``) an execution logged."""
@@ -677,6 +734,17 @@ class RunStore:
             return out
 
         step_rows = self.step_runs(run_id)
+        code: dict[int, dict[str, str]] = {}
+        imported: dict[int, list[str]] = {}
+        loaded: dict[int, dict[str, str]] = {}
+        for r in self.db.query("SELECT c.step_run_id, c.part, c.hash, c.imported FROM step_code c JOIN step_runs s"
+                               " ON s.id = c.step_run_id WHERE s.run_id = ? ORDER BY c.part", (run_id,)):
+            if r["imported"] == CODE_LOADED:
+                loaded.setdefault(r["step_run_id"], {})[r["part"]] = r["hash"]
+                continue
+            code.setdefault(r["step_run_id"], {})[r["part"]] = r["hash"]
+            if r["imported"] == CODE_IMPORTED:
+                imported.setdefault(r["step_run_id"], []).append(r["part"])
         reused = [s["skipped_from"] for s in step_rows if s["skipped_from"]]
         reused_runs = {r["id"]: r["run_id"] for r in self.db.query(
             f"SELECT id, run_id FROM step_runs WHERE id IN ({','.join('?' * len(reused))})", reused)} if reused else {}
@@ -702,6 +770,9 @@ class RunStore:
                     "params_hash": s["params_hash"], "env_hash": s["env_hash"],
                     "git_commit": s["git_commit"], "git_patch_hash": s["git_patch_hash"],
                 },
+                "code": code.get(s["id"], {}),
+                "code_imported": imported.get(s["id"], []),
+                "code_loaded": loaded.get(s["id"], {}),
                 "params": {p["key"]: from_json_value(p["value"]) for p in params if p["step_run_id"] == s["id"]},
                 "metrics": last_metrics(s["id"]),
                 "artifacts": [

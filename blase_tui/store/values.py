@@ -24,6 +24,18 @@ def parse_literal(text: str) -> Any:
         return text
 
 
+def malformed_json(text: str) -> str | None:
+    """Why ``text``, which starts like JSON (``[``, ``{`` or ``"``), does not parse as JSON; None when it parses
+    or does not start like JSON (a plain string)."""
+    if not text.strip().startswith(("[", "{", '"')):
+        return None
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        return f"{exc.msg} at character {exc.pos + 1}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+    return None
+
+
 def is_run_param(key: str) -> bool:
     """Params that name a run (``run``, ``cutouts_run``, ``source_run_id``): their values may be given as a
     unique prefix or random tail of a run id, are recorded as the whole id, and link runs in the lineage."""
@@ -43,3 +55,15 @@ def canonical_set(values: Any) -> list[Any]:
 
 
 SETS_TAG = "blase.sets."  # + step: the params that step declared sets, comma-separated (for `runs find`)
+
+
+# keys of metrics and JSON outputs that say when, how long, or in which run: two executions that computed the
+# same thing still differ in them
+_VOLATILE = {"seconds", "created", "started", "ended", "elapsed", "duration", "time", "timestamp", "run_id",
+             "training_run", "training_step_run", "step_run", "host", "pid"}
+
+
+def is_timing(key: str) -> bool:
+    """A metric or JSON key that measures time or names a run (``seconds``, ``epoch_seconds``, ``elapsed``...)."""
+    last = key.rsplit("/", 1)[-1].rsplit(".", 1)[-1].lower()
+    return last in _VOLATILE or last.endswith(("_seconds", "_time", "_elapsed", "_duration", "_per_s", "_ms"))

@@ -1,11 +1,13 @@
 """What every reader shares: finding the files, the one-line errors, and the record loop that turns decoded
 records and bad ones into batches sized by the memory budget.
 
-A per-record reader (images, audio, JSON lines) is a generator of :class:`Record` (a decoded record),
+A per-record reader (images, audio, JSON lines, JSON) is a generator of :class:`Record` (a decoded record),
 :class:`Bad` (one that could not be read, with the reason) and :data:`FILE_END` (its batches do not continue
 into the next file); :func:`batches` does the rest, the same way for all of them: bad records go through
 ``Extract._bad`` (skipped and reported, or a :class:`DataError` with ``on_error="fail"``), the batch size comes
-from the first records' sizes, and each batch carries the bad records met since the previous one.
+from the first records' sizes (or ``batch_size``), and each batch carries the bad records met since the previous
+one. A file whose records were all bad is said on the console (:class:`Tally`; CSV, which has its own loop, uses
+it too).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from blase_tui.errors import BlaseError
+from blase_tui.modules import recording
 from blase_tui.modules.batch import BadRecord, Batch, BatchMeta
 
 if TYPE_CHECKING:
@@ -99,6 +102,34 @@ class Bad:
 FILE_END = object()  # yielded by a reader whose batches must not continue into the next file
 
 
+class Tally:
+    """The good and bad records of one file (of one call, for the readers of one record per file), so that a
+    file whose every record was bad is said on the console: a JSON array read as JSON lines, or a CSV file with
+    the wrong delimiter, otherwise reads as nothing while the step succeeds."""
+
+    def __init__(self, extract: Extract, reader: str, root: Path) -> None:
+        self.extract, self.reader, self.root = extract, reader, root
+        self.good = self.bad = 0
+        self.first: BadRecord | None = None
+        self.one_source = True
+
+    def add_bad(self, record: BadRecord) -> None:
+        if self.first is None:
+            self.first = record
+        elif record.source != self.first.source:
+            self.one_source = False
+        self.bad += 1
+
+    def close(self) -> None:
+        """Say so when every record since the last close was bad; then count afresh."""
+        if self.first is not None and not self.good and self.extract._report:
+            what = self.first.source if self.one_source else self.root
+            recording.all_bad(f"{self.reader} {what}", self.bad, self.first)
+        self.good = self.bad = 0
+        self.first = None
+        self.one_source = True
+
+
 def batches(
     extract: Extract,
     items: Iterable[Any],
@@ -119,12 +150,16 @@ def batches(
     first ``sample`` records (or ``batch_size``). A batch holding only bad records is yielded when
     ``bad_only_batches`` (else only when nothing else was), so that callers see them. With ``count_bad``, bad
     records take their place in a batch as good ones do: batch boundaries then depend on the items alone, not on
-    which of them can be read (what lets an executor's workers read the batches apart, ``partitions``)."""
+    which of them can be read (what lets an executor's workers read the batches apart, ``partitions``). When
+    every record between two :data:`FILE_END` (or of the whole call) was bad, a line on the console says so."""
+    tally = Tally(extract, reader, root)
     keys: list[str] = []
     values: list[tuple[Any, ...]] = []
     bad: list[BadRecord] = []
     sizes: list[float] = []
-    per_batch: int | None = None
+    # a batch size given in records needs no sample: else the first batch would hold `sample` records whatever
+    # was asked
+    per_batch = extract._size(0, batch_size, memory_budget) if batch_size or extract.batch_size else None
     index = start = 0
     slots = 0  # records in this batch, bad ones included with count_bad
 
@@ -135,6 +170,7 @@ def batches(
     for item in items:
         if isinstance(item, Bad):
             bad.append(extract._bad(on_error, item.source, item.record, item.reason))
+            tally.add_bad(bad[-1])
             if count_bad:
                 slots += 1
                 if per_batch is not None and slots >= per_batch:
@@ -144,6 +180,7 @@ def batches(
                     keys, values, bad, slots = [], [], [], 0
             continue
         if item is FILE_END:
+            tally.close()
             if keys or bad:
                 yield emit(False)
                 index, start = index + 1, start + len(keys)
@@ -151,6 +188,7 @@ def batches(
             continue
         keys.append(item.key)
         values.append(item.values)
+        tally.good += 1
         slots += 1
         if per_batch is None:
             sizes.append(item.nbytes)
@@ -160,5 +198,6 @@ def batches(
             yield emit(False)
             index, start = index + 1, start + len(keys)
             keys, values, bad, slots = [], [], [], 0
+    tally.close()
     if keys or (bad and (bad_only_batches or index == 0)):
         yield emit(True)

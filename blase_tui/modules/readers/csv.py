@@ -12,7 +12,7 @@ import numpy as np
 from blase_tui.modules import recording
 from blase_tui.modules.batch import BadRecord, Batch, BatchMeta
 from blase_tui.modules.budget import SHARE, resolve_budget
-from blase_tui.modules.readers.common import DataError, check_on_error
+from blase_tui.modules.readers.common import DataError, Tally, check_on_error
 from blase_tui.modules.readers.common import files as find_files
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ def load(
             pending_bad: list[BadRecord] = []
 
             failed: list[DataError] = []
+            tally, first_bad, first_row = Tally(extract, "load_csv", root), len(extract.bad_records), start
 
             def on_invalid(row: Any, file: Path = file, invalid: list[int] = invalid,
                            pending: list[BadRecord] = pending_bad, failed: list[DataError] = failed) -> str:
@@ -122,6 +123,10 @@ def load(
                     raise failed[0] from None
                 message = str(exc).split("\n")[0]
                 raise DataError(f"{file}: cannot parse ({message}); fix the file or set column_types.") from None
+            for record in extract.bad_records[first_bad:]:
+                tally.add_bad(record)
+            tally.good = start - first_row
+            tally.close()
     finally:
         bar.close()
     recording.dataset(root, role="input", files=files)

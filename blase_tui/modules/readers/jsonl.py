@@ -1,15 +1,21 @@
-"""JSON-lines files: one object per line, as Arrow tables; a line that is not a JSON object is a bad record."""
+"""JSON-lines files: one object per line, as Arrow tables; a line that is not a JSON object is a bad record.
+
+A file that is one JSON array (``[{...}, {...}]``, on one line or pretty-printed) is not JSON lines: reading it
+line by line would make every line a bad record and the step a quiet success, so it is an error that names
+``load_json``, the reader for it.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from blase_tui.modules import recording
 from blase_tui.modules.batch import Batch
-from blase_tui.modules.readers.common import FILE_END, Bad, Record, batches, check_on_error, files
+from blase_tui.modules.readers.common import FILE_END, Bad, DataError, Record, batches, check_on_error, files
+from blase_tui.modules.readers.json import BOM, table
 
 if TYPE_CHECKING:
     from blase_tui.modules.extract import Extract
@@ -18,8 +24,6 @@ if TYPE_CHECKING:
 def load(extract: Extract, path: str | Path, *, key_column: str | None = None, batch_size: int | None = None,
          memory_budget: int | str | None = None, on_error: str | None = None,
          allow_empty: bool = False) -> Iterator[Batch]:
-    import pyarrow as pa
-
     on_error = check_on_error(on_error or extract.on_error)
     root = Path(path)
     found = files(root, ("*.jsonl", "*.ndjson"), True, allow_empty, "JSON lines")
@@ -30,6 +34,9 @@ def load(extract: Extract, path: str | Path, *, key_column: str | None = None, b
         for file in found:
             name = file.relative_to(root).as_posix() if root.is_dir() else file.name
             with open(file, "rb") as fh:
+                if holds_array(fh):
+                    raise DataError(f"{file} holds one JSON array, not JSON lines (an object on each line); read it"
+                                    " with Extract().load_json(...).")
                 for number, raw in enumerate(fh, start=1):
                     bar.set(min(bar.done + len(raw), total_bytes))
                     try:
@@ -50,12 +57,28 @@ def load(extract: Extract, path: str | Path, *, key_column: str | None = None, b
                     yield Record(key, (obj,), len(raw) * 2)
             yield FILE_END
 
-    def columns(values: list[tuple[Any, ...]]) -> Any:
-        return pa.Table.from_pylist([v[0] for v in values]) if values else pa.table({})
-
     try:
-        yield from batches(extract, items(), root=root, reader="load_jsonl", columns=columns, on_error=on_error,
+        yield from batches(extract, items(), root=root, reader="load_jsonl", columns=table, on_error=on_error,
                            batch_size=batch_size, memory_budget=memory_budget, sample=64)
     finally:
         bar.close()
     recording.dataset(root, role="input", files=found)
+
+
+def holds_array(fh: IO[bytes]) -> bool:
+    """Whether the file is one JSON array rather than JSON lines, from its first 64 KiB: it starts with ``[``
+    and its first line is the whole file, or no whole JSON value on its own (the array goes on below). A
+    JSON-lines file whose first record happens to be an array has more lines after it, and reads as usual."""
+    head = fh.read(1 << 16)
+    fh.seek(0)
+    text = head.removeprefix(BOM).lstrip(b" \t\r\n")
+    if not text.startswith(b"["):
+        return False
+    line, newline, rest = text.partition(b"\n")
+    if not newline or not rest.strip():
+        return True
+    try:
+        json.loads(line)
+    except ValueError:
+        return True
+    return False

@@ -23,6 +23,7 @@ def etl(ctx):
     shards."""
     if not any(RAW_DIR.rglob("*.wav")):
         ctx.log.info("wrote %d clips to %s", write_clips(RAW_DIR), RAW_DIR)
+    ctx.log_dataset(RAW_DIR, role="output")  # the steps that read the clips trace them back to etl
     transformer, loader = Transform(), Load()
     for batch in Extract().load_audio(RAW_DIR):
         loader.save_to_filesystem(transformer.apply_function(batch, band_energies), directory=FEATURES_DIR)

@@ -22,6 +22,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from blase_tui.core.fmt import STATUS_STYLE, fmt_run_tail, fmt_seconds, fmt_value, lower_is_better
+from blase_tui.store.query import shown_name
 
 
 @dataclass
@@ -49,7 +50,7 @@ ALL_COLUMNS = [
     # the random tail alone, on narrow terminals (any command takes it: `blase runs show wf20v3`)
     Column("id", "run", 8, lambda r, n: fmt_run_tail(r["id"]), lambda r: r["id"]),
     Column("status", "status", 11, lambda r, n: r["status"], lambda r: r["status"]),
-    Column("name", "name", 0, lambda r, n: r.get("name") or "", lambda r: r.get("name") or "", drop=4),
+    Column("name", "name", 0, lambda r, n: shown_name(r), lambda r: shown_name(r), drop=4),
     Column("steps", "steps", 0, lambda r, n: " ".join(r.get("steps", [])), lambda r: len(r.get("steps", [])), drop=1),
     Column("started", "started", 14, _started, lambda r: r.get("started") or 0, drop=5),
     Column("duration", "duration", 10, _duration,
@@ -133,7 +134,7 @@ def _value_of(row: dict[str, Any], key: str) -> tuple[bool, Any]:
 def matches(row: dict[str, Any], words: list[str]) -> bool:
     """Every word must appear in the id, name, status or steps, or hold as ``key=value`` / ``key>value`` on a
     metric or a param (``learning_rate=0.002``, ``optimizer=adam``, ``accuracy>0.9``)."""
-    hay = " ".join([row["id"], row.get("name") or "", row["status"], " ".join(row.get("steps", []))]).lower()
+    hay = " ".join([row["id"], shown_name(row), row["status"], " ".join(row.get("steps", []))]).lower()
     for w in words:
         op = next((o for o in OPS if o in w), None)
         if op is None:
@@ -233,7 +234,7 @@ class RunsTable(ScrollView, can_focus=True):
         fresh = [r for r in rows if r["id"] not in self.rows]
         for r in rows:
             self.rows[r["id"]] = r
-        self.has_names = self.has_names or any(r.get("name") for r in rows)
+        self.has_names = self.has_names or any(shown_name(r) for r in rows)
         if len(self.rows) == len(rows) or len(fresh) > 50:
             self._choose_metric_columns()
         if self.sort_key == "id" and self.sort_reverse and not self.words:
