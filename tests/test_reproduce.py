@@ -45,8 +45,11 @@ def blase_module():
 
 def test_the_sample_run_reproduces_bit_identically_on_cpu(sample, blase_module) -> None:
     root, run_id = sample
+    models = blase_module("models", "list", "--json", cwd=root, check=True).stdout
     code, report = _reproduce(blase_module, root, run_id)
     assert code == 0 and report["identical"] and report["failed"] is None, report
+    assert blase_module("models", "list", "--json", cwd=root, check=True).stdout == models, \
+        "the model the reproduction trained is not a new version of the project's"
     statuses = {r["status"] for r in report["results"]}
     assert statuses <= AGREE, [r for r in report["results"] if r["status"] not in AGREE]
     # the things that matter are identical byte for byte, not merely "the same"

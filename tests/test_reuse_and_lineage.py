@@ -217,6 +217,13 @@ def test_a_parquet_folder_has_one_hash_and_an_exclusion_set_is_an_input(tmp_path
     assert proc.returncode == 0 and report["identical"], report
     assert not any("changed since the run" in n for n in report["notes"]), report["notes"]
     assert {r["name"] for r in report["results"] if r["kind"] == "artifact"} == {"exclusions/cleaned_v1.json"}
+    from blase_tui.store.runstore import RunStore
+
+    store = RunStore(root)
+    try:  # what the reproduction saved stayed in its own store: the project's set has no new version
+        assert store.db.query("SELECT MAX(version) AS v FROM exclusions WHERE name = 'cleaned'")[0]["v"] == 1
+    finally:
+        store.close()
 
     # a clean step that now leaves out more: the prepare step that read `cleaned` is stale and runs again
     main = root / "main.py"

@@ -54,9 +54,33 @@ def test_blank_runs_its_nine_stubs_the_seed_way(tmp_path: Path, blase) -> None:
     assert [s["step"] for s in run["steps"]] == steps and run["status"] == "succeeded"
 
 
+# what each step of the tabular, audio and images templates reads from which earlier step
+PRODUCERS = {"inspect": {"etl"}, "clean": {"etl"}, "prepare": {"etl", "clean"}, "train": {"prepare"},
+             "evaluate": {"prepare", "train"}}
+
+
+def each_step_links_to_its_producers(blase, project: Path, steps: list[str]) -> None:
+    """Each step as a run of its own: `runs lineage` of each names the runs of the steps it read from."""
+    ran: dict[str, str] = {}
+    for step in steps:
+        blase("step", step, cwd=project, check=True, timeout=300)
+        ran[step] = show_json(blase, project, "latest")["id"]
+        graph = json.loads(blase("runs", "lineage", ran[step], "--json", cwd=project, check=True).stdout)
+        fed_by = {k["from"] for k in graph["links"] if k["to"] == ran[step]}
+        assert fed_by == {ran[p] for p in PRODUCERS.get(step, set())}, (step, graph["links"])
+
+
+def reproduces_identically(blase, project: Path) -> None:
+    proc = blase("runs", "reproduce", "latest", "--json", cwd=project, timeout=600)
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0 and report["identical"], [r for r in report["results"]
+                                                         if r["status"] not in ("identical", "same", "timing")]
+
+
 def test_tabular_from_csv_to_scikit_learn(tmp_path: Path, blase) -> None:
     project = create(blase, tmp_path, "tabular")
     steps = one_run(blase, project, SIX)
+    reproduces_identically(blase, project)
     assert steps["clean"]["metrics"]["excluded_cleaned"] > 0, "rows with a missing value are left out"
     schema = json.loads(next((project / "runs").glob("*/inspect/artifacts/schema.json")).read_text())
     assert schema["label"] == "diagnosis" and schema["records"] == 569
@@ -70,9 +94,16 @@ def test_tabular_from_csv_to_scikit_learn(tmp_path: Path, blase) -> None:
     assert (project / "models" / "diagnosis.pkl").is_file()
 
 
+def test_tabular_and_audio_steps_link_to_their_producers(tmp_path: Path, blase) -> None:
+    for template in ("tabular", "audio"):
+        (tmp_path / template).mkdir()
+        each_step_links_to_its_producers(blase, create(blase, tmp_path / template, template), SIX)
+
+
 def test_audio_from_wav_clips(tmp_path: Path, blase) -> None:
     project = create(blase, tmp_path, "audio")
     steps = one_run(blase, project, SIX)
+    reproduces_identically(blase, project)
     assert steps["clean"]["metrics"]["excluded_cleaned"] == 6, "the six near-silent clips are left out"
     assert "data/raw/clips" in [d["path"] for d in steps["etl"]["datasets"] if d["role"] == "input"]
     assert steps["evaluate"]["metrics"]["accuracy"] > 0.8
@@ -96,3 +127,6 @@ def test_images_is_the_sample(tmp_path: Path, blase) -> None:
     project = create(blase, tmp_path, "images")
     listed = [s["step"] for s in json.loads(blase("steps", "--json", cwd=project).stdout)]
     assert listed == ["etl", "inspect", "clean", "prepare", "train", "evaluate", "al_train"]
+    config = project / "blase.toml"
+    config.write_text(config.read_text().replace("epochs = 8", "epochs = 1"))
+    each_step_links_to_its_producers(blase, project, SIX)

@@ -26,6 +26,9 @@ from blase_tui.modules.partitions import DeferredBatch, drain
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 MAX_CATEGORIES = 1000
+# a numeric column of up to this many values keeps them (512 KiB), so its quantiles and histogram are exact and the
+# same on every run (a reproduced inspect step is identical); beyond, they come from the randomised sketch
+EXACT_VALUES = 1 << 16
 PIXEL_SAMPLE = 4096  # pixels per image fed to the channel sketches (statistics, not an archive)
 LABEL_NAMES = ("label", "labels", "target", "class", "y", "outcome", "category")
 
@@ -44,6 +47,7 @@ class _Numeric:
         self.values: Counter[float] = Counter()
         self.distinct_capped = False
         self.integer = True
+        self.kept: list[np.ndarray] | None = []  # every value, while there are at most EXACT_VALUES
 
     def update(self, values: np.ndarray) -> None:
         values = np.asarray(values, dtype=np.float64).ravel()
@@ -65,12 +69,20 @@ class _Numeric:
         self.sketch.update(finite)
         if self.integer and not np.all(np.mod(finite, 1) == 0):
             self.integer = False
+        self._keep([finite.copy()])
         if not self.distinct_capped:
             uniques, counts = np.unique(finite, return_counts=True)
             self.values.update(dict(zip(uniques.tolist(), counts.tolist(), strict=True)))
             if len(self.values) > MAX_CATEGORIES:
                 self.distinct_capped = True
                 self.values.clear()
+
+    def _keep(self, arrays: list[np.ndarray] | None) -> None:
+        """Keep these values too, while the column has at most ``EXACT_VALUES`` (``count`` already counts them)."""
+        if self.kept is None or arrays is None or self.count > EXACT_VALUES:
+            self.kept = None
+        else:
+            self.kept.extend(arrays)
 
     def merge(self, other: _Numeric) -> None:
         """Add another accumulator's values (an executor worker's batch) as if they had been updated here."""
@@ -84,6 +96,7 @@ class _Numeric:
         self.count = total
         self.min, self.max = min(self.min, other.min), max(self.max, other.max)
         self.sketch.merge(other.sketch)
+        self._keep(other.kept)
         self.integer = self.integer and other.integer
         if other.distinct_capped:
             self.distinct_capped = True
@@ -109,9 +122,9 @@ class _Numeric:
         if self.count == 0:
             return {"kind": "numeric", "count": 0, "missing": self.missing}
         edges = np.linspace(self.min, self.max, bins + 1) if self.max > self.min else np.array([self.min, self.min + 1])
-        if self.distinct_capped:  # the sketch (randomised, within ~1.3% of rank)
+        if self.distinct_capped and self.kept is None:  # the sketch (randomised, within ~1.3% of rank)
             quantiles, cdf_at = self.sketch.get_quantiles(list(QUANTILES)), self.sketch.get_cdf
-        else:  # up to MAX_CATEGORIES distinct values: exact, and the same on every run
+        else:  # up to MAX_CATEGORIES distinct values or EXACT_VALUES values: exact, and the same on every run
             quantiles, cdf_at = self._exact_quantiles(QUANTILES), self._exact_cdf
         q = dict(zip((f"p{int(p * 100)}" for p in QUANTILES), quantiles, strict=True))
         pmf = np.diff([0.0, *cdf_at(edges[1:-1].tolist())[:-1], 1.0]).tolist() if len(edges) > 2 else [1.0]
@@ -133,6 +146,10 @@ class _Numeric:
 
 
     def _sorted_values(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct values in order and how many values lie at or below each."""
+        if self.distinct_capped and self.kept is not None:
+            values = np.sort(np.concatenate(self.kept)) if self.kept else np.zeros(0)
+            return values, np.arange(1, len(values) + 1, dtype=np.float64)
         values = np.array(sorted(self.values), dtype=np.float64)
         return values, np.cumsum([self.values[v] for v in values.tolist()], dtype=np.float64)
 

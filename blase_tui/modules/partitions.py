@@ -298,7 +298,7 @@ def parquet_batches(extract: Extract, executor: Any, path: str | Path, **options
             index, start = index + -(-rows // plan.per_batch), start + rows
 
     def finish(state: Stream) -> None:
-        recording.dataset(plan.root, role="input", files=plan.files, records=plan.total_rows)
+        recording.dataset(plan.root, role="input", records=plan.total_rows)
 
     return stream(extract, executor, recipes, stage=f"load_parquet {plan.root}",
                   total=plan.total_rows if plan.expression is None else None, unit="records", finish=finish)
@@ -316,7 +316,7 @@ def image_batches(extract: Extract, executor: Any, directory: str | Path, **opti
         recipes.append(Recipe("images", settings, (index, paths), label))
 
     def finish(state: Stream) -> None:
-        recording.dataset(plan.root, role="input", files=plan.files, records=len(plan.files) - state.bad)
+        recording.dataset(plan.root, role="input", records=len(plan.files) - state.bad)
 
     return stream(extract, executor, recipes, stage=f"load_images {plan.root}", total=len(plan.files),
                   unit="images", finish=finish)

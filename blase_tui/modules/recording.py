@@ -292,9 +292,10 @@ def files_hash(files: Iterable[Path], root: Path | None = None) -> tuple[str, in
     return store_files_hash(_store(), files, root)
 
 
-def dataset(path: Path | str, *, role: str, files: list[Path] | None = None, records: int | None = None,
-            digest: str | None = None, name: str | None = None) -> str | None:
-    """Record a file or folder the step read (``role="input"``) or wrote (``"output"``); returns its hash."""
+def dataset(path: Path | str, *, role: str, records: int | None = None, digest: str | None = None,
+            name: str | None = None) -> str | None:
+    """Record a file or folder the step read (``role="input"``) or wrote (``"output"``); returns its hash: the
+    whole file or folder's (``filehash.dataset_hash``), unless the writer gives it (``digest``)."""
     tracker = _tracker()
     if tracker is None:
         return None

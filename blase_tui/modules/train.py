@@ -489,7 +489,7 @@ class Train:
             shutil.rmtree(out, ignore_errors=True)
             os.replace(tmp, out)
         else:  # the images are this step's input all the same
-            recording.dataset(folder, role="input", files=files, records=len(files))
+            recording.dataset(folder, role="input", records=len(files))
         _log("training on the images in %s (labels from their folders), %d images", folder, len(files))
         return out
 

@@ -46,7 +46,7 @@ def load(extract: Extract, directory: str | Path, *, recursive: bool = True, bat
                            batch_size=batch_size, memory_budget=memory_budget, total=len(found))
     finally:
         bar.close()
-    recording.dataset(root, role="input", files=found)
+    recording.dataset(root, role="input")
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:

@@ -129,7 +129,7 @@ def load(
             tally.close()
     finally:
         bar.close()
-    recording.dataset(root, role="input", files=files)
+    recording.dataset(root, role="input")
 
 
 def check_text(extract: Extract, table: Any, keys: list[str], file: Path, on_error: str, column_types: dict[str, Any] | None,

@@ -147,4 +147,4 @@ def load(extract: Extract, directory: str | Path, *, patterns: Sequence[str] = P
                            bad_only_batches=False, count_bad=True)
     finally:
         bar.close()
-    recording.dataset(root, role="input", files=found, records=len(found) - (len(extract.bad_records) - before))
+    recording.dataset(root, role="input", records=len(found) - (len(extract.bad_records) - before))

@@ -96,7 +96,7 @@ def load(extract: Extract, path: str | Path, *, key_column: str | None = None, b
                            batch_size=batch_size, memory_budget=memory_budget, sample=SAMPLE)
     finally:
         bar.close()
-    recording.dataset(root, role="input", files=found)
+    recording.dataset(root, role="input")
 
 
 def table(values: list[tuple[Any, ...]]) -> Any:

@@ -62,7 +62,7 @@ def load(extract: Extract, path: str | Path, *, key_column: str | None = None, b
                            batch_size=batch_size, memory_budget=memory_budget, sample=64)
     finally:
         bar.close()
-    recording.dataset(root, role="input", files=found)
+    recording.dataset(root, role="input")
 
 
 def holds_array(fh: IO[bytes]) -> bool:

@@ -54,4 +54,4 @@ def load(
                 index, start = index + 1, start + len(chunk)
     finally:
         bar.close()
-    recording.dataset(root, role="input", files=files, records=total)
+    recording.dataset(root, role="input", records=total)

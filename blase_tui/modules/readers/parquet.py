@@ -141,7 +141,7 @@ def load(extract: Extract, path: str | Path, **options: Any) -> Iterator[Batch]:
                     index, start = index + 1, start + len(batch)
     finally:
         bar.close()
-    recording.dataset(found.root, role="input", files=found.files, records=found.total_rows)
+    recording.dataset(found.root, role="input", records=found.total_rows)
 
 
 def prefetched(batches: Iterator[Batch], depth: int = 1) -> Iterator[Batch]:

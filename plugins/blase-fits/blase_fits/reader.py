@@ -104,7 +104,7 @@ def load(extract: Extract, path: str | Path, *, window: int | None = None, strid
             yield flush()
     finally:
         bar.close()
-    recording.dataset(root, role="input", files=files, records=start)
+    recording.dataset(root, role="input", records=start)
 
 
 def _image_hdus(hdul: Any, wanted: int | str | None, extract: Extract, on_error: str, file: Path
