@@ -249,6 +249,6 @@ def test_reproductions_stay_aside(chain: Path, blase) -> None:
     assert found == [copy, features]
     assert _run_chain(blase, root) == [], "reuse never takes a reproduction: the chain below runs nothing"
     listed = blase("runs", "list", cwd=root, check=True).stdout
-    assert f"(reproduces {features[-6:]})" in listed
+    assert f"reproduces {features[-6:]}" in listed
     assert f"a reproduction of run {features}" in blase("runs", "show", copy, cwd=root, check=True).stdout
     assert next(r for r in runs_json(blase, root) if r["id"] == copy)["reproduces"] == features

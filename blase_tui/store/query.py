@@ -115,7 +115,8 @@ def shown_name(run: dict[str, Any]) -> str:
     """A run's name as listings show it: a reproduction says which run it reproduces, in every listing."""
     name = run.get("name") or ""
     if run.get("reproduces"):
-        name = f"{name} (reproduces {run['reproduces'][-6:]})".strip()
+        tail = run["reproduces"][-6:]  # the run's tail: any command takes it as the run
+        return f"{name} (reproduces {tail})" if name else f"reproduces {tail}"
     return name
 
 
