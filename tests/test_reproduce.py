@@ -47,7 +47,7 @@ def test_the_sample_run_reproduces_bit_identically_on_cpu(sample, blase_module) 
     root, run_id = sample
     models = blase_module("models", "list", "--json", cwd=root, check=True).stdout
     code, report = _reproduce(blase_module, root, run_id)
-    assert code == 0 and report["identical"] and report["failed"] is None, report
+    assert code == 0 and report["identical"] and report["failed"] is None, [r for r in report["results"] if r["status"] not in AGREE] or report
     assert blase_module("models", "list", "--json", cwd=root, check=True).stdout == models, \
         "the model the reproduction trained is not a new version of the project's"
     statuses = {r["status"] for r in report["results"]}
@@ -171,9 +171,12 @@ def unrelated(ctx):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("different") and "out/config.json" in line)
-    assert lines[at + 1].strip().startswith("@@") and lines[at + 2].strip() == f'- "where": "{root}"', lines[at:at + 4]
-    assert lines[at + 3].strip().startswith('+ "where": "') and ".blase/reproduce/" in lines[at + 3]
+    assert lines[at + 1].strip().startswith("@@") and lines[at + 2].strip() == f'-  "where": "{root}"', lines[at:at + 4]
+    assert lines[at + 3].strip().startswith('+  "where": "') and ".blase/reproduce/" in lines[at + 3]
     assert not any('"size"' in line for line in lines[at:at + 4]), "only the lines that differ"
+    other = subprocess.run([sys.executable, "-m", "blase_tui", "runs", "reproduce", run_id], cwd=root, text=True,
+                           capture_output=True, env={**_env(), "OMP_NUM_THREADS": "2"}, timeout=300)
+    assert "environment differs: threads: OMP_NUM_THREADS=1" in other.stdout and "OMP_NUM_THREADS=2" in other.stdout
 
     (root / "main.py").write_text(main.replace('"""Not part of the run."""', '"""Not part of the run, still."""')
                                   .replace('"size": size', '"size": size * 2'))

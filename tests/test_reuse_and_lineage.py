@@ -195,7 +195,7 @@ def other(ctx):
     (root / "helper.py").write_text("from extra import SUFFIX\n\n\ndef tag():\n    return 'new-' + SUFFIX\n")
     proc = blase("runs", "reproduce", run["id"], "--code", "current", cwd=root, timeout=300)
     assert proc.returncode == 1 and "changed since the run: helper.py" in proc.stdout, proc.stdout
-    assert "-out-b" in proc.stdout and "+new-b" in proc.stdout, "the differing output's first lines are shown"
+    assert "- out-b" in proc.stdout and "+ new-b" in proc.stdout, "the differing output's first lines are shown"
 
 
 def test_a_parquet_folder_has_one_hash_and_an_exclusion_set_is_an_input(tmp_path: Path, blase) -> None:
@@ -252,3 +252,123 @@ def test_reproductions_stay_aside(chain: Path, blase) -> None:
     assert f"reproduces {features[-6:]}" in listed
     assert f"a reproduction of run {features}" in blase("runs", "show", copy, cwd=root, check=True).stdout
     assert next(r for r in runs_json(blase, root) if r["id"] == copy)["reproduces"] == features
+
+
+SHAPES = '''
+import functools
+import random
+import subprocess
+import sys
+
+import registry
+import seeding  # noqa: F401 - imported for what it does: it seeds the RNG
+import plugins_a  # noqa: F401 - registers plugin "a"
+from starmod import *  # noqa: F403
+from blase_tui import step
+
+try:
+    import optmod
+except ImportError:
+    optmod = None
+
+ANN = "ann1"
+
+
+def traced(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        return func(*args, **kwargs)
+    return wrapper
+
+
+@step
+def s_random(ctx):
+    """Uses the RNG seeding.py seeds on import."""
+    return random.random()
+
+
+@step
+def s_registry(ctx):
+    """Calls what plugins_a registered."""
+    return registry.REG["a"]()
+
+
+@step
+def s_lookup(ctx):
+    """Looks a module name up at run time."""
+    return getattr(sys.modules[__name__], "ANN")
+
+
+@step
+def s_subprocess(ctx):
+    """Runs a project script."""
+    return subprocess.run([sys.executable, "tool.py"], check=True)
+
+
+@step
+@traced
+def s_wrapped(ctx):
+    """Wrapped by a decorator of the project's."""
+    return 1
+
+
+@step
+def s_star(ctx):
+    """Uses a name a star import brings."""
+    return starred()
+
+
+@step
+def s_plain(ctx):
+    """Uses nothing of the project's."""
+    return 2
+'''
+
+PARTS = """
+import json, sys
+from pathlib import Path
+from blase_tui.core.codeuse import step_code
+from blase_tui.core.project import Project
+
+project = Project.discover(Path.cwd())
+steps = project.load_steps()
+print(json.dumps({n: step_code(project.root, i.func, entry=project.root / "main.py").parts for n, i in steps.items()}))
+"""
+
+
+def test_code_a_step_uses_however_it_reaches_it(tmp_path: Path) -> None:
+    """Each edit reruns exactly the steps that use what changed: a module that does something when imported
+    (seeds the RNG, registers a plugin) counts for every step of the module importing it, a name looked up in
+    sys.modules makes every file count, a script a step runs is its code; a wrapper, a star import and a
+    `try: import` do not make unrelated steps rerun."""
+    import sys as _sys
+
+    root = make_project(tmp_path / "shapes", main_src=SHAPES, toml='[project]\nname = "shapes"\n')
+    files = {"registry.py": "REG = {}\n", "seeding.py": "import random\n\nrandom.seed(1)\n",
+             "plugins_a.py": 'from registry import REG\n\nREG["a"] = lambda: "a1"\n', "tool.py": "print(1)\n",
+             "starmod.py": "def starred():\n    return 1\n\n\ndef other():\n    return 2\n",
+             "optmod.py": "X = 1\n"}
+    for name, text in files.items():
+        (root / name).write_text(text)
+
+    def parts() -> dict[str, dict[str, str]]:
+        proc = subprocess.run([_sys.executable, "-c", PARTS], cwd=root, capture_output=True, text=True, check=True,
+                              env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+        return json.loads(proc.stdout)
+
+    def changed_by(file: str, text: str) -> set[str]:
+        before = parts()
+        (root / file).write_text(text)
+        after = parts()
+        return {step for step in before if before[step] != after[step]}
+
+    assert changed_by("seeding.py", "import random\n\nrandom.seed(2)\n") == set(parts())
+    assert "s_registry" in changed_by("plugins_a.py", 'from registry import REG\n\nREG["a"] = lambda: "a2"\n')
+    assert changed_by("main.py", SHAPES.replace('ANN = "ann1"', 'ANN = "ann2"')) == {"s_lookup"}
+    assert changed_by("tool.py", "print(2)\n") == {"s_subprocess", "s_lookup"}
+    assert changed_by("starmod.py", "def starred():\n    return 3\n\n\ndef other():\n    return 2\n") == \
+        {"s_star", "s_lookup"}
+    assert changed_by("optmod.py", "X = 2\n") == {"s_lookup"}, "only the step that looks everything up"
+    edited = (root / "main.py").read_text().replace('"""Uses nothing of the project\'s."""\n    return 2',
+                                                    '"""Uses nothing of the project\'s."""\n    return 3')
+    assert changed_by("main.py", edited) == {"s_plain", "s_lookup"}, "a wrapped step does not take every edit"

@@ -104,6 +104,18 @@ class _Index:
     imports: dict[str, list[_Import]] = field(default_factory=dict)
     star: list[_Import] = field(default_factory=list)
     prelude: list[ast.stmt] = field(default_factory=list)
+    registers: bool = False  # a definition's decorator may register it somewhere on import (``@register("a")``)
+
+    @property
+    def effects(self) -> bool:
+        """Whether importing the module does something beyond defining names (``random.seed(1)``,
+        ``REG["a"] = f``, a registering decorator): a step of a module that imports it depends on it."""
+        return bool(self.prelude) or self.registers
+
+    @property
+    def exported(self) -> set[str]:
+        """The names ``from module import *`` may bind."""
+        return set(self.defs) | set(self.imports)
 
     def text(self, node: ast.AST) -> str:
         """A definition's source, decorators included (a comment inside it counts; moving it does not)."""
@@ -158,21 +170,56 @@ def _index(path: Path) -> _Index | None:
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
             and isinstance(body[0].value.value, str):
         body = body[1:]  # the module's docstring
-    _walk_top(index, body, top=True)
+    _walk_top(index, body)
     _INDEXES[key] = index
     return index
 
 
-def _walk_top(index: _Index, body: list[ast.stmt], *, top: bool) -> None:
+# decorators that only wrap or describe what they decorate: they register nothing on import
+_PURE_DECORATORS = {"dataclass", "lru_cache", "cache", "cached_property", "property", "staticmethod", "classmethod",
+                    "wraps", "total_ordering", "contextmanager", "asynccontextmanager", "overload", "abstractmethod",
+                    "singledispatch", "final", "setter", "getter", "deleter", "step"}
+
+
+def _decorator_name(node: ast.AST) -> str:
+    node = node.func if isinstance(node, ast.Call) else node
+    return node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+
+
+def _binds_only(node: ast.stmt) -> bool:
+    """Whether a compound statement only binds names (``try: import x except ImportError: x = None``, an ``if``
+    choosing a definition): it is then part of the names it binds, not of every step."""
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Import | ast.ImportFrom | ast.Pass):
+        return True
+    if isinstance(node, ast.Expr):
+        return isinstance(node.value, ast.Constant)
+    if isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        return all(_bound(t) is not None for t in targets)
+    if isinstance(node, ast.If | ast.Try):
+        inner = [*node.body, *node.orelse, *getattr(node, "finalbody", [])]
+        inner += [s for h in getattr(node, "handlers", []) for s in h.body]
+        return all(_binds_only(s) for s in inner)
+    return False
+
+
+def _walk_top(index: _Index, body: list[ast.stmt], *, owner: ast.stmt | None = None) -> None:
+    """Index a module's top-level statements; inside a top-level ``if``/``try`` (``owner``), a name bound there
+    is defined by the whole statement (the condition chooses which binding holds)."""
     for node in body:
         if _is_main_guard(node):
             continue
+        where = owner or node
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            index.defs.setdefault(node.name, []).append(node)
+            index.defs.setdefault(node.name, []).append(where)
+            index.registers = index.registers or any(_decorator_name(d) not in _PURE_DECORATORS
+                                                     for d in node.decorator_list)
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 bound = alias.asname or alias.name.split(".")[0]
                 index.imports.setdefault(bound, []).append(_Import(alias.name, 0, None))
+                if owner is not None:
+                    index.defs.setdefault(bound, []).append(owner)
         elif isinstance(node, ast.ImportFrom):
             for alias in node.names:
                 if alias.name == "*":
@@ -180,22 +227,23 @@ def _walk_top(index: _Index, body: list[ast.stmt], *, top: bool) -> None:
                 else:
                     index.imports.setdefault(alias.asname or alias.name, []).append(
                         _Import(node.module or "", node.level, alias.name))
+                    if owner is not None:
+                        index.defs.setdefault(alias.asname or alias.name, []).append(owner)
         elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names = [_bound(t) for t in targets]
-            if top and any(n is None for n in names):
-                index.prelude.append(node)
+            if owner is None and any(n is None for n in names):
+                index.prelude.append(node)  # `REG["a"] = f`, `torch.backends.x = True`: it changes something
             for group in names:
                 for name in group or []:
-                    index.defs.setdefault(name, []).append(node)
+                    index.defs.setdefault(name, []).append(where)
         else:
-            if top:  # (inside a top-level `if` or `try`, the whole statement is already there)
+            if owner is None and not _binds_only(node):
                 index.prelude.append(node)
-            # definitions and imports inside `try:`/`if` at the top level still bind module names
             for inner in ("body", "orelse", "finalbody"):
-                _walk_top(index, getattr(node, inner, []) or [], top=False)
+                _walk_top(index, getattr(node, inner, []) or [], owner=where)
             for handler in getattr(node, "handlers", []) or []:
-                _walk_top(index, handler.body, top=False)
+                _walk_top(index, handler.body, owner=where)
 
 
 def definitions(path: Path) -> dict[str, str]:
@@ -204,28 +252,35 @@ def definitions(path: Path) -> dict[str, str]:
     index = _index(path)
     if index is None:
         return {}
-    out = {name: "".join(index.text(n) for n in nodes) for name, nodes in index.defs.items()}
+    out = {name: "".join(dict.fromkeys(index.text(n) for n in nodes)) for name, nodes in index.defs.items()}
     if index.prelude:
         out[MODULE_PART] = "".join(index.text(n) for n in index.prelude)
     return out
 
 
-def _names(node: ast.AST) -> tuple[set[str], list[_Import], bool]:
-    """The names ``node`` uses, the imports inside it, and whether it chooses code at run time."""
+def _names(node: ast.AST) -> tuple[set[str], list[_Import], bool, set[str]]:
+    """The names ``node`` uses, the imports inside it, whether it chooses code at run time, and the ``.py``
+    paths it names (a script it runs: ``subprocess.run([sys.executable, "tool.py"])``)."""
     names: set[str] = set()
     imports: list[_Import] = []
+    scripts: set[str] = set()
     dynamic = False
     for sub in ast.walk(node):
         if isinstance(sub, ast.Name):
             names.add(sub.id)
             dynamic = dynamic or sub.id in _DYNAMIC
         elif isinstance(sub, ast.Attribute):
-            dynamic = dynamic or sub.attr in _DYNAMIC
+            # `sys.modules[__name__]`: a name looked up at run time
+            dynamic = dynamic or sub.attr in _DYNAMIC or (
+                sub.attr == "modules" and isinstance(sub.value, ast.Name) and sub.value.id == "sys")
         elif isinstance(sub, ast.Import):
             imports += [_Import(a.name, 0, None) for a in sub.names]
         elif isinstance(sub, ast.ImportFrom):
             imports += [_Import(sub.module or "", sub.level, None if a.name == "*" else a.name) for a in sub.names]
-    return names, imports, dynamic
+        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value.endswith(".py") \
+                and len(sub.value) < 300 and "\n" not in sub.value:
+            scripts.add(sub.value)
+    return names, imports, dynamic, scripts
 
 
 def _all_imports(path: Path) -> list[_Import]:
@@ -233,8 +288,7 @@ def _all_imports(path: Path) -> list[_Import]:
     index = _index(path)
     if index is None:
         return []
-    _, imports, _ = _names(ast.parse(index.source))
-    return imports
+    return _names(ast.parse(index.source))[1]
 
 
 # ------------------------------------------------------------------------------------- module resolution
@@ -311,6 +365,7 @@ def step_code(root: Path, func: Any = None, script: Path | None = None, entry: P
     resolver = _Resolver(root)
     source_file = None
     if func is not None:
+        func = inspect.unwrap(func)  # a step wrapped by a decorator of the user's (functools.wraps): its own code
         try:
             source_file = resolver.project_file(inspect.getsourcefile(func))
         except TypeError:  # a builtin or a callable object: no source file
@@ -338,8 +393,16 @@ def step_code(root: Path, func: Any = None, script: Path | None = None, entry: P
         parts[f"{rel}::{MODULE_PART}"] = hash_bytes("".join(index.text(n) for n in index.prelude).encode())
         for n in index.prelude:
             todo += sorted(_names(n)[0])
-    for imp in index.star:
-        modules += resolver.files(imp, source_file)
+    # project modules imported at the top that do something when imported (seed the RNG, register a plugin):
+    # every step of this module runs after them; those that only define names count where a step uses them
+    starred: list[tuple[Path, set[str]]] = []
+    for imp in [i for found in index.imports.values() for i in found] + index.star:
+        for path in resolver.files(imp, source_file):
+            module = _index(path)
+            if module is None or module.effects:
+                modules.append(path)
+            elif imp in index.star:
+                starred.append((path, module.exported))
     seen: set[str] = set()
     while todo:
         name = todo.pop()
@@ -348,18 +411,24 @@ def step_code(root: Path, func: Any = None, script: Path | None = None, entry: P
         seen.add(name)
         for imp in index.imports.get(name, []):
             modules += resolver.files(imp, source_file)
+        modules += [path for path, exported in starred if name in exported and name not in index.defs]
         nodes = index.defs.get(name)
         if not nodes:
             continue
-        parts[f"{rel}::{name}"] = hash_bytes("".join(index.text(n) for n in nodes).encode())
+        parts[f"{rel}::{name}"] = hash_bytes("".join(dict.fromkeys(index.text(n) for n in nodes)).encode())
         for n in nodes:
-            names, imports, dynamic = _names(n)
+            names, imports, dynamic, scripts = _names(n)
             if dynamic:
                 return whole_project(root, f"`{name}` in {rel} chooses code at run time (eval, exec, globals,"
-                                           " __import__ or importlib)")
+                                           " sys.modules, __import__ or importlib)")
             todo += sorted(names - seen)
             for imp in imports:
                 modules += resolver.files(imp, source_file)
+            for named in scripts:  # a project script the step runs (a subprocess) is its code too
+                for base in (root, source_file.parent):
+                    path = resolver.project_file(base / named)
+                    if path is not None and path.is_file():
+                        modules.append(path)
     entry_file = resolver.project_file(entry) if entry is not None else None
     if entry_file is not None and entry_file != source_file:
         # the steps live in another module the entry imports: the entry's own top-level statements run first

@@ -93,10 +93,12 @@ class Project:
         except Exception as exc:
             frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
             where = f" ({Path(frame.filename).name}, line {frame.lineno})" if frame else ""
+            text = str(exc)
             if isinstance(exc, SyntaxError):
                 where = f" ({Path(exc.filename or path).name}, line {exc.lineno})"
+                text = exc.msg  # str() already ends with where it is
             raise ConfigError(
-                f"could not import {self.config.entry}: {type(exc).__name__}: {exc}{where}; fix it and run again."
+                f"could not import {self.config.entry}: {type(exc).__name__}: {text}{where}; fix it and run again."
             ) from exc
         found = steps_mod.registered()
         if not found:

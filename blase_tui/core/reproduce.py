@@ -87,6 +87,12 @@ def environment_differences(recorded: dict[str, Any] | None, current: dict[str, 
     for key in ("python", "implementation", "platform", "machine"):
         if recorded.get(key) != current.get(key):
             lines.append(f"{key}: {recorded.get(key)} when recorded, {current.get(key)} now")
+    then, now = recorded.get("threads"), current.get("threads")
+    if then is not None and then != now:
+        def said(t: dict[str, Any]) -> str:
+            return ", ".join(f"{k}={v}" for k, v in sorted(t.items())) or "none"
+        lines.append(f"threads: {said(then)} when recorded, {said(now or {})} now (float results of PyTorch, BLAS and"
+                     " scikit-learn can differ in the last digits with another thread count)")
     old, new = recorded.get("packages") or {}, current.get("packages") or {}
     for name in sorted(set(old) | set(new)):
         if old.get(name) != new.get(name):
@@ -134,7 +140,7 @@ def reproduce(project: Project, run_ref: str, *, step: str | None = None, code: 
 
         shadow = RunStore(folder)
         try:
-            seed_project_state(shadow, store, before=min((s["started"] for s in steps if s["started"]), default=None))
+            seed_project_state(shadow, store, before=_state_time(store, desc, steps))
             referenced = _lay_out_runs(project, steps, shadow, run_id)
         finally:
             shadow.close()
@@ -154,6 +160,18 @@ def reproduce(project: Project, run_ref: str, *, step: str | None = None, code: 
     else:
         shutil.rmtree(folder, ignore_errors=True)
     return report
+
+
+def _state_time(store: Any, desc: dict[str, Any], steps: list[dict[str, Any]]) -> float | None:
+    """When the steps first ran, for the project state they read (exclusion sets, labels): for a reproduction,
+    when the run it reproduces ran them (its own steps read that run's state, not the project's at the time)."""
+    names = {s["step"] for s in steps}
+    seen = {desc["id"]}
+    while (origin := (desc.get("tags") or {}).get(REPRODUCES)) and origin not in seen and store.get_run(origin):
+        seen.add(origin)
+        desc = store.describe_run(origin)
+        steps = [s for s in desc["steps"] if s["step"] in names] or steps
+    return min((s["started"] for s in steps if s["started"]), default=None)
 
 
 # ------------------------------------------------------------------------------------------------- commands
@@ -467,9 +485,10 @@ def _content(project: Project, kind: str, path: str, digest: str, elsewhere: Pat
     return None
 
 
-def first_differences(name: str, old: bytes, new: bytes, lines: int = 6) -> list[str]:
-    """The first lines that differ between two versions of a text or JSON output (JSON laid out one key per
-    line, keys sorted, so a one-line file still shows which value changed); [] for binary content."""
+def first_differences(name: str, old: bytes, new: bytes, lines: int = 12) -> list[str]:
+    """The first lines that differ between two versions of a text or JSON output, each old line beside its new
+    one, and how many more differ (JSON laid out one key per line, in the file's order, so a one-line file still
+    shows which value changed); [] for binary content."""
     import difflib
 
     def text(data: bytes) -> list[str] | None:
@@ -479,21 +498,34 @@ def first_differences(name: str, old: bytes, new: bytes, lines: int = 6) -> list
             return None
         if name.endswith(".json"):
             try:
-                decoded = json.dumps(json.loads(decoded), indent=1, sort_keys=True, default=str)
+                decoded = json.dumps(json.loads(decoded), indent=1, default=str)
             except ValueError:
                 pass
         return decoded.splitlines()
 
+    def cut(line: str) -> str:
+        return line if len(line) <= 160 else line[:157] + "..."
+
     a, b = text(old), text(new)
     if a is None or b is None:
         return []
-    out = []
-    for line in difflib.unified_diff(a, b, "recorded", "now", n=0, lineterm=""):
-        if line.startswith(("---", "+++")):
+    out: list[str] = []
+    left = 0
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
             continue
-        out.append(line if len(line) <= 160 else line[:157] + "...")
-        if len(out) >= lines:
-            break
+        pairs = [(f"- {x}" if x is not None else None, f"+ {y}" if y is not None else None)
+                 for x, y in itertools.zip_longest(a[i1:i2], b[j1:j2])]
+        for k, (minus, plus) in enumerate(pairs):
+            shown = [cut(x) for x in (minus, plus) if x is not None]
+            if left or len(out) + len(shown) + (1 if k == 0 else 0) > lines:
+                left += sum(x is not None for p in pairs[k:] for x in p)
+                break
+            if k == 0:
+                out.append(f"@@ line {i1 + 1} @@")
+            out += shown
+    if left:
+        out.append(f"... and {left} more differing line{'s' if left > 1 else ''}")
     return out
 
 

@@ -62,8 +62,20 @@ _IN_PROCESS: dict[str, dict[str, Any]] = {}
 
 def environment_hash(env: dict[str, Any]) -> str:
     """What the signature compares: everything but the interpreter's path, which differs between `blase`
-    (``bin/python3``) and ``python main.py`` (``bin/python``) for the same environment (``prefix`` says which)."""
-    return hash_json({k: v for k, v in env.items() if k != "executable"})
+    (``bin/python3``) and ``python main.py`` (``bin/python``) for the same environment (``prefix`` says which),
+    and the thread settings (recorded, and named by ``runs reproduce`` when they differ, but a cron job and a
+    terminal with other settings should reuse each other's work)."""
+    return hash_json({k: v for k, v in env.items() if k not in ("executable", "threads")})
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
+
+
+def threads() -> dict[str, Any]:
+    """How many threads numeric libraries may use here: the CPUs and the variables that cap them. PyTorch,
+    BLAS and scikit-learn sum floats in another order with another thread count, so a reproduction with other
+    settings can differ in the last digits."""
+    return {"cpus": os.cpu_count(), **{v: os.environ[v] for v in THREAD_VARIABLES if v in os.environ}}
 
 
 def _site_dirs() -> list[str]:
@@ -75,13 +87,13 @@ def environment(cache_dir: Path | None = None) -> dict[str, Any]:
     by the interpreter and the modification times of its site-packages folders (an install changes them)."""
     key = hash_json([sys.executable, sys.prefix, [(d, os.stat(d).st_mtime_ns) for d in _site_dirs()]])
     if key in _IN_PROCESS:
-        return _IN_PROCESS[key]
+        return {**_IN_PROCESS[key], "threads": threads()}
     cache = cache_dir / f"env-{key[:16]}.json" if cache_dir else None
     if cache is not None and cache.is_file():
         try:
             env = json.loads(cache.read_text())
             _IN_PROCESS[key] = env
-            return env
+            return {**env, "threads": threads()}
         except (OSError, ValueError):
             pass
     from importlib import metadata
@@ -109,7 +121,7 @@ def environment(cache_dir: Path | None = None) -> dict[str, Any]:
             os.replace(tmp, cache)
         except OSError:
             pass
-    return env
+    return {**env, "threads": threads()}
 
 
 def project_code_files(root: Path, entry: str, scripts: tuple[str, ...] = (), extra: tuple[Path, ...] = ()) -> list[Path]:
