@@ -156,10 +156,10 @@ async def test_run_started_outside_appears_live(project: Path, spawn) -> None:
         runs = table(app)
         assert not runs.rows
         proc = spawn("step", "slow", cwd=project)
-        await until(pilot, lambda: runs.rows and next(iter(runs.rows.values()))["status"] == "running",
-                    what="the outside run to show as running")
+        # (the run's row is written a moment before its step's: wait for both, as a refresh shows them)
+        await until(pilot, lambda: runs.rows and next(iter(runs.rows.values()))["status"] == "running"
+                    and next(iter(runs.rows.values()))["steps"] == ["slow"], what="the outside run to show as running")
         run_id = runs.order[0]
-        assert runs.rows[run_id]["steps"] == ["slow"]
         # open it: the Live tab follows the step started elsewhere
         await pilot.press("enter")
         screen = await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen)
