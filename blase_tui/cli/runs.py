@@ -76,6 +76,7 @@ def show_command(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Everything about one run: steps, params, metrics, artifacts, datasets, environment, git."""
+    from blase_tui.store.exclusions import dataset_label
     from blase_tui.store.runstore import REPRODUCES
 
     store = _store()
@@ -114,7 +115,7 @@ def show_command(
             c.print("    metrics: " + ", ".join(f"{k}={common.fmt_value(v)}" for k, v in s["metrics"].items()))
         for d in s["datasets"]:
             verb = "read" if d["role"] == "input" else "wrote"
-            c.print(f"    {verb} {d['name']}  {common.fmt_bytes(d['bytes'])}  {fmt_hash(d['hash'])}")
+            c.print(f"    {verb} {dataset_label(d)}  {common.fmt_bytes(d['bytes'])}  {fmt_hash(d['hash'])}")
         for a in s["artifacts"]:
             c.print(f"    artifact {a['name']}  {common.fmt_bytes(a['size'])}  {fmt_hash(a['hash'])}")
         sig = s["signature"]
@@ -123,7 +124,7 @@ def show_command(
                     f"  env {fmt_hash(sig['env_hash'])}")
     for d in desc["datasets"]:
         verb = "read" if d["role"] == "input" else "wrote"
-        c.print(f"  {verb} {d['name']}  {common.fmt_bytes(d['bytes'])}  {fmt_hash(d['hash'])}")
+        c.print(f"  {verb} {dataset_label(d)}  {common.fmt_bytes(d['bytes'])}  {fmt_hash(d['hash'])}")
     code = [a for a in desc["artifacts"] if a["name"].startswith("code/")]
     for a in desc["artifacts"]:
         if not a["name"].startswith("code/"):

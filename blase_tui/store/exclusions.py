@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 from blase_tui.errors import BlaseError
 from blase_tui.store import journal
@@ -18,6 +19,13 @@ DATASET = "exclusions:"
 def is_exclusion_set(path: str | None) -> bool:
     """Whether a recorded dataset path names an exclusion set rather than a file or folder."""
     return bool(path) and str(path).startswith(DATASET)
+
+
+def dataset_label(dataset: Any) -> str:
+    """How listings name a recorded dataset: its name, or for an exclusion set the version it was
+    (``exclusions:cleaned_v1``, where the step asked for ``cleaned``)."""
+    path, name = dataset["path"], dataset["name"]
+    return str(path) if is_exclusion_set(path) else str(name or path or "")
 
 
 def save(store: RunStore, name: str, reasons: dict[str, str], *, run_id: str | None = None,

@@ -20,6 +20,7 @@ from textual.widgets.option_list import Option
 
 from blase_tui.core.fmt import STATUS_STYLE, fmt_bytes, fmt_hash, fmt_seconds, fmt_time, fmt_value
 from blase_tui.core.project import Project
+from blase_tui.store.exclusions import dataset_label
 from blase_tui.tui.screens.base import BlaseScreen
 from blase_tui.tui.widgets.wrapped_log import WrappedLog
 
@@ -85,7 +86,7 @@ def render_details(desc: dict[str, Any], width: int = 80) -> Group:
         data.add_column(col, no_wrap=col != "name")
     for owner, sets in [("(run)", desc["datasets"])] + [(s["step"], s["datasets"]) for s in desc["steps"]]:
         for d in sets:
-            data.add_row(owner, d["role"], d["name"] or d["path"] or "", str(d["records"] or "-"), fmt_bytes(d["bytes"]),
+            data.add_row(owner, d["role"], dataset_label(d), str(d["records"] or "-"), fmt_bytes(d["bytes"]),
                          fmt_hash(d["hash"]))
     lineage = None
     if desc.get("lineage"):
