@@ -372,3 +372,98 @@ def test_code_a_step_uses_however_it_reaches_it(tmp_path: Path) -> None:
     edited = (root / "main.py").read_text().replace('"""Uses nothing of the project\'s."""\n    return 2',
                                                     '"""Uses nothing of the project\'s."""\n    return 3')
     assert changed_by("main.py", edited) == {"s_plain", "s_lookup"}, "a wrapped step does not take every edit"
+
+
+def test_code_that_runs_on_import_counts_wherever_the_step_is(tmp_path: Path) -> None:
+    """A registering decorator in the step's own module, an entry module that seeds the RNG on import while the
+    steps live in another module, and a module that imports by name at its top level."""
+    import os as _os
+    import sys as _sys
+
+    root = make_project(tmp_path / "imports", main_src="import seeding  # noqa: F401\nfrom pipeline import *\n",
+                        toml='[project]\nname = "imports"\n')
+    (root / "seeding.py").write_text("import random\n\nrandom.seed(1)\n")
+    (root / "pipeline.py").write_text('''
+import importlib
+
+from blase_tui import step
+
+REG = {}
+
+
+def register(name):
+    def wrap(func):
+        REG[name] = func
+        return func
+    return wrap
+
+
+@register("double")
+def double(x):
+    return 2 * x
+
+
+@step
+def use_registry(ctx):
+    """Looks the function up by name."""
+    return REG["double"](3)
+''')
+    (root / "loader.py").write_text('import importlib\n\nPLUGIN = importlib.import_module("plugin")\n')
+    (root / "plugin.py").write_text("VALUE = 1\n")
+
+    def parts() -> dict[str, dict[str, str]]:
+        proc = subprocess.run([_sys.executable, "-c", PARTS], cwd=root, capture_output=True, text=True, check=True,
+                              env={**_os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+        return json.loads(proc.stdout)
+
+    first = parts()["use_registry"]
+    assert "seeding.py" in first, "the entry's import that seeds the RNG runs before every step"
+    pipeline = (root / "pipeline.py").read_text()
+    (root / "pipeline.py").write_text(pipeline.replace("return 2 * x", "return 3 * x"))
+    assert parts()["use_registry"] != first, "a registered function the step looks up is its code"
+    (root / "pipeline.py").write_text("import loader  # noqa: F401\n" + pipeline)
+    assert "plugin.py" in parts()["use_registry"], "in doubt (an import by name on import): every file"
+
+
+def test_png_shards_in_nested_folders_hash_as_every_reader_does(tmp_path: Path) -> None:
+    """Keys that become folders whose names sort differently as text and as paths (`a-b/` before `a/`)."""
+    import numpy as np
+
+    from blase_tui import Load
+    from blase_tui.modules.batch import Batch, BatchMeta
+    from blase_tui.store.filehash import dataset_hash
+
+    images = np.zeros((4, 4, 4), dtype=np.uint8)
+    batch = Batch(["a/x", "a-b/y", "a/b/z", "ab"], {"image": images}, BatchMeta("t", 0))
+    out = tmp_path / "pngs"
+    manifest = json.loads(Load().save_to_filesystem(batch, out, format="png").read_text())
+    assert manifest["hash"] == dataset_hash(None, out)
+
+
+def test_json_records_whose_fields_disagree_are_one_sentence(tmp_path: Path) -> None:
+    from blase_tui import Extract
+    from blase_tui.modules.readers.common import DataError
+
+    (tmp_path / "a.json").write_text(json.dumps([{"id": 1}, {"id": "A7"}]))
+    with pytest.raises(DataError, match="disagree on the field `id`: a number in one, text in record 2"):
+        list(Extract().load_json(tmp_path / "a.json"))
+
+
+def test_a_crafted_run_json_code_field_is_refused_quietly(tmp_path: Path, blase) -> None:
+    """`code` as a list, code parts leading out of the project: reindex takes the run without them (no
+    traceback), and nothing outside the project is read as the run's code or changed."""
+    root = make_project(tmp_path / "p", main_src=SEED_004, toml='[project]\nname = "p"\n')
+    outside = tmp_path / "decoy.py"
+    outside.write_text("SECRET = 1\n")
+    run_id = "20261206-000000000-zzzzzz"
+    folder = root / "runs" / run_id / "cutouts"
+    folder.mkdir(parents=True)
+    (root / "runs" / run_id / "run.json").write_text(json.dumps({
+        "format": 1, "id": run_id, "status": "succeeded", "started": 1.0, "ended": 2.0, "steps": [
+            {"step": "cutouts", "folder": "cutouts", "status": "succeeded", "started": 1.0, "ended": 2.0,
+             "code": ["main.py"], "code_loaded": {"../decoy.py": "0" * 64}, "params": {}, "artifacts": [],
+             "datasets": []}]}))
+    proc = blase("runs", "reindex", cwd=root)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert show_json(blase, root, run_id)["steps"][0]["code"] == {}
+    assert outside.read_text() == "SECRET = 1\n"

@@ -25,7 +25,7 @@ import ast
 import inspect
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,11 +51,6 @@ class CodeUse:
     @property
     def digest(self) -> str:
         return hash_json(sorted(self.parts.items()))
-
-    @property
-    def files(self) -> list[str]:
-        """The project files (relative paths) the parts come from."""
-        return sorted({part_file(k) for k in self.parts})
 
 
 def part_file(part: str) -> str:
@@ -104,13 +99,21 @@ class _Index:
     imports: dict[str, list[_Import]] = field(default_factory=dict)
     star: list[_Import] = field(default_factory=list)
     prelude: list[ast.stmt] = field(default_factory=list)
-    registers: bool = False  # a definition's decorator may register it somewhere on import (``@register("a")``)
+    registered: set[str] = field(default_factory=set)  # definitions a decorator may register on import
+    imports_anywhere: list[_Import] = field(default_factory=list)  # every import statement, at any depth
+    dynamic: bool = False  # what runs on import chooses code at run time (``importlib.import_module(...)``)
 
     @property
     def effects(self) -> bool:
         """Whether importing the module does something beyond defining names (``random.seed(1)``,
         ``REG["a"] = f``, a registering decorator): a step of a module that imports it depends on it."""
-        return bool(self.prelude) or self.registers
+        return bool(self.prelude) or bool(self.registered) or self.dynamic
+
+    def source_of(self, name: str) -> str:
+        """The source a part ``module::name`` is hashed by (``<module>``: the statements that are not
+        definitions), each statement once."""
+        nodes = self.prelude if name == MODULE_PART else self.defs.get(name, [])
+        return "".join(dict.fromkeys(self.text(n) for n in nodes))
 
     @property
     def exported(self) -> set[str]:
@@ -171,6 +174,9 @@ def _index(path: Path) -> _Index | None:
             and isinstance(body[0].value.value, str):
         body = body[1:]  # the module's docstring
     _walk_top(index, body)
+    _, index.imports_anywhere, _, _ = _names(tree)
+    # what runs on import (all but function bodies) chooses code at run time: `X = importlib.import_module(...)`
+    index.dynamic = any(_names(n)[2] for n in body if not isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))
     _INDEXES[key] = index
     return index
 
@@ -212,8 +218,8 @@ def _walk_top(index: _Index, body: list[ast.stmt], *, owner: ast.stmt | None = N
         where = owner or node
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             index.defs.setdefault(node.name, []).append(where)
-            index.registers = index.registers or any(_decorator_name(d) not in _PURE_DECORATORS
-                                                     for d in node.decorator_list)
+            if any(_decorator_name(d) not in _PURE_DECORATORS for d in node.decorator_list):
+                index.registered.add(node.name)
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 bound = alias.asname or alias.name.split(".")[0]
@@ -252,10 +258,7 @@ def definitions(path: Path) -> dict[str, str]:
     index = _index(path)
     if index is None:
         return {}
-    out = {name: "".join(dict.fromkeys(index.text(n) for n in nodes)) for name, nodes in index.defs.items()}
-    if index.prelude:
-        out[MODULE_PART] = "".join(index.text(n) for n in index.prelude)
-    return out
+    return {name: index.source_of(name) for name in [*index.defs, *([MODULE_PART] if index.prelude else [])]}
 
 
 def _names(node: ast.AST) -> tuple[set[str], list[_Import], bool, set[str]]:
@@ -281,14 +284,6 @@ def _names(node: ast.AST) -> tuple[set[str], list[_Import], bool, set[str]]:
                 and len(sub.value) < 300 and "\n" not in sub.value:
             scripts.add(sub.value)
     return names, imports, dynamic, scripts
-
-
-def _all_imports(path: Path) -> list[_Import]:
-    """Every import statement of a module, at any depth."""
-    index = _index(path)
-    if index is None:
-        return []
-    return _names(ast.parse(index.source))[1]
 
 
 # ------------------------------------------------------------------------------------- module resolution
@@ -389,20 +384,15 @@ def step_code(root: Path, func: Any = None, script: Path | None = None, entry: P
         todo: list[str] = []
     else:
         todo = [func.__name__]
+    if index.dynamic:
+        return whole_project(root, f"the top level of {rel} chooses code at run time (importlib, exec, ...)")
     if index.prelude:
-        parts[f"{rel}::{MODULE_PART}"] = hash_bytes("".join(index.text(n) for n in index.prelude).encode())
+        parts[f"{rel}::{MODULE_PART}"] = hash_bytes(index.source_of(MODULE_PART).encode())
         for n in index.prelude:
             todo += sorted(_names(n)[0])
-    # project modules imported at the top that do something when imported (seed the RNG, register a plugin):
-    # every step of this module runs after them; those that only define names count where a step uses them
+    todo += sorted(index.registered)  # registered on import: whatever looks them up may be this step
     starred: list[tuple[Path, set[str]]] = []
-    for imp in [i for found in index.imports.values() for i in found] + index.star:
-        for path in resolver.files(imp, source_file):
-            module = _index(path)
-            if module is None or module.effects:
-                modules.append(path)
-            elif imp in index.star:
-                starred.append((path, module.exported))
+    modules += _imports_with_effects(resolver, index, source_file, starred)
     seen: set[str] = set()
     while todo:
         name = todo.pop()
@@ -415,7 +405,7 @@ def step_code(root: Path, func: Any = None, script: Path | None = None, entry: P
         nodes = index.defs.get(name)
         if not nodes:
             continue
-        parts[f"{rel}::{name}"] = hash_bytes("".join(dict.fromkeys(index.text(n) for n in nodes)).encode())
+        parts[f"{rel}::{name}"] = hash_bytes(index.source_of(name).encode())
         for n in nodes:
             names, imports, dynamic, scripts = _names(n)
             if dynamic:
@@ -433,14 +423,37 @@ def step_code(root: Path, func: Any = None, script: Path | None = None, entry: P
     if entry_file is not None and entry_file != source_file:
         # the steps live in another module the entry imports: the entry's own top-level statements run first
         entry_index = _index(entry_file)
-        if entry_index is None:
-            return whole_project(root, f"{entry_file.relative_to(root)} cannot be parsed")
+        if entry_index is None or entry_index.dynamic:
+            return whole_project(root, f"{entry_file.relative_to(root)} cannot be parsed or chooses code at run time")
         if entry_index.prelude:
             parts[f"{entry_file.relative_to(root).as_posix()}::{MODULE_PART}"] = hash_bytes(
-                "".join(entry_index.text(n) for n in entry_index.prelude).encode())
-    for path in _closure(resolver, modules):
-        parts[path.relative_to(root).as_posix()] = hash_file(path)
+                entry_index.source_of(MODULE_PART).encode())
+        modules += _imports_with_effects(resolver, entry_index, entry_file, [])
+    closure = _closure(resolver, modules)
+    if any((module := _index(path)) is None or module.dynamic for path in closure):
+        return whole_project(root, "a module the step imports cannot be parsed or chooses code at run time")
+    try:
+        for path in closure:
+            parts[path.relative_to(root).as_posix()] = hash_file(path)
+    except OSError as exc:  # a module loaded here, deleted on disk since: nothing to compare with
+        return whole_project(root, f"{exc.filename} cannot be read")
     return CodeUse(parts)
+
+
+def _imports_with_effects(resolver: _Resolver, index: _Index, file: Path,
+                          starred: list[tuple[Path, set[str]]]) -> list[Path]:
+    """The project modules a module imports at its top level that do something when imported (seed the RNG,
+    register a plugin): every step of that module runs after them. Those that only define names count where a
+    step uses them; for star imports of those, ``starred`` gets the names they bring."""
+    out = []
+    for imp in [i for found in index.imports.values() for i in found] + index.star:
+        for path in resolver.files(imp, file):
+            module = _index(path)
+            if module is None or module.effects:
+                out.append(path)
+            elif imp in index.star:
+                starred.append((path, module.exported))
+    return out
 
 
 def _step_node(index: _Index, func: Any) -> ast.AST | None:
@@ -467,7 +480,8 @@ def _closure(resolver: _Resolver, start: Iterable[Path]) -> list[Path]:
         if path in found:
             continue
         found[path] = None
-        for imp in _all_imports(path):
+        module = _index(path)
+        for imp in module.imports_anywhere if module is not None else []:
             todo += [p for p in resolver.files(imp, path) if p not in found]
     return sorted(found)
 
@@ -479,9 +493,10 @@ def whole_project(root: Path, reason: str) -> CodeUse:
                    whole_project=True, reason=reason)
 
 
-def imported_since(before: set[str], root: Path) -> dict[str, str]:
+def imported_since(before: set[str], root: Path, *, names: bool = False) -> Any:
     """Project modules imported since ``before`` (a snapshot of ``sys.modules``' names): what the step imported
-    while it ran, which static analysis may not have seen (``importlib``, a plugin loading user code)."""
+    while it ran, which static analysis may not have seen (``importlib``, a plugin loading user code).
+    ``{part: hash}``, or with ``names`` ``{module name: (part, hash)}``."""
     resolver = _Resolver(root.resolve())
     out = {}
     for name in set(sys.modules) - before:
@@ -489,15 +504,5 @@ def imported_since(before: set[str], root: Path) -> dict[str, str]:
         # (a module made by a tool may carry a bare name as its __file__: not a file of the project)
         path = resolver.project_file(file) if isinstance(file, str) and os.path.isabs(file) else None
         if path is not None and path.is_file():
-            out[path.relative_to(resolver.root).as_posix()] = hash_file(path)
-    return out
-
-
-def changed_parts(recorded: dict[str, str], root: Path) -> Iterator[str]:
-    """The recorded whole-file parts whose file is gone or differs now."""
-    for part, digest in recorded.items():
-        if "::" in part:
-            continue
-        path = root / part
-        if not path.is_file() or hash_file(path) != digest:
-            yield part
+            out[name] = (path.relative_to(resolver.root).as_posix(), hash_file(path))
+    return out if names else dict(out.values())

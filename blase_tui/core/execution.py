@@ -278,6 +278,9 @@ class StepExecution:
             store.record_environment(self.run_id, env, git)
         store.set_step_signature(self.step_run_id, sig, sig.digest, git)
         store.set_step_code(self.step_run_id, self.code.parts)
+        if self.code.whole_project:  # say why any edit anywhere reruns this step
+            self.logger.info("blase: every project file counts as the code of step `%s`: %s", self.step,
+                             self.code.reason)
         if self.params:
             store.log_params(self.run_id, self.params, self.step_run_id)
         return sig.digest
@@ -288,9 +291,11 @@ class StepExecution:
         every project module loaded in its process (kept with the run, so it can be reproduced: an entry module
         that imports a helper at the top needs it to import at all)."""
         store, root = self.project.store, self.project.root
-        store.set_step_code(self.step_run_id, {k: v for k, v in imported_since(self.modules_before, root).items()
-                                               if k not in self.code.parts}, how=CODE_IMPORTED)
-        store.set_step_code(self.step_run_id, imported_since(set(), root), how=CODE_LOADED)
+        loaded = imported_since(set(), root, names=True)
+        new = {name for name in loaded if name not in self.modules_before}
+        store.set_step_code(self.step_run_id, {part: digest for name, (part, digest) in loaded.items()
+                                               if name in new and part not in self.code.parts}, how=CODE_IMPORTED)
+        store.set_step_code(self.step_run_id, dict(loaded.values()), how=CODE_LOADED)
 
     def _run_ending(self) -> None:
         """What the step asked to be done as it ends (``recording.at_end``): a failure there is one line in the

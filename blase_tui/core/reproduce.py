@@ -334,6 +334,10 @@ def _lay_out_inputs(project: Project, steps: list[dict[str, Any]], folder: Path)
                 continue
             made.add(path)
             target = folder / path
+            if not target.resolve().is_relative_to(folder.resolve()) \
+                    or not (project.root / path).resolve().is_relative_to(project.root.resolve()):
+                notes.append(f"input {path} names a place outside the project; it was not laid out")
+                continue
             if target.exists():  # part of the code (blase.toml, a config file the run kept)
                 continue
             kept = store.cas.dataset_files(d["hash"]) if d["hash"] else None

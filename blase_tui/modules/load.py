@@ -63,6 +63,7 @@ class _Output:
         self.pending = 0  # batches sent to an executor's workers and not written here yet
         self.files: dict[str, str] = {}  # every data file written here: name -> xxh3 (the dataset's hash)
         self.foreign: bool | None = None  # the folder holds files this Load did not write (checked once)
+        self.finishing = False  # its hash and record are left to the end of the step (png: a file per record)
 
 
 class Load:
@@ -141,8 +142,7 @@ class Load:
     def _dataset_hash(self, out: _Output) -> str:
         """The folder's hash as every reader computes it (``filehash.dataset_hash``), from the files written here
         without listing or reading the folder again, unless it holds files of its own (then it is hashed)."""
-        from blase_tui.store.filehash import dataset_files, dataset_hash, is_data_file
-        from blase_tui.store.hashing import hash_json
+        from blase_tui.store.filehash import dataset_files, dataset_hash, is_data_file, pairs_hash
 
         if out.foreign is None:
             root = out.directory.resolve()
@@ -150,9 +150,19 @@ class Load:
                               for f in dataset_files(out.directory))
         if out.foreign:
             return dataset_hash(recording.store(), out.directory)
-        return "xxh3:" + hash_json(sorted((n, h) for n, h in out.files.items() if is_data_file(n)))
+        return pairs_hash((n, h) for n, h in out.files.items() if is_data_file(n))
 
     def _written(self, out: _Output) -> None:
+        if out.format == "png" and not out.finishing:
+            # a file per record: hashing and recording the folder after every shard would grow with the square of
+            # the records, so inside a step that is done once, as it ends (the manifest says no hash until then)
+            out.finishing = recording.at_end(lambda: self._finish(out))
+        if out.finishing:
+            self._write_manifest(out, digest=False)
+        else:
+            self._finish(out)
+
+    def _finish(self, out: _Output) -> None:
         manifest = self._write_manifest(out)
         if self.record:
             recording.dataset(out.directory, role="output", digest=manifest["hash"], records=out.records)
@@ -228,8 +238,8 @@ class Load:
         return files
 
     # -------------------------------------------------------------- manifest
-    def _write_manifest(self, out: _Output) -> dict[str, Any]:
-        digest = self._dataset_hash(out)
+    def _write_manifest(self, out: _Output, *, digest: bool = True) -> dict[str, Any]:
+        digest = self._dataset_hash(out) if digest else None
         manifest = {"format": out.format, "records": out.records, "shards": out.shards, "hash": digest,
                     "written": time.time()}
         atomic_write(out.directory / MANIFEST,

@@ -539,8 +539,11 @@ def last_checkpoint(file_name: str) -> Path | None:
 
 def training_inputs(run_id: str, step_run_id: int | None) -> list[Path]:
     """The folders the execution that trained a model read (to check a test split against them)."""
+    from blase_tui.store.exclusions import is_exclusion_set
+
     store = _store() or _project_store()
-    return [store.root / r["path"] for r in store.step_datasets(run_id, step_run_id or 0, role="input") if r["path"]]
+    return [store.root / r["path"] for r in store.step_datasets(run_id, step_run_id or 0, role="input")
+            if r["path"] and not is_exclusion_set(r["path"])]
 
 
 def previous_metrics(keys: list[str]) -> dict[str, Any] | None:

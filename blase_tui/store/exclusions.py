@@ -50,31 +50,27 @@ def save(store: RunStore, name: str, reasons: dict[str, str], *, run_id: str | N
 
 def load(store: RunStore, ref: str) -> dict[str, str]:
     """The keys and reasons of ``name_vN`` (or the newest version of ``name``)."""
-    match = _VERSIONED.match(ref)
-    if match:
-        name, version = match.group("name"), int(match.group("version"))
-    else:
-        name = ref
-        row = store.db.query("SELECT MAX(version) AS v FROM exclusions WHERE name = ?", (name,))
-        version = row[0]["v"] if row and row[0]["v"] is not None else None
-    rows = [] if version is None else store.db.query(
-        "SELECT key, reason FROM exclusions WHERE name = ? AND version = ?", (name, version))
-    if not rows:
-        known = sorted({f"{r['name']}_v{r['version']}" for r in
-                        store.db.query("SELECT DISTINCT name, version FROM exclusions")})
-        hint = f"known sets: {', '.join(known)}" if known else "no exclusion sets yet: run the clean step first"
-        raise BlaseError(f"no exclusion set `{ref}` in this project ({hint}).")
-    return {r["key"]: r["reason"] for r in rows if r["key"]}
+    return resolve(store, ref)[1]
 
 
 def resolve(store: RunStore, ref: str) -> tuple[str, dict[str, str]]:
-    """``(name_vN, keys and reasons)`` of ``ref`` (``cleaned_v1``, or ``cleaned`` for the newest version)."""
-    reasons = load(store, ref)
+    """``(name_vN, keys and reasons)`` of ``ref`` (``cleaned_v1``, or ``cleaned`` for the newest version), read
+    in one transaction, so the name is that of the content."""
     match = _VERSIONED.match(ref)
-    if match:
-        return ref, reasons
-    row = store.db.query("SELECT MAX(version) AS v FROM exclusions WHERE name = ?", (ref,))
-    return f"{ref}_v{row[0]['v']}", reasons
+    with store.db.write() as conn:
+        if match:
+            name, version = match.group("name"), int(match.group("version"))
+        else:
+            name = ref
+            version = conn.execute("SELECT MAX(version) FROM exclusions WHERE name = ?", (name,)).fetchone()[0]
+        rows = [] if version is None else conn.execute(
+            "SELECT key, reason FROM exclusions WHERE name = ? AND version = ?", (name, version)).fetchall()
+        known = [] if rows else sorted({f"{r[0]}_v{r[1]}" for r in
+                                        conn.execute("SELECT DISTINCT name, version FROM exclusions")})
+    if not rows:
+        hint = f"known sets: {', '.join(known)}" if known else "no exclusion sets yet: run the clean step first"
+        raise BlaseError(f"no exclusion set `{ref}` in this project ({hint}).")
+    return f"{name}_v{version}", {r[0]: r[1] for r in rows if r[0]}
 
 
 def content_hash(reasons: dict[str, str]) -> str:

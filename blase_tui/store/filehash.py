@@ -64,7 +64,14 @@ def files_hash(store: RunStore | None, files: Iterable[Path], root: Path | None 
         new = [(p, *v) for p, v in cache.items() if before is None or before.get(p) != v]
         if new:
             remember(store, new)
-    return "xxh3:" + hash_json(parts), len(files), total
+    return pairs_hash(parts), len(files), total
+
+
+def pairs_hash(parts: Iterable[tuple[str, str]]) -> str:
+    """The hash of files given as ``(path relative to the dataset, xxh3)`` pairs, in one order (by path
+    component, as paths sort): what ``files_hash`` computes, for a writer that knows its files' hashes."""
+    ordered = sorted(((rel.replace(os.sep, "/"), digest) for rel, digest in parts), key=lambda p: p[0].split("/"))
+    return "xxh3:" + hash_json(ordered)
 
 
 def remember(store: RunStore | None, entries: Iterable[tuple[str, int, int, str]]) -> None:

@@ -18,8 +18,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from blase_tui.store.query import reproductions
 from blase_tui.store.runrefs import RUN_ID, ids_in
-from blase_tui.store.runstore import NOT_REPRODUCTION, REPRODUCES, RunStore, from_json_value
+from blase_tui.store.runstore import NOT_REPRODUCTION, RunStore, from_json_value
 
 _RUN_FOLDER = re.compile(rf"^runs/({RUN_ID.pattern})/")
 
@@ -123,9 +124,7 @@ def lineage(store: RunStore, run_id: str, *, down: bool = False, depth: int = 50
                     seen.add(other)
                     nxt.append(other)
         todo = nxt
-    made_again = {r["run_id"]: r["value"] for r in store.db.query(
-        f"SELECT run_id, value FROM tags WHERE key = '{REPRODUCES}' AND run_id IN ({','.join('?' * len(seen))})",
-        list(seen))}
+    made_again = reproductions(store, list(seen))
     for rid in seen:
         run = store.get_run(rid)
         out.runs[rid] = {"name": run["name"] if run else None, "status": run["status"] if run else "gone",

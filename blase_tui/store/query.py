@@ -7,7 +7,14 @@ import json
 from typing import Any
 
 from blase_tui.store import runrefs
-from blase_tui.store.runstore import REPRODUCES, SUCCEEDED, RunStore, from_json_value, to_json_value
+from blase_tui.store.runstore import (
+    REPRODUCES,
+    REPRODUCTIONS,
+    SUCCEEDED,
+    RunStore,
+    from_json_value,
+    to_json_value,
+)
 from blase_tui.store.values import SETS_TAG, parse_literal
 
 
@@ -213,7 +220,7 @@ def find_runs(
         where_parts.append("COALESCE(r.name, '') GLOB ?")
         args.append(name)
     if not reproductions:  # a reproduction never stands in for the run it reproduces
-        where_parts.append(f"r.id NOT IN (SELECT run_id FROM tags WHERE key = '{REPRODUCES}')")
+        where_parts.append(f"r.id NOT IN {REPRODUCTIONS}")
     sets: set[str] = set()
     declared = [SETS_TAG + step] if step is not None else None
     for row in store.db.query("SELECT DISTINCT value FROM tags WHERE key " + (

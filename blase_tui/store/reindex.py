@@ -64,6 +64,11 @@ def _metric_rows(path: Path, run_id: str, step_run_id: int) -> list[tuple[Any, .
     ]
 
 
+def _mapping(value: Any) -> dict[str, str]:
+    """A ``{part: hash}`` field of run.json as text (anything else, from a damaged or crafted file: empty)."""
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
 def import_run(store: RunStore, desc: dict[str, Any], mismatched: list[str] | None = None) -> dict[int, int]:
     """Index the run ``desc`` (its run.json) describes; returns its step executions' old ids -> new ids."""
     run_id = desc["id"]
@@ -120,12 +125,11 @@ def import_run(store: RunStore, desc: dict[str, Any], mismatched: list[str] | No
                 "INSERT OR REPLACE INTO params (run_id, key, step_run_id, value) VALUES (?, ?, ?, ?)",
                 [(run_id, k, step_run_id, to_json_value(v)) for k, v in (s.get("params") or {}).items()],
             )
-            imported = set(s.get("code_imported") or [])
-            code = [(str(k), str(v), CODE_IMPORTED if k in imported else CODE_USED)
-                    for k, v in (s.get("code") or {}).items()]
-            code += [(str(k), str(v), CODE_LOADED) for k, v in (s.get("code_loaded") or {}).items()]
-            conn.executemany("INSERT OR IGNORE INTO step_code (step_run_id, part, hash, imported) VALUES (?, ?, ?, ?)",
-                             [(step_run_id, *c) for c in code])
+        code, loaded = _mapping(s.get("code")), _mapping(s.get("code_loaded"))
+        imported = set(s.get("code_imported") or []) if isinstance(s.get("code_imported"), list) else set()
+        store.set_step_code(step_run_id, {k: v for k, v in code.items() if k in imported}, how=CODE_IMPORTED)
+        store.set_step_code(step_run_id, {k: v for k, v in code.items() if k not in imported}, how=CODE_USED)
+        store.set_step_code(step_run_id, loaded, how=CODE_LOADED)
         step_folder = folder / s["folder"]
         store.log_metrics(_metric_rows(step_folder / "events.jsonl", run_id, step_run_id))
         store.add_artifacts(run_id, step_run_id, _ingest(store, step_folder, s.get("artifacts") or [], mismatched))

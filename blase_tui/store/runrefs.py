@@ -25,16 +25,15 @@ if TYPE_CHECKING:
 _TAIL = "[0-9a-hjkmnp-tv-z]{6}"  # the six random characters (store/ids.py's alphabet)
 RUN_ID = re.compile(rf"(?<![0-9A-Za-z])\d{{8}}-\d{{9}}-{_TAIL}(?![0-9A-Za-z])")
 _TAIL_ONLY = re.compile(_TAIL)
-_ID_PREFIX = re.compile(r"\d{8}-\d{6,9}(-[0-9a-hjkmnp-tv-z]{0,6})?")  # the whole date and time, at least
 
 
 def names_runs(key: str, *, item: bool = False) -> bool:
     """Whether param ``key`` says it holds runs: ``run``, ``cutouts_run``, ``source_run_id`` (a string), or, for
     the items of a list, ``runs``, ``cutouts_runs``, ``run_ids``. Any reference ``resolve_run`` takes (a prefix,
     a tail, a name, ``latest``) is resolved there, and one that matches no run is an error. Params named
-    otherwise (``merged_cutouts_id``, ``cutouts_ids``) are searched too, but only whole ids, prefixes that hold
-    the whole date and time, and whole tails are taken as runs, and nothing else is an error (``patient_id``
-    holds no run)."""
+    otherwise (``merged_cutouts_id``, ``cutouts_ids``) are searched too, but only whole ids and whole tails of a
+    run's id are taken as runs, and nothing else is an error (``patient_id`` holds no run; a date and time such
+    as ``20240612-093000`` stays one)."""
     if item:
         return key in ("runs", "run_ids") or key.endswith(("_runs", "_run_ids"))
     return is_run_param(key)
@@ -71,11 +70,6 @@ def resolve(store: RunStore, key: str, value: Any, *, where: str | None = None) 
                 return store.resolve_run(text)
             except ConfigError as exc:
                 raise ConfigError(f"{where or f'param `{key}`'}: {exc}") from None
-        if _ID_PREFIX.fullmatch(text):
-            try:
-                return store.resolve_run(text)
-            except ConfigError:  # not a run after all: the value as given
-                return text
         if _TAIL_ONLY.fullmatch(text):
             exact = store.db.query("SELECT id FROM runs WHERE id LIKE ? LIMIT 2", ("%-" + text,))
             return exact[0]["id"] if len(exact) == 1 else text

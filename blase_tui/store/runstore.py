@@ -59,7 +59,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
 CODE_USED, CODE_IMPORTED, CODE_LOADED = 0, 1, 2  # step_code.imported: how an execution came to a part of the code
 REPRODUCES = "reproduces"  # the tag of a run `blase runs reproduce` made: the id of the run it reproduces
 # those runs stay aside: never found by `runs find` (unless asked), never reused, never a lineage's writer
-NOT_REPRODUCTION = f"run_id NOT IN (SELECT run_id FROM tags WHERE key = '{REPRODUCES}')"
+REPRODUCTIONS = f"(SELECT run_id FROM tags WHERE key = '{REPRODUCES}')"
+NOT_REPRODUCTION = f"run_id NOT IN {REPRODUCTIONS}"
 
 
 class RunStore:
@@ -454,13 +455,13 @@ class RunStore:
             (run_id,))]
 
     def code_changed(self, step_run_id: int) -> list[str]:
-        """The project files an execution used (whole modules, imported ones included) that are gone or differ
-        now: such an execution is not reused. Definitions (``main.py::train``) are in the signature itself."""
+        """The project modules an execution imported as it ran, unseen by the static analysis, that are gone or
+        differ now: such an execution is not reused. (What the analysis found is in the signature itself.)"""
         from blase_tui.store.hashing import hash_file
 
         changed = []
-        for r in self.db.query("SELECT part, hash FROM step_code WHERE step_run_id = ? AND part NOT LIKE '%::%'"
-                               " AND imported < ?", (step_run_id, CODE_LOADED)):
+        for r in self.db.query("SELECT part, hash FROM step_code WHERE step_run_id = ? AND imported = ?",
+                               (step_run_id, CODE_IMPORTED)):
             path = (self.root / r["part"]).resolve()
             # a part naming a file outside the project (a crafted run.json) is never a reason to reuse
             if not path.is_relative_to(self.root.resolve()) or not path.is_file() or hash_file(path) != r["hash"]:
@@ -591,9 +592,10 @@ class RunStore:
     def previous_step_runs(self, step: str, before: int, *, status: str | None = None) -> list[sqlite3.Row]:
         """Earlier executions of ``step`` (ids below ``before``), newest first."""
         if status is None:
-            return self.db.query("SELECT * FROM step_runs WHERE step = ? AND id < ? ORDER BY id DESC", (step, before))
-        return self.db.query("SELECT * FROM step_runs WHERE step = ? AND id < ? AND status = ? ORDER BY id DESC",
-                             (step, before, status))
+            return self.db.query(f"SELECT * FROM step_runs WHERE step = ? AND id < ? AND {NOT_REPRODUCTION}"
+                                 " ORDER BY id DESC", (step, before))
+        return self.db.query(f"SELECT * FROM step_runs WHERE step = ? AND id < ? AND status = ? AND {NOT_REPRODUCTION}"
+                             " ORDER BY id DESC", (step, before, status))
 
     def step_run_params(self, step_run_id: int) -> dict[str, Any]:
         """Every param one step execution recorded: its own and those its module calls recorded."""

@@ -106,7 +106,31 @@ def table(values: list[tuple[Any, ...]]) -> Any:
 
     if not values:
         return pa.table({})
-    return pa.Table.from_struct_array(pa.array([v[0] for v in values]))
+    records = [v[0] for v in values]
+    try:
+        return pa.Table.from_struct_array(pa.array(records))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        raise DataError(_type_clash(records)) from None
+
+
+def _type_clash(records: list[dict[str, Any]]) -> str:
+    """One sentence naming a field whose values are of different kinds in one batch (a number, then text)."""
+    def kind(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true/false"
+        if isinstance(value, int | float):
+            return "a number"
+        return {str: "text", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+    seen: dict[str, str] = {}
+    for number, record in enumerate(records):
+        for key, value in record.items():
+            if value is None:
+                continue
+            if seen.setdefault(key, kind(value)) != kind(value):
+                return (f"JSON records disagree on the field `{key}`: {seen[key]} in one, {kind(value)} in record"
+                        f" {number + 1} of the same batch; write it as one kind of value in every record.")
+    return "JSON records of one batch cannot be put in one table (their fields disagree); write each field as one kind."
 
 
 def _first_byte(fh: IO[bytes]) -> bytes:
