@@ -80,7 +80,9 @@ class Run:
     def artifact_path(self, name: str) -> Path:
         """Where artifact ``name`` (``model/digits_cnn.pt``, ``summary.json``) of the run is on disk."""
         from blase_tui.errors import ConfigError
+        from blase_tui.store.safepath import relative_name
 
+        name = relative_name(name, what="artifact name")
         desc = self.describe()
         for s in reversed(desc["steps"]):
             if any(a["name"] == name for a in s["artifacts"]):

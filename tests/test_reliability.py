@@ -120,7 +120,7 @@ def test_artifact_names_stay_inside_the_run(proj: Path, tmp_path: Path, blase, n
     before = stat.S_IMODE(outside.stat().st_mode)
     proc = blase("step", "keep", "--set", f"name={name.format(outside=outside)}", cwd=proj)
     assert proc.returncode == 1
-    assert "must be a relative path inside the run" in proc.stderr
+    assert "it must be a relative path inside its folder" in proc.stderr
     assert outside.read_text() == "keep me" and stat.S_IMODE(outside.stat().st_mode) == before
     assert not (tmp_path / "escape.txt").exists() and not (proj.parent / "escape.txt").exists()
     assert not any(p.name == "escape.txt" for p in tmp_path.rglob("*"))

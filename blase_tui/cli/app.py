@@ -10,7 +10,21 @@ from typing import Annotated
 import typer
 
 from blase_tui import __version__
-from blase_tui.cli import common, create, deploy, gc, label, models, plugins, projects, runs, serve, step, tui
+from blase_tui.cli import (
+    common,
+    create,
+    deploy,
+    gc,
+    label,
+    models,
+    plugins,
+    projects,
+    runs,
+    serve,
+    step,
+    tui,
+    verify,
+)
 from blase_tui.errors import EXIT_INTERRUPTED, EXIT_USAGE, BlaseError
 
 app = typer.Typer(
@@ -52,6 +66,7 @@ app.add_typer(deploy.app, name="deploy")
 app.add_typer(plugins.app, name="plugins")
 serve.register(app)
 gc.register(app)
+verify.register(app)
 tui.register(app)
 
 

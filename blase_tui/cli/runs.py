@@ -325,7 +325,9 @@ def restore_command(
         c.print(f"{'changed':10} {item}: differs from the run's; left alone (--force overwrites it)", markup=False)
     for item in report.not_stored:
         c.print(f"{'not stored':10} {item}: cannot be restored", markup=False)
-    if report.changed or report.not_stored:
+    for item in report.refused:
+        c.print(f"{'refused':10} {item}", markup=False)
+    if report.changed or report.not_stored or report.refused:
         raise typer.Exit(EXIT_FAILED)
 
 

@@ -263,4 +263,7 @@ def failure_message(step: str, exc: BaseException, execution: StepExecution) -> 
     """The one line a failed step ends with; the traceback goes to the step's log and events."""
     full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
     where = "details" if isinstance(exc, BlaseError) or full else "traceback"
-    return f"{execution.failure(exc)} ({where} in {execution.log_path})."
+    line = execution.failure(exc)
+    if execution.log_lost:
+        return f"{line} (its {where} could not be written to {execution.log_path}: {execution.log_lost})."
+    return f"{line} ({where} in {execution.log_path})."

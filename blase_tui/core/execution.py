@@ -181,6 +181,7 @@ class StepExecution:
         self.modules_before: set[str] = set()
         self.started = 0.0
         self.finished: Finished | None = None
+        self.log_lost: str | None = None  # why the step's log could not take its traceback (a full disk)
 
     # ---------------------------------------------------------------- begin
     def begin(self) -> StepExecution:
@@ -396,8 +397,9 @@ class StepExecution:
         tb = "".join(traceback.format_exception(exc))
         try:
             self.log_file.write(tb)
-        except OSError:  # a full disk: the events and the store still get the one line
-            pass
+            self.log_file.flush()
+        except OSError as err:  # a full disk: the events and the store still get the one line, which says so
+            self.log_lost = err.strerror or str(err)
         self.events.emit("log", level="error", message=tb)
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             return (f"step `{self.step}` failed: no space left on the disk holding"

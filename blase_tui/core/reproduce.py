@@ -38,6 +38,7 @@ from blase_tui.core.signature import environment, project_code_files
 from blase_tui.errors import ConfigError
 from blase_tui.store.exclusions import is_exclusion_set
 from blase_tui.store.runstore import REPRODUCES
+from blase_tui.store.safepath import UnsafePath, inside
 from blase_tui.store.values import is_timing
 
 IDENTICAL, DIFFERENT, MISSING, EXTRA = "identical", "different", "missing", "extra"
@@ -226,10 +227,7 @@ def _lay_out_code(project: Project, desc: dict[str, Any], folder: Path, code: st
         if not store.cas.has(a["hash"]):
             raise ConfigError(f"run {desc['id']}'s code file {a['name'][5:]} is gone from the content store;"
                               " it cannot be reproduced.")
-        target = folder / a["name"][len("code/"):]
-        if not target.resolve().is_relative_to(folder.resolve()):
-            raise ConfigError(f"run {desc['id']}'s code file {a['name'][5:]} names a place outside the project;"
-                              " its run.json is damaged or was made to mislead: it cannot be reproduced.")
+        target = inside(folder, a["name"][len("code/"):], what=f"code file of run {desc['id']}")
         if target.exists():
             target.unlink()
         _copy(store.cas.path_of(a["hash"]), target)
@@ -333,19 +331,19 @@ def _lay_out_inputs(project: Project, steps: list[dict[str, Any]], folder: Path)
                     or is_exclusion_set(path):  # (the reproduction's store holds the sets saved before the run)
                 continue
             made.add(path)
-            target = folder / path
-            if not target.resolve().is_relative_to(folder.resolve()) \
-                    or not (project.root / path).resolve().is_relative_to(project.root.resolve()):
-                notes.append(f"input {path} names a place outside the project; it was not laid out")
+            try:
+                target = inside(folder, path, what="input path")
+                source = inside(project.root, path, what="input path")
+            except UnsafePath as exc:
+                notes.append(f"{exc} It was not laid out")
                 continue
             if target.exists():  # part of the code (blase.toml, a config file the run kept)
                 continue
             kept = store.cas.dataset_files(d["hash"]) if d["hash"] else None
             if kept is not None:
                 for name, digest, _size, _x in kept["files"]:
-                    store.cas.link_into(digest, target if kept["kind"] == "file" else target / name)
+                    store.cas.link_into(digest, target if kept["kind"] == "file" else inside(target, name))
                 continue
-            source = project.root / path
             if not source.exists():
                 notes.append(f"input {path} is gone from the project and was not kept; the step that reads it"
                              " will fail")
@@ -383,8 +381,9 @@ def _lay_out_runs(project: Project, steps: list[dict[str, Any]], shadow: Any, ru
             for a in artifacts:
                 if not store.cas.has(a["hash"]):
                     continue
-                target = (shadow.run_dir(rid) / folder / "artifacts" / a["name"]).resolve()
-                if not target.is_relative_to(shadow.runs_dir.resolve()):
+                try:
+                    target = inside(shadow.run_dir(rid) / folder / "artifacts", a["name"], what="artifact name")
+                except UnsafePath:
                     continue  # a name that leads out of the run's folder (a crafted run.json): left out
                 object_ = shadow.cas.path_of(a["hash"])
                 for link in (object_, target):
@@ -476,9 +475,12 @@ def _content(project: Project, kind: str, path: str, digest: str, elsewhere: Pat
         if kept is not None and kept["kind"] == "file" and kept["files"]:
             candidates.append(cas.path_of(kept["files"][0][1]))
         for base in (project.root, elsewhere):
-            if base is not None and path and not Path(path).is_absolute():
-                file = (base / path).resolve()
-                if file.is_relative_to(base.resolve()) and file.is_file() and dataset_hash(None, file) == digest:
+            if base is not None and path:
+                try:
+                    file = inside(base, path, what="output path")
+                except UnsafePath:
+                    continue
+                if file.is_file() and dataset_hash(None, file) == digest:
                     candidates.append(file)
     for file in candidates:
         try:

@@ -165,7 +165,9 @@ def end(status: str | None = None, *, close_run: bool = False, message: str = ""
         still = ", still open" if finished.run_status == RUNNING else ""
         line = f"step `{execution.step}` succeeded in {execution.elapsed:.1f} s (run {execution.run_id}{still})"
     else:
-        line = f"{message.rstrip('.')} (details in {execution.log_path})"
+        line = (f"{message.rstrip('.')} (its details could not be written to {execution.log_path}:"
+                f" {execution.log_lost})" if execution.log_lost else f"{message.rstrip('.')} (details in"
+                f" {execution.log_path})")
     execution.out.write(f"blase: {line}\n")
     execution.out.flush()
     return finished

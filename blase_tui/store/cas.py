@@ -18,15 +18,14 @@ _EXEC = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH  # an artifact that was a pro
 
 def artifact_name(name: str) -> str:
     """``name`` as a normalised relative path inside a run's ``artifacts/`` folder; an absolute path, a ``..``
-    that climbs out, or an empty name is refused (a ``BlaseError``, so the step fails and nothing is written)."""
-    from blase_tui.errors import BlaseError
+    that climbs out, a control character or an empty name is refused (``safepath.UnsafePath``, so the step
+    fails and nothing is written)."""
+    from blase_tui.store.safepath import relative_name
 
-    text = str(name).replace("\\", "/")
-    parts = [p for p in text.split("/") if p not in ("", ".")]
-    if not text.strip() or text.startswith("/") or (len(text) > 1 and text[1] == ":") or ".." in parts or not parts:
-        raise BlaseError(f"artifact name {name!r} must be a relative path inside the run, without '..' or a"
-                         " leading '/' (e.g. name=\"reports/summary.txt\").")
-    return "/".join(parts)
+    return relative_name(name, what="artifact name")
+
+
+_INTACT: dict[tuple[str, int, int, int], bool] = {}  # objects checked by this process
 
 
 class ContentStore:
@@ -37,10 +36,32 @@ class ContentStore:
         self.objects = root / "objects"
 
     def path_of(self, digest: str) -> Path:
+        """Where object ``digest`` lives; a digest that is not 64 hexadecimal digits (one read from a crafted
+        run.json: ``../../x``) is refused before it can name a path."""
+        from blase_tui.store.safepath import UnsafePath, is_digest, shown
+
+        if not is_digest(digest):
+            raise UnsafePath(f"content hash {shown(digest)} is not a sha256 (64 hexadecimal digits); the record that"
+                             " holds it is damaged or was made to mislead.")
         return self.objects / digest[:2] / digest[2:]
 
     def has(self, digest: str) -> bool:
-        return self.path_of(digest).is_file()
+        from blase_tui.store.safepath import is_digest
+
+        return is_digest(digest) and self.path_of(digest).is_file()
+
+    def intact(self, digest: str) -> bool:
+        """Whether object ``digest`` is there with the content it was stored under. A run folder's artifact is
+        a hard link to its object (stored once, however many runs hold it), so an edit in place of one (after a
+        chmod, or as root) changes them all: what reads an object to restore, reindex or serve it checks it
+        first. Hashed once per process while its size and modification time stay the same."""
+        if not self.has(digest):
+            return False
+        st = self.path_of(digest).stat()
+        key = (digest, st.st_size, st.st_mtime_ns, st.st_ino)
+        if key not in _INTACT:
+            _INTACT[key] = hash_file(self.path_of(digest)) == digest
+        return _INTACT[key]
 
     def put_file(self, source: Path, *, move: bool = False, digest: str | None = None) -> tuple[str, int]:
         """Add ``source``; returns ``(hash, size)``. With ``move`` the source file may be renamed into the store."""
@@ -49,12 +70,17 @@ class ContentStore:
         size = info.st_size
         target = self.path_of(digest)
         executable = bool(info.st_mode & stat.S_IXUSR)
+        # read-only, and never more readable than the file it came from (a mode-600 secret stays the owner's)
+        readable = info.st_mode & _READ_ONLY | stat.S_IRUSR
         if target.exists():
-            if executable and not target.stat().st_mode & stat.S_IXUSR:
-                # the same bytes kept once more as a program: the object keeps its exec bit from now on
-                os.chmod(target, _READ_ONLY | _EXEC)
+            mode = stat.S_IMODE(target.stat().st_mode)
+            read = mode & readable
+            wanted = read | ((mode | (_EXEC if executable else 0)) & (read >> 2))
+            if wanted != mode:
+                # the same bytes kept once more: from a narrower source (it narrows), or as a program (exec bit)
+                os.chmod(target, wanted)
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            self._mkdir(target.parent)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
             os.close(fd)
             try:
@@ -62,23 +88,40 @@ class ContentStore:
                     os.replace(source, tmp)
                 else:
                     shutil.copyfile(source, tmp)
-                os.chmod(tmp, _READ_ONLY | (_EXEC if executable else 0))
+                os.chmod(tmp, readable | (_EXEC & (readable >> 2) if executable else 0))
                 os.replace(tmp, target)
             finally:
-                if os.path.exists(tmp):
+                if os.path.exists(tmp):  # a copy cut short (a full disk): no partial object is left
                     os.unlink(tmp)
         return digest, size
+
+    def _mkdir(self, folder: Path) -> None:
+        """A folder of the store, as readable as the project folder it is in (a shared project stays shared, a
+        private one private)."""
+        if folder.is_dir():
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            project = self.root.parent.parent
+            os.chmod(folder, stat.S_IMODE(project.stat().st_mode) | stat.S_IRWXU)
+        except OSError:  # a store outside any project folder (a reproduction's): the umask's mode
+            pass
 
     def put_bytes(self, data: bytes) -> str:
         digest = hash_bytes(data)
         target = self.path_of(digest)
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
+            self._mkdir(target.parent)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-            os.replace(tmp, target)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                # what blase writes itself (environments, patches) is as readable as the project folder
+                os.chmod(tmp, stat.S_IMODE(self.root.parent.parent.stat().st_mode) & _READ_ONLY | stat.S_IRUSR)
+                os.replace(tmp, target)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
         return digest
 
     def read_bytes(self, digest: str) -> bytes:
@@ -124,20 +167,31 @@ class ContentStore:
 
     # ------------------------------------------------------------- outputs kept by content
     def dataset_record(self, dataset_hash: str) -> Path:
-        """Where the file list of output dataset ``dataset_hash`` is kept (``.blase/cas/datasets/``)."""
-        return self.root / "datasets" / (dataset_hash.replace(":", "-") + ".json")
+        """Where the file list of output dataset ``dataset_hash`` is kept (``.blase/cas/datasets/``); a hash that
+        is not ``form:`` and 64 hexadecimal digits is refused before it can name a path."""
+        from blase_tui.store.safepath import UnsafePath, is_digest, shown
+
+        form, _, digest = str(dataset_hash).partition(":")
+        if not (form.isalnum() and form.isascii() and is_digest(digest)):
+            raise UnsafePath(f"dataset hash {shown(dataset_hash)} is not a blase hash (xxh3: and 64 hexadecimal"
+                             " digits); the record that holds it is damaged or was made to mislead.")
+        return self.root / "datasets" / f"{form}-{digest}.json"
 
     def dataset_files(self, dataset_hash: str) -> dict | None:
         """The kept file list of a dataset (``{"kind", "files": [[name, sha256, size, executable]]}``), or None
         when its content was not kept (or an object of it is gone)."""
         import json
 
-        record = self.dataset_record(dataset_hash)
+        from blase_tui.store.safepath import UnsafePath, relative_name
+
         try:
+            record = self.dataset_record(dataset_hash)
             data = json.loads(record.read_text())
-        except (OSError, ValueError):
-            return None
-        if data.get("hash") != dataset_hash or not all(self.has(f[1]) for f in data.get("files", [])):
+            if data.get("hash") != dataset_hash or not all(self.has(f[1]) for f in data.get("files", [])):
+                return None
+            for f in data.get("files", []):  # the names files are laid out under come from disk: checked
+                relative_name(f[0], what=f"file name in the kept dataset {dataset_hash}")
+        except (OSError, ValueError, TypeError, IndexError, AttributeError, UnsafePath):
             return None
         return data
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from blase_tui.store.safepath import UnsafePath
+
 if TYPE_CHECKING:
     from blase_tui.store.runstore import RunStore
 
@@ -48,10 +50,9 @@ def referenced(store: RunStore) -> tuple[set[str], set[str]]:
         digests.update(v for v in (row[0], row[1]) if v)
     datasets = {r[0] for r in q("SELECT DISTINCT hash FROM datasets WHERE hash IS NOT NULL")}
     for dataset_hash in datasets:
-        record = store.cas.dataset_record(dataset_hash)
         try:
-            kept = json.loads(record.read_text())
-        except (OSError, ValueError):
+            kept = json.loads(store.cas.dataset_record(dataset_hash).read_text())
+        except (OSError, ValueError, UnsafePath):  # none kept, or a hash no record can have (a crafted run.json)
             continue
         digests.update(f[1] for f in kept.get("files", []))
     return digests, datasets
@@ -88,7 +89,12 @@ def collect(store: RunStore, *, dry_run: bool = False, grace: float = GRACE, now
                         path.unlink(missing_ok=True)  # read-only, but its folder is not: unlink needs no more
     records = store.cas.root / "datasets"
     if records.is_dir():
-        named = {store.cas.dataset_record(h).name for h in datasets}
+        named = set()
+        for h in datasets:
+            try:
+                named.add(store.cas.dataset_record(h).name)
+            except UnsafePath:  # a hash no record can have: names none
+                continue
         for record in sorted(records.glob("*.json")):
             if record.name not in named and now - record.stat().st_mtime > grace:
                 out.datasets += 1

@@ -19,6 +19,7 @@ from blase_tui.store.runstore import (
     RunStore,
     to_json_value,
 )
+from blase_tui.store.safepath import UnsafePath, inside, is_digest, relative_name, shown
 
 
 @dataclass
@@ -40,20 +41,27 @@ def _ingest(store: RunStore, folder: Path, artifacts: list[dict[str, Any]],
 
     items = []
     for a in artifacts:
-        path = folder / "artifacts" / a["name"]
+        try:  # a name or hash from run.json: checked before any file is touched
+            if not isinstance(a, dict) or not is_digest(a.get("hash")):
+                raise UnsafePath(f"artifact {shown(a)} has no sha256")
+            path = inside(folder / "artifacts", a.get("name"), what="artifact name in run.json")
+        except UnsafePath as exc:
+            mismatched.append(f"{folder.relative_to(store.runs_dir)}: left out: {exc}")
+            continue
         if path.is_file() and not path.is_symlink():
+            # hashed even when it is the store's own object (a hard link): an edit in place shows here
+            actual = hash_file(path)
+            if actual != a["hash"]:
+                mismatched.append(f"{path.relative_to(store.runs_dir)}: its content hashes to {actual[:12]},"
+                                  f" not the recorded {a['hash'][:12]}")
+                continue
             if not (store.cas.has(a["hash"]) and os.path.samefile(store.cas.path_of(a["hash"]), path)):
-                actual = hash_file(path)
-                if actual != a["hash"]:
-                    mismatched.append(f"{path.relative_to(store.runs_dir)}: its content hashes to {actual[:12]},"
-                                      f" not the recorded {a['hash'][:12]}")
-                    continue
                 store.cas.put_file(path, digest=actual)
             store.cas.link_into(a["hash"], path)
         elif not store.cas.has(a["hash"]):
             mismatched.append(f"{path.relative_to(store.runs_dir)}: missing, and not in the content store")
             continue
-        items.append((a["name"], a["hash"], a.get("size")))
+        items.append((path.relative_to(folder / "artifacts").as_posix(), a["hash"], a.get("size")))
     return items
 
 
@@ -108,6 +116,9 @@ def import_run(store: RunStore, desc: dict[str, Any], mismatched: list[str] | No
                           fingerprint=d.get("fingerprint"), records=d.get("records"), size=d.get("bytes"))
     for s in desc.get("steps") or []:
         sig = s.get("signature") or {}
+        # a step's folder is one name inside the run's folder: anything else in a run.json is refused
+        if "/" in relative_name(s["folder"], what=f"step folder in run.json of run {run_id}"):
+            raise UnsafePath(f"step folder {shown(s['folder'])} in run.json of run {run_id} is not one folder name.")
         with store.db.write() as conn:
             cur = conn.execute(
                 "INSERT INTO step_runs (run_id, step, folder, status, started, ended, pid, host, exit_code,"
@@ -167,9 +178,9 @@ def reindex(store: RunStore) -> ReindexReport:
                 continue
             try:
                 step_runs.update(import_run(store, desc, report.mismatched))
-            except (KeyError, TypeError) as exc:
+            except (KeyError, TypeError, UnsafePath) as exc:
                 store.db.conn.execute("DELETE FROM runs WHERE id = ?", (desc["id"],))
-                report.broken.append((folder.name, f"run.json lacks {exc}"))
+                report.broken.append((folder.name, str(exc) if isinstance(exc, UnsafePath) else f"run.json lacks {exc}"))
                 continue
             report.added.append(desc["id"])
     report.missing_folders = sorted(known - on_disk)

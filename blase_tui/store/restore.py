@@ -19,6 +19,7 @@ from blase_tui.store.exclusions import is_exclusion_set
 from blase_tui.store.filehash import dataset_hash, file_hash
 from blase_tui.store.hashing import hash_json
 from blase_tui.store.runstore import RunStore
+from blase_tui.store.safepath import UnsafePath, inside
 
 
 @dataclass
@@ -27,6 +28,7 @@ class RestoreReport:
     unchanged: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)  # differ from the run's and left alone (force overwrites)
     not_stored: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # a path that leads out of the project, or a damaged object
 
 
 def _write(source: Path, target: Path, executable: bool | None = None) -> None:
@@ -51,14 +53,29 @@ def restore(store: RunStore, run_id: str, *, step: str | None = None, to: Path |
     if step is not None and not steps:
         raise ConfigError(f"run {run_id} has no step `{step}`; its steps: {', '.join(s['step'] for s in desc['steps'])}.")
     base = to if to is not None else store.root
+
+    def place(path: str, what: str) -> Path | None:
+        """Where ``path`` (from the run's records) goes under ``base``; None, and said, when it leads out."""
+        try:
+            return inside(base, path, what=what)
+        except UnsafePath as exc:
+            report.refused.append(str(exc))
+            return None
+
     for s in steps:
         objects = {a["name"]: store.cas.path_of(a["hash"]) for a in s["artifacts"] if store.cas.has(a["hash"])}
         for a in s["artifacts"]:
-            where = (Path("runs") / run_id / s["folder"] / "artifacts" / a["name"]).as_posix()
+            where = f"runs/{run_id}/{s['folder']}/artifacts/{a['name']}"
             if a["name"] not in objects:
                 report.not_stored.append(f"{where} (its object is gone from the content store)")
                 continue
-            target = base / where
+            target = place(where, f"artifact of run {run_id}")
+            if target is None:
+                continue
+            if not store.cas.intact(a["hash"]):
+                report.refused.append(f"{where}: its object in the content store no longer has the content it was"
+                                      f" stored with (edited in place); `blase verify` lists every such object")
+                continue
             if target.is_file() and file_hash(target) == file_hash(objects[a["name"]]):
                 report.unchanged.append(where)
                 continue
@@ -74,14 +91,16 @@ def restore(store: RunStore, run_id: str, *, step: str | None = None, to: Path |
         for d in s["datasets"]:
             if d["role"] != "output" or not d["path"] or Path(d["path"]).is_absolute() or is_exclusion_set(d["path"]):
                 continue
+            target = place(d["path"], f"output dataset path of run {run_id}")
+            if target is None:
+                continue
             kept = store.cas.dataset_files(d["hash"]) if d["hash"] else None
             if kept is not None:
-                _restore_kept(store, kept, base / d["path"], d["path"], force, report)
+                _restore_kept(store, kept, target, d["path"], force, report)
                 continue
             name = Path(d["path"]).name  # a one-file dataset's hash covers its name and its bytes
             match = next((obj for obj, digest in contents.items()
                           if "xxh3:" + hash_json([(name, digest)]) == d["hash"]), None)
-            target = base / d["path"]
             if match is None:
                 kind = "a folder" if (store.root / d["path"]).is_dir() or not Path(d["path"]).suffix else "a file"
                 report.not_stored.append(f"{d['path']} ({kind} blase recorded by hash only: it was over"
@@ -104,8 +123,8 @@ def _restore_kept(store: RunStore, kept: dict, target: Path, where: str, force: 
     files in the folder are not touched."""
     from blase_tui.store.hashing import hash_file
 
-    files = [(target if kept["kind"] == "file" else target / name, digest, executable)
-             for name, digest, _size, executable in kept["files"]]
+    files = [(target if kept["kind"] == "file" else inside(target, name, what=f"file of kept dataset {where}"),
+              digest, executable) for name, digest, _size, executable in kept["files"]]
     if kept["kind"] == "folder" and target.exists() and not target.is_dir() or kept["kind"] == "file" and target.is_dir():
         report.changed.append(where)
         return
@@ -116,6 +135,11 @@ def _restore_kept(store: RunStore, kept: dict, target: Path, where: str, force: 
         return
     if not force and any(path.exists() for path, _, _ in todo):
         report.changed.append(where)
+        return
+    broken = [digest for _, digest, _ in todo if not store.cas.intact(digest)]
+    if broken:
+        report.refused.append(f"{where}: a kept object of it no longer has the content it was stored with (edited"
+                              " in place); `blase verify` lists every such object")
         return
     for path, digest, executable in todo:
         if path.is_dir():

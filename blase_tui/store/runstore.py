@@ -569,9 +569,11 @@ class RunStore:
     def copy_step_records(self, source_step_run: int, run_id: str, step_run_id: int, folder: Path) -> None:
         """A reused execution: the earlier one's artifacts (linked), metrics, params of its module calls and
         dataset records."""
+        from blase_tui.store.safepath import inside
+
         arts = self.db.query("SELECT name, hash, size FROM artifacts WHERE step_run_id = ?", (source_step_run,))
         for a in arts:
-            self.cas.link_into(a["hash"], folder / "artifacts" / a["name"])
+            self.cas.link_into(a["hash"], inside(folder / "artifacts", a["name"], what="artifact name"))
         self.add_artifacts(run_id, step_run_id, [(a["name"], a["hash"], a["size"]) for a in arts])
         self.log_metrics(
             (run_id, step_run_id, m["key"], m["value"], m["iteration"], m["ts"])

@@ -130,15 +130,20 @@ def _metrics_and_artifacts(client: Any, store: Any, info: Any, data: Any, run_id
         return
     import mlflow.artifacts as mlflow_artifacts
 
+    from blase_tui.store.safepath import UnsafePath, inside
+
     with tempfile.TemporaryDirectory(prefix="blase-mlflow-") as tmp:
         try:
             local: Path | None = Path(client.download_artifacts(info.run_id, "", tmp))
         except Exception:  # a run without artifacts, or an artifact store out of reach: the rest still counts
             local = None
         for model in _logged_models(client, info):  # MLflow 3 keeps logged models apart from run artifacts
+            try:  # a model's name comes from the server: the one guard checks it before it names a folder
+                where = inside(Path(tmp) / "models", model.name, what=f"model name of MLflow run {info.run_id}")
+            except UnsafePath:
+                continue
             try:
-                mlflow_artifacts.download_artifacts(artifact_uri=model.artifact_location,
-                                                    dst_path=str(Path(tmp) / "models" / model.name))
+                mlflow_artifacts.download_artifacts(artifact_uri=model.artifact_location, dst_path=str(where))
             except Exception:  # an artifact store out of reach: the run still comes
                 continue
             local = local or Path(tmp)
