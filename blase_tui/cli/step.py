@@ -35,6 +35,7 @@ def step_command(
     """Run one step of the project, tracked. Exit codes: 0 ok, 1 step failed, 2 usage or config error,
     3 the step is already running, 130 interrupted."""
     from blase_tui.core.engine import StepRequest, run_step
+    from blase_tui.core.execution import say
 
     project = common.project()
     outcome = run_step(
@@ -43,7 +44,7 @@ def step_command(
                     run_name=run_name, resume=resume, resume_any=resume_any, quiet=quiet, executor=executor, workers=workers),
     )
     if outcome.exit_code != 0 or not quiet or not outcome.ran:  # "up to date" is never silent, even in cron
-        print(f"blase: {outcome.message}", file=sys.stderr)
+        say(sys.stderr, f"blase: {outcome.message}")  # a reader that went away is not the step's failure
     raise typer.Exit(outcome.exit_code)
 
 

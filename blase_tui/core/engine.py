@@ -3,6 +3,7 @@ the TUI (through a `blase step` subprocess) all end up here."""
 
 from __future__ import annotations
 
+import atexit
 import errno
 import os
 import signal
@@ -18,6 +19,7 @@ from blase_tui.core.config import parse_bytes
 from blase_tui.core.execution import StepExecution, say
 from blase_tui.core.lock import StepLock
 from blase_tui.core.project import Project
+from blase_tui.core.script_step import hard_exit
 from blase_tui.core.signature import function_hash
 from blase_tui.core.steps import StepInfo, as_sets, call_args, misspelt_configured, resolve_params
 from blase_tui.errors import (
@@ -178,13 +180,18 @@ def _run_locked(
     finishing = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
-        if not finishing.is_set():
+        # Only the first signal raises: a second one while the first unwinds the step would cut its `finally`
+        # blocks short (a checkpoint being saved), or escape the handler below before `finishing` is set.
+        if not finishing.is_set() and not isinstance(sys.exc_info()[1], StepInterrupted):
             raise StepInterrupted(signum)
 
     old_handlers = {}
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for sig in TERMINATING:
             old_handlers[sig] = signal.signal(sig, on_signal)
+        if not _EXIT_HOOK:  # before the step's imports register theirs, so that it runs after them (LIFO)
+            _EXIT_HOOK.append(True)
+            atexit.register(_ignore_signals_at_exit)
     try:
         execution.record_signature()
         if info.sets:
@@ -233,7 +240,9 @@ def _run_locked(
             run_status = execution.finish(status, exit_code, message, reused_from=reused_from).run_status
         finally:
             for sig_num, old in old_handlers.items():
-                signal.signal(sig_num, old)
+                signal.signal(sig_num, _leave_interrupted if status == INTERRUPTED else old)
+            if status == INTERRUPTED:
+                _INTERRUPTED.append(info.name)
 
     if status == SUCCEEDED and not message:
         message = f"step `{info.name}` succeeded in {execution.elapsed:.1f} s (run {execution.run_id}"
@@ -243,6 +252,25 @@ def _run_locked(
         step_run_id=execution.step_run_id, folder=execution.folder, message=message, run_status=run_status,
         reused_from=reused_from,
     )
+
+
+TERMINATING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_INTERRUPTED: list[str] = []  # the steps of this process that were interrupted (their end is recorded)
+_EXIT_HOOK: list[bool] = []
+
+
+def _leave_interrupted(_signum: int, _frame: Any) -> None:
+    """A signal after an interrupted step's end is recorded: the process is ending on the first one; leave now
+    with 130, as the records say, not die by the signal (143, 129: cron would read a crash)."""
+    hard_exit(EXIT_INTERRUPTED)
+
+
+def _ignore_signals_at_exit() -> None:
+    """Python puts back the default action of every signal it handles before it tears its modules down, which
+    takes tens of milliseconds more: after an interrupted step, ignore them instead, so that the exit stays 130."""
+    if _INTERRUPTED:
+        for sig in TERMINATING:
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def _name_producer(store: Any, run: Any, name: str, out: TextIO) -> Any:

@@ -82,15 +82,9 @@ class _Tee:
             self._log.flush()
 
     def _drop_original(self) -> None:
-        """Stop echoing, and point the stream at /dev/null so that Python's own flush at exit does not fail
-        (and turn the step's exit code into 120) on the closed pipe."""
+        """Stop echoing, and point the stream at /dev/null (``reader_gone``)."""
         self._original = None
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self._saved.fileno())
-            os.close(devnull)
-        except (OSError, ValueError):
-            pass
+        reader_gone(self._saved)
 
     def isatty(self) -> bool:
         return self._original is not None and self._original.isatty()
@@ -114,16 +108,36 @@ class _EventLogHandler(logging.Handler):
         try:
             line = self.format(record)
             self._log.write(line + "\n")
-            if self._echo is not None:
-                self._echo.write(line + "\n")
             self._events.emit("log", level=record.levelname.lower(), message=record.getMessage())
+            if self._echo is not None:
+                try:
+                    self._echo.write(line + "\n")
+                except (BrokenPipeError, ValueError):  # the terminal's reader went away: the log has the line
+                    reader_gone(self._echo)
+                    self._echo = None
         except Exception:
             self.handleError(record)
 
 
 def say(out: TextIO, text: str) -> None:
-    out.write(text + "\n")
-    out.flush()
+    """One line to ``out``; nothing (and no error) once its reader went away (``reader_gone``)."""
+    try:
+        out.write(text + "\n")
+        out.flush()
+    except (BrokenPipeError, ValueError):
+        reader_gone(out)
+
+
+def reader_gone(stream: TextIO) -> None:
+    """The reader of ``stream`` went away (`blase step x 2>&1 | head -1`): point its file at /dev/null, so that
+    later writes, and Python's own flush at exit, neither fail nor turn the step's exit code into 1 or 120; what
+    the step printed is in its log."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 @dataclass

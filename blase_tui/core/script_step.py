@@ -212,7 +212,7 @@ def _install() -> None:
             sys.stderr.write(f"blase: {exc}\n")
         if ours:
             # our own errors are one line and end with their exit code, as under `blase step`
-            _hard_exit(exc.exit_code if isinstance(exc, BlaseError) else EXIT_INTERRUPTED)
+            hard_exit(exc.exit_code if isinstance(exc, BlaseError) else EXIT_INTERRUPTED)
 
     sys.excepthook = hook
     real_exit = sys.exit
@@ -241,8 +241,9 @@ def _at_exit() -> None:
     end(SUCCEEDED if ok else FAILED, message="" if ok else f"step `{step}` failed: the script exited with code {code}.")
 
 
-def _hard_exit(code: int) -> None:
-    """Leave with ``code`` once the step's records are written (an excepthook cannot set the exit code)."""
+def hard_exit(code: int) -> None:
+    """Leave with ``code`` once the step's records are written (an excepthook cannot set the exit code, and a
+    signal after an interrupted step's end must not turn 130 into death by that signal)."""
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

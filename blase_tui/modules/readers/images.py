@@ -21,11 +21,26 @@ if TYPE_CHECKING:
 PATTERNS = ("*.png", "*.jpg", "*.jpeg")
 
 
-def decode(path: Path, mode: str | None = None, size: tuple[int, int] | None = None) -> np.ndarray:
+class TooLarge(ValueError):
+    """An image whose decoded pixels alone would take more than the memory budget, known from its header."""
+
+
+def decode(path: Path, mode: str | None = None, size: tuple[int, int] | None = None,
+           budget: int | None = None) -> np.ndarray:
+    """The pixels of the image at ``path``; with ``budget`` (bytes), an image whose header says that decoding it
+    takes more is refused (:class:`TooLarge`) before a pixel is decoded."""
     from PIL import Image
 
     raw = path.read_bytes()
     with Image.open(io.BytesIO(raw)) as img:
+        if budget is not None:
+            need = decoded_bytes(img.size, img.mode) + (decoded_bytes(img.size, mode) if mode and mode != img.mode
+                                                        else 0)
+            if need > budget:
+                width, height = img.size
+                raise TooLarge(f"decoding its {width}x{height} pixels takes {need / 2**20:,.0f} MiB, more than the"
+                               f" memory budget of {budget / 2**20:,.0f} MiB: raise memory_budget, the reader's or"
+                               " the step's in blase.toml, or shrink the image")
         img.load()
         if mode:
             img = img.convert(mode)
@@ -34,8 +49,23 @@ def decode(path: Path, mode: str | None = None, size: tuple[int, int] | None = N
         return np.asarray(img)
 
 
+def decoded_bytes(size: tuple[int, int], mode: str) -> int:
+    """The bytes of an image of ``size`` in ``mode`` as an array (Pillow's own buffers are as large or larger)."""
+    from PIL import ImageMode
+
+    try:
+        described = ImageMode.getmode(mode)
+        per_pixel = len(described.bands) * np.dtype(described.typestr).itemsize
+    except (KeyError, TypeError, ValueError):  # a mode Pillow reads but does not describe: its widest pixels
+        per_pixel = 4
+    return size[0] * size[1] * per_pixel
+
+
 def why(exc: BaseException) -> str:
     from PIL import Image, UnidentifiedImageError
+
+    if isinstance(exc, TooLarge):
+        return str(exc)
 
     if isinstance(exc, Image.DecompressionBombError):
         claimed = re.search(r"\((\d+) pixels\)", str(exc))
@@ -72,6 +102,7 @@ class Plan:
     size: tuple[int, int] | None
     on_error: str
     total: int | None = None  # the files' count, where the list is left out (``settings``)
+    budget: int | None = None  # an image whose decoded pixels take more (bytes) is a bad record, not decoded
 
     def chunks(self) -> list[tuple[int, list[Path]]]:
         n = self.per_batch
@@ -91,21 +122,29 @@ def plan(extract: Extract, directory: str | Path, *, patterns: Sequence[str] = P
     found = files(root, patterns, recursive, allow_empty, "image")
     base = root if root.is_dir() else root.parent
     per_batch = len(found) or 1  # no image decodes: all in one batch of bad records
+    budget = _budget(extract, memory_budget)
     for path in found:
         try:
-            image = decode(path, mode, size)
+            image = decode(path, mode, size, budget)
         except _errors():
             continue
         per_batch = extract._size(image.nbytes + 200, batch_size, memory_budget)
         break
-    return Plan(root, base, found, per_batch, mode, size, on_error)
+    return Plan(root, base, found, per_batch, mode, size, on_error, budget=budget)
+
+
+def _budget(extract: Extract, memory_budget: int | str | None) -> int:
+    """The whole memory budget of the read (not a batch's share): no image may decode to more."""
+    from blase_tui.modules.budget import resolve_budget
+
+    return resolve_budget(memory_budget) if memory_budget is not None else extract.memory_budget
 
 
 def _items(plan: Plan, paths: Sequence[Path], bar: Any = None) -> Iterator[Any]:
     for path in paths:
         key = path.relative_to(plan.base).as_posix()
         try:
-            image = decode(path, plan.mode, plan.size)
+            image = decode(path, plan.mode, plan.size, plan.budget)
         except _errors() as exc:
             if bar is not None:
                 bar.update(1)
@@ -139,7 +178,7 @@ def load(extract: Extract, directory: str | Path, *, patterns: Sequence[str] = P
     found = files(root, patterns, recursive, allow_empty, "image")
     base = root if root.is_dir() else root.parent
     bar = recording.progress(f"load_images {root}", total=len(found), unit="images")
-    reading = Plan(root, base, found, 0, mode, size, on_error)
+    reading = Plan(root, base, found, 0, mode, size, on_error, budget=_budget(extract, memory_budget))
     before = len(extract.bad_records)
     try:
         yield from batches(extract, _items(reading, found, bar), root=root, reader="load_images", columns=_columns,

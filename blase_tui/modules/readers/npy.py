@@ -29,15 +29,7 @@ def load(
     page cache, not process memory. ``data["array"]`` holds the records (first axis)."""
     root = Path(path)
     files = find_files(root, ("*.npy",), True, allow_empty, ".npy")
-    arrays = []
-    for f in files:
-        try:
-            arrays.append(np.load(f, mmap_mode="r", allow_pickle=False))
-        except (ValueError, OSError) as exc:
-            objects = "pickle" in str(exc) or "Python objects" in str(exc)
-            why = ("it holds Python objects (dtype=object), which blase does not load: loading them could run code"
-                   " from the file; save plain numeric arrays") if objects else reason(exc)
-            raise DataError(f"{f}: not a readable .npy file ({why}); rewrite it with numpy.save.") from None
+    arrays = [open_npy(f) for f in files]
     total = sum(len(a) for a in arrays)
     bar = recording.progress(f"load_npy {root}", total=total)
     index = start = 0
@@ -55,3 +47,32 @@ def load(
     finally:
         bar.close()
     recording.dataset(root, role="input", records=total)
+
+
+def open_npy(file: Path) -> np.ndarray:
+    """``file`` memory-mapped, after its header says it holds plain values: the dtype comes from the header,
+    never from what ``np.load`` says on failing (a file that is not ``.npy`` at all, all zeros say, makes numpy
+    try it as a pickle)."""
+    from numpy.lib import format as npy_format
+
+    def refused(why: str) -> DataError:
+        return DataError(f"{file}: not a readable .npy file ({why}); rewrite it with numpy.save.")
+
+    try:
+        with open(file, "rb") as fh:
+            try:
+                version = npy_format.read_magic(fh)
+            except ValueError:
+                fh.seek(0)
+                raise refused(f"it does not begin with the .npy header: its first bytes are {fh.read(8)!r}") from None
+            read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+            dtype = read_header(fh)[2]
+    except (ValueError, OSError) as exc:
+        raise refused(reason(exc)) from None
+    if dtype.hasobject:
+        raise refused("it holds Python objects (dtype=object), which blase does not load: loading them could run"
+                      " code from the file; save plain numeric arrays")
+    try:
+        return np.load(file, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise refused(reason(exc)) from None

@@ -1,4 +1,8 @@
-"""Parquet files, streamed a row group at a time with only the wanted columns read and filters pushed down."""
+"""Parquet files, streamed a row group at a time with only the wanted columns read and filters pushed down.
+
+A file whose footer cannot be read is an error naming it; a row group whose pages cannot be decoded (a damaged
+file: ``Corrupt snappy compressed data``) is a bad record naming the file and the group's rows, skipped or an
+error as ``on_error`` says, as the other readers' bad records are."""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from blase_tui.modules import recording
-from blase_tui.modules.batch import Batch, BatchMeta, RowKeys
-from blase_tui.modules.readers.common import DataError, reason
+from blase_tui.modules.batch import BadRecord, Batch, BatchMeta, RowKeys
+from blase_tui.modules.readers.common import DataError, check_on_error, reason
 from blase_tui.modules.readers.common import files as find_files
 
 if TYPE_CHECKING:
@@ -34,6 +38,7 @@ class Plan:
     scan_columns: list[str] | None
     expression: Any
     key_column: str | None
+    on_error: str = "skip"
 
     def name(self, file: Path) -> str:
         return file.relative_to(self.root).as_posix() if self.root.is_dir() else file.name
@@ -41,11 +46,12 @@ class Plan:
 
 def plan(extract: Extract, path: str | Path, *, columns: Sequence[str] | None = None, filters: Any = None,
          key_column: str | None = None, batch_size: int | None = None, memory_budget: int | str | None = None,
-         allow_empty: bool = False) -> Plan | None:
+         on_error: str | None = None, allow_empty: bool = False) -> Plan | None:
     import pyarrow as pa
     import pyarrow.dataset as pds
     import pyarrow.parquet as pq
 
+    on_error = check_on_error(on_error or extract.on_error)
     root = Path(path)
     files = find_files(root, ("*.parquet", "*.pq"), True, allow_empty, "Parquet")
     if not files:
@@ -86,7 +92,18 @@ def plan(extract: Extract, path: str | Path, *, columns: Sequence[str] | None = 
             wanted_groups = sorted(rg.id for piece in fragment.split_by_row_group(expression) for rg in piece.row_groups)
         groups.append(wanted_groups)
     return Plan(root, files, groups, offsets, per_batch, total_rows, read_columns, scan_columns, expression,
-                key_column)
+                key_column, on_error)
+
+
+class DamagedGroup(DataError):
+    """A row group of a Parquet file whose pages cannot be decoded: the file, the rows it loses (``first`` to
+    ``end``, end excluded, counted from the file's first row) and why."""
+
+    def __init__(self, file: Path, group: int, first: int, end: int, why: str) -> None:
+        self.file, self.why, self.rows = file, why, end - first
+        self.record = f"rows {first}-{end - 1} (row group {group})"
+        super().__init__(f"{file}: {self.record} cannot be read ({why}); the file is damaged: write it again, or"
+                         " move it out of the folder.")
 
 
 def read_group(plan: Plan, file: Path, group: int, row: int, *, index: int = 0, start: int = 0,
@@ -101,8 +118,16 @@ def read_group(plan: Plan, file: Path, group: int, row: int, *, index: int = 0, 
     reader = reader or pq.ParquetFile(file, pre_buffer=False)
     name = plan.name(file)
     expression, read_columns, scan_columns = plan.expression, plan.read_columns, plan.scan_columns
-    for record_batch in reader.iter_batches(batch_size=plan.per_batch, row_groups=[group], columns=scan_columns,
-                                            use_threads=True):
+    end = row + reader.metadata.row_group(group).num_rows
+    pieces = reader.iter_batches(batch_size=plan.per_batch, row_groups=[group], columns=scan_columns,
+                                 use_threads=True)
+    while True:
+        try:
+            record_batch = next(pieces)
+        except StopIteration:
+            return
+        except (OSError, pa.ArrowException) as exc:  # a damaged page says only "Corrupt snappy compressed data"
+            raise DamagedGroup(file, group, row, end, reason(exc)) from None
         table = pa.Table.from_batches([record_batch])
         positions = np.arange(row, row + table.num_rows)
         row += table.num_rows
@@ -130,18 +155,29 @@ def load(extract: Extract, path: str | Path, **options: Any) -> Iterator[Batch]:
     if found is None:
         return
     bar = recording.progress(f"load_parquet {found.root}", total=found.total_rows if found.expression is None else None)
-    index = start = 0
+    index = start = lost = 0
+    bad: list[BadRecord] = []  # a damaged row group's, carried by the next batch
     try:
         for file, groups, offsets in zip(found.files, found.groups, found.offsets, strict=True):
             reader = pq.ParquetFile(file, pre_buffer=False)
             for group in groups:
-                for batch in read_group(found, file, group, offsets[group], index=index, start=start, reader=reader):
-                    bar.update(len(batch), nbytes=batch.data.nbytes)
-                    yield batch
-                    index, start = index + 1, start + len(batch)
+                try:
+                    for batch in read_group(found, file, group, offsets[group], index=index, start=start,
+                                            reader=reader):
+                        if bad:
+                            batch.bad_records.extend(bad)
+                            bad = []
+                        bar.update(len(batch), nbytes=batch.data.nbytes)
+                        yield batch
+                        index, start = index + 1, start + len(batch)
+                except DamagedGroup as exc:
+                    bad.append(extract._bad(found.on_error, exc.file, exc.record, exc.why))
+                    lost += exc.rows
+                    if found.expression is None:
+                        bar.update(exc.rows)
     finally:
         bar.close()
-    recording.dataset(found.root, role="input", records=found.total_rows)
+    recording.dataset(found.root, role="input", records=found.total_rows - lost)
 
 
 def prefetched(batches: Iterator[Batch], depth: int = 1) -> Iterator[Batch]:
