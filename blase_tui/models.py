@@ -24,7 +24,7 @@ import numpy as np
 from blase_tui.errors import BlaseError
 
 _SUFFIX = {"sklearn": ".pkl", "torch": ".pt", "tensorflow": ".keras"}
-_BY_SUFFIX = {".pkl": "sklearn", ".joblib": "sklearn", ".pt": "torch", ".pth": "torch", ".keras": "tensorflow",
+_BY_SUFFIX = {".pkl": "sklearn", ".joblib": "sklearn", ".skops": "sklearn", ".pt": "torch", ".pth": "torch", ".keras": "tensorflow",
               ".h5": "tensorflow"}
 
 
@@ -177,7 +177,7 @@ def load(ref: str, *, project: str | Path | None = None, device: str | None = No
     from blase_tui.store import models
 
     store = (Project.discover(Path(project)) if project is not None else Project.discover()).store
-    row = models.get(store, ref)
+    row = models.get(store, ref, intact=True)
     path = Path(row["path"])
     adapter = load_adapter_for(path, row["framework"], row["file_name"], device)
     card = row.get("card") or {}

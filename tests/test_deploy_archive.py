@@ -1,17 +1,27 @@
-"""Deployment archives (issue 13): the same folder gives the same bytes, `blase deploy verify` catches a flipped
-byte, and `blase deploy unpack` refuses crafted archives (`../` entries, absolute paths, links, devices) without
-writing anything."""
+"""Deployment archives (issues 13 and 24): the same folder gives the same bytes; `blase deploy verify` catches a
+flipped byte and checks every entry as `blase deploy unpack` does; both refuse crafted archives (another top
+folder, a duplicate, a file the manifest does not list, links, devices, fifos, `..`, absolute names, control
+characters, zip bombs) in little memory, without writing anything, and a decoy folder outside stays byte-for-byte
+and mode-for-mode as it was; `archive_deployment` leaves out the prediction log and files the deployment did
+not write."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import stat
+import subprocess
+import sys
 import tarfile
+import tracemalloc
+import warnings
 import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import _env
 
 from blase_tui.core import archive
 
@@ -27,6 +37,34 @@ def _deployment(root: Path) -> Path:
     return folder
 
 
+# ------------------------------------------------------------------------------------------ the decoy folder
+@pytest.fixture
+def decoy(tmp_path: Path):
+    """A folder outside everything the archives are unpacked into, with files of several modes; the fixture
+    asserts afterwards that nothing in it changed (content, mode, kind) and nothing was added."""
+    folder = tmp_path / "decoy"
+    (folder / "sub").mkdir(parents=True)
+    for name, data, mode in (("secret.txt", b"secret\n", 0o600), ("run.sh", b"#!/bin/sh\n", 0o755),
+                             ("sub/data.bin", bytes(range(256)), 0o644)):
+        (folder / name).write_bytes(data)
+        (folder / name).chmod(mode)
+    before = _snapshot(folder)
+    yield folder
+    assert _snapshot(folder) == before, "the decoy folder outside changed"
+
+
+def _snapshot(folder: Path) -> dict[str, tuple]:
+    out: dict[str, tuple] = {".": (stat.S_IMODE(folder.lstat().st_mode),)}
+    for path in sorted(folder.rglob("*")):
+        st = path.lstat()
+        content = (hashlib.sha256(path.read_bytes()).hexdigest() if stat.S_ISREG(st.st_mode) else
+                   os.readlink(path) if stat.S_ISLNK(st.st_mode) else None)
+        out[path.relative_to(folder).as_posix()] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), content,
+                                                    st.st_ino)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ honest archives
 @pytest.mark.parametrize("fmt", ["zip", "tar.gz"])
 def test_the_same_folder_gives_the_same_bytes(tmp_path: Path, fmt: str) -> None:
     folder = _deployment(tmp_path)
@@ -80,56 +118,107 @@ def test_unpack_restores_files_and_modes(tmp_path: Path, blase) -> None:
     assert again.returncode == 2 and "is not empty" in again.stderr
 
 
-def _crafted_zip(path: Path, name: str, *, link: bool = False) -> Path:
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("m/deployment.json", b"{}")
-        info = zipfile.ZipInfo(name)
-        info.create_system = 3
-        if link:
-            info.external_attr = (stat.S_IFLNK | 0o777) << 16
-            zf.writestr(info, "/etc/passwd")
-        else:
-            info.external_attr = (stat.S_IFREG | 0o644) << 16
-            zf.writestr(info, b"evil")
-    return path
+# ----------------------------------------------------------------------------------------- crafted archives
+EVIL = b"import os; os.system('echo owned')\n"
 
 
-def _crafted_tar(path: Path, member: tarfile.TarInfo, data: bytes = b"") -> Path:
+def _honest_entries(root: Path, top: str = "m") -> list[tuple[str, str, bytes | str]]:
+    """The entries archive.build writes for ``_deployment``: files and the manifest, under ``top``."""
+    folder = _deployment(root)
+    files = sorted((p.relative_to(folder).as_posix(), p.read_bytes()) for p in folder.rglob("*") if p.is_file())
+    manifest = "".join(f"{hashlib.sha256(data).hexdigest()}  {rel}\n" for rel, data in files).encode()
+    return [(f"{top}/{rel}", "file", data) for rel, data in [*files, (archive.MANIFEST, manifest)]]
+
+
+_ZIP_TYPES = {"file": stat.S_IFREG, "symlink": stat.S_IFLNK, "fifo": stat.S_IFIFO, "chr": stat.S_IFCHR,
+              "blk": stat.S_IFBLK, "dir": stat.S_IFDIR}
+_TAR_TYPES = {"file": tarfile.REGTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE,
+              "fifo": tarfile.FIFOTYPE, "chr": tarfile.CHRTYPE, "blk": tarfile.BLKTYPE, "dir": tarfile.DIRTYPE}
+
+
+def _write(path: Path, entries: list[tuple[str, str, bytes | str]]) -> Path:
+    """An archive of exactly ``entries`` (name, kind, content or link target), as an attacker would write it."""
+    if path.name.endswith(".zip"):
+        with warnings.catch_warnings(), zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            warnings.simplefilter("ignore")  # "Duplicate name": the point of one case
+            for name, kind, data in entries:
+                info = zipfile.ZipInfo(name)
+                info.create_system = 3
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = (_ZIP_TYPES[kind] | 0o644) << 16
+                zf.writestr(info, data)
+        return path
     with tarfile.open(path, "w:gz") as tf:
-        ok = tarfile.TarInfo("m/deployment.json")
-        ok.size = 2
-        tf.addfile(ok, io.BytesIO(b"{}"))
-        tf.addfile(member, io.BytesIO(data) if data else None)
+        for name, kind, data in entries:
+            info = tarfile.TarInfo(name)
+            info.type = _TAR_TYPES[kind]
+            info.mode = 0o644
+            if kind == "file":
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))  # type: ignore[arg-type]
+            else:
+                info.linkname = data if isinstance(data, str) else ""
+                tf.addfile(info)
     return path
 
 
-def _tar_member(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"evil", target: str = "") -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.size = len(data) if kind == tarfile.REGTYPE else 0
-    info.linkname = target
-    return info
+def _other_top(entries, decoy):  # the issue's case: evil under diag/, the honest file again under zzz/
+    out = [(name.replace("m/", "diag/", 1), kind, EVIL if name == "m/model/m.pkl" else data)
+           for name, kind, data in entries]
+    honest = next(data for name, _, data in entries if name == "m/model/m.pkl")
+    return [*out, ("zzz/model/m.pkl", "file", honest)]
 
 
-@pytest.mark.parametrize(("make", "expected"), [
-    (lambda p: _crafted_zip(p / "a.zip", "../../escaped.txt"), "would land outside the target folder"),
-    (lambda p: _crafted_zip(p / "b.zip", "/tmp/absolute.txt"), "has an absolute path"),
-    (lambda p: _crafted_zip(p / "c.zip", "m/passwd", link=True), "is a link"),
-    (lambda p: _crafted_tar(p / "d.tar.gz", _tar_member("m/../../escaped.txt"), b"evil"), "would land outside"),
-    (lambda p: _crafted_tar(p / "e.tar.gz", _tar_member("/tmp/absolute.txt"), b"evil"), "has an absolute path"),
-    (lambda p: _crafted_tar(p / "f.tar.gz", _tar_member("m/link", tarfile.SYMTYPE, target="/etc/passwd")), "is a link"),
-    (lambda p: _crafted_tar(p / "g.tar.gz", _tar_member("m/hard", tarfile.LNKTYPE, target="../../x")), "is a link"),
-    (lambda p: _crafted_tar(p / "h.tar.gz", _tar_member("m/dev", tarfile.CHRTYPE)), "is a device"),
-])
-def test_unpack_refuses_crafted_archives_and_writes_nothing(tmp_path: Path, blase, make, expected: str) -> None:
-    crafted = make(tmp_path)
+CASES = {
+    "another top folder": (_other_top, "outside the archive's one top folder 'diag'"),
+    "the same name twice": (lambda e, d: [*e, ("m/model/m.pkl", "file", EVIL)], "is there twice"),
+    "a file the manifest does not list": (lambda e, d: [*e, ("m/extra.sh", "file", EVIL)],
+                                          "m/extra.sh: in the archive but not in MANIFEST.sha256"),
+    "a symbolic link": (lambda e, d: [*e, ("m/model/link", "symlink", str(d / "secret.txt"))], "is a symbolic link"),
+    "a hard link": (lambda e, d: [*e, ("m/hard", "hardlink", "../../decoy/secret.txt")], "is a hard link"),
+    "a fifo": (lambda e, d: [*e, ("m/fifo", "fifo", b"")], "is a fifo"),
+    "a character device": (lambda e, d: [*e, ("m/dev", "chr", b"")], "is a device file"),
+    "a block device": (lambda e, d: [*e, ("m/disk", "blk", b"")], "is a device file"),
+    "..": (lambda e, d: [*e, ("m/../../decoy/secret.txt", "file", EVIL)], "climbs out with '..'"),
+    "an absolute name": (lambda e, d: [*e, (str(d / "secret.txt"), "file", EVIL)], "is an absolute path"),
+    "a control character": (lambda e, d: [*e, ("m/model/m.pkl\nok   m/model/m.pkl", "file", EVIL)],
+                            "control character U+000A"),
+    "no top folder": (lambda e, d: [*e, ("loose.sh", "file", EVIL)], "is not inside a folder"),
+}
+
+
+@pytest.mark.parametrize("fmt", ["zip", "tar.gz"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_verify_and_unpack_refuse_a_crafted_archive(tmp_path: Path, decoy: Path, case: str, fmt: str) -> None:
+    make, words = CASES[case]
+    if fmt == "zip" and case == "a hard link":
+        pytest.skip("zip has no hard links")
+    crafted = _write(tmp_path / f"crafted.{fmt}", make(_honest_entries(tmp_path / "src"), decoy))
+    report = archive.verify(crafted)
+    assert not report.ok, f"verify said ok to {case}"
+    assert any(words in p for p in report.all_problems), report.all_problems
     target = tmp_path / "sandbox" / "out"
-    proc = blase("deploy", "unpack", str(crafted), str(target), cwd=tmp_path)
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("blase: archive entry") and expected in lines[0]
-    assert not target.exists(), "nothing is unpacked when one entry is refused"
-    assert not (tmp_path / "escaped.txt").exists() and not Path("/tmp/absolute.txt").exists()
+    with pytest.raises(archive.ArchiveError) as refused:
+        archive.unpack(crafted, target)
+    assert "refused, nothing was unpacked" in str(refused.value) and "\n" not in str(refused.value)
+    assert not target.exists() or not any(target.rglob("*")), "nothing is written when one entry is refused"
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_the_cli_names_what_is_wrong_in_one_line_each(tmp_path: Path, decoy: Path, blase) -> None:
+    crafted = _write(tmp_path / "crafted.zip", _other_top(_honest_entries(tmp_path / "src"), decoy)
+                     + [("diag/../../decoy/secret.txt", "file", EVIL)])
+    proc = blase("deploy", "verify", str(crafted), cwd=tmp_path)
+    assert proc.returncode == 1 and "ok " not in proc.stdout
+    lines = proc.stdout.strip().splitlines()
+    assert all(line.startswith("bad  ") for line in lines)
+    assert any("'zzz/model/m.pkl' is outside the archive's one top folder 'diag'" in line for line in lines)
+    assert any("'diag/../../decoy/secret.txt' cannot be used: it climbs out with '..'" in line for line in lines)
+    assert any("model/m.pkl: its content does not match MANIFEST.sha256" in line for line in lines)
+    proc = blase("deploy", "unpack", str(crafted), str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith("blase: archive entry") and "refused, nothing was unpacked" in proc.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_archive_without_manifest_is_refused(tmp_path: Path, blase) -> None:
@@ -141,3 +230,99 @@ def test_an_archive_without_manifest_is_refused(tmp_path: Path, blase) -> None:
     assert not (tmp_path / "out").exists()
     proc = blase("deploy", "verify", str(tmp_path / "missing.zip"), cwd=tmp_path)
     assert proc.returncode == 2 and "does not exist" in proc.stderr
+    not_an_archive = tmp_path / "notes.zip"
+    not_an_archive.write_text("hello")
+    proc = blase("deploy", "verify", str(not_an_archive), cwd=tmp_path)
+    assert proc.returncode == 1 and "neither a zip nor a tar.gz" in proc.stdout
+
+
+# ------------------------------------------------------------------------------------------------ zip bombs
+class _Zeros(io.RawIOBase):
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        n = min(len(buffer), self.left)
+        buffer[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+BOMB = 200 << 20
+
+
+def _bomb(path: Path) -> Path:
+    """An otherwise honest archive whose model is 200 MiB of zeros (about 200 KB compressed), its manifest
+    listing the right hash."""
+    digest = hashlib.sha256()
+    for _ in range(BOMB >> 20):
+        digest.update(bytes(1 << 20))
+    manifest = f"{digest.hexdigest()}  model/m.pkl\n".encode()
+    if path.name.endswith(".zip"):
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("m/MANIFEST.sha256", manifest)
+            info = zipfile.ZipInfo("m/model/m.pkl")
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with zf.open(info, "w", force_zip64=True) as fh:
+                for _ in range(BOMB >> 20):
+                    fh.write(bytes(1 << 20))
+        return path
+    with tarfile.open(path, "w:gz", compresslevel=1) as tf:
+        info = tarfile.TarInfo("m/MANIFEST.sha256")
+        info.size = len(manifest)
+        tf.addfile(info, io.BytesIO(manifest))
+        info = tarfile.TarInfo("m/model/m.pkl")
+        info.size = BOMB
+        tf.addfile(info, io.BufferedReader(_Zeros(BOMB)))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["zip", "tar.gz"])
+def test_a_zip_bomb_is_refused_in_little_memory(tmp_path: Path, decoy: Path, fmt: str) -> None:
+    bomb = _bomb(tmp_path / f"bomb.{fmt}")
+    assert bomb.stat().st_size < 2 << 20, "a small archive..."
+    target = tmp_path / "out"
+    tracemalloc.start()
+    try:
+        report = archive.verify(bomb)
+        with pytest.raises(archive.ArchiveError, match="bomb"):
+            archive.unpack(bomb, target)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert not report.ok and "bomb" in report.refused[0], report.all_problems
+    assert peak < 24 << 20, f"...read in {peak >> 20} MiB, not the member's {BOMB >> 20} MiB"
+    assert not target.exists() or not any(target.rglob("*"))
+
+
+# -------------------------------------------------------------------------------- what archive_deployment takes
+def test_archive_deployment_leaves_out_the_prediction_log_and_foreign_files(tmp_path: Path) -> None:
+    folder = tmp_path / "deployments" / "tab"
+    (folder / "model").mkdir(parents=True)
+    written = {"model/tab.skops": b"model", "model/card.json": b"{}", "signature.json": b"{}", "api.py": b"app"}
+    for rel, data in written.items():
+        (folder / rel).write_bytes(data)
+    (folder / "deployment.json").write_text(json.dumps({"format": 1, "model": {"name": "tab"},
+                                                        "files": sorted([*written, "deployment.json"])}))
+    logged = folder / "predictions" / "tab" / "2026-11-30"
+    logged.mkdir(parents=True)
+    for i in range(3):
+        (logged / f"{i}.parquet").write_bytes(b"patient measurements")
+    (folder / "notes.txt").write_text("mine")
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "api.cpython-311.pyc").write_bytes(b"\0")
+    proc = subprocess.run([sys.executable, "-c", "from blase_tui import Deploy\n"
+                           "print(Deploy().archive_deployment('deployments/tab', format='tar.gz'))"],
+                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("blase:")]
+    assert len(lines) == 1 and "left out __pycache__/ (1 file), predictions/ (3 files: the prediction log)," \
+        " notes.txt (not written by the deployment)" in lines[0], proc.stderr
+    made = Path(proc.stdout.strip())
+    with tarfile.open(made) as tf:
+        names = sorted(tf.getnames())
+    assert names == sorted(f"tab/{rel}" for rel in [*written, "deployment.json", archive.MANIFEST])
+    assert archive.verify(made).ok

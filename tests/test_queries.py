@@ -104,7 +104,9 @@ def test_reindex_finds_a_copied_run_folder(tmp_path: Path, project: Path, blase)
     run = show_json(blase, project, "latest")
     fresh = make_project(tmp_path / "fresh")
     shutil.copytree(project / "runs" / run["id"], fresh / "runs" / run["id"])
-    assert runs_json(blase, fresh) == []
+    refused = blase("runs", "list", cwd=fresh)  # a run folder and no index: lost, not an empty project
+    assert refused.returncode == 2 and "`blase runs reindex`" in refused.stderr
+    assert not (fresh / "runs" / "blase.db").exists()
     proc = blase("runs", "reindex", cwd=fresh)
     assert proc.returncode == 0 and "1 run(s) added" in proc.stdout
     copied = show_json(blase, fresh, run["id"])

@@ -105,3 +105,22 @@ def test_aliases_survive_a_lost_index(project: Path, blase, monkeypatch: pytest.
     assert models.load("clusters@champion").version == 1
     assert np.array_equal(models.load("clusters@champion").predict(np.load(project / "probe.npy")),
                           np.load(project / "kmeans_3.npy"))
+
+
+def test_a_model_file_edited_in_place_is_refused_on_load(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry's file is a content-store object that run folders link to: an edit of it in place (after a
+    chmod, or as root) is named where the model is loaded, never served as if it were the registered one."""
+    import os
+
+    from blase_tui import ConfigError, models
+    from blase_tui.core.project import Project
+    from blase_tui.store import models as registry
+
+    monkeypatch.chdir(project)
+    path = Path(registry.get(Project.discover(project).store, "clusters:1")["path"])
+    os.chmod(path, 0o644)
+    with open(path, "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(ConfigError, match="model clusters v1 no longer has the content it was registered with"):
+        models.load("clusters:1")
+    assert models.load("clusters:2").version == 2, "the other versions still load"

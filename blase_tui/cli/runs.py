@@ -557,25 +557,19 @@ def cancel_command(
 @app.command("reindex")
 def reindex_command() -> None:
     """Rebuild the index from the run folders (e.g. after copying a run folder in from another project, or when
-    runs/blase.db is damaged: it is then moved aside and rebuilt)."""
-    from blase_tui.store.db import StoreDamaged, set_aside
-    from blase_tui.store.reindex import reindex
+    runs/blase.db is lost or damaged: it is then built anew and a damaged one kept aside). All or nothing."""
+    from blase_tui.store.reindex import collapsed, reindex_project
 
     project = common.project()
     c = common.console
-    try:
-        store = project.store
-        store.check()
-    except StoreDamaged as exc:
-        path = project.root / "runs" / "blase.db"
-        if "store" in vars(project):
-            project.store.close()
-            del project.store
-        aside = set_aside(path)
-        c.print(f"runs/blase.db was damaged ({str(exc).split('(', 1)[-1].split(')')[0]}); kept it as"
-                f" {aside.relative_to(project.root)} and rebuilt the index from the run folders.", markup=False)
-        store = project.store
-    report = reindex(store)
+    report = reindex_project(project.root)
+    if report.rebuilt in ("missing", "empty"):
+        journal = " and runs/journal.jsonl" if (project.root / "runs" / "journal.jsonl").is_file() else ""
+        c.print(f"runs/blase.db was {report.rebuilt}; built a new index from the run folders{journal}.")
+    elif report.rebuilt is not None:
+        kept = f"kept it as {report.aside.relative_to(project.root)} and " if report.aside else ""
+        c.print(f"runs/blase.db was damaged ({report.rebuilt}); {kept}rebuilt the index from the run folders.",
+                markup=False)
     c.print(f"{len(report.added)} run(s) added, {report.present} already indexed.")
     for rid in report.added:
         c.print(f"  added {rid}")
@@ -587,8 +581,22 @@ def reindex_command() -> None:
         c.print("  rebuilt from runs/journal.jsonl: " + ", ".join(f"{n} {names[t]}" for t, n in report.journal.items()))
     for line in report.mismatched:
         c.print(f"  left out {line}", markup=False)
+    _print_bad_lines(collapsed(report.bad_lines))
     if report.missing_folders:
         c.print(f"  {len(report.missing_folders)} indexed run(s) have no folder under runs/ any more.")
+
+
+def _print_bad_lines(lines: list[str], per_file: int = 10) -> None:
+    """``skipped FILE line N: why``, at most ``per_file`` entries of each file, then how many more."""
+    shown: dict[str, int] = {}
+    for line in lines:
+        name = line.split(" line", 1)[0]
+        shown[name] = shown.get(name, 0) + 1
+        if shown[name] <= per_file:
+            common.console.print(f"  skipped {line}", markup=False)
+    for name, count in shown.items():
+        if count > per_file:
+            common.console.print(f"  skipped {count - per_file} more entries of {name}", markup=False)
 
 
 @app.command("watch")

@@ -26,11 +26,17 @@ def serve_command(
     max_body: Annotated[int, typer.Option(help="Largest request body, in bytes.")] = 16 * 1024 * 1024,
     device: Annotated[str | None, typer.Option(help="cpu (default) or cuda, for torch and Keras models.")] = None,
     threads: Annotated[int, typer.Option(help="Math threads per worker (OpenMP, BLAS, torch, TensorFlow).")] = 1,
+    trust: Annotated[bool, typer.Option("--trust", help="Load the model even if that runs code from its file (a"
+                                                        " pickle, a torch module, a Keras Lambda layer) and this"
+                                                        " project did not produce it. Only for a source you trust.")]
+    = False,
 ) -> None:
     """Serve a model over HTTP, logging every prediction.
 
     POST /invocations (MLflow's JSON formats and CSV), GET /ping, /health, /version, /metadata. Every prediction
-    is logged (Parquet) for `Monitor`, unless --no-log. Exit codes: 0 stopped, 2 bad target or port in use."""
+    is logged (Parquet) for `Monitor`, unless --no-log. A model whose loading runs code from its file (a pickle)
+    is served only when this project produced it or you trust it (--trust, or `blase deploy trust` once).
+    Exit codes: 0 stopped, 2 bad target, untrusted model or port in use."""
     # Each request is small: handing it to a pool of math threads (OpenMP in scikit-learn's trees and torch, BLAS)
     # costs more than it saves (a 1-row request of a tree ensemble: 1.6 ms on one thread, ~13 ms handed to two
     # sleeping threads; bench/serve.py). A server scales with --workers; --threads gives each more.
@@ -51,10 +57,11 @@ def serve_command(
     from blase_tui.serve.server import serve
     from blase_tui.serve.target import resolve
 
+    shown_as = target
     if common.project_dir() is not None:
         target = str(Path(target).resolve()) if Path(target).exists() else target
         os.chdir(common.project_dir())
     folder, said = resolve(target)
     chosen_log: Path | None = None if no_log else (log_dir.resolve() if log_dir else Path("default"))
     serve(folder, host=host, port=port, workers=workers, log_dir=chosen_log, max_rows=max_rows, max_body=max_body,
-          device=device, said=said)
+          device=device, said=said, trust=trust, shown_as=shown_as)

@@ -15,7 +15,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Hash every object of the content store (or those of RUN) and every artifact in the run folders: say
         which no longer have the content they were stored under (an edit in place), which are gone, and how many
-        objects nothing refers to (`blase gc` frees them). Exit 0: all as recorded; 1: something is not."""
+        objects nothing refers to (`blase gc` frees them); without RUN, check every page of the index too
+        (`blase runs reindex` rebuilds a damaged one). Exit 0: all as recorded; 1: something is not."""
         from blase_tui.cli import common
         from blase_tui.core.fmt import fmt_bytes
         from blase_tui.errors import EXIT_FAILED
@@ -26,10 +27,12 @@ def register(app: typer.Typer) -> None:
         out = check(store, run_id)
         if json_:
             common.print_json({"objects": out.objects, "bytes": out.bytes, "damaged": out.damaged,
-                               "missing": out.missing, "changed": out.changed, "orphans": out.orphans, "ok": out.ok})
+                               "missing": out.missing, "changed": out.changed, "orphans": out.orphans,
+                               "index": out.index, "ok": out.ok})
         else:
             c = common.console
-            for kind, lines in (("damaged", out.damaged), ("missing", out.missing), ("changed", out.changed)):
+            for kind, lines in (("index", out.index), ("damaged", out.damaged), ("missing", out.missing),
+                                ("changed", out.changed)):
                 for line in lines:
                     c.print(f"{kind:8} {line}", markup=False)
             orphans = f"; {out.orphans} object(s) nothing refers to (`blase gc` frees them)" if out.orphans else ""

@@ -95,9 +95,27 @@ class SklearnAdapter:
         os.replace(tmp, path)
 
     @staticmethod
-    def load(path: Path, device: str | None = None) -> SklearnAdapter:
+    def load(path: Path, device: str | None = None, *, allow_code: bool = True) -> SklearnAdapter:
+        """The estimator saved at ``path``: a skops file (of the types skops trusts, unless ``allow_code``), or a
+        pickle or joblib file (only with ``allow_code``: unpickling runs code the file names)."""
+        from blase_tui.frameworks.formats import RunsCode, is_skops
+
         adapter = SklearnAdapter()
-        adapter.model = pickle.loads(Path(path).read_bytes())
+        if is_skops(Path(path)):
+            import skops.io as sio
+
+            trusted = sio.get_untrusted_types(file=path) if allow_code else None
+            try:
+                adapter.model = sio.load(path, trusted=trusted)
+            except sio.exceptions.UntrustedTypesFoundException:
+                names = ", ".join(sio.get_untrusted_types(file=path))
+                raise RunsCode(f"{path} is a skops file of types skops does not trust ({names}).") from None
+            return adapter
+        if not allow_code:
+            raise RunsCode(f"{path} is a pickle: loading it runs code the file names.")
+        import joblib  # a plain pickle, or joblib's (arrays after the pickle); scikit-learn depends on it
+
+        adapter.model = joblib.load(path)
         return adapter
 
     def describe(self) -> dict[str, Any]:

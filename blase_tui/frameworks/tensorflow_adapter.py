@@ -137,9 +137,18 @@ class TensorFlowAdapter:
         shutil.move(tmp, path)
 
     @staticmethod
-    def load(path: Path, device: str | None = None) -> TensorFlowAdapter:
+    def load(path: Path, device: str | None = None, *, allow_code: bool = True) -> TensorFlowAdapter:
+        """The model saved at ``path`` (``.keras`` or ``.h5``); without ``allow_code`` in Keras' safe mode, which
+        refuses a Lambda layer's Python code (a :class:`RunsCode`)."""
+        from blase_tui.frameworks.formats import RunsCode
+
         adapter = TensorFlowAdapter()
-        adapter.model = tf.keras.models.load_model(path, compile=False)
+        try:
+            adapter.model = tf.keras.models.load_model(path, compile=False, safe_mode=not allow_code)
+        except ValueError as exc:
+            if allow_code or "safe_mode" not in str(exc):
+                raise
+            raise RunsCode(f"{path} is a Keras model with a Lambda layer: loading it runs its Python code.") from None
         return adapter
 
     def describe(self) -> dict[str, Any]:

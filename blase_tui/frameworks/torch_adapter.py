@@ -179,10 +179,28 @@ class TorchAdapter:
         os.replace(tmp, path)
 
     @staticmethod
-    def load(path: Path, device: str | None = None) -> TorchAdapter:
+    def load(path: Path, device: str | None = None, *, allow_code: bool = True) -> TorchAdapter:
+        """The module saved at ``path``. Without ``allow_code`` it is read with ``weights_only=True``, allowing
+        only ``torch.nn``'s own layers besides tensors: a module of other classes is a :class:`RunsCode`."""
+        import pickle
+
+        from blase_tui.frameworks.formats import RunsCode, torch_layers
+
         adapter = TorchAdapter()
         adapter.device = pick_device(device)
-        adapter.model = torch.load(path, map_location=adapter.device, weights_only=False)
+        if allow_code:
+            adapter.model = torch.load(path, map_location=adapter.device, weights_only=False)
+        else:
+            with torch.serialization.safe_globals(torch_layers()):
+                try:
+                    adapter.model = torch.load(path, map_location=adapter.device, weights_only=True)
+                except pickle.UnpicklingError as exc:
+                    unsafe = str(exc).split("Unsupported global:")[-1].split(" was not")[0].strip()
+                    raise RunsCode(f"{path} is a torch module of classes outside torch.nn ({unsafe[:200]}): loading"
+                                   " it runs their code.") from None
+        if not isinstance(adapter.model, torch.nn.Module):
+            raise BlaseError(f"{path} holds {type(adapter.model).__name__}, not a torch module: a state dict needs"
+                             " its architecture; save the whole module (Train.save_model, log_model).")
         return adapter
 
     def describe(self) -> dict[str, Any]:

@@ -90,7 +90,7 @@ def _model_info(row: dict[str, Any]) -> ModelInfo:
 def model_by_ref(store: RunStore, ref: str) -> ModelInfo:
     from blase_tui.store import models
 
-    return _model_info(models.get(store, ref))
+    return _model_info(models.get(store, ref, intact=True))
 
 
 def find_model(store: RunStore, config: LabellingConfig) -> ModelInfo | None:

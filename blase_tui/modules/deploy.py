@@ -39,6 +39,7 @@ import numpy as np
 from blase_tui.core import archive
 from blase_tui.errors import BlaseError, ConfigError
 from blase_tui.modules import recording
+from blase_tui.store.safepath import UnsafePath, inside, relative_name
 
 DEPLOYMENT = "deployment.json"
 SIGNATURE = "signature.json"
@@ -46,11 +47,11 @@ FORMAT = 1
 METHODS = ("folder", "docker", "venv")
 FRAMEWORKS = {"sklearn": "sklearn", "scikit-learn": "sklearn", "torch": "torch", "pytorch": "torch",
               "tensorflow": "tensorflow", "keras": "tensorflow", "tf": "tensorflow"}
-_SUFFIX_FRAMEWORK = {".pkl": "sklearn", ".joblib": "sklearn", ".pt": "torch", ".pth": "torch",
+_SUFFIX_FRAMEWORK = {".pkl": "sklearn", ".joblib": "sklearn", ".skops": "sklearn", ".pt": "torch", ".pth": "torch",
                      ".keras": "tensorflow", ".h5": "tensorflow"}
 # what serving needs, besides the model's framework (pinned to this environment's versions)
 SERVE_PACKAGES = ("numpy", "pandas", "pyarrow", "fastapi", "uvicorn", "orjson")
-FRAMEWORK_PACKAGES = {"sklearn": ("scikit-learn", "scipy", "joblib"), "torch": ("torch",),
+FRAMEWORK_PACKAGES = {"sklearn": ("scikit-learn", "scipy", "joblib", "skops"), "torch": ("torch",),
                       "tensorflow": ("tensorflow-cpu", "tensorflow", "keras")}
 
 
@@ -66,6 +67,7 @@ class Chosen:
     card: dict[str, Any]
     run_id: str | None
     why: str
+    format_note: str | None = None  # why the deployment serves another format than the one preferred
 
 
 class Deploy:
@@ -95,7 +97,7 @@ class Deploy:
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
         try:
-            write_deployment(staging, chosen, method=method, include_api=include_api, python=self.python)
+            written = write_deployment(staging, chosen, method=method, include_api=include_api, python=self.python)
             old = target.with_name(f".old-deploy-{os.getpid()}-{target.name}")
             if target.exists():
                 for kept in KEPT_ON_REPLACE:  # what the served deployment logged stays with the new one
@@ -107,9 +109,9 @@ class Deploy:
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
-        recording.say("deployed %s to %s (%s): %s%s", _label(chosen), target, method, chosen.why,
+        recording.say("deployed %s to %s (%s): %s%s; %s", _label(chosen), target, method, chosen.why,
                       f"; it replaced {before} there (a server already running goes on serving that until restarted)"
-                      if before else "")
+                      if before else "", _format_said(written, chosen))
         recording.dataset(target, role="output")
         self.last = target
         return target
@@ -123,10 +125,32 @@ class Deploy:
         recording.params("archive_deployment", path=str(folder), format=format)
         if not (folder / DEPLOYMENT).is_file():
             raise BlaseError(f"{folder} is not a deployment (no {DEPLOYMENT}); make it with deploy_model first.")
-        out = archive.build(folder, format)
+        include, left_out = _archived_files(folder)
+        out = archive.build(folder, format, include=include)
+        from blase_tui.core import signing
+        from blase_tui.core.config import find_project_root
+
+        root = find_project_root(folder) or find_project_root()
+        signed = signing.sign(out, root) if root is not None else None
         recording.dataset(out, role="output")
-        recording.say("archived %s as %s (check it with `blase deploy verify %s`)", folder, out, out)
+        recording.say("archived %s as %s%s (check it with `blase deploy verify %s`)%s", folder, out,
+                      ", signed with the project's key" if signed else "", out,
+                      f"; left out {left_out}" if left_out else "")
         return out
+
+
+def _format_said(manifest: dict[str, Any], chosen: Chosen) -> str:
+    """The deployment's model format in a few words, for the line deploy_model says."""
+    model = manifest["model"]
+    fmt = model["format"]
+    said = f"it serves {model['file']} ({fmt['name']}, "
+    if not fmt["runs_code"]:
+        said += "loading it runs no code)"
+    elif chosen.version is not None:
+        said += "loading it runs code: this project's own, so serving it asks nothing)"
+    else:
+        said += "loading it runs code, and it is not a registered model: `blase serve` asks you to trust it first)"
+    return said + (f"; {chosen.format_note}" if chosen.format_note else "")
 
 
 def _label(chosen: Chosen) -> str:
@@ -280,10 +304,9 @@ def write_deployment(folder: Path, chosen: Chosen, *, method: str = "folder", in
                      python: str | None = None) -> dict[str, Any]:
     """Write the deployment of ``chosen`` into the (empty) ``folder``; returns its ``deployment.json``."""
     (folder / "model").mkdir(parents=True, exist_ok=True)
-    model_file = folder / "model" / chosen.file_name
-    shutil.copyfile(chosen.path, model_file)
-    os.chmod(model_file, 0o644)
+    served, fmt, kept_as = _write_model(folder, chosen)
     card = dict(chosen.card)
+    card["format"] = fmt.card()
     (folder / "model" / "card.json").write_text(json.dumps(card, indent=1, sort_keys=True, default=str) + "\n")
     code = _code_needed(chosen, folder)
     signature = _signature(chosen)
@@ -301,8 +324,9 @@ def write_deployment(folder: Path, chosen: Chosen, *, method: str = "folder", in
     manifest = {
         "format": FORMAT,
         "model": {"name": chosen.name, "version": chosen.version, "framework": chosen.framework,
-                  "file": f"model/{chosen.file_name}", "card": "model/card.json", "training_run": chosen.run_id,
-                  "task": card.get("task", "classification")},
+                  "file": served, "card": "model/card.json", "training_run": chosen.run_id,
+                  "task": card.get("task", "classification"), "format": fmt.card(),
+                  **({"original": kept_as} if kept_as else {})},
         "chosen_because": chosen.why,
         "deployed_by_run": where.get("run_id"),
         "method": method,
@@ -313,19 +337,58 @@ def write_deployment(folder: Path, chosen: Chosen, *, method: str = "folder", in
     if include_api:
         (folder / "api.py").write_text(API_PY)
     if method == "docker":
-        (folder / "Dockerfile").write_text(dockerfile(py))
+        (folder / "Dockerfile").write_text(dockerfile(py, trust=fmt.runs_code))
         (folder / ".dockerignore").write_text("predictions/\n__pycache__/\n")
     if method == "venv":
         run = folder / "run.sh"
         run.write_text(RUN_SH)
         os.chmod(run, 0o755)
-    (folder / "README.md").write_text(_readme(chosen, method, include_api, py))
+    (folder / "README.md").write_text(_readme(chosen, method, include_api, py, served, fmt, kept_as))
     # written last, with the files it wrote, so that deploying there again replaces only them (and refuses to
     # delete others)
     manifest["files"] = sorted({p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
                                | {DEPLOYMENT})
     (folder / DEPLOYMENT).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str) + "\n")
+    if fmt.runs_code and chosen.version is not None:
+        # a registered version is this project's own model: what this deployment runs when it loads (the model
+        # file, with code/) is recorded as produced here, so that serving it, or an archive of it, asks nothing
+        from blase_tui.core import trust
+
+        trust.record(trust.identity(served, trust.folder_digests(folder, served)), by="deploy",
+                     what=f"{_label(chosen)} ({served}, {fmt.name})", root=recording.project_root())
     return manifest
+
+
+def _write_model(folder: Path, chosen: Chosen) -> tuple[str, Any, str | None]:
+    """Copy the model file into ``folder/model/``; a registered scikit-learn pickle is also written as skops,
+    which is what the deployment serves (loading it runs no code). Returns the served file's name inside
+    ``folder``, its format (``frameworks.formats.ModelFormat``) and the name of the file kept beside it."""
+    from blase_tui.frameworks.formats import describe, is_skops
+
+    copied = folder / "model" / chosen.file_name
+    shutil.copyfile(chosen.path, copied)
+    os.chmod(copied, 0o644)
+    served = f"model/{chosen.file_name}"
+    kept: str | None = None
+    chosen.format_note = None
+    if chosen.framework == "sklearn" and chosen.version is not None and not is_skops(copied):
+        target = copied.with_name(f"{Path(chosen.file_name).stem}.skops")
+        try:
+            import skops.io as sio
+
+            from blase_tui.frameworks.sklearn_adapter import SklearnAdapter
+
+            # a registered version: the project's own pickle, loaded to be written again without pickle
+            sio.dump(SklearnAdapter.load(chosen.path).model, target)
+            os.chmod(target, 0o644)
+            served, kept = f"model/{target.name}", served
+        except ImportError:
+            chosen.format_note = "skops is not installed (pip install skops), so it is served as the pickle"
+        except Exception as exc:  # noqa: BLE001 - skops cannot write every object; the pickle still serves
+            target.unlink(missing_ok=True)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            chosen.format_note = f"skops cannot write it ({first[:120]}), so it is served as the pickle"
+    return served, describe(folder / served, chosen.framework), kept
 
 
 def _plain(value: Any) -> Any:
@@ -497,7 +560,9 @@ from pathlib import Path
 
 from blase_tui.serve.app import create_app
 
-app = create_app(Path(__file__).resolve().parent)
+# trust=True: this file is Python from the deployment folder, and running it already trusts that folder, the
+# model included (`blase serve FOLDER` asks first when the model's format runs code as it loads)
+app = create_app(Path(__file__).resolve().parent, trust=True)
 '''
 
 RUN_SH = '''#!/bin/sh
@@ -512,15 +577,18 @@ exec .venv/bin/blase serve . --host "${HOST:-127.0.0.1}" --port "${PORT:-5000}"
 '''
 
 
-def serve_command(host: str = "0.0.0.0", port: int = 5000) -> list[str]:  # noqa: S104 - inside a container
-    """The command the Dockerfile runs (the test runs exactly it, outside Docker)."""
-    return ["blase", "serve", "/app", "--host", host, "--port", str(port)]
+def serve_command(host: str = "0.0.0.0", port: int = 5000, trust: bool = False) -> list[str]:  # noqa: S104
+    """The command the Dockerfile runs (the test runs exactly it, outside Docker); ``--trust`` when the model's
+    format runs code as it loads (there is no project in the image to have produced it)."""
+    return ["blase", "serve", "/app", "--host", host, "--port", str(port), *(["--trust"] if trust else [])]
 
 
-def dockerfile(python: str) -> str:
-    cmd = json.dumps(serve_command())
+def dockerfile(python: str, trust: bool = False) -> str:
+    cmd = json.dumps(serve_command(trust=trust))
+    why = ("# --trust: loading this model runs code from its file (see deployment.json's model.format); building\n"
+           "# this image from the folder is trusting it, as running its Dockerfile is.\n") if trust else ""
     return f'''# The deployment as an image: `docker build -t model . && docker run -p 5000:5000 model`
-FROM python:{python}-slim
+{why}FROM python:{python}-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 RUN useradd --create-home --uid 10001 blase
 WORKDIR /app
@@ -535,7 +603,8 @@ CMD {cmd}
 '''
 
 
-def _readme(chosen: Chosen, method: str, include_api: bool, python: str) -> str:
+def _readme(chosen: Chosen, method: str, include_api: bool, python: str, served: str, fmt: Any,
+            kept: str | None) -> str:
     run = {
         "folder": "    pip install -r requirements.txt\n    blase serve . --port 5000\n",
         "docker": "    docker build -t model .\n    docker run -p 5000:5000 model\n",
@@ -546,6 +615,10 @@ def _readme(chosen: Chosen, method: str, include_api: bool, python: str) -> str:
 
 A {chosen.framework} model deployed by blase ({chosen.why}).
 Trained in run {chosen.run_id or "-"}; see `deployment.json` and `model/card.json`.
+
+The model served is `{served}` ({fmt.name}: {"loading it runs code from the file, so `blase serve` asks"
+" whether you trust it unless this project made it" if fmt.runs_code else "loading it runs no code from the file"}).
+{f"`{kept}` is the same model as the registry keeps it (a pickle: load it only if you trust it)." if kept else ""}
 
 ## Run it
 
@@ -563,6 +636,48 @@ and CSV, and answers `{{"predictions": [...]}}` (`?probabilities=true` adds the 
 
 
 KEPT_ON_REPLACE = ("predictions",)  # written into a deployment by `blase serve` outside a project
+
+
+def _archived_files(folder: Path) -> tuple[list[str], str]:
+    """The files an archive of the deployment ``folder`` holds: those ``deployment.json`` lists as written by
+    the deployment (never ``predictions/``, every input served, nor a file someone added); and what was left
+    out, in a few words (empty when nothing was)."""
+    try:
+        manifest = json.loads((folder / DEPLOYMENT).read_text())
+    except (OSError, ValueError) as exc:
+        raise BlaseError(f"{folder / DEPLOYMENT} cannot be read ({exc}); deploy it again.") from None
+    listed = manifest.get("files") if isinstance(manifest, dict) else None
+    present = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink())
+    if isinstance(listed, list):
+        include = []
+        for name in listed:
+            try:
+                rel = relative_name(name, what=f"a file listed in {folder / DEPLOYMENT}")
+            except UnsafePath as exc:
+                raise BlaseError(f"{exc} Deploy it again.") from None
+            if not (folder / rel).is_file():
+                raise BlaseError(f"{folder / DEPLOYMENT} lists {rel}, which is missing; deploy it again.")
+            include.append(rel)
+    else:  # written before deployments listed their files: everything but what serving added
+        include = [rel for rel in present if rel.split("/")[0] not in (*KEPT_ON_REPLACE, "__pycache__")
+                   and "__pycache__" not in rel.split("/")]
+    chosen = set(include) | {archive.MANIFEST}
+    others = [rel for rel in present if rel not in chosen]
+    groups: dict[str, int] = {}
+    loose: list[str] = []
+    for rel in others:
+        top = rel.split("/")[0]
+        if top in (*KEPT_ON_REPLACE, "__pycache__") or "__pycache__" in rel.split("/"):
+            key = f"{top}/" if top in (*KEPT_ON_REPLACE, "__pycache__") else "__pycache__/"
+            groups[key] = groups.get(key, 0) + 1
+        else:
+            loose.append(rel)
+    parts = [f"{key} ({n} file{'s' if n != 1 else ''}{': the prediction log' if key == 'predictions/' else ''})"
+             for key, n in sorted(groups.items())]
+    if loose:
+        parts.append(f"{', '.join(loose[:3])}{f' and {len(loose) - 3} more' if len(loose) > 3 else ''} (not written"
+                     " by the deployment)")
+    return include, ", ".join(parts)
 
 
 def _check_replaceable(target: Path) -> str | None:
@@ -595,6 +710,48 @@ def _check_replaceable(target: Path) -> str | None:
     return f"{model.get('name')} v{model.get('version')}" if model.get("version") is not None else str(model.get("name"))
 
 
+# -------------------------------------------------------------------------------------------------- trusting
+@dataclass(frozen=True)
+class Identity:
+    """What loading a deployment's model runs: the model file (inside the deployment) and the one hash the
+    trust list keeps for it (``core.trust.identity``: the file's, or the file's with ``code/``'s)."""
+
+    model: str
+    digest: str
+    label: str  # the model as deployment.json names it ("tab v1")
+
+
+def deployment_identity(target: Path) -> Identity:
+    """The identity of the model a deployment folder or archive (verified first) would load."""
+    from blase_tui.core import trust
+
+    target = Path(target)
+    if target.is_dir():
+        manifest = read_deployment(target)
+        rel = manifest["model_file"]
+        digests = trust.folder_digests(target, rel)
+    elif target.is_file():
+        if not target.name.endswith((".zip", ".tar.gz", ".tgz")):
+            raise ConfigError(f"{target} is neither a deployment folder nor an archive of one (.zip, .tar.gz).")
+        report = archive.verify(target, keep={DEPLOYMENT})
+        if not report.ok:
+            raise ConfigError(f"{target.name} does not verify ({report.all_problems[0]}); nothing was trusted.")
+        try:
+            manifest = json.loads(report.kept[DEPLOYMENT])
+            rel = relative_name(manifest["model"]["file"], what=f"the model file named in {DEPLOYMENT}")
+        except (KeyError, TypeError, ValueError, UnsafePath) as exc:
+            raise ConfigError(f"{target.name} holds no readable {DEPLOYMENT} naming its model file ({exc});"
+                              " nothing was trusted.") from None
+        if rel not in report.manifest:
+            raise ConfigError(f"{target.name}: its model file {rel} is not in the archive; nothing was trusted.")
+        digests = {name: d for name, d in report.manifest.items() if name == rel or name.startswith("code/")}
+    else:
+        raise ConfigError(f"{target} does not exist; give a deployment folder or an archive of one.")
+    model = manifest.get("model") or {}
+    label = f"{model.get('name')} v{model['version']}" if model.get("version") is not None else str(model.get("name"))
+    return Identity(rel, trust.identity(rel, digests), label)
+
+
 # -------------------------------------------------------------------------------------------------- reading
 def read_deployment(folder: Path) -> dict[str, Any]:
     """A deployment's ``deployment.json`` and ``signature.json``, checked; a one-line error otherwise."""
@@ -607,11 +764,22 @@ def read_deployment(folder: Path) -> dict[str, Any]:
         signature = json.loads((folder / SIGNATURE).read_text())
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{folder}: {DEPLOYMENT} or {SIGNATURE} cannot be read ({exc}); deploy it again.") from None
-    if manifest.get("format") != FORMAT:
-        raise ConfigError(f"{folder}: deployment format {manifest.get('format')!r} is not {FORMAT}; deploy it again"
-                          " with this version of blase.")
-    model_file = folder / manifest["model"]["file"]
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ConfigError(f"{folder}: deployment format {manifest.get('format') if isinstance(manifest, dict) else None!r}"
+                          f" is not {FORMAT}; deploy it again with this version of blase.")
+    model = manifest.get("model")
+    if not isinstance(model, dict) or not all(isinstance(model.get(k), str) for k in ("name", "framework", "file")) \
+            or not isinstance(signature, dict):
+        raise ConfigError(f"{folder}: {DEPLOYMENT} does not name the model's name, framework and file (or"
+                          f" {SIGNATURE} is not an object); deploy it again.")
+    # a name read from disk (an archive made elsewhere): relative, inside the folder, printable
+    try:
+        rel = relative_name(model["file"], what=f"the model file named in {folder / DEPLOYMENT}")
+        model_file = inside(folder, rel, what=f"the model file named in {folder / DEPLOYMENT}")
+    except UnsafePath as exc:
+        raise ConfigError(str(exc)) from None
     if not model_file.is_file():
-        raise ConfigError(f"{folder}: the model file {manifest['model']['file']} is missing; deploy it again.")
+        raise ConfigError(f"{folder}: the model file {rel} is missing; deploy it again.")
+    manifest["model_file"] = rel
     manifest["signature"] = signature
     return manifest

@@ -36,31 +36,38 @@ def load_model(model_path: Path, device: str | None = None) -> tuple[Any, dict[s
     return load_adapter_for(model_path, framework, model_path.name, device), card
 
 
-def load_adapter_for(path: Path, framework: str, file_name: str, device: str | None = None) -> Any:
+def load_adapter_for(path: Path, framework: str, file_name: str, device: str | None = None, *,
+                     allow_code: bool = True) -> Any:
     """The framework adapter holding the model saved at ``path`` (``file_name``: the name it was saved under,
-    whose suffix Keras needs to know the format; a content-store object has none)."""
+    whose suffix Keras needs to know the format; a content-store object has none). ``allow_code=False`` loads
+    only what runs no code from the file (``blase_tui.frameworks.formats``), else raises ``RunsCode``."""
     if framework == "torch":
         from blase_tui.frameworks.torch_adapter import TorchAdapter
 
-        return TorchAdapter.load(path, device)
+        return TorchAdapter.load(path, device, allow_code=allow_code)
     if framework == "tensorflow":
         from blase_tui.frameworks.tensorflow_adapter import TensorFlowAdapter
 
         if path.suffix == Path(file_name).suffix:
-            return TensorFlowAdapter.load(path)
+            return TensorFlowAdapter.load(path, allow_code=allow_code)
         import shutil
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="blase-keras-") as tmp:
             named = Path(tmp) / file_name
             shutil.copyfile(path, named)
-            return TensorFlowAdapter.load(named)
+            return TensorFlowAdapter.load(named, allow_code=allow_code)
     if framework == "sklearn":
         from blase_tui.frameworks.sklearn_adapter import SklearnAdapter
 
-        return SklearnAdapter.load(path)
+        return SklearnAdapter.load(path, allow_code=allow_code)
     from blase_tui.frameworks.base import plugin_adapter
 
+    if not allow_code:
+        from blase_tui.frameworks.formats import RunsCode
+
+        raise RunsCode(f"{path} is a {framework} model, read by a plugin: blase cannot tell that loading it runs no"
+                       " code.")
     return plugin_adapter(framework).load(path, device)
 
 

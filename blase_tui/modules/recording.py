@@ -445,7 +445,7 @@ def model_version(ref: str) -> dict[str, Any]:
     its file in the content store; from the current run's project, else the working directory's."""
     from blase_tui.store import models
 
-    return models.get(_project_store(), ref)
+    return models.get(_project_store(), ref, intact=True)
 
 
 def model_versions() -> list[dict[str, Any]]:

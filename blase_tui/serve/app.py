@@ -55,12 +55,14 @@ def default_log_dir(folder: Path, name: str) -> Path:
 
 
 def create_app(target: Path | ServedModel, *, log_dir: Path | None | bool = True, max_rows: int = MAX_ROWS,
-               max_body: int = MAX_BODY, device: str | None = None, flush_seconds: float = 1.0) -> Any:
+               max_body: int = MAX_BODY, device: str | None = None, flush_seconds: float = 1.0,
+               trust: bool = False) -> Any:
     """The FastAPI app serving ``target`` (a deployment folder, or a loaded :class:`ServedModel`). ``log_dir``:
-    True for the default place, a folder, or False/None for no prediction log."""
+    True for the default place, a folder, or False/None for no prediction log. ``trust``: load the model even
+    where that runs code from its file, as ``blase serve --trust``."""
     import blase_tui
 
-    served = target if isinstance(target, ServedModel) else ServedModel(Path(target), device=device)
+    served = target if isinstance(target, ServedModel) else ServedModel(Path(target), device=device, trust=trust)
     log: PredictionLog | None = None
     if log_dir:
         folder = default_log_dir(served.folder, served.name) if log_dir is True else Path(log_dir)

@@ -1,4 +1,8 @@
-"""A deployment's model, loaded once and asked for predictions (and class probabilities) per request."""
+"""A deployment's model, loaded once and asked for predictions (and class probabilities) per request.
+
+Loading it may run code from the model file (a pickle, a torch module of the project's classes, a Keras Lambda
+layer): that happens only for a file this project produced or the user trusted (``--trust``, ``blase deploy
+trust``); any other is refused with one line before anything of it runs (:mod:`blase_tui.core.trust`)."""
 
 from __future__ import annotations
 
@@ -9,11 +13,19 @@ from typing import Any
 
 import numpy as np
 
+from blase_tui.core.config import find_project_root
+from blase_tui.core.trust import CODE_FOLDER, UntrustedModel, folder_digests, identity, short, why_trusted
+from blase_tui.frameworks.formats import RunsCode, describe
 from blase_tui.modules.deploy import read_deployment
 
 
 class ServedModel:
-    def __init__(self, folder: Path, device: str | None = None) -> None:
+    """``trust``: load the model even where that runs code from its file (``--trust``); else only a safe format,
+    or a file this project produced or trusted (:mod:`blase_tui.core.trust`). ``shown_as``: the target as the
+    user named it, for the refusal's hint."""
+
+    def __init__(self, folder: Path, device: str | None = None, *, trust: bool = False,
+                 shown_as: str | None = None) -> None:
         from blase_tui.modules.evaluate import load_adapter_for
 
         self.folder = Path(folder).resolve()
@@ -25,13 +37,22 @@ class ServedModel:
         self.framework: str = info["framework"]
         self.training_run: str | None = info.get("training_run")
         self.task: str = info.get("task") or self.signature.get("task") or "classification"
-        if self.manifest.get("code"):  # the model's classes are the project's own: importable from code/
-            code = str(self.folder / "code")
+        model_file = self.folder / self.manifest["model_file"]
+        self.format = describe(model_file, self.framework)
+        self.trusted_because = self._trusted(self.manifest["model_file"], trust, shown_as or str(folder))
+        if self.trusted_because is not None and (self.folder / CODE_FOLDER).is_dir():
+            # the model's classes are the project's own: importable from code/ (only a model allowed to run code
+            # gets it on the path)
+            code = str(self.folder / CODE_FOLDER)
             if code not in sys.path:
                 sys.path.insert(0, code)
-        model_file = self.folder / info["file"]
-        self.adapter = load_adapter_for(model_file, self.framework, model_file.name,
-                                        device if self.framework != "sklearn" else None)
+        try:
+            self.adapter = load_adapter_for(model_file, self.framework, model_file.name,
+                                            device if self.framework != "sklearn" else None,
+                                            allow_code=self.trusted_because is not None)
+        except RunsCode as exc:  # the framework's own guard refused what describe() took for safe
+            raise UntrustedModel(f"{shown_as or folder}: {str(exc).rstrip('.')}; serve it only if you trust where it"
+                                 f" came from: with --trust, or after `blase deploy trust {shown_as or folder}`.") from None
         self.adapter.classification = self.task == "classification"
         self.model = self.adapter.model
         classes = self.signature.get("classes")
@@ -54,6 +75,23 @@ class ServedModel:
         example = self.signature.get("input_example")
         if example is not None:
             self._warm_up(example)
+
+    def _trusted(self, model: str, trust: bool, shown_as: str) -> str | None:
+        """Why the model may run code here, None when its format runs none; refuses one that would, unasked."""
+        if not self.format.runs_code:
+            return None
+        if trust:
+            return "--trust"
+        digests = folder_digests(self.folder, model)
+        ident = identity(model, digests)
+        why = why_trusted(ident, digests[model], has_code=len(digests) > 1)
+        if why is not None:
+            return why
+        producer = "this project did not produce it" if find_project_root() else "no project here produced it"
+        raise UntrustedModel(
+            f"{shown_as}: {model} is {self.format.note}, whose loading can run code from the file, and {producer}"
+            f" (SHA-256 {short(ident)} is neither a registered model nor trusted); serve it only if you trust where"
+            f" it came from: with --trust, or after `blase deploy trust {shown_as}`.")
 
     @property
     def label(self) -> str:

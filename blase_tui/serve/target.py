@@ -1,24 +1,37 @@
-"""What ``blase serve TARGET`` names: a deployment folder, an archive of one, or a registered model."""
+"""What ``blase serve TARGET`` names: a deployment folder, an archive of one, or a registered model.
+
+An archive is verified (every entry, as ``blase deploy unpack`` checks it) and unpacked once per archive
+content, under ``.blase/serve/`` in a project, else under ``serve/`` in blase's user folder (``BLASE_HOME``, or
+the platform's data folder: ``~/.local/share/blase`` on Linux), where the prediction log of a server outside a
+project also goes (beside the deployment). A registered model is deployed on the fly in the same place.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
+import shutil
 from pathlib import Path
 
 from blase_tui.core import archive
 from blase_tui.core.config import find_project_root
 from blase_tui.errors import ConfigError
 from blase_tui.modules.deploy import DEPLOYMENT
+from blase_tui.store.hashing import hash_file
+
+
+def cache_root() -> Path:
+    """Where archives are unpacked and registered models deployed for serving."""
+    root = find_project_root()
+    if root is not None:
+        return root / ".blase" / "serve"
+    from blase_tui.core.registry import home
+
+    return home() / "serve"
 
 
 def _cache(name: str) -> Path:
-    root = find_project_root()
-    if root is not None:
-        folder = root / ".blase" / "serve" / name
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        return folder
-    return Path(tempfile.mkdtemp(prefix=f"blase-serve-{name}-"))
+    folder = cache_root() / name
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def resolve(target: str) -> tuple[Path, str]:
@@ -35,15 +48,20 @@ def resolve(target: str) -> tuple[Path, str]:
                               " folder, an archive, or a registered model.")
         report = archive.verify(path)
         if not report.ok:
-            raise ConfigError(f"{path.name} does not verify ({report.problems[0]}); refusing to serve it.")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        folder = _cache(f"archive-{digest}")
-        if not folder.is_dir() or not any(folder.iterdir()):
-            unpacked = archive.unpack(path, folder)
-        else:
-            unpacked = next((p for p in [folder, *folder.iterdir()] if (p / DEPLOYMENT).is_file()), folder)
+            raise ConfigError(f"{path.name} does not verify ({report.all_problems[0]}); refusing to serve it.")
+        from blase_tui.core import signing
+
+        signature = signing.check(path, find_project_root())
+        if signature.status == "bad":
+            raise ConfigError(f"{path.name} does not verify ({signature.detail}); refusing to serve it.")
+        folder = _cache(f"archive-{hash_file(path)[:16]}")
+        unpacked = folder / report.top if report.top else folder
         if not (unpacked / DEPLOYMENT).is_file():
-            raise ConfigError(f"{path.name} holds no deployment ({DEPLOYMENT} is missing).")
+            # unpacked afresh: a folder left half-made (or changed) by an earlier try is not served
+            shutil.rmtree(folder, ignore_errors=True)
+            unpacked = archive.unpack(path, folder)
+        if not (unpacked / DEPLOYMENT).is_file():
+            raise ConfigError(f"{path.name} holds no deployment ({DEPLOYMENT} is missing in {report.top}/).")
         return unpacked, f"the archive {path} (verified, unpacked to {unpacked})"
     return _registered(target)
 
@@ -65,8 +83,6 @@ def _registered(ref: str) -> tuple[Path, str]:
     folder = _cache(f"model-{chosen.name}-v{chosen.version}")
     if not (folder / DEPLOYMENT).is_file():
         staging = folder.with_name(folder.name + ".tmp")
-        import shutil
-
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         write_deployment(staging, chosen)

@@ -2,6 +2,10 @@
 
 Emitting an event appends a dict to a list; a background thread writes the list out a few times a second, so
 a step that reports progress for every batch pays a list append, not a write.
+
+Readers take an events file as untrusted (a run folder copied in, a damaged disk): they read bytes and decode
+each line on its own, so one invalid byte costs that line only; a line that is not a JSON object is skipped and,
+for ``runs reindex``, named with its line number.
 """
 
 from __future__ import annotations
@@ -62,20 +66,45 @@ class EventWriter:
             self._fh.close()
 
 
-def read_events(path: Path) -> list[dict[str, Any]]:
-    """All complete events of a file (a torn last line from a killed writer is ignored)."""
-    events = []
+def _event(raw: bytes) -> tuple[dict[str, Any] | None, str]:
+    """The JSON object a line holds, or None and why not."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                if line.endswith("\n"):
-                    try:
-                        events.append(json.loads(line))
-                    except ValueError:
-                        continue
+        event = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+    except ValueError:
+        return None, "not JSON (cut short or damaged)"
+    if not isinstance(event, dict):
+        return None, "not a JSON object"
+    return event, ""
+
+
+def json_objects(path: Path, bad: list[str] | None = None, name: str | None = None,
+                 marks: list[bytes] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each complete line of a JSON-lines file (an events file, the journal) read as
+    untrusted: a torn last line from a killed writer is ignored; lines that are not JSON objects go to ``bad`` as
+    ``"NAME line N: why"`` (``name``: how to show the file, default its path). ``marks``: only lines holding one
+    of these bytes are parsed (the others are neither read nor reported)."""
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the with below, across the yields
     except FileNotFoundError:
-        pass
-    return events
+        return
+    with fh:
+        for number, raw in enumerate(fh, start=1):
+            if not raw.endswith(b"\n") or not raw.strip():
+                continue
+            if marks is not None and not any(m in raw for m in marks):
+                continue
+            event, why = _event(raw)
+            if event is not None:
+                yield number, event
+            elif bad is not None:
+                bad.append(f"{name or path} line {number}: {why}")
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """All complete events of a file; lines that are not events are left out."""
+    return [event for _, event in json_objects(path)]
 
 
 class EventTail:
@@ -84,7 +113,7 @@ class EventTail:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._offset = 0
-        self._partial = ""
+        self._partial = b""
 
     def poll(self) -> list[dict[str, Any]]:
         try:
@@ -93,20 +122,18 @@ class EventTail:
             return []
         if size <= self._offset:
             return []
-        with open(self.path, encoding="utf-8") as fh:
+        with open(self.path, "rb") as fh:
             fh.seek(self._offset)
             chunk = fh.read()
             self._offset = fh.tell()
-        text = self._partial + chunk
-        lines = text.split("\n")
+        lines = (self._partial + chunk).split(b"\n")
         self._partial = lines.pop()
         out = []
         for line in lines:
-            if line:
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    continue
+            if line.strip():
+                event, _ = _event(line)
+                if event is not None:
+                    out.append(event)
         return out
 
     def __iter__(self) -> Iterator[dict[str, Any]]:

@@ -5,7 +5,13 @@ exclusion sets), appended to ``runs/journal.jsonl`` in the same transaction as e
 Each line is one row as it stands after a change: ``{"table": "labels", "row": {...}}``. Replaying the lines in
 order (an insert, or an update of the row with the same key) gives back the tables. A line is written before
 the transaction commits: a process killed in between leaves a row the journal has and the index does not
-(replayed on the next rebuild), never the reverse. Torn last lines (a killed writer) are skipped.
+(replayed on the next rebuild), never the reverse. A torn last line (a killed writer) is ignored, and the next
+write starts on a line of its own so it is never glued to it.
+
+The journal is read back as untrusted input: a line that is not UTF-8, not JSON, not an entry of a journalled
+table, names a column the table does not have, holds a value of the wrong kind or a name that could not be one
+(a model file name with a ``..``) is skipped and named with its line number, never replayed and never a
+traceback; every good line around it still is.
 """
 
 from __future__ import annotations
@@ -13,8 +19,12 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from blase_tui.store.events import json_objects
+from blase_tui.store.safepath import UnsafePath, is_digest, relative_name
 
 JOURNAL = "journal.jsonl"
 # the tables it covers, with their primary keys
@@ -26,6 +36,11 @@ TABLES = {
     "model_aliases": ("name", "alias"),
     "exclusions": ("name", "version", "key"),
 }
+# columns a path may be made of: relative names inside their place (safepath); of those, the ones that are a
+# single file or folder name; and content hashes, which name store objects
+_NAMES = {"models": ("name", "file_name"), "model_aliases": ("name", "alias"), "exclusions": ("name",)}
+_PLAIN = {("models", "file_name"), ("model_aliases", "alias"), ("exclusions", "name")}
+_DIGESTS = {"models": ("file_hash", "card_hash")}
 
 
 def path_of(runs_dir: Path) -> Path:
@@ -45,44 +60,110 @@ def record(conn: sqlite3.Connection, runs_dir: Path, table: str, where: str, arg
     text = "".join(json.dumps({"table": table, "row": dict(zip(columns, tuple(r), strict=True))}) + "\n"
                    for r in rows)
     runs_dir.mkdir(parents=True, exist_ok=True)
-    with open(path_of(runs_dir), "a", encoding="utf-8") as fh:
-        fh.write(text)
+    with open(path_of(runs_dir), "a+b") as fh:
+        if fh.tell() > 0:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) != b"\n":  # a torn last line: ours starts on a line of its own
+                text = "\n" + text
+        fh.write(text.encode("utf-8"))
         fh.flush()
         if durable:
             os.fsync(fh.fileno())
 
 
+def entries(runs_dir: Path, bad: list[str] | None = None,
+            only: set[str] | None = None) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """``(line number, table, row)`` for each well-formed line, in order. Lines that are not (invalid UTF-8 or
+    JSON, not a ``{"table", "row"}`` entry of a journalled table) go to ``bad`` as ``"runs/journal.jsonl line N:
+    why"``; a torn last line is left out silently. ``only``: just the lines of those tables (others are not parsed,
+    nor reported)."""
+    marks = None if only is None else [f'"table": "{t}"'.encode() for t in sorted(only)]
+    for number, entry in json_objects(path_of(runs_dir), bad, f"runs/{JOURNAL}", marks):
+        table, row = entry.get("table"), entry.get("row")
+        if table not in TABLES or not isinstance(row, dict):
+            if bad is not None:
+                bad.append(f"runs/{JOURNAL} line {number}: not an entry of a journalled table")
+            continue
+        if only is None or table in only:
+            yield number, table, row
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _why_not(table: str, row: dict[str, Any], columns: set[str]) -> str | None:
+    """Why ``row`` cannot be replayed into ``table`` (None: it can)."""
+    unknown = sorted(set(row) - columns)
+    if unknown:
+        return f"the {table} table has no column {unknown[0][:40]!r}"
+    for column, value in row.items():
+        if value is not None and not isinstance(value, str | int | float) or isinstance(value, bool):
+            return f"{table}.{column} holds {type(value).__name__}, not a number or text"
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            return f"{table}.{column} holds a number too large for the index"
+    missing = [k for k in TABLES[table] if row.get(k) is None]
+    if missing:
+        return f"{table} row without its key {missing[0]}"
+    for column in _NAMES.get(table, ()):
+        if row.get(column) is None:
+            continue
+        try:
+            name = relative_name(row[column], what=f"{table}.{column}")
+        except UnsafePath as exc:
+            return str(exc).rstrip(".")
+        if "/" in name and (table, column) in _PLAIN:
+            return f"{table}.{column} {name[:60]!r} is not one plain name"
+    for column in _DIGESTS.get(table, ()):
+        if row.get(column) is not None and not is_digest(row[column]):
+            return f"{table}.{column} is not a content hash"
+    if row.get("step_run_id") is not None and not isinstance(row["step_run_id"], int):
+        return f"{table}.step_run_id is not a whole number"
+    return None
+
+
 def replay(conn: sqlite3.Connection, runs_dir: Path, tables: set[str],
-           step_runs: dict[int, int] | None = None) -> dict[str, int]:
+           step_runs: dict[int, int] | None = None, bad: list[str] | None = None) -> dict[str, int]:
     """Insert or update every journalled row of ``tables``, in order; returns the number of lines per table.
     ``step_runs`` maps the step execution ids the journal names to those of the rebuilt index (a rebuilt
-    index numbers them anew); an id it does not know becomes NULL rather than name another execution."""
+    index numbers them anew); an id it does not know becomes NULL rather than name another execution. Lines that
+    cannot be replayed are skipped and named in ``bad``."""
     counts: dict[str, int] = {}
     step_runs = step_runs or {}
-    path = path_of(runs_dir)
-    if not path.is_file():
-        return counts
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.endswith("\n"):
-                continue  # a torn last line
-            try:
-                entry = json.loads(line)
-                table, row = entry["table"], entry["row"]
-            except (ValueError, KeyError, TypeError):
-                continue
-            keys = TABLES.get(table)
-            if keys is None or table not in tables or not isinstance(row, dict):
-                continue
+    columns = {t: _columns(conn, t) for t in tables}
+    for number, table, row in entries(runs_dir, bad):
+        if table not in tables:
+            continue
+        why = _why_not(table, row, columns[table])
+        if why is None:
             if row.get("step_run_id") is not None:
-                row["step_run_id"] = step_runs.get(int(row["step_run_id"]))
-            columns = list(row)
-            updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys) or f"{keys[0]} = {keys[0]}"
-            # an upsert, never INSERT OR REPLACE: replacing a round would delete its queue (foreign key cascade)
-            conn.execute(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-                f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
-                [row[c] for c in columns],
-            )
-            counts[table] = counts.get(table, 0) + 1
+                row["step_run_id"] = step_runs.get(row["step_run_id"])
+            keys = TABLES[table]
+            names = list(row)  # each checked against the table's own columns above: safe to name in SQL
+            updates = ", ".join(f"{c} = excluded.{c}" for c in names if c not in keys) or f"{keys[0]} = {keys[0]}"
+            try:
+                # an upsert, never INSERT OR REPLACE: replacing a round would delete its queue (foreign key cascade)
+                conn.execute(
+                    f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+                    f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}",
+                    [row[c] for c in names],
+                )
+            except sqlite3.IntegrityError as exc:  # a NOT NULL or a round a damaged line held: this line only
+                why = f"does not fit the {table} table ({exc})"
+        if why is not None:
+            if bad is not None:
+                bad.append(f"runs/{JOURNAL} line {number}: {why}")
+            continue
+        counts[table] = counts.get(table, 0) + 1
     return counts
+
+
+def highest(runs_dir: Path, fields: dict[str, str]) -> int:
+    """The largest whole number the journal's good lines hold in ``fields`` (``{table: column}``), 0 if none: a
+    number a new row must not take even when the index lost it (``labels.start_round``)."""
+    top = 0
+    for _, table, row in entries(runs_dir, only=set(fields)):
+        value = row.get(fields[table])
+        if isinstance(value, int) and not isinstance(value, bool):
+            top = max(top, value)
+    return top

@@ -150,12 +150,19 @@ def _insert_queue(conn: sqlite3.Connection, number: int, first: int, items: Sequ
 def start_round(store: RunStore, *, target: int, strategy: str, model: str | None, model_run: str | None,
                 seed: int, labeller: str | None, items: Sequence[QueueItem], note: str | None = None) -> tuple[Round, bool]:
     """Open round ``last + 1`` with its queue; returns ``(round, True)``. When another process opened a round
-    meanwhile, nothing is written and that round comes back with False (resume it)."""
+    meanwhile, nothing is written and that round comes back with False (resume it). The number is past every
+    round the index or the journal knows, labels and queues included: an index rebuilt without a round (a damaged
+    journal line) never hands its number out again, which a later rebuild would merge with the real one."""
+    from blase_tui.store import journal
+
+    journalled = journal.highest(store.runs_dir, {"label_rounds": "number", "label_queue": "round", "labels": "round"})
     with store.db.write() as conn:
         row = conn.execute("SELECT * FROM label_rounds WHERE status = ? LIMIT 1", (OPEN,)).fetchone()
         if row is not None:
             return Round.from_row(row), False
-        number = conn.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM label_rounds").fetchone()[0]
+        indexed = conn.execute("SELECT MAX(n) FROM (SELECT MAX(number) AS n FROM label_rounds UNION ALL"
+                               " SELECT MAX(round) FROM labels UNION ALL SELECT MAX(round) FROM label_queue)").fetchone()[0]
+        number = max(indexed or 0, journalled) + 1
         conn.execute(
             "INSERT INTO label_rounds (number, target, strategy, model, model_run, seed, status, started, labeller,"
             " note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

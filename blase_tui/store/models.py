@@ -60,8 +60,9 @@ def set_alias(store: RunStore, name: str, version: int, alias: str) -> None:
         journal.record(conn, store.runs_dir, "model_aliases", "name = ? AND alias = ?", (name, alias))
 
 
-def get(store: RunStore, ref: str) -> dict[str, Any]:
-    """``name`` (newest version), ``name:version`` or ``name@alias``; includes the card and the aliases."""
+def get(store: RunStore, ref: str, *, intact: bool = False) -> dict[str, Any]:
+    """``name`` (newest version), ``name:version`` or ``name@alias``; includes the card and the aliases. With
+    ``intact`` (to load it), a model file no longer as registered (its object edited in place) is refused."""
     name, _, version = ref.partition(":")
     if "@" in name:
         name, _, alias = name.partition("@")
@@ -84,6 +85,10 @@ def get(store: RunStore, ref: str) -> dict[str, Any]:
     row["metrics"] = json.loads(row["metrics"] or "{}")
     row["card"] = json.loads(store.cas.read_bytes(row["card_hash"])) if store.cas.has(row["card_hash"]) else None
     row["path"] = str(store.cas.path_of(row["file_hash"]))
+    if intact and store.cas.has(row["file_hash"]) and not store.cas.intact(row["file_hash"]):
+        raise ConfigError(f"the file of model {row['name']} v{row['version']} no longer has the content it was"
+                          " registered with (edited in place in the content store); `blase verify` names every such"
+                          " object: train it again, or load another version.")
     row["aliases"] = aliases(store, row["name"]).get((row["name"], row["version"]), [])
     # the training run may have been deleted since (`blase runs delete`): the model stays, its run is gone
     row["run_deleted"] = bool(row["run_id"]) and not store.db.query("SELECT 1 FROM runs WHERE id = ?",

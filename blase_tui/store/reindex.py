@@ -1,16 +1,32 @@
 """Rebuild index rows from run folders: a run folder copied in from another project (or a lost database)
-becomes visible again. Each folder's ``run.json`` says what the run was; metrics come from the event files."""
+becomes visible again. Each folder's ``run.json`` says what the run was; metrics come from the event files.
+
+``blase runs reindex`` is all or nothing, two ways:
+
+- **the index is there and sound** (run folders copied in): the runs it lacks are added in one transaction on it,
+  so a crash or an error part way adds none of them. Other processes (a step, the TUI) may have the index open:
+  replacing the file under them would lose what they write, so it is never swapped.
+- **the index is lost, empty or damaged**: a new one is built from the run folders and the journal into a file
+  of its own (``runs/.blase.db.rebuild-<pid>``) while the old file stays as it was; only when it is complete is
+  the damaged file kept aside and the new one renamed into place (``db.rebuilding``, which holds the index
+  exclusively meanwhile, so no process writes into the file being replaced).
+
+What the folders hold is untrusted: a ``run.json`` that cannot be indexed skips that run (its rows undone, a
+savepoint), a bad line of an events file or of the journal skips that line, each named, never a traceback.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from blase_tui.store import journal
-from blase_tui.store.events import read_events
+from blase_tui.store.events import json_objects
 from blase_tui.store.runstore import (
     CODE_IMPORTED,
     CODE_LOADED,
@@ -30,6 +46,9 @@ class ReindexReport:
     missing_folders: list[str] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)  # artifacts left out: content not as recorded
     journal: dict[str, int] = field(default_factory=dict)  # rows rebuilt from runs/journal.jsonl, per table
+    bad_lines: list[str] = field(default_factory=list)  # "FILE line N: why", of events files and the journal
+    rebuilt: str | None = None  # why the index was built anew ("missing", "empty", what was damaged); None: added to
+    aside: Path | None = None  # where the damaged index was kept
 
 
 def _ingest(store: RunStore, folder: Path, artifacts: list[dict[str, Any]],
@@ -65,11 +84,36 @@ def _ingest(store: RunStore, folder: Path, artifacts: list[dict[str, Any]],
     return items
 
 
-def _metric_rows(path: Path, run_id: str, step_run_id: int) -> list[tuple[Any, ...]]:
-    return [
-        (run_id, step_run_id, e["key"], e["value"], e.get("iteration"), e["t"])
-        for e in read_events(path) if e.get("type") == "metric" and "key" in e
-    ]
+def _metric_rows(path: Path, run_id: str, step_run_id: int,
+                 bad: list[str] | None = None) -> list[tuple[Any, ...]]:
+    """The metric events of an events file as index rows; a line that is not one (invalid bytes or JSON, a key
+    that is not printable text, a value that is not a number) is left out and named in ``bad``."""
+    name = "/".join(path.parts[-3:]) if path.name == "events.jsonl" else "/".join(path.parts[-2:])
+    rows = []
+    for number, e in json_objects(path, bad, f"runs/{name}"):
+        if e.get("type") != "metric":
+            continue
+        key, value, iteration, t = e.get("key"), e.get("value"), e.get("iteration"), e.get("t")
+        why = None
+        if not isinstance(key, str) or not key or not key.isprintable() or len(key) > 250:
+            why = "a metric whose key is not a short line of printable text"
+        elif not _number(value) or not _number(t):
+            why = f"metric {key!r} without a number for its value or time"
+        elif iteration is not None and (not isinstance(iteration, int) or isinstance(iteration, bool)
+                                        or not -(2**63) <= iteration < 2**63):
+            why = f"metric {key!r} with an iteration that is not a whole number the index can hold"
+        if why is None:
+            rows.append((run_id, step_run_id, key, float(value), iteration, float(t)))
+        elif bad is not None:
+            bad.append(f"runs/{name} line {number}: {why}")
+    return rows
+
+
+def _number(value: Any) -> bool:
+    """A finite number (or NaN, which the index keeps as NULL) a float can hold."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return -(2**63) <= value < 2**63 if isinstance(value, int) else not math.isinf(value)
 
 
 def _mapping(value: Any) -> dict[str, str]:
@@ -77,8 +121,10 @@ def _mapping(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
-def import_run(store: RunStore, desc: dict[str, Any], mismatched: list[str] | None = None) -> dict[int, int]:
-    """Index the run ``desc`` (its run.json) describes; returns its step executions' old ids -> new ids."""
+def import_run(store: RunStore, desc: dict[str, Any], mismatched: list[str] | None = None,
+               bad_lines: list[str] | None = None) -> dict[int, int]:
+    """Index the run ``desc`` (its run.json) describes; returns its step executions' old ids -> new ids. Lines
+    of its events files that are not metrics it can index are left out and named in ``bad_lines``."""
     run_id = desc["id"]
     folder = store.run_dir(run_id)
     owner = desc.get("owner") or {}
@@ -107,7 +153,7 @@ def import_run(store: RunStore, desc: dict[str, Any], mismatched: list[str] | No
             "INSERT OR REPLACE INTO params (run_id, key, step_run_id, value) VALUES (?, ?, 0, ?)",
             [(run_id, k, to_json_value(v)) for k, v in (desc.get("params") or {}).items()],
         )
-    store.log_metrics(_metric_rows(folder / "metrics.jsonl", run_id, 0))
+    store.log_metrics(_metric_rows(folder / "metrics.jsonl", run_id, 0, bad_lines))
     mismatched = [] if mismatched is None else mismatched
     ids: dict[int, int] = {}
     store.add_artifacts(run_id, 0, _ingest(store, folder, desc.get("artifacts") or [], mismatched))
@@ -142,7 +188,7 @@ def import_run(store: RunStore, desc: dict[str, Any], mismatched: list[str] | No
         store.set_step_code(step_run_id, {k: v for k, v in code.items() if k not in imported}, how=CODE_USED)
         store.set_step_code(step_run_id, loaded, how=CODE_LOADED)
         step_folder = folder / s["folder"]
-        store.log_metrics(_metric_rows(step_folder / "events.jsonl", run_id, step_run_id))
+        store.log_metrics(_metric_rows(step_folder / "events.jsonl", run_id, step_run_id, bad_lines))
         store.add_artifacts(run_id, step_run_id, _ingest(store, step_folder, s.get("artifacts") or [], mismatched))
         for d in s.get("datasets") or []:
             store.add_dataset(run_id, step_run_id, role=d["role"], name=d["name"], path=d.get("path"),
@@ -151,8 +197,22 @@ def import_run(store: RunStore, desc: dict[str, Any], mismatched: list[str] | No
     return ids
 
 
+# what a run.json that cannot be indexed raises (missing keys, values of the wrong kind, a crafted name): that run
+# is skipped and named; anything else (a full disk, a damaged index) ends the whole reindex, which then adds nothing
+_UNINDEXABLE = (KeyError, TypeError, ValueError, AttributeError, OverflowError, UnsafePath, sqlite3.IntegrityError,
+                sqlite3.InterfaceError, sqlite3.ProgrammingError)
+
+
 def reindex(store: RunStore) -> ReindexReport:
+    """Add the runs whose folders the index lacks, in one transaction: all of them or, after a crash or an
+    error, none. The journalled tables (labels, models, exclusion sets) are replayed only when empty."""
     report = ReindexReport()
+    with store.db.write():
+        _fill(store, report)
+    return report
+
+
+def _fill(store: RunStore, report: ReindexReport) -> None:
     known = {r["id"] for r in store.db.query("SELECT id FROM runs")}
     # the journalled tables are rebuilt only when they are empty (a lost or damaged index): a second
     # reindex changes nothing
@@ -166,28 +226,98 @@ def reindex(store: RunStore) -> ReindexReport:
                 continue
             try:
                 desc = json.loads(run_json.read_text(encoding="utf-8"))
-                if desc.get("format", 0) > RUN_JSON_FORMAT or desc.get("id") != folder.name:
+                if not isinstance(desc, dict):
+                    raise ValueError("run.json does not hold a run")
+                if desc.get("id") != folder.name or not isinstance(desc.get("format", 0), int) \
+                        or desc.get("format", 0) > RUN_JSON_FORMAT:
                     raise ValueError("run.json does not describe this folder" if desc.get("id") != folder.name
-                                     else f"run.json format {desc.get('format')} is newer than this blase")
-            except (OSError, ValueError) as exc:
+                                     else f"run.json format {shown(desc.get('format'))} is newer than this blase")
+            except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
                 report.broken.append((folder.name, str(exc)))
                 continue
             on_disk.add(desc["id"])
             if desc["id"] in known:
                 report.present += 1
                 continue
+            mismatched: list[str] = []
+            bad: list[str] = []
             try:
-                step_runs.update(import_run(store, desc, report.mismatched))
-            except (KeyError, TypeError, UnsafePath) as exc:
-                store.db.conn.execute("DELETE FROM runs WHERE id = ?", (desc["id"],))
-                report.broken.append((folder.name, str(exc) if isinstance(exc, UnsafePath) else f"run.json lacks {exc}"))
+                with store.db.write():  # a savepoint: a run.json that fails half-way leaves nothing of its run
+                    ids = import_run(store, desc, mismatched, bad)
+            except _UNINDEXABLE as exc:
+                reason = str(exc) if isinstance(exc, UnsafePath) else (
+                    f"run.json lacks {exc}" if isinstance(exc, KeyError) else f"run.json holds a value of the wrong"
+                    f" kind ({type(exc).__name__}: {shown(exc, 120)})")
+                report.broken.append((folder.name, reason))
                 continue
+            step_runs.update(ids)
+            report.mismatched += mismatched
+            report.bad_lines += bad
             report.added.append(desc["id"])
     report.missing_folders = sorted(known - on_disk)
     if empty:
         with store.db.write() as conn:
-            report.journal = journal.replay(conn, store.runs_dir, empty, step_runs)
+            report.journal = journal.replay(conn, store.runs_dir, empty, step_runs, report.bad_lines)
+
+
+def rebuild(root: Path, why: str) -> ReindexReport:
+    """Build a new index of the project at ``root`` from its run folders and journal, in a file of its own, and
+    only when it is complete put it in place of ``runs/blase.db`` (a damaged one is kept aside). ``why``: what
+    was wrong with the old one (for the report)."""
+    from blase_tui.store.db import rebuilding
+    from blase_tui.store.runstore import INDEX
+
+    with rebuilding(root / "runs" / INDEX) as new:
+        store = RunStore(root, index=new.path)  # a file no other process opens: no holds, no checks
+        try:
+            report = reindex(store)
+        finally:
+            store.close()  # the last connection: the file is whole, its -wal gone
+    report.rebuilt, report.aside = why, new.aside
     return report
+
+
+def reindex_project(root: Path) -> ReindexReport:
+    """``blase runs reindex``: add the runs the project's index lacks, or rebuild it when it is lost, empty or
+    damaged (``rebuild``)."""
+    from blase_tui.store.db import StoreDamaged
+    from blase_tui.store.runstore import lost_index
+
+    lost = lost_index(root / "runs")
+    if lost is not None:
+        return rebuild(root, lost.state)
+    try:
+        store = RunStore(root)
+    except StoreDamaged as exc:
+        return rebuild(root, exc.problem)
+    try:
+        store.check()
+        return reindex(store)
+    except StoreDamaged as exc:
+        damage = exc
+    finally:
+        store.close()
+    return rebuild(root, damage.problem)
+
+
+def collapsed(bad_lines: list[str]) -> list[str]:
+    """``bad_lines`` with runs of consecutive lines of one file skipped for one reason as one entry: ``FILE lines
+    3-10: why`` (a damaged round's line takes its eight queued records with it)."""
+    import re
+
+    out: list[tuple[str, int, int, str]] = []
+    for line in bad_lines:
+        match = re.fullmatch(r"(.*) line (\d+): (.*)", line, re.S)
+        if match is None:
+            out.append((line, 0, 0, ""))
+            continue
+        name, number, why = match.group(1), int(match.group(2)), match.group(3)
+        if out and out[-1][0] == name and out[-1][3] == why and out[-1][2] + 1 == number:
+            out[-1] = (name, out[-1][1], number, why)
+        else:
+            out.append((name, number, number, why))
+    return [name if not first else f"{name} line {first}: {why}" if first == last
+            else f"{name} lines {first}-{last}: {why}" for name, first, last, why in out]
 
 
 def adopt_run(store: RunStore, source: RunStore, run_id: str) -> None:
@@ -225,16 +355,10 @@ def seed_project_state(store: RunStore, source: RunStore, before: float | None =
     when = {"exclusions": "created", "labels": "ts", "label_rounds": "started"}
     rounds: set[Any] = set()
     lines = []
-    for line in journal_file.read_text(encoding="utf-8").splitlines(keepends=True):
-        if not any(f'"table": "{t}"' in line for t in tables):
-            continue
-        try:
-            entry = json.loads(line)
-            table, row = entry["table"], entry["row"]
-        except (ValueError, KeyError, TypeError):
-            continue
+    for _, table, row in journal.entries(source.runs_dir, only=tables):  # bad lines: left out, as by reindex
+        line = json.dumps({"table": table, "row": row}) + "\n"
         if before is not None:
-            stamp = row.get(when.get(table, "")) if isinstance(row, dict) else None
+            stamp = row.get(when.get(table, ""))
             if isinstance(stamp, int | float) and stamp >= before:
                 continue
             if table == "label_rounds":

@@ -63,14 +63,60 @@ REPRODUCTIONS = f"(SELECT run_id FROM tags WHERE key = '{REPRODUCES}')"
 NOT_REPRODUCTION = f"run_id NOT IN {REPRODUCTIONS}"
 
 
+INDEX = "blase.db"
+
+
+class IndexLost(ConfigError):
+    """``runs/blase.db`` is missing (or empty) in a project whose run folders or journal say it had runs
+    (``state``: ``"missing"`` or ``"empty"``)."""
+
+    state = "missing"
+
+
+def lost_index(runs_dir: Path) -> IndexLost | None:
+    """Why the index must be rebuilt before anything records into it: it is missing or empty while run folders
+    (each with a ``run.json``) or ``runs/journal.jsonl`` are there. A new index over them would show an empty
+    project, take the next step as its first run, and let ``gc`` take every stored object for an orphan. None
+    when the index is there, or nothing says it was ever needed (a new project)."""
+    from blase_tui.store import journal
+
+    path = runs_dir / INDEX
+    try:
+        if path.stat().st_size > 0:
+            return None
+        state = "empty"
+    except FileNotFoundError:
+        state = "missing"
+    except OSError:  # unreadable: opening it says why
+        return None
+    try:
+        runs = sum(1 for p in runs_dir.iterdir() if (p / "run.json").is_file())
+    except OSError:
+        runs = 0
+    journal_file = journal.path_of(runs_dir)
+    kept = journal_file.is_file() and journal_file.stat().st_size > 0
+    if not runs and not kept:
+        return None
+    held = " and ".join(([f"{runs} run folder(s)"] if runs else []) + (["runs/journal.jsonl"] if kept else []))
+    lost = IndexLost(f"the run store {path} is {state} but runs/ holds {held}; rebuild it from them with `blase"
+                     " runs reindex` (no command records into a new, empty index meanwhile).")
+    lost.state = state
+    return lost
+
+
 class RunStore:
     """All reads and writes of a project's runs go through here."""
 
-    def __init__(self, project_root: Path) -> None:
+    def __init__(self, project_root: Path, *, index: Path | None = None) -> None:
+        """Open the project's index, refusing one that is lost (``lost_index``) and checking one that was not
+        closed cleanly (``db.Database``). ``index``: a file of its own to build into instead (``runs reindex``
+        rebuilding from scratch); the run folders and content store stay the project's."""
         self.root = project_root
         self.runs_dir = project_root / "runs"
         self.cas = ContentStore(project_root / ".blase" / "cas")
-        self.db = Database(self.runs_dir / "blase.db")
+        if index is None and (lost := lost_index(self.runs_dir)) is not None:
+            raise lost
+        self.db = Database(self.runs_dir / INDEX if index is None else index, shared=index is None)
         self._env_hashes: dict[int, tuple[dict[str, Any], str]] = {}
         # an output dataset up to this many bytes is kept by content (``[project] keep_outputs``; set by Project)
         self.keep_outputs = 2 * 1024**3
@@ -78,14 +124,14 @@ class RunStore:
     def close(self) -> None:
         self.db.close()
 
-    def check(self) -> None:
-        """Read the whole index once (SQLite's quick check); a damaged one raises ``StoreDamaged``."""
-        from blase_tui.store.db import StoreDamaged
+    def check(self, full: bool = False) -> None:
+        """Read the whole index once (SQLite's quick check; ``full``: its integrity check); a damaged one raises
+        ``StoreDamaged``."""
+        from blase_tui.store.db import damaged
 
-        result = self.db.query("PRAGMA quick_check")[0][0]
-        if result != "ok":
-            raise StoreDamaged(f"the run store {self.db.path} is damaged ({result}); rebuild it from the run"
-                               " folders with `blase runs reindex`.")
+        problems = self.db.problems(full)
+        if problems:
+            raise damaged(self.db.path, problems[0])
 
     # A little space kept free on the project's disk: when the disk fills up during a step, releasing it lets
     # blase still record how the step ended, so the store never says `running` for a step that failed.

@@ -9,7 +9,8 @@ all:
   that hold it;
 - every object something refers to (artifacts, models, environments, kept outputs) must exist: **missing**;
 - a run folder's artifact that is not its object (a copy) must have the recorded content: **changed**;
-- objects nothing refers to are **orphans** (``blase gc`` frees them).
+- objects nothing refers to are **orphans** (``blase gc`` frees them);
+- the index, ``blase.db``, gets SQLite's full integrity check (``db.check_integrity``).
 
 With ``RUN``, only the objects and artifacts of that run.
 """
@@ -36,19 +37,23 @@ class Verified:
     missing: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)  # run-folder artifacts that differ from their record
     orphans: int = 0
+    index: list[str] = field(default_factory=list)  # what SQLite's integrity check finds wrong in blase.db
 
     @property
     def ok(self) -> bool:
-        return not (self.damaged or self.missing or self.changed)
+        return not (self.damaged or self.missing or self.changed or self.index)
 
 
 def verify(store: RunStore, run_id: str | None = None, *, progress: Callable[[int, int], None] | None = None
            ) -> Verified:
     """Hash the content store's objects (those of ``run_id`` only, when given) and check the run folders'
     artifacts against their records."""
+    from blase_tui.store.db import check_integrity
     from blase_tui.store.gc import referenced
 
     out = Verified()
+    if run_id is None:  # the index itself, every page (blase runs reindex rebuilds a damaged one)
+        out.index = check_integrity(store.db.path, full=True)
     holders: dict[str, list[str]] = {}  # object -> what refers to it, in words
     args: tuple[str, ...] = (run_id,) if run_id else ()
     scope = " WHERE a.run_id = ?" if run_id else ""
