@@ -207,7 +207,7 @@ def main() -> None:
     ours = theirs = None
     for _ in range(args.repeat):
         b = run_child(BLASE, str(root), args.strategy, str(args.n), env=env)
-        p = run_child(PEER, str(pool), str(work / "labels.csv"), str(work / "training_ids.csv"), model["path"],
+        p = run_child(PEER, str(pool), str(work / "labels.csv"), str(work / "training_ids.csv"), model.path,
                       str(args.n), json.dumps(FEATURES), env=env)
         ours = b if ours is None or b[0]["seconds"] < ours[0]["seconds"] else ours
         theirs = p if theirs is None or p[0]["seconds"] < theirs[0]["seconds"] else theirs

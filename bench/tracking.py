@@ -166,9 +166,9 @@ def check_blase(store: Any, ids: list[str]) -> None:
     for i in sorted({0, n // 2, max(n - 2, 0), n - 1}):
         d = store.describe_run(ids[i])
         step, window = spec(i)
-        ok = (d["status"] == "succeeded" and [s["step"] for s in d["steps"]] == [step]
-              and d["steps"][0]["status"] == "succeeded" and d["steps"][0]["params"] == {"window_size": window}
-              and set(d["steps"][0]["metrics"]) == set(METRIC_KEYS))
+        ok = (d.run.status == "succeeded" and [s.step for s in d.steps] == [step]
+              and d.steps[0].status == "succeeded" and d.steps[0].params == {"window_size": window}
+              and set(d.steps[0].metrics) == set(METRIC_KEYS))
         if not ok:
             raise RuntimeError(f"blase fixture run {i} does not read back as written: {d}")
     for step, window in (("train", 64), ("etl", 32), ("train", RARE_WINDOW), ("etl", RARE_WINDOW)):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from blase_tui.store.records import RunDescription
     from blase_tui.store.runstore import RunStore
 
 
@@ -42,40 +43,42 @@ class Run:
 
     def describe(self) -> dict[str, Any]:
         """Everything about the run, as ``blase runs show --json`` prints it."""
+        return self._record().to_json()
+
+    def _record(self) -> RunDescription:
         return self.store.describe_run(self.id)
 
     @property
     def name(self) -> str | None:
-        return self.describe()["name"]
+        return self._record().run.name
 
     @property
     def status(self) -> str:
-        return self.describe()["status"]
+        return self._record().run.status
 
     @property
     def steps(self) -> list[str]:
-        return [s["step"] for s in self.describe()["steps"]]
+        return [s.step for s in self._record().steps]
 
-    def _merged(self, what: str) -> dict[str, Any]:
-        desc = self.describe()
-        out = dict(desc[what])
-        for s in desc["steps"]:  # later executions win; the chosen step's last
-            if self.step is None or s["step"] != self.step:
-                out.update(s[what])
-        for s in desc["steps"]:
-            if s["step"] == self.step:
-                out.update(s[what])
+    def _merged(self, desc: RunDescription, what: str) -> dict[str, Any]:
+        out = dict(getattr(desc, what))
+        for s in desc.steps:  # later executions win; the chosen step's last
+            if self.step is None or s.step != self.step:
+                out.update(getattr(s, what))
+        for s in desc.steps:
+            if s.step == self.step:
+                out.update(getattr(s, what))
         return out
 
     @property
     def params(self) -> dict[str, Any]:
         """The run's params and its steps' (the found step's win)."""
-        return self._merged("params")
+        return self._merged(self._record(), "params")
 
     @property
     def metrics(self) -> dict[str, float]:
         """The last value of each metric of the run and its steps (the found step's win)."""
-        return self._merged("metrics")
+        return self._merged(self._record(), "metrics")
 
     def artifact_path(self, name: str) -> Path:
         """Where artifact ``name`` (``model/digits_cnn.pt``, ``summary.json``) of the run is on disk."""
@@ -83,20 +86,21 @@ class Run:
         from blase_tui.store.safepath import relative_name
 
         name = relative_name(name, what="artifact name")
-        desc = self.describe()
-        for s in reversed(desc["steps"]):
-            if any(a["name"] == name for a in s["artifacts"]):
-                return self.folder / s["folder"] / "artifacts" / name
-        if any(a["name"] == name for a in desc["artifacts"]):
+        desc = self._record()
+        for s in reversed(desc.steps):
+            if any(a.name == name for a in s.artifacts):
+                return self.folder / s.folder / "artifacts" / name
+        if any(a.name == name for a in desc.artifacts):
             return self.folder / "artifacts" / name
-        names = sorted({a["name"] for s in desc["steps"] for a in s["artifacts"]} | {a["name"] for a in desc["artifacts"]})
+        names = sorted({a.name for s in desc.steps for a in s.artifacts} | {a.name for a in desc.artifacts})
         raise ConfigError(f"run {self.id} has no artifact `{name}`; it has: {', '.join(names[:20]) or 'none'}.")
 
     def as_dict(self) -> dict[str, Any]:
-        desc = self.describe()
-        return {"id": self.id, "name": desc["name"], "status": desc["status"], "started": desc["started"],
-                "ended": desc["ended"], "folder": str(self.folder), "steps": [s["step"] for s in desc["steps"]],
-                "params": self.params, "metrics": self.metrics}
+        desc = self._record()
+        run = desc.run
+        return {"id": self.id, "name": run.name, "status": run.status, "started": run.started, "ended": run.ended,
+                "folder": str(self.folder), "steps": [s.step for s in desc.steps],
+                "params": self._merged(desc, "params"), "metrics": self._merged(desc, "metrics")}
 
 
 def find(step: str | None = None, *, params: dict[str, Any] | None = None, tags: dict[str, Any] | None = None,

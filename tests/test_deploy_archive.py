@@ -115,7 +115,7 @@ def test_unpack_restores_files_and_modes(tmp_path: Path, blase) -> None:
     assert (unpacked / "run.sh").stat().st_mode & stat.S_IXUSR
     assert (unpacked / archive.MANIFEST).is_file()
     again = blase("deploy", "unpack", str(path), str(tmp_path / "out"), cwd=tmp_path)
-    assert again.returncode == 2 and "is not empty" in again.stderr
+    assert again.returncode == 2 and "already exists; remove it" in again.stderr
 
 
 # ----------------------------------------------------------------------------------------- crafted archives

@@ -292,7 +292,7 @@ async def test_the_run_screen_shows_lineage(tmp_path: Path, blase) -> None:
             await pilot.pause(0.05)
             if isinstance(app.screen, RunScreen) and app.screen.desc is not None:
                 break
-        lineage = app.screen.desc["lineage"]
+        lineage = app.screen.lineage
         assert {(d, r) for d, r, _, _ in lineage} == {("fed by", small), ("fed by", large)}
 
 

@@ -45,14 +45,19 @@ def secret(ctx):
 '''
 
 
-def _snapshot(folder: Path) -> dict[str, tuple[str, int, int]]:
-    """Every file under ``folder``: content hash, mode and inode."""
-    out = {}
+def _snapshot(folder: Path) -> dict[str, tuple]:
+    """Every entry under ``folder``: a file's content hash, mode and inode, a folder's mode, where a link points
+    (so a folder or link made inside it shows, as well as a file changed)."""
+    out: dict[str, tuple] = {}
     for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            st_ = path.stat()
-            out[path.relative_to(folder).as_posix()] = (hashlib.sha256(path.read_bytes()).hexdigest(),
-                                                        stat.S_IMODE(st_.st_mode), st_.st_ino)
+        st_ = path.lstat()
+        rel = path.relative_to(folder).as_posix()
+        if path.is_symlink():
+            out[rel] = ("link", os.readlink(path))
+        elif path.is_file():
+            out[rel] = (hashlib.sha256(path.read_bytes()).hexdigest(), stat.S_IMODE(st_.st_mode), st_.st_ino)
+        else:
+            out[rel] = ("folder", stat.S_IMODE(st_.st_mode))
     return out
 
 

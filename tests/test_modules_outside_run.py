@@ -87,7 +87,7 @@ def test_save_model_writes_exactly_the_path_asked_for(tmp_path: Path, monkeypatc
     trainer = Train()
     trainer.set_model(LogisticRegression(), framework="sklearn")
     trainer.train(epochs=1, data_dir=tmp_path / "prepared")
-    with pytest.raises(BlaseError, match=r"model\.bin: a sklearn model is saved as \.joblib or \.pkl"):
+    with pytest.raises(BlaseError, match=r"model\.bin: a sklearn model is saved as \.skops or \.joblib or \.pkl"):
         trainer.save_model(tmp_path / "model.bin")
     assert not (tmp_path / "model.bin").exists()
     assert trainer.save_model(tmp_path / "models" / "m.joblib") == str(tmp_path / "models" / "m.joblib")

@@ -117,10 +117,13 @@ def test_a_model_file_edited_in_place_is_refused_on_load(project: Path, monkeypa
     from blase_tui.store import models as registry
 
     monkeypatch.chdir(project)
-    path = Path(registry.get(Project.discover(project).store, "clusters:1")["path"])
+    path = Path(registry.get(Project.discover(project).store, "clusters:1").path)
     os.chmod(path, 0o644)
     with open(path, "ab") as fh:
         fh.write(b"\0")
     with pytest.raises(ConfigError, match="model clusters v1 no longer has the content it was registered with"):
         models.load("clusters:1")
     assert models.load("clusters:2").version == 2, "the other versions still load"
+    path.unlink()  # gone from the store altogether: one line, not a FileNotFoundError
+    with pytest.raises(ConfigError, match="model clusters v1 is gone from the content store"):
+        models.load("clusters:1")

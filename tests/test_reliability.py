@@ -389,7 +389,7 @@ from blase_tui.store import procs
 store = RunStore(Path(sys.argv[1]))
 run_id = store.create_run(name="dies", owner_pid=os.getpid(), owner_started=procs.process_started())
 store.begin_step(run_id, "s", pid=os.getpid(), pid_started=procs.process_started())
-store.finish_step(store.step_runs(run_id)[0]["id"], "succeeded", exit_code=0)
+store.finish_step(store.step_runs(run_id)[0].id, "succeeded", exit_code=0)
 print(run_id, flush=True)
 store.db.write = lambda: os._exit(9)   # killed right after run.json is written, before the index says so
 store.close_run(run_id)

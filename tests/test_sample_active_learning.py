@@ -93,9 +93,9 @@ def test_reindex_rebuilds_labels_models_and_exclusion_sets(tmp_path: Path, blase
                 "history": sorted((lab.key, lab.action, lab.ts) for lab in label_store.history_all(store)),
                 "rounds": [(r.number, r.status, r.strategy, r.target, r.model_run) for r in rounds],
                 "queue": [(q.position, q.key, q.score) for q in label_store.queue(store, rounds[0].number)],
-                "models": [(m["name"], m["version"], m["run_id"], m["file_hash"], m["card_hash"], m["metrics"])
+                "models": [(m.name, m.version, m.run_id, m.file_hash, m.card_hash, m.metrics)
                            for m in models.list_models(store)],
-                "model_steps": [store.step_run(m["step_run_id"])["step"] for m in models.list_models(store)],
+                "model_steps": [store.step_run(m.step_run_id).step for m in models.list_models(store)],
                 "exclusions": exclusions.load(store, "cleaned_v1"),
             }
         finally:

@@ -232,9 +232,9 @@ def test_a_tensor_models_input_is_named_as_its_card_names_it() -> None:
     flat = parse(json.dumps({"dataframe_split": {"columns": ["a", "b", "c", "d"], "data": [[1, 2, 3, 4]]}}).encode(),
                  "application/json")
     assert to_input(flat, spec, max_rows=10)[0].tolist() == [[[1, 2], [3, 4]]]  # one name per value: positional
-    headless = parse(b"1,2,3,4\n", "text/csv")
-    with pytest.raises(PayloadError, match="its first line is read as the column names"):
-        to_input(headless, spec, max_rows=10)
+    headless = parse(b"1,2,3,4\n5,6,7,8\n", "text/csv")  # no header line: both lines are records, none lost
+    array, n = to_input(headless, spec, max_rows=10)
+    assert n == 2 and array.tolist() == [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]
     anonymous = {"inputs": {"kind": "tensor", "shape": [2, 2], "dtype": "uint8"}}
     assert to_input(bad, anonymous, max_rows=10)[1] == 1
 
@@ -416,14 +416,14 @@ def test_two_workers_share_the_port_and_the_log(project: Path, tmp_path: Path) -
 
 
 def test_deploying_a_model_file(project: Path) -> None:
-    """A file that is a registered version is deployed as that version; another is deployed as a file, and the
-    line says it has no version or training run."""
+    """A file that is a registered version is deployed as that version; another, outside any run, is deployed
+    as a file, and the line says it has no version to register."""
     script = (
         "import pickle, shutil\n"
         "from sklearn.dummy import DummyClassifier\n"
         "from blase_tui import Deploy\n"
-        "shutil.copyfile('deployments/tab/model/tab.pkl', 'copy_of_tab.pkl')\n"
-        "Deploy().deploy_model('copy_of_tab.pkl', 'deployments/from_file')\n"
+        "shutil.copyfile('deployments/tab/model/tab.skops', 'copy_of_tab.skops')\n"
+        "Deploy().deploy_model('copy_of_tab.skops', 'deployments/from_file')\n"
         "clf = DummyClassifier().fit([[0, 0, 0], [1, 1, 1]], [0, 1])\n"
         "open('dummy.pkl', 'wb').write(pickle.dumps(clf))\n"
         "Deploy().deploy_model('dummy.pkl', 'deployments/dummy')\n"
@@ -431,13 +431,13 @@ def test_deploying_a_model_file(project: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", script], cwd=project, env=_env(),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "deployed tab v1 to deployments/from_file (folder): the file copy_of_tab.pkl is that registered version" \
+    assert "deployed tab v1 to deployments/from_file (folder): the file copy_of_tab.skops is that registered version" \
         in proc.stderr
     assert "deployed dummy to deployments/dummy (folder): the file dummy.pkl, which is not in the registry" in proc.stderr
     manifest = json.loads((project / "deployments" / "dummy" / "deployment.json").read_text())
     assert manifest["model"]["version"] is None and manifest["model"]["framework"] == "sklearn"
     proc = subprocess.run([sys.executable, "-c", "from blase_tui import Deploy\n"
-                           "Deploy().deploy_model('copy_of_tab.pkl', 'deployments/tab/model')"],
+                           "Deploy().deploy_model('copy_of_tab.skops', 'deployments/tab/model')"],
                           cwd=project, env=_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "exists and is not a deployment" in proc.stderr
     # a deployment.json alone does not make a folder blase's to replace, and a deployment holding a file of the
@@ -453,7 +453,7 @@ def test_deploying_a_model_file(project: Path) -> None:
                          ("dummy", "holds files the deployment did not write (notes.txt)"),
                          ("from_file", None)):
         proc = subprocess.run([sys.executable, "-c", "from blase_tui import Deploy\n"
-                               f"Deploy().deploy_model('copy_of_tab.pkl', 'deployments/{target}')"],
+                               f"Deploy().deploy_model('copy_of_tab.skops', 'deployments/{target}')"],
                               cwd=project, env=_env(), capture_output=True, text=True, timeout=120)
         if said is None:
             assert proc.returncode == 0, proc.stderr

@@ -429,3 +429,20 @@ def test_a_torn_journal_line_is_never_glued_to_the_next_row(tmp_path: Path) -> N
     bad: list[str] = []
     assert [(table, row["key"]) for _, table, row in journal.entries(runs, bad)] == [("labels", "k")]
     assert bad == ["runs/journal.jsonl line 1: not JSON (cut short or damaged)"]
+
+
+def test_run_folders_the_index_does_not_list_are_named_with_the_reindex_hint(proj: Path, blase) -> None:
+    """Run folders copied in from another machine beside a sound index: `runs list` says how many the index does
+    not list and how to add them, rather than looking as if they were not there."""
+    assert blase("step", "a", cwd=proj).returncode == 0
+    other = make_project(proj.parent / "other", main_src=STEPS, toml='[project]\nname = "other"\n')
+    assert blase("step", "a", cwd=other).returncode == 0
+    copied = next(p for p in (other / "runs").iterdir() if (p / "run.json").is_file())
+    shutil.copytree(copied, proj / "runs" / copied.name)
+    listed = blase("runs", "list", cwd=proj)
+    assert listed.returncode == 0 and copied.name not in listed.stdout
+    assert f"runs/ holds 1 run folder(s) the index does not list ({copied.name}): `blase runs reindex` adds them." \
+        in listed.stderr
+    assert blase("runs", "reindex", cwd=proj).returncode == 0
+    again = blase("runs", "list", cwd=proj)
+    assert copied.name in again.stdout and "does not list" not in again.stderr

@@ -93,7 +93,7 @@ def test_metrics_logged_while_the_flusher_runs_are_all_kept_in_order(
     tracker.close()
     rows = store.db.query("SELECT iteration FROM metrics WHERE run_id = ? ORDER BY rowid", (run_id,))
     assert [r["iteration"] for r in rows] == list(range(20_000))
-    assert store.describe_run(run_id)["metrics"] == {"m": 19_999.0}
+    assert store.describe_run(run_id).metrics == {"m": 19_999.0}
 
 
 def test_a_function_param_reads_as_its_name_and_a_lambda_as_its_text() -> None:

@@ -52,6 +52,14 @@ def sk(ctx):
     ctx.log_model(LogisticRegression().fit(x, y), name="lr", input_example=x.head(3))
     ctx.log_model(HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(x, y), name="hgb",
                   input_example=x.head(3))
+    # a pickle the step wrote itself (as blase's registry kept scikit-learn models before skops)
+    import os
+    import pickle
+
+    os.makedirs("models", exist_ok=True)
+    with open("models/old.pkl", "wb") as fh:
+        pickle.dump(LogisticRegression().fit(x, y), fh)
+    ctx.log_model("models/old.pkl", name="old")
 
 
 @step
@@ -85,7 +93,7 @@ def kerases(ctx):
 @step
 def deploy(ctx):
     """Deploy and archive every model."""
-    for name in ("lr", "hgb", "seq", "net", "kd", "klam"):
+    for name in ("lr", "hgb", "seq", "net", "kd", "klam", "old"):
         deployer = Deploy()
         deployer.archive_deployment(deployer.deploy_model(name, save_path=f"deployments/{name}"), format="zip")
 '''
@@ -146,7 +154,9 @@ def test_a_deployment_says_its_format_and_whether_it_runs_code(here: Path) -> No
             assert any(word in t for t in model["format"]["untrusted"]), (name, model["format"])
         assert fmt in (folder / "README.md").read_text()
     lr = json.loads((here / "deployments" / "lr" / "deployment.json").read_text())["model"]
-    assert lr["file"] == "model/lr.skops" and lr["original"] == "model/lr.pkl", "skops served, the pickle kept"
+    assert lr["file"] == "model/lr.skops" and "original" not in lr, "the registry keeps scikit-learn as skops"
+    old = json.loads((here / "deployments" / "old" / "deployment.json").read_text())["model"]
+    assert old["file"] == "model/old.skops" and old["original"] == "model/old.pkl", "skops served, the pickle kept"
     assert (here / "deployments" / "net" / "code" / "scripts" / "net.py").is_file()
     # what runs code was recorded as this project's when Deploy wrote it; the safe formats need no record
     recorded = [json.loads(line) for line in (here / ".blase" / "trusted.jsonl").read_text().splitlines()]
@@ -155,7 +165,7 @@ def test_a_deployment_says_its_format_and_whether_it_runs_code(here: Path) -> No
 
 
 def test_this_projects_archives_serve_at_once(here: Path) -> None:
-    for target, words in (("deployments/hgb.zip", "written by this project's Deploy"),
+    for target, words in (("deployments/hgb.zip", "registered as hgb v1 in this project"),
                           ("deployments/net.zip", "written by this project's Deploy")):
         server = Server(here, target, "--no-log")
         try:
@@ -165,17 +175,17 @@ def test_this_projects_archives_serve_at_once(here: Path) -> None:
             err = server.stop()
         assert words in err, err
     # a deployment serving the registry's own pickle (as blase wrote them before skops) is this project's too
-    old = here / "deployments" / "lr_pickle"
-    shutil.copytree(here / "deployments" / "lr", old)
+    old = here / "deployments" / "old_pickle"
+    shutil.copytree(here / "deployments" / "old", old)
     manifest = json.loads((old / "deployment.json").read_text())
-    manifest["model"]["file"] = "model/lr.pkl"
+    manifest["model"]["file"] = "model/old.pkl"
     (old / "deployment.json").write_text(json.dumps(manifest))
     server = Server(here, str(old), "--no-log")
     try:
         assert server.post(ROWS)[0] == 200
     finally:
         err = server.stop()
-    assert "is a pickle file, whose loading runs code from it: loaded, as it is registered as lr v1" in err
+    assert "is a pickle file, whose loading runs code from it: loaded, as it is registered as old v1" in err
 
 
 def test_safe_formats_serve_in_another_project_without_trust(here: Path, elsewhere: Path) -> None:
@@ -230,7 +240,10 @@ def test_a_pickle_that_writes_a_marker_never_runs_unless_trusted(here: Path, els
     marker = tmp_path / "marker"
     evil = tmp_path / "made" / "lr"
     shutil.copytree(here / "deployments" / "lr", evil)
-    (evil / "model" / "lr.pkl").write_bytes(pickle.dumps(_Marker((evil / "model" / "lr.pkl").read_bytes(), marker)))
+    import skops.io as sio
+
+    honest = pickle.dumps(sio.load(evil / "model" / "lr.skops"))  # the same estimator, as a pickle
+    (evil / "model" / "lr.pkl").write_bytes(pickle.dumps(_Marker(honest, marker)))
     manifest = json.loads((evil / "deployment.json").read_text())
     manifest["model"]["file"] = "model/lr.pkl"
     (evil / "deployment.json").write_text(json.dumps(manifest))

@@ -109,7 +109,7 @@ def runs_json_status(root: Path, run_id: str) -> str:
 
     store = RunStore(root)
     try:
-        return store.get_run(run_id)["status"]
+        return store.get_run(run_id).status
     finally:
         store.close()
 
@@ -169,7 +169,7 @@ async def test_run_started_outside_appears_live(project: Path, spawn) -> None:
         assert proc.wait(60) == 0
         await until(pilot, lambda: panes.status == "succeeded", what="live panes see the end")
         # the open run screen reads the finished run again (its artifact tree too) and stays up
-        await until(pilot, lambda: screen.desc["status"] == "succeeded", what="the run screen to see the end")
+        await until(pilot, lambda: screen.desc.run.status == "succeeded", what="the run screen to see the end")
         await pilot.pause(0.3)
         assert app.screen is screen and "succeeded" in str(screen.query_one("#run-title").render())
         await pilot.press("escape")
@@ -1011,7 +1011,7 @@ async def test_the_models_screen_lists_versions_and_sets_an_alias(project: Path,
         await runs_loaded(pilot, app, 1)
         await pilot.press("M")
         screen = await until(pilot, lambda: isinstance(app.screen, ModelsScreen) and app.screen.rows and app.screen)
-        assert [f"{r['name']}:{r['version']}" for r in screen.rows] == ["clf:2", "clf:1"]  # newest first
+        assert [r.ref for r in screen.rows] == ["clf:2", "clf:1"]  # newest first
         await until(pilot, lambda: screen.shown and screen.shown[0] == "clf:2"
                     and screen.shown[1]["model"]["class"] == "LogisticRegression", what="the card of clf:2")
         await pilot.press("down", "a")
@@ -1020,7 +1020,7 @@ async def test_the_models_screen_lists_versions_and_sets_an_alias(project: Path,
         await until(pilot, lambda: any("Type a value first" in n.message for n in app._notifications))
         assert app.screen is prompt
         await pilot.press(*"champion", "enter")
-        await until(pilot, lambda: any(r["aliases"] == ["champion"] and r["version"] == 1 for r in screen.rows),
+        await until(pilot, lambda: any(r.aliases == ("champion",) and r.version == 1 for r in screen.rows),
                     what="clf@champion on version 1")
         await pilot.press("a")
         await until(pilot, lambda: app.screen.__class__.__name__ == "PromptScreen")

@@ -29,6 +29,15 @@ def project_dir() -> Path | None:
     return _state["project"]
 
 
+def project_root() -> Path | None:
+    """The root of the project ``-C`` (or ``BLASE_PROJECT``) names, else of the one holding the working directory;
+    None outside any project."""
+    from blase_tui.core.config import find_project_root
+
+    given = _state["project"]
+    return find_project_root(Path(given).expanduser()) if given is not None else find_project_root()
+
+
 def project() -> Project:
     """The project named by ``-C PATH`` (or ``BLASE_PROJECT``), else the one holding the working directory."""
     given = _state["project"]

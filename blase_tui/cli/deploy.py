@@ -1,4 +1,5 @@
-"""`blase deploy ...`: check, unpack and trust deployment archives."""
+"""`blase deploy MODEL PATH`: make a deployment; `blase deploy verify|unpack|trust`: check, unpack and trust
+deployment archives."""
 
 from __future__ import annotations
 
@@ -6,12 +7,71 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from blase_tui.cli import common
 from blase_tui.errors import EXIT_FAILED
 
-app = typer.Typer(no_args_is_help=True,
-                  help="Check, unpack and trust deployment archives (made by Deploy.archive_deployment).")
+
+class _DeployGroup(TyperGroup):
+    """`blase deploy MODEL PATH` is `blase deploy model MODEL PATH`: a first word that is none of the commands
+    names a model."""
+
+    def resolve_command(self, ctx: typer.Context, args: list[str]) -> tuple[str | None, object, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["model", *args]
+        return super().resolve_command(ctx, args)  # type: ignore[no-any-return]
+
+
+app = typer.Typer(cls=_DeployGroup, no_args_is_help=True,
+                  help="Deploy a model (`blase deploy MODEL PATH`), and check, unpack and trust deployment archives.")
+
+
+@app.command("model")
+def model_command(
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="A registered model (NAME, NAME:3, NAME@ALIAS) or a"
+                                                               " model file (.skops .joblib .pkl .pt .keras .h5 .onnx).")],
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="The deployment folder to write (replaced if it is"
+                                                             " an earlier deployment).")],
+    method: Annotated[str, typer.Option("--method", help="folder, docker (adds a Dockerfile) or venv (adds run.sh)."
+                                        )] = "folder",
+    archive: Annotated[str | None, typer.Option("--archive", help="Also write a signed archive beside it: zip or"
+                                                                  " tar.gz.")] = None,
+    framework: Annotated[str | None, typer.Option("--framework", help="sklearn, torch or tensorflow, for a file"
+                                                                      " whose suffix does not say.")] = None,
+    trust: Annotated[bool, typer.Option("--trust", help="Open a model file not in the registry even where that runs"
+                                                        " code from it (a pickle or joblib file): only for a file"
+                                                        " you trust.")] = False,
+) -> None:
+    """Deploy MODEL to the folder PATH: the model file, its card, signature.json, requirements.txt, api.py,
+    README.md and an example request (docs/deploy.md); `blase serve PATH` serves it.
+
+    A model file not in the registry is registered first, as the next version of its file name (its card read
+    from the model: columns, classes, input); a pickle or joblib file runs code when opened, so that takes
+    --trust. The deployment is recorded as a run of its own."""
+    from blase_tui.errors import ConfigError
+    from blase_tui.frameworks.formats import RunsCode
+    from blase_tui.modules.deploy import Deploy, read_deployment
+    from blase_tui.modules.track import Track
+
+    if archive is not None and archive not in ("zip", "tar.gz"):
+        raise ConfigError(f"--archive must be zip or tar.gz, not {archive!r}.")
+    root = common.project().root
+    deployer = Deploy()
+    try:
+        with Track(project=root).start_run(name=f"deploy {model}"):
+            folder = deployer.deploy_model(model, path, method=method, framework=framework, trust=trust)
+            made = deployer.archive_deployment(folder, format=archive) if archive else None
+    except RunsCode as exc:
+        raise ConfigError(f"{str(exc).rstrip('.')}; deploy it only if you trust where it came from: add --trust (or"
+                          " save it as .skops, which runs no code).") from None
+    manifest = read_deployment(folder)
+    label = manifest["model"]["name"] + (f" v{manifest['model']['version']}" if manifest["model"].get("version")
+                                         else "")
+    common.console.print(f"deployed {label} to {folder} ({method}): {manifest['chosen_because']}", markup=False)
+    if made is not None:
+        common.console.print(f"archived it as {made}", markup=False)
+    common.console.print(f"next: blase serve {folder}", markup=False)
 
 
 @app.command("verify")
@@ -27,10 +87,9 @@ def verify_command(
     without one is said to be unsigned. Exit 0 when all hold, 1 naming what does not."""
     from blase_tui.core import signing
     from blase_tui.core.archive import verify
-    from blase_tui.core.config import find_project_root
 
     report = verify(archive_path)
-    signature = signing.check(archive_path, find_project_root())
+    signature = signing.check(archive_path, common.project_root())
     problems = [*report.all_problems, *([signature.detail] if signature.status == "bad" else [])]
     for problem in problems:
         common.console.print(f"bad  {problem}", markup=False)
@@ -45,7 +104,8 @@ def verify_command(
 @app.command("unpack")
 def unpack_command(
     archive_path: Annotated[Path, typer.Argument(metavar="ARCHIVE", help="A .zip or .tar.gz deployment archive.")],
-    directory: Annotated[Path, typer.Argument(metavar="DIR", help="A new or empty folder to unpack into.")],
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="The folder to unpack into; the archive's top"
+                                                                  " folder must not be in it yet.")],
 ) -> None:
     """Unpack a deployment archive into DIR, after checking every entry: one that would land outside DIR, an
     absolute path, a link or a device file is refused (exit 2) and nothing is written."""
@@ -70,11 +130,10 @@ def trust_command(
     .blase/trusted.jsonl, or for your user outside a project (or with --user). Do this only for a source you
     trust; exit 2 for an archive that does not verify or a folder that is not a deployment."""
     from blase_tui.core import trust
-    from blase_tui.core.config import find_project_root
     from blase_tui.modules.deploy import deployment_identity
 
     found = deployment_identity(target)
-    root = None if user else find_project_root()
+    root = None if user else common.project_root()
     where = trust.record(found.digest, what=f"{found.label} ({found.model}) from {target}", by="user", root=root)
     common.console.print(f"trusted {found.model} of {target} ({found.label}, SHA-256 {trust.short(found.digest)})"
                          f" {'in this project' if root is not None else 'for this user'} ({where}): `blase serve`"

@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
         running = store.running_step_runs()
         if now and running:
             r = running[0]
-            raise ConfigError(f"gc --now would remove what step `{r['step']}` of run {r['run_id']} is recording: wait"
+            raise ConfigError(f"gc --now would remove what step `{r.step}` of run {r.run_id} is recording: wait"
                               " for it to end, or run `blase gc` without --now.")
         out = collect(store, dry_run=dry_run, grace=0.0 if now else GRACE)
         verb = "would remove" if dry_run else "removed"

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from blase_tui.cli import common
 from blase_tui.core.fmt import fmt_hash
 from blase_tui.errors import EXIT_FAILED, BlaseError, ConfigError
+
+if TYPE_CHECKING:
+    from blase_tui.store.records import StepDescription
 
 app = typer.Typer(no_args_is_help=True, help="Find, inspect and compare runs.")
 
@@ -53,9 +56,16 @@ def list_command(
     if json_:
         common.print_json(runs)
         return
+    from blase_tui.store.reindex import unindexed
+
+    missing = unindexed(_store())
+    hint = (f"runs/ holds {len(missing)} run folder(s) the index does not list ({', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''}): `blase runs reindex` adds them.") if missing else None
     if not runs:
         if status or step:
             common.console.print("No runs match those filters; `blase runs list` shows them all.")
+        elif hint:
+            common.console.print(f"No runs in the index; {hint}", markup=False)
         else:
             common.console.print("No runs yet. Run a step with `blase step NAME`.")
         return
@@ -68,6 +78,8 @@ def list_command(
         table.add_row(r["id"], common.status_text(r["status"]), *name, _steps_text(r["steps"]),
                       common.fmt_time(r["started"]), common.fmt_duration(r["started"], r["ended"]), metrics)
     common.console.print(table)
+    if hint and not (status or step):
+        common.err_console.print(f"blase: {hint}", markup=False)
 
 
 @app.command("show")
@@ -82,56 +94,54 @@ def show_command(
     store = _store()
     desc = store.describe_run(store.resolve_run(run))
     if json_:
-        common.print_json(desc)
+        common.print_json(desc.to_json())
         return
     c = common.console
-    c.print(f"[bold]run {desc['id']}[/]  {common.status_text(desc['status'])}"
-            + (f"  name: {desc['name']}" if desc["name"] else ""))
-    if desc["tags"].get(REPRODUCES):
-        c.print(f"  a reproduction of run {desc['tags'][REPRODUCES]} (`blase runs reproduce`): left out of `runs"
+    r = desc.run
+    c.print(f"[bold]run {r.id}[/]  {common.status_text(r.status)}" + (f"  name: {r.name}" if r.name else ""))
+    if desc.tags.get(REPRODUCES):
+        c.print(f"  a reproduction of run {desc.tags[REPRODUCES]} (`blase runs reproduce`): left out of `runs"
                 " find` and never reused", markup=False)
-    c.print(f"  started {common.fmt_time(desc['started'])}, took {common.fmt_duration(desc['started'], desc['ended'])}"
-            + ("  (open: later steps join it)" if desc["status"] == "running" and desc["explicit"] else ""))
-    if desc["note"]:
-        c.print(f"  note: {desc['note']}")
-    git = desc["git"]
-    if git["commit"]:
-        c.print(f"  git {git['commit'][:12]}" + (" (uncommitted changes kept in git.patch)" if git["dirty"] else ""))
-    c.print(f"  folder {store.run_dir(desc['id'])}")
-    for key, title in (("tags", "tags"), ("params", "params"), ("metrics", "metrics")):
-        if desc[key]:
-            c.print(f"  {title}: " + ", ".join(f"{k}={common.fmt_value(v)}" for k, v in desc[key].items()))
-    for s in desc["steps"]:
-        c.print(f"\n  [bold]step {s['step']}[/]  {common.status_text(s['status'])}"
-                f"  {common.fmt_time(s['started'])}  {common.fmt_duration(s['started'], s['ended'])}"
-                + (f"  peak memory {common.fmt_bytes(s['peak_rss'])}" if s["peak_rss"] else ""))
-        if s["skipped_from"]:
-            c.print(f"    reused the outputs of run {s.get('reused_from_run') or '(gone)'} (nothing ran)")
-        if s["error"]:
-            c.print(f"    {s['error']}", markup=False)
-        if s["params"]:
-            c.print("    params: " + ", ".join(f"{k}={common.fmt_value(v)}" for k, v in s["params"].items()))
-        if s["metrics"]:
-            c.print("    metrics: " + ", ".join(f"{k}={common.fmt_value(v)}" for k, v in s["metrics"].items()))
-        for d in s["datasets"]:
-            verb = "read" if d["role"] == "input" else "wrote"
-            c.print(f"    {verb} {dataset_label(d)}  {common.fmt_bytes(d['bytes'])}  {fmt_hash(d['hash'])}")
-        for a in s["artifacts"]:
-            c.print(f"    artifact {a['name']}  {common.fmt_bytes(a['size'])}  {fmt_hash(a['hash'])}")
-        sig = s["signature"]
-        if sig["code_hash"]:
-            c.print(f"    code {fmt_hash(sig['code_hash'])}  params {fmt_hash(sig['params_hash'])}"
-                    f"  env {fmt_hash(sig['env_hash'])}")
-    for d in desc["datasets"]:
-        verb = "read" if d["role"] == "input" else "wrote"
-        c.print(f"  {verb} {dataset_label(d)}  {common.fmt_bytes(d['bytes'])}  {fmt_hash(d['hash'])}")
-    code = [a for a in desc["artifacts"] if a["name"].startswith("code/")]
-    for a in desc["artifacts"]:
-        if not a["name"].startswith("code/"):
-            c.print(f"  artifact {a['name']}  {common.fmt_bytes(a['size'])}  {fmt_hash(a['hash'])}")
+    c.print(f"  started {common.fmt_time(r.started)}, took {common.fmt_duration(r.started, r.ended)}"
+            + ("  (open: later steps join it)" if r.status == "running" and r.explicit else ""))
+    if r.note:
+        c.print(f"  note: {r.note}")
+    if r.git_commit:
+        c.print(f"  git {r.git_commit[:12]}" + (" (uncommitted changes kept in git.patch)" if r.git_dirty else ""))
+    c.print(f"  folder {store.run_dir(r.id)}")
+    for title, values in (("tags", desc.tags), ("params", desc.params), ("metrics", desc.metrics)):
+        if values:
+            c.print(f"  {title}: " + ", ".join(f"{k}={common.fmt_value(v)}" for k, v in values.items()))
+    for s in desc.steps:
+        c.print(f"\n  [bold]step {s.step}[/]  {common.status_text(s.status)}"
+                f"  {common.fmt_time(s.started)}  {common.fmt_duration(s.started, s.ended)}"
+                + (f"  peak memory {common.fmt_bytes(s.peak_rss)}" if s.peak_rss else ""))
+        if s.skipped_from:
+            c.print(f"    reused the outputs of run {s.reused_from_run or '(gone)'} (nothing ran)")
+        if s.error:
+            c.print(f"    {s.error}", markup=False)
+        if s.params:
+            c.print("    params: " + ", ".join(f"{k}={common.fmt_value(v)}" for k, v in s.params.items()))
+        if s.metrics:
+            c.print("    metrics: " + ", ".join(f"{k}={common.fmt_value(v)}" for k, v in s.metrics.items()))
+        for d in s.datasets:
+            verb = "read" if d.role == "input" else "wrote"
+            c.print(f"    {verb} {dataset_label(d)}  {common.fmt_bytes(d.bytes)}  {fmt_hash(d.hash)}")
+        for a in s.artifacts:
+            c.print(f"    artifact {a.name}  {common.fmt_bytes(a.size)}  {fmt_hash(a.hash)}")
+        if s.code_hash:
+            c.print(f"    code {fmt_hash(s.code_hash)}  params {fmt_hash(s.params_hash)}  env {fmt_hash(s.env_hash)}")
+    for d in desc.datasets:
+        verb = "read" if d.role == "input" else "wrote"
+        c.print(f"  {verb} {dataset_label(d)}  {common.fmt_bytes(d.bytes)}  {fmt_hash(d.hash)}")
+    code = [a for a in desc.artifacts if a.name.startswith("code/")]
+    for a in desc.artifacts:
+        if not a.name.startswith("code/"):
+            c.print(f"  artifact {a.name}  {common.fmt_bytes(a.size)}  {fmt_hash(a.hash)}")
     if code:
-        names = ", ".join(a["name"][5:] for a in code[:4]) + (f" and {len(code) - 4} more" if len(code) > 4 else "")
-        c.print(f"  code kept: {names}  ({common.fmt_bytes(sum(a['size'] for a in code))}, in artifacts/code/)", markup=False)
+        names = ", ".join(a.name[5:] for a in code[:4]) + (f" and {len(code) - 4} more" if len(code) > 4 else "")
+        c.print(f"  code kept: {names}  ({common.fmt_bytes(sum(a.size or 0 for a in code))}, in artifacts/code/)",
+                markup=False)
 
 
 @app.command("artifact")
@@ -151,24 +161,24 @@ def artifact_command(
     folder = store.run_dir(run_id)
     if path is None:
         table = common.table("ARTIFACT", "SIZE", "HASH")
-        for s in desc["steps"]:
-            for a in s["artifacts"]:
-                table.add_row(f"{s['folder']}/{a['name']}", common.fmt_bytes(a["size"]), fmt_hash(a["hash"]))
-        for a in desc["artifacts"]:  # the run's own (the project code kept with it): under its artifacts/
-            table.add_row(f"artifacts/{a['name']}", common.fmt_bytes(a["size"]), fmt_hash(a["hash"]))
+        for s in desc.steps:
+            for a in s.artifacts:
+                table.add_row(f"{s.folder}/{a.name}", common.fmt_bytes(a.size), fmt_hash(a.hash))
+        for a in desc.artifacts:  # the run's own (the project code kept with it): under its artifacts/
+            table.add_row(f"artifacts/{a.name}", common.fmt_bytes(a.size), fmt_hash(a.hash))
         if not table.row_count:
             common.console.print(f"run {run_id} has no artifacts; `blase runs show {run_id}` says what it did.")
             return
         common.console.print(table)
         return
-    target = _artifact_file(folder, desc["steps"], path)
+    target = _artifact_file(folder, desc.steps, path)
     if target is None:  # an artifact's name without its step, as `blase runs show` lists it under the step
-        owners = [s["folder"] for s in desc["steps"] if any(a["name"] == path.strip("/") for a in s["artifacts"])]
+        owners = [s.folder for s in desc.steps if any(a.name == path.strip("/") for a in s.artifacts)]
         if len(owners) > 1:
             raise ConfigError(f"{path} is an artifact of {', '.join(owners)}; name one, e.g."
                               f" `blase runs artifact {run} {owners[-1]}/{path.strip('/')}`.")
         if owners:
-            target = _artifact_file(folder, desc["steps"], f"{owners[0]}/{path.strip('/')}")
+            target = _artifact_file(folder, desc.steps, f"{owners[0]}/{path.strip('/')}")
     if target is None:
         raise ConfigError(f"run {run_id} has no artifact or file {path}; `blase runs artifact {run_id}` lists them.")
     if target.suffix.lower() in IMAGE_SUFFIXES and common.console.color_system is None:
@@ -180,12 +190,11 @@ def artifact_command(
     common.console.print(render_preview(target, width=preview_width, max_rows=rows), width=preview_width)
 
 
-def _artifact_file(folder: Path, steps: list[dict[str, Any]], path: str) -> Path | None:
+def _artifact_file(folder: Path, steps: tuple[StepDescription, ...], path: str) -> Path | None:
     """The file ``path`` names in a run's ``folder``: STEP/NAME (a step's name or folder, then the artifact's
     name) or a path inside the folder; None when there is none or the path leads outside it."""
     head, _, rest = path.strip("/").partition("/")
-    candidates = [folder / s["folder"] / "artifacts" / rest for s in steps
-                  if rest and head in (s["folder"], s["step"])]
+    candidates = [folder / s.folder / "artifacts" / rest for s in steps if rest and head in (s.folder, s.step)]
     candidates.append(folder / path)
     root = folder.resolve()
     for candidate in candidates:
@@ -445,8 +454,8 @@ def close_command(
     store = _store()
     run_id = store.resolve_run(run)
     row = store.get_run(run_id)
-    if row["status"] != "running":
-        raise ConfigError(f"run {run_id} is already closed ({row['status']}).")
+    if row is None or row.status != "running":
+        raise ConfigError(f"run {run_id} is already closed ({row.status if row else 'deleted'}).")
     if status is not None and status not in ("succeeded", "failed", "interrupted"):
         raise ConfigError(f"--status {status}: use succeeded, failed or interrupted.")
     running = store.running_steps(run_id)
@@ -482,14 +491,15 @@ def edit_command(
         tags[key.strip()] = value.strip()
     store = _store()
     run_id = store.resolve_run(run)
-    missing = [key for key in untag or [] if key not in store.describe_run(run_id).get("tags", {})]
+    missing = [key for key in untag or [] if key not in store.describe_run(run_id).tags]
     if missing:  # a misspelt tag would otherwise stay, with "done" printed
         raise ConfigError(f"--untag {missing[0]}: run {run_id} has no tag `{missing[0]}`; `blase runs show {run_id}`"
                           " lists its tags.")
     store.edit_run(run_id, name=name, note=note, tags=tags, untag=untag or ())
-    row = store.get_run(run_id)
-    parts = [f"name {row['name']!r}" if row["name"] else "no name", f"note {row['note']!r}" if row["note"] else "no note"]
-    current = store.describe_run(run_id).get("tags", {})
+    desc = store.describe_run(run_id)
+    row = desc.run
+    parts = [f"name {row.name!r}" if row.name else "no name", f"note {row.note!r}" if row.note else "no note"]
+    current = desc.tags
     parts.append("tags " + ", ".join(f"{k}={v}" for k, v in current.items()) if current else "no tags")
     common.console.print(f"run {run_id}: " + "; ".join(parts))
 
@@ -503,7 +513,7 @@ def delete_command(
     (a model registered from a run stays loadable)."""
     store = _store()
     run_ids = list(dict.fromkeys(store.resolve_run(r) for r in runs))
-    running = [r for r in run_ids if store.get_run(r)["status"] == "running"]
+    running = [r for r in run_ids if (row := store.get_run(r)) is not None and row.status == "running"]
     if running:
         raise ConfigError(f"run {running[0]} is running; stop it first (`blase runs cancel {running[0]}`).")
     if not yes:

@@ -21,9 +21,9 @@ class _Follower:
 
     def poll(self) -> list[tuple[str, dict[str, Any]]]:
         for s in self.store.step_runs(self.run_id):
-            if s["id"] not in self.tails:
-                path = self.store.run_dir(self.run_id) / s["folder"] / "events.jsonl"
-                self.tails[s["id"]] = (s["step"], EventTail(path))
+            if s.id not in self.tails:
+                path = self.store.run_dir(self.run_id) / s.folder / "events.jsonl"
+                self.tails[s.id] = (s.step, EventTail(path))
         out = []
         for step, tail in self.tails.values():
             out.extend((step, e) for e in tail.poll())
@@ -32,11 +32,11 @@ class _Follower:
     def finished(self) -> tuple[bool, int]:
         run = self.store.get_run(self.run_id)
         steps = self.store.step_runs(self.run_id)
-        if any(s["status"] == "running" for s in steps):
+        if any(s.status == "running" for s in steps):
             return False, EXIT_OK
-        if run["status"] == "running" and not steps:
+        if run.status == "running" and not steps:
             return False, EXIT_OK
-        last = steps[-1]["status"] if steps else run["status"]
+        last = steps[-1].status if steps else run.status
         code = {"failed": EXIT_FAILED, "interrupted": EXIT_INTERRUPTED}.get(last, EXIT_OK)
         return True, code
 

@@ -437,8 +437,9 @@ def verify(path: Path, keep: Iterable[str] = ()) -> Verified:
 
 
 def unpack(path: Path, target: Path) -> Path:
-    """Unpack ``path`` into ``target`` after checking every entry (``verify``); returns the unpacked deployment
-    folder (``target/<the archive's top folder>``). Nothing is written when anything is refused."""
+    """Unpack ``path`` into ``target`` (new, or a folder without the archive's top folder in it) after checking
+    every entry (``verify``); returns the unpacked deployment folder (``target/<the archive's top folder>``).
+    Nothing is written when anything is refused."""
     path, target = Path(path), Path(target)
     report = verify(path)
     if report.refused:
@@ -447,8 +448,8 @@ def unpack(path: Path, target: Path) -> Path:
         raise ArchiveError(f"{path.name} does not match its manifest ({report.problems[0]}); refused, nothing"
                            " was unpacked.")
     assert report.top is not None
-    if target.exists() and any(target.iterdir()):
-        raise ConfigError(f"{target} is not empty; unpack into a new or empty folder.")
+    if (target / report.top).exists():  # the rest of the folder is left as it is: only this one is written
+        raise ConfigError(f"{target / report.top} already exists; remove it, or unpack into another folder.")
     target.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target))
     try:

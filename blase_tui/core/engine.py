@@ -31,7 +31,8 @@ from blase_tui.errors import (
     StepInterrupted,
 )
 from blase_tui.store.db import DiskFull
-from blase_tui.store.runstore import FAILED, INTERRUPTED, RUNNING, SUCCEEDED
+from blase_tui.store.records import Run
+from blase_tui.store.runstore import FAILED, INTERRUPTED, RUNNING, SUCCEEDED, RunStore
 from blase_tui.store.values import SETS_TAG
 
 
@@ -136,12 +137,12 @@ def _run_locked(
         for run_id in store.recover_dead():
             say(out, f"blase: run {run_id} was left open by a process that died; marked it interrupted.")
         open_run = store.open_explicit_run()
-        running = store.running_steps(open_run["id"]) if open_run is not None else []
+        running = store.running_steps(open_run.id) if open_run is not None else []
         if running:
             raise ConfigError(
-                f"step `{running[0]}` of run {open_run['id']} is still running; --end-run would close the run under"
+                f"step `{running[0]}` of run {open_run.id} is still running; --end-run would close the run under"
                 f" it: wait for it to finish, or run this step without --end-run and close the run later with"
-                f" `blase runs close {open_run['id']}`."
+                f" `blase runs close {open_run.id}`."
             )
     execution = StepExecution(
         project, info.name, params=params, memory_budget=budget, func_hash=function_hash(info.func),
@@ -157,23 +158,23 @@ def _run_locked(
         prev = store.find_reusable(execution.signature()[0].digest, need_inputs=info.reuse is not True)
     open_run = store.open_explicit_run() if prev is not None and not request.start_run else None
     producer = store.producer(prev) if prev is not None else None
-    same_run = producer is not None and open_run is not None and producer["run_id"] == open_run["id"]
+    same_run = producer is not None and open_run is not None and producer.run_id == open_run.id
     if prev is not None and not request.start_run and (open_run is None or (same_run and not request.end_run)):
         # up to date outside an explicit run: nothing runs and no run is made, so `runs find --latest` keeps
         # naming the run that computed the outputs and a chain of steps run again executes nothing; inside the
         # open run that computed them, the run already holds that execution: no second one refers to it
         assert producer is not None
-        run = store.get_run(producer["run_id"])
-        whose = (f"the open run {producer['run_id']} computed them in an earlier execution of `{info.name}`"
-                 if same_run else f"its outputs are those of run {producer['run_id']}")
+        run = store.get_run(producer.run_id)
+        whose = (f"the open run {producer.run_id} computed them in an earlier execution of `{info.name}`"
+                 if same_run else f"its outputs are those of run {producer.run_id}")
         message = (f"step `{info.name}` is up to date: nothing ran; {whose}"
                    " (same code, params, environment and inputs). Use --force to run it again.")
         if request.run_name and run is not None:
             run = _name_producer(store, run, request.run_name, out)
-        return StepOutcome(step=info.name, status=SUCCEEDED, exit_code=EXIT_OK, run_id=producer["run_id"],
-                           step_run_id=producer["id"], folder=store.run_dir(producer["run_id"]) / producer["folder"],
-                           message=message, run_status=run["status"] if run else SUCCEEDED,
-                           reused_from=producer["id"], ran=False)
+        return StepOutcome(step=info.name, status=SUCCEEDED, exit_code=EXIT_OK, run_id=producer.run_id,
+                           step_run_id=producer.id, folder=store.run_dir(producer.run_id) / producer.folder,
+                           message=message, run_status=run.status if run else SUCCEEDED,
+                           reused_from=producer.id, ran=False)
     execution.begin()
     ctx = execution.ctx
     status, exit_code, message, reused_from = RUNNING, EXIT_OK, "", None
@@ -199,12 +200,12 @@ def _run_locked(
         if prev is not None:
             # inside an explicit run: the run holds a reference to the execution that computed the outputs
             producer = store.producer(prev)
-            store.copy_step_records(producer["id"], execution.run_id, execution.step_run_id, execution.folder)
-            reused_from = producer["id"]
+            store.copy_step_records(producer.id, execution.run_id, execution.step_run_id, execution.folder)
+            reused_from = producer.id
             status = SUCCEEDED
             message = (
                 f"step `{info.name}` is up to date: nothing ran; run {execution.run_id} refers to its outputs in run"
-                f" {producer['run_id']} (same code, params, environment and inputs). Use --force to run it again."
+                f" {producer.run_id} (same code, params, environment and inputs). Use --force to run it again."
             )
             execution.events.emit("log", level="info", message=message)
         else:
@@ -273,18 +274,18 @@ def _ignore_signals_at_exit() -> None:
             signal.signal(sig, signal.SIG_IGN)
 
 
-def _name_producer(store: Any, run: Any, name: str, out: TextIO) -> Any:
+def _name_producer(store: RunStore, run: Run, name: str, out: TextIO) -> Run | None:
     """``--name`` on an up-to-date step names the run that computed its outputs when that run has no name yet;
     one that has another keeps it, and the line says how to rename it. Returns the run as it is now."""
-    if run["name"] == name:
+    if run.name == name:
         return run
-    if run["name"]:
-        say(out, f"blase: --name {name} not used: nothing ran, and run {run['id']}, which computed the outputs, is"
-                 f" named {run['name']}; `blase runs edit {run['id']} --name {name}` renames it.")
+    if run.name:
+        say(out, f"blase: --name {name} not used: nothing ran, and run {run.id}, which computed the outputs, is"
+                 f" named {run.name}; `blase runs edit {run.id} --name {name}` renames it.")
         return run
-    store.edit_run(run["id"], name=name)
-    say(out, f"blase: run {run['id']}, which computed the outputs, had no name: named it {name}.")
-    return store.get_run(run["id"])
+    store.edit_run(run.id, name=name)
+    say(out, f"blase: run {run.id}, which computed the outputs, had no name: named it {name}.")
+    return store.get_run(run.id)
 
 
 def failure_message(step: str, exc: BaseException, execution: StepExecution) -> str:

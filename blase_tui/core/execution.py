@@ -208,7 +208,7 @@ class StepExecution:
                                       owner_started=pid_started, exclusive=True)
             if run_id is None:
                 open_run = store.open_explicit_run()
-                open_id = open_run["id"] if open_run is not None else "?"
+                open_id = open_run.id if open_run is not None else "?"
                 raise ConfigError(
                     f"run {open_id} is still open (started with --start-run); end it first with"
                     f" `blase step STEP --end-run` or `blase runs close {open_id}`."
@@ -220,12 +220,12 @@ class StepExecution:
             if self.new_run:
                 run_id = store.create_run(name=self.run_name, owner_pid=pid, owner_started=pid_started)
             else:
-                run_id = open_run["id"]
+                run_id = open_run.id
                 store.set_run_owner(run_id, pid, pid_started)
-                if self.run_name and self.run_name != open_run["name"]:
-                    if open_run["name"]:  # a step joining an open run does not rename it behind the user's back
+                if self.run_name and self.run_name != open_run.name:
+                    if open_run.name:  # a step joining an open run does not rename it behind the user's back
                         say(self.out, f"blase: --name {self.run_name} not used: this step joins the open run"
-                                      f" {run_id}, named {open_run['name']}; `blase runs edit {run_id} --name"
+                                      f" {run_id}, named {open_run.name}; `blase runs edit {run_id} --name"
                                       f" {self.run_name}` renames it.")
                     else:
                         store.edit_run(run_id, name=self.run_name)
@@ -386,7 +386,7 @@ class StepExecution:
             close = False
         if not close and self.defer_explicit and self.new_run and not store.promote_explicit(self.run_id):
             open_run = store.open_explicit_run()
-            say(self.out, f"blase: run {open_run['id'] if open_run else '?'} was opened meanwhile and is the open run;"
+            say(self.out, f"blase: run {open_run.id if open_run else '?'} was opened meanwhile and is the open run;"
                           f" closed run {self.run_id} instead of leaving it open.")
             close = True
         if close:

@@ -80,8 +80,8 @@ class LaunchedStep:
         row = store.step_run_of_process(self.proc.pid, self.step)
         if row is None:
             return False
-        self.run_id, self.step_run_id = row["run_id"], int(row["id"])
-        self.events_path = store.run_dir(self.run_id) / row["folder"] / "events.jsonl"
+        self.run_id, self.step_run_id = row.run_id, int(row.id)
+        self.events_path = store.run_dir(self.run_id) / row.folder / "events.jsonl"
         return True
 
     def poll(self) -> int | None:
@@ -132,29 +132,29 @@ def cancel_running(store: RunStore, run_id: str | None = None, *, step: str | No
     from blase_tui.store import procs
 
     store.recover_dead()
-    rows = [r for r in store.running_step_runs(run_id) if step is None or r["step"] == step]
+    rows = [r for r in store.running_step_runs(run_id) if step is None or r.step == step]
     if not rows:
         where = f"run {run_id}" if run_id else "this project"
         what = f"no step `{step}` of {where} is running" if step else f"no step of {where} is running"
         raise BlaseError(f"nothing to stop: {what}; `blase runs list --status running` shows what runs.")
     here = procs.hostname()
-    elsewhere = [r for r in rows if r["host"] and r["host"] != here]
+    elsewhere = [r for r in rows if r.host and r.host != here]
     if elsewhere:
         r = elsewhere[0]
-        raise BlaseError(f"step `{r['step']}` of run {r['run_id']} runs on host {r['host']}, not here; stop it"
-                         f" there (`blase runs cancel {r['run_id']}`).")
+        raise BlaseError(f"step `{r.step}` of run {r.run_id} runs on host {r.host}, not here; stop it"
+                         f" there (`blase runs cancel {r.run_id}`).")
     stopping = []
     for r in rows:
-        if not procs.is_alive(r["pid"], r["pid_started"], r["host"]):
+        if not procs.is_alive(r.pid, r.pid_started, r.host):
             continue
         try:
-            os.kill(r["pid"], signal.SIGTERM)
+            os.kill(r.pid, signal.SIGTERM)
         except ProcessLookupError:
             continue
         except PermissionError:
-            raise BlaseError(f"step `{r['step']}` of run {r['run_id']} runs as another user (pid {r['pid']});"
+            raise BlaseError(f"step `{r.step}` of run {r.run_id} runs as another user (pid {r.pid});"
                              " stop it as that user.") from None
-        stopping.append(Stopping(int(r["id"]), r["run_id"], r["step"], int(r["pid"])))
+        stopping.append(Stopping(int(r.id), r.run_id, r.step, int(r.pid)))
     return stopping
 
 
@@ -165,7 +165,7 @@ def wait_stopped(store: RunStore, stopping: list[Stopping], timeout: float = 30.
     while True:
         for s in stopping:
             row = store.step_run(s.step_run_id)
-            status[s.step_run_id] = row["status"] if row is not None else "gone"
+            status[s.step_run_id] = row.status if row is not None else "gone"
         if all(v != "running" for v in status.values()) or time.monotonic() > deadline:
             return status
         time.sleep(0.1)

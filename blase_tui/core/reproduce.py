@@ -37,7 +37,8 @@ from blase_tui.core.project import Project
 from blase_tui.core.signature import environment, project_code_files
 from blase_tui.errors import ConfigError
 from blase_tui.store.exclusions import is_exclusion_set
-from blase_tui.store.runstore import REPRODUCES
+from blase_tui.store.records import RunDescription, StepDescription
+from blase_tui.store.runstore import REPRODUCES, RunStore
 from blase_tui.store.safepath import UnsafePath, inside
 from blase_tui.store.values import is_timing
 
@@ -112,9 +113,9 @@ def reproduce(project: Project, run_ref: str, *, step: str | None = None, code: 
     store = project.store
     run_id = store.resolve_run(run_ref)
     desc = store.describe_run(run_id)
-    steps = [s for s in desc["steps"] if step is None or s["step"] == step]
+    steps = [s for s in desc.steps if step is None or s.step == step]
     if step is not None and not steps:
-        names = ", ".join(dict.fromkeys(s["step"] for s in desc["steps"])) or "none"
+        names = ", ".join(dict.fromkeys(s.step for s in desc.steps)) or "none"
         raise ConfigError(f"run {run_id} has no step `{step}`; its steps: {names}.")
     if not steps:
         raise ConfigError(f"run {run_id} has no steps to execute again (it was recorded by Track alone, outside"
@@ -123,8 +124,8 @@ def reproduce(project: Project, run_ref: str, *, step: str | None = None, code: 
     report = Reproduction(run_id=run_id, code=code)
 
     recorded_env = None
-    if desc.get("env_hash") and store.cas.has(desc["env_hash"]):
-        recorded_env = json.loads(store.cas.read_bytes(desc["env_hash"]))
+    if desc.run.env_hash and store.cas.has(desc.run.env_hash):
+        recorded_env = json.loads(store.cas.read_bytes(desc.run.env_hash))
     report.notes += [f"environment differs: {line}" for line in
                      environment_differences(recorded_env, environment(project.cache_dir))]
 
@@ -137,7 +138,6 @@ def reproduce(project: Project, run_ref: str, *, step: str | None = None, code: 
         report.notes += _lay_out_inputs(project, steps, folder)
         # the steps read the exclusion sets and labels saved before they first ran, as they did then
         from blase_tui.store.reindex import seed_project_state
-        from blase_tui.store.runstore import RunStore
 
         shadow = RunStore(folder)
         try:
@@ -146,10 +146,10 @@ def reproduce(project: Project, run_ref: str, *, step: str | None = None, code: 
         finally:
             shadow.close()
         for s, command in zip(steps, commands, strict=True):
-            print(f"blase: reproducing step `{s['step']}` of run {run_id} ...", file=out, flush=True)
+            print(f"blase: reproducing step `{s.step}` of run {run_id} ...", file=out, flush=True)
             proc = subprocess.run(command, cwd=folder, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
             if proc.returncode != 0:
-                report.failed = f"step `{s['step']}` exited {proc.returncode} when executed again"
+                report.failed = f"step `{s.step}` exited {proc.returncode} when executed again"
                 break
         report.new_runs, made = _adopt(project, folder, run_id, referenced)
         report.results = _compare(project, steps, made, folder)
@@ -163,41 +163,41 @@ def reproduce(project: Project, run_ref: str, *, step: str | None = None, code: 
     return report
 
 
-def _state_time(store: Any, desc: dict[str, Any], steps: list[dict[str, Any]]) -> float | None:
+def _state_time(store: RunStore, desc: RunDescription, steps: list[StepDescription]) -> float | None:
     """When the steps first ran, for the project state they read (exclusion sets, labels): for a reproduction,
     when the run it reproduces ran them (its own steps read that run's state, not the project's at the time)."""
-    names = {s["step"] for s in steps}
-    seen = {desc["id"]}
-    while (origin := (desc.get("tags") or {}).get(REPRODUCES)) and origin not in seen and store.get_run(origin):
+    names = {s.step for s in steps}
+    seen = {desc.run.id}
+    while (origin := desc.tags.get(REPRODUCES)) and origin not in seen and store.get_run(origin):
         seen.add(origin)
         desc = store.describe_run(origin)
-        steps = [s for s in desc["steps"] if s["step"] in names] or steps
-    return min((s["started"] for s in steps if s["started"]), default=None)
+        steps = [s for s in desc.steps if s.step in names] or steps
+    return min((s.started for s in steps if s.started), default=None)
 
 
 # ------------------------------------------------------------------------------------------------- commands
-def _command(project: Project, run_id: str, s: dict[str, Any]) -> list[str]:
+def _command(project: Project, run_id: str, s: StepDescription) -> list[str]:
     """How to start recorded execution ``s`` again: its ``command.json``, or for an execution recorded before
     blase kept one, ``blase step`` with the params it recorded."""
-    spec = project.store.step_command(run_id, s["folder"])
+    spec = project.store.step_command(run_id, s.folder)
     if spec is None:
-        spec = {"how": "step", "step": s["step"], "params": s["params"]}
+        spec = {"how": "step", "step": s.step, "params": s.params}
     if spec.get("how") == "script":
         script = spec.get("script") or ""
         if Path(script).is_absolute():
-            raise ConfigError(f"step `{s['step']}` of run {run_id} ran {script}, a script outside the project;"
+            raise ConfigError(f"step `{s.step}` of run {run_id} ran {script}, a script outside the project;"
                               " only steps whose code is in the project can be reproduced.")
         return [sys.executable, script, *spec.get("argv", [])]
     return [sys.executable, "-m", "blase_tui.core.replay", json.dumps(spec, default=str)]
 
 
 # ----------------------------------------------------------------------------------------------------- code
-def _lay_out_code(project: Project, desc: dict[str, Any], folder: Path, code: str) -> list[str]:
+def _lay_out_code(project: Project, desc: RunDescription, folder: Path, code: str) -> list[str]:
     """Put the code to run into ``folder``; returns notes about what could not be exactly the run's."""
     notes: list[str] = []
     store = project.store
     root = project.root.resolve()
-    used = {part_file(part) for s in desc["steps"] for part in (*(s.get("code") or {}), *(s.get("code_loaded") or {}))}
+    used = {part_file(part) for s in desc.steps for part in (*s.code, *s.code_loaded)}
     if code == "current":
         extra = tuple(p for p in ((root / u).resolve() for u in used) if p.is_relative_to(root) and p.is_file())
         for f in project_code_files(root, project.config.entry, project.config.scripts, extra):
@@ -208,10 +208,10 @@ def _lay_out_code(project: Project, desc: dict[str, Any], folder: Path, code: st
                      + (f"; changed since the run: {', '.join(changed)}" if changed
                         else "; no file of it changed since the run"))
         return notes
-    git = desc.get("git") or {}
-    if git.get("commit") and _git_archive(project.root, git["commit"], folder):
-        if git.get("patch_hash") and store.cas.has(git["patch_hash"]):
-            patch = store.cas.read_bytes(git["patch_hash"]).decode()
+    run = desc.run
+    if run.git_commit and _git_archive(project.root, run.git_commit, folder):
+        if run.git_patch_hash and store.cas.has(run.git_patch_hash):
+            patch = store.cas.read_bytes(run.git_patch_hash).decode()
             if patch.strip() and not _git_apply(project.root, folder, patch):
                 notes.append("code: the run's uncommitted changes to files other than its Python code could not"
                              " be applied to its commit")
@@ -219,30 +219,30 @@ def _lay_out_code(project: Project, desc: dict[str, Any], folder: Path, code: st
         shutil.copyfile(project.root / "blase.toml", folder / "blase.toml")
         notes.append("code: the run's Python files as it kept them, with today's blase.toml (no git commit to"
                      " take the rest from)")
-    kept = [a for a in desc["artifacts"] if a["name"].startswith("code/")]
+    kept = [a for a in desc.artifacts if a.name.startswith("code/")]
     if not kept:
-        raise ConfigError(f"run {desc['id']} kept no copy of its code (it ended before blase could keep it);"
+        raise ConfigError(f"run {desc.run.id} kept no copy of its code (it ended before blase could keep it);"
                           " it cannot be reproduced.")
     for a in kept:
-        if not store.cas.has(a["hash"]):
-            raise ConfigError(f"run {desc['id']}'s code file {a['name'][5:]} is gone from the content store;"
+        if not store.cas.has(a.hash):
+            raise ConfigError(f"run {desc.run.id}'s code file {a.name[5:]} is gone from the content store;"
                               " it cannot be reproduced.")
-        target = inside(folder, a["name"][len("code/"):], what=f"code file of run {desc['id']}")
+        target = inside(folder, a.name[len("code/"):], what=f"code file of run {desc.run.id}")
         if target.exists():
             target.unlink()
-        _copy(store.cas.path_of(a["hash"]), target)
+        _copy(store.cas.path_of(a.hash), target)
     return notes
 
 
-def _changed_code(project: Project, desc: dict[str, Any], used: set[str]) -> list[str]:
+def _changed_code(project: Project, desc: RunDescription, used: set[str]) -> list[str]:
     """The code files the run kept (and those its steps used) that differ now, are new or are gone, with the
     definitions of its steps' code that changed in them (``main.py (sample)``)."""
     from blase_tui.store.hashing import hash_bytes, hash_file
 
     root = project.root.resolve()
-    kept = {a["name"][len("code/"):]: a["hash"] for a in desc["artifacts"] if a["name"].startswith("code/")}
-    for s in desc["steps"]:  # whole modules a step used that the run did not keep (a run from before blase did)
-        for part, digest in (s.get("code") or {}).items():
+    kept = {a.name[len("code/"):]: a.hash for a in desc.artifacts if a.name.startswith("code/")}
+    for s in desc.steps:  # whole modules a step used that the run did not keep (a run from before blase did)
+        for part, digest in s.code.items():
             if "::" not in part:
                 kept.setdefault(part, digest)
     now = {f.relative_to(root).as_posix(): f for f in project_code_files(root, project.config.entry,
@@ -258,7 +258,7 @@ def _changed_code(project: Project, desc: dict[str, Any], used: set[str]) -> lis
             out.append(f"{name} (new)")
         elif hash_file(path) != kept[name]:
             index = definitions(path)
-            defs = sorted({d for s in desc["steps"] for part, digest in (s.get("code") or {}).items()
+            defs = sorted({d for s in desc.steps for part, digest in s.code.items()
                            if part.startswith(name + "::") and (d := part.split("::", 1)[1]) in index
                            and hash_bytes(index[d].encode()) != digest})
             out.append(f"{name} ({', '.join(defs)})" if defs else name)
@@ -316,7 +316,7 @@ def _git_apply(root: Path, folder: Path, patch: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------------- inputs
-def _lay_out_inputs(project: Project, steps: list[dict[str, Any]], folder: Path) -> list[str]:
+def _lay_out_inputs(project: Project, steps: list[StepDescription], folder: Path) -> list[str]:
     """Make each input the steps read available at its path in ``folder``; returns notes on inputs that are not
     the run's."""
     from blase_tui.store.filehash import dataset_hash
@@ -325,9 +325,9 @@ def _lay_out_inputs(project: Project, steps: list[dict[str, Any]], folder: Path)
     notes: list[str] = []
     made: set[str] = set()
     for s in steps:
-        for d in s["datasets"]:
-            path = d["path"]
-            if d["role"] != "input" or not path or Path(path).is_absolute() or path in made \
+        for d in s.datasets:
+            path = d.path
+            if d.role != "input" or not path or Path(path).is_absolute() or path in made \
                     or is_exclusion_set(path):  # (the reproduction's store holds the sets saved before the run)
                 continue
             made.add(path)
@@ -339,7 +339,7 @@ def _lay_out_inputs(project: Project, steps: list[dict[str, Any]], folder: Path)
                 continue
             if target.exists():  # part of the code (blase.toml, a config file the run kept)
                 continue
-            kept = store.cas.dataset_files(d["hash"]) if d["hash"] else None
+            kept = store.cas.dataset_files(d.hash) if d.hash else None
             if kept is not None:
                 for name, digest, _size, _x in kept["files"]:
                     store.cas.link_into(digest, target if kept["kind"] == "file" else inside(target, name))
@@ -349,14 +349,14 @@ def _lay_out_inputs(project: Project, steps: list[dict[str, Any]], folder: Path)
                              " will fail")
                 continue
             now = dataset_hash(store, source)
-            if now != d["hash"]:
-                notes.append(f"input {path} changed since the run ({_short(d['hash'])} then, {_short(now)} now)")
+            if now != d.hash:
+                notes.append(f"input {path} changed since the run ({_short(d.hash)} then, {_short(now)} now)")
             _link_tree(source, target)
-        made.update(d["path"] for d in s["datasets"] if d["role"] == "output" and d["path"])
+        made.update(d.path for d in s.datasets if d.role == "output" and d.path)
     return notes
 
 
-def _lay_out_runs(project: Project, steps: list[dict[str, Any]], shadow: Any, run_id: str) -> set[str]:
+def _lay_out_runs(project: Project, steps: list[StepDescription], shadow: RunStore, run_id: str) -> set[str]:
     """The runs the steps were given by id (seed 004: ``--merged-cutouts-id M``) or read files of
     (``runs/<id>/...``), copied into the reproduction's store with their artifacts (linked, not copied), so
     ``runs.get(M).artifact_path(...)`` finds them there as it did; returns their ids (they are not adopted
@@ -367,32 +367,32 @@ def _lay_out_runs(project: Project, steps: list[dict[str, Any]], shadow: Any, ru
     store = project.store
     wanted: dict[str, None] = {}
     for s in steps:
-        for value in s["params"].values():
+        for value in s.params.values():
             wanted.update(dict.fromkeys(runrefs.ids_in(value)))
-        for d in s["datasets"]:
-            if d["role"] == "input" and d["path"] and d["path"].startswith("runs/"):
-                wanted.update(dict.fromkeys(runrefs.ids_in(d["path"])))
+        for d in s.datasets:
+            if d.role == "input" and d.path and d.path.startswith("runs/"):
+                wanted.update(dict.fromkeys(runrefs.ids_in(d.path)))
     copied: set[str] = set()
     for rid in wanted:
         if rid == run_id or store.get_run(rid) is None or shadow.get_run(rid) is not None:
             continue
         desc = store.describe_run(rid)
-        for folder, artifacts in [("", desc["artifacts"])] + [(s["folder"], s["artifacts"]) for s in desc["steps"]]:
+        for folder, artifacts in [("", desc.artifacts)] + [(s.folder, s.artifacts) for s in desc.steps]:
             for a in artifacts:
-                if not store.cas.has(a["hash"]):
+                if not store.cas.has(a.hash):
                     continue
                 try:
-                    target = inside(shadow.run_dir(rid) / folder / "artifacts", a["name"], what="artifact name")
+                    target = inside(shadow.run_dir(rid) / folder / "artifacts", a.name, what="artifact name")
                 except UnsafePath:
                     continue  # a name that leads out of the run's folder (a crafted run.json): left out
-                object_ = shadow.cas.path_of(a["hash"])
+                object_ = shadow.cas.path_of(a.hash)
                 for link in (object_, target):
                     if not link.exists():
                         link.parent.mkdir(parents=True, exist_ok=True)
                         try:
-                            os.link(store.cas.path_of(a["hash"]), link)
+                            os.link(store.cas.path_of(a.hash), link)
                         except OSError:
-                            shutil.copyfile(store.cas.path_of(a["hash"]), link)
+                            shutil.copyfile(store.cas.path_of(a.hash), link)
         import_run(shadow, desc)
         copied.add(rid)
     return copied
@@ -419,37 +419,36 @@ def _short(digest: str | None) -> str:
 
 # ---------------------------------------------------------------------------------------- adopt and compare
 def _adopt(project: Project, folder: Path, run_id: str, referenced: set[str] | None = None,
-           ) -> tuple[list[str], list[dict[str, Any]]]:
+           ) -> tuple[list[str], list[StepDescription]]:
     """Move the reproduction's runs into the project (closing one left open, tagged ``reproduces``; not the
     ``referenced`` runs it was given); returns their ids and their step executions, in order."""
     from blase_tui.store.reindex import adopt_run
-    from blase_tui.store.runstore import RunStore
 
     if not (folder / "runs" / "blase.db").exists():
         return [], []
     shadow = RunStore(folder)
     try:
         ids = [rid for rid in shadow.run_ids() if rid not in (referenced or set())]
-        made: list[dict[str, Any]] = []
+        made: list[StepDescription] = []
         for rid in ids:
             row = shadow.get_run(rid)
-            if row is not None and row["status"] == "running":
+            if row is not None and row.status == "running":
                 shadow.close_run(rid)
             shadow.set_tags(rid, {REPRODUCES: run_id})
-            made += shadow.describe_run(rid)["steps"]
+            made += shadow.describe_run(rid).steps
             adopt_run(project.store, shadow, rid)
     finally:
         shadow.close()
-    made.sort(key=lambda s: s["started"] or 0)
+    made.sort(key=lambda s: s.started or 0)
     return ids, made
 
 
-def _compare(project: Project, steps: list[dict[str, Any]], made: list[dict[str, Any]],
+def _compare(project: Project, steps: list[StepDescription], made: list[StepDescription],
              folder: Path | None = None) -> list[Difference]:
     results: list[Difference] = []
     pool = list(made)
     for s in steps:
-        again = next((m for m in pool if m["step"] == s["step"]), None)
+        again = next((m for m in pool if m.step == s.step), None)
         if again is not None:
             pool.remove(again)
         results += _compare_step(project, s, again, folder)
@@ -535,9 +534,9 @@ def first_differences(name: str, old: bytes, new: bytes, lines: int = 12) -> lis
     return out
 
 
-def _compare_step(project: Project, s: dict[str, Any], again: dict[str, Any] | None,
+def _compare_step(project: Project, s: StepDescription, again: StepDescription | None,
                   folder: Path | None = None) -> list[Difference]:
-    name = s["step"]
+    name = s.step
     out: list[Difference] = []
 
     def json_of(kind: str, key: str, digest: str) -> Any:
@@ -575,13 +574,13 @@ def _compare_step(project: Project, s: dict[str, Any], again: dict[str, Any] | N
                         detail = first_differences(key, before, after)
                 out.append(Difference(name, kind, key, DIFFERENT, old[key], new[key], detail))
 
-    def outputs(step: dict[str, Any] | None) -> dict[str, Any]:
-        return {d["path"] or d["name"]: d["hash"] for d in (step or {}).get("datasets", []) if d["role"] == "output"}
+    def outputs(step: StepDescription | None) -> dict[str, Any]:
+        return {d.path or d.name: d.hash for d in (step.datasets if step else ()) if d.role == "output"}
 
-    def artifacts(step: dict[str, Any] | None) -> dict[str, Any]:
-        return {a["name"]: a["hash"] for a in (step or {}).get("artifacts", [])}
+    def artifacts(step: StepDescription | None) -> dict[str, Any]:
+        return {a.name: a.hash for a in (step.artifacts if step else ())}
 
     pair("dataset", outputs(s), outputs(again))
     pair("artifact", artifacts(s), artifacts(again))
-    pair("metric", s.get("metrics") or {}, (again or {}).get("metrics") or {})
+    pair("metric", s.metrics, again.metrics if again else {})
     return out

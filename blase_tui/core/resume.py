@@ -40,10 +40,10 @@ def checkpointed(store: RunStore, step: str, before: int | None = None) -> Check
     """The newest execution of ``step`` (with an id below ``before``) that left a file in its checkpoints
     folder: the one ``--resume`` continues, for the engine's check and for ``Train`` alike."""
     for row in store.previous_step_runs(step, sys.maxsize if before is None else before):
-        folder = store.run_dir(row["run_id"]) / row["folder"] / CHECKPOINTS
+        folder = store.run_dir(row.run_id) / row.folder / CHECKPOINTS
         try:
             if folder.is_dir() and any(p.is_file() for p in folder.iterdir()):
-                return Checkpointed(row["run_id"], int(row["id"]), row["folder"], folder)
+                return Checkpointed(row.run_id, int(row.id), row.folder, folder)
         except OSError:
             continue
     return None

@@ -141,6 +141,21 @@ def ensure(*, start_run: bool = False, run_name: str | None = None) -> Any | Non
     return execution
 
 
+def recording_step() -> Any | None:
+    """The step execution module calls record into: the running step's context; in a project script run
+    without ``blase step``, the script's step execution, begun here."""
+    ctx = context_mod.active()
+    if ctx is None and ensure() is not None:
+        ctx = context_mod.active()
+    return ctx
+
+
+def recording_tracker() -> Any | None:
+    """The run module calls record into: the step's, else a run ``Track`` opened in this process, else None."""
+    ctx = recording_step()
+    return ctx.tracker if ctx is not None else context_mod.current_tracker()
+
+
 def end(status: str | None = None, *, close_run: bool = False, message: str = "") -> Any | None:
     """End the running script step (``status`` None: from the exception in flight, if any); with
     ``close_run`` its run closes too (``Track.end_run()``, the seed's ``--end_run``). Returns how it ended."""

@@ -29,11 +29,11 @@ def running_steps() -> list[dict[str, Any]]:
             continue
         try:
             for r in store.running_step_runs():
-                row = {"project": p["name"], "root": str(root), "run_id": r["run_id"], "step": r["step"],
-                       "started": r["started"], "pid": r["pid"], "host": r["host"], "rss": None, "cpu": None}
-                if r["host"] in (None, here) and procs.is_alive(r["pid"], r["pid_started"], r["host"]):
+                row = {"project": p["name"], "root": str(root), "run_id": r.run_id, "step": r.step,
+                       "started": r.started, "pid": r.pid, "host": r.host, "rss": None, "cpu": None}
+                if r.host in (None, here) and procs.is_alive(r.pid, r.pid_started, r.host):
                     try:
-                        proc = psutil.Process(r["pid"])
+                        proc = psutil.Process(r.pid)
                         row["rss"] = proc.memory_info().rss + sum(
                             c.memory_info().rss for c in proc.children(recursive=True))
                         row["cpu"] = proc.cpu_times().user + proc.cpu_times().system

@@ -28,8 +28,17 @@ class TrainConfig:
 
 
 class Adapter(Protocol):
+    """What every framework's adapter is: ``model`` the framework's own object, ``classification`` whether its
+    outputs are class scores; ``load`` opens a saved model (``allow_code=False``: only formats that run no code
+    from the file, else ``frameworks.formats.RunsCode``)."""
+
     framework: str
     file_suffix: str
+    model: Any
+    classification: bool
+
+    @staticmethod
+    def load(path: Path, device: str | None = None, *, allow_code: bool = True) -> Adapter: ...
 
     def setup(self, model: Any, config: TrainConfig, n_classes: int | None) -> None: ...
     def freeze(self, names: list[str]) -> list[str]: ...
@@ -49,22 +58,6 @@ def to_float_input(x: np.ndarray) -> np.ndarray:
     if x.dtype == np.uint8:
         return x.astype(np.float32) / 255.0
     return x.astype(np.float32, copy=False)
-
-
-def load_adapter(framework: str) -> Any:
-    if framework == "torch":
-        from blase_tui.frameworks.torch_adapter import TorchAdapter
-
-        return TorchAdapter()
-    if framework == "tensorflow":
-        from blase_tui.frameworks.tensorflow_adapter import TensorFlowAdapter
-
-        return TensorFlowAdapter()
-    if framework == "sklearn":
-        from blase_tui.frameworks.sklearn_adapter import SklearnAdapter
-
-        return SklearnAdapter()
-    return plugin_adapter(framework)()
 
 
 def plugin_adapter(framework: str) -> Any:

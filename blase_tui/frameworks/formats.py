@@ -5,8 +5,10 @@
 | scikit-learn | skops of types skops trusts                           | pickle / joblib; skops naming other types  |
 | torch        | a file ``torch.load(weights_only=True)`` reads: state  | a whole module of other classes (the      |
 |              | dicts, and modules built from ``torch.nn``'s own      | project's ``Net``), a legacy (non-zip)     |
-|              | layers (allowed by name, as torch's safe globals)     | file                                       |
+|              | layers (allowed by name, as torch's safe globals);    | file                                       |
+|              | TorchScript (``torch.jit.load``)                      |                                            |
 | Keras        | ``.keras`` / ``.h5`` loaded in safe mode              | a Lambda layer's Python function           |
+| ONNX         | every ``.onnx`` file (onnxruntime's operators)        |                                            |
 
 ``describe`` says which, naming what makes a file unsafe (the types a pickle or skops file names, the Lambda
 layers); the adapters' ``load(..., allow_code=False)`` then loads the safe ones with the framework's own guard
@@ -59,6 +61,7 @@ class ModelFormat:
 _NOTES = {"pickle": "a pickle", "skops": "a skops file of types skops does not trust",
           "torch-pickle": "a whole torch module of classes outside torch.nn",
           "torch-weights": "a torch file of weights and torch.nn layers",
+          "torchscript": "a TorchScript archive", "onnx": "an ONNX model",
           "keras": "a Keras model with a Lambda layer", "plugin": "a model in a plugin's format"}
 
 
@@ -108,7 +111,7 @@ def _pickle_format(path: Path) -> ModelFormat:
     return ModelFormat("pickle", True, tuple(named))
 
 
-def torch_layers() -> list[type]:
+def torch_layers() -> list[Any]:
     """``torch.nn``'s own layer classes: a module built only from them holds no code of its own, and torch's
     weights-only loader may rebuild it (``torch.serialization.safe_globals``)."""
     import inspect
@@ -120,9 +123,22 @@ def torch_layers() -> list[type]:
                    and obj.__module__.startswith("torch.nn.modules.")}, key=lambda c: c.__qualname__)
 
 
+def is_torchscript(path: Path) -> bool:
+    """Whether ``path`` is a TorchScript archive (``torch.jit.save``): compiled code and constants, read by
+    ``torch.jit.load``'s own loader, which rebuilds no Python object the file names."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return any(n.endswith("/constants.pkl") for n in names) and any("/code/" in n for n in names)
+
+
 def _torch_format(path: Path) -> ModelFormat:
     if not zipfile.is_zipfile(path):
         return ModelFormat("torch-pickle", True, ("a legacy (non-zip) torch file",))
+    if is_torchscript(path):
+        return ModelFormat("torchscript", False)
     import torch
 
     with torch.serialization.safe_globals(torch_layers()):
@@ -190,4 +206,6 @@ def describe(path: Path, framework: str) -> ModelFormat:
         return _torch_format(path)
     if framework == "tensorflow":
         return _keras_format(path)
+    if framework == "onnx":  # a graph of onnxruntime's own operators: no Python code in the file
+        return ModelFormat("onnx", False)
     return ModelFormat("plugin", True, (framework,))

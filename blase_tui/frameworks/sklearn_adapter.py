@@ -16,7 +16,7 @@ from blase_tui.frameworks.base import TrainConfig, to_float_input
 
 class SklearnAdapter:
     framework = "sklearn"
-    file_suffix = ".pkl"
+    file_suffix = ".pkl"  # checkpoints (pickles of the estimator and the epoch); saved models: skops
 
     def __init__(self) -> None:
         self.model: Any = None
@@ -37,18 +37,19 @@ class SklearnAdapter:
         return hasattr(self.model, "partial_fit")
 
     @staticmethod
-    def _x(x: np.ndarray) -> np.ndarray:
+    def inputs(x: np.ndarray) -> np.ndarray:
+        """Records as Train fits an estimator on them: floats (uint8 scaled to [0, 1]), one flat row each."""
         x = to_float_input(x)
         return x.reshape(len(x), -1)
 
     def fit_all(self, x: np.ndarray, y: np.ndarray) -> None:
-        self.model.fit(self._x(x), y)
+        self.model.fit(self.inputs(x), y)
 
     def train_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int, int]:
         if self.classification and self.classes is not None:
-            self.model.partial_fit(self._x(x), y, classes=self.classes)
+            self.model.partial_fit(self.inputs(x), y, classes=self.classes)
         else:
-            self.model.partial_fit(self._x(x), y)
+            self.model.partial_fit(self.inputs(x), y)
         return self.loss(x, y)
 
     def freeze(self, names: list[str]) -> list[str]:
@@ -58,12 +59,12 @@ class SklearnAdapter:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         if self.classification and hasattr(self.model, "predict_proba"):
-            return self.model.predict_proba(self._x(x))
+            return self.model.predict_proba(self.inputs(x))
         if self.classification:
-            pred = self.model.predict(self._x(x)).astype(int)
+            pred = self.model.predict(self.inputs(x)).astype(int)
             n = len(self.classes) if self.classes is not None else int(pred.max()) + 1
             return np.eye(n)[pred]
-        return self.model.predict(self._x(x))
+        return self.model.predict(self.inputs(x))
 
     def loss(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int, int]:
         if self.classification:
@@ -90,8 +91,14 @@ class SklearnAdapter:
         return payload
 
     def save(self, path: Path) -> None:
+        """The estimator at ``path``: a skops file for ``.skops`` (loading it runs no code), else a pickle."""
         tmp = path.with_name(f".tmp-{path.name}")
-        tmp.write_bytes(pickle.dumps(self.model))
+        if path.suffix == ".skops":
+            import skops.io as sio
+
+            sio.dump(self.model, tmp)
+        else:
+            tmp.write_bytes(pickle.dumps(self.model))
         os.replace(tmp, path)
 
     @staticmethod

@@ -130,8 +130,8 @@ class TensorFlowAdapter:
         return json.loads(path.with_name(path.name + ".json").read_text())
 
     def save(self, path: Path) -> None:
-        # Keras picks the format by the suffix: .keras (zip), .h5 (the legacy HDF5 file older code reads)
-        suffix = path.suffix if path.suffix in (".keras", ".h5") else ".keras"
+        # Keras picks the format by the suffix: the legacy HDF5 file older code reads for .h5, else .keras (zip)
+        suffix = path.suffix if path.suffix == ".h5" else self.file_suffix
         tmp = path.with_name(f".tmp-{path.stem}{suffix}")
         self.model.save(tmp)
         shutil.move(tmp, path)

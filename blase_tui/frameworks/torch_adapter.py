@@ -67,6 +67,13 @@ class TorchAdapter:
         self.loss_fn = loss
         self._config = config
 
+    def _optimizer(self) -> torch.optim.Optimizer:
+        """The optimizer, built on first use from the training config."""
+        if self.optimizer is None:
+            self._build_optimizer()
+        assert self.optimizer is not None
+        return self.optimizer
+
     def _build_optimizer(self) -> None:
         assert self.model is not None
         opt = self._config.optimizer
@@ -109,17 +116,16 @@ class TorchAdapter:
 
     def train_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int, int]:
         assert self.model is not None
-        if self.optimizer is None:
-            self._build_optimizer()
+        optimizer = self._optimizer()
         self.model.train()
         inputs, targets = self._tensor(x), self._target(y)
-        self.optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
         out = self.model(inputs)
         if not self.classification and out.ndim == 2 and out.shape[1] == 1:
             out = out[:, 0]
         loss = self.loss_fn(out, targets)
         loss.backward()
-        self.optimizer.step()
+        optimizer.step()
         correct = int((out.argmax(1) == targets).sum()) if self.classification else 0
         return float(loss.detach()) * len(y), correct, len(y)
 
@@ -154,9 +160,7 @@ class TorchAdapter:
 
     def save_checkpoint(self, path: Path, extra: dict[str, Any]) -> None:
         assert self.model is not None
-        if self.optimizer is None:
-            self._build_optimizer()
-        payload = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        payload = {"model": self.model.state_dict(), "optimizer": self._optimizer().state_dict(),
                    "torch_rng": torch.get_rng_state(), **extra}
         tmp = path.with_name(f".tmp-{path.name}")
         torch.save(payload, tmp)
@@ -166,9 +170,7 @@ class TorchAdapter:
         assert self.model is not None
         payload = torch.load(path, map_location=self.device, weights_only=False)
         self.model.load_state_dict(payload["model"])
-        if self.optimizer is None:
-            self._build_optimizer()
-        self.optimizer.load_state_dict(payload["optimizer"])
+        self._optimizer().load_state_dict(payload["optimizer"])
         torch.set_rng_state(payload["torch_rng"])
         return payload
 
@@ -188,6 +190,12 @@ class TorchAdapter:
 
         adapter = TorchAdapter()
         adapter.device = pick_device(device)
+        from blase_tui.frameworks.formats import is_torchscript
+
+        if is_torchscript(path):  # compiled TorchScript: its own loader, no Python objects rebuilt
+            adapter.model = torch.jit.load(str(path), map_location=adapter.device)
+            adapter.model.eval()
+            return adapter
         if allow_code:
             adapter.model = torch.load(path, map_location=adapter.device, weights_only=False)
         else:

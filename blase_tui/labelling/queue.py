@@ -32,6 +32,7 @@ from blase_tui.store import labels as label_store
 
 if TYPE_CHECKING:
     from blase_tui.core.project import Project
+    from blase_tui.store.records import ModelVersionDetail
     from blase_tui.store.runstore import RunStore
 
 TRAINING_IDS = "training_ids.csv"
@@ -80,11 +81,10 @@ class Queue:
 
 
 # -------------------------------------------------------------------------------------------------- model
-def _model_info(row: dict[str, Any]) -> ModelInfo:
-    card = row.get("card") or {}
-    return ModelInfo(name=row["name"], version=int(row["version"]), run_id=row["run_id"],
-                     step_run_id=row["step_run_id"], framework=row["framework"] or "sklearn", path=Path(row["path"]),
-                     classes=card.get("classes"))
+def _model_info(row: ModelVersionDetail) -> ModelInfo:
+    card = row.card or {}
+    return ModelInfo(name=row.name, version=int(row.version), run_id=row.run_id, step_run_id=row.step_run_id,
+                     framework=row.framework or "sklearn", path=Path(row.path), classes=card.get("classes"))
 
 
 def model_by_ref(store: RunStore, ref: str) -> ModelInfo:
@@ -124,10 +124,10 @@ def load_scorer(model: ModelInfo, config: LabellingConfig) -> Callable[[np.ndarr
     path) when set, else the framework adapter's ``predict`` (``predict_proba`` for scikit-learn)."""
     if config.scorer:
         return load_function(config.scorer, config.root, "scorer")(model.path)
-    from blase_tui.frameworks.base import load_adapter
+    from blase_tui.models.frameworks import open_model
 
     try:
-        adapter = type(load_adapter(model.framework)).load(model.path)
+        adapter = open_model(Path(model.path), model.framework)
     except BlaseError:
         raise
     except Exception as exc:

@@ -277,7 +277,7 @@ class LabellingSession:
         name, _, version = (r.model or "").partition(":")
         if not name:
             return None
-        newest = max((m["version"] for m in models.list_models(self.store) if m["name"] == name), default=0)
+        newest = max((m.version for m in models.list_models(self.store) if m.name == name), default=0)
         if version.isdigit() and newest > int(version):
             return (f"round {r.number} was ordered by {r.model}; {name}:{newest} is newer. Finish the round, or "
                     "`blase label end-round` and label again to use it.")

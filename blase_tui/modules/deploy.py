@@ -10,7 +10,9 @@ A deployment folder holds everything ``blase serve`` (or the Docker image) needs
     model/<file>       the model file as the registry keeps it, and model/card.json
     signature.json     the input it takes (columns with dtypes, or a tensor shape and dtype), an input example,
                        the classes
-    requirements.txt   the packages serving needs, pinned to the versions the model was recorded with
+    requirements.txt   the packages serving needs, pinned to the versions the model was recorded with, and
+                       blase itself from wheels/ (no package index has it)
+    wheels/            blase's wheel, with only what serving needs
     code/              the project's Python files, when the model's classes are defined there (a torch module
                        from scripts/model.py)
     api.py             (include_api) the HTTP app: `uvicorn api:app`, the same app as `blase serve`
@@ -32,27 +34,25 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from blase_tui.core import archive
 from blase_tui.errors import BlaseError, ConfigError
-from blase_tui.modules import recording
+from blase_tui.models import frameworks
+from blase_tui.modules import recording, wheel
 from blase_tui.store.safepath import UnsafePath, inside, relative_name
+
+if TYPE_CHECKING:
+    from blase_tui.store.records import ModelVersionDetail
 
 DEPLOYMENT = "deployment.json"
 SIGNATURE = "signature.json"
 FORMAT = 1
 METHODS = ("folder", "docker", "venv")
-FRAMEWORKS = {"sklearn": "sklearn", "scikit-learn": "sklearn", "torch": "torch", "pytorch": "torch",
-              "tensorflow": "tensorflow", "keras": "tensorflow", "tf": "tensorflow"}
-_SUFFIX_FRAMEWORK = {".pkl": "sklearn", ".joblib": "sklearn", ".skops": "sklearn", ".pt": "torch", ".pth": "torch",
-                     ".keras": "tensorflow", ".h5": "tensorflow"}
 # what serving needs, besides the model's framework (pinned to this environment's versions)
 SERVE_PACKAGES = ("numpy", "pandas", "pyarrow", "fastapi", "uvicorn", "orjson")
-FRAMEWORK_PACKAGES = {"sklearn": ("scikit-learn", "scipy", "joblib", "skops"), "torch": ("torch",),
-                      "tensorflow": ("tensorflow-cpu", "tensorflow", "keras")}
 
 
 @dataclass
@@ -78,18 +78,19 @@ class Deploy:
 
     # ----------------------------------------------------------------------------------------------- deploy
     def deploy_model(self, model: Any, save_path: str | Path, method: str = "folder", framework: str | None = None,
-                     include_api: bool = True) -> Path:
+                     include_api: bool = True, *, trust: bool = True) -> Path:
         """Write the deployment of ``model`` to ``save_path`` (replacing an earlier deployment there); returns
-        its folder. ``method``: ``folder``, ``docker`` (adds a Dockerfile) or ``venv`` (adds run.sh)."""
+        its folder. ``method``: ``folder``, ``docker`` (adds a Dockerfile) or ``venv`` (adds run.sh). A model
+        file not in the registry is registered first (in a run), its card read from the model; ``trust``: it
+        may be opened for that even where opening runs code from it (a pickle your code names); with
+        ``trust=False`` (``blase deploy`` without ``--trust``) only a safe format is."""
         if method not in METHODS:
             raise BlaseError(f"method must be one of {', '.join(METHODS)}, not {method!r}.")
-        if framework is not None and framework.lower() not in FRAMEWORKS:
-            raise BlaseError(f"framework must be sklearn, torch or tensorflow, not {framework!r}.")
-        framework = FRAMEWORKS[framework.lower()] if framework else None
+        framework = frameworks.named(framework).name if framework else None
         described = model if isinstance(model, str | Path) else f"<{type(model).__name__}>"
         recording.params("deploy_model", model=str(described), save_path=str(save_path), method=method,
                          framework=framework, include_api=include_api)
-        chosen = choose_model(model, framework)
+        chosen = choose_model(model, framework, trusted=trust)
         target = Path(save_path)
         before = _check_replaceable(target)
         staging = target.with_name(f".tmp-deploy-{os.getpid()}-{target.name}")
@@ -158,13 +159,13 @@ def _label(chosen: Chosen) -> str:
 
 
 # ----------------------------------------------------------------------------------------- choosing a model
-def choose_model(model: Any, framework: str | None = None) -> Chosen:
+def choose_model(model: Any, framework: str | None = None, *, trusted: bool = True) -> Chosen:
     """The model version ``model`` stands for (see the module's docstring)."""
     if isinstance(model, str | Path):
         path = Path(model)
         if path.is_file():
-            return _from_file(path, framework)
-        if isinstance(model, Path) or "/" in str(model) or path.suffix.lower() in _SUFFIX_FRAMEWORK:
+            return _from_file(path, framework, trusted)
+        if isinstance(model, Path) or "/" in str(model) or frameworks.of_file(path) is not None:
             raise BlaseError(f"model {model}: no such file, and not a model name; give a registered model"
                              " (`blase models list`), as name, name:3 or name@alias, or a model file.")
         row = recording.model_version(str(model))
@@ -172,30 +173,42 @@ def choose_model(model: Any, framework: str | None = None) -> Chosen:
     return _from_object(model, framework)
 
 
-def _chosen(row: dict[str, Any], why: str) -> Chosen:
-    card = row.get("card") or {}
-    return Chosen(name=row["name"], version=int(row["version"]), framework=row["framework"], path=Path(row["path"]),
-                  file_name=row["file_name"], card=card, run_id=row.get("run_id") or card.get("training_run"),
-                  why=why)
+def _chosen(row: ModelVersionDetail, why: str) -> Chosen:
+    card = row.card or {}
+    return Chosen(name=row.name, version=int(row.version), framework=row.framework, path=Path(row.path),
+                  file_name=row.file_name, card=card,
+                  # a file imported from elsewhere was registered by a run that did not train it
+                  run_id=None if card.get("imported_from") else row.run_id or card.get("training_run"), why=why)
 
 
-def _from_file(path: Path, framework: str | None) -> Chosen:
+def _from_file(path: Path, framework: str | None, trusted: bool = True) -> Chosen:
+    """A model file: the registered version with its content, else the file registered now (in a run) as the
+    next version of its stem, its card read from the model (columns, classes, input); outside any run, the file
+    itself with that card. ``trusted``: the file may be opened even where that runs code from it (a pickle
+    named in the user's own code); else only a safe format is."""
     from blase_tui.store.hashing import hash_file
 
     digest = hash_file(path)
-    for row in reversed(recording.model_versions()):
-        if row["file_hash"] == digest:
-            return _chosen(recording.model_version(f"{row['name']}:{row['version']}"),
+    for known in reversed(recording.model_versions()):
+        if known.file_hash == digest:
+            return _chosen(recording.model_version(f"{known.name}:{known.version}"),
                            f"the file {path} is that registered version")
-    framework = framework or _SUFFIX_FRAMEWORK.get(path.suffix.lower())
-    if framework is None:
-        raise BlaseError(f"cannot tell which framework saved {path.name}; pass framework=\"sklearn\", \"torch\" or"
-                         " \"tensorflow\".")
+    fw = frameworks.resolve(framework, path=path)
     card_file = path.with_name(path.name + ".card.json")
-    card = json.loads(card_file.read_text()) if card_file.is_file() else {"framework": framework}
-    return Chosen(name=path.stem, version=None, framework=framework, path=path, file_name=path.name, card=card,
+    sidecar = json.loads(card_file.read_text()) if card_file.is_file() else None
+    if recording.active():
+        saved = recording.log_model(path, path.stem, framework=fw.name, imported=sidecar is None, trusted=trusted,
+                                    task=(sidecar or {}).get("task", "classification"))
+        name, _, version = saved.partition(" v")
+        return _chosen(recording.model_version(f"{name}:{version}"),
+                       f"the file {path}, not in the registry until now: registered as {saved}")
+    from blase_tui.models import card as card_mod
+
+    card = sidecar or card_mod.build(frameworks.open_model(path, fw.name, path.name, "cpu", allow_code=trusted).model,
+                                     fw.name)
+    return Chosen(name=path.stem, version=None, framework=fw.name, path=path, file_name=path.name, card=card,
                   run_id=card.get("training_run"),
-                  why=f"the file {path}, which is not in the registry (no version or training run to name)")
+                  why=f"the file {path}, which is not in the registry (outside any run: no version to register)")
 
 
 def _architecture(obj: Any, framework: str) -> tuple[str, Any]:
@@ -219,26 +232,24 @@ def _same_weights(a: Any, b: Any, framework: str) -> bool:
     return pickle.dumps(a) == pickle.dumps(b)
 
 
-def _load(row: dict[str, Any]) -> Any:
-    from blase_tui.modules.evaluate import load_adapter_for
-
-    return load_adapter_for(Path(row["path"]), row["framework"], row["file_name"], "cpu").model
+def _load(row: ModelVersionDetail) -> Any:
+    return frameworks.open_model(Path(row.path), row.framework, row.file_name, "cpu").model
 
 
 def _from_object(obj: Any, framework: str | None) -> Chosen:
     from blase_tui.modules.train import trained_in_this_process
 
-    framework = framework or _framework_of(obj)
+    framework = framework or frameworks.of_object(obj).name
     if trained_in_this_process(obj):
         return _register(obj, framework, "the object passed was trained in this process; registered it first")
     arch = _architecture(obj, framework)
-    in_run = [(m["name"], m["version"]) for m in recording.run_models()]
-    candidates = sorted((m for m in recording.model_versions() if m["framework"] == framework),
-                        key=lambda m: ((m["name"], m["version"]) in in_run, m["created"] or 0), reverse=True)
-    same_arch: list[dict[str, Any]] = []
+    in_run = [(m.name, m.version) for m in recording.run_models()]
+    candidates = sorted((m for m in recording.model_versions() if m.framework == framework),
+                        key=lambda m: ((m.name, m.version) in in_run, m.created or 0), reverse=True)
+    same_arch: list[ModelVersionDetail] = []
     for m in candidates:
-        row = recording.model_version(f"{m['name']}:{m['version']}")
-        card_class = ((row.get("card") or {}).get("model") or {}).get("class")
+        row = recording.model_version(m.ref)
+        card_class = ((row.card or {}).get("model") or {}).get("class")
         if card_class is not None and card_class != arch[0]:
             continue
         try:
@@ -255,9 +266,9 @@ def _from_object(obj: Any, framework: str | None) -> Chosen:
     if same_arch:
         row = same_arch[0]
         where = ("the version of that architecture saved in this run"
-                 if (row["name"], row["version"]) in in_run else "the newest registered version of that architecture")
+                 if (row.name, row.version) in in_run else "the newest registered version of that architecture")
         return _chosen(row, f"the {arch[0]} passed was not trained in this process (it is the architecture, as"
-                            f" from scripts/model.py), so this is {where}, trained in run {row.get('run_id')}")
+                            f" from scripts/model.py), so this is {where}, trained in run {row.run_id}")
     if framework == "sklearn" and _fitted(obj):
         return _register(obj, framework, "a fitted estimator not in the registry; registered it first")
     raise BlaseError(f"no trained {arch[0]} of this architecture is registered, and the object passed was not trained"
@@ -275,26 +286,11 @@ def _fitted(obj: Any) -> bool:
         return False
 
 
-def _framework_of(obj: Any) -> str:
-    mro = [c.__module__ for c in type(obj).__mro__]
-    if any(m.startswith("sklearn") for m in mro) or hasattr(obj, "get_params") and hasattr(obj, "fit"):
-        return "sklearn"
-    if any(m.startswith("torch") for m in mro):
-        return "torch"
-    if any(m.startswith(("keras", "tensorflow", "tf_keras")) for m in mro):
-        return "tensorflow"
-    raise BlaseError(f"cannot tell which framework a {type(obj).__name__} belongs to; pass framework=...")
-
-
 def _register(obj: Any, framework: str, why: str) -> Chosen:
     if not recording.active():
         raise BlaseError("deploying a model object that is not registered needs a run (a step, or"
                          " Track().start_run()) to register it in; or pass a registered model's name.")
-    import importlib
-
-    # the registry's public API (cards, saving per framework) is a layer above the modules: bound by name
-    public = importlib.import_module("blase_tui.models")
-    saved = public.log_model(obj, type(obj).__name__.lower(), framework=framework)
+    saved = recording.log_model(obj, type(obj).__name__.lower(), framework=framework)
     name, _, version = saved.partition(" v")
     return _chosen(recording.model_version(f"{name}:{version}"), why)
 
@@ -318,7 +314,8 @@ def write_deployment(folder: Path, chosen: Chosen, *, method: str = "folder", in
         body = {"dataframe_split": example} if isinstance(example, dict) else {"instances": example}
         (folder / "example.json").write_text(json.dumps(body, default=_plain) + "\n")
     packages = _packages(chosen)
-    (folder / "requirements.txt").write_text(_requirements(packages))
+    bundled = wheel.write(folder)  # blase itself, which no package index has: installed from the folder
+    (folder / "requirements.txt").write_text(_requirements(packages, bundled.relative_to(folder).as_posix()))
     where = recording.where()
     py = python or (card.get("python") or f"{sys.version_info.major}.{sys.version_info.minor}")
     manifest = {
@@ -495,6 +492,9 @@ def _signature(chosen: Chosen) -> dict[str, Any]:
     if example is None and inputs.get("shape") is not None:
         example = np.zeros([1, *inputs["shape"]], dtype=inputs.get("dtype") or "float32").tolist()
         synthetic = True
+    if example is None and features and all(c["dtype"] != "object" for c in inputs["columns"]):
+        example = [[0.0] * len(features)]  # a request that works as it is, for the README's curl
+        synthetic = True
     if example is not None and features:
         example = {"columns": features, "data": np.asarray(example).tolist()}
     return {"inputs": inputs, "input_example": example, "input_example_synthetic": synthetic,
@@ -530,7 +530,7 @@ def _packages(chosen: Chosen) -> dict[str, str]:
 
     recorded = dict(chosen.card.get("packages") or {})
     out: dict[str, str] = {}
-    for pkg in (*FRAMEWORK_PACKAGES[chosen.framework], *SERVE_PACKAGES):
+    for pkg in (*frameworks.named(chosen.framework).packages, *SERVE_PACKAGES):
         version = recorded.get(pkg)
         if version is None:
             try:
@@ -544,12 +544,16 @@ def _packages(chosen: Chosen) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def _requirements(packages: dict[str, str]) -> str:
-    lines = ["# pinned to the versions the model was recorded with (blase deploy)"]
-    for pkg, version in packages.items():
+def _requirements(packages: dict[str, str], bundled: str) -> str:
+    """requirements.txt: blase's wheel from the folder (``bundled``, relative to it: install from the folder),
+    then every package pinned, the model's framework as it was recorded with."""
+    lines = ["# pinned to the versions the model was recorded with (blase deploy); install from this folder:",
+             "#   pip install -r requirements.txt", f"./{bundled}"]
+    for pkg, version in {**wheel.requirements(), **packages}.items():
+        if pkg == "blase-tui":
+            continue
         base = version.split("+")[0]  # a local build tag (torch's +cpu) is not on the package index
-        name = "blase-tui[serve]" if pkg == "blase-tui" else pkg
-        lines.append(f"{name}=={base}")
+        lines.append(f"{pkg}=={base}")
     return "\n".join(lines) + "\n"
 
 
@@ -593,6 +597,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 RUN useradd --create-home --uid 10001 blase
 WORKDIR /app
 COPY requirements.txt .
+COPY wheels/ wheels/
 RUN pip install -r requirements.txt
 COPY --chown=blase:blase . .
 USER blase

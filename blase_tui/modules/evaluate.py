@@ -16,12 +16,11 @@ from typing import Any
 import numpy as np
 
 from blase_tui.errors import BlaseError
+from blase_tui.models.frameworks import of_file, open_model
+from blase_tui.models.predictor import Predictor, trained_by_blase
 from blase_tui.modules import metrics as metrics_mod
 from blase_tui.modules import recording
 from blase_tui.modules.shards import open_split
-
-_SUFFIX_FRAMEWORK = {".pt": "torch", ".pth": "torch", ".keras": "tensorflow", ".h5": "tensorflow",
-                     ".pkl": "sklearn", ".joblib": "sklearn"}
 
 
 def load_model(model_path: Path, device: str | None = None) -> tuple[Any, dict[str, Any]]:
@@ -30,45 +29,14 @@ def load_model(model_path: Path, device: str | None = None) -> tuple[Any, dict[s
         raise BlaseError(f"model {model_path} does not exist; train and save one first (Train.save_model).")
     card_path = model_path.with_name(model_path.name + ".card.json")
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
-    framework = card.get("framework") or _SUFFIX_FRAMEWORK.get(model_path.suffix)
+    framework = card.get("framework")
     if framework is None:
-        raise BlaseError(f"cannot tell which framework saved {model_path}; save it with Train.save_model (it writes a card).")
-    return load_adapter_for(model_path, framework, model_path.name, device), card
-
-
-def load_adapter_for(path: Path, framework: str, file_name: str, device: str | None = None, *,
-                     allow_code: bool = True) -> Any:
-    """The framework adapter holding the model saved at ``path`` (``file_name``: the name it was saved under,
-    whose suffix Keras needs to know the format; a content-store object has none). ``allow_code=False`` loads
-    only what runs no code from the file (``blase_tui.frameworks.formats``), else raises ``RunsCode``."""
-    if framework == "torch":
-        from blase_tui.frameworks.torch_adapter import TorchAdapter
-
-        return TorchAdapter.load(path, device, allow_code=allow_code)
-    if framework == "tensorflow":
-        from blase_tui.frameworks.tensorflow_adapter import TensorFlowAdapter
-
-        if path.suffix == Path(file_name).suffix:
-            return TensorFlowAdapter.load(path, allow_code=allow_code)
-        import shutil
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="blase-keras-") as tmp:
-            named = Path(tmp) / file_name
-            shutil.copyfile(path, named)
-            return TensorFlowAdapter.load(named, allow_code=allow_code)
-    if framework == "sklearn":
-        from blase_tui.frameworks.sklearn_adapter import SklearnAdapter
-
-        return SklearnAdapter.load(path, allow_code=allow_code)
-    from blase_tui.frameworks.base import plugin_adapter
-
-    if not allow_code:
-        from blase_tui.frameworks.formats import RunsCode
-
-        raise RunsCode(f"{path} is a {framework} model, read by a plugin: blase cannot tell that loading it runs no"
-                       " code.")
-    return plugin_adapter(framework).load(path, device)
+        found = of_file(model_path)
+        if found is None:
+            raise BlaseError(f"cannot tell which framework saved {model_path}; save it with Train.save_model (it"
+                             " writes a card).")
+        framework = found.name
+    return open_model(model_path, framework, model_path.name, device), card
 
 
 class Evaluate:
@@ -102,10 +70,15 @@ class Evaluate:
         leaked = self._check_leak(split.keys, card)
         test_hash = recording.dataset(Path(test_data_dir), role="input", records=len(split)) or split.manifest_hash
         recording.dataset(model_path, role="input")
-        outputs, targets = [], []
+        # the labels as serve and models.load answer them (one predictor); the scores for the metrics
+        predictor = Predictor(adapter, card.get("framework") or adapter.framework, task=task_type,
+                              classes=card.get("classes"), trained_by_blase=trained_by_blase(card))
+        outputs, targets, labels = [], [], []
         bar = recording.progress(f"evaluate {test_data_dir}", total=len(split), unit="records")
         for _, cols in split.batches(self.batch_size, columns=[x_col, y_col]):
             outputs.append(adapter.predict(cols[x_col]))
+            if task_type == "classification":
+                labels.append(predictor.labels(np.asarray(cols[x_col])))
             targets.append(np.asarray(cols[y_col]))
             bar.update(len(cols[y_col]))
         bar.close()
@@ -125,7 +98,8 @@ class Evaluate:
                 raise BlaseError(f"test labels {unknown[:5]} were not among the model's classes {classes[:10]}.")
             y_idx = np.array([lookup[str(v)] for v in y], dtype=np.int64)
             result.update(metrics_mod.classification(y_idx, out, classes))
-            preds = {"key": split.keys, "label": [str(v) for v in y], "pred": [str(classes[i]) for i in out.argmax(1)],
+            named = np.concatenate(labels) if labels else np.zeros((0,))
+            preds = {"key": split.keys, "label": [str(v) for v in y], "pred": [str(v) for v in named],
                      "score": out.max(axis=1)}
         else:
             y = y.astype(np.float64)
@@ -143,11 +117,11 @@ class Evaluate:
         if model_path.exists():
             return model_path
         for saved in recording.run_models():
-            path = Path(saved["path"]) if saved.get("path") else None
+            path = Path(saved.path) if saved.path else None
             if path is not None and path.exists() and path.suffix == model_path.suffix:
                 recording.say(
                     "%s does not exist; evaluating %s instead: %s v%d, the model the %s step of this run saved",
-                    model_path, path, saved["name"], saved["version"], saved["step"])
+                    model_path, path, saved.name, saved.version, saved.step)
                 return path
         raise BlaseError(f"model {model_path} does not exist; train and save one first (Train.save_model), or"
                          " give the path it was saved to.")

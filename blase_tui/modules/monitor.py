@@ -24,7 +24,7 @@ import json
 from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from blase_tui.errors import BlaseError
 from blase_tui.modules import budget, monitor_plots, recording
 from blase_tui.modules import drift as drift_mod
 from blase_tui.modules import priors as priors_mod
+
+if TYPE_CHECKING:
+    from blase_tui.store.records import ModelVersionDetail
 
 DEFAULT_WINDOW = 10_000  # live records the performance metrics are computed over
 COPIES = 4  # how many times a batch is held at once while it is read and tested (measured: bench/monitor.py)
@@ -105,16 +108,16 @@ class Monitor:
         file = recording.evaluated_artifact(row, f"priors/{kind}.json") if kind == "predictions" else None
         file = file or recording.model_artifact(row, f"priors/{kind}.json")
         if file is None:
-            shape = ((row.get("card") or {}).get("input") or {}).get("shape") or []
+            shape = ((row.card or {}).get("input") or {}).get("shape") or []
             why = (f" (its input is {shape}: a model whose inputs hold more than 200 values a record, such as images,"
                    " gets prediction priors only)" if kind == "features" and int(np.prod(shape or [0])) > 200
                    else " (its training did not record them)")
-            raise BlaseError(f"{row['name']} v{row['version']} has no {kind} priors{why}; give a priors file such as"
+            raise BlaseError(f"{row.name} v{row.version} has no {kind} priors{why}; give a priors file such as"
                              f" priors/{kind}.json.")
         return priors_mod.read(file, kind)
 
     @staticmethod
-    def _recorded_instead(path: Path, kind: str) -> dict[str, Any] | None:
+    def _recorded_instead(path: Path, kind: str) -> ModelVersionDetail | None:
         """For the seed's ``priors/features.json`` (and ``predictions.json``) when there is no such file: the
         registered model whose priors stand in (the champion, else the newest version), said in one line."""
         if path.exists() or path.is_absolute() or path.name != f"{kind}.json":
@@ -125,11 +128,11 @@ class Monitor:
             return None
         if not versions:
             return None
-        champions = [v for v in versions if "champion" in v.get("aliases", [])]
-        chosen = max(champions or versions, key=lambda v: (v["created"] or 0, v["version"]))
-        recording.say("%s does not exist; using the %s priors %s v%d recorded (%s)", path, kind, chosen["name"],
-                      chosen["version"], "its champion" if champions else "the newest registered model")
-        return recording.model_version(f"{chosen['name']}:{chosen['version']}")
+        champions = [v for v in versions if "champion" in v.aliases]
+        chosen = max(champions or versions, key=lambda v: (v.created or 0, v.version))
+        recording.say("%s does not exist; using the %s priors %s v%d recorded (%s)", path, kind, chosen.name,
+                      chosen.version, "its champion" if champions else "the newest registered model")
+        return recording.model_version(chosen.ref)
 
     # ------------------------------------------------------------------------------------------- the stream
     def stream_batches(self, source: str | Path | Iterable[Any] | None = None, *, label_column: str | None = None,

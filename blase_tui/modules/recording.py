@@ -22,7 +22,7 @@ metrics, tags, artifacts   ``metrics()``, ``tags()``, ``artifact()``, ``artifact
                            ``scratch_dir()``, ``cache_dir()``
 progress, bad records      ``progress()``, ``bad_record()``, ``all_bad()``
 exclusion sets             ``save_exclusions()``, ``load_exclusions()``
-models                     ``register_model()``, ``run_models()``, ``last_checkpoint()``, ``training_inputs()``
+models                     ``log_model()``, ``register_model()``, ``run_models()``, ``last_checkpoint()``, ``training_inputs()``
 previous results           ``previous_metrics()``
 =========================  ===============================================================================
 """
@@ -36,7 +36,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blase_tui.core import context as context_mod
 from blase_tui.core import script_step
 from blase_tui.core.context import Progress
 from blase_tui.errors import BlaseError
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
     from blase_tui.core.context import StepContext
     from blase_tui.core.tracker import RunTracker
     from blase_tui.modules.batch import BadRecord
+    from blase_tui.store.records import ModelVersion, ModelVersionDetail, SavedModel
     from blase_tui.store.runstore import RunStore
 
 DEFAULT_BUDGET = 512 * 1024**2
@@ -54,15 +54,11 @@ _CALL_PARAMS: dict[int, dict[str, str]] = {}  # step execution -> param key -> J
 # ----------------------------------------------------------------- the step
 def step() -> StepContext | None:
     """The running step's context; in a project script, its step execution begins here."""
-    ctx = context_mod.active()
-    if ctx is None and script_step.ensure() is not None:
-        ctx = context_mod.active()
-    return ctx
+    return script_step.recording_step()  # type: ignore[no-any-return]
 
 
 def _tracker() -> RunTracker | None:
-    ctx = step()
-    return ctx.tracker if ctx is not None else context_mod.current_tracker()
+    return script_step.recording_tracker()  # type: ignore[no-any-return]
 
 
 def active() -> bool:
@@ -424,23 +420,24 @@ def register_model(name: str, path: Path, card_path: Path, *, framework: str, me
     """Keep a saved model and its card with the step and register them as the next version of ``name``;
     returns ``"name vN"`` (None outside any run). ``record_output``: the file is one of the step's outputs
     (False for a model saved to a temporary file, kept only in the content store)."""
-    tracker = _tracker()
-    if tracker is None:
-        return None
-    from blase_tui.store import models
+    from blase_tui.models import registry
 
-    items = tracker.log_artifact(path, name=f"model/{path.name}")
-    if record_output:
-        # an output file at its path: a later identical execution is reused only while that file is unchanged
-        tracker.log_dataset(path, role="output")
-    card_items = tracker.log_artifact(card_path, name=f"model/{card_path.name}")
-    version = models.register(tracker.store, name, run_id=tracker.run_id, step_run_id=tracker.step_run_id,
-                               framework=framework, file_hash=items[0][1], card_hash=card_items[0][1],
-                               file_name=path.name, metrics=metrics)
-    return f"{name} v{version}"
+    return registry.register(_tracker(), name, path, card_path, framework=framework, metrics=metrics,
+                             record_output=record_output)
 
 
-def model_version(ref: str) -> dict[str, Any]:
+def log_model(model: Any, name: str, *, framework: str | None = None, input_example: Any = None,
+              metrics: dict[str, Any] | None = None, task: str = "classification", imported: bool = False,
+              trusted: bool = True) -> str:
+    """Register ``model`` (an object, or a saved model file) as the next version of ``name`` in the current run,
+    with its card (``blase_tui.models.registry.log``); returns ``"name vN"``."""
+    from blase_tui.models import registry
+
+    return registry.log(_tracker(), model, name, framework=framework, input_example=input_example,
+                        metrics=metrics, task=task, imported=imported, trusted=trusted)
+
+
+def model_version(ref: str) -> ModelVersionDetail:
     """A registered model version (``name``, ``name:3``, ``name@champion``) with its card and the ``path`` of
     its file in the content store; from the current run's project, else the working directory's."""
     from blase_tui.store import models
@@ -448,7 +445,7 @@ def model_version(ref: str) -> dict[str, Any]:
     return models.get(_project_store(), ref, intact=True)
 
 
-def model_versions() -> list[dict[str, Any]]:
+def model_versions() -> list[ModelVersion]:
     """Every registered model version (without cards), oldest first."""
     from blase_tui.store import models
 
@@ -462,18 +459,18 @@ def set_model_alias(name: str, version: int, alias: str) -> None:
     models.set_alias(_project_store(), name, version, alias)
 
 
-def model_artifact(row: dict[str, Any], name: str) -> Path | None:
+def model_artifact(row: ModelVersion, name: str) -> Path | None:
     """An artifact kept by the step execution that saved model version ``row`` (``priors/features.json``)."""
     from blase_tui.store import models
 
     return models.step_artifact(_project_store(), row, name)
 
 
-def evaluated_artifact(row: dict[str, Any], name: str) -> Path | None:
+def evaluated_artifact(row: ModelVersion, name: str) -> Path | None:
     """Artifact ``name`` of the newest evaluation of model version ``row`` (``priors/predictions.json``)."""
     from blase_tui.store import models
 
-    return models.evaluation_artifact(_project_store(), row["name"], int(row["version"]), name)
+    return models.evaluation_artifact(_project_store(), row.name, int(row.version), name)
 
 
 def registered_version(path: Path) -> tuple[str, int] | None:
@@ -513,7 +510,7 @@ def project_root() -> Path:
     return _project_store().root
 
 
-def run_models() -> list[dict[str, Any]]:
+def run_models() -> list[SavedModel]:
     """The model versions saved in the current run so far, newest first, each with ``path`` (where the step
     wrote it, when that file still holds the same content) and ``name``, ``version``, ``step``."""
     tracker = _tracker()
@@ -542,8 +539,8 @@ def training_inputs(run_id: str, step_run_id: int | None) -> list[Path]:
     from blase_tui.store.exclusions import is_exclusion_set
 
     store = _store() or _project_store()
-    return [store.root / r["path"] for r in store.step_datasets(run_id, step_run_id or 0, role="input")
-            if r["path"] and not is_exclusion_set(r["path"])]
+    return [store.root / d.path for d in store.step_datasets(run_id, step_run_id or 0, role="input")
+            if d.path and not is_exclusion_set(d.path)]
 
 
 def previous_metrics(keys: list[str]) -> dict[str, Any] | None:
@@ -555,4 +552,4 @@ def previous_metrics(keys: list[str]) -> dict[str, Any] | None:
     rows = store.previous_step_runs(ctx.step, ctx.step_run_id, status="succeeded")
     if not rows:
         return None
-    return {"run_id": rows[0]["run_id"], "metrics": store.step_metrics(rows[0]["id"], keys)}
+    return {"run_id": rows[0].run_id, "metrics": store.step_metrics(rows[0].id, keys)}

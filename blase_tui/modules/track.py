@@ -167,7 +167,7 @@ class Track:
                                   owner_started=procs.process_started(), tags=tags, env=env, exclusive=explicit)
         if run_id is None:
             open_run = store.open_explicit_run()
-            open_id = open_run["id"] if open_run is not None else "?"
+            open_id = open_run.id if open_run is not None else "?"
             raise ConfigError(f"run {open_id} is still open (started with --start-run); end it first with"
                               f" Track().end_run(), `blase step STEP --end-run` or `blase runs close {open_id}`.")
         self._tracker = RunTracker(store, run_id)
@@ -234,14 +234,14 @@ class Track:
         open_run = store.open_explicit_run()
         if open_run is None:
             return
-        running = store.running_steps(open_run["id"])
+        running = store.running_steps(open_run.id)
         if running:
-            raise ConfigError(f"step `{running[0]}` of run {open_run['id']} is still running; wait for it before"
+            raise ConfigError(f"step `{running[0]}` of run {open_run.id} is still running; wait for it before"
                               " ending the run.")
         from blase_tui.core.execution import snapshot_code
 
-        snapshot_code(self.project, open_run["id"])
-        store.close_run(open_run["id"], status)
+        snapshot_code(self.project, open_run.id)
+        store.close_run(open_run.id, status)
 
     def _at_exit(self) -> None:
         assert self._tracker is not None

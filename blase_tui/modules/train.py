@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 
 from blase_tui.errors import BlaseError, ConfigError
-from blase_tui.frameworks.base import TrainConfig, load_adapter
+from blase_tui.frameworks.base import TrainConfig
+from blase_tui.models import card as card_mod
+from blase_tui.models import frameworks
 from blase_tui.modules import recording
 from blase_tui.modules.budget import resolve_budget
 from blase_tui.modules.load import MANIFEST, Load
@@ -29,7 +31,6 @@ from blase_tui.modules.shards import SplitData, open_split
 
 MODES = ("scratch", "fine_tune", "resume")
 CHECKPOINTS = "checkpoints"
-SUFFIXES = {"tensorflow": (".keras", ".h5"), "torch": (".pt", ".pth"), "sklearn": (".joblib", ".pkl")}
 
 
 def raw_images(folder: Path) -> bool:
@@ -87,7 +88,7 @@ class Train:
     # ------------------------------------------------------------------ setup
     def set_model(self, model: Any, framework: str = "torch") -> None:
         recording.params("set_model", model=model, framework=framework)
-        self.adapter = load_adapter(framework)
+        self.adapter = frameworks.make_adapter(framework)
         self.model, self.framework = model, framework
 
     def configure_training(self, optimizer: Any = "adam", loss_fn: Any = None, metrics: list[str] | None = None,
@@ -349,30 +350,19 @@ class Train:
 
     # ------------------------------------------------------------------ save
     def card(self) -> dict[str, Any]:
-        from importlib import metadata
-
-        import blase_tui
-
-        where = recording.where()
-        versions = {}
-        for pkg in {"torch": ["torch"], "tensorflow": ["tensorflow-cpu", "tensorflow", "keras"],
-                    "sklearn": ["scikit-learn"]}.get(self.framework or "", []) + ["numpy"]:
-            try:
-                versions[pkg] = metadata.version(pkg)
-            except metadata.PackageNotFoundError:
-                continue
-        versions["blase-tui"] = blase_tui.__version__
-        return {
-            "framework": self.framework, "model": self.adapter.describe(), "task": self.config.task,
-            "input": self.input_signature,
-            "classes": None if self.classes is None else [c.item() if hasattr(c, "item") else c for c in self.classes],
-            "metrics": self._kept_metrics(), "epochs": self.epochs_run, "best_epoch": self.best_epoch,
-            "history": self.history, "training_run": where["run_id"],
-            "training_step_run": where["step_run_id"], "data_manifest_hash": self.train_hash,
-            "seed": self.config.seed, "frozen_layers": self.freeze_layers, "resumed_from": self.resumed_from,
-            "packages": versions, "created": time.time(),
-            **getattr(self, "extra_card", {}),
-        }
+        """The model card (``models.card.build``) with what training knows: the input it was trained on, its
+        epochs and history, the data it read, the seed, frozen layers and what it resumed from."""
+        card = card_mod.build(
+            self.adapter.model, self.framework or "", task=self.config.task, metrics=self._kept_metrics(),
+            where=recording.where(), classes=None if self.classes is None else list(self.classes),
+            model_info=self.adapter.describe(),
+            extra={"epochs": self.epochs_run, "best_epoch": self.best_epoch, "history": self.history,
+                   "data_manifest_hash": self.train_hash, "seed": self.config.seed,
+                   "frozen_layers": self.freeze_layers, "resumed_from": self.resumed_from,
+                   **getattr(self, "extra_card", {})})
+        card["input"] = self.input_signature
+        card.setdefault("classes", None)
+        return card
 
     def _kept_metrics(self) -> dict[str, float]:
         """The metrics of the weights the model holds: the best epoch's after early stopping, else the last."""
@@ -399,7 +389,7 @@ class Train:
                  " trained no epoch%s", held)
             return f"{known[0]} v{known[1]}" if known else str(path)
         recording.params("save_model", **{"save_model.path": path}, **({"save_model.name": name} if name else {}))
-        allowed = SUFFIXES.get(self.framework or "", ())
+        allowed = frameworks.FRAMEWORKS[self.framework].suffixes if self.framework in frameworks.FRAMEWORKS else ()
         if allowed and path.suffix not in allowed:
             raise BlaseError(f"{path}: a {self.framework} model is saved as {' or '.join(allowed)}; name the file"
                              f" with one of those suffixes (e.g. {path.with_suffix(allowed[0])}).")

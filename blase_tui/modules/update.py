@@ -32,15 +32,18 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from blase_tui.errors import BlaseError
+from blase_tui.models.frameworks import of_file
 from blase_tui.modules import recording
 
+if TYPE_CHECKING:
+    from blase_tui.store.records import ModelVersionDetail
+
 MODES = ("append_only", "window", "fine_tune", "full")
-_SUFFIXES = (".keras", ".h5", ".pt", ".pth", ".pkl", ".joblib")
 
 
 @dataclass
@@ -76,16 +79,16 @@ class Update:
                          update_mode=update_mode, transform_fn=transform_fn if isinstance(transform_fn, str) or
                          transform_fn is None else getattr(transform_fn, "__name__", "function"),
                          evaluate_after=evaluate_after, epochs=self.epochs, holdout=self.holdout, margin=self.margin)
-        base = _base(base_model_path)
-        card = base["card"] or {}
+        base, given = _base(base_model_path)
+        card = base.card or {}
         signature = card.get("input") or {}
         x_col, y_col = signature.get("column"), signature.get("target")
         if not x_col or not y_col:
-            raise BlaseError(f"{base['name']} v{base['version']}'s card does not say which columns it was trained on"
+            raise BlaseError(f"{base.name} v{base.version}'s card does not say which columns it was trained on"
                              " (input column and target); Update retrains models saved by Train.save_model.")
         transform = _transform(transform_fn)
         root = recording.project_root()
-        work = root / "data" / "updates" / f"{base['name']}-v{base['version']}-{_stamp()}"
+        work = root / "data" / "updates" / f"{base.name}-v{base.version}-{_stamp()}"
         new_train, new_holdout = work / "new" / "train", work / "new" / "holdout"
         n_new, n_held = _write_new(Path(new_data_path), transform, x_col, y_col, new_train, new_holdout,
                                    self.holdout)
@@ -101,32 +104,32 @@ class Update:
             sources = [base_splits.get("train")] + ([base_splits.get("val")] if update_mode == "full" else [])
             sources = [s for s in sources if s is not None]
             if not sources:
-                raise BlaseError(f"the data {base['name']} v{base['version']} was trained on is not there any more"
+                raise BlaseError(f"the data {base.name} v{base.version} was trained on is not there any more"
                                  f" (nor recorded); use update_mode=\"fine_tune\" to train on the new data alone.")
             limit = self.window if update_mode == "window" else None
             _copy_split([*sources, new_train], train_dir, x_col, y_col, newest=limit)
-        challenger = self._train(base, update_mode, work / "train_set", x_col, y_col, (n_new, n_held),
+        challenger = self._train(base, given, update_mode, work / "train_set", x_col, y_col, (n_new, n_held),
                                  Path(new_data_path), [_relative(p, root) for p in held])
-        decision = Decision(base=f"{base['name']} v{base['version']}", challenger=challenger, metric="",
+        decision = Decision(base=f"{base.name} v{base.version}", challenger=challenger, metric="",
                             champion_score=None, challenger_score=None, promoted=False, records=0,
                             why="not evaluated (evaluate_after=False)")
         if evaluate_after:
             held = [p for p in held if (p / "_manifest.json").is_file()]
             decision = self._evaluate(self._champion(base), challenger, held, x_col, y_col)
-            decision.base = f"{base['name']} v{base['version']}"
+            decision.base = f"{base.name} v{base.version}"
         self.decision = decision
         self._record(decision)
         return decision
 
     # ------------------------------------------------------------------------------------------ training
-    def _train(self, base: dict[str, Any], mode: str, data_dir: Path, x_col: str, y_col: str, counts: tuple[int, int],
-               new_data: Path, held_out: list[str]) -> str:
-        from blase_tui.modules.evaluate import load_adapter_for
+    def _train(self, base: ModelVersionDetail, given: Path | None, mode: str, data_dir: Path, x_col: str, y_col: str,
+               counts: tuple[int, int], new_data: Path, held_out: list[str]) -> str:
+        from blase_tui.models.frameworks import open_model
         from blase_tui.modules.train import Train
 
-        framework = base["framework"]
-        loaded = load_adapter_for(Path(base["path"]), framework, base["file_name"], None).model
-        task = (base["card"] or {}).get("task", "classification")
+        framework = base.framework
+        loaded = open_model(Path(base.path), framework, base.file_name, None).model
+        task = (base.card or {}).get("task", "classification")
         trainer = Train()
         if framework == "sklearn":
             from sklearn.base import clone
@@ -141,59 +144,56 @@ class Update:
             trainer.set_model(model, framework=framework)
             trainer.configure_training(batch_size=self.batch_size, learning_rate=self.learning_rate, task=task,
                                        input_column=x_col, target_column=y_col, seed=self.seed)
-            trainer.extra_card = {"update": {"base": f"{base['name']} v{base['version']}", "mode": mode,
+            trainer.extra_card = {"update": {"base": f"{base.name} v{base.version}", "mode": mode,
                                              "data_added": str(new_data), "records_added": counts[0],
                                              "records_held_out": counts[1], "held_out": held_out}}
             trainer.train(epochs=self.epochs, data_dir=data_dir)
-            suffix = Path(base["file_name"]).suffix
-            path = Path("models") / "updates" / f"{base['name']}-{_stamp()}{suffix}"
-            saved = trainer.save_model(path, name=base["name"])
-        if base.get("given") is not None:
-            recording.dataset(base["given"], role="input")
+            suffix = Path(base.file_name).suffix
+            path = Path("models") / "updates" / f"{base.name}-{_stamp()}{suffix}"
+            saved = trainer.save_model(path, name=base.name)
+        if given is not None:  # the file the user named, recorded as the update's input
+            recording.dataset(given, role="input")
         recording.say("trained %s from %s (%s) with %d new records (%d more held out to judge it)", saved,
-                      f"{base['name']} v{base['version']}", mode, counts[0], counts[1])
+                      f"{base.name} v{base.version}", mode, counts[0], counts[1])
         return saved
 
     # --------------------------------------------------------------------------------------- evaluation
-    def _champion(self, base: dict[str, Any]) -> dict[str, Any]:
+    def _champion(self, base: ModelVersionDetail) -> ModelVersionDetail:
         """What the challenger must beat: the version ``name@alias`` names now (the one serving), else the base
         when no version holds the alias yet. An update from an older version must still beat the champion."""
         try:
-            champion = recording.model_version(f"{base['name']}@{self.alias}")
+            champion = recording.model_version(f"{base.name}@{self.alias}")
         except BlaseError:  # no version holds the alias yet
             return base
-        if champion["version"] != base["version"]:
+        if champion.version != base.version:
             recording.say("%s v%d is %s@%s: the challenger is judged against it, not against its base %s v%d",
-                          champion["name"], champion["version"], champion["name"], self.alias, base["name"],
-                          base["version"])
+                          champion.name, champion.version, champion.name, self.alias, base.name,
+                          base.version)
         return champion
 
-    def _evaluate(self, base: dict[str, Any], challenger: str, held: list[Path], x_col: str, y_col: str) -> Decision:
-        from blase_tui.modules.evaluate import load_adapter_for
+    def _evaluate(self, base: ModelVersionDetail, challenger: str, held: list[Path], x_col: str, y_col: str) -> Decision:
+        from blase_tui.models.frameworks import open_model
+        from blase_tui.models.predictor import Predictor, trained_by_blase
         from blase_tui.modules.shards import open_split
 
         name, _, version = challenger.partition(" v")
         new = recording.model_version(f"{name}:{version}")
-        task = (base["card"] or {}).get("task", "classification")
+        task = (base.card or {}).get("task", "classification")
         metric = "accuracy" if task == "classification" else "rmse"
         scores: dict[str, list[float]] = {"champion": [], "challenger": []}
         truth_all: list[np.ndarray] = []
         for role, row in (("champion", base), ("challenger", new)):
-            adapter = load_adapter_for(Path(row["path"]), row["framework"], row["file_name"], None)
-            adapter.classification = task == "classification"
-            classes = np.asarray((row["card"] or {}).get("classes")) if (row["card"] or {}).get("classes") else None
+            predictor = Predictor(open_model(Path(row.path), row.framework, row.file_name, None),
+                                  row.framework, task=task, classes=(row.card or {}).get("classes"),
+                                  trained_by_blase=trained_by_blase(row.card))
             preds, truths = [], []
             for folder in held:
                 split = open_split(folder)
                 for _, cols in split.batches(256, columns=[x_col, y_col]):
-                    out = np.asarray(adapter.predict(np.asarray(cols[x_col])))
-                    if task == "classification" and out.ndim == 2:
-                        labels = out.argmax(axis=1)
-                        out = classes[labels] if classes is not None else labels
-                    preds.append(out)
+                    preds.append(predictor.labels(np.asarray(cols[x_col])))
                     truths.append(np.asarray(cols[y_col]))
             if not preds:
-                return Decision(base=f"{base['name']} v{base['version']}", challenger=challenger, metric=metric,
+                return Decision(base=f"{base.name} v{base.version}", challenger=challenger, metric=metric,
                                 champion_score=None, challenger_score=None, promoted=False, records=0,
                                 why="no held-out records to compare on; nothing promoted")
             pred, truth = np.concatenate(preds), np.concatenate(truths)
@@ -206,15 +206,15 @@ class Update:
         better = new_score > old + self.margin if metric == "accuracy" else new_score < old - self.margin
         if better:
             recording.set_model_alias(name, int(version), self.alias)
-            why = (f"{challenger} {metric} {new_score:.4f} beats {base['name']} v{base['version']}'s {old:.4f} by more"
+            why = (f"{challenger} {metric} {new_score:.4f} beats {base.name} v{base.version}'s {old:.4f} by more"
                    f" than the margin {self.margin}: it is now {name}@{self.alias}")
         else:
-            why = (f"{challenger} {metric} {new_score:.4f} does not beat {base['name']} v{base['version']}'s {old:.4f}"
+            why = (f"{challenger} {metric} {new_score:.4f} does not beat {base.name} v{base.version}'s {old:.4f}"
                    f" by more than the margin {self.margin}: {self.alias} stays as it was")
-        return Decision(base=f"{base['name']} v{base['version']}", challenger=challenger, metric=metric,
+        return Decision(base=f"{base.name} v{base.version}", challenger=challenger, metric=metric,
                         champion_score=old, challenger_score=new_score, promoted=better,
                         records=int(len(truth_all[0])) if truth_all else 0, why=why,
-                        champion=f"{base['name']} v{base['version']}")
+                        champion=f"{base.name} v{base.version}")
 
     def _record(self, decision: Decision) -> None:
         if decision.champion_score is not None:
@@ -237,13 +237,14 @@ def _stamp() -> str:
     return where or time.strftime("%Y%m%d-%H%M%S")
 
 
-def _base(ref: str | Path) -> dict[str, Any]:
-    """The base model's registry row (with card and path), from a reference, a file or a folder holding one."""
+def _base(ref: str | Path) -> tuple[ModelVersionDetail, Path | None]:
+    """The base model's registry version (with card and path), from a reference, a file or a folder holding one;
+    and the file the user named (None for a reference)."""
     from blase_tui.modules.deploy import choose_model
 
     path = Path(ref)
     if path.is_dir():
-        found = [p for p in sorted(path.iterdir()) if p.suffix in _SUFFIXES]
+        found = [p for p in sorted(path.iterdir()) if of_file(p) is not None]
         if len(found) != 1:
             raise BlaseError(f"{path} holds {len(found)} model files ({', '.join(p.name for p in found) or 'none'});"
                              " give the file, or a registered model such as \"name@champion\".")
@@ -255,9 +256,7 @@ def _base(ref: str | Path) -> dict[str, Any]:
     if chosen.version is None:
         raise BlaseError(f"{path} is not a registered model version (no training record to retrain from); save"
                          " it with Train.save_model or ctx.log_model first.")
-    row = recording.model_version(f"{chosen.name}:{chosen.version}")
-    row["given"] = path if path.exists() else None  # the file the user named, recorded as the update's input
-    return row
+    return recording.model_version(f"{chosen.name}:{chosen.version}"), path if path.exists() else None
 
 
 def _transform(fn: str | Any) -> Any:
@@ -355,10 +354,10 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _held_out(base: dict[str, Any], splits: dict[str, Path], root: Path) -> list[Path]:
+def _held_out(base: ModelVersionDetail, splits: dict[str, Path], root: Path) -> list[Path]:
     """The base's test split and the held-out sets its card says it was judged on (an update's ``held_out``),
     those still there, each once."""
-    card = base["card"] or {}
+    card = base.card or {}
     listed = [root / p for p in (card.get("update") or {}).get("held_out", [])]
     out: list[Path] = []
     for path in [splits.get("test"), *listed]:
@@ -367,12 +366,12 @@ def _held_out(base: dict[str, Any], splits: dict[str, Path], root: Path) -> list
     return out
 
 
-def _base_splits(base: dict[str, Any]) -> dict[str, Path]:
+def _base_splits(base: ModelVersionDetail) -> dict[str, Path]:
     """The splits the base model was trained (and can be tested) on: ``train``, ``val``, ``test``, from the
     inputs its training step recorded (a prepared folder's splits, or a raw image folder made into shards)."""
     out: dict[str, Path] = {}
-    card = base["card"] or {}
-    for path in recording.training_inputs(base["run_id"], base.get("step_run_id") or card.get("training_step_run")):
+    card = base.card or {}
+    for path in recording.training_inputs(base.run_id, base.step_run_id or card.get("training_step_run")):
         if not path.is_dir():
             continue
         if (path / "_manifest.json").is_file() and path.name in ("train", "val", "test"):

@@ -11,6 +11,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
 from blase_tui.core.fmt import fmt_bytes
+from blase_tui.models.frameworks import FILE_KINDS
 
 HEAD_BYTES = 64 * 1024
 """How much of a text file a preview reads: enough for any sensible head, small for a minified 1 GB line."""
@@ -26,8 +27,7 @@ MAX_LINE_CHARS = 2_000
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 TEXT_SUFFIXES = {".txt", ".log", ".md", ".markdown", ".rst", ".out", ".err"}
 CODE_SUFFIXES = {".py", ".toml", ".yaml", ".yml", ".sh", ".sql", ".ini", ".cfg", ".tcss", ".css", ".html", ".xml"}
-MODEL_SUFFIXES = {".pt": "PyTorch", ".pth": "PyTorch", ".ckpt": "checkpoint", ".keras": "Keras", ".h5": "Keras/HDF5",
-                  ".joblib": "joblib", ".pkl": "pickle", ".onnx": "ONNX", ".safetensors": "safetensors"}
+MODEL_SUFFIXES = FILE_KINDS  # model files, by suffix, as a preview names their kind
 SPARK = "▁▂▃▄▅▆▇█"
 
 

@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 
 from blase_tui.serve.model import ServedModel
-from blase_tui.serve.payload import PayloadError, flag, parse, to_input
+from blase_tui.serve.payload import PayloadError, first_missing, flag, missing_refused, parse, to_input
 from blase_tui.serve.predlog import Entry, PredictionLog
 
 MAX_ROWS = 10_000
@@ -103,9 +103,16 @@ def create_app(target: Path | ServedModel, *, log_dir: Path | None | bool = True
             x, n = to_input(parsed, signature, max_rows=max_rows)
         except PayloadError as exc:
             return error(exc.status, exc.message)
+        # a missing value goes to a model that may take it (HistGradientBoosting, a pipeline with an imputer);
+        # a network takes none, and any model that fails on one gets a 422 naming where it is, never a 500
+        missing = first_missing(x, served.columns)
+        if missing is not None and served.framework != "sklearn":
+            return error(422, missing_refused(missing, served.label).message)
         try:
             predictions, proba = served.predict(x)
         except Exception as exc:  # noqa: BLE001 - one bad request must not take the server down
+            if missing is not None:
+                return error(422, missing_refused(missing, served.label).message)
             return error(500, f"the model failed on this input: {type(exc).__name__}: {str(exc).splitlines()[0]}")
         if parsed.probabilities and proba is None:
             return error(422, f"{served.label} gives no probabilities (it is not a classifier with predict_proba);"

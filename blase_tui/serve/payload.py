@@ -8,7 +8,8 @@ JSON (one of these keys, plus optional ``"params": {"probabilities": true}``)::
     {"instances": [[1, 2], [3, 4]]}          (or a list of {"a": 1, "b": 2} records)
     {"inputs": [[1, 2], [3, 4]]}             (or {"a": [1, 3], "b": [2, 4]})
 
-CSV (``Content-Type: text/csv``): a header line of column names, then one line per record.
+CSV (``Content-Type: text/csv``): a header line of column names, then one line per record; without a header
+line (a first line of numbers) every line is a record, its values in the model's column order.
 """
 
 from __future__ import annotations
@@ -54,14 +55,20 @@ def flag(value: Any, where: str) -> bool:
 
 
 def _loads(body: bytes) -> Any:
+    """The JSON body; bare ``NaN``, ``Infinity`` and ``-Infinity`` (which MLflow's own client writes for a
+    table with gaps) are read as the float values, as ``mlflow models serve`` reads them."""
+    import json
+
     try:
         import orjson
-
-        return orjson.loads(body)
     except ImportError:  # pragma: no cover - orjson is in the serve extra
-        import json
-
         return json.loads(body)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        if b"NaN" not in body and b"Infinity" not in body:
+            raise
+        return json.loads(body)  # the standard library reads those tokens (slower: only for such bodies)
 
 
 def parse(body: bytes, content_type: str, *, probabilities: bool = False) -> Parsed:
@@ -149,7 +156,12 @@ def _csv(body: bytes, probabilities: bool) -> Parsed:
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(400, f"the CSV body cannot be read ({str(exc).splitlines()[0]}); send a header line"
                                 " of column names, then one line per record.") from None
-    return Parsed(columns=[str(c) for c in frame.columns], frame=frame, probabilities=probabilities)
+    columns = [str(c) for c in frame.columns]
+    if columns and all(_number(c) for c in columns):
+        # no header line: the first line is a record, not names (a model's columns are never all numbers)
+        frame = pd.read_csv(io.BytesIO(body), header=None)
+        return Parsed(tensor=frame.to_numpy().tolist(), probabilities=probabilities)
+    return Parsed(columns=columns, frame=frame, probabilities=probabilities)
 
 
 # ------------------------------------------------------------------------------------ to the model's input
@@ -158,11 +170,6 @@ def to_input(parsed: Parsed, signature: dict[str, Any], *, max_rows: int) -> tup
     spec = signature.get("inputs") or {}
     n = _count(parsed)
     if n == 0:
-        if parsed.frame is not None and parsed.columns and all(_number(c) for c in parsed.columns):
-            # one line of numbers and no header: pandas took the record for the column names
-            raise PayloadError(422, "the CSV body holds no records: its first line is read as the column names and"
-                                    f" it holds numbers ({', '.join(parsed.columns[:3])}...); send a header line of"
-                                    " column names first.")
         raise PayloadError(422, "the request holds no records; send at least one.")
     if n > max_rows:
         raise PayloadError(422, f"the request holds {n} records, more than the {max_rows} this server takes at once"
@@ -290,15 +297,53 @@ def _tensor(parsed: Parsed, spec: dict[str, Any], n: int) -> np.ndarray:
             else:
                 raise PayloadError(422, f"each record has the shape {list(got)}; the model takes {list(want)}"
                                         f" ({spec.get('dtype', 'float32')}).")
-    if np.isnan(array).any():
-        raise PayloadError(422, "the records hold missing values (null or NaN); the model takes numbers only.")
     dtype = np.dtype(spec.get("dtype") or "float32")
     if dtype.kind == "f" and np.abs(array).max(initial=0) > np.finfo(dtype).max:
         raise PayloadError(422, f"the model takes {dtype} values (at most {np.finfo(dtype).max:.3g} in size); the"
                                 " records hold larger ones.")
     if dtype.kind in "iu":
+        if np.isnan(array).any():
+            raise PayloadError(422, f"the records hold missing values (null or NaN); the model takes {dtype} values"
+                                    " only: fill them before sending.")
         info = np.iinfo(dtype)
         if (array != np.round(array)).any() or array.min() < info.min or array.max() > info.max:
             raise PayloadError(422, f"the model takes {dtype} values (whole numbers from {info.min} to {info.max});"
                                     " the records hold others.")
     return array.astype(dtype, copy=False)
+
+
+def first_missing(x: Any, columns: list[str] | None) -> tuple[str, int, str] | None:
+    """``(column, record, what)`` of the first value in the model's input ``x`` that is missing (null or NaN)
+    or infinite, None when it holds none; a column of an array without names is named by its position."""
+    if hasattr(x, "isna"):  # a DataFrame
+        numeric = x.select_dtypes("number")
+        holes = x.isna().to_numpy()
+        if numeric.shape[1]:
+            infinite = np.zeros(holes.shape, dtype=bool)
+            positions = [x.columns.get_loc(c) for c in numeric.columns]
+            infinite[:, positions] = np.isinf(numeric.to_numpy(dtype=np.float64))
+            holes = holes | infinite
+        values = x.to_numpy()
+    else:
+        values = np.asarray(x)
+        if values.dtype.kind not in "fc":
+            return None
+        holes = ~np.isfinite(values)
+    if not holes.any():
+        return None
+    holes = holes.reshape(len(holes), -1)
+    record, position = (int(i) for i in np.argwhere(holes)[0])
+    name = columns[position] if columns is not None and position < len(columns) else f"value {position}"
+    value = values.reshape(len(values), -1)[record, position]
+    what = "an infinite value" if isinstance(value, float | np.floating) and np.isinf(value) else \
+        "a missing value (null or NaN)"
+    return name, record, what
+
+
+def missing_refused(where: tuple[str, int, str], model: str) -> PayloadError:
+    """The 422 for a missing or infinite value the model does not take."""
+    column, record, what = where
+    kind = "infinite values" if what.startswith("an infinite") else "missing values"
+    return PayloadError(422, f"column {column}: record {record} holds {what}, and {model} does not take {kind};"
+                             " fill them before sending (or deploy a model that takes them, such as a"
+                             " HistGradientBoosting one or a pipeline with an imputer).")

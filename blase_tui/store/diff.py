@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from blase_tui.store.records import RunDescription, StepDescription
 from blase_tui.store.runstore import RunStore
 
 
@@ -19,29 +20,29 @@ def _env(store: RunStore, run_id: str, env_hash: str | None) -> dict[str, Any]:
     return {}
 
 
-def _flatten(desc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _flatten(desc: RunDescription) -> dict[str, dict[str, Any]]:
     """Section -> {item -> value}; per-step items are prefixed with the step name (the latest execution):
     ``train.learning_rate`` for a param, ``train/accuracy`` for a metric (the runs table's and filter's name)."""
     out: dict[str, dict[str, Any]] = {"params": {}, "metrics": {}, "code": {}, "data": {}, "git": {}}
-    out["params"].update({k: v for k, v in desc["params"].items()})
-    out["metrics"].update({k: v for k, v in desc["metrics"].items()})
-    latest: dict[str, dict[str, Any]] = {}
-    for s in desc["steps"]:
-        latest[s["step"]] = s
+    out["params"].update(desc.params)
+    out["metrics"].update(desc.metrics)
+    latest: dict[str, StepDescription] = {}
+    for s in desc.steps:
+        latest[s.step] = s
     for name, s in latest.items():
-        out["params"].update({f"{name}.{k}": v for k, v in s["params"].items()})
-        out["metrics"].update({f"{name}/{k}": v for k, v in s["metrics"].items()})  # as the runs table names them
-        sig = s["signature"]
-        out["code"][f"{name}.code_hash"] = sig["code_hash"]
-        out["code"][f"{name}.function_hash"] = sig["func_hash"]
-        for d in s["datasets"]:
-            out["data"][f"{name}.{d['role']}.{d['name']}"] = d["hash"]
-        for a in s["artifacts"]:
-            out["data"][f"{name}.artifact.{a['name']}"] = a["hash"]
-    for a in desc["artifacts"]:
-        if a["name"].startswith("code/"):  # the code snapshot a run keeps as it closes: which files changed
-            out["code"][a["name"]] = a["hash"]
-    out["git"] = {"commit": desc["git"]["commit"], "dirty": desc["git"]["dirty"], "patch": desc["git"]["patch_hash"]}
+        out["params"].update({f"{name}.{k}": v for k, v in s.params.items()})
+        out["metrics"].update({f"{name}/{k}": v for k, v in s.metrics.items()})  # as the runs table names them
+        out["code"][f"{name}.code_hash"] = s.code_hash
+        out["code"][f"{name}.function_hash"] = s.func_hash
+        for d in s.datasets:
+            out["data"][f"{name}.{d.role}.{d.name}"] = d.hash
+        for a in s.artifacts:
+            out["data"][f"{name}.artifact.{a.name}"] = a.hash
+    for a in desc.artifacts:
+        if a.name.startswith("code/"):  # the code snapshot a run keeps as it closes: which files changed
+            out["code"][a.name] = a.hash
+    run = desc.run
+    out["git"] = {"commit": run.git_commit, "dirty": run.git_dirty, "patch": run.git_patch_hash}
     return out
 
 
@@ -62,7 +63,7 @@ def diff_runs(store: RunStore, a: str, b: str) -> dict[str, Any]:
     da, db = store.describe_run(a), store.describe_run(b)
     fa, fb = _flatten(da), _flatten(db)
     sections = {section: _section(fa[section], fb[section]) for section in fa}
-    ea, eb = _env(store, a, da["env_hash"]), _env(store, b, db["env_hash"])
+    ea, eb = _env(store, a, da.run.env_hash), _env(store, b, db.run.env_hash)
 
     def env_items(env: dict[str, Any]) -> dict[str, Any]:
         items = {key: env[key] for key in ("python", "implementation", "platform", "machine", "executable")
@@ -71,7 +72,7 @@ def diff_runs(store: RunStore, a: str, b: str) -> dict[str, Any]:
         return items
 
     sections["environment"] = _section(env_items(ea), env_items(eb))
-    return {"a": a, "b": b, "status": [da["status"], db["status"]], "sections": sections}
+    return {"a": a, "b": b, "status": [da.run.status, db.run.status], "sections": sections}
 
 
 def summary(data: dict[str, Any]) -> str:

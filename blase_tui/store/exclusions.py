@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
 from blase_tui.errors import BlaseError
 from blase_tui.store import journal
+from blase_tui.store.records import Dataset
 from blase_tui.store.runstore import RunStore
 
 _VERSIONED = re.compile(r"^(?P<name>.+)_v(?P<version>\d+)$")
@@ -21,10 +21,10 @@ def is_exclusion_set(path: str | None) -> bool:
     return bool(path) and str(path).startswith(DATASET)
 
 
-def dataset_label(dataset: Any) -> str:
+def dataset_label(dataset: Dataset) -> str:
     """How listings name a recorded dataset: its name, or for an exclusion set the version it was
     (``exclusions:cleaned_v1``, where the step asked for ``cleaned``)."""
-    path, name = dataset["path"], dataset["name"]
+    path, name = dataset.path, dataset.name
     return str(path) if is_exclusion_set(path) else str(name or path or "")
 
 
@@ -34,8 +34,11 @@ def save(store: RunStore, name: str, reasons: dict[str, str], *, run_id: str | N
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or _VERSIONED.match(name):
         raise BlaseError(f"exclusion set name {name!r} must be letters, digits, '_', '.', '-' without a _vN suffix.")
     now = time.time()
+    # a version the journal named (a line a rebuild skipped, a row the index lost) is never handed out again
+    journalled = journal.highest(store.runs_dir, {"exclusions": "version"}, where={"name": name})
     with store.db.write() as conn:
-        version = conn.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM exclusions WHERE name = ?", (name,)).fetchone()[0]
+        version = max(conn.execute("SELECT COALESCE(MAX(version), 0) FROM exclusions WHERE name = ?",
+                                   (name,)).fetchone()[0], journalled) + 1
         conn.executemany(
             "INSERT INTO exclusions (name, version, key, reason, run_id, step_run_id, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(name, version, k, r, run_id, step_run_id, now) for k, r in reasons.items()],

@@ -10,8 +10,9 @@ write starts on a line of its own so it is never glued to it.
 
 The journal is read back as untrusted input: a line that is not UTF-8, not JSON, not an entry of a journalled
 table, names a column the table does not have, holds a value of the wrong kind or a name that could not be one
-(a model file name with a ``..``) is skipped and named with its line number, never replayed and never a
-traceback; every good line around it still is.
+(a model file name with a ``..``), or text a listing would print with a control character in it (a model's
+run, framework or metric names) is skipped and named with its line number, never replayed and never a traceback;
+every good line around it still is.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from blase_tui.store.events import json_objects
-from blase_tui.store.safepath import UnsafePath, is_digest, relative_name
+from blase_tui.store.safepath import UnsafePath, is_digest, relative_name, shown
 
 JOURNAL = "journal.jsonl"
 # the tables it covers, with their primary keys
@@ -38,9 +39,15 @@ TABLES = {
 }
 # columns a path may be made of: relative names inside their place (safepath); of those, the ones that are a
 # single file or folder name; and content hashes, which name store objects
-_NAMES = {"models": ("name", "file_name"), "model_aliases": ("name", "alias"), "exclusions": ("name",)}
-_PLAIN = {("models", "file_name"), ("model_aliases", "alias"), ("exclusions", "name")}
+_NAMES = {"models": ("name", "file_name", "run_id"), "model_aliases": ("name", "alias"),
+          "exclusions": ("name", "run_id")}
+_PLAIN = {("models", "file_name"), ("models", "run_id"), ("model_aliases", "alias"), ("exclusions", "name"),
+          ("exclusions", "run_id")}
 _DIGESTS = {"models": ("file_hash", "card_hash")}
+# text listings print as it is (a newline in it would fake a line), and JSON text whose every key and text value
+# is printed so (a model's metrics: an object of them)
+_PRINTED = {"models": ("framework",)}
+_JSON_OBJECTS = {"models": ("metrics",)}
 
 
 def path_of(runs_dir: Path) -> Path:
@@ -88,13 +95,14 @@ def entries(runs_dir: Path, bad: list[str] | None = None,
             yield number, table, row
 
 
-def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
-    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+def _columns(conn: sqlite3.Connection, table: str) -> dict[str, str]:
+    """The table's columns and their declared types (``INTEGER``, ``REAL``, ``TEXT``)."""
+    return {r[1]: str(r[2]).upper() for r in conn.execute(f"PRAGMA table_info({table})")}
 
 
-def _why_not(table: str, row: dict[str, Any], columns: set[str]) -> str | None:
+def _why_not(table: str, row: dict[str, Any], columns: dict[str, str]) -> str | None:
     """Why ``row`` cannot be replayed into ``table`` (None: it can)."""
-    unknown = sorted(set(row) - columns)
+    unknown = sorted(set(row) - set(columns))
     if unknown:
         return f"the {table} table has no column {unknown[0][:40]!r}"
     for column, value in row.items():
@@ -102,6 +110,11 @@ def _why_not(table: str, row: dict[str, Any], columns: set[str]) -> str | None:
             return f"{table}.{column} holds {type(value).__name__}, not a number or text"
         if isinstance(value, int) and not -(2**63) <= value < 2**63:
             return f"{table}.{column} holds a number too large for the index"
+        kind = columns[column]
+        if value is not None and (kind == "INTEGER" and not isinstance(value, int)
+                                  or kind == "REAL" and not isinstance(value, int | float)):
+            wanted = "a whole number" if kind == "INTEGER" else "a number"
+            return f"{table}.{column} holds {type(value).__name__}, not {wanted}"
     missing = [k for k in TABLES[table] if row.get(k) is None]
     if missing:
         return f"{table} row without its key {missing[0]}"
@@ -117,9 +130,32 @@ def _why_not(table: str, row: dict[str, Any], columns: set[str]) -> str | None:
     for column in _DIGESTS.get(table, ()):
         if row.get(column) is not None and not is_digest(row[column]):
             return f"{table}.{column} is not a content hash"
-    if row.get("step_run_id") is not None and not isinstance(row["step_run_id"], int):
-        return f"{table}.step_run_id is not a whole number"
+    for column in _PRINTED.get(table, ()):
+        if isinstance(row.get(column), str) and not row[column].isprintable():
+            return f"{table}.{column} {shown(row[column], 60)} is not a line of printable text"
+    for column in _JSON_OBJECTS.get(table, ()):
+        if row.get(column) is not None and not _printable_object(row[column]):
+            return f"{table}.{column} is not a JSON object of printable names"
     return None
+
+
+def _printable_object(text: Any) -> bool:
+    """Whether ``text`` is a JSON object whose every key and text value, at any depth, is printable."""
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return False
+
+    def printable(v: Any) -> bool:
+        if isinstance(v, str):
+            return v.isprintable()
+        if isinstance(v, list):
+            return all(printable(x) for x in v)
+        if isinstance(v, dict):
+            return all(printable(k) and printable(x) for k, x in v.items())
+        return True
+
+    return isinstance(value, dict) and printable(value)
 
 
 def replay(conn: sqlite3.Connection, runs_dir: Path, tables: set[str],
@@ -158,12 +194,17 @@ def replay(conn: sqlite3.Connection, runs_dir: Path, tables: set[str],
     return counts
 
 
-def highest(runs_dir: Path, fields: dict[str, str]) -> int:
-    """The largest whole number the journal's good lines hold in ``fields`` (``{table: column}``), 0 if none: a
-    number a new row must not take even when the index lost it (``labels.start_round``)."""
+def highest(runs_dir: Path, fields: dict[str, str], where: dict[str, Any] | None = None) -> int:
+    """The largest whole number the journal's lines hold in ``fields`` (``{table: column}``), 0 if none: a
+    number a new row must not take even when the index lost it (``labels.start_round``; a model's or an exclusion
+    set's next version, with ``where={"name": name}``: only rows whose columns hold those values). Lines a rebuild
+    skipped count too, so their number is never handed out again; one too large for the index to add 1 to
+    does not."""
     top = 0
     for _, table, row in entries(runs_dir, only=set(fields)):
+        if where and any(row.get(k) != v for k, v in where.items()):
+            continue
         value = row.get(fields[table])
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and value < 2**63 - 1:
             top = max(top, value)
     return top

@@ -54,11 +54,12 @@ def _feeders(store: RunStore, run_id: str) -> list[Link]:
         for source in ids_in(from_json_value(p["value"])):
             if source != run_id and store.get_run(source) is not None:
                 links.append(Link(source, run_id, f"param {p['key']}"))
-    for s in store.db.query("SELECT id, skipped_from FROM step_runs WHERE run_id = ? AND skipped_from IS NOT NULL",
-                            (run_id,)):
-        producer = store.producer(store.step_run(s["id"]))
-        if producer["run_id"] != run_id:
-            links.append(Link(producer["run_id"], run_id, f"reused step {producer['step']}"))
+    for s in store.step_runs(run_id):
+        if not s.skipped_from:
+            continue
+        producer = store.producer(s)
+        if producer.run_id != run_id:
+            links.append(Link(producer.run_id, run_id, f"reused step {producer.step}"))
     for d in store.db.query(
         "SELECT i.path, i.hash FROM datasets i WHERE i.run_id = ? AND i.role = 'input' AND i.hash IS NOT NULL",
         (run_id,),
@@ -127,6 +128,6 @@ def lineage(store: RunStore, run_id: str, *, down: bool = False, depth: int = 50
     made_again = reproductions(store, list(seen))
     for rid in seen:
         run = store.get_run(rid)
-        out.runs[rid] = {"name": run["name"] if run else None, "status": run["status"] if run else "gone",
-                         "steps": [s["step"] for s in store.step_runs(rid)], "reproduces": made_again.get(rid)}
+        out.runs[rid] = {"name": run.name if run else None, "status": run.status if run else "gone",
+                         "steps": [s.step for s in store.step_runs(rid)], "reproduces": made_again.get(rid)}
     return out

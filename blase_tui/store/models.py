@@ -9,13 +9,17 @@ from typing import Any
 
 from blase_tui.errors import ConfigError
 from blase_tui.store import journal
+from blase_tui.store.records import ModelVersion, ModelVersionDetail, SavedModel
 from blase_tui.store.runstore import RunStore
 
 
 def register(store: RunStore, name: str, *, run_id: str, step_run_id: int, framework: str, file_hash: str,
              card_hash: str, file_name: str, metrics: dict[str, Any]) -> int:
+    # a version the journal named (a line a rebuild skipped, a row the index lost) is never handed out again
+    journalled = journal.highest(store.runs_dir, {"models": "version"}, where={"name": name})
     with store.db.write() as conn:
-        version = conn.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM models WHERE name = ?", (name,)).fetchone()[0]
+        version = max(conn.execute("SELECT COALESCE(MAX(version), 0) FROM models WHERE name = ?",
+                                   (name,)).fetchone()[0], journalled) + 1
         conn.execute(
             "INSERT INTO models (name, version, run_id, step_run_id, framework, file_hash, card_hash, file_name,"
             " metrics, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -26,13 +30,12 @@ def register(store: RunStore, name: str, *, run_id: str, step_run_id: int, frame
     return int(version)
 
 
-def list_models(store: RunStore, *, newest_first: bool = False) -> list[dict[str, Any]]:
+def list_models(store: RunStore, *, newest_first: bool = False) -> list[ModelVersion]:
     """Every model version, by name, each name's versions oldest first (``newest_first``: newest first, as
     `blase models list` and the TUI show them)."""
     rows = store.db.query("SELECT * FROM models ORDER BY name, version" + (" DESC" if newest_first else ""))
     named = aliases(store)
-    return [{**dict(r), "metrics": json.loads(r["metrics"] or "{}"), "aliases": named.get((r["name"], r["version"]), [])}
-            for r in rows]
+    return [ModelVersion.from_row(r, named.get((r["name"], r["version"]), [])) for r in rows]
 
 
 def aliases(store: RunStore, name: str | None = None) -> dict[tuple[str, int], list[str]]:
@@ -60,7 +63,7 @@ def set_alias(store: RunStore, name: str, version: int, alias: str) -> None:
         journal.record(conn, store.runs_dir, "model_aliases", "name = ? AND alias = ?", (name, alias))
 
 
-def get(store: RunStore, ref: str, *, intact: bool = False) -> dict[str, Any]:
+def get(store: RunStore, ref: str, *, intact: bool = False) -> ModelVersionDetail:
     """``name`` (newest version), ``name:version`` or ``name@alias``; includes the card and the aliases. With
     ``intact`` (to load it), a model file no longer as registered (its object edited in place) is refused."""
     name, _, version = ref.partition(":")
@@ -68,6 +71,9 @@ def get(store: RunStore, ref: str, *, intact: bool = False) -> dict[str, Any]:
         name, _, alias = name.partition("@")
         rows = store.db.query("SELECT version FROM model_aliases WHERE name = ? AND alias = ?", (name, alias))
         if not rows:
+            if not exists(store, name):
+                names = [r["name"] for r in store.db.query("SELECT DISTINCT name FROM models ORDER BY name")]
+                raise ConfigError(f"no model {name!r}; known models: {', '.join(names) or 'none yet'}.")
             known = sorted({a for names in aliases(store, name).values() for a in names})
             raise ConfigError(f"model {name!r} has no alias {alias!r}; its aliases: {', '.join(known) or 'none'}"
                               f" (set one with `blase models alias {name} VERSION {alias}`).")
@@ -81,22 +87,25 @@ def get(store: RunStore, ref: str, *, intact: bool = False) -> dict[str, Any]:
     if not rows:
         known = sorted({r["name"] for r in store.db.query("SELECT name FROM models")})
         raise ConfigError(f"no model {ref!r}; known models: {', '.join(known) or 'none yet (save one with Train.save_model)'}.")
-    row = dict(rows[0])
-    row["metrics"] = json.loads(row["metrics"] or "{}")
-    row["card"] = json.loads(store.cas.read_bytes(row["card_hash"])) if store.cas.has(row["card_hash"]) else None
-    row["path"] = str(store.cas.path_of(row["file_hash"]))
-    if intact and store.cas.has(row["file_hash"]) and not store.cas.intact(row["file_hash"]):
+    row = rows[0]
+    card_hash, file_hash = row["card_hash"], row["file_hash"]
+    if intact and not store.cas.has(file_hash):
+        raise ConfigError(f"the file of model {row['name']} v{row['version']} is gone from the content store"
+                          " (deleted by hand?); `blase verify` names every missing object: train it again, or load"
+                          " another version.")
+    if intact and not store.cas.intact(file_hash):
         raise ConfigError(f"the file of model {row['name']} v{row['version']} no longer has the content it was"
                           " registered with (edited in place in the content store); `blase verify` names every such"
                           " object: train it again, or load another version.")
-    row["aliases"] = aliases(store, row["name"]).get((row["name"], row["version"]), [])
-    # the training run may have been deleted since (`blase runs delete`): the model stays, its run is gone
-    row["run_deleted"] = bool(row["run_id"]) and not store.db.query("SELECT 1 FROM runs WHERE id = ?",
-                                                                    (row["run_id"],))
-    return row
+    return ModelVersionDetail.from_row(
+        row, aliases(store, row["name"]).get((row["name"], row["version"]), []),
+        card=json.loads(store.cas.read_bytes(card_hash)) if store.cas.has(card_hash) else None,
+        path=str(store.cas.path_of(file_hash)),
+        # the training run may have been deleted since (`blase runs delete`): the model stays, its run is gone
+        run_deleted=bool(row["run_id"]) and not store.db.query("SELECT 1 FROM runs WHERE id = ?", (row["run_id"],)))
 
 
-def in_run(store: RunStore, run_id: str) -> list[dict[str, Any]]:
+def in_run(store: RunStore, run_id: str) -> list[SavedModel]:
     """The versions saved in run ``run_id``, newest first, with the step that saved each and ``path``: where
     that step wrote the file (from its output records), or None."""
     rows = store.db.query(
@@ -105,7 +114,7 @@ def in_run(store: RunStore, run_id: str) -> list[dict[str, Any]]:
         " LEFT JOIN datasets d ON d.step_run_id = m.step_run_id AND d.role = 'output'"
         " AND (d.path = m.file_name OR d.path LIKE '%/' || m.file_name)"
         " WHERE m.run_id = ? ORDER BY m.created DESC, m.rowid DESC", (run_id,))
-    return [dict(r) for r in rows]
+    return [SavedModel.from_row(r) for r in rows]
 
 
 def latest_of_step(store: RunStore, step: str, name: str | None = None) -> str | None:
@@ -143,9 +152,9 @@ def exists(store: RunStore, name: str) -> bool:
     return bool(store.db.query("SELECT 1 FROM models WHERE name = ? LIMIT 1", (name,)))
 
 
-def step_artifact(store: RunStore, row: dict[str, Any], name: str) -> Path | None:
+def step_artifact(store: RunStore, row: ModelVersion, name: str) -> Path | None:
     """The content-store path of artifact ``name`` of the step execution that saved model version ``row``."""
-    rows = store.db.query("SELECT hash FROM artifacts WHERE step_run_id = ? AND name = ?", (row.get("step_run_id"), name))
+    rows = store.db.query("SELECT hash FROM artifacts WHERE step_run_id = ? AND name = ?", (row.step_run_id, name))
     if not rows or not store.cas.has(rows[0]["hash"]):
         return None
     return Path(store.cas.path_of(rows[0]["hash"]))

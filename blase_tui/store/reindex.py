@@ -27,14 +27,8 @@ from typing import Any
 
 from blase_tui.store import journal
 from blase_tui.store.events import json_objects
-from blase_tui.store.runstore import (
-    CODE_IMPORTED,
-    CODE_LOADED,
-    CODE_USED,
-    RUN_JSON_FORMAT,
-    RunStore,
-    to_json_value,
-)
+from blase_tui.store.records import RUN_JSON_FORMAT, Artifact, RunDescription
+from blase_tui.store.runstore import CODE_IMPORTED, CODE_LOADED, CODE_USED, RunStore, to_json_value
 from blase_tui.store.safepath import UnsafePath, inside, is_digest, relative_name, shown
 
 
@@ -51,8 +45,8 @@ class ReindexReport:
     aside: Path | None = None  # where the damaged index was kept
 
 
-def _ingest(store: RunStore, folder: Path, artifacts: list[dict[str, Any]],
-            mismatched: list[str]) -> list[tuple[str, str, int]]:
+def _ingest(store: RunStore, folder: Path, artifacts: tuple[Artifact, ...],
+            mismatched: list[str]) -> list[tuple[str, str, int | None]]:
     """The run folder's artifacts, each hashed on its way into the content store: a file whose content does not
     match the hash its run.json records (a truncated copy) is reported in ``mismatched`` and left out, so it
     can never stand in for the genuine content under that hash."""
@@ -61,26 +55,26 @@ def _ingest(store: RunStore, folder: Path, artifacts: list[dict[str, Any]],
     items = []
     for a in artifacts:
         try:  # a name or hash from run.json: checked before any file is touched
-            if not isinstance(a, dict) or not is_digest(a.get("hash")):
-                raise UnsafePath(f"artifact {shown(a)} has no sha256")
-            path = inside(folder / "artifacts", a.get("name"), what="artifact name in run.json")
+            if not is_digest(a.hash):
+                raise UnsafePath(f"artifact {shown(a.to_json())} has no sha256")
+            path = inside(folder / "artifacts", a.name, what="artifact name in run.json")
         except UnsafePath as exc:
             mismatched.append(f"{folder.relative_to(store.runs_dir)}: left out: {exc}")
             continue
         if path.is_file() and not path.is_symlink():
             # hashed even when it is the store's own object (a hard link): an edit in place shows here
             actual = hash_file(path)
-            if actual != a["hash"]:
+            if actual != a.hash:
                 mismatched.append(f"{path.relative_to(store.runs_dir)}: its content hashes to {actual[:12]},"
-                                  f" not the recorded {a['hash'][:12]}")
+                                  f" not the recorded {a.hash[:12]}")
                 continue
-            if not (store.cas.has(a["hash"]) and os.path.samefile(store.cas.path_of(a["hash"]), path)):
+            if not (store.cas.has(a.hash) and os.path.samefile(store.cas.path_of(a.hash), path)):
                 store.cas.put_file(path, digest=actual)
-            store.cas.link_into(a["hash"], path)
-        elif not store.cas.has(a["hash"]):
+            store.cas.link_into(a.hash, path)
+        elif not store.cas.has(a.hash):
             mismatched.append(f"{path.relative_to(store.runs_dir)}: missing, and not in the content store")
             continue
-        items.append((path.relative_to(folder / "artifacts").as_posix(), a["hash"], a.get("size")))
+        items.append((path.relative_to(folder / "artifacts").as_posix(), a.hash, a.size))
     return items
 
 
@@ -116,21 +110,15 @@ def _number(value: Any) -> bool:
     return -(2**63) <= value < 2**63 if isinstance(value, int) else not math.isinf(value)
 
 
-def _mapping(value: Any) -> dict[str, str]:
-    """A ``{part: hash}`` field of run.json as text (anything else, from a damaged or crafted file: empty)."""
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
-
-
-def import_run(store: RunStore, desc: dict[str, Any], mismatched: list[str] | None = None,
+def import_run(store: RunStore, desc: RunDescription, mismatched: list[str] | None = None,
                bad_lines: list[str] | None = None) -> dict[int, int]:
     """Index the run ``desc`` (its run.json) describes; returns its step executions' old ids -> new ids. Lines
     of its events files that are not metrics it can index are left out and named in ``bad_lines``."""
-    run_id = desc["id"]
+    run = desc.run
+    run_id = run.id
     folder = store.run_dir(run_id)
-    owner = desc.get("owner") or {}
-    git = desc.get("git") or {}
     env_path = folder / "env.json"
-    env_hash = desc.get("env_hash")
+    env_hash = run.env_hash
     if env_path.is_file():
         env_hash = store.cas.put_bytes(env_path.read_bytes())
     patch = folder / "git.patch"
@@ -140,60 +128,53 @@ def import_run(store: RunStore, desc: dict[str, Any], mismatched: list[str] | No
         conn.execute(
             "INSERT INTO runs (id, name, status, explicit, started, ended, owner_pid, owner_host, owner_started,"
             " git_commit, git_dirty, git_patch_hash, env_hash, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, desc.get("name"), desc["status"], int(desc.get("explicit", False)), desc["started"],
-             desc.get("ended"), owner.get("pid"), owner.get("host"), owner.get("started"), git.get("commit"),
-             None if git.get("dirty") is None else int(git["dirty"]), git.get("patch_hash"), env_hash,
-             desc.get("note")),
+            (run_id, run.name, run.status, int(run.explicit), run.started, run.ended, run.owner_pid, run.owner_host,
+             run.owner_started, run.git_commit, None if run.git_dirty is None else int(run.git_dirty),
+             run.git_patch_hash, env_hash, run.note),
         )
         conn.executemany(
             "INSERT OR REPLACE INTO tags (run_id, key, value) VALUES (?, ?, ?)",
-            [(run_id, k, v) for k, v in (desc.get("tags") or {}).items()],
+            [(run_id, k, v) for k, v in desc.tags.items()],
         )
         conn.executemany(
             "INSERT OR REPLACE INTO params (run_id, key, step_run_id, value) VALUES (?, ?, 0, ?)",
-            [(run_id, k, to_json_value(v)) for k, v in (desc.get("params") or {}).items()],
+            [(run_id, k, to_json_value(v)) for k, v in desc.params.items()],
         )
     store.log_metrics(_metric_rows(folder / "metrics.jsonl", run_id, 0, bad_lines))
     mismatched = [] if mismatched is None else mismatched
     ids: dict[int, int] = {}
-    store.add_artifacts(run_id, 0, _ingest(store, folder, desc.get("artifacts") or [], mismatched))
-    for d in desc.get("datasets") or []:
-        store.add_dataset(run_id, 0, role=d["role"], name=d["name"], path=d.get("path"), digest=d.get("hash"),
-                          fingerprint=d.get("fingerprint"), records=d.get("records"), size=d.get("bytes"))
-    for s in desc.get("steps") or []:
-        sig = s.get("signature") or {}
+    store.add_artifacts(run_id, 0, _ingest(store, folder, desc.artifacts, mismatched))
+    for d in desc.datasets:
+        store.record_dataset(run_id, 0, d)
+    for s in desc.steps:
         # a step's folder is one name inside the run's folder: anything else in a run.json is refused
-        if "/" in relative_name(s["folder"], what=f"step folder in run.json of run {run_id}"):
-            raise UnsafePath(f"step folder {shown(s['folder'])} in run.json of run {run_id} is not one folder name.")
+        if "/" in relative_name(s.folder, what=f"step folder in run.json of run {run_id}"):
+            raise UnsafePath(f"step folder {shown(s.folder)} in run.json of run {run_id} is not one folder name.")
         with store.db.write() as conn:
             cur = conn.execute(
                 "INSERT INTO step_runs (run_id, step, folder, status, started, ended, pid, host, exit_code,"
                 " signature, code_hash, func_hash, params_hash, env_hash, git_commit, git_patch_hash, error,"
                 " peak_rss, cpu_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, s["step"], s["folder"], s["status"], s.get("started"), s.get("ended"), s.get("pid"),
-                 s.get("host"), s.get("exit_code"), sig.get("digest"), sig.get("code_hash"), sig.get("func_hash"),
-                 sig.get("params_hash"), sig.get("env_hash"), sig.get("git_commit"), sig.get("git_patch_hash"),
-                 s.get("error"), s.get("peak_rss"), s.get("cpu_seconds")),
+                (run_id, s.step, s.folder, s.status, s.started, s.ended, s.pid, s.host, s.exit_code, s.signature,
+                 s.code_hash, s.func_hash, s.params_hash, s.env_hash, s.git_commit, s.git_patch_hash, s.error,
+                 s.peak_rss, s.cpu_seconds),
             )
             step_run_id = int(cur.lastrowid)
-            if s.get("id") is not None:
-                ids[int(s["id"])] = step_run_id
+            if s.id is not None:
+                ids[s.id] = step_run_id
             conn.executemany(
                 "INSERT OR REPLACE INTO params (run_id, key, step_run_id, value) VALUES (?, ?, ?, ?)",
-                [(run_id, k, step_run_id, to_json_value(v)) for k, v in (s.get("params") or {}).items()],
+                [(run_id, k, step_run_id, to_json_value(v)) for k, v in s.params.items()],
             )
-        code, loaded = _mapping(s.get("code")), _mapping(s.get("code_loaded"))
-        imported = set(s.get("code_imported") or []) if isinstance(s.get("code_imported"), list) else set()
-        store.set_step_code(step_run_id, {k: v for k, v in code.items() if k in imported}, how=CODE_IMPORTED)
-        store.set_step_code(step_run_id, {k: v for k, v in code.items() if k not in imported}, how=CODE_USED)
-        store.set_step_code(step_run_id, loaded, how=CODE_LOADED)
-        step_folder = folder / s["folder"]
+        imported = set(s.code_imported)
+        store.set_step_code(step_run_id, {k: v for k, v in s.code.items() if k in imported}, how=CODE_IMPORTED)
+        store.set_step_code(step_run_id, {k: v for k, v in s.code.items() if k not in imported}, how=CODE_USED)
+        store.set_step_code(step_run_id, s.code_loaded, how=CODE_LOADED)
+        step_folder = folder / s.folder
         store.log_metrics(_metric_rows(step_folder / "events.jsonl", run_id, step_run_id, bad_lines))
-        store.add_artifacts(run_id, step_run_id, _ingest(store, step_folder, s.get("artifacts") or [], mismatched))
-        for d in s.get("datasets") or []:
-            store.add_dataset(run_id, step_run_id, role=d["role"], name=d["name"], path=d.get("path"),
-                              digest=d.get("hash"), fingerprint=d.get("fingerprint"), records=d.get("records"),
-                              size=d.get("bytes"))
+        store.add_artifacts(run_id, step_run_id, _ingest(store, step_folder, s.artifacts, mismatched))
+        for d in s.datasets:
+            store.record_dataset(run_id, step_run_id, d)
     return ids
 
 
@@ -201,6 +182,16 @@ def import_run(store: RunStore, desc: dict[str, Any], mismatched: list[str] | No
 # is skipped and named; anything else (a full disk, a damaged index) ends the whole reindex, which then adds nothing
 _UNINDEXABLE = (KeyError, TypeError, ValueError, AttributeError, OverflowError, UnsafePath, sqlite3.IntegrityError,
                 sqlite3.InterfaceError, sqlite3.ProgrammingError)
+
+
+def unindexed(store: RunStore) -> list[str]:
+    """The run folders under ``runs/`` that hold a ``run.json`` but are not in the index (copied in from
+    another machine, or left by a rebuild that failed): ``blase runs reindex`` adds them."""
+    if not store.runs_dir.is_dir():
+        return []
+    known = set(store.run_ids())
+    return sorted(p.name for p in store.runs_dir.iterdir()
+                  if p.name not in known and p.is_dir() and (p / "run.json").is_file())
 
 
 def reindex(store: RunStore) -> ReindexReport:
@@ -243,7 +234,7 @@ def _fill(store: RunStore, report: ReindexReport) -> None:
             bad: list[str] = []
             try:
                 with store.db.write():  # a savepoint: a run.json that fails half-way leaves nothing of its run
-                    ids = import_run(store, desc, mismatched, bad)
+                    ids = import_run(store, RunDescription.from_json(desc), mismatched, bad)
             except _UNINDEXABLE as exc:
                 reason = str(exc) if isinstance(exc, UnsafePath) else (
                     f"run.json lacks {exc}" if isinstance(exc, KeyError) else f"run.json holds a value of the wrong"
@@ -332,10 +323,10 @@ def adopt_run(store: RunStore, source: RunStore, run_id: str) -> None:
         raise ConfigError(f"run {run_id} already exists in this project; run the reproduction again.")
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(source.run_dir(run_id), target)
-    for s in desc["steps"]:
-        for d in s["datasets"]:
-            if d["role"] == "output" and d["hash"]:
-                store.cas.adopt_dataset(source.cas, d["hash"])
+    for s in desc.steps:
+        for d in s.datasets:
+            if d.role == "output" and d.hash:
+                store.cas.adopt_dataset(source.cas, d.hash)
     mismatched: list[str] = []
     import_run(store, desc, mismatched)
     if mismatched:

@@ -49,9 +49,9 @@ def restore(store: RunStore, run_id: str, *, step: str | None = None, to: Path |
 
     report = RestoreReport()
     desc = store.describe_run(run_id)
-    steps = [s for s in desc["steps"] if step is None or s["step"] == step]
+    steps = [s for s in desc.steps if step is None or s.step == step]
     if step is not None and not steps:
-        raise ConfigError(f"run {run_id} has no step `{step}`; its steps: {', '.join(s['step'] for s in desc['steps'])}.")
+        raise ConfigError(f"run {run_id} has no step `{step}`; its steps: {', '.join(s.step for s in desc.steps)}.")
     base = to if to is not None else store.root
 
     def place(path: str, what: str) -> Path | None:
@@ -63,20 +63,20 @@ def restore(store: RunStore, run_id: str, *, step: str | None = None, to: Path |
             return None
 
     for s in steps:
-        objects = {a["name"]: store.cas.path_of(a["hash"]) for a in s["artifacts"] if store.cas.has(a["hash"])}
-        for a in s["artifacts"]:
-            where = f"runs/{run_id}/{s['folder']}/artifacts/{a['name']}"
-            if a["name"] not in objects:
+        objects = {a.name: store.cas.path_of(a.hash) for a in s.artifacts if store.cas.has(a.hash)}
+        for a in s.artifacts:
+            where = f"runs/{run_id}/{s.folder}/artifacts/{a.name}"
+            if a.name not in objects:
                 report.not_stored.append(f"{where} (its object is gone from the content store)")
                 continue
             target = place(where, f"artifact of run {run_id}")
             if target is None:
                 continue
-            if not store.cas.intact(a["hash"]):
+            if not store.cas.intact(a.hash):
                 report.refused.append(f"{where}: its object in the content store no longer has the content it was"
                                       f" stored with (edited in place); `blase verify` lists every such object")
                 continue
-            if target.is_file() and file_hash(target) == file_hash(objects[a["name"]]):
+            if target.is_file() and file_hash(target) == file_hash(objects[a.name]):
                 report.unchanged.append(where)
                 continue
             if target.exists() and not force:
@@ -84,36 +84,37 @@ def restore(store: RunStore, run_id: str, *, step: str | None = None, to: Path |
                 continue
             if target.exists() or target.is_symlink():
                 target.unlink()
-            store.cas.link_into(a["hash"], target)
+            store.cas.link_into(a.hash, target)
             report.restored.append(where)
         # an output dataset: from its kept content, else a file whose content is one of the step's artifacts
         contents = {obj: file_hash(obj) for obj in objects.values()}
-        for d in s["datasets"]:
-            if d["role"] != "output" or not d["path"] or Path(d["path"]).is_absolute() or is_exclusion_set(d["path"]):
+        for d in s.datasets:
+            path = d.path
+            if d.role != "output" or not path or Path(path).is_absolute() or is_exclusion_set(path):
                 continue
-            target = place(d["path"], f"output dataset path of run {run_id}")
+            target = place(path, f"output dataset path of run {run_id}")
             if target is None:
                 continue
-            kept = store.cas.dataset_files(d["hash"]) if d["hash"] else None
+            kept = store.cas.dataset_files(d.hash) if d.hash else None
             if kept is not None:
-                _restore_kept(store, kept, target, d["path"], force, report)
+                _restore_kept(store, kept, target, path, force, report)
                 continue
-            name = Path(d["path"]).name  # a one-file dataset's hash covers its name and its bytes
+            name = Path(path).name  # a one-file dataset's hash covers its name and its bytes
             match = next((obj for obj, digest in contents.items()
-                          if "xxh3:" + hash_json([(name, digest)]) == d["hash"]), None)
+                          if "xxh3:" + hash_json([(name, digest)]) == d.hash), None)
             if match is None:
-                kind = "a folder" if (store.root / d["path"]).is_dir() or not Path(d["path"]).suffix else "a file"
-                report.not_stored.append(f"{d['path']} ({kind} blase recorded by hash only: it was over"
+                kind = "a folder" if (store.root / path).is_dir() or not Path(path).suffix else "a file"
+                report.not_stored.append(f"{path} ({kind} blase recorded by hash only: it was over"
                                          " [project] keep_outputs, or written before blase kept outputs)")
                 continue
-            if target.is_file() and dataset_hash(None, target) == d["hash"]:
-                report.unchanged.append(d["path"])
+            if target.is_file() and dataset_hash(None, target) == d.hash:
+                report.unchanged.append(path)
                 continue
             if target.exists() and not force:
-                report.changed.append(d["path"])
+                report.changed.append(path)
                 continue
             _write(match, target)
-            report.restored.append(d["path"])
+            report.restored.append(path)
     return report
 
 

@@ -94,18 +94,18 @@ def content(store: RunStore, run_id: str) -> str:
     that measure time). Two runs that made the same things have the same content."""
     desc = store.describe_run(run_id)
     steps = []
-    for s in desc["steps"]:
+    for s in desc.steps:
         steps.append({
-            "step": s["step"],
-            "artifacts": sorted((a["name"], a["hash"]) for a in s["artifacts"] if not a["name"].startswith("code/")),
-            "outputs": sorted((d["path"] or d["name"], d["hash"]) for d in s["datasets"] if d["role"] == "output"),
-            "params": s["params"],
-            "metrics": {k: v for k, v in s["metrics"].items() if not is_timing(k)},
+            "step": s.step,
+            "artifacts": sorted((a.name, a.hash) for a in s.artifacts if not a.name.startswith("code/")),
+            "outputs": sorted((d.path or d.name, d.hash) for d in s.datasets if d.role == "output"),
+            "params": s.params,
+            "metrics": {k: v for k, v in s.metrics.items() if not is_timing(k)},
         })
     steps.sort(key=lambda s: hash_json(s))
     return hash_json({
-        "artifacts": sorted((a["name"], a["hash"]) for a in desc["artifacts"] if not a["name"].startswith("code/")),
-        "params": desc["params"],
+        "artifacts": sorted((a.name, a.hash) for a in desc.artifacts if not a.name.startswith("code/")),
+        "params": desc.params,
         "steps": steps,
     })
 

@@ -17,6 +17,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,18 @@ from blase_tui.store.cas import ContentStore
 from blase_tui.store.db import Database
 from blase_tui.store.hashing import canonical_json, hash_json
 from blase_tui.store.ids import new_run_id
+from blase_tui.store.records import (
+    Artifact,
+    Dataset,
+    MetricPoint,
+    Run,
+    RunDescription,
+    StepDescription,
+    StepRun,
+)
 
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED, SKIPPED = "running", "succeeded", "failed", "interrupted", "skipped"
 STATUSES = (RUNNING, SUCCEEDED, FAILED, INTERRUPTED)
-RUN_JSON_FORMAT = 1
 
 
 STEP_COMMAND = "command.json"
@@ -258,9 +267,9 @@ class RunStore:
         """Every run's id, oldest first."""
         return [r["id"] for r in self.db.query("SELECT id FROM runs ORDER BY started, id")]
 
-    def get_run(self, run_id: str) -> sqlite3.Row | None:
+    def get_run(self, run_id: str) -> Run | None:
         rows = self.db.query("SELECT * FROM runs WHERE id = ?", (run_id,))
-        return rows[0] if rows else None
+        return Run.from_row(rows[0]) if rows else None
 
     def resolve_run(self, ref: str) -> str:
         """A full id, any unique prefix of one, its random tail, a run's name (the newest run of that name), or
@@ -295,11 +304,11 @@ class RunStore:
             raise ConfigError(f"`{ref}` matches several runs ({shown}...); type more of the id.")
         return rows[0]["id"]
 
-    def open_explicit_run(self) -> sqlite3.Row | None:
+    def open_explicit_run(self) -> Run | None:
         rows = self.db.query(
             "SELECT * FROM runs WHERE status = ? AND explicit = 1 ORDER BY id DESC LIMIT 1", (RUNNING,)
         )
-        return rows[0] if rows else None
+        return Run.from_row(rows[0]) if rows else None
 
     def promote_explicit(self, run_id: str) -> bool:
         """Make ``run_id`` the project's open explicit run, unless another one is open (checked in the same
@@ -342,7 +351,7 @@ class RunStore:
         row = self.get_run(run_id)
         if row is None:
             raise BlaseError(f"no run {run_id}; `blase runs list` shows the run ids.")
-        if row["status"] == RUNNING:
+        if row.status == RUNNING:
             raise BlaseError(f"run {run_id} is running; stop it first (`blase runs cancel {run_id}`), or close it"
                              " (`blase runs close`) if it is an open run between steps.")
         folder = self.run_dir(run_id)
@@ -382,9 +391,9 @@ class RunStore:
         # run.json first: a process killed between the two writes leaves a folder that says how the run ended
         # and an index row still `running`, which the next command finds dead and repairs, never the reverse
         desc = self.describe_run(run_id)
-        if desc["status"] == RUNNING:
-            desc.update(status=status, ended=ended, owner={"pid": None, "host": None, "started": None})
-            write_json_atomic(self.run_dir(run_id) / "run.json", desc)
+        if desc.run.status == RUNNING:
+            run = replace(desc.run, status=status, ended=ended, owner_pid=None, owner_host=None, owner_started=None)
+            write_json_atomic(self.run_dir(run_id) / "run.json", replace(desc, run=run).to_json())
         with self.db.write() as conn:
             conn.execute(
                 "UPDATE runs SET status = ?, ended = ?, owner_pid = NULL, owner_host = NULL, owner_started = NULL"
@@ -439,11 +448,12 @@ class RunStore:
     def _closed_in_folder(self, run_id: str) -> tuple[str, float] | None:
         """``(status, ended)`` when the run's ``run.json`` says it ended (close_run writes it first)."""
         try:
-            desc = json.loads((self.run_dir(run_id) / "run.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            text = (self.run_dir(run_id) / "run.json").read_text(encoding="utf-8")
+            run = RunDescription.from_json(json.loads(text)).run
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):  # no run.json, or not one blase wrote
             return None
-        if desc.get("status") in (SUCCEEDED, FAILED, INTERRUPTED) and desc.get("ended"):
-            return desc["status"], float(desc["ended"])
+        if run.status in (SUCCEEDED, FAILED, INTERRUPTED) and run.ended:
+            return run.status, float(run.ended)
         return None
 
     # -------------------------------------------------------- step executions
@@ -553,60 +563,64 @@ class RunStore:
         except (OSError, ValueError):
             return None
 
-    def step_run(self, step_run_id: int) -> sqlite3.Row | None:
+    def step_run(self, step_run_id: int) -> StepRun | None:
         rows = self.db.query("SELECT * FROM step_runs WHERE id = ?", (step_run_id,))
-        return rows[0] if rows else None
+        return StepRun.from_row(rows[0]) if rows else None
 
-    def step_runs(self, run_id: str) -> list[sqlite3.Row]:
-        return self.db.query("SELECT * FROM step_runs WHERE run_id = ? ORDER BY id", (run_id,))
+    def step_runs(self, run_id: str) -> list[StepRun]:
+        """The run's step executions, oldest first."""
+        return [StepRun.from_row(r) for r in self.db.query(
+            "SELECT * FROM step_runs WHERE run_id = ? ORDER BY id", (run_id,))]
 
-    def find_reusable(self, digest: str, *, need_inputs: bool = True) -> sqlite3.Row | None:
+    def find_reusable(self, digest: str, *, need_inputs: bool = True) -> StepRun | None:
         """A succeeded execution with the signature ``digest`` whose inputs are unchanged and whose outputs still
         exist. Executions that recorded no outputs are never reused (there would be nothing to reuse), nor,
         with ``need_inputs``, those that recorded no input: a step whose inputs blase cannot see (a download, a
         clock, a folder it did not record) must run each time."""
         from blase_tui.store.hashing import fingerprint
 
-        for prev in self.db.query(
+        for row in self.db.query(
             f"SELECT * FROM step_runs WHERE signature = ? AND status = ? AND {NOT_REPRODUCTION} ORDER BY id DESC"
             " LIMIT 5", (digest, SUCCEEDED)
         ):
-            arts = self.db.query("SELECT hash FROM artifacts WHERE step_run_id = ?", (prev["id"],))
-            sets = self.db.query("SELECT role, name, path, fingerprint, hash FROM datasets WHERE step_run_id = ?",
-                                 (prev["id"],))
-            outputs = [s for s in sets if s["role"] == "output"]
+            prev = StepRun.from_row(row)
+            arts = self.db.query("SELECT hash FROM artifacts WHERE step_run_id = ?", (prev.id,))
+            sets = [Dataset.from_row(r) for r in self.db.query("SELECT * FROM datasets WHERE step_run_id = ?",
+                                                               (prev.id,))]
+            outputs = [s for s in sets if s.role == "output"]
             if not arts and not outputs:
                 continue
-            if need_inputs and not any(s["role"] == "input" for s in sets):
+            if need_inputs and not any(s.role == "input" for s in sets):
                 continue
             if not all(self.cas.has(a["hash"]) for a in arts):
                 continue
-            if self.code_changed(self.producer(prev)["id"]):
+            if self.code_changed(self.producer(prev).id):
                 continue
-            if all(s["path"] and self._unchanged(s, fingerprint) for s in sets):
+            if all(s.path and self._unchanged(s, fingerprint) for s in sets):
                 return prev
         return None
 
-    def _unchanged(self, dataset: sqlite3.Row, fingerprint: Any) -> bool:
+    def _unchanged(self, dataset: Dataset, fingerprint: Any) -> bool:
         """Whether a recorded dataset is on disk as it was: the same sizes and times, or, when those moved (a
         ``touch``, a copy, a file downloaded again), the same content hash."""
         from blase_tui.store import exclusions
         from blase_tui.store.filehash import dataset_hash
 
-        if exclusions.is_exclusion_set(dataset["path"]):
-            ref = (dataset["name"] if dataset["role"] == "input" else dataset["path"])[len(exclusions.DATASET):]
-            return exclusions.unchanged(self, ref, dataset["hash"])
-        path = self.root / dataset["path"]
-        if dataset["fingerprint"] == fingerprint(path):
+        path_text = dataset.path or ""
+        if exclusions.is_exclusion_set(path_text):
+            ref = (dataset.name if dataset.role == "input" else path_text)[len(exclusions.DATASET):]
+            return exclusions.unchanged(self, ref, dataset.hash)
+        path = self.root / path_text
+        if dataset.fingerprint == fingerprint(path):
             return True
-        return bool(dataset["hash"]) and path.exists() and dataset_hash(self, path) == dataset["hash"]
+        return bool(dataset.hash) and path.exists() and dataset_hash(self, path) == dataset.hash
 
-    def producer(self, step_run: sqlite3.Row) -> sqlite3.Row:
+    def producer(self, step_run: StepRun) -> StepRun:
         """The execution that computed what ``step_run`` holds: itself, or the one its reuse chain started at."""
         seen = set()
-        while step_run["skipped_from"] and step_run["id"] not in seen:
-            seen.add(step_run["id"])
-            earlier = self.step_run(step_run["skipped_from"])
+        while step_run.skipped_from and step_run.id not in seen:
+            seen.add(step_run.id)
+            earlier = self.step_run(step_run.skipped_from)
             if earlier is None:
                 break
             step_run = earlier
@@ -633,17 +647,18 @@ class RunStore:
             conn.execute(
                 "INSERT OR IGNORE INTO step_code (step_run_id, part, hash, imported) SELECT ?, part, hash, imported"
                 " FROM step_code WHERE step_run_id = ?", (step_run_id, source_step_run))
-        for d in self.db.query("SELECT * FROM datasets WHERE step_run_id = ?", (source_step_run,)):
-            self.add_dataset(run_id, step_run_id, role=d["role"], name=d["name"], path=d["path"], digest=d["hash"],
-                             fingerprint=d["fingerprint"], records=d["records"], size=d["bytes"])
+        for row in self.db.query("SELECT * FROM datasets WHERE step_run_id = ?", (source_step_run,)):
+            self.record_dataset(run_id, step_run_id, Dataset.from_row(row))
 
-    def previous_step_runs(self, step: str, before: int, *, status: str | None = None) -> list[sqlite3.Row]:
+    def previous_step_runs(self, step: str, before: int, *, status: str | None = None) -> list[StepRun]:
         """Earlier executions of ``step`` (ids below ``before``), newest first."""
         if status is None:
-            return self.db.query(f"SELECT * FROM step_runs WHERE step = ? AND id < ? AND {NOT_REPRODUCTION}"
+            rows = self.db.query(f"SELECT * FROM step_runs WHERE step = ? AND id < ? AND {NOT_REPRODUCTION}"
                                  " ORDER BY id DESC", (step, before))
-        return self.db.query(f"SELECT * FROM step_runs WHERE step = ? AND id < ? AND status = ? AND {NOT_REPRODUCTION}"
-                             " ORDER BY id DESC", (step, before, status))
+        else:
+            rows = self.db.query(f"SELECT * FROM step_runs WHERE step = ? AND id < ? AND status = ? AND"
+                                 f" {NOT_REPRODUCTION} ORDER BY id DESC", (step, before, status))
+        return [StepRun.from_row(r) for r in rows]
 
     def step_run_params(self, step_run_id: int) -> dict[str, Any]:
         """Every param one step execution recorded: its own and those its module calls recorded."""
@@ -656,20 +671,21 @@ class RunStore:
             "SELECT key, value FROM metrics WHERE step_run_id = ? ORDER BY rowid", (step_run_id,))
         return {r["key"]: r["value"] for r in rows if keys is None or r["key"] in keys}
 
-    def step_datasets(self, run_id: str, step_run_id: int, role: str | None = None) -> list[sqlite3.Row]:
+    def step_datasets(self, run_id: str, step_run_id: int, role: str | None = None) -> list[Dataset]:
+        """The datasets one execution (0: the run, outside any step) read and wrote, or those of ``role``."""
         rows = self.db.query("SELECT * FROM datasets WHERE run_id = ? AND step_run_id = ?", (run_id, step_run_id))
-        return [r for r in rows if role is None or r["role"] == role]
+        return [d for d in map(Dataset.from_row, rows) if role is None or d.role == role]
 
     def metric_keys(self, run_id: str) -> list[tuple[int, str]]:
         """``(step_run_id, key)`` of every metric of the run (0: logged outside any step)."""
         return [(int(r["step_run_id"]), r["key"]) for r in self.db.query(
             "SELECT DISTINCT step_run_id, key FROM metrics WHERE run_id = ? ORDER BY step_run_id, key", (run_id,))]
 
-    def metric_series(self, run_id: str, step_run_id: int, key: str) -> list[sqlite3.Row]:
-        """Every value of one metric of one execution, in logging order (``iteration``, ``value``, ``ts``)."""
-        return self.db.query(
+    def metric_series(self, run_id: str, step_run_id: int, key: str) -> list[MetricPoint]:
+        """Every value of one metric of one execution, in logging order."""
+        return [MetricPoint.from_row(r) for r in self.db.query(
             "SELECT iteration, value, ts FROM metrics WHERE run_id = ? AND step_run_id = ? AND key = ? ORDER BY rowid",
-            (run_id, step_run_id, key))
+            (run_id, step_run_id, key))]
 
     def artifact_hash(self, run_id: str, name: str) -> str | None:
         """The hash of artifact ``name`` of the run (of its latest step that has one)."""
@@ -681,21 +697,19 @@ class RunStore:
         return [r["step"] for r in self.db.query(
             "SELECT step FROM step_runs WHERE run_id = ? AND status = ?", (run_id, RUNNING))]
 
-    def running_step_runs(self, run_id: str | None = None) -> list[sqlite3.Row]:
+    def running_step_runs(self, run_id: str | None = None) -> list[StepRun]:
         """The step executions still running (of ``run_id``, else of every run), oldest first."""
         where, args = ("status = ? AND run_id = ?", (RUNNING, run_id)) if run_id else ("status = ?", (RUNNING,))
-        return self.db.query(f"SELECT id, run_id, step, folder, started, pid, pid_started, host FROM step_runs"
-                             f" WHERE {where} ORDER BY id", args)
+        return [StepRun.from_row(r) for r in self.db.query(f"SELECT * FROM step_runs WHERE {where} ORDER BY id", args)]
 
     def newest_running_run(self) -> str | None:
         rows = self.db.query("SELECT id FROM runs WHERE status = ? ORDER BY id DESC LIMIT 1", (RUNNING,))
         return rows[0]["id"] if rows else None
 
-    def step_run_of_process(self, pid: int, step: str) -> sqlite3.Row | None:
+    def step_run_of_process(self, pid: int, step: str) -> StepRun | None:
         """The newest execution of ``step`` that process ``pid`` began."""
-        rows = self.db.query(
-            "SELECT id, run_id, folder FROM step_runs WHERE pid = ? AND step = ? ORDER BY id DESC LIMIT 1", (pid, step))
-        return rows[0] if rows else None
+        rows = self.db.query("SELECT * FROM step_runs WHERE pid = ? AND step = ? ORDER BY id DESC LIMIT 1", (pid, step))
+        return StepRun.from_row(rows[0]) if rows else None
 
     def snapshot_code(self, run_id: str, files: list[tuple[str, Path]]) -> None:
         """Keep the project's code files with the run (run-level artifacts ``code/<path>``)."""
@@ -749,18 +763,24 @@ class RunStore:
         fingerprint: str | None = None, records: int | None = None, size: int | None = None,
     ) -> None:
         """Record a dataset the step read (``role="input"``) or wrote (``role="output"``)."""
-        if role not in ("input", "output"):
-            raise ValueError(f"dataset role must be 'input' or 'output', not {role!r}")
+        self.record_dataset(run_id, step_run_id, Dataset(role=role, name=name, path=path, hash=digest,
+                                                         fingerprint=fingerprint, records=records, bytes=size))
+
+    def record_dataset(self, run_id: str, step_run_id: int, dataset: Dataset) -> None:
+        """Record ``dataset`` (as another execution or a run.json has it) as one of ``step_run_id``'s."""
+        if dataset.role not in ("input", "output"):
+            raise ValueError(f"dataset role must be 'input' or 'output', not {dataset.role!r}")
         with self.db.write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO datasets (run_id, step_run_id, role, name, path, hash, fingerprint, records, bytes)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, step_run_id, role, name, path, digest, fingerprint, records, size),
+                (run_id, step_run_id, dataset.role, dataset.name, dataset.path, dataset.hash, dataset.fingerprint,
+                 dataset.records, dataset.bytes),
             )
 
     # ------------------------------------------------------------- description
-    def describe_run(self, run_id: str) -> dict[str, Any]:
-        """Everything about one run as plain data: what ``runs show --json`` prints and ``run.json`` holds."""
+    def describe_run(self, run_id: str) -> RunDescription:
+        """Everything about one run: what ``runs show --json`` prints and ``run.json`` holds (``to_json()``)."""
         run = self.get_run(run_id)
         if run is None:
             raise ConfigError(f"no run `{run_id}` in this project.")
@@ -783,7 +803,16 @@ class RunStore:
                     out[r["key"]] = r["value"]
             return out
 
-        step_rows = self.step_runs(run_id)
+        def params_of(step_run_id: int) -> dict[str, Any]:
+            return {p["key"]: from_json_value(p["value"]) for p in params if p["step_run_id"] == step_run_id}
+
+        def artifacts_of(step_run_id: int) -> tuple[Artifact, ...]:
+            return tuple(Artifact.from_row(a) for a in arts if a["step_run_id"] == step_run_id)
+
+        def datasets_of(step_run_id: int) -> tuple[Dataset, ...]:
+            return tuple(Dataset.from_row(d) for d in sets if d["step_run_id"] == step_run_id)
+
+        step_runs = self.step_runs(run_id)
         code: dict[int, dict[str, str]] = {}
         imported: dict[int, list[str]] = {}
         loaded: dict[int, dict[str, str]] = {}
@@ -795,70 +824,27 @@ class RunStore:
             code.setdefault(r["step_run_id"], {})[r["part"]] = r["hash"]
             if r["imported"] == CODE_IMPORTED:
                 imported.setdefault(r["step_run_id"], []).append(r["part"])
-        reused = [s["skipped_from"] for s in step_rows if s["skipped_from"]]
+        reused = [s.skipped_from for s in step_runs if s.skipped_from]
         reused_runs = {r["id"]: r["run_id"] for r in self.db.query(
             f"SELECT id, run_id FROM step_runs WHERE id IN ({','.join('?' * len(reused))})", reused)} if reused else {}
-        steps = []
-        for s in step_rows:
-            steps.append({
-                "id": s["id"],
-                "step": s["step"],
-                "folder": s["folder"],
-                "status": s["status"],
-                "started": s["started"],
-                "ended": s["ended"],
-                "exit_code": s["exit_code"],
-                "error": s["error"],
-                "pid": s["pid"],
-                "host": s["host"],
-                "peak_rss": s["peak_rss"],
-                "cpu_seconds": s["cpu_seconds"],
-                "skipped_from": s["skipped_from"],
-                "reused_from_run": reused_runs.get(s["skipped_from"]),
-                "signature": {
-                    "digest": s["signature"], "code_hash": s["code_hash"], "func_hash": s["func_hash"],
-                    "params_hash": s["params_hash"], "env_hash": s["env_hash"],
-                    "git_commit": s["git_commit"], "git_patch_hash": s["git_patch_hash"],
-                },
-                "code": code.get(s["id"], {}),
-                "code_imported": imported.get(s["id"], []),
-                "code_loaded": loaded.get(s["id"], {}),
-                "params": {p["key"]: from_json_value(p["value"]) for p in params if p["step_run_id"] == s["id"]},
-                "metrics": last_metrics(s["id"]),
-                "artifacts": [
-                    {"name": a["name"], "hash": a["hash"], "size": a["size"]} for a in arts if a["step_run_id"] == s["id"]
-                ],
-                "datasets": [
-                    {k: d[k] for k in ("role", "name", "path", "hash", "fingerprint", "records", "bytes")}
-                    for d in sets if d["step_run_id"] == s["id"]
-                ],
-            })
-        return {
-            "format": RUN_JSON_FORMAT,
-            "id": run["id"],
-            "name": run["name"],
-            "status": run["status"],
-            "explicit": bool(run["explicit"]),
-            "started": run["started"],
-            "ended": run["ended"],
-            "owner": {"pid": run["owner_pid"], "host": run["owner_host"], "started": run["owner_started"]},
-            "note": run["note"],
-            "git": {"commit": run["git_commit"], "dirty": None if run["git_dirty"] is None else bool(run["git_dirty"]),
-                    "patch_hash": run["git_patch_hash"]},
-            "env_hash": run["env_hash"],
-            "tags": tags,
-            "params": {p["key"]: from_json_value(p["value"]) for p in params if p["step_run_id"] == 0},
-            "metrics": last_metrics(0),
-            "artifacts": [{"name": a["name"], "hash": a["hash"], "size": a["size"]} for a in arts if a["step_run_id"] == 0],
-            "datasets": [
-                {k: d[k] for k in ("role", "name", "path", "hash", "fingerprint", "records", "bytes")}
-                for d in sets if d["step_run_id"] == 0
-            ],
-            "steps": steps,
-        }
+        steps = tuple(
+            StepDescription(
+                id=s.id, step=s.step, folder=s.folder, status=s.status, started=s.started, ended=s.ended,
+                exit_code=s.exit_code, error=s.error, pid=s.pid, host=s.host, peak_rss=s.peak_rss,
+                cpu_seconds=s.cpu_seconds, skipped_from=s.skipped_from, reused_from_run=reused_runs.get(s.skipped_from),
+                signature=s.signature, code_hash=s.code_hash, func_hash=s.func_hash, params_hash=s.params_hash,
+                env_hash=s.env_hash, git_commit=s.git_commit, git_patch_hash=s.git_patch_hash,
+                code=code.get(s.id, {}), code_imported=tuple(imported.get(s.id, ())), code_loaded=loaded.get(s.id, {}),
+                params=params_of(s.id), metrics=last_metrics(s.id), artifacts=artifacts_of(s.id),
+                datasets=datasets_of(s.id),
+            )
+            for s in step_runs
+        )
+        return RunDescription(run=run, tags=tags, params=params_of(0), metrics=last_metrics(0),
+                              artifacts=artifacts_of(0), datasets=datasets_of(0), steps=steps)
 
     def write_run_json(self, run_id: str) -> None:
-        write_json_atomic(self.run_dir(run_id) / "run.json", self.describe_run(run_id))
+        write_json_atomic(self.run_dir(run_id) / "run.json", self.describe_run(run_id).to_json())
 
 
 def _changed(conn: Any, run_id: str, *, deleted: bool = False) -> None:

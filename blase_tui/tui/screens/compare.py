@@ -155,10 +155,10 @@ class CompareScreen(BlaseScreen):
         step, _, metric = key.partition("/")
         curves = []
         for side, run_id in (("A", self.a), ("B", self.b)):
-            executions = [r for r in store.step_runs(run_id) if r["step"] == step]
-            rows = store.metric_series(run_id, executions[-1]["id"], metric) if executions else []
-            xs = [float(r["iteration"]) if r["iteration"] is not None else float(i) for i, r in enumerate(rows)]
-            curves.append((f"{side} {fmt_run_tail(run_id)}", xs, [float(r["value"]) for r in rows]))
+            executions = [r for r in store.step_runs(run_id) if r.step == step]
+            points = store.metric_series(run_id, executions[-1].id, metric) if executions else []
+            xs = [float(p.iteration) if p.iteration is not None else float(i) for i, p in enumerate(points)]
+            curves.append((f"{side} {fmt_run_tail(run_id)}", xs, [float(p.value) for p in points]))
         self.post_message(self.Curves(key, curves))
 
     def on_compare_screen_curves(self, message: Curves) -> None:

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from blase_tui.core.fmt import fmt_time, fmt_value
 from blase_tui.core.project import Project
+from blase_tui.store.records import ModelVersion, ModelVersionDetail
 from blase_tui.tui.screens.base import BlaseScreen
 
 
@@ -29,19 +30,19 @@ class ModelsScreen(BlaseScreen):
     ]
 
     class Loaded(Message):
-        def __init__(self, rows: list[dict[str, Any]]) -> None:
+        def __init__(self, rows: list[ModelVersion]) -> None:
             super().__init__()
             self.rows = rows
 
     class Card(Message):
-        def __init__(self, key: str, model: dict[str, Any]) -> None:
+        def __init__(self, key: str, model: ModelVersionDetail) -> None:
             super().__init__()
             self.key, self.model = key, model
 
     def __init__(self, project: Project) -> None:
         super().__init__()
         self.project = project
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[ModelVersion] = []
         self.shown: tuple[str, Any] | None = None  # the version whose card is shown, and the card
 
     def compose(self) -> ComposeResult:
@@ -76,13 +77,13 @@ class ModelsScreen(BlaseScreen):
         self.rows = message.rows  # by name, newest version first, as `blase models list`
         table.clear()
         for r in self.rows:
-            shown = {k: v for k, v in r["metrics"].items() if k not in ("epoch", "seconds")}
-            table.add_row(r["name"], str(r["version"]), Text(", ".join(r["aliases"]) or "-", style="bold green"
-                                                             if r["aliases"] else "dim"),
-                          r["framework"] or "-", fmt_time(r["created"]),
+            shown = {k: v for k, v in r.metrics.items() if k not in ("epoch", "seconds")}
+            table.add_row(r.name, str(r.version), Text(", ".join(r.aliases) or "-", style="bold green"
+                                                       if r.aliases else "dim"),
+                          r.framework or "-", fmt_time(r.created),
                           "  ".join(f"{k}={fmt_value(v)}" for k, v in list(shown.items())[:3]),
-                          key=f"{r['name']}:{r['version']}")
-        keys = [f"{r['name']}:{r['version']}" for r in self.rows]
+                          key=r.ref)
+        keys = [r.ref for r in self.rows]
         if current in keys:
             table.move_cursor(row=keys.index(current), animate=False)
         self.query_one("#models-status", Static).update(
@@ -110,11 +111,11 @@ class ModelsScreen(BlaseScreen):
         from blase_tui.render import render_card
 
         box = self.query_one("#model-card", Static)
-        card = message.model.get("card")
+        card = message.model.card
         self.shown = (message.key, card)
         width = max(30, self.query_one("#model-card-box").size.width - 2)
-        head = Text.assemble((message.key, "bold"), f"  run {message.model.get('run_id') or '-'}",
-                             (f"  @{', @'.join(message.model.get('aliases') or [])}" if message.model.get("aliases")
+        head = Text.assemble((message.key, "bold"), f"  run {message.model.run_id or '-'}",
+                             (f"  @{', @'.join(message.model.aliases)}" if message.model.aliases
                               else "", "green"))
         from rich.console import Group
 
@@ -152,12 +153,12 @@ class ModelsScreen(BlaseScreen):
         from blase_tui.tui.screens.run import RunScreen
 
         key = self.current()
-        row = next((r for r in self.rows if f"{r['name']}:{r['version']}" == key), None)
-        if row is None or not row.get("run_id") or self.project.store.get_run(row["run_id"]) is None:
+        row = next((r for r in self.rows if r.ref == key), None)
+        if row is None or not row.run_id or self.project.store.get_run(row.run_id) is None:
             self.notify("The run that saved this version is gone (deleted); the model itself stays.",
                         severity="warning")
             return
-        self.app.push_screen(RunScreen(self.project, row["run_id"]))
+        self.app.push_screen(RunScreen(self.project, row.run_id))
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -4,6 +4,7 @@ previews, and what each step read and wrote. A running run also gets live panes.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,6 +22,7 @@ from textual.widgets.option_list import Option
 from blase_tui.core.fmt import STATUS_STYLE, fmt_bytes, fmt_hash, fmt_seconds, fmt_time, fmt_value
 from blase_tui.core.project import Project
 from blase_tui.store.exclusions import dataset_label
+from blase_tui.store.records import RunDescription
 from blase_tui.tui.screens.base import BlaseScreen
 from blase_tui.tui.widgets.wrapped_log import WrappedLog
 
@@ -28,33 +30,32 @@ MAX_POINTS = 2000
 LOG_TAIL = 256 * 1024
 
 
-def render_timeline(desc: dict[str, Any], *, now: float, width: int = 30) -> Group:
+def render_timeline(desc: RunDescription, *, now: float, width: int = 30) -> Group:
     """Each step execution as a bar placed on the run's time span, with its status, duration and peak RSS."""
-    steps = desc["steps"]
-    start = min([s["started"] for s in steps if s["started"]] + [desc["started"] or now])
-    end = max([(s["ended"] or now) for s in steps if s["started"]] + [desc["ended"] or now])
+    steps = desc.steps
+    start = min([s.started for s in steps if s.started] + [desc.run.started or now])
+    end = max([(s.ended or now) for s in steps if s.started] + [desc.run.ended or now])
     span = max(end - start, 1e-6)
     t = Table(box=None, padding=(0, 1), header_style="bold")
     for col in ("step", "status", "", "started", "duration", "peak rss", "cpu"):
         t.add_column(col, no_wrap=True)
     for s in steps:
-        if not s["started"]:
+        if not s.started:
             continue
-        a = int((s["started"] - start) / span * width)
-        b = max(a + 1, int(((s["ended"] or now) - start) / span * width))
-        style = STATUS_STYLE.get(s["status"], "")
+        a = int((s.started - start) / span * width)
+        b = max(a + 1, int(((s.ended or now) - start) / span * width))
+        style = STATUS_STYLE.get(s.status, "")
         bar = Text(" " * a) + Text("█" * (b - a), style=style) + Text(" " * max(0, width - b))
-        reused = " (reused)" if s.get("skipped_from") else ""
-        t.add_row(s["step"], Text(s["status"] + reused, style=style), bar, fmt_time(s["started"])[11:],
-                  fmt_seconds(max(0.0, (s["ended"] or now) - s["started"])), fmt_bytes(s["peak_rss"]),
-                  f"{s['cpu_seconds']:.1f} s" if s["cpu_seconds"] is not None else "-")
+        reused = " (reused)" if s.skipped_from else ""
+        t.add_row(s.step, Text(s.status + reused, style=style), bar, fmt_time(s.started)[11:],
+                  fmt_seconds(max(0.0, (s.ended or now) - s.started)), fmt_bytes(s.peak_rss),
+                  f"{s.cpu_seconds:.1f} s" if s.cpu_seconds is not None else "-")
     if not steps:
         return Group(Text("no step executions in this run (made by Track?)", style="dim"))
-    errors = [Text(f"{s['step']}: {s['error'].strip().splitlines()[-1]}", style="red")
-              for s in steps if s.get("error")]
+    errors = [Text(f"{s.step}: {s.error.strip().splitlines()[-1]}", style="red") for s in steps if s.error]
     # a reused execution ran nothing: say whose outputs it refers to, as `blase runs show` does
-    reused_lines = [Text(f"{s['step']}: reused the outputs of run {s.get('reused_from_run') or '(gone)'}"
-                         " (nothing ran)", style="dim") for s in steps if s.get("skipped_from")]
+    reused_lines = [Text(f"{s.step}: reused the outputs of run {s.reused_from_run or '(gone)'} (nothing ran)",
+                         style="dim") for s in steps if s.skipped_from]
     return Group(t, *reused_lines, *errors)
 
 
@@ -66,17 +67,19 @@ def _section(title: str) -> Table:
                  title_style="bold magenta")
 
 
-def render_details(desc: dict[str, Any], width: int = 80) -> Group:
+LineageRow = tuple[str, str, list[str], str]  # direction ("fed by" or "fed"), the run's id, its steps, via what
+
+
+def render_details(desc: RunDescription, width: int = 80, lineage_rows: Sequence[LineageRow] = ()) -> Group:
     """Params and last metrics (run-level and per step), datasets read and written, the runs that fed this one
-    and those it fed, tags, git and environment; side by side from ``WIDE`` columns."""
+    and those it fed (``lineage_rows``), tags, git and environment; side by side from ``WIDE`` columns."""
     params = _section("params")
     for col in ("step", "param", "value"):
         params.add_column(col)
     metrics = _section("metrics (last value)")
     for col in ("step", "metric", "value"):
         metrics.add_column(col, justify="right" if col == "value" else "left")
-    for owner, p, m in [("(run)", desc["params"], desc["metrics"])] + [
-            (s["step"], s["params"], s["metrics"]) for s in desc["steps"]]:
+    for owner, p, m in [("(run)", desc.params, desc.metrics)] + [(s.step, s.params, s.metrics) for s in desc.steps]:
         for k, v in p.items():
             params.add_row(owner, k, fmt_value(v))
         for k, v in m.items():
@@ -84,17 +87,16 @@ def render_details(desc: dict[str, Any], width: int = 80) -> Group:
     data = _section("data read and written")
     for col in ("step", "role", "name", "records", "size", "hash"):
         data.add_column(col, no_wrap=col != "name")
-    for owner, sets in [("(run)", desc["datasets"])] + [(s["step"], s["datasets"]) for s in desc["steps"]]:
+    for owner, sets in [("(run)", desc.datasets)] + [(s.step, s.datasets) for s in desc.steps]:
         for d in sets:
-            data.add_row(owner, d["role"], dataset_label(d), str(d["records"] or "-"), fmt_bytes(d["bytes"]),
-                         fmt_hash(d["hash"]))
+            data.add_row(owner, d.role, dataset_label(d), str(d.records or "-"), fmt_bytes(d.bytes), fmt_hash(d.hash))
     lineage = None
-    if desc.get("lineage"):
+    if lineage_rows:
         lineage = _section("lineage (blase runs lineage)")
         for col in ("", "run", "steps", "via"):
             lineage.add_column(col, no_wrap=col != "via")
         grouped: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
-        for direction, run_id, steps, via in desc["lineage"]:  # one row per run, whatever linked it
+        for direction, run_id, steps, via in lineage_rows:  # one row per run, whatever linked it
             grouped.setdefault((direction, run_id), (steps, []))[1].append(via)
         for (direction, run_id), (steps, vias) in grouped.items():
             lineage.add_row(direction, run_id, " ".join(steps), ", ".join(vias))
@@ -102,15 +104,15 @@ def render_details(desc: dict[str, Any], width: int = 80) -> Group:
     meta.show_header = False
     meta.add_column(style="bold")
     meta.add_column()
-    git = desc["git"]
-    meta.add_row("id", desc["id"])
-    meta.add_row("name", desc["name"] or "-")
-    meta.add_row("git", f"{git['commit'] or '-'}{' (dirty)' if git['dirty'] else ''}")
-    meta.add_row("environment", fmt_hash(desc["env_hash"]))
-    for k, v in desc["tags"].items():
+    run = desc.run
+    meta.add_row("id", run.id)
+    meta.add_row("name", run.name or "-")
+    meta.add_row("git", f"{run.git_commit or '-'}{' (dirty)' if run.git_dirty else ''}")
+    meta.add_row("environment", fmt_hash(run.env_hash))
+    for k, v in desc.tags.items():
         meta.add_row(f"tag {k}", str(v))
-    if desc.get("note"):
-        meta.add_row("note", desc["note"])
+    if run.note:
+        meta.add_row("note", run.note)
 
     shown_params = params if params.row_count else Text("no params", style="dim")
     shown_metrics = metrics if metrics.row_count else Text("no metrics", style="dim")
@@ -163,9 +165,9 @@ class RunScreen(BlaseScreen):
     ]
 
     class Loaded(Message):
-        def __init__(self, desc: dict[str, Any], metrics: list[tuple[int, str, str]]) -> None:
+        def __init__(self, desc: RunDescription, lineage: list[LineageRow], metrics: list[tuple[int, str, str]]) -> None:
             super().__init__()
-            self.desc, self.metrics = desc, metrics
+            self.desc, self.lineage, self.metrics = desc, lineage, metrics
 
     class Monitored(Message):
         def __init__(self, renderable: Any) -> None:
@@ -186,7 +188,8 @@ class RunScreen(BlaseScreen):
         super().__init__()
         self.project = project
         self.run_id = run_id
-        self.desc: dict[str, Any] | None = None
+        self.desc: RunDescription | None = None
+        self.lineage: list[LineageRow] = []  # the runs that fed this one and those it fed, one link each
         self._live_for: int | None = None
 
     def compose(self) -> ComposeResult:
@@ -226,34 +229,34 @@ class RunScreen(BlaseScreen):
         self.query_one("#overview-scroll").focus()
 
     def _poll_running(self) -> None:
-        if self.desc is not None and self.desc["status"] == "running":
+        if self.desc is not None and self.desc.run.status == "running":
             self.load()
 
     @work(thread=True, exclusive=True, group="run-load", exit_on_error=False)
     def load(self) -> None:
         store = self.project.store
         desc = store.describe_run(self.run_id)
-        names = {s["id"]: s["step"] for s in desc["steps"]}
+        names = {s.id: s.step for s in desc.steps}
         metrics = [(sid, names.get(sid, "run"), key) for sid, key in store.metric_keys(self.run_id)]
         from blase_tui.store.lineage import lineage
 
         up, down = lineage(store, self.run_id, depth=1), lineage(store, self.run_id, down=True, depth=1)
-        desc["lineage"] = [("fed by", link.source, up.runs[link.source]["steps"], link.via) for link in up.links] + [
+        links: list[LineageRow] = [("fed by", link.source, up.runs[link.source]["steps"], link.via) for link in up.links] + [
             ("fed", link.target, down.runs[link.target]["steps"], link.via) for link in down.links]
-        self.post_message(self.Loaded(desc, metrics))
+        self.post_message(self.Loaded(desc, links, metrics))
         self._load_monitor(desc, metrics)
 
-    def _load_monitor(self, desc: dict[str, Any], metrics: list[tuple[int, str, str]]) -> None:
+    def _load_monitor(self, desc: RunDescription, metrics: list[tuple[int, str, str]]) -> None:
         """The newest step of the run that kept drift windows (``monitor/``), rendered for the monitor tab."""
         from blase_tui.tui.widgets.monitor_view import render_monitor
 
         store = self.project.store
-        for step in reversed(desc["steps"]):
-            folder = store.run_dir(self.run_id) / step["folder"] / "artifacts" / "monitor"
+        for step in reversed(desc.steps):
+            folder = store.run_dir(self.run_id) / step.folder / "artifacts" / "monitor"
             if folder.is_dir():
-                series = {key.removeprefix("performance/"): [float(r["value"]) for r in store.metric_series(
-                    self.run_id, sid, key) if r["value"] is not None]
-                    for sid, _, key in metrics if sid == step["id"] and key.startswith("performance/")}
+                series = {key.removeprefix("performance/"): [float(p.value) for p in store.metric_series(
+                    self.run_id, sid, key) if p.value is not None]
+                    for sid, _, key in metrics if sid == step.id and key.startswith("performance/")}
                 width = max(60, self.size.width - 4)
                 self.post_message(self.Monitored(render_monitor(folder, series, width=width)))
                 return
@@ -274,7 +277,8 @@ class RunScreen(BlaseScreen):
         # the bar shares the line with six columns (about 80 cells); it gets what is left, 10 cells to half the width
         bar = max(10, min(self.size.width // 2, self.size.width - 84))
         self.query_one("#timeline", Static).update(render_timeline(self.desc, now=now, width=bar))
-        self.query_one("#details", Static).update(render_details(self.desc, width=max(20, self.size.width - 4)))
+        self.query_one("#details", Static).update(render_details(self.desc, width=max(20, self.size.width - 4),
+                                                                 lineage_rows=self.lineage))
 
     def on_resize(self) -> None:
         if self.desc is not None:
@@ -284,16 +288,17 @@ class RunScreen(BlaseScreen):
         first = self.desc is None
         old = self.desc
         self.desc = desc = message.desc
+        self.lineage = message.lineage
         now = getattr(self.app, "now", time.time)()
-        status = desc["status"]
+        status = desc.run.status
         self.query_one("#run-title", Static).update(
             Text.assemble(f"blase · {self.project.name} · run {self.run_id} ", (status, STATUS_STYLE.get(status, "")),
-                          f" · {desc['name']}" if desc["name"] else "")
+                          f" · {desc.run.name}" if desc.run.name else "")
         )
         self._draw_overview(now)
         metric_list = self.query_one("#metric-list", OptionList)
-        last = {s["id"]: s["metrics"] for s in desc["steps"]}
-        last[0] = desc["metrics"]
+        last = {s.id: s.metrics for s in desc.steps}
+        last[0] = desc.metrics
         # one line per metric, never wrapped: the value first (right-aligned, so a narrow list cuts the name, never
         # the value), then the step's name only when the run has several steps' metrics
         several = len({sid for sid, _, _ in message.metrics}) > 1
@@ -309,28 +314,28 @@ class RunScreen(BlaseScreen):
             if message.metrics:
                 metric_list.highlighted = highlighted if highlighted is not None else 0
         steps_list = self.query_one("#log-steps", OptionList)
-        statuses = [(s["id"], s["status"]) for s in desc["steps"]]
-        if first or (old and [(s["id"], s["status"]) for s in old["steps"]] != statuses):
+        statuses = [(s.id, s.status) for s in desc.steps]
+        if first or (old and [(s.id, s.status) for s in old.steps] != statuses):
             highlighted = steps_list.highlighted
             steps_list.clear_options()
-            steps_list.add_options([Option(f"{s['step']} · {s['status']}", id=str(s["id"])) for s in desc["steps"]])
-            if desc["steps"]:
+            steps_list.add_options([Option(f"{s.step} · {s.status}", id=str(s.id)) for s in desc.steps])
+            if desc.steps:
                 steps_list.highlighted = highlighted if highlighted is not None else self._first_log(desc)
-        if first or (old and old["status"] != desc["status"]):
+        if first or (old and old.run.status != desc.run.status):
             self._mount_tree()
         self._sync_live()
 
-    def _first_log(self, desc: dict[str, Any]) -> int:
+    def _first_log(self, desc: RunDescription) -> int:
         """The step whose log the Logs tab opens on: the last one that failed or was interrupted, else the last
         one whose log has something in it (a step that wrote nothing opened on "(empty log)"), else the last."""
-        steps = desc["steps"]
+        steps = desc.steps
         for i in range(len(steps) - 1, -1, -1):
-            if steps[i]["status"] in ("failed", "interrupted"):
+            if steps[i].status in ("failed", "interrupted"):
                 return i
-        folder = self.project.store.run_dir(desc["id"])
+        folder = self.project.store.run_dir(desc.run.id)
         for i in range(len(steps) - 1, -1, -1):
             try:
-                if (folder / steps[i]["folder"] / "log.txt").stat().st_size:
+                if (folder / steps[i].folder / "log.txt").stat().st_size:
                     return i
             except OSError:
                 continue
@@ -345,12 +350,12 @@ class RunScreen(BlaseScreen):
 
     @work(thread=True, exclusive=True, group="series", exit_on_error=False)
     def load_series(self, step_run_id: int, key: str, label: str) -> None:
-        rows = self.project.store.metric_series(self.run_id, step_run_id, key)
-        stride = max(1, len(rows) // MAX_POINTS)
+        points = self.project.store.metric_series(self.run_id, step_run_id, key)
+        stride = max(1, len(points) // MAX_POINTS)
         xs, ys = [], []
-        for i, r in enumerate(rows[::stride]):
-            xs.append(float(r["iteration"]) if r["iteration"] is not None else float(i * stride))
-            ys.append(float(r["value"]) if r["value"] is not None else float("nan"))
+        for i, p in enumerate(points[::stride]):
+            xs.append(float(p.iteration) if p.iteration is not None else float(i * stride))
+            ys.append(float(p.value) if p.value is not None else float("nan"))
         self.post_message(self.Series(label, xs, ys))
 
     def on_run_screen_series(self, message: Series) -> None:
@@ -369,8 +374,8 @@ class RunScreen(BlaseScreen):
     @work(thread=True, exclusive=True, group="log", exit_on_error=False)
     def load_log(self, step_run_id: int) -> None:
         assert self.desc is not None
-        step = next(s for s in self.desc["steps"] if s["id"] == step_run_id)
-        path = self.project.store.run_dir(self.run_id) / step["folder"] / "log.txt"
+        step = next(s for s in self.desc.steps if s.id == step_run_id)
+        path = self.project.store.run_dir(self.run_id) / step.folder / "log.txt"
         try:
             with open(path, "rb") as fh:
                 fh.seek(0, 2)
@@ -381,7 +386,7 @@ class RunScreen(BlaseScreen):
                 text = f"… (last {LOG_TAIL // 1024} KiB of {fmt_bytes(size)})\n" + text.split("\n", 1)[-1]
         except FileNotFoundError:
             text = f"(no log.txt in {path.parent})"
-        self.post_message(self.LogText(step["step"], text))
+        self.post_message(self.LogText(step.step, text))
 
     def on_run_screen_log_text(self, message: LogText) -> None:
         log = self.query_one("#run-log", WrappedLog)
@@ -444,26 +449,26 @@ class RunScreen(BlaseScreen):
 
         assert self.desc is not None
         tabs = self.query_one(TabbedContent)
-        running = [s for s in self.desc["steps"] if s["status"] == "running"]
+        running = [s for s in self.desc.steps if s.status == "running"]
         if self._live_for is None and not running:
             tabs.hide_tab("live")  # a finished run has nothing live; the tab comes back if a step starts
             return
         tabs.show_tab("live")
-        if not running or running[-1]["id"] == self._live_for:
+        if not running or running[-1].id == self._live_for:
             return
         step = running[-1]
-        self._live_for = step["id"]
+        self._live_for = step.id
         pane = self.query_one("#live", TabPane)
         for child in list(pane.children):
             child.remove()
-        events = self.project.store.run_dir(self.run_id) / step["folder"] / "events.jsonl"
-        sid = step["id"]
+        events = self.project.store.run_dir(self.run_id) / step.folder / "events.jsonl"
+        sid = step.id
 
         def finished() -> bool:
-            row = self.project.store.step_run(sid)
-            return row is None or row["status"] != "running"
+            row = self.project.store.step_run(sid) if sid is not None else None
+            return row is None or row.status != "running"
 
-        pane.mount(StepPanes(lambda: events, finished, title=f"{step['step']} (pid {step['pid']})",
+        pane.mount(StepPanes(lambda: events, finished, title=f"{step.step} (pid {step.pid})",
                              budget=self.project.config.memory_budget))
         self.query_one(TabbedContent).active = "live"
 

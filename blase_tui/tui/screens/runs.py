@@ -235,15 +235,15 @@ class RunsScreen(BlaseScreen):
         run_id = self.query_one(RunsTable).current_id
         if run_id is None:
             return
-        row = self.project.store.get_run(run_id)
-        tags = self.project.store.describe_run(run_id).get("tags", {})
+        desc = self.project.store.describe_run(run_id)
+        row, tags = desc.run, desc.tags
 
         def saved(changes: dict[str, Any] | None) -> None:
             if changes and (changes["name"] is not None or changes["note"] is not None or changes["tags"]
                             or changes["untag"]):
                 self._save_edit(run_id, changes)
 
-        self.app.push_screen(EditRunScreen(run_id, name=row["name"] or "", note=row["note"] or "",
+        self.app.push_screen(EditRunScreen(run_id, name=row.name or "", note=row.note or "",
                                            tags={str(k): str(v) for k, v in tags.items()}), saved)
 
     @work(thread=True, group="runs-edit", exit_on_error=False)
@@ -296,11 +296,11 @@ class RunsScreen(BlaseScreen):
         if row is None or row["status"] != "running":
             self.notify("This run has no running step; x stops a running one.", severity="warning")
             return
-        running = [r for r in self.project.store.running_step_runs(run_id)]
+        running = self.project.store.running_step_runs(run_id)
         if not running:
             self.notify(f"Run {run_id} has no running step (it is open, between steps).", severity="warning")
             return
-        names = ", ".join(f"{r['step']} (pid {r['pid']})" for r in running)
+        names = ", ".join(f"{r.step} (pid {r.pid})" for r in running)
 
         def answer(yes: bool | None) -> None:
             if yes:

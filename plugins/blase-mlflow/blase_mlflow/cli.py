@@ -62,10 +62,13 @@ def import_command(
     tracking_uri: Annotated[str | None, typer.Option(help=URI_HELP)] = None,
     experiment: Annotated[str, typer.Option(help="The MLflow experiment whose runs to import.")] = "Default",
     no_artifacts: Annotated[bool, typer.Option("--no-artifacts", help="Leave the artifacts in MLflow.")] = False,
+    trust: Annotated[bool, typer.Option("--trust", help="Register models whose file runs code when loaded (a"
+                                                        " pickle) too: only for an MLflow store you trust.")] = False,
 ) -> None:
-    """MLflow runs as blase runs (params, metric histories, tags, name, status, times, artifacts); runs imported
-    before are skipped."""
-    from blase_mlflow.importer import import_runs
+    """MLflow runs as blase runs (params, metric histories, tags, name, status, times, artifacts), and the
+    registered model versions of those runs as versions of blase's registry, with their aliases; what was
+    imported before is skipped."""
+    from blase_mlflow.importer import import_models, import_runs
     from blase_tui.cli import common
 
     project = _project()
@@ -73,5 +76,19 @@ def import_command(
                         with_artifacts=not no_artifacts)
     for item in found:
         common.console.print(f"MLflow run {item.mlflow_run_id} -> {item.run_id} ({item.action})", markup=False)
-    new = sum(item.action == "imported" for item in found)
-    common.console.print(f"{new} imported, {len(found) - new} already here.", markup=False)
+        if item.left_out:
+            more = f" and {len(item.left_out) - 3} more" if len(item.left_out) > 3 else ""
+            common.console.print(f"  left out {len(item.left_out)} artifact(s), symbolic links or names that cannot"
+                                 f" be a file's: {', '.join(item.left_out[:3])}{more}", markup=False)
+    runs = [item for item in found if "(a step of " not in item.action]  # a step comes with its run: not counted
+    new = sum(item.action == "imported" for item in runs)
+    common.console.print(f"{new} imported, {len(runs) - new} already here.", markup=False)
+    # registered models of those runs (not of runs exported from here: those versions are this project's)
+    brought = {item.mlflow_run_id: item.run_id for item in found
+               if item.run_id is not None and item.action.startswith(("imported", "already imported"))}
+    for model in import_models(project.store, tracking_uri=_uri(project, tracking_uri), runs=brought,  # type: ignore[attr-defined]
+                               trust=trust):
+        said = f" as {model.blase}" if model.blase else ""
+        aliases = f", aliases {', '.join(model.aliases)}" if model.aliases else ""
+        common.console.print(f"MLflow model {model.mlflow_name} version {model.mlflow_version}{said} ({model.action}"
+                             f"{aliases})", markup=False)

@@ -14,15 +14,12 @@ import numpy as np
 class BlaseModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         from blase_tui.models import LoadedModel
-        from blase_tui.modules.evaluate import load_adapter_for
+        from blase_tui.models.frameworks import open_model
 
         info = json.loads(Path(context.artifacts["info"]).read_text())
         path = Path(context.artifacts["model"])
-        adapter = load_adapter_for(path, info["framework"], path.name)
-        card = info.get("card") or {}
-        adapter.classification = card.get("task", "classification") == "classification"
-        self.model = LoadedModel({"name": info["name"], "version": info["version"], "framework": info["framework"],
-                                  "card": card, "aliases": []}, adapter)
+        adapter = open_model(path, info["framework"], path.name)
+        self.model = LoadedModel(info["name"], info["version"], info["framework"], info.get("card") or {}, adapter)
 
     def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201 (MLflow reads type hints as a signature)
         if self.model.framework != "sklearn":

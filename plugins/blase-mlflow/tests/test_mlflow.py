@@ -79,6 +79,12 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return root, uri
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def _blase_runs(root: Path) -> list[dict]:
     return json.loads(blase("runs", "list", "--json", "--limit", "0", cwd=root).stdout)
 
@@ -123,6 +129,61 @@ def test_the_model_loads_with_pyfunc_and_predicts_as_blase(exported: tuple[Path,
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"same": True, "n": 50}
     version = MlflowClient(uri).get_model_version("tree", "1")
     assert version.tags["blase.version"] == "1" and version.tags["blase.framework"] == "sklearn"
+
+
+NATIVE = """
+import json, sys
+import numpy as np, mlflow
+try:
+    import blase_tui.models  # noqa: F401
+    print(json.dumps({"blase": True}))
+    sys.exit(0)
+except ImportError:
+    pass
+mlflow.set_tracking_uri(sys.argv[1])
+experiments = [e.experiment_id for e in mlflow.MlflowClient().search_experiments()]
+found = mlflow.search_logged_models(experiment_ids=experiments, filter_string="name = 'tree-v1-sklearn'",
+                                    output_format="list")
+model = mlflow.sklearn.load_model(found[0].model_uri)
+x = np.random.default_rng(3).normal(size=(50, 4)).astype(np.float32)
+print(json.dumps({"blase": False, "labels": np.asarray(model.predict(x)).tolist()}))
+"""
+
+
+def test_the_export_runs_where_blase_is_not(exported: tuple[Path, str], tmp_path: Path) -> None:
+    """The blase flavour lists the framework it needs and has a signature; the native scikit-learn flavour
+    logged beside it loads in an environment with MLflow and scikit-learn but no blase, answering as blase."""
+    import sysconfig
+
+    import numpy as np
+
+    root, uri = exported
+    client = MlflowClient(uri)
+    version = client.get_model_version("tree", "1")
+    mlflow.set_tracking_uri(uri)  # a registered version's source is a logged model (models:/m-...) of this store
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=version.source, dst_path=str(tmp_path / "dl")))
+    requirements = (local / "requirements.txt").read_text()
+    assert "scikit-learn==" in requirements and "numpy==" in requirements
+    assert mlflow.models.Model.load(str(local)).signature is not None
+    venv = tmp_path / "no-blase"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    theirs = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    # the third-party packages of this environment, without the editable install that makes blase importable
+    Path(theirs, "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([str(python), "-c", NATIVE, uri], cwd=tmp_path, capture_output=True, text=True, env=env,
+                          timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert answer["blase"] is False, "blase was importable: the check proves nothing"
+    x = np.random.default_rng(3).normal(size=(50, 4)).astype(np.float32)
+    ours = subprocess.run([sys.executable, "-c", "import json, sys, numpy as np; from blase_tui import models;"
+                           " x = np.random.default_rng(3).normal(size=(50, 4)).astype(np.float32);"
+                           " print(json.dumps(models.load('tree:1').predict(x).tolist()))"],
+                          cwd=root, capture_output=True, text=True, check=True, timeout=120)
+    assert answer["labels"] == json.loads(ours.stdout) and len(x) == 50
 
 
 def test_a_second_export_changes_nothing(exported: tuple[Path, str]) -> None:
@@ -236,7 +297,7 @@ def test_a_seed_003_experiment_is_imported_and_found(tmp_path: Path) -> None:
 
     store = Project.discover(root).store
     series = store.metric_series(found[0]["id"], 0, "loss")
-    assert [(r["iteration"], r["value"]) for r in series] == [(e, 1.0 / (e + 1) + 0.01) for e in range(5)]
+    assert [(p.iteration, p.value) for p in series] == [(e, 1.0 / (e + 1) + 0.01) for e in range(5)]
     missing = blase("mlflow", "import", "--experiment", "nope", cwd=root, check=False)
     assert missing.returncode == 1 and "has no experiment 'nope'" in missing.stderr
     nothing = blase("mlflow", "export", cwd=root, check=False)
@@ -244,6 +305,63 @@ def test_a_seed_003_experiment_is_imported_and_found(tmp_path: Path) -> None:
     (root / "blase.toml").write_text('[project]\nname = "proj"\n')
     nowhere = blase("mlflow", "export", "--all", cwd=root, check=False)
     assert nowhere.returncode == 1 and "give --tracking-uri" in nowhere.stderr
+
+
+def test_registered_models_and_aliases_come_across_and_serve(tmp_path: Path) -> None:
+    """An MLflow registered model with an alias, imported with its run: `blase serve NAME@ALIAS` serves it,
+    answering as the estimator does; an unknown name says so."""
+    uri = f"sqlite:///{tmp_path / 'theirs.db'}"
+    script = (
+        "import mlflow, numpy as np, pandas as pd\n"
+        "from mlflow.models import infer_signature\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        f"mlflow.set_tracking_uri({uri!r})\n"
+        "mlflow.set_experiment('gnostic')\n"
+        "x = pd.DataFrame(np.random.default_rng(0).normal(size=(80, 3)), columns=['a', 'b', 'c'])\n"
+        "clf = LogisticRegression().fit(x, np.where(x.a + x.b > 0, 'malignant', 'benign'))\n"
+        "with mlflow.start_run(run_name='fit'):\n"
+        "    info = mlflow.sklearn.log_model(clf, name='model', signature=infer_signature(x, clf.predict(x)),"
+        " pip_requirements=['scikit-learn'], registered_model_name='Production_Gnostic_Classifier',"
+        " serialization_format='cloudpickle')\n"
+        "mlflow.MlflowClient().set_registered_model_alias('Production_Gnostic_Classifier', 'champion', 1)\n"
+        "print(clf.predict(pd.DataFrame([[2, 2, 0], [-2, -2, 0]], columns=['a', 'b', 'c'])).tolist())\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "'malignant', 'benign'" in proc.stdout
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "blase.toml").write_text('[project]\nname = "proj"\n')
+    careful = blase("mlflow", "import", "--experiment", "gnostic", "--tracking-uri", uri, cwd=root)
+    assert "left out: model.pkl is a pickle" in careful.stdout and "--trust" in careful.stdout, careful.stdout
+    first = blase("mlflow", "import", "--experiment", "gnostic", "--tracking-uri", uri, "--trust", cwd=root)
+    assert "MLflow model Production_Gnostic_Classifier version 1 as Production_Gnostic_Classifier v1" \
+        " (registered, aliases champion)" in first.stdout, first.stdout
+    again = blase("mlflow", "import", "--experiment", "gnostic", "--tracking-uri", uri, "--trust", cwd=root)
+    assert "(already here" in again.stdout and "registered" not in again.stdout.split("already here.")[-1]
+    shown = json.loads(blase("models", "show", "Production_Gnostic_Classifier@champion", "--json", cwd=root).stdout)
+    assert shown["card"]["feature_names"] == ["a", "b", "c"] and shown["framework"] == "sklearn"
+    unknown = blase("serve", "Nope@champion", cwd=root, check=False)
+    assert unknown.returncode == 2 and "no model 'Nope'" in unknown.stderr
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "blase_tui", "serve", "Production_Gnostic_Classifier@champion",
+                               "--port", str(port), "--no-log"], cwd=root, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        body = json.dumps({"dataframe_split": {"columns": ["a", "b", "c"], "data": [[2, 2, 0], [-2, -2, 0]]}})
+        answer = None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and server.poll() is None and answer is None:
+            try:
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body.encode(),
+                                             headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    answer = json.loads(resp.read())
+            except OSError:
+                time.sleep(0.2)
+        assert answer == {"predictions": ["malignant", "benign"]}, server.stderr.read() if server.poll() else answer
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
 
 
 def test_mirror_exports_each_run_as_it_closes_and_a_dead_server_never_fails_the_step(tmp_path: Path) -> None:
