@@ -194,6 +194,9 @@ def test_the_same_rows_get_the_same_answers_from_serve_and_models_load(home: Pat
     card = shown["card"]
     assert card["feature_names"] == ["a", "b", "c"] and card["classes"] == [0, 1]
     assert card["imported_from"] == "models/hgb.joblib" and "training_run" not in card
+    said = run_blase("models", "show", "gaps", cwd=home, check=True).stdout
+    assert said.splitlines()[0].endswith("sklearn  imported from models/hgb.joblib"), said
+    assert "input columns a, b, c" in said and "classes 0, 1" in said and "None" not in said
     loaded = subprocess.run([sys.executable, "-c", LOAD, "gaps"], cwd=home, env=_env(), capture_output=True,
                             text=True, check=True)
     local = json.loads(loaded.stdout)

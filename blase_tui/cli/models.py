@@ -48,8 +48,11 @@ def show_command(
         return
     c = common.console
     card = row.card or {}
-    made = (f"imported from {card['imported_from']}" if card.get("imported_from")
-            else f"trained in run {row.run_id}" + (" (deleted since)" if row.run_deleted else ""))
+    if card.get("imported_from"):
+        made = f"imported from {card['imported_from']}"
+    else:  # a card that names no training run: a file trained outside any run, registered by this one
+        verb = "registered in" if "training_run" in card and not card["training_run"] else "trained in"
+        made = f"{verb} run {row.run_id}" + (" (deleted since)" if row.run_deleted else "")
     c.print(f"{row.name} v{row.version}  {row.framework}  {made}"
             + (f"  aliases: {', '.join(row.aliases)}" if row.aliases else ""), markup=False)
     c.print(f"  file {row.file_name} ({fmt_hash(row.file_hash)}), stored at {row.path}", markup=False)

@@ -63,12 +63,14 @@ def save(obj: Any, framework: Framework, folder: Path, stem: str) -> Path:
 
 def log(tracker: Any, model: Any, name: str, *, framework: str | None = None, input_example: Any = None,
         metrics: dict[str, Any] | None = None, task: str = "classification", trusted: bool = True,
-        imported: bool = False) -> str:
+        imported: bool = False, known: dict[str, Any] | None = None) -> str:
     """Register ``model`` (a framework's object, or the path of a saved model file) as the next version of
     ``name`` in ``tracker``'s run, with its card; returns ``"name vN"``. A file is opened to read its card
     (classes, columns, input) — ``trusted``: even where opening it runs code from the file (a pickle); else
     only a safe format (skops, torch weights, ``.keras`` in safe mode) is read, and a pickle is refused.
-    ``imported``: a file made elsewhere (``blase models import``): an input of the run, which did not train it."""
+    ``imported``: a file made elsewhere (``blase models import``): an input of the run, which did not train it.
+    ``known``: a card the file came with (``Train.save_model``'s ``<file>.card.json``): it wins over what is read
+    from the model."""
     if tracker is None:
         raise BlaseError("log_model needs a run: call it inside a step, or open one with Track().start_run().")
     where = {} if imported else {"run_id": tracker.run_id, "step_run_id": tracker.step_run_id}
@@ -87,7 +89,7 @@ def log(tracker: Any, model: Any, name: str, *, framework: str | None = None, in
             record_output = False
         extra = {"imported_from": str(path), "imported_in": tracker.run_id} if imported else None
         card = card_mod.build(obj, fw.name, task=task, input_example=input_example, metrics=metrics, where=where,
-                              extra=extra)
+                              extra={**(extra or {}), **(known or {})})
         card_path = Path(tmp) / f"{path.name}.card.json"
         card_path.write_text(json.dumps(card, indent=1, default=str))
         saved = register(tracker, name, path, card_path, framework=fw.name, metrics=card["metrics"],

@@ -198,7 +198,8 @@ def _from_file(path: Path, framework: str | None, trusted: bool = True) -> Chose
     sidecar = json.loads(card_file.read_text()) if card_file.is_file() else None
     if recording.active():
         saved = recording.log_model(path, path.stem, framework=fw.name, imported=sidecar is None, trusted=trusted,
-                                    task=(sidecar or {}).get("task", "classification"))
+                                    task=(sidecar or {}).get("task", "classification"), known=sidecar,
+                                    metrics=(sidecar or {}).get("metrics"))
         name, _, version = saved.partition(" v")
         return _chosen(recording.model_version(f"{name}:{version}"),
                        f"the file {path}, not in the registry until now: registered as {saved}")

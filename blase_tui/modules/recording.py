@@ -428,13 +428,13 @@ def register_model(name: str, path: Path, card_path: Path, *, framework: str, me
 
 def log_model(model: Any, name: str, *, framework: str | None = None, input_example: Any = None,
               metrics: dict[str, Any] | None = None, task: str = "classification", imported: bool = False,
-              trusted: bool = True) -> str:
+              trusted: bool = True, known: dict[str, Any] | None = None) -> str:
     """Register ``model`` (an object, or a saved model file) as the next version of ``name`` in the current run,
     with its card (``blase_tui.models.registry.log``); returns ``"name vN"``."""
     from blase_tui.models import registry
 
     return registry.log(_tracker(), model, name, framework=framework, input_example=input_example,
-                        metrics=metrics, task=task, imported=imported, trusted=trusted)
+                        metrics=metrics, task=task, imported=imported, trusted=trusted, known=known)
 
 
 def model_version(ref: str) -> ModelVersionDetail:
