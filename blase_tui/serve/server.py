@@ -64,8 +64,9 @@ def serve(folder: Path, *, host: str = "127.0.0.1", port: int = 5000, workers: i
     served = ServedModel(folder, device=device, trust=trust, shown_as=shown_as)
     if log_dir is not None and str(log_dir) == "default":
         log_dir = default_log_dir(served.folder, served.name)
-    print(f"blase: serving {served.label} ({served.framework}, trained in run {served.training_run or '-'}), from"
-          f" {said}, at http://{host}:{port}/invocations", file=out)
+    made = f"trained in run {served.training_run}" if served.training_run else "no training run recorded"
+    print(f"blase: serving {served.label} ({served.framework}, {made}), from {said}, at"
+          f" http://{host}:{port}/invocations", file=out)
     print(f"blase: predictions logged to {log_dir}" if log_dir else "blase: prediction log off (--no-log)", file=out)
     if served.trusted_because is not None:
         because = "--trust says so" if served.trusted_because == "--trust" else f"it is {served.trusted_because}"
