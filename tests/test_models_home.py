@@ -236,6 +236,23 @@ def test_an_untrusted_pickle_is_never_opened_by_import(home: Path, tmp_path: Pat
     assert not marker.exists(), "the pickle ran"
     missing = run_blase("models", "import", "models/nope.joblib", "--name", "x", cwd=home)
     assert missing.returncode == 2 and "models/nope.joblib: no such file" in missing.stderr
+    # a damaged file, a file of no known kind, a missing one, a bad method: one line each, exit 2, no run left
+    (home / "models" / "cut.joblib").write_bytes((home / "models" / "lr.joblib").read_bytes()[:200])
+    (home / "notes.txt").write_text("not a model")
+    before = run_blase("runs", "list", "--json", cwd=home, check=True).stdout.count('"failed"')
+    for args, words in ((("deploy", "models/cut.joblib", "deployments/cut", "--trust"),
+                         "models/cut.joblib is not a sklearn model blase can read"),
+                        (("models", "import", "notes.txt", "--name", "n"), "cannot tell which framework saved notes.txt"),
+                        (("deploy", "models/gone.joblib", "deployments/gone"), "no such file, and not a model name"),
+                        (("deploy", "models/lr.joblib", "deployments/k", "--method", "k8s", "--trust"),
+                         "--method must be one of folder, docker, venv")):
+        proc = run_blase(*args, cwd=home)
+        assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)
+    refused = run_blase("deploy", "models/evil.pkl", "deployments/evil", cwd=home)
+    assert refused.returncode == 2 and "--trust" in refused.stderr and not marker.exists()
+    after = run_blase("runs", "list", "--json", cwd=home, check=True).stdout.count('"failed"')
+    # only the damaged file, found when its run opened it, left a failed run
+    assert after - before == 1, "a refusal found before any run opens leaves no failed run"
 
 
 def test_the_framework_and_suffix_table_exists_once() -> None:

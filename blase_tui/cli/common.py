@@ -74,3 +74,28 @@ def parse_pairs(items: list[str] | None, option: str) -> dict[str, str]:
         k, v = item.split("=", 1)
         out[k.strip()] = v
     return out
+
+
+def refuse_untrusted_model_file(model: str | Path, framework: str | None, trust: bool, verb: str) -> None:
+    """Before a command opens a run for it: a model file that is not registered and whose loading runs code from
+    it (a pickle, a skops file of types skops does not trust) is refused without ``--trust``, in one line."""
+    path = Path(model)
+    if trust or not path.is_file():
+        return
+    from blase_tui.frameworks.formats import describe
+    from blase_tui.models.frameworks import resolve
+    from blase_tui.store import models
+    from blase_tui.store.hashing import hash_file
+
+    fw = resolve(framework, path=path)
+    if models.by_file_hash(project().store, hash_file(path)) is not None:
+        return  # a registered version: this project's own
+    fmt = describe(path, fw.name)
+    if fmt.runs_code:
+        raise ConfigError(untrusted_line(path, fmt.note, verb, fmt.name == "pickle"))
+
+
+def untrusted_line(path: Path | str, what: str, verb: str, pickle: bool) -> str:
+    """The one line refusing a model file whose loading runs code."""
+    return (f"{path} is {what}, whose loading runs code from the file; {verb} it only if you trust where it came"
+            f" from: add --trust{' (or save it as .skops, which runs no code)' if pickle else ''}.")

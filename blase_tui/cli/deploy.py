@@ -30,7 +30,7 @@ app = typer.Typer(cls=_DeployGroup, no_args_is_help=True,
 @app.command("model")
 def model_command(
     model: Annotated[str, typer.Argument(metavar="MODEL", help="A registered model (NAME, NAME:3, NAME@ALIAS) or a"
-                                                               " model file (.skops .joblib .pkl .pt .keras .h5 .onnx).")],
+                                                               " model file (.skops .joblib .pkl .pt .pth .keras .h5 .onnx).")],
     path: Annotated[Path, typer.Argument(metavar="PATH", help="The deployment folder to write (replaced if it is"
                                                              " an earlier deployment).")],
     method: Annotated[str, typer.Option("--method", help="folder, docker (adds a Dockerfile) or venv (adds run.sh)."
@@ -56,15 +56,29 @@ def model_command(
 
     if archive is not None and archive not in ("zip", "tar.gz"):
         raise ConfigError(f"--archive must be zip or tar.gz, not {archive!r}.")
-    root = common.project().root
+    from blase_tui.models.frameworks import of_file
+    from blase_tui.modules.deploy import METHODS
+    from blase_tui.store import models as registry
+
+    if method not in METHODS:
+        raise ConfigError(f"--method must be one of {', '.join(METHODS)}, not {method!r}.")
+    project = common.project()
+    root = project.root
+    # what can be refused before a run is opened for it: a name that is no model, a file that runs code
+    if not Path(model).is_file():
+        if "/" in model or of_file(Path(model)) is not None:
+            raise ConfigError(f"model {model}: no such file, and not a model name; give a registered model (`blase"
+                              " models list`), as name, name:3 or name@alias, or a model file.")
+        registry.get(project.store, model)  # one line naming the models there are
+    common.refuse_untrusted_model_file(model, framework, trust, "deploy")
     deployer = Deploy()
     try:
         with Track(project=root).start_run(name=f"deploy {model}"):
             folder = deployer.deploy_model(model, path, method=method, framework=framework, trust=trust)
             made = deployer.archive_deployment(folder, format=archive) if archive else None
-    except RunsCode as exc:
-        raise ConfigError(f"{str(exc).rstrip('.')}; deploy it only if you trust where it came from: add --trust (or"
-                          " save it as .skops, which runs no code).") from None
+    except RunsCode as exc:  # what the framework's own guard refused, past the check above
+        raise ConfigError(f"{str(exc).rstrip('.')}; deploy it only if you trust where it came from: add"
+                          " --trust.") from None
     manifest = read_deployment(folder)
     label = manifest["model"]["name"] + (f" v{manifest['model']['version']}" if manifest["model"].get("version")
                                          else "")

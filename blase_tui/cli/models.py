@@ -95,7 +95,7 @@ def alias_command(
 @app.command("import")
 def import_command(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="A model file made elsewhere (.skops .joblib .pkl .pt"
-                                                              " .keras .h5 .onnx).")],
+                                                              " .pth .keras .h5 .onnx).")],
     name: Annotated[str, typer.Option("--name", help="The model's name in the registry (a new version of it).")],
     framework: Annotated[str | None, typer.Option("--framework", help="sklearn, torch or tensorflow, when the"
                                                                       " suffix does not say.")] = None,
@@ -114,10 +114,11 @@ def import_command(
 
     if not file.is_file():
         raise ConfigError(f"{file}: no such file; give the path of a model file.")
+    common.refuse_untrusted_model_file(file, framework, trust, "import")  # before a run is opened for it
     try:
         with Track(project=common.project().root).start_run(name=f"import {name}"):
             saved = recording.log_model(file, name, framework=framework, task=task, imported=True, trusted=trust)
-    except RunsCode as exc:
-        raise ConfigError(f"{str(exc).rstrip('.')}; import it only if you trust where it came from: add --trust (or"
-                          " save it as .skops, which runs no code).") from None
+    except RunsCode as exc:  # what the framework's own guard refused, past the check above
+        raise ConfigError(f"{str(exc).rstrip('.')}; import it only if you trust where it came from: add"
+                          " --trust.") from None
     common.console.print(f"registered {file} as {saved}; next: blase models show {name}", markup=False)

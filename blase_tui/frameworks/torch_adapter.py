@@ -208,7 +208,8 @@ class TorchAdapter:
                                    " it runs their code.") from None
         if not isinstance(adapter.model, torch.nn.Module):
             raise BlaseError(f"{path} holds {type(adapter.model).__name__}, not a torch module: a state dict needs"
-                             " its architecture; save the whole module (Train.save_model, log_model).")
+                             " its architecture; save the whole module (Train.save_model, log_model) or a TorchScript"
+                             " archive (torch.jit.save(torch.jit.script(model), path)).")
         return adapter
 
     def describe(self) -> dict[str, Any]:

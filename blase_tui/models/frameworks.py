@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blase_tui.errors import BlaseError
+from blase_tui.errors import BlaseError, ConfigError
 from blase_tui.frameworks.base import Adapter
 
 
@@ -69,8 +69,8 @@ def named(name: str) -> Framework:
 
     if plugins.find("frameworks", key) is not None:
         return Framework(key, (), (), (), (), "")
-    raise BlaseError(f"framework {name!r} is not one of {', '.join(FRAMEWORKS)} (nor one a plugin adds:"
-                     " `blase plugins list`).")
+    raise ConfigError(f"framework {name!r} is not one of {', '.join(FRAMEWORKS)} (nor one a plugin adds:"
+                      " `blase plugins list`).")
 
 
 def of_file(path: Path) -> Framework | None:
@@ -98,8 +98,9 @@ def resolve(framework: str | None, *, path: Path | None = None, obj: Any = None)
     if path is not None:
         found = of_file(path)
         if found is None:
-            raise BlaseError(f"cannot tell which framework saved {Path(path).name} (its suffix is none of"
-                             f" {', '.join(SUFFIXES)}); pass framework={' or '.join(repr(n) for n in FRAMEWORKS)}.")
+            raise ConfigError(f"cannot tell which framework saved {Path(path).name} (its suffix is none of"
+                              f" {', '.join(SUFFIXES)}); name it: {', '.join(FRAMEWORKS)} (--framework on the"
+                              " command line, framework= in Python).")
         return found
     return of_object(obj)
 

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from blase_tui.errors import BlaseError
+from blase_tui.errors import BlaseError, ConfigError
 from blase_tui.models import card as card_mod
 from blase_tui.models.frameworks import Framework, open_model, resolve
 
@@ -61,6 +61,23 @@ def save(obj: Any, framework: Framework, folder: Path, stem: str) -> Path:
     return path
 
 
+def read_model(path: Path, framework: str, trusted: bool) -> Any:
+    """The model object in the file at ``path``, to read its card from; a file that is not a model of
+    ``framework`` (damaged, cut short, another kind of file) is one line naming it, never a traceback."""
+    from blase_tui.frameworks.formats import RunsCode
+
+    try:
+        return open_model(path, framework, path.name, "cpu", allow_code=trusted).model
+    except RunsCode:
+        raise
+    except BlaseError as exc:  # the adapter's own refusal (a state dict without its architecture): bad input
+        raise ConfigError(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - whatever the framework's reader raises on a file it cannot read
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"{path} is not a {framework} model blase can read ({type(exc).__name__}: {first[:120]});"
+                          " give the file the framework saved, whole.") from None
+
+
 def log(tracker: Any, model: Any, name: str, *, framework: str | None = None, input_example: Any = None,
         metrics: dict[str, Any] | None = None, task: str = "classification", trusted: bool = True,
         imported: bool = False, known: dict[str, Any] | None = None) -> str:
@@ -80,7 +97,7 @@ def log(tracker: Any, model: Any, name: str, *, framework: str | None = None, in
             if not path.is_file():
                 raise BlaseError(f"cannot register {path}: no such file.")
             fw = resolve(framework, path=path)
-            obj = open_model(path, fw.name, path.name, "cpu", allow_code=trusted).model
+            obj = read_model(path, fw.name, trusted)
             record_output = True
         else:
             fw = resolve(framework, obj=model)

@@ -85,7 +85,7 @@ class Deploy:
         may be opened for that even where opening runs code from it (a pickle your code names); with
         ``trust=False`` (``blase deploy`` without ``--trust``) only a safe format is."""
         if method not in METHODS:
-            raise BlaseError(f"method must be one of {', '.join(METHODS)}, not {method!r}.")
+            raise ConfigError(f"method must be one of {', '.join(METHODS)}, not {method!r}.")
         framework = frameworks.named(framework).name if framework else None
         described = model if isinstance(model, str | Path) else f"<{type(model).__name__}>"
         recording.params("deploy_model", model=str(described), save_path=str(save_path), method=method,
@@ -166,7 +166,7 @@ def choose_model(model: Any, framework: str | None = None, *, trusted: bool = Tr
         if path.is_file():
             return _from_file(path, framework, trusted)
         if isinstance(model, Path) or "/" in str(model) or frameworks.of_file(path) is not None:
-            raise BlaseError(f"model {model}: no such file, and not a model name; give a registered model"
+            raise ConfigError(f"model {model}: no such file, and not a model name; give a registered model"
                              " (`blase models list`), as name, name:3 or name@alias, or a model file.")
         row = recording.model_version(str(model))
         return _chosen(row, f"named by the reference {model!r}")
@@ -204,9 +204,9 @@ def _from_file(path: Path, framework: str | None, trusted: bool = True) -> Chose
         return _chosen(recording.model_version(f"{name}:{version}"),
                        f"the file {path}, not in the registry until now: registered as {saved}")
     from blase_tui.models import card as card_mod
+    from blase_tui.models.registry import read_model
 
-    card = sidecar or card_mod.build(frameworks.open_model(path, fw.name, path.name, "cpu", allow_code=trusted).model,
-                                     fw.name)
+    card = sidecar or card_mod.build(read_model(path, fw.name, trusted), fw.name)
     return Chosen(name=path.stem, version=None, framework=fw.name, path=path, file_name=path.name, card=card,
                   run_id=card.get("training_run"),
                   why=f"the file {path}, which is not in the registry (outside any run: no version to register)")
