@@ -46,6 +46,20 @@ def registry(tmp_path: Path, blase) -> tuple[Path, Path]:
     return root, decoy
 
 
+def _append_and_reindex(path: Path, lines: list[dict], root: Path, blase) -> tuple[int, str]:
+    """Append crafted JSON ``lines`` to ``path``, drop the index and rebuild it: the number of the first crafted
+    line, and what `runs reindex` printed (checked for tracebacks and raw control characters)."""
+    first = len(path.read_bytes().splitlines()) + 1
+    with path.open("a") as fh:
+        for line in lines:
+            fh.write(json.dumps(line) + "\n")
+    _drop_index(root)
+    proc = blase("runs", "reindex", cwd=root)
+    out = _clean(proc, "runs reindex")
+    assert proc.returncode == 0, out
+    return first, out
+
+
 def _drop_index(root: Path) -> None:
     for name in ("blase.db", "blase.db-wal", "blase.db-shm"):
         (root / "runs" / name).unlink(missing_ok=True)
@@ -113,15 +127,7 @@ def test_a_crafted_journal_reaches_nothing_outside_the_project(registry, blase) 
         ({"table": "exclusions", "row": {"name": "../../decoy/x", "version": 1, "key": "k", "created": 1.0}},
          "exclusions.name '../../decoy/x' cannot be used: it climbs out"),
     ]
-    first = len(journal.read_text().splitlines()) + 1
-    with journal.open("a") as fh:
-        for line, _ in crafted:
-            fh.write(json.dumps(line) + "\n")
-    _drop_index(root)
-
-    proc = blase("runs", "reindex", cwd=root)
-    out = _clean(proc, "runs reindex")
-    assert proc.returncode == 0, out
+    first, out = _append_and_reindex(journal, [line for line, _ in crafted], root, blase)
     for number, (_, why) in enumerate(crafted[:10], start=first):  # the first ten of a file, then how many more
         assert why in _named(out, "runs/journal.jsonl", number), (number, why, out)
     assert "skipped 2 more entries of runs/journal.jsonl" in out
@@ -173,15 +179,7 @@ def test_a_crafted_events_file_reaches_nothing_outside_the_project(registry, bla
           "path": "../../../../decoy/secret.txt", "hash": "ab" * 32}, None),
         ({"t": t, "type": "log", "level": "INFO", "message": "x\nFAKED \x1b[31m\u202e"}, None),
     ]
-    first = len(events.read_bytes().splitlines()) + 1
-    with events.open("a") as fh:
-        for line, _ in crafted:
-            fh.write(json.dumps(line) + "\n")
-    _drop_index(root)
-
-    proc = blase("runs", "reindex", cwd=root)
-    out = _clean(proc, "runs reindex")
-    assert proc.returncode == 0, out
+    first, out = _append_and_reindex(events, [line for line, _ in crafted], root, blase)
     name = f"runs/{run_id}/fit/events.jsonl"
     for number, (_, why) in enumerate(crafted, start=first):
         if why is not None:

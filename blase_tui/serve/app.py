@@ -104,14 +104,14 @@ def create_app(target: Path | ServedModel, *, log_dir: Path | None | bool = True
         except PayloadError as exc:
             return error(exc.status, exc.message)
         # a missing value goes to a model that may take it (HistGradientBoosting, a pipeline with an imputer);
-        # a network takes none, and any model that fails on one gets a 422 naming where it is, never a 500
-        missing = first_missing(x, served.columns)
-        if missing is not None and served.framework != "sklearn":
+        # a network takes none, and any model that fails on one gets a 422 naming where it is, never a 500. The
+        # input is searched for one only then: not on the hot path of a scikit-learn model's good requests
+        if served.framework != "sklearn" and (missing := first_missing(x, served.columns)) is not None:
             return error(422, missing_refused(missing, served.label).message)
         try:
             predictions, proba = served.predict(x)
         except Exception as exc:  # noqa: BLE001 - one bad request must not take the server down
-            if missing is not None:
+            if (missing := first_missing(x, served.columns)) is not None:
                 return error(422, missing_refused(missing, served.label).message)
             return error(500, f"the model failed on this input: {type(exc).__name__}: {str(exc).splitlines()[0]}")
         if parsed.probabilities and proba is None:
