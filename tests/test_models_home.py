@@ -244,6 +244,10 @@ def test_an_untrusted_pickle_is_never_opened_by_import(home: Path, tmp_path: Pat
                          "models/cut.joblib is not a sklearn model blase can read"),
                         (("models", "import", "notes.txt", "--name", "n"), "cannot tell which framework saved notes.txt"),
                         (("deploy", "models/gone.joblib", "deployments/gone"), "no such file, and not a model name"),
+                        (("models", "import", "models/hgb.joblib", "--name", "../../x", "--trust"),
+                         "model name '../../x' cannot be used: it climbs out"),
+                        (("models", "import", "models/hgb.joblib", "--name", "a@b", "--trust"),
+                         "model name 'a@b' must be one plain name"),
                         (("deploy", "models/lr.joblib", "deployments/k", "--method", "k8s", "--trust"),
                          "--method must be one of folder, docker, venv")):
         proc = run_blase(*args, cwd=home)

@@ -114,7 +114,10 @@ def import_command(
 
     if not file.is_file():
         raise ConfigError(f"{file}: no such file; give the path of a model file.")
-    common.refuse_untrusted_model_file(file, framework, trust, "import")  # before a run is opened for it
+    from blase_tui.store.models import check_name
+
+    check_name(name)  # what can be refused before a run is opened for it: a bad name, a file that runs code
+    common.refuse_untrusted_model_file(file, framework, trust, "import")
     try:
         with Track(project=common.project().root).start_run(name=f"import {name}"):
             saved = recording.log_model(file, name, framework=framework, task=task, imported=True, trusted=trust)

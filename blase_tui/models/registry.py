@@ -90,6 +90,9 @@ def log(tracker: Any, model: Any, name: str, *, framework: str | None = None, in
     from the model."""
     if tracker is None:
         raise BlaseError("log_model needs a run: call it inside a step, or open one with Track().start_run().")
+    from blase_tui.store.models import check_name
+
+    check_name(name)  # before anything is saved or kept
     where = {} if imported else {"run_id": tracker.run_id, "step_run_id": tracker.step_run_id}
     with tempfile.TemporaryDirectory(prefix="blase-model-") as tmp:
         if isinstance(model, str | Path):

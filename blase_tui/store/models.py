@@ -13,8 +13,24 @@ from blase_tui.store.records import ModelVersion, ModelVersionDetail, SavedModel
 from blase_tui.store.runstore import RunStore
 
 
+def check_name(name: str) -> str:
+    """``name`` when it can name a model: one plain, printable name (the one guard's rule, as the journal replays
+    it) without ``:`` or ``@``, which a reference (``name:3``, ``name@champion``) reads as its parts."""
+    from blase_tui.store.safepath import UnsafePath, relative_name
+
+    try:
+        plain = relative_name(name, what="model name")
+    except UnsafePath as exc:
+        raise ConfigError(str(exc)) from None
+    if plain != name or any(ch in name for ch in "/:@"):
+        raise ConfigError(f"model name {name!r} must be one plain name, without '/', ':' or '@' (as in clf or"
+                          " churn_model).")
+    return name
+
+
 def register(store: RunStore, name: str, *, run_id: str, step_run_id: int, framework: str, file_hash: str,
              card_hash: str, file_name: str, metrics: dict[str, Any]) -> int:
+    check_name(name)
     # a version the journal named (a line a rebuild skipped, a row the index lost) is never handed out again
     journalled = journal.highest(store.runs_dir, {"models": "version"}, where={"name": name})
     with store.db.write() as conn:

@@ -335,8 +335,13 @@ def _import_version(store: Any, name: str, mv: Any, run_id: str, trust: bool) ->
     from blase_tui.store import models
 
     source = f"mlflow:{name}/{mv.version}"
-    if not _plain(name):
-        return ImportedModel(name, str(mv.version), None, "left out: its name is not one plain name")
+    from blase_tui.errors import ConfigError
+
+    try:
+        models.check_name(name)
+    except ConfigError:
+        return ImportedModel(_text(name), str(mv.version), None,
+                             "left out: its name is not one plain name (no '/', ':' or '@')")
     for known in models.list_models(store):
         if known.name == name and (models.get(store, f"{name}:{known.version}").card or {}).get("mlflow") == source:
             return ImportedModel(name, str(mv.version), f"{name} v{known.version}", "already here")
