@@ -17,10 +17,20 @@
    ``full``: everything the base had (training and validation splits) plus the new data, fresh model.
 4. **The challenger** is saved as the next version of the base's name; its card names the base version and
    the data added (``update``), and its run records both as inputs.
-5. **evaluate_after**: the champion (the base) and the challenger predict the same held-out records (the
-   base's test split, when there is one, and the held-out new data); the challenger gets the ``champion``
-   alias only when its score is better by ``margin``. Both scores and the decision are recorded (metrics
-   ``update/...``, the tag ``update.decision``, ``update/decision.json``) and said in one line.
+5. **evaluate_after**: the champion (the version ``name@alias`` names, else the base) and the challenger
+   predict the same held-out records (the base's test split, when there is one, every set the base's own
+   updates held out, and the held-out new data), record by record, in the same order. The challenger gets the
+   ``champion`` alias only when a one-sided paired test says it is better at ``level`` (default 0.05) AND its
+   score is better by more than ``margin``: for accuracy, McNemar's exact test (under "no better", each record
+   only one of the two got right is a fair coin: p = P(Binomial(b + c, 1/2) >= b), b the records only the
+   challenger got right, c those only the champion got right); for RMSE, a paired bootstrap (2,000 resamples of
+   the records, seeded with ``seed``; p = (1 + resamples where the challenger's RMSE is not lower) / 2,001).
+   A plain "higher score" would promote a challenger no better than the champion whenever it happens to get a
+   few more records right. The test, its p-value, the level and both scores are recorded (metrics ``update/...`` with ``update/p_value``, the
+   tag ``update.decision``, ``update/decision.json``) and said in one line.
+
+A base given as ``models/v<N>`` (the seed's ``models/v1/``) that is not on disk is version N of the project's
+registered model, when the project has one model name (said in one line).
 """
 
 from __future__ import annotations
@@ -28,9 +38,10 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import re
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +55,8 @@ if TYPE_CHECKING:
     from blase_tui.store.records import ModelVersionDetail
 
 MODES = ("append_only", "window", "fine_tune", "full")
+RESAMPLES = 2000  # the paired bootstrap's (RMSE): p is at least 1 / 2001
+_VERSION_FOLDER = re.compile(r"^(?:\./)?models/v(\d+)/?$")
 
 
 @dataclass
@@ -57,6 +70,10 @@ class Decision:
     records: int
     why: str
     champion: str = ""  # the version the challenger was judged against: name@alias's, else the base
+    test: str = ""  # "mcnemar" (accuracy) or "paired_bootstrap" (rmse); "" when not compared
+    p_value: float | None = None  # one-sided: the chance of a gain this large from a challenger no better
+    level: float = 0.05  # promoted only when p_value < level (and the gain is above the margin)
+    evidence: dict[str, int] = field(default_factory=dict)  # the discordant records, or the resamples
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -64,10 +81,13 @@ class Decision:
 
 class Update:
     def __init__(self, epochs: int = 5, holdout: float = 0.2, margin: float = 0.0, window: int = 10_000,
-                 alias: str = "champion", batch_size: int = 64, learning_rate: float = 1e-3, seed: int = 0) -> None:
+                 alias: str = "champion", batch_size: int = 64, learning_rate: float = 1e-3, seed: int = 0,
+                 level: float = 0.05) -> None:
         if not 0 < holdout < 1:
             raise BlaseError(f"holdout must be a share between 0 and 1, not {holdout!r}.")
-        self.epochs, self.holdout, self.margin, self.window = epochs, holdout, margin, window
+        if not 0 < level < 1:
+            raise BlaseError(f"level must be a significance level between 0 and 1 (such as 0.05), not {level!r}.")
+        self.epochs, self.holdout, self.margin, self.window, self.level = epochs, holdout, margin, window, level
         self.alias, self.batch_size, self.learning_rate, self.seed = alias, batch_size, learning_rate, seed
         self.decision: Decision | None = None
 
@@ -78,7 +98,8 @@ class Update:
         recording.params("update", base_model_path=str(base_model_path), new_data_path=str(new_data_path),
                          update_mode=update_mode, transform_fn=transform_fn if isinstance(transform_fn, str) or
                          transform_fn is None else getattr(transform_fn, "__name__", "function"),
-                         evaluate_after=evaluate_after, epochs=self.epochs, holdout=self.holdout, margin=self.margin)
+                         evaluate_after=evaluate_after, epochs=self.epochs, holdout=self.holdout, margin=self.margin,
+                         level=self.level)
         base, given = _base(base_model_path)
         card = base.card or {}
         signature = card.get("input") or {}
@@ -112,7 +133,7 @@ class Update:
                                  Path(new_data_path), [_relative(p, root) for p in held])
         decision = Decision(base=f"{base.name} v{base.version}", challenger=challenger, metric="",
                             champion_score=None, challenger_score=None, promoted=False, records=0,
-                            why="not evaluated (evaluate_after=False)")
+                            why="not evaluated (evaluate_after=False)", level=self.level)
         if evaluate_after:
             held = [p for p in held if (p / "_manifest.json").is_file()]
             decision = self._evaluate(self._champion(base), challenger, held, x_col, y_col)
@@ -180,8 +201,11 @@ class Update:
         new = recording.model_version(f"{name}:{version}")
         task = (base.card or {}).get("task", "classification")
         metric = "accuracy" if task == "classification" else "rmse"
-        scores: dict[str, list[float]] = {"champion": [], "challenger": []}
-        truth_all: list[np.ndarray] = []
+        champ = f"{base.name} v{base.version}"
+        # per record, in the same order for both (the same folders, the same batches): right or wrong
+        # (accuracy), the squared error (rmse); the paired test compares them record by record
+        per_record: dict[str, np.ndarray] = {}
+        records = 0
         for role, row in (("champion", base), ("challenger", new)):
             predictor = Predictor(open_model(Path(row.path), row.framework, row.file_name, None),
                                   row.framework, task=task, classes=(row.card or {}).get("classes"),
@@ -193,40 +217,103 @@ class Update:
                     preds.append(predictor.labels(np.asarray(cols[x_col])))
                     truths.append(np.asarray(cols[y_col]))
             if not preds:
-                return Decision(base=f"{base.name} v{base.version}", challenger=challenger, metric=metric,
-                                champion_score=None, challenger_score=None, promoted=False, records=0,
+                return Decision(base=champ, challenger=challenger, metric=metric, champion_score=None,
+                                challenger_score=None, promoted=False, records=0, level=self.level,
                                 why="no held-out records to compare on; nothing promoted")
             pred, truth = np.concatenate(preds), np.concatenate(truths)
-            truth_all = [truth]
+            records = len(truth)
             if metric == "accuracy":
-                scores[role].append(float(np.mean(pred.astype(str) == truth.astype(str))))
+                per_record[role] = pred.astype(str) == truth.astype(str)
             else:
-                scores[role].append(float(np.sqrt(np.mean((pred.astype(float) - truth.astype(float)) ** 2))))
-        old, new_score = scores["champion"][0], scores["challenger"][0]
-        better = new_score > old + self.margin if metric == "accuracy" else new_score < old - self.margin
-        if better:
-            recording.set_model_alias(name, int(version), self.alias)
-            why = (f"{challenger} {metric} {new_score:.4f} beats {base.name} v{base.version}'s {old:.4f} by more"
-                   f" than the margin {self.margin}: it is now {name}@{self.alias}")
+                per_record[role] = (pred.astype(float) - truth.astype(float)) ** 2
+        if metric == "accuracy":
+            old, new_score = (float(np.mean(per_record[r])) for r in ("champion", "challenger"))
+            p_value, wins, losses = mcnemar(per_record["champion"], per_record["challenger"])
+            test, label = "mcnemar", "McNemar"
+            evidence = {"challenger_only_right": wins, "champion_only_right": losses}
+            detail = f"{wins} vs {losses} discordant records"
         else:
-            why = (f"{challenger} {metric} {new_score:.4f} does not beat {base.name} v{base.version}'s {old:.4f}"
-                   f" by more than the margin {self.margin}: {self.alias} stays as it was")
-        return Decision(base=f"{base.name} v{base.version}", challenger=challenger, metric=metric,
-                        champion_score=old, challenger_score=new_score, promoted=better,
-                        records=int(len(truth_all[0])) if truth_all else 0, why=why,
-                        champion=f"{base.name} v{base.version}")
+            old, new_score = (float(np.sqrt(np.mean(per_record[r]))) for r in ("champion", "challenger"))
+            p_value = paired_bootstrap(per_record["champion"], per_record["challenger"], RESAMPLES, self.seed)
+            test, label = "paired_bootstrap", "paired bootstrap"
+            evidence = {"resamples": RESAMPLES}
+            detail = f"{RESAMPLES} resamples of {records} records"
+        above_margin = new_score > old + self.margin if metric == "accuracy" else new_score < old - self.margin
+        significant = p_value < self.level
+        promoted = above_margin and significant
+        margin = f" by more than the margin {self.margin}" if self.margin else ""
+        if significant:
+            evidence_text = f"{label} p = {_p_text(p_value)} < {self.level}, {detail}"
+        else:
+            evidence_text = f"{label} p = {_p_text(p_value)}, not below {self.level}, {detail}"
+        if promoted:
+            recording.set_model_alias(name, int(version), self.alias)
+            why = (f"{challenger} {metric} {new_score:.4f} beats {champ}'s {old:.4f}{margin} ({evidence_text}): it is"
+                   f" now {name}@{self.alias}")
+        else:
+            why = (f"{challenger} {metric} {new_score:.4f} does not beat {champ}'s {old:.4f}{margin}"
+                   f" ({evidence_text}): {self.alias} stays as it was")
+        return Decision(base=champ, challenger=challenger, metric=metric, champion_score=old,
+                        challenger_score=new_score, promoted=promoted, records=records, why=why,
+                        champion=champ, test=test, p_value=p_value, level=self.level, evidence=evidence)
 
     def _record(self, decision: Decision) -> None:
         if decision.champion_score is not None:
             recording.metrics({f"update/champion_{decision.metric}": decision.champion_score,
                                f"update/challenger_{decision.metric}": decision.challenger_score,
-                               "update/promoted": float(decision.promoted)})
+                               "update/promoted": float(decision.promoted),
+                               **({"update/p_value": decision.p_value} if decision.p_value is not None else {})})
         recording.tags({"update.decision": "promoted" if decision.promoted else "kept the champion"})
         folder = recording.artifact_dir()
         if folder is not None:
             (folder / "update").mkdir(parents=True, exist_ok=True)
             (folder / "update" / "decision.json").write_text(json.dumps(decision.as_dict(), indent=1))
         recording.say("%s", decision.why)
+
+
+# -------------------------------------------------------------------------------------------- the tests
+def mcnemar(champion_right: np.ndarray, challenger_right: np.ndarray) -> tuple[float, int, int]:
+    """One-sided exact McNemar test on paired right/wrong arrays (the same records, in the same order): the
+    p-value of "the challenger is no better than the champion", and the discordant counts (records only the
+    challenger got right, records only the champion got right). Under that hypothesis each discordant record
+    is a fair coin, so p = P(Binomial(b + c, 1/2) >= b); 1.0 when the two never disagree."""
+    from scipy.stats import binom
+
+    champion_right, challenger_right = np.asarray(champion_right, bool), np.asarray(challenger_right, bool)
+    if champion_right.shape != challenger_right.shape:
+        raise ValueError("the paired test needs both models' results on the same records")
+    wins = int(np.sum(challenger_right & ~champion_right))
+    losses = int(np.sum(champion_right & ~challenger_right))
+    if wins + losses == 0:
+        return 1.0, 0, 0
+    return float(min(1.0, binom.sf(wins - 1, wins + losses, 0.5))), wins, losses
+
+
+def paired_bootstrap(champion_sq: np.ndarray, challenger_sq: np.ndarray, resamples: int = RESAMPLES,
+                     seed: int = 0) -> float:
+    """One-sided paired bootstrap on per-record squared errors (the same records, in the same order): records
+    are drawn with replacement ``resamples`` times (the same draw for both models), and p = (1 + the number of
+    resamples where the challenger's RMSE is not lower than the champion's) / (resamples + 1)."""
+    champion_sq, challenger_sq = np.asarray(champion_sq, float), np.asarray(challenger_sq, float)
+    if champion_sq.shape != challenger_sq.shape or champion_sq.ndim != 1:
+        raise ValueError("the paired test needs both models' errors on the same records")
+    n = len(champion_sq)
+    if n == 0:
+        return 1.0
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 2_000_000 // n)  # resamples drawn at once: about 16 MB of indices
+    not_better = done = 0
+    while done < resamples:
+        take = min(chunk, resamples - done)
+        idx = rng.integers(0, n, size=(take, n))
+        gain = np.sqrt(champion_sq[idx].mean(axis=1)) - np.sqrt(challenger_sq[idx].mean(axis=1))
+        not_better += int(np.sum(~(gain > 0)))  # (a NaN error is no gain)
+        done += take
+    return (1 + not_better) / (resamples + 1)
+
+
+def _p_text(p: float) -> str:
+    return f"{p:.1e}" if p < 1e-4 else f"{p:.2g}"
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -249,6 +336,8 @@ def _base(ref: str | Path) -> tuple[ModelVersionDetail, Path | None]:
             raise BlaseError(f"{path} holds {len(found)} model files ({', '.join(p.name for p in found) or 'none'});"
                              " give the file, or a registered model such as \"name@champion\".")
         path = found[0]
+    elif not path.exists() and (folder := _VERSION_FOLDER.match(str(ref))):
+        return _registered_instead(str(ref), int(folder.group(1))), None
     elif not path.exists() and ("/" in str(ref) or path.suffix):
         raise BlaseError(f"{ref} does not exist; give a model file, a folder holding one, or a registered model"
                          " (`blase models list`).")
@@ -257,6 +346,27 @@ def _base(ref: str | Path) -> tuple[ModelVersionDetail, Path | None]:
         raise BlaseError(f"{path} is not a registered model version (no training record to retrain from); save"
                          " it with Train.save_model or ctx.log_model first.")
     return recording.model_version(f"{chosen.name}:{chosen.version}"), path if path.exists() else None
+
+
+def _registered_instead(ref: str, number: int) -> ModelVersionDetail:
+    """For the seed's ``models/v1/`` when nobody made that folder: version ``number`` of the project's one
+    registered model name, said in one line."""
+    registered = recording.model_versions()
+    names = sorted({v.name for v in registered})
+    if not names:
+        raise BlaseError(f"{ref} does not exist and the project has no registered model; give a model file, a folder"
+                         " holding one, or train and save one first (Train.save_model).")
+    if len(names) > 1:
+        raise BlaseError(f"{ref} does not exist and the project has several registered models ({', '.join(names)});"
+                         f" give base_model_path as name:{number}, such as \"{names[0]}:{number}\".")
+    name = names[0]
+    versions = sorted(v.version for v in registered if v.name == name)
+    if number not in versions:
+        raise BlaseError(f"{ref} does not exist and {name}, the project's registered model, has no version {number}"
+                         f" (it has {', '.join(f'v{v}' for v in versions)}); give one of those, such as"
+                         f" \"models/v{versions[-1]}/\" or \"{name}:{versions[-1]}\".")
+    recording.say("%s does not exist; using %s v%d, the project's registered model", ref, name, number)
+    return recording.model_version(f"{name}:{number}")
 
 
 def _transform(fn: str | Any) -> Any:
