@@ -22,10 +22,11 @@ import importlib
 import string
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from blase_tui.core.config import DEFAULT_MEMORY_BUDGET
 from blase_tui.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ class LabellingConfig:
     seed: int = 0
     batch: int | None = None
     candidates: int | None = None
-    memory_budget: int = field(default=512 * 1024**2)
+    memory_budget: int = DEFAULT_MEMORY_BUDGET  # the project's, from parse(); sizes the pool's batches
 
     @property
     def labels(self) -> list[str]:
@@ -211,7 +212,7 @@ class LabellingConfig:
         return names
 
 
-def parse(raw: dict[str, Any], root: Path, memory_budget: int = 512 * 1024**2) -> LabellingConfig:
+def parse(raw: dict[str, Any], root: Path, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> LabellingConfig:
     """Validate the raw ``[labelling]`` table."""
     if not raw:
         raise ConfigError(

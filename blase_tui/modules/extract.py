@@ -30,10 +30,12 @@ class Extract:
     batches that the executor's workers read, transform and write (``partitions``, docs/scaling.md).
 
     Every reader yields :class:`Batch` objects whose size comes from ``memory_budget`` (bytes; default: the
-    step's budget from ``blase.toml``) unless ``batch_size`` (records) is given. Bad records are skipped and
-    listed in the step's ``bad_records.jsonl`` with ``on_error="skip"`` (the default), or stop the step with a
-    message naming the file and record with ``on_error="fail"``. ``bad_records`` holds those skipped so far.
-    A file whose every record was bad is also said in one line on the console.
+    step's budget from ``blase.toml``, outside a step the working directory's project's, else the default:
+    ``budget.resolve_budget``) through ``budget.records_per_batch``, unless ``batch_size`` (records) is given.
+    Bad records are skipped and listed in the step's ``bad_records.jsonl`` with ``on_error="skip"`` (the
+    default), or stop the step with a message naming the file and record with ``on_error="fail"``.
+    ``bad_records`` holds those skipped so far. A file whose every record was bad is also said in one line on
+    the console.
     """
 
     def __init__(self, memory_budget: int | str | None = None, batch_size: int | None = None,
@@ -47,6 +49,8 @@ class Extract:
 
     # ------------------------------------------------------------------ helpers
     def _size(self, bytes_per_record: float, batch_size: int | None, memory_budget: int | str | None) -> int:
+        """Records per batch: ``batch_size`` (the call's, else this Extract's), else what a batch's share of the
+        budget (the call's, else this Extract's) holds. Every reader sizes its batches here."""
         if batch_size or self.batch_size:
             return int(batch_size or self.batch_size)  # type: ignore[arg-type]
         budget = resolve_budget(memory_budget) if memory_budget is not None else self.memory_budget

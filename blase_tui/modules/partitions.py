@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from blase_tui.modules import recording
 from blase_tui.modules.batch import BadRecord, Batch, BatchMeta
+from blase_tui.modules.budget import per_worker
 
 if TYPE_CHECKING:
     from blase_tui.modules.extract import Extract
@@ -278,7 +279,7 @@ def share(extract: Extract, executor: Any, memory_budget: Any) -> Any:
     ``Extract``."""
     if memory_budget is not None or extract._budget_given:
         return memory_budget
-    return max(1, extract.memory_budget // max(1, int(getattr(executor, "workers", 1))))
+    return per_worker(extract.memory_budget, getattr(executor, "workers", 1))
 
 
 def parquet_batches(extract: Extract, executor: Any, path: str | Path, **options: Any) -> Iterator[Batch]:

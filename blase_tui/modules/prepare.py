@@ -23,7 +23,7 @@ import numpy as np
 from blase_tui.errors import BlaseError
 from blase_tui.modules import recording
 from blase_tui.modules.batch import Batch, BatchMeta
-from blase_tui.modules.budget import resolve_budget
+from blase_tui.modules.budget import JOIN_SHARE, resolve_budget, share_of
 from blase_tui.modules.load import MANIFEST, Load, atomic_write
 
 SPLITS = ("train", "val", "test")
@@ -136,7 +136,7 @@ class Prepare:
     def _secondary(self, primary_columns: set[str]) -> list[tuple[str, set[str], dict[str, dict[str, Any]]]]:
         """Read the joined sources: their key sets, and the values of the columns the primary lacks."""
         joined = []
-        budget_left = self.memory_budget // 2
+        budget_left = share_of(self.memory_budget, JOIN_SHARE)  # held whole while the first source streams
         for name, batches, columns in self._sources[1:]:
             keys: set[str] = set()
             values: dict[str, dict[str, Any]] = {}

@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from blase_tui.store.records import ModelVersion, ModelVersionDetail, SavedModel
     from blase_tui.store.runstore import RunStore
 
-DEFAULT_BUDGET = 512 * 1024**2
 _CALL_PARAMS: dict[int, dict[str, str]] = {}  # step execution -> param key -> JSON of its value
 
 
@@ -111,9 +110,16 @@ def say(message: str, *args: Any) -> None:
 
 
 def memory_budget() -> int:
-    """The running step's memory budget (``blase.toml``), else 512 MiB."""
+    """The running step's memory budget (``[steps.NAME]``, else ``[project]`` of ``blase.toml``); outside a step
+    (a notebook, ``python -c``), the project's that the working directory is in, so that the same call batches
+    the same in both; else the one default (``core.config.DEFAULT_MEMORY_BUDGET``, docs/concepts.md)."""
     ctx = step()
-    return ctx.memory_budget if ctx is not None else DEFAULT_BUDGET
+    if ctx is not None:
+        return int(ctx.memory_budget)
+    from blase_tui.core.config import DEFAULT_MEMORY_BUDGET, find_project_root, load_config
+
+    root = find_project_root()
+    return load_config(root).memory_budget if root is not None else DEFAULT_MEMORY_BUDGET
 
 
 def at_end(fn: Callable[[], Any], *, first: bool = False) -> bool:

@@ -1,5 +1,6 @@
-"""CSV files, streamed as Arrow tables in blocks sized by the memory budget: a row with the wrong number of
-fields, or text that is not valid in the files' encoding, is a bad record."""
+"""CSV files, streamed as Arrow tables in batches sized by the memory budget (``Extract._size``, from the Arrow
+bytes per row of the file's first block): a row with the wrong number of fields, or text that is not valid in
+the files' encoding, is a bad record."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from blase_tui.modules import recording
 from blase_tui.modules.batch import BadRecord, Batch, BatchMeta
-from blase_tui.modules.budget import SHARE, resolve_budget
+from blase_tui.modules.budget import read_block_bytes, resolve_budget
 from blase_tui.modules.readers.common import DataError, Tally, check_on_error
 from blase_tui.modules.readers.common import files as find_files
 
@@ -69,9 +70,9 @@ def load(
                     return "error"
                 return "skip"
 
-            # A CSV block turns into about as many bytes of Arrow data: read half a batch's share at a time.
             budget = resolve_budget(memory_budget) if memory_budget is not None else extract.memory_budget
-            block = int(min(max(budget // (SHARE * 2), 1 << 16), 1 << 28))
+            block = read_block_bytes(budget)
+            want = int(batch_size or extract.batch_size or 0)  # records per batch; 0: from the first block
             try:
                 reader = pcsv.open_csv(
                     file,
@@ -99,16 +100,10 @@ def load(
                     buffered.append((keys, table))
                     n_buffered += table.num_rows
                     bar.set(min(bar.done + int(record_batch.nbytes), total_bytes))
-                    if batch_size or extract.batch_size:
-                        want = int(batch_size or extract.batch_size)  # type: ignore[arg-type]
-                        while n_buffered >= want:
-                            out_keys, out_table, buffered, n_buffered = _take(buffered, want)
-                            yield Batch(out_keys, out_table, BatchMeta(str(root), index, None, None, start, ("load_csv",)),
-                                        pending_bad[:])
-                            pending_bad.clear()
-                            index, start = index + 1, start + len(out_keys)
-                    else:
-                        out_keys, out_table, buffered, n_buffered = _take(buffered, n_buffered)
+                    if not want and table.num_rows:  # the Arrow bytes a row of this file takes
+                        want = extract._size(table.nbytes / table.num_rows, None, memory_budget)
+                    while want and n_buffered >= want:
+                        out_keys, out_table, buffered, n_buffered = _take(buffered, want)
                         yield Batch(out_keys, out_table, BatchMeta(str(root), index, None, None, start, ("load_csv",)),
                                     pending_bad[:])
                         pending_bad.clear()

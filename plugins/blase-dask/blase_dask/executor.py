@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from blase_tui.modules.budget import per_worker
+
 IMPORT_FLOOR = 512 * 2**20  # Python, numpy, pandas, pyarrow and blase in a worker before any data
 
 
@@ -43,7 +45,7 @@ class DaskExecutor:
         else:
             self.workers = int(settings.get("workers") or os.cpu_count() or 1)
             # Dask limits a worker's whole process: its share of the budget for data, plus the import floor
-            limit = settings.get("memory_limit", memory_budget // self.workers + IMPORT_FLOOR)
+            limit = settings.get("memory_limit", per_worker(memory_budget, self.workers) + IMPORT_FLOOR)
             self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
                                         memory_limit=limit, dashboard_address=None)
             self.client = Client(self.cluster)
@@ -54,7 +56,7 @@ class DaskExecutor:
 
     def describe(self) -> str:
         where = f"scheduler {self.address}" if self.address else "a LocalCluster"
-        share = self.memory_budget // self.workers
+        share = per_worker(self.memory_budget, self.workers)
         return f"{self.workers} worker(s) on {where}, {share / 2**20:,.0f} MiB of the budget each"
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any], *, what: str = "") -> Iterator[Any]:
