@@ -292,7 +292,78 @@ def test_the_drift_report_streams_every_record_and_matches_one_test_over_all(tmp
     assert report["age"].drifted and not report["income"].drifted
 
 
-def test_a_report_on_some_of_the_features_says_which_are_missing(tmp_path: Path, capsys) -> None:
+def test_the_grid_lookup_places_every_value_as_a_binary_search_does() -> None:
+    """Issue 26: live values are placed on the reference grid by a bucket table, not a binary search; the places
+    (and so the counts, KS, PSI and Wasserstein) are searchsorted's exactly, for heavy tails, ties, a mass at
+    zero, extreme magnitudes, the grid values themselves and their nearest neighbours."""
+    import pickle
+
+    from blase_tui.modules.drift import NumericReference
+
+    rng = np.random.default_rng(26)
+    draws = [rng.normal(size=10_000), rng.lognormal(sigma=2, size=10_000), rng.standard_t(1, size=10_000),
+             np.round(rng.normal(size=10_000), 1), rng.poisson(3, size=10_000).astype(float),
+             np.where(rng.uniform(size=10_000) < 0.3, 0.0, rng.exponential(size=10_000)),
+             rng.normal(size=10_000) * 1e150, rng.normal(size=10_000) * 1e-300, np.arange(100.0)]
+    for sample in draws:
+        ref = NumericReference(sample)
+        grid = ref.grid
+        x = np.concatenate([rng.choice(sample, 50_000) * rng.uniform(0.5, 1.5, 50_000), grid,
+                            np.nextafter(grid, np.inf), np.nextafter(grid, -np.inf), [1e308, -1e308, 5e-324, 0.0]])
+        ref.locate(x[:10])
+        copy = pickle.loads(pickle.dumps(ref))
+        assert copy._lookup is None  # not shipped to a worker: it builds its own
+        for reference in (ref, copy):
+            at, there = reference.locate(x)
+            expected = np.searchsorted(grid, x, side="left")
+            assert np.array_equal(at, expected)
+            assert np.array_equal(there, np.append(grid, np.inf)[expected])
+
+
+def test_the_drift_report_reads_prediction_logs_and_csv_as_the_stream_does(tmp_path: Path) -> None:
+    """The report's own read (Arrow columns to numpy, no DataFrame) gives what ``stream_batches`` gives: for a
+    prediction log's ``input.<name>`` columns, a vector ``input`` column, and CSV files."""
+    rng = np.random.default_rng(6)
+    builder = FeaturePriors()
+    builder.update(_frame(rng, 5_000))
+    frames = [_frame(rng, 1_500, shift=0.03) for _ in range(3)]
+    frames[0].loc[::7, "age"] = np.nan
+    live = tmp_path / "live"
+    live.mkdir()
+    frames[0].rename(columns=lambda c: f"input.{c}").assign(prediction=1).to_parquet(live / "a.parquet")
+    frames[1].to_csv(live / "b.csv", index=False)
+    vectors = tmp_path / "vectors"
+    vectors.mkdir()
+    numbers = pd.DataFrame({"x0": rng.normal(size=3_000), "x1": rng.uniform(size=3_000)})
+    pd.DataFrame({"input": list(numbers.to_numpy()), "prediction": 0}).to_parquet(vectors / "log.parquet")
+    vector_priors = FeaturePriors()
+    vector_priors.update(pd.DataFrame({"x0": rng.normal(size=2_000), "x1": rng.uniform(size=2_000)}))
+    for folder, priors in ((live, builder), (vectors, vector_priors)):
+        report, stream = Monitor(), Monitor()
+        report.load_feature_priors(priors.to_json())
+        stream.load_feature_priors(priors.to_json())
+        streamed = stream._accumulators()
+        for features, _, _ in stream.stream_batches(folder, batch_rows=1_000):
+            for name, acc in streamed.items():
+                if name in features:
+                    acc.add(np.asarray(features[name]))
+        read, missing = report._accumulators(), report._missing_accumulators()
+        assert report._report_files(read, missing, folder, 1_000) is not None
+        for name, acc in read.items():
+            assert acc.n == streamed[name].n > 0
+            assert missing[name].n == acc.n + missing[name].missing  # every value read: present or missing
+            if hasattr(acc, "equal"):
+                assert np.array_equal(acc.equal, streamed[name].equal)
+                assert np.array_equal(acc.between, streamed[name].between)
+                assert np.allclose(acc.sums, streamed[name].sums, rtol=1e-12)
+            else:
+                assert acc.counts == streamed[name].counts
+        if folder == live:  # the NaN written into the log's age column are counted as missing, nowhere else
+            assert missing["age"].missing == int(frames[0]["age"].isna().sum()) > 0
+            assert missing["income"].missing == missing["colour"].missing == 0
+
+
+def test_a_report_on_some_of_the_features_flags_the_one_gone(tmp_path: Path, capsys) -> None:
     rng = np.random.default_rng(5)
     builder = FeaturePriors()
     builder.update(_frame(rng, 5_000))
@@ -301,9 +372,11 @@ def test_a_report_on_some_of_the_features_says_which_are_missing(tmp_path: Path,
     _frame(rng, 2_000).drop(columns=["income"]).to_parquet(live / "part.parquet")
     monitor = Monitor()
     monitor.load_feature_priors(builder.to_json())
-    assert {r.feature for r in monitor.drift_report(live)} == {"age", "colour"}
-    assert "drift tested on 2 of the 3 features of the priors: the live data has no values for income" \
-        in capsys.readouterr().err
+    results = monitor.drift_report(live)
+    assert {r.feature for r in results} == {"age", "colour", "income"}
+    # a column gone is drift: flagged, and said in one line (it was an info line and no flag)
+    assert [(r.feature, r.test) for r in results if r.drifted] == [("income", "missing")]
+    assert "income: not in the live data (a column gone); flagged as drift" in capsys.readouterr().err
     other = tmp_path / "other"
     other.mkdir()
     pd.DataFrame({"foo": [1.0, 2.0], "bar": [3.0, 4.0]}).to_parquet(other / "part.parquet")

@@ -181,24 +181,14 @@ def clean_features(batch):
 
 
 def _monitor_and_update_inputs(project: Path) -> None:
-    """What the seed's monitor and update steps read, where they read it: priors in priors/ (the features from
-    the raw images, the predictions from what the train step recorded), live traffic in the prediction log of
-    the served deployment (half of it brightened: drift), the base model in models/v1/, new images in
-    raw_data/, and scripts/transforming.py."""
-    from conftest import Server, run_blase
-
-    from blase_tui.modules.priors import FeaturePriors
+    """What a user brings to the seed's monitor and update steps, and nothing blase should make itself: live
+    traffic to the served deployment (half of it brightened: drift), new images in raw_data/ and
+    scripts/transforming.py. No priors/ folder and no models/v1/: the priors are those the train step recorded
+    for trained_model v1, and models/v1/ names that version."""
+    from conftest import Server
 
     rng = np.random.default_rng(0)
     images = np.stack([np.asarray(Image.open(p)) for p in sorted((project / "data" / "raw" / "images").rglob("*.png"))])
-    builder = FeaturePriors()
-    flat = images.reshape(len(images), -1).astype(np.float64)
-    builder.update({f"x{i}": flat[:, i] for i in range(flat.shape[1])})
-    (project / "priors").mkdir()
-    (project / "priors" / "features.json").write_text(json.dumps(builder.to_json()))
-    run_id = json.loads(run_blase("runs", "show", "latest", "--json", cwd=project, check=True).stdout)["id"]
-    shutil.copyfile(project / "runs" / run_id / "train" / "artifacts" / "priors" / "predictions.json",
-                    project / "priors" / "predictions.json")
     server = Server(project, "deployments/my_model_v2")
     try:
         live = images[rng.choice(len(images), 200)]
@@ -207,8 +197,6 @@ def _monitor_and_update_inputs(project: Path) -> None:
             assert server.post({"instances": chunk.tolist()})[0] == 200
     finally:
         server.stop()
-    (project / "models" / "v1").mkdir(parents=True)
-    shutil.copyfile(project / "models" / "trained_model.h5", project / "models" / "v1" / "model.h5")
     for i in range(150):
         label = i % 3
         folder = project / "raw_data" / str(label)
@@ -217,6 +205,7 @@ def _monitor_and_update_inputs(project: Path) -> None:
         pixels[label * 4:label * 4 + 4, :] = 255
         Image.fromarray(pixels).save(folder / f"new_{i:03d}.png")
     (project / "scripts" / "transforming.py").write_text(TRANSFORMING)
+    assert not (project / "priors").exists() and not (project / "models" / "v1").exists()
 
 
 def test_seed_main_runs_as_written(seed_run: dict, blase) -> None:
@@ -420,9 +409,16 @@ def test_monitor_and_update_run_as_written(seed_run: dict, blase) -> None:
     assert re.search(r"trained_model v2 accuracy \d\.\d+ (beats|does not beat) trained_model v1", update.stderr)
     run = show_json(blase, project, "latest")
     by_step = {s["step"]: s for s in run["steps"]}
-    assert by_step["monitor"]["metrics"]["drift/share"] > 0
-    assert {"priors/features.json", "priors/predictions.json"} <= {
-        d["path"] for d in by_step["monitor"]["datasets"] if d["role"] == "input"}
+    # the image priors the train step recorded stand in for the missing priors/ files, and flag the brightening
+    assert "priors/features.json does not exist; using the features priors trained_model v1 recorded" in monitor.stderr
+    assert "priors/predictions.json does not exist; using the predictions priors trained_model v1 recorded" in \
+        monitor.stderr
+    metrics = by_step["monitor"]["metrics"]
+    assert metrics["drift/share"] > 0
+    assert metrics["drift/image.brightness/p"] < 1e-6, "the brightened half moved the brightness descriptor"
+    assert "drift/embedding/mmd" in metrics, "the model's embedding was tested"
+    # update: models/v1/ names trained_model v1, and its McNemar test decides
+    assert "models/v1/ does not exist; using trained_model v1, the project's registered model" in update.stderr
     assert "update/challenger_accuracy" in by_step["update"]["metrics"]
-    assert {"models/v1/model.h5", "raw_data"} <= {d["path"] for d in by_step["update"]["datasets"]
-                                                  if d["role"] == "input"}
+    assert "update/p_value" in by_step["update"]["metrics"]
+    assert "raw_data" in {d["path"] for d in by_step["update"]["datasets"] if d["role"] == "input"}

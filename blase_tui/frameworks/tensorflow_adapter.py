@@ -104,6 +104,17 @@ class TensorFlowAdapter:
             return out
         return out.reshape(len(x), -1).squeeze(-1)
 
+    def embed(self, x: np.ndarray) -> np.ndarray | None:
+        """What the model's last hidden layer (the one before its output) makes of ``x``, one row a record: the
+        image embedding ``Monitor`` tests for drift. None for a model of one layer."""
+        if getattr(self, "_embedder", None) is None:
+            layers = [layer for layer in self.model.layers if not isinstance(layer, tf.keras.layers.InputLayer)]
+            if len(layers) < 2:
+                return None
+            self._embedder = tf.keras.Model(self.model.inputs, layers[-2].output)
+        out = np.asarray(self._embedder.predict_on_batch(self._x(x)))
+        return out.reshape(len(out), -1)
+
     def state(self) -> Any:
         return [w.copy() for w in self.model.get_weights()]
 

@@ -150,6 +150,23 @@ class TorchAdapter:
             return torch.softmax(out, dim=1).cpu().numpy()
         return out.reshape(len(x), -1).squeeze(-1).cpu().numpy()
 
+    @torch.no_grad()
+    def embed(self, x: np.ndarray) -> np.ndarray | None:
+        """What reaches the model's last layer (its input: the last hidden representation), one row a record:
+        the image embedding ``Monitor`` tests for drift. None for a model of one layer."""
+        assert self.model is not None
+        leaves = [m for m in self.model.modules() if not list(m.children())]
+        if len(leaves) < 2:
+            return None
+        seen: list[torch.Tensor] = []
+        handle = leaves[-1].register_forward_hook(lambda _m, inputs, _out: seen.append(inputs[0]))
+        try:
+            self.model.eval()
+            self.model(self._tensor(x))
+        finally:
+            handle.remove()
+        return seen[-1].reshape(len(x), -1).float().cpu().numpy() if seen else None
+
     def state(self) -> dict[str, Any]:
         assert self.model is not None
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}

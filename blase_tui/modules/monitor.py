@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from blase_tui.errors import BlaseError
-from blase_tui.modules import budget, monitor_plots, recording
+from blase_tui.modules import budget, estimates, monitor_plots, recording
 from blase_tui.modules import drift as drift_mod
 from blase_tui.modules import priors as priors_mod
 
@@ -73,12 +73,23 @@ class Monitor:
         self._schema_columns: list[str] | None = None
         self._live_columns: list[str] | None = None
         self._said_absent: list[str] | None = None  # features without live values, said once, not per batch
+        self._said_gone: list[str] | None = None  # features whose column is not in the live data
+        self._image_shape: tuple[int, ...] | None = None  # image priors: one record's shape
+        self._embedding: dict[str, Any] | None = None  # image priors: the embedding's projection and sample
+        self._embedder: Any = None
+        self._calibrated: tuple[Any, estimates.Calibration | None] | None = None
 
     # ------------------------------------------------------------------------------------------------ priors
     def load_feature_priors(self, source: str | Path | dict[str, Any]) -> dict[str, Any]:
         """The reference for drift: a priors file (docs/monitoring.md) or a registered model whose training
         recorded them (``name``, ``name:3``, ``name@champion``)."""
         self.feature_priors = self._priors(source, "features")
+        image = self.feature_priors.get("image") or {}
+        self._image_shape = tuple(image["shape"]) if image.get("shape") else None
+        self._embedding = self.feature_priors.get("embedding") if image.get("model") else None
+        if self._image_shape is not None:
+            recording.say("image priors: %d descriptors%s", len(self.feature_priors["features"]),
+                          f" and the embedding of {image['model']}" if self._embedding else "")
         self._refs = {name: drift_mod.NumericReference(p["sample"])
                       for name, p in self.feature_priors["features"].items()
                       if p["type"] == "numeric" and p.get("sample")}
@@ -109,8 +120,8 @@ class Monitor:
         file = file or recording.model_artifact(row, f"priors/{kind}.json")
         if file is None:
             shape = ((row.card or {}).get("input") or {}).get("shape") or []
-            why = (f" (its input is {shape}: a model whose inputs hold more than 200 values a record, such as images,"
-                   " gets prediction priors only)" if kind == "features" and int(np.prod(shape or [0])) > 200
+            why = (f" (its input is {shape}: a model whose inputs hold more than 200 values a record, other than"
+                   " images, gets prediction priors only)" if kind == "features" and int(np.prod(shape or [0])) > 200
                    else " (its training did not record them)")
             raise BlaseError(f"{row.name} v{row.version} has no {kind} priors{why}; give a priors file such as"
                              f" priors/{kind}.json.")
@@ -227,14 +238,16 @@ class Monitor:
         ``COPIES`` times (the reader's Arrow batch, the DataFrame, the features, the tests' temporaries)."""
         width = len((self.feature_priors or {}).get("features", {})) or 20
         per_record = 8 * (width + 4) * COPIES
-        return int(max(1000, min(1_000_000, budget.records_per_batch(per_record, self.memory_budget))))
+        return budget.records_per_batch(per_record, self.memory_budget, min_rows=1000, max_rows=1_000_000)
 
     def _split(self, frame: Any, label_column: str | None, prediction_column: str, key: str | None = None
                ) -> tuple[Any, Any, Any]:
         """A live DataFrame as ``(features, preds, true)``: the prediction log's ``input.<name>`` columns are the
         features; its ``probabilities`` (else ``prediction``) the predictions."""
         wanted_names = list((self.feature_priors or {}).get("features", {}))
-        if "input" in frame.columns and wanted_names and wanted_names[0] not in frame.columns:
+        if self._image_shape is not None and "input" in frame.columns:
+            frame = self._image_features(frame)
+        elif "input" in frame.columns and wanted_names and wanted_names[0] not in frame.columns:
             # a vector input logged whole (a model trained on npy shards): its values are the features x0, x1, ...
             import pandas as pd
 
@@ -247,6 +260,9 @@ class Monitor:
             k for k, c in columns.items() if c not in (label_column, prediction_column, "probabilities")]
         features = frame[[columns[k] for k in wanted if k in columns]]
         features.columns = [k for k in wanted if k in columns]
+        embedded = [c for c in frame.columns if str(c).startswith("embedding.")]
+        if embedded:  # an image model's embedding: tested together (MMD), not as features of the priors
+            features = features.join(frame[embedded])
         preds = None
         if "probabilities" in frame.columns and frame["probabilities"].notna().all():
             preds = np.stack(frame["probabilities"].to_numpy())
@@ -261,6 +277,79 @@ class Monitor:
             if true is None and self._labels is not None:
                 true = self._labels.lookup(features.index)
         return features, preds, true
+
+    def _image_features(self, frame: Any) -> Any:
+        """The prediction log of an image model: its flattened ``input`` read back as images, turned into the
+        descriptors of the priors and (``embedding.<i>`` columns) the model's embedding in the priors' PCA."""
+        import pandas as pd
+
+        from blase_tui.modules import image_priors
+
+        assert self._image_shape is not None
+        values = np.stack(frame["input"].to_numpy())
+        images = values.reshape(len(values), *self._image_shape)
+        described = pd.DataFrame(image_priors.descriptors(images), index=frame.index)
+        if self._embedding is not None:
+            embedded = self._embed(images)
+            if embedded is not None:
+                described = pd.concat([described, pd.DataFrame(
+                    embedded, columns=[f"embedding.{i}" for i in range(embedded.shape[1])], index=frame.index)],
+                    axis=1)
+        return pd.concat([frame.drop(columns=["input"]), described], axis=1)
+
+    def _embed(self, images: np.ndarray) -> np.ndarray | None:
+        """``images`` through the model the image priors name, in the priors' PCA coordinates."""
+        from blase_tui.models.frameworks import open_model
+        from blase_tui.modules import image_priors
+
+        assert self._embedding is not None and self.feature_priors is not None
+        if self._embedder is None:
+            ref = self.feature_priors["image"]["model"]
+            row = recording.model_version(ref)
+            adapter = open_model(Path(row.path), row.framework, row.file_name, None)
+            self._embedder = getattr(adapter, "embed", None) or (lambda x: None)
+        out = self._embedder(images)
+        return None if out is None else image_priors.project(out, self._embedding)
+
+    def _embedding_drift(self, features: Any) -> list[drift_mod.FeatureDrift]:
+        """The MMD test of the live embeddings against the priors' sample (image priors only)."""
+        columns = [c for c in getattr(features, "columns", []) if str(c).startswith("embedding.")]
+        if self._embedding is None or not columns:
+            return []
+        live = np.asarray(features[columns], dtype=np.float64)
+        live = live[np.isfinite(live).all(axis=1)]
+        if len(live) < 2:
+            return []
+        return [drift_mod.mmd_result("embedding", np.asarray(self._embedding["sample"]), live,
+                                     float(self._embedding["bandwidth"]))]
+
+    def _prediction_drift(self, features: Any) -> list[drift_mod.FeatureDrift]:
+        """What the model answered for these records (``submit_live_batch``'s preds) against the prediction
+        priors: the predicted class shares (chi-squared, ``prediction.class``) and, with probabilities, the
+        confidence (KS on the logit of the top probability, ``prediction.confidence``)."""
+        priors = self.prediction_priors or {}
+        preds = next((p for f, p, _ in reversed(self._live) if f is features), None)
+        if preds is None or priors.get("task", "classification") != "classification" or not priors.get("class_counts"):
+            return []
+        preds = np.asarray(preds)
+        out = []
+        if preds.ndim == 2:
+            classes = priors.get("classes")
+            index, logits = estimates.top_logit(preds)
+            labels = np.asarray(classes, dtype=object)[index] if classes else index
+            sample = ((priors.get("calibration") or {}).get("sample") or {}).get("logit")
+            if sample:
+                d, p = drift_mod.ks_test(np.sort(np.asarray(sample, dtype=np.float64)), logits)
+                out.append(drift_mod.FeatureDrift("prediction.confidence", "ks", d, p, len(logits), len(sample)))
+        else:
+            labels = preds
+        counts: dict[Any, float] = {}
+        for label in map(str, labels):
+            counts[label] = counts.get(label, 0) + 1
+        stat, p, js = drift_mod.chi2_test(priors["class_counts"], counts)
+        out.append(drift_mod.FeatureDrift("prediction.class", "chi2", stat, p, len(labels),
+                                          int(sum(priors["class_counts"].values())), extra={"js": js}))
+        return out
 
     # --------------------------------------------------------------------------------------- live batches
     def submit_live_batch(self, features: Any, preds: Any = None, true: Any = None) -> None:
@@ -278,16 +367,20 @@ class Monitor:
     def detect_feature_drift(self, features: Any) -> list[drift_mod.FeatureDrift]:
         """Test every feature of the priors against ``features`` (a DataFrame or dict of columns); flags by
         Holm's procedure at ``alpha`` (docs/monitoring.md). Recorded as metrics and ``monitor/drift_NNNN.json``."""
-        live = self._accumulators()
+        live, missing = self._accumulators(), self._missing_accumulators()
         for name, acc in live.items():
             if name in features:
-                acc.add(np.asarray(features[name]))
-        results = self._decide(live, features)
+                column = np.asarray(features[name])
+                missing[name].add(column)
+                acc.add(column)
+        present = {name for name in live if name in features}
+        results = self._decide(live, features, missing=missing, present=present,
+                               extra=self._embedding_drift(features) + self._prediction_drift(features))
         self.last_drift = results
         self._last_live = live
         self._plot_at_end()
-        self.history.append({"batch": self.batches, "drifted": [r.feature for r in results if r.drifted],
-                             "p": {r.feature: r.p_value for r in results}, "n": max(r.n for r in results)})
+        self.history.append({"batch": self.batches, "drifted": _drifted(results),
+                             "p": {_label(r): r.p_value for r in results}, "n": max(r.n for r in results)})
         self._record(results, prefix="drift", artifact=f"monitor/drift_{self.batches:04d}.json",
                      iteration=self.batches)
         return results
@@ -301,7 +394,7 @@ class Monitor:
         ``executor``: an executor a plugin adds (``"dask"``, with ``workers``), to reduce the files on its workers
         (whole files each; the counts add up to exactly what one process finds); in a step, by default the one
         ``blase step --executor`` or ``[executor]`` names."""
-        live = self._accumulators()
+        live, missing = self._accumulators(), self._missing_accumulators()
         own = isinstance(executor, str)
         if own:  # an executor by name outside a step: started here, closed at the end
             from blase_tui.core import plugins
@@ -311,13 +404,13 @@ class Monitor:
         elif executor is None and (isinstance(source, str | Path) or source is None):
             executor = recording.executor()  # `blase step ... --executor dask`, or [executor] of blase.toml
         try:
-            seen = self._report_on(live, source, batch_rows, executor)
+            seen = self._report_on(live, missing, source, batch_rows, executor)
         finally:
             if own:
                 executor.close()
         if seen is None:
             raise BlaseError(f"{source} holds no records: nothing to report on.")
-        results = self._decide(live, seen)
+        results = self._decide(live, seen, missing=missing, present=set(seen) & set(live))
         self._record(results, prefix="report", artifact="monitor/report.json", iteration=None)
         folder = recording.artifact_dir()
         if folder is not None:
@@ -326,31 +419,114 @@ class Monitor:
                                         title=f"reference vs all {max(r.n for r in results):,} live records")
         return results
 
-    def _report_on(self, live: dict[str, Any], source: Any, batch_rows: int | None, executor: Any) -> Any:
-        """Feed everything in ``source`` to the ``live`` accumulators, on ``executor``'s workers (whole files
-        each) when there is one and more than one file; returns something that is not None when any record came."""
+    def _report_on(self, live: dict[str, Any], missing: dict[str, drift_mod.MissingLive], source: Any,
+                   batch_rows: int | None, executor: Any) -> list[str] | None:
+        """Feed everything in ``source`` to the ``live`` and ``missing`` accumulators, on ``executor``'s workers
+        (whole files each) when there is one and more than one file; returns the names of the features that
+        came (None when no record did)."""
         seen: Any = None
         files = _data_files(Path(source) if source is not None else recording.project_root() / "predictions") \
             if executor is not None else []
         if executor is not None and len(files) > 1:
             # each worker reduces whole files to counts on the reference grid; the counts add up exactly
-            per_worker = int(max(1000, min(1_000_000, budget.records_per_batch(
-                8 * (len(live) + 4) * COPIES, self.memory_budget // max(1, executor.workers)))))
+            per_worker = budget.records_per_batch(8 * (len(live) + 4) * COPIES,
+                                                  budget.per_worker(self.memory_budget, executor.workers),
+                                                  min_rows=1000, max_rows=1_000_000)
             task = functools.partial(_report_counts, self._for_workers(), batch_rows or per_worker)
             bar = recording.progress("drift report", total=len(files), unit="files")
-            for part in executor.map(task, files, what="the drift counts of"):
+            for part, part_missing, part_seen in executor.map(task, files, what="the drift counts of"):
                 for name, acc in part.items():
                     live[name].merge(acc)
+                    missing[name].merge(part_missing[name])
+                if part_seen is not None:
+                    seen = sorted(set(seen or []) | set(part_seen))
                 bar.update(1)
             bar.close()
-            seen = list(live)
+        elif source is None or isinstance(source, str | Path):  # files: read column by column, no DataFrame
+            seen = self._report_files(live, missing, source, batch_rows)
         else:
             for features, _, _ in self.stream_batches(source, batch_rows=batch_rows):
-                seen = features
+                seen = sorted(set(seen or []) | {name for name in live if name in features})
                 for name, acc in live.items():
                     if name in features:
-                        acc.add(np.asarray(features[name]))
+                        _count(acc, missing[name], np.asarray(features[name]))
         return seen
+
+    def _report_files(self, live: dict[str, Any], missing: dict[str, drift_mod.MissingLive], source: str | Path | None,
+                      batch_rows: int | None) -> Any:
+        """The drift report over a folder (or file) of Parquet/CSV files, at about the speed of reading them:
+        each batch's feature columns go from Arrow straight to numpy arrays (no DataFrame; a float column
+        without nulls is not even copied), and are counted by a thread per core (NumPy counts without the GIL)
+        while the next batch is read. Counts are added in file and batch order, whatever the threads: the same
+        as ``stream_batches`` gives. Returns the features seen (None when no record came)."""
+        import importlib
+        from concurrent.futures import ThreadPoolExecutor
+
+        folder = Path(source) if source is not None else recording.project_root() / "predictions"
+        if not folder.exists():
+            raise BlaseError(f"{folder} does not exist: nothing to monitor yet (serve a model with `blase serve`,"
+                             " or give the folder of live data files).")
+        files = _data_files(folder)
+        if not files:
+            raise BlaseError(f"{folder} holds no Parquet or CSV files yet.")
+        recording.params("stream_batches", source=str(folder), follow=False)
+        rows = batch_rows or self._batch_rows()
+        seen: list[str] | None = None
+        # a thread per CPU, as many as a quarter of the budget holds the temporaries of (8 MiB each)
+        threads = max(1, min(len(live), _cpus(), self.memory_budget // 4 // drift_mod.CHUNK_BYTES))
+        with ThreadPoolExecutor(threads, thread_name_prefix="blase-drift") as pool:
+            # the p-values' module (scipy.special: ~0.2 s to import, a fifth of the report) loads while the
+            # first batch is read; an error there is raised where the p-values import it
+            pool.submit(importlib.import_module, "scipy.special")
+            counting: list[Any] = []
+            for path in files:
+                for records, columns in self._feature_columns(path, rows):
+                    for task in counting:  # the previous batch counted (one in flight: its memory, no more)
+                        task.result()
+                    if not records:
+                        counting = []
+                        continue
+                    seen = sorted(set(seen or []) | set(columns))
+                    # the one place a batch's values reach the accumulators: per feature of the priors that the
+                    # file has, ``values`` is its column as a numpy array (float64 for a float column, object
+                    # for strings, NaN / None where missing)
+                    counting = [pool.submit(_count, live[name], missing[name], values)
+                                for name, values in columns.items()]
+            for task in counting:
+                task.result()
+        return seen
+
+    def _feature_columns(self, path: Path, rows: int) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """``path``'s batches of at most ``rows`` records as ``(records, {feature: values})``, for the priors'
+        features the file has (as such or ``input.<name>``, as ``_split`` names them). Parquet: only those
+        columns are read, and converted by Arrow; CSV, and a prediction log whose input is one vector column,
+        go through the DataFrame (``_split``)."""
+        wanted = list((self.feature_priors or {}).get("features", {}))
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            try:
+                file = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering reads whole row groups ahead
+            except (OSError, ValueError) as exc:
+                raise BlaseError(f"{path} is not a readable Parquet file ({str(exc).splitlines()[0][:200]}); fix"
+                                 " it or move it out of the folder.") from exc
+            with file:
+                names = file.schema_arrow.names
+                self._schema_columns = names
+                columns = {c[len("input."):] if c.startswith("input.") else c: c for c in names}
+                if not ("input" in names and wanted and wanted[0] not in columns):
+                    where = {name: columns[name] for name in wanted if name in columns}
+                    try:
+                        for batch in file.iter_batches(batch_size=rows, columns=list(dict.fromkeys(where.values()))):
+                            yield batch.num_rows, {name: batch.column(column).to_numpy(zero_copy_only=False)
+                                                   for name, column in where.items()}
+                    except (OSError, ValueError) as exc:
+                        raise BlaseError(f"{path} is not a readable Parquet file ({str(exc).splitlines()[0][:200]});"
+                                         " fix it or move it out of the folder.") from exc
+                    return
+        for frame in _read_batches(path, rows, self._columns(path, None, "prediction", None)):
+            features, _, _ = self._split(frame, None, "prediction")
+            yield len(features), {name: np.asarray(features[name]) for name in features.columns}
 
     def plot(self, folder: str | Path | None = None) -> list[Path]:
         """Write the PNGs (``drift.png``: drift per batch and feature; ``distributions.png``: reference vs the
@@ -396,34 +572,69 @@ class Monitor:
                 out[name] = drift_mod.CountsLive(prior["counts"])
         return out
 
-    def _decide(self, live: dict[str, Any], features: Any) -> list[drift_mod.FeatureDrift]:
-        results = [acc.result(name, self.alpha) for name, acc in live.items() if acc.n]
+    def _missing_accumulators(self) -> dict[str, drift_mod.MissingLive]:
+        """Per feature: how many live values are missing, against the share the priors recorded."""
+        features = (self.feature_priors or {}).get("features", {})
+        return {name: drift_mod.MissingLive(int(p.get("missing") or 0),
+                                            int(p.get("count") or 0) + int(p.get("missing") or 0))
+                for name, p in features.items()}
+
+    def _decide(self, live: dict[str, Any], features: Any, *, missing: dict[str, drift_mod.MissingLive] | None = None,
+                present: set[str] | None = None, extra: list[drift_mod.FeatureDrift] | None = None
+                ) -> list[drift_mod.FeatureDrift]:
+        """One test per feature with live values, plus (``missing``) one of its missing share wherever a value
+        was missing in the priors or live, and a flag for each feature ``present`` does not hold (a column
+        gone); all decided together by Holm's procedure."""
         given = self._schema_columns or self._live_columns or [str(c) for c in list(features)]
-        if not results:
+        results = [acc.result(name, self.alpha) for name, acc in live.items() if acc.n]
+        if (present is not None and not present) or (present is None and not results):
+            # no feature of the priors among the live columns: a naming mistake, not drift in every feature
             names = ", ".join(self.feature_priors["features"]) if self.feature_priors else ""
             raise BlaseError(f"none of the priors' features ({names[:200]}) has values in the live data; check the"
                              f" column names (live: {', '.join(given[:10]) or 'none'}).")
-        absent = [name for name, acc in live.items() if not acc.n]
-        if absent and absent != self._said_absent:
-            self._said_absent = absent
-            recording.say("drift tested on %d of the %d features of the priors: the live data has no values for %s",
-                          len(results), len(live), ", ".join(absent[:10]) + (", ..." if len(absent) > 10 else ""))
+        results += extra or []
+        gone = [name for name in live if present is not None and name not in present]
+        if missing is not None:
+            results += [drift_mod.absent(name, missing[name].reference_total) for name in gone]
+            results += [m.result(name) for name, m in missing.items() if name not in gone and m.informative()]
+            if gone and gone != self._said_gone:
+                self._said_gone = gone
+                recording.say("%s: not in the live data (a column gone); flagged as drift",
+                              ", ".join(gone[:10]) + (", ..." if len(gone) > 10 else ""))
+            empty = [name for name, m in missing.items() if m.n and m.missing == m.n]
+            if empty:
+                recording.say("every live value of %s is missing", ", ".join(empty[:10]))
+        else:
+            absent = [name for name, acc in live.items() if not acc.n]
+            if absent and absent != self._said_absent:
+                self._said_absent = absent
+                recording.say("drift tested on %d of the %d features of the priors: the live data has no values"
+                              " for %s", len(results), len(live),
+                              ", ".join(absent[:10]) + (", ..." if len(absent) > 10 else ""))
         return drift_mod.holm(results, self.alpha)
 
     def _record(self, results: list[drift_mod.FeatureDrift], *, prefix: str, artifact: str,
                 iteration: int | None) -> None:
-        drifted = [r.feature for r in results if r.drifted]
-        metrics = {f"{prefix}/share": len(drifted) / len(results), f"{prefix}/features": float(len(drifted))}
+        drifted = _drifted(results)
+        tested = {r.feature for r in results}
+        metrics = {f"{prefix}/share": len(drifted) / len(tested), f"{prefix}/features": float(len(drifted))}
         for r in results:
-            metrics[f"{prefix}/{r.feature}/p"] = r.p_value
-            metrics[f"{prefix}/{r.feature}/{r.test}"] = r.statistic
+            if r.test == "missing":
+                metrics[f"{prefix}/{r.feature}/missing_p"] = r.p_value
+                metrics[f"{prefix}/{r.feature}/missing_share"] = r.extra.get("missing_share", 0.0)
+            else:
+                metrics[f"{prefix}/{r.feature}/p"] = r.p_value
+                metrics[f"{prefix}/{r.feature}/{r.test}"] = r.statistic
         recording.metrics(metrics, iteration=iteration)
         self._artifact(artifact, {
             "batch": self.batches, "alpha": self.alpha, "correction": "holm", "drifted": drifted,
-            "records": max(r.n for r in results),
+            "records": max(r.n for r in results), "missing": sorted({r.feature for r in results
+                                                                     if r.test == "missing" and r.drifted}),
             "features": [r.as_dict() for r in sorted(results, key=lambda r: r.p_value)]})
         if drifted:
-            recording.say("drift in %d of %d features: %s", len(drifted), len(results), ", ".join(drifted[:10]))
+            named = [_label(r) for r in sorted(results, key=lambda r: r.p_value) if r.drifted]
+            recording.say("drift in %d of %d features: %s", len(drifted), len(tested),
+                          ", ".join(named[:10]) + (", ..." if len(named) > 10 else ""))
 
     # ---------------------------------------------------------------------------------------- performance
     def track_performance_metrics(self) -> dict[str, float]:
@@ -457,22 +668,18 @@ class Monitor:
             if known.any():
                 out.update(_measured(labels[known], truth_known, None if proba is None else proba[known], classes))
             if proba is not None and not known.all():
-                out.update(_estimated(proba, self._calibration()))
+                out.update(estimates.estimate(proba, self._calibration()))
         self.last_performance = out
         self.performance_history.append({"batch": self.batches, **out})
         self._plot_at_end()
         recording.metrics({f"performance/{k}": v for k, v in out.items()}, iteration=self.batches)
         return out
 
-    def _calibration(self) -> Any:
-        cal = (self.prediction_priors or {}).get("calibration")
-        if not cal:
-            return None
-        mids = [(c, a) for c, a in zip(cal["confidence"], cal["accuracy"], strict=True) if c is not None]
-        if len(mids) < 2:
-            return None
-        conf, acc = np.array([m[0] for m in mids]), np.array([m[1] for m in mids])
-        return lambda x: np.interp(x, conf, acc)
+    def _calibration(self) -> estimates.Calibration | None:
+        """The prediction priors' calibration, fitted (with its bootstrap) once per priors loaded."""
+        if self._calibrated is None or self._calibrated[0] is not self.prediction_priors:
+            self._calibrated = (self.prediction_priors, estimates.Calibration.from_priors(self.prediction_priors))
+        return self._calibrated[1]
 
     # ------------------------------------------------------------------------------------------- triggers
     def check_triggers(self) -> bool:
@@ -486,7 +693,7 @@ class Monitor:
         if self._live_rows < int(rules.get("min_samples", self.min_samples)):
             return False
         if self.last_drift:
-            share = sum(r.drifted for r in self.last_drift) / len(self.last_drift)
+            share = len(_drifted(self.last_drift)) / len({r.feature for r in self.last_drift})
             if share >= float(rules["drift_share"]):
                 self.fired.append(f"{share:.0%} of the features drifted (drift_share = {rules['drift_share']})")
             for name in rules.get("features", []):
@@ -519,6 +726,15 @@ class Monitor:
         path.write_text(json.dumps(data, indent=1, default=float))
 
 
+def _drifted(results: list[drift_mod.FeatureDrift]) -> list[str]:
+    """The features flagged, each once (a feature can be flagged for its values and for its missing share)."""
+    return list(dict.fromkeys(r.feature for r in results if r.drifted))
+
+
+def _label(result: drift_mod.FeatureDrift) -> str:
+    return f"{result.feature} (missing)" if result.test == "missing" else result.feature
+
+
 def _measured(labels: np.ndarray, truth: np.ndarray, proba: np.ndarray | None, classes: list[Any] | None
               ) -> dict[str, float]:
     f1s = []
@@ -543,31 +759,33 @@ def _measured(labels: np.ndarray, truth: np.ndarray, proba: np.ndarray | None, c
     return out
 
 
-def _estimated(proba: np.ndarray, calibrate: Any) -> dict[str, float]:
-    """Expected accuracy and macro F1 of the window, were the probabilities calibrated (CBPE): each record is
-    right with the probability of its predicted class."""
-    confidence = proba.max(axis=1)
-    if calibrate is not None:
-        confidence = np.clip(calibrate(confidence), 0, 1)
-    predicted = proba.argmax(axis=1)
-    f1s = []
-    for k in range(proba.shape[1]):
-        is_k = predicted == k
-        tp = float(np.sum(proba[is_k, k]))
-        fp = float(np.sum(1 - proba[is_k, k]))
-        fn = float(np.sum(proba[~is_k, k]))
-        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
-    return {"estimated_accuracy": float(confidence.mean()), "estimated_f1": float(np.mean(f1s))}
+def _report_counts(monitor: Monitor, rows: int, path: Path) -> tuple[dict[str, Any], dict[str, Any], list[str] | None]:
+    """One file reduced to the drift report's counts, missing values and the features it has (run by an
+    executor's worker), read as ``_report_files`` reads it (Arrow columns to numpy)."""
+    live, missing = monitor._accumulators(), monitor._missing_accumulators()
+    seen: set[str] | None = None
+    for records, columns in monitor._feature_columns(path, rows):
+        if records:
+            seen = (seen or set()) | set(columns)
+        for name, values in columns.items():  # as in _report_files: each feature's column as a numpy array
+            _count(live[name], missing[name], values)
+    return live, missing, None if seen is None else sorted(seen)
 
 
-def _report_counts(monitor: Monitor, rows: int, path: Path) -> dict[str, Any]:
-    """One file reduced to the drift report's counts (run by an executor's worker)."""
-    live = monitor._accumulators()
-    for features, _, _ in monitor.stream_batches(path, batch_rows=rows):
-        for name, acc in live.items():
-            if name in features:
-                acc.add(np.asarray(features[name]))
-    return live
+def _count(acc: Any, missing: drift_mod.MissingLive, values: np.ndarray) -> None:
+    """A feature's live values into its accumulator and its missing count."""
+    missing.add(values)
+    acc.add(values)
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (the drift report counts on a thread per CPU)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def _missing(values: np.ndarray) -> np.ndarray:

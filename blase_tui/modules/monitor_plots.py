@@ -63,7 +63,8 @@ def distributions(results: list[drift_mod.FeatureDrift], live: dict[str, Any], p
                   title: str = "reference vs live") -> Path | None:
     """Reference vs live for the features with the smallest p-values: distribution functions for numeric
     features, shares per category for the others."""
-    chosen = [r for r in sorted(results, key=lambda r: r.p_value) if r.feature in live and live[r.feature].n]
+    chosen = [r for r in sorted(results, key=lambda r: r.p_value)
+              if r.test != "missing" and r.feature in live and live[r.feature].n]
     chosen = chosen[:MAX_DISTRIBUTIONS]
     if not chosen:
         return None

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from blase_tui.errors import BlaseError
+from blase_tui.modules.estimates import sample_pairs
 
 FORMAT = 1
 SAMPLE = 10_000  # reference values kept per numeric feature
@@ -152,6 +153,8 @@ def prediction_priors(task: str, classes: list[Any] | None, predictions: np.ndar
                 "confidence": [float(confidence[which == b].mean()) if (which == b).any() else None for b in range(bins)],
                 "accuracy": [float(correct[which == b].mean()) if (which == b).any() else None for b in range(bins)],
                 "counts": [int((which == b).sum()) for b in range(bins)],
+                # the held-out records the performance estimate is calibrated on
+                "sample": sample_pairs(probabilities, correct, _label_index(classes, truth)),
             }
     else:
         values = np.asarray(predictions, dtype=np.float64)
@@ -161,6 +164,15 @@ def prediction_priors(task: str, classes: list[Any] | None, predictions: np.ndar
             err = values - np.asarray(truth, dtype=np.float64)
             out["metrics"] = {"mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err ** 2).mean()))}
     return out
+
+
+def _label_index(classes: list[Any] | None, truth: Any) -> np.ndarray | None:
+    """Each true label as the column of its class in the probabilities, or None when one is not a class."""
+    if classes is None:
+        return None
+    index = {str(c): i for i, c in enumerate(classes)}
+    found = [index.get(str(t)) for t in np.asarray(truth).tolist()]
+    return None if any(i is None for i in found) else np.asarray(found)
 
 
 def read(path: Path, kind: str) -> dict[str, Any]:

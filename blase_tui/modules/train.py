@@ -25,7 +25,7 @@ from blase_tui.frameworks.base import TrainConfig
 from blase_tui.models import card as card_mod
 from blase_tui.models import frameworks
 from blase_tui.modules import recording
-from blase_tui.modules.budget import resolve_budget
+from blase_tui.modules.budget import WHOLE_SHARE, records_per_batch, resolve_budget, share_of
 from blase_tui.modules.load import MANIFEST, Load
 from blase_tui.modules.shards import SplitData, open_split
 
@@ -307,7 +307,7 @@ class Train:
     def _fit_whole(self, train: SplitData, val: SplitData | None, x_col: str, y_col: str) -> list[dict[str, float]]:
         # the estimator gets float32 copies: count those, not the stored bytes
         nbytes = sum(a.size * 4 for a in train.columns[x_col])
-        if nbytes > self.memory_budget:
+        if nbytes > share_of(self.memory_budget, WHOLE_SHARE):
             raise BlaseError(
                 f"{type(self.model).__name__} fits on the whole training split at once ({nbytes / 2**20:.0f} MiB),"
                 f" more than the memory budget ({self.memory_budget / 2**20:.0f} MiB); raise the budget or use an"
@@ -396,20 +396,23 @@ class Train:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.adapter.save(path)
         card = self.card()
-        self._record_priors()
         card_path = path.with_name(path.name + ".card.json")
         card_path.write_text(json.dumps(card, indent=1, default=str))
         saved = recording.register_model(name or path.stem, path, card_path, framework=self.framework or "",
                                          metrics=card["metrics"])
         if saved is None:
             return str(path)
+        self._record_priors(saved)
         _log("saved model %s (%s)", saved, path)
         return saved
 
-    def _record_priors(self) -> None:
+    def _record_priors(self, saved: str) -> None:
         """Feature priors of the training split and prediction priors on the validation split (else the training
-        split), kept with the model as ``priors/features.json`` and ``priors/predictions.json`` for ``Monitor``.
-        Streamed in batches; inputs with more than 200 values a record (images) get prediction priors only."""
+        split), kept with the model (``saved``: "name vN") as ``priors/features.json`` and
+        ``priors/predictions.json`` for ``Monitor``. Streamed in batches. Images get image priors instead of one
+        prior per pixel (:mod:`blase_tui.modules.image_priors`: descriptors and the model's embedding); other
+        inputs of more than 200 values a record get prediction priors only."""
+        from blase_tui.modules import image_priors
         from blase_tui.modules.priors import FeaturePriors, prediction_priors
 
         folder = recording.artifact_dir()
@@ -417,16 +420,38 @@ class Train:
         if folder is None or splits is None or self.adapter is None:
             return
         train, val, x_col, y_col = splits
-        features = FeaturePriors(seed=self.config.seed or 0)
-        for _, cols in train.batches(4096, columns=[x_col]):
+        features: FeaturePriors | None = FeaturePriors(seed=self.config.seed or 0)
+        embedding = image_priors.EmbeddingPriors(seed=self.config.seed or 0)
+        embed = getattr(self.adapter, "embed", None)
+        shape: tuple[int, ...] | None = None
+        seen = 0
+        _, first = next(iter(train.batches(1, columns=[x_col])), (None, {x_col: np.zeros((1, 1))}))
+        rows = min(4096, records_per_batch(np.asarray(first[x_col]).nbytes * 4.0, resolve_budget()))
+        for _, cols in train.batches(rows, columns=[x_col]):
             x = np.asarray(cols[x_col])
+            if image_priors.is_image(x.shape[1:]):
+                shape = x.shape[1:]
+                assert features is not None
+                features.update(image_priors.descriptors(x))
+                wanted = embedding.wanted(len(x), seen, len(train))
+                if embed is not None and wanted.any():
+                    embedding.update(embed(x[wanted]))
+                seen += len(x)
+                continue
             if x.ndim != 2 or x.shape[1] > 200:
                 features = None
                 break
+            assert features is not None
             features.update({f"x{i}": x[:, i] for i in range(x.shape[1])})
         (folder / "priors").mkdir(parents=True, exist_ok=True)
         if features is not None and features.rows:
-            (folder / "priors" / "features.json").write_text(json.dumps(features.to_json()))
+            data = features.to_json()
+            if shape is not None:
+                data["image"] = {"shape": [int(s) for s in shape], "model": saved.replace(" v", ":")}
+                section = embedding.to_json()
+                if section is not None:
+                    data["embedding"] = section
+            (folder / "priors" / "features.json").write_text(json.dumps(data))
         held = val if val is not None else train
         preds, probas, truth = [], [], []
         for _, cols in held.batches(max(self.config.batch_size, 256), columns=[x_col, y_col]):
