@@ -89,25 +89,25 @@ def test_tied_features_are_tested_on_the_references_own_bins() -> None:
 
 def test_a_rising_missing_share_is_drift() -> None:
     """NaN in one feature rising from 2% to 10%, at 1,000 rows: flagged as missing drift in nearly every trial
-    (it was flagged in 0-1%, the false-alarm level); unchanged at 2%, the missing test itself alarms at about
-    alpha."""
+    (at least 57 of 60 trials; it was flagged in 0-1%, the false-alarm level); unchanged at 2%, the missing test
+    itself alarms at about alpha."""
     rng = np.random.default_rng(8)
     found = false = 0
-    trials = 100
+    trials = 60
     for _ in range(trials):
         monitor = _monitor(rng, rows=5_000, missing=0.02)
         results = monitor.detect_feature_drift(_mixed(rng, 1_000, missing=0.10))
         found += any(r.feature == "visits" and r.test == "missing" and r.drifted for r in results)
         still = monitor.detect_feature_drift(_mixed(rng, 1_000, missing=0.02))
         false += any(r.test == "missing" and r.p_value <= ALPHA for r in still)
-    assert found >= 95, f"found in {found} of {trials}"
+    assert found >= 57, f"found in {found} of {trials}"
     assert false <= 1.5 * ALPHA * trials + 3, f"{false} of {trials}"
 
 
 def test_the_missing_test_is_exact_at_small_sizes() -> None:
     """The missing share's mid-p Fisher test at 100 live rows: rejects at about alpha under no change."""
     rng = np.random.default_rng(4)
-    trials = 2_000
+    trials = 1_000
     rejections = sum(drift.missing_pvalue(int(rng.binomial(10_000, 0.03)), 10_000, int(rng.binomial(100, 0.03)), 100)
                      <= ALPHA for _ in range(trials))
     assert 0.5 * ALPHA <= rejections / trials <= 1.5 * ALPHA, rejections

@@ -615,9 +615,10 @@ class Monitor:
 
     def _record(self, results: list[drift_mod.FeatureDrift], *, prefix: str, artifact: str,
                 iteration: int | None) -> None:
-        drifted = _drifted(results)
-        tested = {r.feature for r in results}
-        metrics = {f"{prefix}/share": len(drifted) / len(tested), f"{prefix}/features": float(len(drifted))}
+        inputs = [r for r in results if not _of_predictions(r)]
+        drifted, tested = _drifted(inputs), {r.feature for r in inputs}
+        answers = _drifted([r for r in results if _of_predictions(r)])
+        metrics = {f"{prefix}/share": len(drifted) / max(len(tested), 1), f"{prefix}/features": float(len(drifted))}
         for r in results:
             if r.test == "missing":
                 metrics[f"{prefix}/{r.feature}/missing_p"] = r.p_value
@@ -628,13 +629,17 @@ class Monitor:
         recording.metrics(metrics, iteration=iteration)
         self._artifact(artifact, {
             "batch": self.batches, "alpha": self.alpha, "correction": "holm", "drifted": drifted,
+            "predictions_drifted": answers,
             "records": max(r.n for r in results), "missing": sorted({r.feature for r in results
                                                                      if r.test == "missing" and r.drifted}),
             "features": [r.as_dict() for r in sorted(results, key=lambda r: r.p_value)]})
         if drifted:
-            named = [_label(r) for r in sorted(results, key=lambda r: r.p_value) if r.drifted]
-            recording.say("drift in %d of %d features: %s", len(drifted), len(tested),
-                          ", ".join(named[:10]) + (", ..." if len(named) > 10 else ""))
+            named = [_label(r) for r in sorted(inputs, key=lambda r: r.p_value) if r.drifted]
+            recording.say("drift in %d of %d features: %s%s", len(drifted), len(tested),
+                          ", ".join(named[:10]) + (", ..." if len(named) > 10 else ""),
+                          f"; the predictions moved too ({', '.join(answers)})" if answers else "")
+        elif answers:
+            recording.say("the predictions moved (%s), the features did not", ", ".join(answers))
 
     # ---------------------------------------------------------------------------------------- performance
     def track_performance_metrics(self) -> dict[str, float]:
@@ -693,7 +698,8 @@ class Monitor:
         if self._live_rows < int(rules.get("min_samples", self.min_samples)):
             return False
         if self.last_drift:
-            share = len(_drifted(self.last_drift)) / len({r.feature for r in self.last_drift})
+            inputs = [r for r in self.last_drift if not _of_predictions(r)]
+            share = len(_drifted(inputs)) / max(len({r.feature for r in inputs}), 1)
             if share >= float(rules["drift_share"]):
                 self.fired.append(f"{share:.0%} of the features drifted (drift_share = {rules['drift_share']})")
             for name in rules.get("features", []):
@@ -729,6 +735,12 @@ class Monitor:
 def _drifted(results: list[drift_mod.FeatureDrift]) -> list[str]:
     """The features flagged, each once (a feature can be flagged for its values and for its missing share)."""
     return list(dict.fromkeys(r.feature for r in results if r.drifted))
+
+
+def _of_predictions(result: drift_mod.FeatureDrift) -> bool:
+    """A test of what the model answered (``prediction.class``, ``prediction.confidence``), not of its inputs:
+    reported and decided in the same family, left out of the features' drift share."""
+    return result.feature.startswith("prediction.")
 
 
 def _label(result: drift_mod.FeatureDrift) -> str:
