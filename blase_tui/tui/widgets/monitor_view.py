@@ -26,6 +26,11 @@ def _load(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def _name(test: dict) -> str:
+    """A test's row: the feature, and "(missing)" for the test of its missing share."""
+    return f"{test['feature']} (missing)" if test.get("test") == "missing" else str(test["feature"])
+
+
 def render_monitor(folder: Path, performance: dict[str, list[float]], *, width: int = 100) -> RenderableType:
     """``folder``: a monitor step's ``artifacts/monitor``; ``performance``: its ``performance/<name>`` series."""
     windows = [w for w in (_load(p) for p in sorted(folder.glob("drift_*.json"))[-MAX_WINDOWS:]) if w]
@@ -40,15 +45,15 @@ def render_monitor(folder: Path, performance: dict[str, list[float]], *, width: 
         head = Text.assemble(
             ("drift ", "bold"), f"{len(windows)} window{'s' * (len(windows) != 1)}; the last (batch {last['batch']},"
             f" {last.get('records', '?'):,} records): ",
-            (f"{len(drifted)} of {len(last['features'])} features drifted" if drifted else "no feature drifted",
+            (f"{len(drifted)} of {len({f['feature'] for f in last['features']})} features drifted" if drifted
+             else "no feature drifted",
              "bold red" if drifted else "green"),
             f"  (alpha {last.get('alpha')}, {last.get('correction', 'holm')})")
         parts.append(head)
         history: dict[str, list[bool]] = {}
         for w in windows[-HISTORY:]:
-            flagged = set(w.get("drifted") or [])
-            for f in w["features"]:
-                history.setdefault(f["feature"], []).append(f["feature"] in flagged)
+            for f in w["features"]:  # a feature's values and its missing share are tested apart: two rows
+                history.setdefault(_name(f), []).append(bool(f["drifted"]))
         table = Table(box=None, padding=(0, 1), header_style="bold", expand=False)
         table.add_column("feature", no_wrap=True, overflow="ellipsis", max_width=max(12, width // 4))
         table.add_column("test", no_wrap=True)
@@ -58,8 +63,8 @@ def render_monitor(folder: Path, performance: dict[str, list[float]], *, width: 
         shown = min(HISTORY, len(windows))
         table.add_column(f"last {shown} window{'s' * (shown != 1)} (x: drifted)", no_wrap=True)
         for f in last["features"]:  # sorted by p-value, smallest first
-            flags = history.get(f["feature"], [])
-            table.add_row(f["feature"], f["test"], f"{f['statistic']:.4g}", f"{f['p_value']:.2g}",
+            flags = history.get(_name(f), [])
+            table.add_row(_name(f), f["test"], f"{f['statistic']:.4g}", f"{f['p_value']:.2g}",
                           Text("drifted", style="bold red") if f["drifted"] else Text("ok", style="green"),
                           Text("".join("x" if x else "·" for x in flags), style="red" if any(flags) else "dim"))
         parts += [table, Text("")]
