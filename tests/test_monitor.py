@@ -236,6 +236,77 @@ def test_training_records_the_priors_a_model_reference_loads(tmp_path: Path) -> 
     assert "priors/features.json does not exist; using the features priors diagnosis v1 recorded (the newest" \
         " registered model)" in out.stderr
 
+    # a second version trained (and not promoted) while the log shows v1 being served: the seed's monitor
+    # uses the priors of the version it is watching, not the newest
+    run_blase("step", "train", "--force", cwd=root, check=True, timeout=200)
+    log = root / "predictions" / "diagnosis" / "2026-12-06"
+    log.mkdir(parents=True)
+    pd.DataFrame({"model": ["diagnosis"], "version": [1], "prediction": [0]}).to_parquet(log / "120000-1-1.parquet")
+    out = subprocess.run([sys.executable, "-c", "from blase_tui import Monitor\n"
+                          "Monitor().load_feature_priors('priors/features.json')"], cwd=root, env=_env(),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "using the features priors diagnosis v1 recorded (the version the prediction log names)" in out.stderr
+
+
+@pytest.mark.parametrize(("kind", "text", "expected"), [
+    ("features", '{"kind": "features", "features": {"age": {"type": "numeric", "sampel": [1, 2]}}}',
+     "unknown key 'sampel' in feature 'age'; the keys are count, counts, histogram"),
+    ("features", '{"kind": "features", "features": {"age": {"type": "numeric", "sample": "abc"}}}',
+     "numeric feature 'age': \"sample\" must be a list of numbers"),
+    ("features", '{"kind": "features", "features": {"a": {"type": "numeric", "sample": [1]}}, "image": {"shape": 3}}',
+     "\"image\" must hold \"shape\""),
+    ("features", '{"kind": "features", "features": {"a": {"type": "categorical", "counts": {"x": "many"}}}}',
+     "categorical feature 'a' needs \"counts\""),
+    ("predictions", '{"kind": "predictions", "clases": [0, 1]}', "unknown key 'clases'; the keys are calibration"),
+    ("predictions", '{"kind": "predictions", "calibration": "x"}', "\"calibration\" must be a table"),
+    ("predictions", '{"kind": "predictions", "calibration": {"sample": {"logit": [1.0], "correct": []}}}',
+     "calibration \"sample\" must hold \"logit\" and \"correct\""),
+    ("predictions", '[1, 2]', "holds no predictions priors (its \"kind\" is 'list')"),
+])
+def test_malformed_priors_are_one_line_naming_the_key(tmp_path: Path, kind: str, text: str, expected: str) -> None:
+    """A typo or a wrong value in a priors file written by hand: one line naming the file and the key, never a
+    traceback from deep inside the tests, and never silently ignored (a misspelt "classes" made a false alarm)."""
+    from blase_tui.errors import BlaseError
+    from blase_tui.modules import priors as priors_mod
+
+    path = tmp_path / f"{kind}.json"
+    path.write_text(text)
+    with pytest.raises(BlaseError) as caught:
+        priors_mod.read(path, kind)
+    message = str(caught.value)
+    assert expected in message and str(path) in message and "\n" not in message, message
+
+
+def test_training_priors_give_no_estimate_rather_than_an_optimistic_one(capsys) -> None:
+    """Prediction priors from the records the model trained on (no validation split): every one right at its
+    confidence, so a calibration on them says the model is always right. No estimate, and one line saying why."""
+    rng = np.random.default_rng(1)
+    proba = rng.dirichlet([1, 1], size=400)
+    truth = proba.argmax(axis=1)  # the training records: all right
+    priors = prediction_priors("classification", [0, 1], proba.argmax(axis=1), truth, proba)
+    priors["split"] = "train"
+    monitor = Monitor()
+    monitor.load_prediction_priors(priors)
+    monitor.submit_live_batch(pd.DataFrame({"a": np.zeros(200)}), rng.dirichlet([1, 1], size=200), None)
+    out = monitor.track_performance_metrics()
+    assert "estimated_accuracy" not in out and out["records"] == 200
+    assert "no performance estimate: the prediction priors come from the records the model was trained on" \
+        in capsys.readouterr().err
+    priors["split"] = "validation"
+    monitor.load_prediction_priors(priors)
+    assert "estimated_accuracy" in monitor.track_performance_metrics()
+
+
+def test_triggers_given_in_code_are_checked() -> None:
+    from blase_tui.errors import BlaseError
+
+    with pytest.raises(BlaseError, match=r"^Monitor\(triggers=\.\.\.\): unknown key `feature`; expected one of"
+                                         r" drift_share, features, metric_drop, min_samples\.$"):
+        Monitor(triggers={"feature": ["visits"]})
+    with pytest.raises(BlaseError, match=r"min_samples must be a number, 0 or more"):
+        Monitor(triggers={"min_samples": "many"})
+
 
 # ------------------------------------------------------------------------------------ streamed drift report
 def test_counts_on_the_reference_grid_give_the_exact_ks_and_wasserstein() -> None:
@@ -376,6 +447,26 @@ def test_a_report_on_some_of_the_features_flags_the_one_gone(tmp_path: Path, cap
     fresh.load_feature_priors(builder.to_json())
     with pytest.raises(Exception, match=r"has values in the live data; check the column names \(live: foo, bar\)"):
         fresh.drift_report(other)
+
+
+def test_a_column_gone_from_some_files_is_a_rise_in_its_missing_share(tmp_path: Path) -> None:
+    """The report over three hourly files, the last without ``income``: that hour's records miss it (a third of
+    all), flagged as missing drift in the report; the values of the other two hours are tested as usual."""
+    rng = np.random.default_rng(12)
+    builder = FeaturePriors()
+    builder.update(_frame(rng, 5_000))
+    live = tmp_path / "live"
+    live.mkdir()
+    for hour in range(3):
+        frame = _frame(rng, 1_000)
+        (frame.drop(columns=["income"]) if hour == 2 else frame).to_parquet(live / f"hour_{hour}.parquet")
+    monitor = Monitor()
+    monitor.load_feature_priors(builder.to_json())
+    results = monitor.drift_report(live)
+    income = {r.test: r for r in results if r.feature == "income"}
+    assert income["missing"].drifted and income["missing"].extra["missing_share"] == pytest.approx(1 / 3)
+    assert income["ks"].n == 2_000 and not income["ks"].drifted
+    assert [r.feature for r in results if r.drifted] == ["income"]
 
 
 def test_a_corrupt_file_is_named(tmp_path: Path) -> None:

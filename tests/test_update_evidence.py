@@ -120,7 +120,8 @@ def test_a_challenger_trained_on_shuffled_labels_is_never_promoted(tmp_path: Pat
         gap = decision["challenger_score"] - decision["champion_score"]
         assert gap == pytest.approx((wins - losses) / decision["records"])
         assert re.search(rf"model v{seed - 8} accuracy \d\.\d+ does not beat model v1's \d\.\d+ \(McNemar p = \S+,"
-                         rf" not below 0\.05, {wins} vs {losses} discordant records\): champion stays as it was", said)
+                         rf" not below 0\.05, {wins} vs {losses} discordant records\): model v1 stays \(no version is"
+                         rf" model@champion yet\)", said)
         plain += decision["challenger_score"] > decision["champion_score"]  # the old rule, margin 0.0
         promoted += decision["promoted"]
     assert plain == 2, "the old plain comparison promoted a no-better challenger in 2 of the 8 seeds"
@@ -140,7 +141,8 @@ def test_a_clearly_better_challenger_is_promoted_with_its_evidence_recorded(tmp_
     decision, metrics, said = _update(project, "--set", "n=3000", "--set", "margin=0.5")
     assert not decision["promoted"] and decision["p_value"] < 0.05 and metrics["update/promoted"] == 0.0
     assert re.search(r"model v3 accuracy \d\.\d+ does not beat model v1's \d\.\d+ by more than the margin 0\.5"
-                     r" \(McNemar p = \S+ < 0\.05, \d+ vs \d+ discordant records\): champion stays as it was", said), said
+                     r" \(McNemar p = \S+ < 0\.05, \d+ vs \d+ discordant records\): model v1 stays \(no version is"
+                     r" model@champion yet\)", said), said
     assert _champion(project) is None
 
     decision, metrics, said = _update(project, "--set", "n=3000", "--set", "seed=3")
@@ -188,6 +190,9 @@ def test_a_level_outside_0_and_1_is_one_line() -> None:
         with pytest.raises(BlaseError, match=r"^level must be a significance level between 0 and 1 \(such as 0\.05\)"):
             Update(level=level)
     assert Update(level=0.01).level == 0.01
+    for margin in (-1, -0.01, float("nan")):
+        with pytest.raises(BlaseError, match=r"^margin must be 0 or more"):
+            Update(margin=margin)
 
 
 def test_mcnemar_is_the_exact_one_sided_binomial_on_the_discordant_records() -> None:

@@ -194,17 +194,23 @@ def _monitor(path: Path, section: dict[str, Any]) -> dict[str, Any]:
     triggers = section.get("triggers", {})
     if not isinstance(triggers, dict):
         raise ConfigError(f"{path}: [monitor.triggers] must be a table.")
+    check_triggers(triggers, f"{path}: [monitor.triggers]")
+    return dict(section)
+
+
+def check_triggers(triggers: dict[str, Any], where: str) -> dict[str, Any]:
+    """The monitor's trigger rules, checked (blase.toml's ``[monitor.triggers]`` and ``Monitor(triggers=...)``
+    alike): known keys, and values of their kind; ``where`` names them in the error."""
     for key, value in triggers.items():
         kind = _TRIGGER_KEYS.get(key)
         if kind is None:
-            raise ConfigError(f"{path}: unknown key `{key}` in [monitor.triggers]; expected one of"
-                              f" {', '.join(sorted(_TRIGGER_KEYS))}.")
+            raise ConfigError(f"{where}: unknown key `{key}`; expected one of {', '.join(sorted(_TRIGGER_KEYS))}.")
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value) if kind is list else (
             isinstance(value, int | float) and not isinstance(value, bool) and value >= 0)
         if not ok:
             what = "a list of feature names" if kind is list else "a number, 0 or more"
-            raise ConfigError(f"{path}: [monitor.triggers] {key} must be {what}, not {value!r}.")
-    return dict(section)
+            raise ConfigError(f"{where} {key} must be {what}, not {value!r}.")
+    return triggers
 
 
 def find_project_root(start: Path | None = None) -> Path | None:

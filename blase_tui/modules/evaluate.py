@@ -196,6 +196,7 @@ class Evaluate:
             priors["classes"] = classes
         else:
             priors = prediction_priors("regression", None, out.astype(np.float64), y)
+        priors["split"] = "test"
         (folder / "priors").mkdir(exist_ok=True)
         (folder / "priors" / "predictions.json").write_text(json.dumps(priors, default=str))
         if version is not None:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from blase_tui.core.config import check_triggers
 from blase_tui.errors import BlaseError
 from blase_tui.modules import budget, estimates, monitor_plots, recording
 from blase_tui.modules import drift as drift_mod
@@ -54,6 +55,8 @@ class Monitor:
         self.min_samples = min_samples
         self.feature_priors: dict[str, Any] | None = None
         self.prediction_priors: dict[str, Any] | None = None
+        if triggers is not None:
+            check_triggers(triggers, "Monitor(triggers=...)")
         self._triggers = triggers
         self.on_trigger = on_trigger if on_trigger is not None else config.get("on_trigger")
         self.launched: Any = None  # the step on_trigger started (core.launch.LaunchedStep)
@@ -78,6 +81,8 @@ class Monitor:
         self._embedding: dict[str, Any] | None = None  # image priors: the embedding's projection and sample
         self._embedder: Any = None
         self._calibrated: tuple[Any, estimates.Calibration | None] | None = None
+        self._said_no_estimate = False
+        self._said_unknown_trigger: set[str] = set()
 
     # ------------------------------------------------------------------------------------------------ priors
     def load_feature_priors(self, source: str | Path | dict[str, Any]) -> dict[str, Any]:
@@ -130,7 +135,8 @@ class Monitor:
     @staticmethod
     def _recorded_instead(path: Path, kind: str) -> ModelVersionDetail | None:
         """For the seed's ``priors/features.json`` (and ``predictions.json``) when there is no such file: the
-        registered model whose priors stand in (the champion, else the newest version), said in one line."""
+        registered model whose priors stand in, said in one line: the champion, else the version the newest
+        prediction log names (the one being served), else the newest version."""
         if path.exists() or path.is_absolute() or path.name != f"{kind}.json":
             return None
         try:
@@ -140,9 +146,12 @@ class Monitor:
         if not versions:
             return None
         champions = [v for v in versions if "champion" in v.aliases]
-        chosen = max(champions or versions, key=lambda v: (v.created or 0, v.version))
+        served = _served_version()
+        logged = [v for v in versions if (v.name, v.version) == served]
+        chosen = max(champions or logged or versions, key=lambda v: (v.created or 0, v.version))
         recording.say("%s does not exist; using the %s priors %s v%d recorded (%s)", path, kind, chosen.name,
-                      chosen.version, "its champion" if champions else "the newest registered model")
+                      chosen.version, "its champion" if champions else "the version the prediction log names"
+                      if logged else "the newest registered model")
         return recording.model_version(chosen.ref)
 
     # ------------------------------------------------------------------------------------------- the stream
@@ -287,6 +296,13 @@ class Monitor:
 
         assert self._image_shape is not None
         values = np.stack(frame["input"].to_numpy())
+        size = int(np.prod(self._image_shape))
+        if values.ndim != 2 or values.shape[1] != size:
+            model = (self.feature_priors or {}).get("image", {}).get("model", "the model")
+            raise BlaseError(f"the live records' input holds {values.shape[1] if values.ndim == 2 else '?'} values"
+                             f" a record, where the image priors of {model} are images of shape"
+                             f" {list(self._image_shape)} ({size} values): this log is of another model; monitor"
+                             f" the prediction log of {model} (predictions/<its name>).")
         images = values.reshape(len(values), *self._image_shape)
         described = pd.DataFrame(image_priors.descriptors(images), index=frame.index)
         if self._embedding is not None:
@@ -450,6 +466,7 @@ class Monitor:
                 for name, acc in live.items():
                     if name in features:
                         _count(acc, missing[name], np.asarray(features[name]))
+                _count_absent(missing, features, len(features))
         return seen
 
     def _report_files(self, live: dict[str, Any], missing: dict[str, drift_mod.MissingLive], source: str | Path | None,
@@ -492,6 +509,7 @@ class Monitor:
                     # for strings, NaN / None where missing)
                     counting = [pool.submit(_count, live[name], missing[name], values)
                                 for name, values in columns.items()]
+                    _count_absent(missing, columns, records)
             for task in counting:
                 task.result()
         return seen
@@ -672,13 +690,28 @@ class Monitor:
                 if proba is not None else pred
             if known.any():
                 out.update(_measured(labels[known], truth_known, None if proba is None else proba[known], classes))
-            if proba is not None and not known.all():
+            if proba is not None and not known.all() and self._may_estimate():
                 out.update(estimates.estimate(proba, self._calibration()))
         self.last_performance = out
         self.performance_history.append({"batch": self.batches, **out})
         self._plot_at_end()
         recording.metrics({f"performance/{k}": v for k, v in out.items()}, iteration=self.batches)
         return out
+
+    def _may_estimate(self) -> bool:
+        """Whether the prediction priors can calibrate an estimate: not when they come from the records the model
+        was trained on (a training without a validation split), which it gets right more often than new ones:
+        said once, and no estimate rather than an optimistic one."""
+        split = (self.prediction_priors or {}).get("split")
+        if split != "train":
+            return True
+        if not self._said_no_estimate:
+            self._said_no_estimate = True
+            recording.say("no performance estimate: the prediction priors come from the records the model was"
+                          " trained on (no validation split), which it gets right more often than new ones;"
+                          " evaluate it on held-out records (Evaluate.evaluate_live) or train with a validation"
+                          " split to calibrate one")
+        return False
 
     def _calibration(self) -> estimates.Calibration | None:
         """The prediction priors' calibration, fitted (with its bootstrap) once per priors loaded."""
@@ -702,7 +735,12 @@ class Monitor:
             share = len(_drifted(inputs)) / max(len({r.feature for r in inputs}), 1)
             if share >= float(rules["drift_share"]):
                 self.fired.append(f"{share:.0%} of the features drifted (drift_share = {rules['drift_share']})")
+            known = set((self.feature_priors or {}).get("features", {})) | {r.feature for r in self.last_drift}
             for name in rules.get("features", []):
+                if name not in known and name not in self._said_unknown_trigger:
+                    self._said_unknown_trigger.add(name)
+                    recording.say("trigger features: %r is not a feature of the priors (they are %s); it can"
+                                  " never fire", name, ", ".join(sorted(known)[:12]))
                 if any(r.feature == name and r.drifted for r in self.last_drift):
                     self.fired.append(f"feature {name} drifted")
         drop = rules.get("metric_drop")
@@ -732,6 +770,27 @@ class Monitor:
         path.write_text(json.dumps(data, indent=1, default=float))
 
 
+def _served_version() -> tuple[str, int] | None:
+    """The model and version the newest file of the project's prediction log names (what is being served)."""
+    try:
+        files = _data_files(recording.project_root() / "predictions")
+    except (BlaseError, OSError):
+        return None
+    parquet = [p for p in files if p.suffix == ".parquet"]
+    if not parquet:
+        return None
+    import pyarrow.parquet as pq
+
+    newest = max(parquet, key=lambda p: (p.stat().st_mtime_ns, str(p)))
+    try:
+        table = pq.read_table(newest, columns=["model", "version"])
+    except (OSError, ValueError, KeyError):  # not a prediction log of ``blase serve``
+        return None
+    if not table.num_rows or table.column("version")[0].as_py() is None:
+        return None
+    return str(table.column("model")[0].as_py()), int(table.column("version")[0].as_py())
+
+
 def _drifted(results: list[drift_mod.FeatureDrift]) -> list[str]:
     """The features flagged, each once (a feature can be flagged for its values and for its missing share)."""
     return list(dict.fromkeys(r.feature for r in results if r.drifted))
@@ -744,7 +803,9 @@ def _of_predictions(result: drift_mod.FeatureDrift) -> bool:
 
 
 def _label(result: drift_mod.FeatureDrift) -> str:
-    return f"{result.feature} (missing)" if result.test == "missing" else result.feature
+    if result.test != "missing":
+        return result.feature
+    return f"{result.feature} (gone)" if result.extra.get("absent") else f"{result.feature} (missing)"
 
 
 def _measured(labels: np.ndarray, truth: np.ndarray, proba: np.ndarray | None, classes: list[Any] | None
@@ -781,7 +842,17 @@ def _report_counts(monitor: Monitor, rows: int, path: Path) -> tuple[dict[str, A
             seen = (seen or set()) | set(columns)
         for name, values in columns.items():  # as in _report_files: each feature's column as a numpy array
             _count(live[name], missing[name], values)
+        _count_absent(missing, columns, records)
     return live, missing, None if seen is None else sorted(seen)
+
+
+def _count_absent(missing: dict[str, drift_mod.MissingLive], columns: Any, records: int) -> None:
+    """Records of a file without a feature's column: each is missing that feature (a column gone from some
+    files only shows as a rise in its missing share; gone from all, it is flagged as gone)."""
+    for name, counter in missing.items():
+        if name not in columns:
+            counter.missing += records
+            counter.n += records
 
 
 def _count(acc: Any, missing: drift_mod.MissingLive, values: np.ndarray) -> None:

@@ -185,16 +185,105 @@ def read(path: Path, kind: str) -> dict[str, Any]:
     except ValueError as exc:
         raise BlaseError(f"{path} is not valid JSON ({exc}); fix it (docs/monitoring.md has the format).") from None
     if not isinstance(data, dict) or data.get("kind", kind) != kind:
-        raise BlaseError(f"{path} holds no {kind} priors (its \"kind\" is {data.get('kind')!r}).")
+        found = data.get("kind") if isinstance(data, dict) else type(data).__name__
+        raise BlaseError(f"{path} holds no {kind} priors (its \"kind\" is {found!r}).")
+    _check_keys(path, "", data, FEATURES_KEYS if kind == "features" else PREDICTIONS_KEYS)
     if kind == "features":
-        features = data.get("features")
-        if not isinstance(features, dict) or not features:
-            raise BlaseError(f"{path}: \"features\" must map each feature to its prior.")
-        for name, prior in features.items():
-            if not isinstance(prior, dict) or prior.get("type") not in ("numeric", "categorical"):
-                raise BlaseError(f"{path}: feature {name!r} needs \"type\": \"numeric\" or \"categorical\".")
-            if prior["type"] == "numeric" and not prior.get("sample") and not (prior.get("histogram") or {}).get("edges"):
-                raise BlaseError(f"{path}: numeric feature {name!r} needs a \"sample\" of values or a \"histogram\".")
-            if prior["type"] == "categorical" and not isinstance(prior.get("counts"), dict):
-                raise BlaseError(f"{path}: categorical feature {name!r} needs \"counts\" (category -> count).")
+        _check_features(path, data)
+    else:
+        _check_predictions(path, data)
     return data
+
+
+FEATURES_KEYS = {"format", "kind", "rows", "features", "image", "embedding"}
+PREDICTIONS_KEYS = {"format", "kind", "task", "classes", "rows", "class_counts", "metrics", "calibration", "score",
+                    "split"}
+FEATURE_KEYS = {"type", "sample", "histogram", "counts", "count", "missing", "mean", "std", "quantiles"}
+
+
+def _check_keys(path: Path, where: str, data: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise BlaseError(f"{path}: unknown key {unknown[0]!r}{where}; the keys are {', '.join(sorted(allowed))}"
+                         " (docs/monitoring.md, Priors).")
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+
+
+def _check_features(path: Path, data: dict[str, Any]) -> None:
+    features = data.get("features")
+    if not isinstance(features, dict) or not features:
+        raise BlaseError(f"{path}: \"features\" must map each feature to its prior.")
+    for name, prior in features.items():
+        if not isinstance(prior, dict) or prior.get("type") not in ("numeric", "categorical"):
+            raise BlaseError(f"{path}: feature {name!r} needs \"type\": \"numeric\" or \"categorical\".")
+        _check_keys(path, f" in feature {name!r}", prior, FEATURE_KEYS)
+        histogram = prior.get("histogram")
+        if prior["type"] == "numeric":
+            if "sample" in prior and not (_numbers(prior["sample"]) and prior["sample"]):
+                raise BlaseError(f"{path}: numeric feature {name!r}: \"sample\" must be a list of numbers.")
+            if histogram is not None and not (isinstance(histogram, dict) and _numbers(histogram.get("edges"))
+                                              and _numbers(histogram.get("counts"))
+                                              and len(histogram["edges"]) == len(histogram["counts"]) + 1):
+                raise BlaseError(f"{path}: numeric feature {name!r}: \"histogram\" must hold \"edges\" and"
+                                 " \"counts\", lists of numbers, one more edge than counts.")
+            if not prior.get("sample") and not histogram:
+                raise BlaseError(f"{path}: numeric feature {name!r} needs a \"sample\" of values or a \"histogram\".")
+        counts = prior.get("counts")
+        if prior["type"] == "categorical" and not (isinstance(counts, dict) and counts and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in counts.values())):
+            raise BlaseError(f"{path}: categorical feature {name!r} needs \"counts\" (category -> count).")
+        for key in ("count", "missing"):
+            if key in prior and not (isinstance(prior[key], int) and prior[key] >= 0):
+                raise BlaseError(f"{path}: feature {name!r}: \"{key}\" must be a whole number, 0 or more.")
+    image = data.get("image")
+    if image is not None and not (isinstance(image, dict) and isinstance(image.get("shape"), list)
+                                  and image["shape"] and all(isinstance(v, int) and v > 0 for v in image["shape"])):
+        raise BlaseError(f"{path}: \"image\" must hold \"shape\", the shape of one image (such as [32, 32, 3]).")
+    embedding = data.get("embedding")
+    if embedding is not None:
+        ok = isinstance(embedding, dict) and all(k in embedding for k in ("mean", "components", "sample", "bandwidth"))
+        try:
+            mean, components = np.asarray(embedding["mean"], float), np.asarray(embedding["components"], float)
+            sample = np.asarray(embedding["sample"], float)
+            ok = ok and components.ndim == 2 and components.shape[1] == len(mean) and sample.ndim == 2 \
+                and sample.shape[1] == components.shape[0] and float(embedding["bandwidth"]) > 0
+        except (TypeError, ValueError, KeyError):
+            ok = False
+        if not ok:
+            raise BlaseError(f"{path}: \"embedding\" is damaged (it needs mean, components, sample and bandwidth of"
+                             " matching sizes); train the model again to record it, or remove the key.")
+
+
+def _check_predictions(path: Path, data: dict[str, Any]) -> None:
+    if data.get("task", "classification") not in ("classification", "regression"):
+        raise BlaseError(f"{path}: \"task\" must be \"classification\" or \"regression\".")
+    for key in ("class_counts", "metrics"):
+        value = data.get(key)
+        if value is not None and not (isinstance(value, dict) and all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in value.values())):
+            raise BlaseError(f"{path}: \"{key}\" must map names to numbers.")
+    if data.get("classes") is not None and not isinstance(data["classes"], list):
+        raise BlaseError(f"{path}: \"classes\" must be a list of the class labels.")
+    calibration = data.get("calibration")
+    if calibration is None:
+        return
+    if not isinstance(calibration, dict):
+        raise BlaseError(f"{path}: \"calibration\" must be a table (confidence, accuracy, sample).")
+    for key in ("confidence", "accuracy"):
+        if key in calibration and not (isinstance(calibration[key], list) and all(
+                v is None or isinstance(v, int | float) for v in calibration[key])):
+            raise BlaseError(f"{path}: calibration \"{key}\" must be a list of numbers (null for an empty bin).")
+    sample = calibration.get("sample")
+    if sample is not None:
+        ok = isinstance(sample, dict) and _numbers(sample.get("logit")) and _numbers(sample.get("correct")) \
+            and len(sample["logit"]) == len(sample["correct"])
+        if ok and "logp" in sample:
+            ok = isinstance(sample["logp"], list) and all(_numbers(row) for row in sample["logp"]) \
+                and _numbers(sample.get("label")) and len(sample["logp"]) == len(sample["label"]) == len(sample["logit"])
+        if not ok:
+            raise BlaseError(f"{path}: calibration \"sample\" must hold \"logit\" and \"correct\", lists of numbers"
+                             " of the same length (and \"logp\", \"label\" when there).")
+

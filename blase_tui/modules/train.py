@@ -467,6 +467,7 @@ class Train:
             classes = None if self.classes is None else list(self.classes)
             priors = prediction_priors(self.config.task, classes, np.concatenate(preds), np.concatenate(truth),
                                        np.concatenate(probas) if probas else None)
+            priors["split"] = "validation" if val is not None else "train"  # "train": no honest estimate
             (folder / "priors" / "predictions.json").write_text(json.dumps(priors, default=_plain_json))
 
     def save_logs(self, path: str | Path) -> Path:

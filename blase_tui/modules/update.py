@@ -87,6 +87,9 @@ class Update:
             raise BlaseError(f"holdout must be a share between 0 and 1, not {holdout!r}.")
         if not 0 < level < 1:
             raise BlaseError(f"level must be a significance level between 0 and 1 (such as 0.05), not {level!r}.")
+        if not margin >= 0:
+            raise BlaseError(f"margin must be 0 or more (the gain a challenger must beat the champion by), not"
+                             f" {margin!r}.")
         self.epochs, self.holdout, self.margin, self.window, self.level = epochs, holdout, margin, window, level
         self.alias, self.batch_size, self.learning_rate, self.seed = alias, batch_size, learning_rate, seed
         self.decision: Decision | None = None
@@ -251,8 +254,10 @@ class Update:
             why = (f"{challenger} {metric} {new_score:.4f} beats {champ}'s {old:.4f}{margin} ({evidence_text}): it is"
                    f" now {name}@{self.alias}")
         else:
+            held = any(self.alias in v.aliases for v in recording.model_versions() if v.name == name)
             why = (f"{challenger} {metric} {new_score:.4f} does not beat {champ}'s {old:.4f}{margin}"
-                   f" ({evidence_text}): {self.alias} stays as it was")
+                   f" ({evidence_text}): " + (f"{self.alias} stays as it was" if held else
+                                               f"{champ} stays (no version is {name}@{self.alias} yet)"))
         return Decision(base=champ, challenger=challenger, metric=metric, champion_score=old,
                         challenger_score=new_score, promoted=promoted, records=records, why=why,
                         champion=champ, test=test, p_value=p_value, level=self.level, evidence=evidence)
