@@ -411,8 +411,8 @@ class MissingLive:
 
     def add(self, values: Any) -> None:
         array = np.asarray(values)
-        if array.dtype.kind == "f":
-            missing = int(np.count_nonzero(np.isnan(array)))
+        if array.dtype.kind == "f":  # NaN propagates through min: one quick pass finds a column without any
+            missing = int(np.count_nonzero(np.isnan(array))) if array.size and np.isnan(array.min()) else 0
         elif array.dtype.kind in "biu":
             missing = 0
         else:
