@@ -93,6 +93,7 @@ class Update:
         self.epochs, self.holdout, self.margin, self.window, self.level = epochs, holdout, margin, window, level
         self.alias, self.batch_size, self.learning_rate, self.seed = alias, batch_size, learning_rate, seed
         self.decision: Decision | None = None
+        self._stamp = ""  # names this update's folders (the run's id, unique per update)
 
     def run(self, base_model_path: str | Path, new_data_path: str | Path, update_mode: str = "append_only",
             transform_fn: str | Any = None, evaluate_after: bool = True) -> Decision:
@@ -112,7 +113,14 @@ class Update:
                              " (input column and target); Update retrains models saved by Train.save_model.")
         transform = _transform(transform_fn)
         root = recording.project_root()
-        work = root / "data" / "updates" / f"{base.name}-v{base.version}-{_stamp()}"
+        stamp = _stamp()
+        work = root / "data" / "updates" / f"{base.name}-v{base.version}-{stamp}"
+        for again in range(2, 10_000):  # a second update in the same step (or second): a folder of its own
+            if not work.exists():
+                break
+            stamp = f"{_stamp()}-{again}"
+            work = root / "data" / "updates" / f"{base.name}-v{base.version}-{stamp}"
+        self._stamp = stamp
         new_train, new_holdout = work / "new" / "train", work / "new" / "holdout"
         n_new, n_held = _write_new(Path(new_data_path), transform, x_col, y_col, new_train, new_holdout,
                                    self.holdout)
@@ -173,7 +181,7 @@ class Update:
                                              "records_held_out": counts[1], "held_out": held_out}}
             trainer.train(epochs=self.epochs, data_dir=data_dir)
             suffix = Path(base.file_name).suffix
-            path = Path("models") / "updates" / f"{base.name}-{_stamp()}{suffix}"
+            path = Path("models") / "updates" / f"{base.name}-{self._stamp}{suffix}"
             saved = trainer.save_model(path, name=base.name)
         if given is not None:  # the file the user named, recorded as the update's input
             recording.dataset(given, role="input")
