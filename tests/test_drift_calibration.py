@@ -5,6 +5,8 @@ found, a column gone or all missing is flagged and fires a trigger that names it
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -133,3 +135,49 @@ def test_a_column_gone_or_all_missing_fires_a_trigger_that_names_it(capsys: pyte
     assert [r.feature for r in results if r.drifted] == ["visits"]
     assert monitor.check_triggers() and monitor.fired == ["feature visits drifted"]
     assert "every live value of visits is missing" in capsys.readouterr().err
+
+
+def test_values_beyond_a_tied_references_range_are_drift() -> None:
+    """A flag that was always 0 and is now 5, a 0/1 flag that is now half 7s, a count gone negative: binned
+    with the reference's end values they looked unchanged (p = 1); tested as values beyond the range, flagged."""
+    cases = [(np.zeros(1_000), np.full(100, 5.0)), (np.r_[np.zeros(500), np.ones(500)], np.r_[np.zeros(50), np.full(50, 7.0)]),
+             (np.zeros(1_000), np.full(100, -3.0))]
+    for reference, values in cases:
+        live = drift.NumericLive(drift.NumericReference(reference))
+        live.add(values)
+        assert live.result("flag", ALPHA).p_value < 1e-20
+
+
+def test_nullable_columns_and_infinities_count_as_the_priors_count_them() -> None:
+    """A pandas nullable boolean column with NA is read as numbers with missing values (it was a TypeError), and
+    infinities are missing values, as the priors count them (an all-inf column had no test at all)."""
+    rng = np.random.default_rng(2)
+    builder = FeaturePriors()
+    builder.update(pd.DataFrame({"flag": (rng.random(2_000) < 0.3).astype(float), "x": rng.normal(size=2_000)}))
+    monitor = Monitor()
+    monitor.load_feature_priors(builder.to_json())
+    live = pd.DataFrame({"flag": pd.array([True, False, None] * 100, dtype="boolean"), "x": np.full(300, np.inf)})
+    results = {(r.feature, r.test): r for r in monitor.detect_feature_drift(live)}
+    assert results[("flag", "chi2")].n == 200 and results[("flag", "missing")].drifted
+    assert results[("x", "missing")].drifted and results[("x", "missing")].extra["missing_share"] == 1.0
+
+
+def test_the_drift_report_reads_an_image_models_log(tmp_path: Path) -> None:
+    """The prediction log of an image model (its input flattened): the report reads it back as images and tests
+    their descriptors (it raised KeyError on the embedding's columns)."""
+    from blase_tui.modules import image_priors
+
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 120, (400, 6, 6)).astype(np.float64)
+    builder = FeaturePriors()
+    builder.update(image_priors.descriptors(images))
+    priors = {**builder.to_json(), "image": {"shape": [6, 6]}}
+    live = tmp_path / "log"
+    live.mkdir()
+    served = rng.integers(0, 120, (300, 6, 6)).astype(np.float64)
+    served[150:] += 100  # half brightened
+    pd.DataFrame({"input": list(served.reshape(300, -1)), "prediction": 0}).to_parquet(live / "part.parquet")
+    monitor = Monitor()
+    monitor.load_feature_priors(priors)
+    results = {r.feature: r for r in monitor.drift_report(live)}
+    assert results["image.brightness"].drifted and results["image.brightness"].n == 300

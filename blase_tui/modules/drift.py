@@ -199,7 +199,12 @@ class NumericLive:
         self.low, self.high = np.inf, -np.inf  # the live values' range (for plots)
 
     def add(self, values: Any) -> None:
-        x = np.asarray(values, dtype=np.float64).ravel()
+        x = np.asarray(values)
+        if x.dtype == object:  # pandas' nullable numbers and booleans: NA -> NaN, unreadable values -> NaN
+            import pandas as pd
+
+            x = pd.to_numeric(pd.Series(x.ravel()), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        x = np.asarray(x, dtype=np.float64).ravel()
         if not len(x):
             return
         low, high = float(x.min()), float(x.max())  # NaN propagates: both finite, every value is
@@ -385,18 +390,30 @@ def tied(reference: NumericReference) -> bool:
 def tied_result(live: NumericLive, name: str, alpha: float) -> FeatureDrift:
     """Chi-squared test of a tied feature on bins cut by the reference alone: consecutive reference values are
     gathered until a bin holds ``1/TIED_BINS`` of the sample, so a value heavier than that (0 of a count) is a bin
-    of its own. Live values between two reference values fall in the bin of the upper one, values above the
-    reference's largest in the last bin. Calibrated where KS on tied values raised almost no alarm at all."""
+    of its own. Live values between two reference values fall in the bin of the upper one, values beyond the
+    reference's range in the end bins and, when there are any, are also tested on their own (a constant
+    reference against live values that all differ). Calibrated where KS on tied values raised almost no alarm."""
     ref = live.ref
     counts = np.diff(np.concatenate([[0.0], ref.cdf])) * ref.m
     start = np.concatenate([[0.0], np.cumsum(counts)[:-1]])
     _, which = np.unique(np.floor(start / (ref.m / TIED_BINS)), return_inverse=True)
     bins = int(which.max()) + 1
     reference_counts = np.bincount(which, weights=counts, minlength=bins)
-    per_grid = (live.equal + live.between[:-1]).astype(np.float64)
+    per_grid = (live.equal + live.between[:-1]).astype(np.float64)  # between grid[i-1] and grid[i]: grid[i]'s bin
     live_counts = np.bincount(which, weights=per_grid, minlength=bins)
     live_counts[-1] += live.between[-1]
     stat, p, js = chi2_test(dict(enumerate(reference_counts.tolist())), dict(enumerate(live_counts.tolist())))
+    outside = int(max(live.between[0], live.between[-1]))
+    if outside:
+        # values below the reference's least or above its largest (a 5 where the reference only had 0s and 1s):
+        # when nothing changed, all m + n values are exchangeable, and k live values beyond one end of the
+        # reference have probability C(n, k) / C(n + m, k) at most (ties only make it less likely); doubled for
+        # the two ends. The feature's p-value is the smaller of the two tests, doubled (Bonferroni)
+        from scipy.special import gammaln
+
+        n, m, k = live.n, ref.m, outside
+        log_p = gammaln(n + 1) - gammaln(n - k + 1) - gammaln(n + m + 1) + gammaln(n + m - k + 1)
+        p = min(1.0, 2 * min(p, 2 * float(np.exp(log_p))))
     return FeatureDrift(name, "chi2", stat, p, live.n, ref.m, extra={"js": js, "bins": float(bins)})
 
 
@@ -411,8 +428,9 @@ class MissingLive:
 
     def add(self, values: Any) -> None:
         array = np.asarray(values)
-        if array.dtype.kind == "f":  # NaN propagates through min: one quick pass finds a column without any
-            missing = int(np.count_nonzero(np.isnan(array))) if array.size and np.isnan(array.min()) else 0
+        if array.dtype.kind == "f":  # as the priors count: not finite (NaN, inf); one sum finds a column without
+            missing = int(np.count_nonzero(~np.isfinite(array))) if array.size and not np.isfinite(array.sum()) \
+                else 0
         elif array.dtype.kind in "biu":
             missing = 0
         else:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-DRAWS = 200  # bootstrap draws for the interval
+DRAWS = 100  # bootstrap draws for the interval (each a recalibration of the window: the cost of an estimate)
 LEVEL = 0.95
 SAMPLE = 5_000  # held-out (confidence, right) pairs the prediction priors keep
 _EPS = 1e-300
@@ -191,9 +191,12 @@ def calibrated(proba: np.ndarray, predicted: np.ndarray, right: np.ndarray) -> n
 
 
 def _f1(predicted: np.ndarray, probabilities: np.ndarray) -> float:
-    """Macro F1 of the expected confusion matrix: ``probabilities[i, k]`` the chance record i is of class k."""
+    """Macro F1 of the expected confusion matrix: ``probabilities[i, k]`` the chance record i is of class k. Over
+    the classes the window holds, as the measured F1 is: predicted, or expected at least once."""
     f1s = []
-    for k in range(probabilities.shape[1]):
+    present = np.bincount(predicted, minlength=probabilities.shape[1]) > 0
+    present |= probabilities.sum(axis=0) >= 1
+    for k in np.flatnonzero(present):
         is_k = predicted == k
         tp = float(probabilities[is_k, k].sum())
         fp = float(is_k.sum()) - tp
@@ -208,7 +211,8 @@ def _f1_of(predicted: np.ndarray, truth: np.ndarray, classes: int) -> float:
     tp = np.diag(confusion).astype(np.float64)
     fp, fn = confusion.sum(axis=1) - tp, confusion.sum(axis=0) - tp
     denominator = 2 * tp + fp + fn
-    return float(np.mean(np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)))
+    present = denominator > 0  # the classes predicted or drawn, as the measured F1 counts them
+    return float(np.mean(2 * tp[present] / denominator[present])) if present.any() else 0.0
 
 
 def estimate(proba: np.ndarray, calibration: Calibration | None, *, draws: int = DRAWS, seed: int = 0

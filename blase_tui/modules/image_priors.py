@@ -85,9 +85,9 @@ class EmbeddingPriors:
             keys, rows = keys[keep], rows[keep]
         self.keys, self.rows = keys, rows
 
-    def wanted(self, n: int, seen: int, total: int) -> np.ndarray:
-        """Which of the next ``n`` records (of ``total``, ``seen`` before) to embed: all while the sample is not
-        full, then a share that keeps the sample uniform (most batches of a big split are not embedded at all)."""
+    def wanted(self, n: int, total: int) -> np.ndarray:
+        """Which of the next ``n`` records (of ``total``) to embed: all of a split that fits the sample, else a
+        random share of each batch, twice what fills the sample (the reservoir keeps a uniform choice)."""
         if total <= FIT:
             return np.ones(n, dtype=bool)
         return self.rng.random(n) < min(1.0, 2.0 * FIT / max(total, 1))

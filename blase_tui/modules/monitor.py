@@ -80,6 +80,8 @@ class Monitor:
         self._image_shape: tuple[int, ...] | None = None  # image priors: one record's shape
         self._embedding: dict[str, Any] | None = None  # image priors: the embedding's projection and sample
         self._embedder: Any = None
+        self._embedding_off = False  # set while a drift report reads image logs (descriptors only)
+        self._said_empty: list[str] | None = None
         self._calibrated: tuple[Any, estimates.Calibration | None] | None = None
         self._said_no_estimate = False
         self._said_unknown_trigger: set[str] = set()
@@ -92,6 +94,7 @@ class Monitor:
         image = self.feature_priors.get("image") or {}
         self._image_shape = tuple(image["shape"]) if image.get("shape") else None
         self._embedding = self.feature_priors.get("embedding") if image.get("model") else None
+        self._embedder = None  # the model of these priors, opened when first needed
         if self._image_shape is not None:
             recording.say("image priors: %d descriptors%s", len(self.feature_priors["features"]),
                           f" and the embedding of {image['model']}" if self._embedding else "")
@@ -246,6 +249,8 @@ class Monitor:
         """Rows per batch from the memory budget: a quarter of it for the batch, at 8 bytes a value held
         ``COPIES`` times (the reader's Arrow batch, the DataFrame, the features, the tests' temporaries)."""
         width = len((self.feature_priors or {}).get("features", {})) or 20
+        if self._image_shape is not None:  # an image model's log: each record holds its image until described
+            width += int(np.prod(self._image_shape))
         per_record = 8 * (width + 4) * COPIES
         return budget.records_per_batch(per_record, self.memory_budget, min_rows=1000, max_rows=1_000_000)
 
@@ -305,12 +310,17 @@ class Monitor:
                              f" the prediction log of {model} (predictions/<its name>).")
         images = values.reshape(len(values), *self._image_shape)
         described = pd.DataFrame(image_priors.descriptors(images), index=frame.index)
-        if self._embedding is not None:
-            embedded = self._embed(images)
+        if self._embedding is not None and not self._embedding_off:
+            # the MMD test takes up to MMD_LIVE records: only those go through the model (a seeded choice)
+            pick = np.arange(len(images))
+            if len(pick) > drift_mod.MMD_LIVE:
+                pick = np.sort(np.random.default_rng(self.batches).choice(len(pick), drift_mod.MMD_LIVE, replace=False))
+            embedded = self._embed(images[pick])
             if embedded is not None:
+                rows = np.full((len(images), embedded.shape[1]), np.nan)
+                rows[pick] = embedded
                 described = pd.concat([described, pd.DataFrame(
-                    embedded, columns=[f"embedding.{i}" for i in range(embedded.shape[1])], index=frame.index)],
-                    axis=1)
+                    rows, columns=[f"embedding.{i}" for i in range(rows.shape[1])], index=frame.index)], axis=1)
         return pd.concat([frame.drop(columns=["input"]), described], axis=1)
 
     def _embed(self, images: np.ndarray) -> np.ndarray | None:
@@ -324,8 +334,10 @@ class Monitor:
             row = recording.model_version(ref)
             adapter = open_model(Path(row.path), row.framework, row.file_name, None)
             self._embedder = getattr(adapter, "embed", None) or (lambda x: None)
-        out = self._embedder(images)
-        return None if out is None else image_priors.project(out, self._embedding)
+        parts = [self._embedder(images[i:i + 256]) for i in range(0, len(images), 256)]
+        if not parts or any(p is None for p in parts):
+            return None
+        return image_priors.project(np.concatenate(parts), self._embedding)
 
     def _embedding_drift(self, features: Any) -> list[drift_mod.FeatureDrift]:
         """The MMD test of the live embeddings against the priors' sample (image priors only)."""
@@ -354,7 +366,7 @@ class Monitor:
             index, logits = estimates.top_logit(preds)
             labels = np.asarray(classes, dtype=object)[index] if classes else index
             sample = ((priors.get("calibration") or {}).get("sample") or {}).get("logit")
-            if sample:
+            if sample and priors.get("split") != "train":  # the training records: more confident than new ones
                 d, p = drift_mod.ks_test(np.sort(np.asarray(sample, dtype=np.float64)), logits)
                 out.append(drift_mod.FeatureDrift("prediction.confidence", "ks", d, p, len(logits), len(sample)))
         else:
@@ -543,8 +555,13 @@ class Monitor:
                                          " fix it or move it out of the folder.") from exc
                     return
         for frame in _read_batches(path, rows, self._columns(path, None, "prediction", None)):
-            features, _, _ = self._split(frame, None, "prediction")
-            yield len(features), {name: np.asarray(features[name]) for name in features.columns}
+            self._embedding_off = True  # the report tests the descriptors; the embedding is the batches' (MMD)
+            try:
+                features, _, _ = self._split(frame, None, "prediction")
+            finally:
+                self._embedding_off = False
+            yield len(features), {name: np.asarray(features[name]) for name in features.columns
+                                  if name in wanted}
 
     def plot(self, folder: str | Path | None = None) -> list[Path]:
         """Write the PNGs (``drift.png``: drift per batch and feature; ``distributions.png``: reference vs the
@@ -574,6 +591,7 @@ class Monitor:
         slim = copy.copy(self)
         slim._live, slim._live_rows, slim._last_live, slim._labels = deque(), 0, {}, None
         slim.history, slim.performance_history, slim.last_drift = [], [], []
+        slim._embedder, slim._calibrated = None, None  # a loaded model need not pickle; workers report no estimate
         return slim
 
     def _accumulators(self) -> dict[str, drift_mod.NumericLive | drift_mod.CountsLive]:
@@ -619,8 +637,9 @@ class Monitor:
                 self._said_gone = gone
                 recording.say("%s: not in the live data (a column gone); flagged as drift",
                               ", ".join(gone[:10]) + (", ..." if len(gone) > 10 else ""))
-            empty = [name for name, m in missing.items() if m.n and m.missing == m.n]
-            if empty:
+            empty = [name for name, m in missing.items() if m.n and m.missing == m.n and name not in gone]
+            if empty and empty != self._said_empty:
+                self._said_empty = empty
                 recording.say("every live value of %s is missing", ", ".join(empty[:10]))
         else:
             absent = [name for name, acc in live.items() if not acc.n]

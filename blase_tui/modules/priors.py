@@ -291,6 +291,9 @@ def _check_predictions(path: Path, data: dict[str, Any]) -> None:
         if ok and "logp" in sample:
             ok = isinstance(sample["logp"], list) and all(_numbers(row) for row in sample["logp"]) \
                 and _numbers(sample.get("label")) and len(sample["logp"]) == len(sample["label"]) == len(sample["logit"])
+            widths = {len(row) for row in sample["logp"]} if ok else set()
+            ok = ok and len(widths) <= 1 and all(isinstance(v, int) and 0 <= v < max(widths | {0})
+                                                 for v in sample["label"])
         if not ok:
             raise BlaseError(f"{path}: calibration \"sample\" must hold \"logit\" and \"correct\", lists of numbers"
                              " of the same length (and \"logp\", \"label\" when there).")

@@ -424,30 +424,36 @@ class Train:
         embedding = image_priors.EmbeddingPriors(seed=self.config.seed or 0)
         embed = getattr(self.adapter, "embed", None)
         shape: tuple[int, ...] | None = None
-        seen = 0
         _, first = next(iter(train.batches(1, columns=[x_col])), (None, {x_col: np.zeros((1, 1))}))
-        rows = min(4096, records_per_batch(np.asarray(first[x_col]).nbytes * 4.0, resolve_budget()))
+        rows = min(4096, records_per_batch(np.asarray(first[x_col]).nbytes * 4.0, self.memory_budget))
         for _, cols in train.batches(rows, columns=[x_col]):
             x = np.asarray(cols[x_col])
             if image_priors.is_image(x.shape[1:]):
                 shape = x.shape[1:]
                 assert features is not None
                 features.update(image_priors.descriptors(x))
-                wanted = embedding.wanted(len(x), seen, len(train))
-                if embed is not None and wanted.any():
-                    embedding.update(embed(x[wanted]))
-                seen += len(x)
+                if val is None:  # the embedding's reference: held-out images when there are, else training's
+                    wanted = embedding.wanted(len(x), len(train))
+                    if embed is not None and wanted.any():
+                        embedding.update(embed(x[wanted]))
                 continue
             if x.ndim != 2 or x.shape[1] > 200:
                 features = None
                 break
             assert features is not None
             features.update({f"x{i}": x[:, i] for i in range(x.shape[1])})
+        if shape is not None and val is not None and embed is not None:
+            for _, cols in val.batches(rows, columns=[x_col]):
+                x = np.asarray(cols[x_col])
+                wanted = embedding.wanted(len(x), len(val))
+                if wanted.any():
+                    embedding.update(embed(x[wanted]))
         (folder / "priors").mkdir(parents=True, exist_ok=True)
         if features is not None and features.rows:
             data = features.to_json()
             if shape is not None:
-                data["image"] = {"shape": [int(s) for s in shape], "model": saved.replace(" v", ":")}
+                name, _, version = saved.rpartition(" v")
+                data["image"] = {"shape": [int(s) for s in shape], "model": f"{name}:{version}"}
                 section = embedding.to_json()
                 if section is not None:
                     data["embedding"] = section

@@ -28,7 +28,9 @@ def _load(path: Path) -> dict[str, Any] | None:
 
 def _name(test: dict) -> str:
     """A test's row: the feature, and "(missing)" for the test of its missing share."""
-    return f"{test['feature']} (missing)" if test.get("test") == "missing" else str(test["feature"])
+    if test.get("test") != "missing":
+        return str(test["feature"])
+    return f"{test['feature']} (gone)" if (test.get("extra") or {}).get("absent") else f"{test['feature']} (missing)"
 
 
 def render_monitor(folder: Path, performance: dict[str, list[float]], *, width: int = 100) -> RenderableType:
