@@ -75,7 +75,6 @@ class Monitor:
         # to name in errors: the columns the live file has (only some are read), else those of the live frame
         self._schema_columns: list[str] | None = None
         self._live_columns: list[str] | None = None
-        self._said_absent: list[str] | None = None  # features without live values, said once, not per batch
         self._said_gone: list[str] | None = None  # features whose column is not in the live data
         self._image_shape: tuple[int, ...] | None = None  # image priors: one record's shape
         self._embedding: dict[str, Any] | None = None  # image priors: the embedding's projection and sample
@@ -615,39 +614,29 @@ class Monitor:
                                             int(p.get("count") or 0) + int(p.get("missing") or 0))
                 for name, p in features.items()}
 
-    def _decide(self, live: dict[str, Any], features: Any, *, missing: dict[str, drift_mod.MissingLive] | None = None,
-                present: set[str] | None = None, extra: list[drift_mod.FeatureDrift] | None = None
-                ) -> list[drift_mod.FeatureDrift]:
-        """One test per feature with live values, plus (``missing``) one of its missing share wherever a value
-        was missing in the priors or live, and a flag for each feature ``present`` does not hold (a column
-        gone); all decided together by Holm's procedure."""
-        given = self._schema_columns or self._live_columns or [str(c) for c in list(features)]
-        results = [acc.result(name, self.alpha) for name, acc in live.items() if acc.n]
-        if (present is not None and not present) or (present is None and not results):
-            # no feature of the priors among the live columns: a naming mistake, not drift in every feature
+    def _decide(self, live: dict[str, Any], features: Any, *, missing: dict[str, drift_mod.MissingLive],
+                present: set[str], extra: list[drift_mod.FeatureDrift] | None = None) -> list[drift_mod.FeatureDrift]:
+        """One test per feature with live values, one of its missing share wherever a value was missing in the
+        priors or live, a flag for each feature ``present`` does not hold (a column gone), and ``extra`` (the
+        embedding, the predictions); all decided together by Holm's procedure."""
+        if not present:  # no feature of the priors among the live columns: a naming mistake, not drift everywhere
+            given = self._schema_columns or self._live_columns or [str(c) for c in list(features)]
             names = ", ".join(self.feature_priors["features"]) if self.feature_priors else ""
             raise BlaseError(f"none of the priors' features ({names[:200]}) has values in the live data; check the"
                              f" column names (live: {', '.join(given[:10]) or 'none'}).")
+        gone = [name for name in live if name not in present]
+        results = [acc.result(name, self.alpha) for name, acc in live.items() if acc.n]
         results += extra or []
-        gone = [name for name in live if present is not None and name not in present]
-        if missing is not None:
-            results += [drift_mod.absent(name, missing[name].reference_total) for name in gone]
-            results += [m.result(name) for name, m in missing.items() if name not in gone and m.informative()]
-            if gone and gone != self._said_gone:
-                self._said_gone = gone
-                recording.say("%s: not in the live data (a column gone); flagged as drift",
-                              ", ".join(gone[:10]) + (", ..." if len(gone) > 10 else ""))
-            empty = [name for name, m in missing.items() if m.n and m.missing == m.n and name not in gone]
-            if empty and empty != self._said_empty:
-                self._said_empty = empty
-                recording.say("every live value of %s is missing", ", ".join(empty[:10]))
-        else:
-            absent = [name for name, acc in live.items() if not acc.n]
-            if absent and absent != self._said_absent:
-                self._said_absent = absent
-                recording.say("drift tested on %d of the %d features of the priors: the live data has no values"
-                              " for %s", len(results), len(live),
-                              ", ".join(absent[:10]) + (", ..." if len(absent) > 10 else ""))
+        results += [drift_mod.absent(name, missing[name].reference_total) for name in gone]
+        results += [m.result(name) for name, m in missing.items() if name not in gone and m.informative()]
+        if gone and gone != self._said_gone:
+            self._said_gone = gone
+            recording.say("%s: not in the live data (a column gone); flagged as drift",
+                          ", ".join(gone[:10]) + (", ..." if len(gone) > 10 else ""))
+        empty = [name for name, m in missing.items() if m.n and m.missing == m.n and name not in gone]
+        if empty and empty != self._said_empty:
+            self._said_empty = empty
+            recording.say("every live value of %s is missing", ", ".join(empty[:10]))
         return drift_mod.holm(results, self.alpha)
 
     def _record(self, results: list[drift_mod.FeatureDrift], *, prefix: str, artifact: str,
