@@ -118,3 +118,21 @@ def test_priors_without_the_held_out_sample_still_estimate() -> None:
     out = _window(monitor, proba, x)
     assert abs(out["estimated_accuracy"] - float(np.mean(proba(x).argmax(axis=1) == y))) <= 0.03
     assert out["estimated_accuracy_low"] < out["estimated_accuracy"] < out["estimated_accuracy_high"]
+
+
+def test_an_evaluation_on_records_the_model_was_trained_on_calibrates_nothing(tmp_path) -> None:
+    """Seed 000 trains on every raw image, its test split included: those prediction priors are marked as
+    training records (no estimate from them); a clean test split is "test"."""
+    import json
+
+    from blase_tui.modules.evaluate import Evaluate
+
+    rng = np.random.default_rng(0)
+    out = rng.dirichlet([1, 1], size=30)
+    y = np.asarray([str(v) for v in out.argmax(axis=1)])
+    for trained_on, split in ((30, "train"), (0, "test"), (5, "test")):
+        folder = tmp_path / f"{trained_on}"
+        folder.mkdir()
+        Evaluate._prediction_priors({"task": "classification", "classes": ["0", "1"], "trained_on": trained_on},
+                                    out, y, folder, None)
+        assert json.loads((folder / "priors" / "predictions.json").read_text())["split"] == split
