@@ -672,3 +672,10 @@ def test_a_model_that_scores_everything_alike_gives_a_random_round_and_says_so(a
     assert got == [item.key for item in build_queue(project, strategy="least_confidence", n=8).items]
     assert queue.note is not None and "gives every record the same score (0.400)" in queue.note
     assert "blase step train" in queue.note
+    # issue 27 item 4: each record and the round say it is a random order, not an uncertainty ranking
+    assert all(item.why.startswith("the model scores every record alike, so: random pick (seed 3)")
+               for item in queue.items), queue.items[0].why
+    assert "top class" not in queue.items[0].why
+    with LabellingSession(al, strategy="least_confidence", n=4, labeller="t") as session:
+        assert session.round.order == "least_confidence → random order"
+        assert session.current().why.startswith("the model scores every record alike")

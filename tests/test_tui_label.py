@@ -151,31 +151,52 @@ async def test_label_a_round_with_undo_and_skip(alerts: Path, blase) -> None:
     assert all(r["objectId"] == f"ZTF26a{int(r['candid']) - 5000:05d}" for r in rows)
 
 
-async def test_keys_while_saving_are_not_applied_to_an_unseen_record(alerts: Path) -> None:
+async def test_a_burst_of_keys_is_queued_and_each_applies_to_the_record_drawn_for_it(alerts: Path) -> None:
+    """Issue 27 item 5: `r b r b r` typed at once applied 1 of 5 keys. Now every key waits in a queue the
+    screen shows, and each applies to the next record only once it has been drawn; u in the burst takes one
+    back; q quits once the queue is applied."""
+    from blase_tui.core.project import Project
+    from blase_tui.store.labels import current_labels
+
     app = make_app(alerts, start="label", label_options={"strategy": None, "n": None})
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         screen = await until(pilot, lambda: isinstance(app.screen, LabelScreen) and app.screen)
         await until(pilot, lambda: screen.record is not None and not screen.busy)
-        first = screen.record.key
-        screen.busy = True  # as while a label is being written
-        await pilot.press("r")
-        assert screen.saved == [] and screen.record.key == first
-        # issue 16 item 13: the screen says the key was not applied (no silent bell)
+        drawn: list[str] = []  # every record the screen drew, in order
+        draw = screen._draw
+
+        def spy(record) -> None:
+            drawn.append(record.key)
+            draw(record)
+
+        screen._draw = spy
+        drawn.append(screen.record.key)
+        screen.busy = True  # as while a label is being written: the whole burst arrives before it is saved
+        for key in "rbrbr":
+            await pilot.press(key)
+        assert screen.saved == [] and len(screen.pending) == 5
         status = str(screen.query_one("#label-status").render())
-        assert "`r` not applied" in status and "press it again" in status and screen.ignored == 1
+        assert "queued 5: r b r b r" in status, status
         screen.busy = False
-        await pilot.press("r")
-        await until(pilot, lambda: screen.saved and not screen.busy)
-        assert screen.saved == [f"saved: {first} = real"]
-        # q while a label is being saved quits once it is saved, instead of being dropped
+        screen._next_queued()  # the save "completes" on the record already drawn
+        await until(pilot, lambda: len(screen.saved) == 5 and not screen.busy and not screen.pending,
+                    what="the five queued keys")
+        labels = dict(zip(drawn[:5], ["real", "bogus", "real", "bogus", "real"], strict=True))
+        assert screen.saved == [f"saved: {k} = {v}" for k, v in labels.items()]
+        assert len(set(drawn[:6])) == 6  # each key went to its own record, each one drawn before its key
+        for key in "uu":
+            await pilot.press(key)
+        await until(pilot, lambda: len(screen.saved) == 7 and not screen.busy and not screen.pending)
+        assert screen.saved[5:] == [f"undid {drawn[4]} (real)", f"undid {drawn[3]} (bogus)"]
         screen.busy = True
+        await pilot.press("b")
         await pilot.press("q")
-        assert "then quitting" in str(screen.query_one("#label-status").render())
-        assert app.is_running
-        await pilot.press("b")  # the save "completes": the next record shows, and the screen quits
+        assert "then quitting" in str(screen.query_one("#label-status").render()) and app.is_running
         screen.busy = False
-        screen.post_message(LabelScreen.Show(screen.record, (1, 10), "saved: x = bogus", time.perf_counter()))
-        await until(pilot, lambda: not app.is_running, what="quit after the save")
+        screen._next_queued()
+        await until(pilot, lambda: not app.is_running, what="quit after the queue")
+    kept = {label.key: label.label for label in current_labels(Project.at(alerts).store)}
+    assert kept == {**{k: v for k, v in list(labels.items())[:3]}, drawn[3]: "bogus"}
 
 
 async def test_a_bad_labelling_config_is_shown_not_raised(tmp_path: Path) -> None:
@@ -369,3 +390,32 @@ def test_a_record_shows_its_objects_other_alerts_and_their_labels(tmp_path: Path
                 break
             session.skip()
         assert seen == 1
+
+
+async def test_at_80x24_a_long_key_and_the_object_note_are_never_cut(tmp_path: Path) -> None:
+    """Issue 27 item 3: with a field named `classtar_probability`, the candid 2900000000001000131 showed as
+    `290000000000100` and the object note was cut mid-word on four lines. Both now show whole, wrapped between
+    words."""
+    toml = LABEL_TOML.replace('fields = ["ra", "dec", "magpsf"]',
+                              'fields = ["ra", "dec", "magpsf", "classtar_probability", "ssdistnr"]')
+    root = make_project(tmp_path / "alerts", main_src="from blase_tui import step\n", toml=toml)
+    write_pool(root)
+    table = pq.read_table(root / "data" / "pool.parquet")
+    n = table.num_rows
+    table = table.set_column(0, "candid", pa.array(np.arange(2900000000001000131, 2900000000001000131 + n)))
+    table = table.set_column(1, "objectId", pa.array([f"ZTF26a{i % 5:05d}" for i in range(n)]))
+    table = table.append_column("classtar_probability", pa.array(np.linspace(0, 1, n)))
+    table = table.append_column("ssdistnr", pa.array(np.linspace(-999, 5, n)))
+    pq.write_table(table, root / "data" / "pool.parquet")
+    app = make_app(root, start="label", label_options={"strategy": None, "n": None})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await until(pilot, lambda: isinstance(app.screen, LabelScreen) and app.screen)
+        await until(pilot, lambda: screen.record is not None and not screen.busy)
+        await pilot.pause(0.1)
+        fields = screen.query_one("#label-fields")
+        text = "\n".join(fields.render_line(y).text.rstrip() for y in range(fields.size.height))
+        assert str(screen.record.key) in text.replace("\n", ""), text
+        assert str(screen.record.key) in text, text  # on one line: 19 digits fit the pane at 80 columns
+        note = "6 records of this objectId in the pool; none labelled yet"
+        assert note in " ".join(line.strip() for line in text.splitlines()), text  # wrapped between words only
+        assert "classtar_probability" in text.replace("\n", "").replace(" ", ""), text

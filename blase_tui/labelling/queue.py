@@ -277,12 +277,15 @@ def build_queue(project: Project, *, strategy: str | None = None, n: int | None 
         note = (f"the model ({model.ref if model else ''}) gives every record the same score ({best.high:.3f}):"
                 " too few labels to rank by uncertainty yet, so this round comes in a seeded random order; label"
                 f" it, run `blase step {config.train_step}`, and the next round is ranked")
-    items = _items(best, strategy, names, seed, n, diversity)
+    # every record scored alike: the order is the tie-break's seeded random one, and each record says so
+    items = _items(best, "random" if note and scorer is not None else strategy, names, seed, n, diversity,
+                   alike=bool(note and scorer is not None))
     return Queue(strategy=strategy, model=model, items=items, scanned=scanned, excluded=dropped,
                  seconds=time.perf_counter() - started, note=note, seed=seed)
 
 
-def _items(best: _Best, strategy: str, names: list[str], seed: int, n: int, diversity: bool) -> list[QueueItem]:
+def _items(best: _Best, strategy: str, names: list[str], seed: int, n: int, diversity: bool, *,
+           alike: bool = False) -> list[QueueItem]:
     if len(best.score) == 0:
         return []
     order = np.arange(len(best.score))
@@ -301,6 +304,8 @@ def _items(best: _Best, strategy: str, names: list[str], seed: int, n: int, dive
         score = float(best.score[i])
         why = strategies.why(strategy, row, names, score, seed=seed,
                              distance=float(distances[rank_]) if diversity else None)
+        if alike:
+            why = f"the model scores every record alike, so: {why}"
         items.append(QueueItem(
             key=key, secondary=best.cols["secondary"][i] if "secondary" in best.cols else None,
             location=best.cols["location"][i], score=score, why=why,

@@ -40,21 +40,22 @@ def shared_metric_keys(store: RunStore) -> set[str]:
     return {r["key"] for r in store.db.query("SELECT key FROM metric_keys GROUP BY key HAVING COUNT(*) > 1")}
 
 
-def last_metrics(store: RunStore, run_ids: list[str] | None = None) -> dict[str, dict[str, float]]:
-    """The last value of each metric of each run (of ``run_ids``, else of every run). A key that more than one
-    step of the project logs is named ``step/key`` (``train/accuracy``, ``evaluate/accuracy``) in every run, even
-    a run where only one of those steps ran, so that a name means the same thing in every run and neither value
-    hides the other; a key only one step logs keeps its plain name."""
+def _last_metric_rows(store: RunStore, run_ids: list[str] | None) -> list[Any]:
+    """The last value of each metric of each step execution (of ``run_ids``, else of every run), with its step,
+    in logging order."""
     scope, args = "", []
     if run_ids is not None:
         if not run_ids:
-            return {}
+            return []
         scope, args = f" WHERE run_id IN ({','.join('?' * len(run_ids))})", list(run_ids)
-    rows = store.db.query(
+    return store.db.query(
         "SELECT m.run_id, m.key, m.value, s.step FROM metrics m LEFT JOIN step_runs s ON s.id = m.step_run_id"
         f" WHERE m.rowid IN (SELECT MAX(rowid) FROM metrics{scope} GROUP BY run_id, step_run_id, key)"
         " ORDER BY m.rowid", args,
     )
+
+
+def _named_metrics(store: RunStore, rows: list[Any]) -> dict[str, dict[str, float]]:
     shared = shared_metric_keys(store)
     out: dict[str, dict[str, float]] = {}
     for r in rows:
@@ -63,6 +64,14 @@ def last_metrics(store: RunStore, run_ids: list[str] | None = None) -> dict[str,
         metrics.pop(key, None)  # keep the logging order: the newest value last
         metrics[key] = r["value"]
     return out
+
+
+def last_metrics(store: RunStore, run_ids: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """The last value of each metric of each run (of ``run_ids``, else of every run). A key that more than one
+    step of the project logs is named ``step/key`` (``train/accuracy``, ``evaluate/accuracy``) in every run, even
+    a run where only one of those steps ran, so that a name means the same thing in every run and neither value
+    hides the other; a key only one step logs keeps its plain name."""
+    return _named_metrics(store, _last_metric_rows(store, run_ids))
 
 
 def list_runs(
@@ -330,7 +339,8 @@ def differing_params(store: RunStore, run_ids: list[str], step: str | None) -> t
 def run_rows(store: RunStore, *, changed_since: float | None = None, after_rowid: int = 0) -> list[dict[str, Any]]:
     """Every run (or those inserted after ``after_rowid``, started, ended or edited since ``changed_since``, or
     still running) as a flat row for a table: id, name, status, started, ended, the steps in order, the last value
-    of each metric, the params (the last step's value of each key), and the run's rowid. A few grouped queries, whatever the number of runs, so 10,000 runs
+    of each metric (named as :func:`last_metrics` names them, and in ``step_metrics`` by (step, key), a name
+    that never changes meaning), the params (the last step's value of each key), and the run's rowid. A few grouped queries, whatever the number of runs, so 10,000 runs
     load in well under a second. Rowids catch runs that arrive with old times (``blase runs reindex``)."""
     if changed_since is None:
         runs = store.db.query("SELECT rowid, id, name, status, started, ended FROM runs")
@@ -348,7 +358,11 @@ def run_rows(store: RunStore, *, changed_since: float | None = None, after_rowid
     steps: dict[str, list[str]] = {}
     for s in store.db.query(f"SELECT run_id, step FROM step_runs{scope} ORDER BY id", args):
         steps.setdefault(s["run_id"], []).append(s["step"])
-    metrics = last_metrics(store, args if changed_since is not None else None)
+    metric_rows = _last_metric_rows(store, args if changed_since is not None else None)
+    metrics = _named_metrics(store, metric_rows)
+    by_step: dict[str, dict[tuple[str, str], float]] = {}  # (step, key): what the runs table's columns show
+    for m in metric_rows:
+        by_step.setdefault(m["run_id"], {})[(m["step"] or "", m["key"])] = m["value"]
     made_again = reproductions(store, args if changed_since is not None else None)
     params: dict[str, dict[str, Any]] = {}  # every step's params, by key (the filter's `learning_rate=0.002`)
     for prow in store.db.query(f"SELECT run_id, key, value FROM params{scope} ORDER BY step_run_id", args):
@@ -360,7 +374,7 @@ def run_rows(store: RunStore, *, changed_since: float | None = None, after_rowid
     return [
         {"id": r["id"], "name": r["name"] or "", "status": r["status"], "started": r["started"],
          "ended": r["ended"], "steps": steps.get(r["id"], []), "metrics": metrics.get(r["id"], {}),
-         "params": params.get(r["id"], {}), "rowid": r["rowid"], "reproduces": made_again.get(r["id"])}
+         "step_metrics": by_step.get(r["id"], {}), "params": params.get(r["id"], {}), "rowid": r["rowid"], "reproduces": made_again.get(r["id"])}
         for r in runs
     ]
 

@@ -1,14 +1,17 @@
 """Label: one record at a time, single keys from ``[labelling.keys]``. A key is committed to the store (in a
 thread, so the screen never freezes on a slow disk) before the next record shows; the session has already read
-the next records ahead, so it shows at once. Keys pressed while a label is being saved are ignored, never
-applied to a record nobody has seen."""
+the next records ahead, so it shows at once. Keys typed while a label is being saved wait in a queue, shown on
+screen, and each applies to the record drawn after the one before it: no key is lost, and none is applied to a
+record that was not on the screen."""
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Any, ClassVar
 
 import numpy as np
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import events, work
@@ -22,20 +25,26 @@ from blase_tui.core.project import Project
 from blase_tui.tui.screens.base import BlaseScreen
 
 
-def render_fields(record: Any, key_name: str = "key", secondary_name: str | None = None) -> Table:
-    """The record's ids (under the configured column names) and its configured fields, once each."""
-    t = Table(box=None, show_header=False, padding=(0, 1))
-    t.add_column(style="bold", no_wrap=True)
-    # the key is read whole (a 19-digit candid must not wrap); other long values fold
-    t.add_column(overflow="fold", min_width=min(len(str(record.key)), 24))
-    t.add_row(key_name, str(record.key))
+def render_fields(record: Any, key_name: str = "key", secondary_name: str | None = None) -> Group:
+    """The record's ids (under the configured column names) and its configured fields, once each. The ids and
+    the note on the object's other records each get the pane's whole width, wrapped between words, so a 19-digit
+    candid is never cut whatever the fields' names; a field's long name or value folds."""
+    names = [key_name, secondary_name or "id"] if record.secondary else [key_name]
+    pad = max(len(n) for n in names)
+    ids = Text()
+    ids.append(key_name.ljust(pad), style="bold")
+    ids.append(f"  {record.key}")
     if record.secondary:
-        t.add_row(secondary_name or "id", str(record.secondary))
+        ids.append("\n")
+        ids.append((secondary_name or "id").ljust(pad), style="bold")
+        ids.append(f"  {record.secondary}")
         group = getattr(record, "group", None)
         if group and group[0] > 1:  # the object's other alerts: how many, and how they are labelled so far
             labelled = ", ".join(f"{label} ×{n}" for label, n in group[1].items()) or "none labelled yet"
-            t.add_row("", Text(f"{group[0]} records of this {secondary_name or 'id'} in the pool; {labelled}",
-                               style="dim"))
+            ids.append(f"\n{group[0]} records of this {secondary_name or 'id'} in the pool; {labelled}", style="dim")
+    t = Table(box=None, show_header=False, padding=(0, 1), pad_edge=False)
+    t.add_column(style="bold", overflow="fold", ratio=1)
+    t.add_column(overflow="fold", ratio=1)
     for k, v in record.fields.items():
         if k in (key_name, secondary_name):
             continue
@@ -46,7 +55,7 @@ def render_fields(record: Any, key_name: str = "key", secondary_name: str | None
         elif isinstance(v, list | tuple | np.ndarray):
             v = f"[{len(v)} values]"
         t.add_row(k, str(v))
-    return t
+    return Group(ids, t) if t.row_count else Group(ids)
 
 
 def legend_text(entries: list[tuple[str, str]], width: int) -> Text:
@@ -128,7 +137,7 @@ class LabelScreen(BlaseScreen):
         self.last_latency: float | None = None
         self.latencies: list[float] = []
         self.saved: list[str] = []
-        self.ignored = 0  # keys pressed while a label was being saved (not applied; the screen says so)
+        self.pending: deque[tuple[str, str]] = deque()  # keys typed while saving: (action, key), in order
         self.legend: list[tuple[str, str]] = []
         self.quit_when_saved = False
 
@@ -185,6 +194,7 @@ class LabelScreen(BlaseScreen):
         self.query_one("#label-fields", Static).update(Text(message.error, style="red"))
         self.query_one("#label-keys", Static).update("press q to go back")
         self.busy = False
+        self.pending.clear()  # their records will not show
 
     def on_label_screen_ready(self, message: Ready) -> None:
         self.session = message.session
@@ -192,7 +202,7 @@ class LabelScreen(BlaseScreen):
         model = f"model {r.model}" if r.model else "no model yet"
         resumed = " (resumed)" if self.session.resumed else ""
         self.query_one("#label-title", Static).update(
-            f"blase · {self.project.name} · label · round {r.number}{resumed} · {r.strategy} · {model}")
+            f"blase · {self.project.name} · label · round {r.number}{resumed} · {r.order} · {model}")
         self.check_model()
         self.legend = [*self.session.keys.items(), ("s", "skip"), ("u", "undo"), ("o", "open"), ("q", "quit")]
         self._draw_legend()
@@ -238,13 +248,14 @@ class LabelScreen(BlaseScreen):
         self.query_one("#label-status", Static).update(Text(status, no_wrap=True, overflow="ellipsis"))  # no split
         self.busy = False
         self.call_after_refresh(self._painted, message.started)
-        if self.quit_when_saved:
-            self.action_quit_label()
 
     def _painted(self, started: float) -> None:
         """Key to next record on screen: from the key's handler to the refresh that drew the record."""
         self.last_latency = time.perf_counter() - started
         self.latencies.append(self.last_latency)
+        self._next_queued()
+        if self.quit_when_saved and not self.busy and not self.pending:
+            self.action_quit_label()
 
     def _draw(self, record: Any) -> None:
         from blase_tui.render import render_image_bytes
@@ -309,14 +320,14 @@ class LabelScreen(BlaseScreen):
     def _act(self, what: str, key: str = "") -> None:
         if self.session is None:
             return
-        if self.busy:
-            # still saving the last key: never apply a key to a record nobody has seen; say so, on screen
-            self.ignored += 1
-            shown = key or what
-            self.query_one("#label-status", Static).update(Text.assemble(
-                "saving… ", (f"`{shown}` not applied", "bold yellow"),
-                " — keys wait for the next record to show; press it again then"))
+        if self.busy or self.pending:
+            # still saving the last key (or keys wait before this one): queue it for the record drawn next
+            self.pending.append((what, key))
+            self._show_queue()
             return
+        self._apply(what, key)
+
+    def _apply(self, what: str, key: str) -> None:
         if what != "undo" and self.record is None:
             self.notify("The round is done.", severity="warning")
             return
@@ -324,8 +335,30 @@ class LabelScreen(BlaseScreen):
         self.query_one("#label-status", Static).update("saving…")
         self.commit(what, key, time.perf_counter())
 
+    def _show_queue(self) -> None:
+        keys = " ".join(key or what for what, key in self.pending)
+        self.query_one("#label-status", Static).update(Text.assemble(
+            "saving… ", (f"queued {len(self.pending)}: {keys}", "bold yellow"),
+            "\neach applies to the next record as it shows; u takes one back"))
+
+    def _next_queued(self) -> None:
+        """The record on screen has been drawn: the oldest queued key applies to it."""
+        if not self.pending or self.busy:
+            return
+        what, key = self.pending.popleft()
+        if what != "undo" and self.record is None:  # the round ended under the queue: nothing to apply them to
+            dropped = " ".join(k or w for w, k in [(what, key), *self.pending])
+            self.pending.clear()
+            self.notify(f"The round is done; the queued keys {dropped} had no record left.", severity="warning",
+                        timeout=10)
+            return
+        self._apply(what, key)
+        if self.pending:
+            self._show_queue()
+
     def worker_failed(self, worker: Any) -> None:
         self.busy = False
+        self.pending.clear()
 
     @work(thread=True, group="label-commit", exit_on_error=False)
     def commit(self, what: str, key: str, started: float) -> None:
@@ -366,8 +399,8 @@ class LabelScreen(BlaseScreen):
         self.app.call_from_thread(self.notify, f"opened {url}" if opened else f"no browser here; the page is {url}")
 
     def action_quit_label(self) -> None:
-        if self.busy and self.session is not None:
-            self.quit_when_saved = True  # a label is being saved: quit as soon as it is
+        if (self.busy or self.pending) and self.session is not None:
+            self.quit_when_saved = True  # a label is being saved (or keys wait): quit once they are applied
             self.query_one("#label-status", Static).update("saving… then quitting")
             return
         if self.session is not None:

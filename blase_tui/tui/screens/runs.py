@@ -34,6 +34,8 @@ class RunsScreen(BlaseScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="runs.filter", tooltip="Filter: words, or metric>0.9"),
         Binding("s", "sort", "Sort", id="runs.sort", tooltip="Sort by the next column"),
+        Binding("m", "columns", "Metrics", show=False, id="runs.columns",
+                tooltip="Pick the metric columns (and which step's value each shows)"),
         Binding("S", "reverse", "Reverse", show=False, id="runs.reverse", tooltip="Reverse the order"),
         Binding("c", "compare", "Compare", id="runs.compare", tooltip="Compare the two marked runs (space marks)"),
         Binding("l", "launch", "Launch", id="runs.launch", tooltip="Pick a step, edit its params, start it"),
@@ -203,6 +205,17 @@ class RunsScreen(BlaseScreen):
     def action_sort(self) -> None:
         title = self.query_one(RunsTable).cycle_sort()
         self.notify(f"sorted by {title}", timeout=1.5)
+
+    def action_columns(self) -> None:
+        from blase_tui.tui.screens.columns import ColumnsScreen
+
+        table = self.query_one(RunsTable)
+
+        def picked(refs: list[tuple[str, str]] | None) -> None:
+            if refs is not None:
+                table.choose_metrics(refs)
+
+        self.app.push_screen(ColumnsScreen(table.known_metrics(), list(table.metric_refs), len(table.rows)), picked)
 
     def on_runs_table_opened(self, message: RunsTable.Opened) -> None:
         self.open_run(message.run_id)

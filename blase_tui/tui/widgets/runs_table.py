@@ -65,15 +65,33 @@ EXTRA_METRIC_DROP = 9  # the drop numbers of the fourth and later metric columns
 FLEX_MAX = 40  # the steps and name columns stop growing here: a wide terminal shows more metrics instead
 
 
-def metric_column(key: str, first: bool = False, index: int = 0) -> Column:
+MetricRef = tuple[str, str]  # (step, key): the step that logged it ("" outside a step) and the metric's name
+METRIC_TITLE_MAX = 18
+
+
+def metric_title(ref: MetricRef, shared: bool) -> str:
+    """``loss``, or ``evaluate/loss`` when more than one step logs ``loss`` (the header says which step's value
+    the column holds); past 18 cells the step's name gives way, never the metric's (``evalu…/accuracy``)."""
+    step, key = ref
+    if not (shared and step):
+        return key
+    title = f"{step}/{key}"
+    if len(title) <= METRIC_TITLE_MAX:
+        return title
+    room = METRIC_TITLE_MAX - len(key) - 2
+    return f"{step[:room]}…/{key}" if room >= 2 else title
+
+
+def metric_column(ref: MetricRef, shared: bool = False, first: bool = False, index: int = 0) -> Column:
     def get(r: dict[str, Any], now: float) -> str:
-        v = r.get("metrics", {}).get(key)
+        v = r.get("step_metrics", {}).get(ref)
         return metric_cell(v) if v is not None else ""
 
     def sort(r: dict[str, Any]) -> Any:
-        return r.get("metrics", {}).get(key)  # None: the run has no such metric (sorted last, either way)
+        return r.get("step_metrics", {}).get(ref)  # None: the run has no such metric (sorted last, either way)
 
-    return Column(f"metric:{key}", key, max(8, min(len(key), 14)), get, sort,
+    title = metric_title(ref, shared)
+    return Column(f"metric:{ref[0]}/{ref[1]}", title, max(8, min(len(title), METRIC_TITLE_MAX)), get, sort,
                   drop=3 if first else 6 + index)
 
 
@@ -214,7 +232,10 @@ class RunsTable(ScrollView, can_focus=True):
         self.order: list[str] = []
         self.marked: list[str] = []
         self.columns: list[Column] = list(BASE_COLUMNS)
-        self.metric_keys: list[str] = []
+        self.metric_refs: list[MetricRef] = []  # the metric columns, in order; they change only by choice
+        self.chosen = False  # the user picked the columns (m): new metrics add none
+        self.ref_counts: Counter[MetricRef] = Counter()  # runs that have each (step, key)
+        self.step_place: dict[str, int] = {}  # how late in a run each step comes (a default's tie-break)
         self.sort_key = "id"
         self.sort_reverse = True
         self.words: list[str] = []
@@ -224,19 +245,29 @@ class RunsTable(ScrollView, can_focus=True):
 
     # ---- data ----------------------------------------------------------------------------------------------
     def upsert(self, rows: list[dict[str, Any]]) -> None:
-        """Add new runs and update known ones. New runs under the default order are inserted by bisection."""
+        """Add new runs and update known ones. New runs under the default order are inserted by bisection.
+
+        Where the cursor is decides what the user sees move: on the first row (the newest run, with the view at
+        the top) it stays on the first row, so the newest run is always in sight, as a log's tail is; anywhere
+        else the highlighted run stays highlighted on the same screen line, and new runs come in above or below
+        it without moving it."""
         if not rows:
             return
-        current = self.order[self.cursor] if self.order and 0 <= self.cursor < len(self.order) else None
+        current = self.current_id
         top = int(self.scroll_offset.y)
-        # scrolled down: the run at the top of the view stays there (new runs come in above, out of sight)
-        top_id = self.order[top] if 0 < top < len(self.order) else None
+        follow = self.cursor == 0 and top == 0
+        line = self.cursor - top  # the highlighted run's line on screen
         fresh = [r for r in rows if r["id"] not in self.rows]
         for r in rows:
+            old = self.rows.get(r["id"])
+            if old is not None:
+                self.ref_counts.subtract(old.get("step_metrics", {}).keys())
+            self.ref_counts.update(r.get("step_metrics", {}).keys())
+            for i, name in enumerate(r.get("steps", [])):
+                self.step_place[name] = max(self.step_place.get(name, 0), i)
             self.rows[r["id"]] = r
         self.has_names = self.has_names or any(shown_name(r) for r in rows)
-        if len(self.rows) == len(rows) or len(fresh) > 50:
-            self._choose_metric_columns()
+        self._choose_metric_columns()
         if self.sort_key == "id" and self.sort_reverse and not self.words:
             # ids sort by time: new runs go in by bisection on the reversed list, no full sort
             for r in sorted(fresh, key=lambda r: r["id"]):
@@ -244,14 +275,14 @@ class RunsTable(ScrollView, can_focus=True):
                 self.order.insert(pos, r["id"])
         else:
             self._reorder()
-        if current is not None and current in self.rows:
-            self._place_cursor(current)
         self._resize()
-        if top_id is not None and top_id in self.rows:
-            try:
-                self.scroll_to(y=self.order.index(top_id), animate=False, immediate=True)
-            except ValueError:  # filtered out meanwhile
-                pass
+        if follow:
+            self.cursor = 0
+            self.scroll_to(y=0, animate=False, immediate=True)
+        elif current is not None and current in self.rows:
+            self._place_cursor(current)
+            height = max(1, self.size.height - 1)
+            self.scroll_to(y=max(0, self.cursor - min(max(0, line), height - 1)), animate=False, immediate=True)
         self._scroll_to_cursor()  # the highlighted run is always on screen
         self.refresh()
 
@@ -264,7 +295,7 @@ class RunsTable(ScrollView, can_focus=True):
         current = self.current_id
         position = self.cursor
         for run_id in gone:
-            del self.rows[run_id]
+            self.ref_counts.subtract(self.rows.pop(run_id).get("step_metrics", {}).keys())
         self.marked = [m for m in self.marked if m not in gone]
         self._reorder()
         if current in self.rows:
@@ -276,14 +307,56 @@ class RunsTable(ScrollView, can_focus=True):
 
     def _choose_metric_columns(self) -> None:
         """Up to eight metrics, as many as the width holds (three at 120 columns): quality measures (accuracy,
-        loss, f1, …) before bookkeeping ones (seconds, records), then the ones most runs have."""
-        counts: Counter[str] = Counter()
-        for r in self.rows.values():
-            counts.update(r.get("metrics", {}).keys())
-        keys = sorted(counts, key=lambda k: (metric_tier(k), -counts[k]))[:MAX_METRICS]
-        if keys != self.metric_keys:
-            self.metric_keys = keys
-            self.columns = list(BASE_COLUMNS) + [metric_column(k, i == 0, i) for i, k in enumerate(keys)]
+        loss, f1, …) before bookkeeping ones (seconds, records), then the ones most runs have. A metric more
+        than one step logs shows the value of the step most runs log it in (the later step on a tie), under a
+        header that names the step. Columns once shown stay, with their meaning: a new metric only takes a free
+        place, and none after the user picked the columns (``choose_metrics``)."""
+        if not self.chosen:
+            shown = {key for _, key in self.metric_refs}
+            best: dict[str, MetricRef] = {}
+            totals: Counter[str] = Counter()
+            for ref, n in self.ref_counts.items():
+                if n <= 0 or ref[1] in shown:
+                    continue
+                totals[ref[1]] += n
+                have = best.get(ref[1])
+                if have is None or (n, self.step_place.get(ref[0], -1)) > (self.ref_counts[have],
+                                                                           self.step_place.get(have[0], -1)):
+                    best[ref[1]] = ref
+            new = sorted(best, key=lambda k: (metric_tier(k), -totals[k], k))[:MAX_METRICS - len(self.metric_refs)]
+            self.metric_refs = self.metric_refs + [best[k] for k in new]
+        self._metric_columns()
+
+    def metric_steps(self) -> dict[str, set[str]]:
+        """Each metric's name and the steps that log it (in the runs loaded)."""
+        steps: dict[str, set[str]] = {}
+        for (step, key), n in self.ref_counts.items():
+            if n > 0:
+                steps.setdefault(key, set()).add(step)
+        return steps
+
+    def _metric_columns(self) -> None:
+        steps = self.metric_steps()
+        columns = [metric_column(ref, len(steps.get(ref[1], ())) > 1, i == 0, i) for i, ref in enumerate(self.metric_refs)]
+        if [(c.key, c.title) for c in columns] != [(c.key, c.title) for c in self.columns[len(BASE_COLUMNS):]]:
+            self.columns = list(BASE_COLUMNS) + columns
+
+    def known_metrics(self) -> list[tuple[MetricRef, int]]:
+        """Every (step, metric) of the runs loaded with the number of runs that have it: the shown ones first,
+        in their order, then the others as the automatic choice would rank them."""
+        rest = sorted((ref for ref, n in self.ref_counts.items() if n > 0 and ref not in self.metric_refs),
+                      key=lambda ref: (metric_tier(ref[1]), -self.ref_counts[ref], ref))
+        return [(ref, self.ref_counts[ref]) for ref in [*self.metric_refs, *rest]]
+
+    def choose_metrics(self, refs: list[MetricRef]) -> None:
+        """The user's metric columns, in this order; they stay as they are while runs arrive."""
+        self.metric_refs = list(refs)[:MAX_METRICS]
+        self.chosen = True
+        self._metric_columns()
+        if self.sort_key.startswith("metric:") and self.sort_key not in {c.key for c in self.columns}:
+            self.sort_key, self.sort_reverse = "id", True
+            self._reorder()
+        self.refresh()
 
     def _reorder(self) -> None:
         col = next((c for c in self.columns if c.key == self.sort_key), self.columns[0])
@@ -313,7 +386,7 @@ class RunsTable(ScrollView, can_focus=True):
         if key == self.sort_key:
             self.sort_reverse = not self.sort_reverse
         else:
-            lower_better = key.startswith("metric:") and lower_is_better(key)
+            lower_better = key.startswith("metric:") and lower_is_better(key)  # metric:step/key
             self.sort_key = key
             self.sort_reverse = (key in ("id", "started", "duration") or key.startswith("metric:")) and not lower_better
         self._reorder()

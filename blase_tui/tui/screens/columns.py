@@ -1,0 +1,49 @@
+"""Columns: which metrics the runs table shows, and whose (a metric two steps log is two choices,
+``train/accuracy`` and ``evaluate/accuracy``). The pick stays while runs arrive."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import SelectionList, Static
+from textual.widgets.selection_list import Selection
+
+from blase_tui.tui.widgets.runs_table import MAX_METRICS, MetricRef
+
+
+class ColumnsScreen(ModalScreen[list[MetricRef] | None]):
+    """Space ticks a metric, enter keeps the ticked ones (in the list's order), escape leaves them as they were."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Back", id="columns.back"),
+        Binding("enter", "keep", "Keep", id="columns.keep", priority=True),  # space ticks
+    ]
+
+    def __init__(self, known: list[tuple[MetricRef, int]], shown: list[MetricRef], runs: int) -> None:
+        super().__init__()
+        self.known, self.shown, self.runs = known, shown, runs
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(f"Metric columns (up to {MAX_METRICS}; as many as the width holds show): space ticks,"
+                         " enter keeps, escape goes back.")
+            yield SelectionList[MetricRef](
+                *[Selection(f"{step + '/' if step else ''}{key}  ({n} of {self.runs} runs)", (step, key),
+                            (step, key) in self.shown) for (step, key), n in self.known],
+                id="columns-list")
+            if not self.known:
+                yield Static("No run has logged a metric yet.", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one(SelectionList).focus()
+
+    def action_keep(self) -> None:
+        picked = set(self.query_one(SelectionList).selected)
+        self.dismiss([ref for ref, _ in self.known if ref in picked])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
