@@ -1,12 +1,17 @@
 """How fast `blase tui` shows 10,000 runs, and how soon a status change written by another process shows.
 
-    python bench/tui.py [--runs 10000] [--repeat 3]
+    python bench/tui.py [--runs 10000] [--repeat 3] [--left-open 600] [--only left-open]
 
 Targets (issue 5): from `blase tui` start to the runs table painted ≤ 1.5 s; a run's status change shows in
 the table ≤ 1 s after it is written. Issue 16: with new runs arriving 10 a second while the user scrolls, the
 highlighted run never changes without a key (the table driven in-process with Textual's Pilot, the runs
 written by another thread through SQLite as cron would). The real command runs in a pseudo-terminal (120×40) and the bench reads
 what it draws, so the figures include Python start-up, imports, the store query and Textual's first paint.
+
+Issue 27: a TUI left open for 10 minutes at 80×24 while runs arrive at 1–10 a second (written through the store by
+another thread, as `blase step` in cron writes them): every run appears; while the cursor is on the first row, the
+top row is always the newest run shown; after the user moves down, the highlighted run keeps its line without a
+key.
 
 The peer is the obvious way to build the same table: Textual's own DataTable filled with the same 10,000 rows
 (`add_rows`), started the same way; the bench prints both and the ratio.
@@ -205,11 +210,106 @@ def scroll_while_runs_arrive(root: Path, seconds: float = 6.0, per_second: float
     return asyncio.run(drive())
 
 
+def left_open(root: Path, seconds: float = 600.0, seed: int = 0) -> dict[str, float]:
+    """The runs table in-process (Pilot, 80×24), untouched after Home for the first half, three rows down for the
+    second, while another thread adds finished runs at a rate drawn from 1–10 a second every 5 s. Checked every
+    100 ms: the top row is the newest run the table holds (first half); the highlighted run and its screen line
+    are the ones the keys chose (second half). At the end every run written must be in the table."""
+    import asyncio
+    import threading
+
+    from blase_tui.core.fmt import fmt_run_tail
+    from blase_tui.store.runstore import RunStore
+    from blase_tui.tui.app import make_app
+    from blase_tui.tui.screens.runs import RunsScreen
+    from blase_tui.tui.widgets.runs_table import RunsTable
+
+    written: dict[str, float] = {}
+    stop = threading.Event()
+
+    def writer() -> None:
+        rng = random.Random(seed)
+        store = RunStore(root)
+        rate, change = 1.0, 0.0
+        while not stop.is_set():
+            if time.perf_counter() >= change:
+                rate, change = rng.uniform(1, 10), time.perf_counter() + 5
+            run_id = store.create_run()
+            sid, _ = store.begin_step(run_id, "tick", pid=os.getpid(), pid_started=None)
+            store.log_metrics([(run_id, sid, "loss", rng.random(), None, time.time())])
+            store.finish_step(sid, "succeeded", exit_code=0)
+            store.close_run(run_id)
+            written[run_id] = time.perf_counter()
+            stop.wait(1 / rate)
+        store.close()
+
+    async def drive() -> dict[str, float]:
+        app = make_app(root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            while not (isinstance(app.screen, RunsScreen) and app.screen.loaded):
+                await pilot.pause(0.05)
+            table = app.screen.query_one(RunsTable)
+            await pilot.press("home")
+            thread = threading.Thread(target=writer, daemon=True)
+            thread.start()
+            checks = [0, 0]
+            wrong = [0, 0]
+            shown: dict[str, float] = {}
+            start = time.perf_counter()
+            half = start + seconds / 2
+            anchored: tuple[str | None, int] | None = None
+            while time.perf_counter() < start + seconds:
+                await pilot.pause(0.1)
+                for run_id, at in list(written.items()):
+                    if run_id not in shown and run_id in table.rows:
+                        shown[run_id] = time.perf_counter() - at
+                if time.perf_counter() < half:
+                    checks[0] += 1
+                    newest = max(table.rows)
+                    top_line = table.render_line(1).text
+                    wrong[0] += not (table.cursor == 0 and table.order[0] == newest and fmt_run_tail(newest) in top_line)
+                    continue
+                if anchored is None:
+                    for _ in range(3):
+                        await pilot.press("down")
+                    anchored = (table.current_id, table.cursor - int(table.scroll_offset.y))
+                checks[1] += 1
+                line = table.cursor - int(table.scroll_offset.y)
+                wrong[1] += (table.current_id, line) != anchored or fmt_run_tail(anchored[0] or "?") not in \
+                    table.render_line(1 + line).text
+            stop.set()
+            thread.join()
+            deadline = time.perf_counter() + 10
+            while time.perf_counter() < deadline and not set(written) <= set(table.rows):
+                await pilot.pause(0.1)
+            for run_id, at in written.items():
+                if run_id not in shown and run_id in table.rows:
+                    shown[run_id] = time.perf_counter() - at
+            lags = sorted(shown.values())
+            return {"arrived": len(written), "shown": len(shown), "top_checks": checks[0], "top_wrong": wrong[0],
+                    "line_checks": checks[1], "line_wrong": wrong[1],
+                    "lag_median": statistics.median(lags) if lags else float("nan"),
+                    "lag_max": lags[-1] if lags else float("nan")}
+
+    return asyncio.run(drive())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--left-open", type=float, default=600.0, metavar="SECONDS",
+                        help="how long the left-open check runs (issue 27: 10 minutes)")
+    parser.add_argument("--only", choices=["left-open"], help="run only this check")
     args = parser.parse_args()
+    if args.only == "left-open":
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp) / "proj"
+            root.mkdir()
+            os.environ["BLASE_HOME"] = str(Path(tmp) / "home")
+            make_store(root, args.runs)
+            report_left_open(left_open(root, args.left_open), args.left_open)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "proj"
         root.mkdir()
@@ -257,7 +357,17 @@ def main() -> None:
         print(f"\nscrolling while {r['arrived']} new runs arrived (10 a second): the highlighted run changed without"
               f" a key at {r['moved']} of {r['checks']} checks (target 0: {'PASS' if r['moved'] == 0 else 'MISS'});"
               f" {r['shown']} shown, {r['lag_median']:.2f} s after written (median; longest {r['lag_max']:.2f} s)")
+        report_left_open(left_open(root, args.left_open), args.left_open)
     subprocess.run(["stty", "sane"], check=False, stderr=subprocess.DEVNULL)
+
+
+def report_left_open(r: dict[str, float], seconds: float) -> None:
+    ok = r["shown"] == r["arrived"] and r["top_wrong"] == 0 and r["line_wrong"] == 0
+    print(f"\nleft open {seconds:.0f} s at 80×24 while {r['arrived']} runs arrived (1–10 a second): {r['shown']} shown"
+          f" ({r['lag_median']:.2f} s after written, median; longest {r['lag_max']:.2f} s); cursor on the first row:"
+          f" the top row was not the newest at {r['top_wrong']} of {r['top_checks']} checks; three rows down: the"
+          f" highlighted run left its line at {r['line_wrong']} of {r['line_checks']} checks"
+          f" — {'PASS' if ok else 'MISS'}")
 
 
 if __name__ == "__main__":

@@ -296,7 +296,8 @@ async def test_marks_say_a_and_b_and_a_third_is_refused(project: Path, blase) ->
         await until(pilot, lambda: any("unmark it first" in n.message for n in app._notifications),
                     what="the refusal")
         lines = [runs.render_line(y).text for y in range(1, 4)]
-        assert lines[0].startswith("A ") and lines[1].startswith("B ") and lines[2].startswith("20")
+        assert lines[0].startswith(f"A {runs.order[0]} ") and lines[1].startswith(f"B {runs.order[1]} ")
+        assert lines[2].startswith(f"  {runs.order[2]} ")  # issue 27: a marked run's id kept whole (it lost "20")
         await pilot.resize_terminal(80, 24)  # the short id column: the letter and the whole random tail
         await until(pilot, lambda: runs.render_line(1).text.startswith(f"A {runs.order[0].rsplit('-', 1)[-1]} "),
                     what="A and the whole tail at 80 columns")
@@ -321,7 +322,8 @@ async def test_filter_and_sort(project: Path, blase) -> None:
         await pilot.press("slash", *"loss<0.6", "enter")
         await until(pilot, lambda: len(runs.order) == 2, what="two runs with loss < 0.6")
         assert sorted(runs.rows[i]["metrics"]["loss"] for i in runs.order) == [0.25, 0.5]
-        runs.sort_by("metric:loss")  # lower is better for a loss: the best run first
+        loss = next(c.key for c in runs.columns if c.title == "loss")  # metric:a/loss, step a's
+        runs.sort_by(loss)  # lower is better for a loss: the best run first
         assert [runs.rows[i]["metrics"]["loss"] for i in runs.order] == [0.25, 0.5]
         await pilot.press("S")  # reverse
         assert [runs.rows[i]["metrics"]["loss"] for i in runs.order] == [0.5, 0.25]
@@ -330,7 +332,7 @@ async def test_filter_and_sort(project: Path, blase) -> None:
         await until(pilot, lambda: len(runs.order) == 4)
         for direction in (False, True):  # a run without the metric goes last, whichever way
             runs.sort_reverse = direction
-            runs.sort_by("metric:loss")
+            runs.sort_by(loss)
             assert runs.rows[runs.order[-1]]["status"] == "failed", [runs.rows[i]["metrics"] for i in runs.order]
         status = app.screen.query_one("#runs-status")
         for typed, said in (("los<0.1", "`los<0.1`: no run has a metric or param `los` (metrics: loss"),
@@ -899,7 +901,7 @@ def fit(ctx, n: int = 1):
                 assert title in header.split(), (width, title, header)  # whole, not "val_los"
             widths = dict(zip([c.key for c in cols], runs._widths(cols, runs._width()), strict=True))
             assert widths["steps"] <= 40
-            assert cols[0].width == 25  # the full run id at both sizes
+            assert cols[0].width == 27  # the full run id (and the mark before it) at both sizes
 
 
 def test_deltas_know_which_way_is_better() -> None:

@@ -35,11 +35,23 @@ class ColumnsScreen(ModalScreen[list[MetricRef] | None]):
                 *[Selection(f"{step + '/' if step else ''}{key}  ({n} of {self.runs} runs)", (step, key),
                             (step, key) in self.shown) for (step, key), n in self.known],
                 id="columns-list")
-            if not self.known:
-                yield Static("No run has logged a metric yet.", classes="hint")
+            yield Static("No run has logged a metric yet." if not self.known else "", id="columns-picked",
+                         classes="hint")
 
     def on_mount(self) -> None:
         self.query_one(SelectionList).focus()
+        self._say_picked()
+
+    def on_selection_list_selected_changed(self) -> None:
+        self._say_picked()
+
+    def _say_picked(self) -> None:
+        """The ticked metrics in words, in the order they will show (the tick itself is told by colour)."""
+        if not self.known:
+            return
+        picked = set(self.query_one(SelectionList).selected)
+        names = [f"{step + '/' if step else ''}{key}" for (step, key), _ in self.known if (step, key) in picked]
+        self.query_one("#columns-picked", Static).update("columns: " + (", ".join(names) or "none (no metric column)"))
 
     def action_keep(self) -> None:
         picked = set(self.query_one(SelectionList).selected)

@@ -46,7 +46,8 @@ def _duration(r: dict[str, Any], now: float) -> str:
 
 
 ALL_COLUMNS = [
-    Column("id", "run", 25, lambda r, n: r["id"], lambda r: r["id"]),
+    # two cells before the id hold the compare mark (A or B), so a marked run's id shows whole
+    Column("id", "  run", 27, lambda r, n: "  " + r["id"], lambda r: r["id"]),
     # the random tail alone, on narrow terminals (any command takes it: `blase runs show wf20v3`)
     Column("id", "run", 8, lambda r, n: fmt_run_tail(r["id"]), lambda r: r["id"]),
     Column("status", "status", 11, lambda r, n: r["status"], lambda r: r["status"]),
@@ -493,7 +494,7 @@ class RunsTable(ScrollView, can_focus=True):
         if run_id in self.marked:  # the compare side as a letter, not only a colour: A or B before the id
             side = "AB"[self.marked.index(run_id)]
             # the short column keeps the whole tail (what `blase runs show` takes) beside the letter
-            cells[0] = f"{side} {fmt_run_tail(run_id)}" if cols[0] is SHORT_ID else f"{side} {cells[0][2:]}"
+            cells[0] = f"{side} {fmt_run_tail(run_id)}" if cols[0] is SHORT_ID else f"{side} {run_id}"
             styles[0] = Style(color="magenta", bold=True, underline=True)
         colour = STATUS_STYLE.get(row["status"])
         styles[1] = Style.parse(colour) if colour else None
