@@ -533,7 +533,7 @@ def test_version_3_database_upgrades_in_place(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     database = db_mod.Database(path)
-    assert database.query("PRAGMA user_version")[0][0] == db_mod.SCHEMA_VERSION == 8
+    assert database.query("PRAGMA user_version")[0][0] == db_mod.SCHEMA_VERSION == 9
     assert database.query("SELECT id FROM runs")[0]["id"] == "r1"
     tables = {r["name"] for r in database.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"labels", "label_rounds", "label_queue", "model_aliases", "run_changes", "metric_keys", "step_code"} <= tables

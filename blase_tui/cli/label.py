@@ -171,7 +171,6 @@ def import_command(
     """Add labels made elsewhere, such as the seed's labels.csv; all or nothing, and a second import of the
     same file changes nothing."""
     import csv
-    from datetime import datetime
 
     from blase_tui.errors import ConfigError
     from blase_tui.labelling import config as config_mod
@@ -204,8 +203,9 @@ def import_command(
                                                                           if values else "")
                                   + "; add a key for it, or fix the file. Nothing was imported.")
             stamp = (row.get("timestamp") or "").strip()
-            try:
-                ts = datetime.fromisoformat(stamp).timestamp() if stamp else None
+            try:  # the text goes in as written (export gives it back); its instant is checked here
+                if stamp:
+                    label_store.parse_timestamp(stamp)
             except ValueError:
                 raise ConfigError(f"{path}:{line}: timestamp {stamp!r} is not ISO 8601 (2025-06-01T12:00:00); "
                                   "fix it or leave it empty. Nothing was imported.") from None
@@ -215,7 +215,7 @@ def import_command(
                 raise ConfigError(f"{path}:{line}: {key} is labelled {label!r} here and {seen[key][1]!r} on line"
                                   f" {seen[key][0]}; keep one of them. Nothing was imported.")
             seen[key] = (line, label)
-            rows.append((key, secondary, label, cfg.target_of(label), ts))
+            rows.append((key, secondary, label, cfg.target_of(label), stamp or None))
     added, unchanged = label_store.import_labels(project.store, rows, labeller=labeller or "import")
     common.console.print(f"imported {added} label{'' if added == 1 else 's'} from {path}"
                          + (f" ({unchanged} already there)" if unchanged else ""), markup=False)

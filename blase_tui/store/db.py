@@ -43,7 +43,7 @@ try:
 except ImportError:  # pragma: no cover - not on Windows: every open of a changed index is checked
     fcntl = None  # type: ignore[assignment]
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -239,12 +239,18 @@ CREATE TABLE IF NOT EXISTS labels (
     strategy TEXT,
     score REAL,
     supersedes INTEGER,
-    superseded_by INTEGER
+    superseded_by INTEGER,
+    -- an imported label's timestamp as its file wrote it (schema 9): `blase label export` writes it back as it was
+    ts_text TEXT
 );
 CREATE INDEX IF NOT EXISTS labels_active ON labels (superseded_by, action, key);
 CREATE INDEX IF NOT EXISTS labels_key ON labels (key);
 CREATE INDEX IF NOT EXISTS labels_round ON labels (round, action);
 """
+
+
+# columns added to a table after it was first made: (table, column, type), added to an older database in place
+ADDED_COLUMNS = (("labels", "ts_text", "TEXT"),)
 
 
 class StoreDamaged(ConfigError):
@@ -529,6 +535,9 @@ class Database:
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                for table, column, kind in ADDED_COLUMNS:  # CREATE TABLE IF NOT EXISTS leaves an older table as it was
+                    if column not in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @staticmethod

@@ -108,6 +108,7 @@ class Label:
     score: float | None
     supersedes: int | None
     superseded_by: int | None
+    ts_text: str | None = None  # an imported label's timestamp as its file wrote it
 
     @property
     def active(self) -> bool:
@@ -117,7 +118,8 @@ class Label:
     def from_row(cls, r: sqlite3.Row) -> Label:
         target = json.loads(r["target"]) if r["target"] is not None else None
         return cls(r["id"], r["key"], r["secondary"], r["action"], r["label"], target, r["labeller"], r["ts"],
-                   r["round"], r["model_run"], r["strategy"], r["score"], r["supersedes"], r["superseded_by"])
+                   r["round"], r["model_run"], r["strategy"], r["score"], r["supersedes"], r["superseded_by"],
+                   r["ts_text"])
 
 
 # ------------------------------------------------------------------------------------------------ rounds
@@ -237,23 +239,25 @@ def _touch(store: RunStore) -> None:
 
 def _add(conn: sqlite3.Connection, *, key: str, secondary: str | None, action: str, label: str | None, target: Any,
          labeller: str | None, round_: Round | None, score: float | None, supersedes: int | None = None,
-         ts: float | None = None) -> int:
+         ts: float | None = None, ts_text: str | None = None) -> int:
     cur = conn.execute(
         "INSERT INTO labels (key, secondary, action, label, target, labeller, ts, round, model_run, strategy, score,"
-        " supersedes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " supersedes, ts_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (key, secondary, action, label, None if target is None else json.dumps(target), labeller,
          time.time() if ts is None else ts,
          round_.number if round_ else None, round_.model_run if round_ else None,
-         round_.strategy if round_ else None, score, supersedes),
+         round_.strategy if round_ else None, score, supersedes, ts_text),
     )
     return int(cur.lastrowid)
 
 
-def import_labels(store: RunStore, rows: Sequence[tuple[str, str | None, str, Any, float | None]], *,
+def import_labels(store: RunStore, rows: Sequence[tuple[str, str | None, str, Any, float | str | None]], *,
                   labeller: str | None = None) -> tuple[int, int]:
     """Add labels made elsewhere (the seed's ``labels.csv``): rows of ``(key, secondary, label, target, ts)``,
-    in one transaction, outside any round. A row that repeats a key's current label is left out, so importing
-    the same file twice changes nothing. Returns ``(added, unchanged)``."""
+    in one transaction, outside any round. ``ts`` is seconds since the epoch, an ISO 8601 text (see
+    ``parse_timestamp``: kept as written, and exported as written) or None (now). A row that repeats a key's
+    current label is left out, so importing the same file twice changes nothing. Returns ``(added, unchanged)``.
+    Raises ValueError for a text that is not ISO 8601 (nothing is added then)."""
     current = {lab.key: lab.label for lab in current_labels(store)}
     added = unchanged = 0
     _touch(store)
@@ -262,8 +266,10 @@ def import_labels(store: RunStore, rows: Sequence[tuple[str, str | None, str, An
             if current.get(key) == label:
                 unchanged += 1
                 continue
+            text = (ts.strip() or None) if isinstance(ts, str) else None
+            seconds = parse_timestamp(text) if text else None if isinstance(ts, str) else ts
             label_id = _add(conn, key=key, secondary=secondary, action=LABEL, label=label, target=target,
-                            labeller=labeller, round_=None, score=None, ts=ts)
+                            labeller=labeller, round_=None, score=None, ts=seconds, ts_text=text)
             conn.execute("UPDATE labels SET superseded_by = ? WHERE key = ? AND action = ? AND superseded_by IS NULL"
                          " AND id <> ?", (label_id, key, LABEL, label_id))
             _journal(conn, store, "labels", "id = ? OR superseded_by = ?", (label_id, label_id))
@@ -386,9 +392,19 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
+def parse_timestamp(text: str) -> float:
+    """Seconds since the epoch of an ISO 8601 timestamp (``2024-03-01T12:34:56.789012``, ``...Z``,
+    ``...+02:00``); one without an offset is taken as UTC (the time ``export_csv`` writes), whatever the machine's
+    time zone. Raises ValueError for a text that is not one."""
+    when = datetime.fromisoformat(text.strip())
+    return (when if when.tzinfo is not None else when.replace(tzinfo=UTC)).timestamp()
+
+
 def export_rows(store: RunStore) -> Iterable[tuple[str, str | None, str, str, int | None]]:
+    """``(key, secondary, label, timestamp, round)`` of each current label: an imported label's timestamp as
+    its file wrote it, any other's in UTC to the second."""
     for lab in current_labels(store):
-        yield lab.key, lab.secondary, lab.label or "", _iso(lab.ts), lab.round
+        yield lab.key, lab.secondary, lab.label or "", lab.ts_text or _iso(lab.ts), lab.round
 
 
 def export_csv(store: RunStore, out: Path | Any, *, key_name: str = "key", secondary_name: str | None = None,

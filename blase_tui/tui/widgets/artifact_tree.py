@@ -94,6 +94,11 @@ def scan_run(run_dir: Path, *, per_folder: int = PER_FOLDER_LIMIT, total: int = 
     return walk(run_dir, 0)
 
 
+def _signature(entry: Entry) -> tuple:
+    """What a tree built from ``entry`` shows: every path with its size, status and what was left out."""
+    return (str(entry.path), entry.size, entry.status, entry.more, tuple(_signature(c) for c in entry.children))
+
+
 def _count(entry: Entry) -> int:
     return len(entry.children) + sum(_count(c) for c in entry.children)
 
@@ -150,8 +155,9 @@ class ArtifactTree(Tree[Path]):
         self._run_dir = Path(run_dir) if run_dir is not None else None
         self._generation = 0
         self._loaded_once = False
-        self.guide_depth = 3
+        self.guide_depth = 2
         self._suffixes: dict[Any, int] = {}  # node id -> cells of its label's size or status at the end
+        self._shown: tuple | None = None  # what the last scan found, to skip a rebuild that changes nothing
 
     def on_mount(self) -> None:
         if self._run_dir is not None:
@@ -167,6 +173,7 @@ class ArtifactTree(Tree[Path]):
         """Show the files of another run folder (None: an empty tree)."""
         self._run_dir = Path(run_dir) if run_dir is not None else None
         self._loaded_once = False
+        self._shown = None
         self.reset(self._root_label(self._run_dir), self._run_dir)
         if self._run_dir is not None:
             self.reload()
@@ -199,6 +206,10 @@ class ArtifactTree(Tree[Path]):
         message.stop()
         if message.generation != self._generation:
             return
+        found = _signature(message.root)
+        if self._loaded_once and found == self._shown:
+            return  # a live run read again, and nothing changed: the tree stays as it is (cursor, scroll)
+        self._shown = found
         expanded = {n.data for n in self._walk(self.root) if n.is_expanded and n.data is not None}
         cursor = self.cursor_node.data if self.cursor_node is not None else None
         self.clear()
@@ -233,9 +244,10 @@ class ArtifactTree(Tree[Path]):
             node.add_leaf(Text(f"… {entry.more:,} more", style="dim italic"), data=None)
 
     def render_label(self, node: TreeNode[Path], base_style: Any, style: Any) -> Text:
-        """A label too long for the pane gives way in its name, never in its size or status (the ``  4.1 KiB``
-        at its end): ``digits_c…  1.6 MiB``; where even that does not fit, the name alone (``digits_cnn…``),
-        never a cut size."""
+        """The name comes first: a label too long for the pane drops its size or status (the ``  4.1 KiB`` at its
+        end; the preview lists them) before its name gives way, so ``history.csv`` stays whole at 80 columns;
+        a name longer than the pane on its own is cut in the middle, keeping its end (``confusion_m…ix.png``),
+        and a size is never shown in part."""
         text = super().render_label(node, base_style, style)
         keep = self._suffixes.get(node.id, 0)
         depth, parent = 0, node.parent
@@ -244,17 +256,14 @@ class ArtifactTree(Tree[Path]):
         room = self.scrollable_content_region.width - depth * self.guide_depth
         if text.cell_len <= room or room < 4:
             return text
-        if keep and room > keep + 3:
-            head = text[: room - keep - 1]
-            head.append("…")
-            head.append_text(text[len(text) - keep:])
-            return head
-        # no room for both: the name (cut if need be), and no size at all rather than a misleading part of one
         name = text[: len(text) - keep] if keep else text
         if name.cell_len <= room:
             return name
-        head = name[: room - 1]
+        suffix = node.data.suffix if isinstance(node.data, Path) else ""
+        tail = min(max(len(suffix) + 2, room // 3), room // 2)
+        head = name[: room - 1 - tail]
         head.append("…")
+        head.append_text(name[len(name) - tail:])
         return head
 
     @staticmethod

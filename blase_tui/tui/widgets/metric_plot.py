@@ -156,9 +156,14 @@ class MetricPlot(PlotextPlot):
         width, height = self.size
         if height < 6 or width < 24:
             return self._sparklines(drawn, width)
+        return self._figure(drawn, width, height)
+
+    def _figure(self, drawn: list[Series], width: int, height: int, *, title: bool = True) -> Text:
+        """The plotext figure of ``drawn`` at ``width`` x ``height`` cells (``title``: plotext's title row when
+        there is room)."""
         plt = self.plt
         plt.clear_figure()
-        if self.title and height >= 10:
+        if title and self.title and height >= 10:
             plt.title(self.title)
         if self.xlabel and height >= 10:
             plt.xlabel(self.xlabel)
@@ -174,7 +179,11 @@ class MetricPlot(PlotextPlot):
                 if low == high:
                     pad = abs(low) * 0.05 or 1.0
                     plt.ylim(low - pad, high + pad, yside=side)
-        return super().render()
+        # what PlotextPlot.render does, at the size given rather than the widget's
+        plt.plotsize(width, height)
+        plt._set_size(width, height)
+        plt.theme(self._get_plotext_theme_name(self.app.theme))
+        return Text.from_ansi(plt.build())
 
     def _configure(self, plt: Any) -> None:
         """Figure-wide settings a subclass adds (an inverted y axis...)."""
