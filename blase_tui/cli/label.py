@@ -242,7 +242,7 @@ def stats_command(json_: JsonOpt = False) -> None:
     if data["rounds"]:
         table = common.table("ROUND", "STATUS", "STRATEGY", "MODEL", "DONE", "LABELLED", "SKIPPED")
         for r in data["rounds"]:
-            table.add_row(str(r["round"]), common.status_text(r["status"]), r["strategy"], r["model"] or "-",
+            table.add_row(str(r["round"]), common.status_text(r["status"]), r["order"], r["model"] or "-",
                           f"{r['done']}/{r['target']}", str(r["labelled"]), str(r["skipped"]))
         c.print(table)
     else:
@@ -259,7 +259,8 @@ def rounds_command(json_: JsonOpt = False) -> None:
     from blase_tui.store import labels as label_store
 
     store = common.project().store
-    rows = [{**vars(r), "done": label_store.progress(store, r.number)} for r in label_store.rounds(store)]
+    rows = [{**vars(r), "order": r.order, "done": label_store.progress(store, r.number)}
+            for r in label_store.rounds(store)]
     if json_:
         common.print_json(rows)
         return
@@ -269,7 +270,7 @@ def rounds_command(json_: JsonOpt = False) -> None:
     table = common.table("ROUND", "STATUS", "STRATEGY", "MODEL", "MODEL RUN", "DONE", "STARTED", "ENDED", "NOTE",
                          wrap=("NOTE",))
     for r in rows:
-        table.add_row(str(r["number"]), common.status_text(r["status"]), r["strategy"], r["model"] or "-",
+        table.add_row(str(r["number"]), common.status_text(r["status"]), r["order"], r["model"] or "-",
                       r["model_run"] or "-", f"{r['done']}/{r['target']}", common.fmt_time(r["started"]),
                       common.fmt_time(r["ended"]) if r["ended"] else "-", r["note"] or "")
     common.console.print(table)

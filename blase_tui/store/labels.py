@@ -71,6 +71,14 @@ class Round:
     labeller: str | None
     note: str | None
 
+    @property
+    def order(self) -> str:
+        """How the round's records come: the strategy's name, or ``STRATEGY → random order`` when the model
+        scored every record alike and the queue fell back to a seeded random order (the note says why)."""
+        if self.strategy != "random" and self.note and "seeded random order" in self.note:
+            return f"{self.strategy} → random order"
+        return self.strategy
+
     @classmethod
     def from_row(cls, r: sqlite3.Row) -> Round:
         return cls(r["number"], r["target"], r["strategy"], r["model"], r["model_run"], r["seed"] or 0, r["status"],
@@ -381,7 +389,7 @@ def stats(store: RunStore) -> dict[str, Any]:
     per_round = []
     for r in rounds(store):
         labelled, trained = counts.get((r.number, LABEL), (0, 0))
-        per_round.append({"round": r.number, "status": r.status, "strategy": r.strategy, "model": r.model,
+        per_round.append({"round": r.number, "status": r.status, "strategy": r.strategy, "order": r.order, "model": r.model,
                           "target": r.target, "done": trained, "labelled": labelled,
                           "skipped": counts.get((r.number, SKIP), (0, 0))[0]})
     return {"total": sum(per_label.values()), "labels": per_label, "rounds": per_round, "labellers": labellers,
