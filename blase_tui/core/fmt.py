@@ -100,8 +100,19 @@ def rate_text(rate: float, unit: str) -> str:
         return f"{rate:,.0f} {unit}/s"
     if rate >= 1:
         return f"{rate:.3g} {unit}/s"
-    one = unit[:-1] if unit.endswith("s") and len(unit) > 1 else unit
-    return f"{1 / rate:.3g} s/{one}"
+    return f"{1 / rate:.3g} s/{singular(unit)}"
+
+
+def singular(unit: str) -> str:
+    """One of ``unit``: ``epochs`` → ``epoch``, ``batches`` → ``batch``, ``files`` → ``file``; a unit that is
+    not an English plural stays as it is (``MiB``, ``data``)."""
+    if len(unit) > 3 and unit.endswith(("ches", "shes", "sses", "xes", "zzes")):
+        return unit[:-2]
+    if len(unit) > 3 and unit.endswith("ies"):
+        return unit[:-3] + "y"
+    if len(unit) > 1 and unit.endswith("s") and not unit.endswith("ss"):
+        return unit[:-1]
+    return unit
 
 
 def fmt_path(path: Any) -> str:

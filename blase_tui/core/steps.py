@@ -178,7 +178,7 @@ def coerce(key: str, text: str, like: Any) -> Any:
     return text
 
 
-def _kind(like: Any) -> str | None:
+def param_kind(like: Any) -> str | None:
     """What a param whose default is ``like`` takes, in words (None: anything)."""
     if like is None:
         return None
@@ -199,7 +199,7 @@ def check_configured(info: StepInfo, configured: dict[str, Any]) -> dict[str, An
     out = dict(configured)
     for key, value in configured.items():
         like = info.defaults.get(key)
-        kind = _kind(like)
+        kind = param_kind(like)
         ok = (kind is None or (isinstance(like, bool) and isinstance(value, bool))
               or (type(like) is int and type(value) is int)
               or (isinstance(like, float) and isinstance(value, int | float) and not isinstance(value, bool))

@@ -37,6 +37,7 @@ class BlaseApp(ShowsWorkerErrors, App[int]):
         self.project: Project | None = Project.at(project_root) if project_root else None
         self.jobs: list[LaunchedStep] = []
         self.step_cache: dict[Path, list[dict]] = {}  # project root -> `blase steps --json`
+        self._step_reads: dict[Path, Any] = {}  # project root -> the palette's read of its steps under way
         self._projects: dict[Path, Project] = {self.project.root: self.project} if self.project else {}
         self.now = now
         self.summary = ""  # printed after the app ends (the labelling screen's round progress)
@@ -130,8 +131,32 @@ class BlaseApp(ShowsWorkerErrors, App[int]):
         job.start(force=force)
 
     def step_names(self) -> list[str]:
-        """The open project's steps, once the launch screen has read them."""
+        """The open project's steps, once read (by the launch screen, or the palette when it opens)."""
         return [s["step"] for s in self.step_cache.get(self.project.root, [])] if self.project else []
+
+    async def read_steps(self) -> None:
+        """Read the open project's steps into ``step_cache`` unless they are there: the first time the palette
+        opens, so its "launch …" entries need no launch form. One read (a child process importing the project's
+        code, in a thread) serves every palette search; a search cancelled by the next key leaves it running."""
+        import asyncio
+        import subprocess
+
+        from blase_tui.tui.screens.launch import read_steps
+
+        if self.project is None or self.step_cache.get(self.project.root):
+            return
+        root = self.project.root
+        task = self._step_reads.get(root)
+        if task is None:
+            task = self._step_reads[root] = asyncio.ensure_future(asyncio.to_thread(read_steps, root))
+        try:
+            steps, error = await asyncio.shield(task)
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:  # no python, bad JSON, a timeout
+            steps, error = [], str(exc)
+        if error:  # said by the launch form, which reads them again; the next palette tries again
+            self._step_reads.pop(root, None)
+            return
+        self.step_cache.setdefault(root, steps)
 
     def action_help(self) -> None:
         from blase_tui.tui.screens.help import HelpScreen

@@ -36,10 +36,12 @@ class BlaseCommands(Provider):
         return out
 
     async def discover(self) -> Hits:
+        await self.app.read_steps()  # type: ignore[attr-defined]
         for title, help_text, callback in self._commands():
             yield DiscoveryHit(title, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:
+        await self.app.read_steps()  # type: ignore[attr-defined]
         matcher = self.matcher(query)
         for title, help_text, callback in self._commands():
             score = matcher.match(title)

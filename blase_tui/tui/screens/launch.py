@@ -1,12 +1,16 @@
-"""Launch: pick a step, see and edit its params, start it as a `blase step` child process."""
+"""Launch: pick a step, see and edit its params, start it as a `blase step` child process. A param's field
+checks what is typed as `blase step --set` would, and says so in one line under the form; a field left empty
+means its default (the grey placeholder)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -18,6 +22,19 @@ from textual.widgets.option_list import Option
 from blase_tui.core.fmt import fmt_value
 from blase_tui.core.project import Project
 from blase_tui.tui.screens.base import BlaseScreen
+
+
+def read_steps(root: Path) -> tuple[list[dict[str, Any]], str]:
+    """The steps of the project at ``root`` with their params (``blase steps --json``), and "" or why they could
+    not be read. Blocking: call it from a thread. A child process imports the user's entry module, so the TUI
+    never runs (or caches) project code."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "blase_tui", "-C", str(root), "steps", "--json"],
+        capture_output=True, text=True, cwd=root, timeout=120,
+    )
+    if proc.returncode != 0:
+        return [], proc.stderr.strip() or f"blase steps exited {proc.returncode}"
+    return json.loads(proc.stdout), ""
 
 
 def _text(value: Any) -> str:
@@ -57,6 +74,9 @@ class LaunchScreen(BlaseScreen):
             with VerticalScroll(id="param-form", can_focus=False):
                 yield Static("reading the project's steps…", id="step-doc", classes="hint")
                 yield VerticalScroll(id="param-rows", can_focus=False)
+                hint = Static("", id="param-hint", classes="hint")
+                hint.styles.text_wrap, hint.styles.text_overflow = "nowrap", "ellipsis"  # one line, always
+                yield hint
                 yield Checkbox("--force: run even if reusable", id="force", tooltip="Run even if an identical earlier execution could be reused")
                 with Horizontal(id="launch-buttons"):
                     yield Button("Start (ctrl+s)", id="start", variant="success")
@@ -70,15 +90,7 @@ class LaunchScreen(BlaseScreen):
 
     @work(thread=True, exclusive=True, group="steps", exit_on_error=False)
     def load_steps(self) -> None:
-        # a child process imports the user's entry module, so the TUI never runs (or caches) project code
-        proc = subprocess.run(
-            [sys.executable, "-m", "blase_tui", "-C", str(self.project.root), "steps", "--json"],
-            capture_output=True, text=True, cwd=self.project.root, timeout=120,
-        )
-        if proc.returncode != 0:
-            self.post_message(self.Steps([], proc.stderr.strip() or f"blase steps exited {proc.returncode}"))
-            return
-        self.post_message(self.Steps(json.loads(proc.stdout), ""))
+        self.post_message(self.Steps(*read_steps(self.project.root)))
 
     async def on_launch_screen_steps(self, message: Steps) -> None:
         if message.error:
@@ -159,19 +171,50 @@ class LaunchScreen(BlaseScreen):
         if not widgets:
             widgets.append(Static("This step takes no params.", classes="hint"))
         await rows.mount_all(widgets)
+        self.query_one("#param-hint", Static).update("")
         if self._showing is step:
             self.current = step
 
     def overrides(self) -> dict[str, str]:
-        """Params whose text differs from the configured value, as ``--set`` strings."""
+        """Params whose text differs from the configured value, as ``--set`` strings. An emptied field means
+        the configured value (its placeholder): no override."""
         if self.current is None:
             return {}
         out = {}
         for key, value in self.current.get("params", {}).items():
             text = self.query_one(f"#param-{key}", Input).value.strip()
-            if text != _text(value):
+            if text and text != _text(value):
                 out[key] = text
         return out
+
+    @on(Input.Changed, "#param-rows Input")
+    def _param_changed(self, event: Input.Changed) -> None:
+        """Check the field as it is typed: text that is not of the param's type says so at once, in one line."""
+        if self.current is None or event.input.id is None:
+            return
+        key = event.input.id.removeprefix("param-")
+        bad = self._type_problem(key, event.input.value.strip())
+        if bad is None:  # this one is fine now: say what is still wrong in another field, if anything
+            bad = next((p for k in self.current.get("params", {}) if k != key
+                        for p in [self._type_problem(k, self.query_one(f"#param-{k}", Input).value.strip())]
+                        if p is not None), None)
+        hint = self.query_one("#param-hint", Static)
+        hint.update(Text(bad, style="bold red") if bad else "")
+
+    def _type_problem(self, key: str, text: str) -> str | None:
+        """One line when ``text`` is not of ``key``'s type (empty: the default, always fine)."""
+        from blase_tui.core.steps import coerce, param_kind
+        from blase_tui.errors import BlaseError
+
+        assert self.current is not None
+        if key not in self.current.get("params", {}) or not text:
+            return None
+        default = self.current["params"][key]
+        try:
+            coerce(key, text, default)
+        except (BlaseError, ValueError, TypeError):
+            return f"{key} takes {param_kind(default) or 'a value'}, not `{text}` (empty: {fmt_value(default)})"
+        return None
 
     def problems(self, overrides: dict[str, str]) -> list[str]:
         """The same checks `blase step --set` makes, so a typo is caught here and not in a failed job."""

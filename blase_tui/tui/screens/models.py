@@ -1,5 +1,7 @@
 """Models: every saved model version with its aliases, framework, run and metrics; the highlighted one's card.
-``a`` points an alias (``champion``, ``production``) at it, ``o`` opens the run that saved it."""
+``a`` points an alias (``champion``, ``production``) at it, ``o`` opens the run that saved it. The store is
+watched as the runs screen watches it: a version registered meanwhile (a training step, another terminal)
+appears without a reload."""
 
 from __future__ import annotations
 
@@ -15,8 +17,13 @@ from textual.widgets import DataTable, Footer, Static
 
 from blase_tui.core.fmt import fmt_time, fmt_value
 from blase_tui.core.project import Project
+from blase_tui.core.storewatch import StoreWatcher
 from blase_tui.store.records import ModelVersion, ModelVersionDetail
 from blase_tui.tui.screens.base import BlaseScreen
+
+# Without a watcher event (e.g. a store on a network share) the list is still read again this often.
+POLL = 3.0
+COLUMNS = ("model", "version", "aliases", "framework", "created", "metrics")
 
 
 class ModelsScreen(BlaseScreen):
@@ -34,6 +41,9 @@ class ModelsScreen(BlaseScreen):
             super().__init__()
             self.rows = rows
 
+    class StoreChanged(Message):
+        """The watcher saw a commit."""
+
     class Card(Message):
         def __init__(self, key: str, model: ModelVersionDetail) -> None:
             super().__init__()
@@ -44,12 +54,14 @@ class ModelsScreen(BlaseScreen):
         self.project = project
         self.rows: list[ModelVersion] = []
         self.shown: tuple[str, Any] | None = None  # the version whose card is shown, and the card
+        self._watcher: StoreWatcher | None = None
+        self._loaded = False
 
     def compose(self) -> ComposeResult:
         yield Static(f"blase · {self.project.name} · models", classes="title")
         with Vertical(id="models-layout"):
             table: DataTable[Any] = DataTable(id="models-table", cursor_type="row", zebra_stripes=True)
-            table.add_columns("model", "version", "aliases", "framework", "created", "metrics")
+            table.add_columns(*COLUMNS)
             yield table
             with VerticalScroll(id="model-card-box"):
                 yield Static("", id="model-card")
@@ -58,6 +70,22 @@ class ModelsScreen(BlaseScreen):
 
     def on_mount(self) -> None:
         self.load()
+        self._watcher = StoreWatcher(self.project.root / "runs", self._store_changed).start()
+        self.set_interval(POLL, self.load)
+
+    def _store_changed(self) -> None:  # the watcher's thread
+        self.post_message(self.StoreChanged())
+
+    def on_unmount(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop(wait=False)
+
+    def on_models_screen_store_changed(self, _: StoreChanged) -> None:
+        self.load()
+
+    def on_resize(self) -> None:
+        if self._loaded:
+            self._fill()
 
     def on_screen_resume(self) -> None:
         self.load()
@@ -72,24 +100,44 @@ class ModelsScreen(BlaseScreen):
         self.post_message(self.Loaded(models.list_models(self.project.store, newest_first=True)))
 
     def on_models_screen_loaded(self, message: Loaded) -> None:
+        if self._loaded and message.rows == self.rows:
+            return  # a poll or a commit elsewhere that changed no version: the cursor and card stay as they are
+        self.rows = message.rows  # by name, newest version first, as `blase models list`
+        first, self._loaded = not self._loaded, True
+        self._fill()
+        if first:
+            self.query_one("#models-table", DataTable).focus()
+
+    def _fill(self) -> None:
+        """The rows, the metrics cell cut with "…" to the room the other columns leave."""
         table = self.query_one("#models-table", DataTable)
         current = self.current()
-        self.rows = message.rows  # by name, newest version first, as `blase models list`
+        cells = [(r.name, str(r.version), Text(", ".join(r.aliases) or "-", style="bold green" if r.aliases
+                                               else "dim"), r.framework or "-", fmt_time(r.created))
+                 for r in self.rows]
+        room = self._metrics_room([[str(c) for c in row] for row in cells])
         table.clear()
-        for r in self.rows:
+        for r, row in zip(self.rows, cells, strict=True):
             shown = {k: v for k, v in r.metrics.items() if k not in ("epoch", "seconds")}
-            table.add_row(r.name, str(r.version), Text(", ".join(r.aliases) or "-", style="bold green"
-                                                       if r.aliases else "dim"),
-                          r.framework or "-", fmt_time(r.created),
-                          "  ".join(f"{k}={fmt_value(v)}" for k, v in list(shown.items())[:3]),
-                          key=r.ref)
+            metrics = Text("  ".join(f"{k}={fmt_value(v)}" for k, v in shown.items()))
+            metrics.truncate(room, overflow="ellipsis")
+            table.add_row(*row, metrics, key=r.ref)
         keys = [r.ref for r in self.rows]
         if current in keys:
             table.move_cursor(row=keys.index(current), animate=False)
         self.query_one("#models-status", Static).update(
             f"{len(self.rows)} model version(s) · a sets an alias · o opens the run that saved it" if self.rows else
             "No models yet: save one with Train.save_model(...) in a training step.")
-        table.focus()
+
+    def _metrics_room(self, rows: list[list[str]]) -> int:
+        """Cells left for the metrics column: the table's width less the other columns (each with its padding)
+        and a vertical scrollbar when the versions outgrow the table's height (40% of the screen)."""
+        table = self.query_one("#models-table", DataTable)
+        width = table.size.width or self.app.size.width
+        pad = 2 * table.cell_padding
+        others = sum(max([len(COLUMNS[i])] + [len(row[i]) for row in rows]) + pad for i in range(len(COLUMNS) - 1))
+        scrollbar = table.styles.scrollbar_size_vertical if len(rows) + 1 > self.app.size.height * 0.4 else 0
+        return max(len(COLUMNS[-1]), width - others - pad - scrollbar)
 
     def current(self) -> str | None:
         table = self.query_one("#models-table", DataTable)

@@ -169,6 +169,9 @@ class RunScreen(BlaseScreen):
             super().__init__()
             self.desc, self.lineage, self.metrics = desc, lineage, metrics
 
+    class Gone(Message):
+        """The run is not in the store (deleted here, by `blase runs delete`, or from another window)."""
+
     class Monitored(Message):
         def __init__(self, renderable: Any) -> None:
             super().__init__()
@@ -184,10 +187,13 @@ class RunScreen(BlaseScreen):
             super().__init__()
             self.step, self.text = step, text
 
-    def __init__(self, project: Project, run_id: str) -> None:
+    def __init__(self, project: Project, run_id: str, *, tab: str = "overview") -> None:
+        """``tab``: the tab it opens on ("live" for a step known to be running: the system view)."""
         super().__init__()
         self.project = project
         self.run_id = run_id
+        self.initial_tab = tab
+        self.gone = False  # the run is not in the store (deleted)
         self.desc: RunDescription | None = None
         self.lineage: list[LineageRow] = []  # the runs that fed this one and those it fed, one link each
         self._live_for: int | None = None
@@ -198,7 +204,7 @@ class RunScreen(BlaseScreen):
         from blase_tui.tui.widgets.monitor_view import MonitorView
 
         yield Static(f"blase · {self.project.name} · run {self.run_id}", classes="title", id="run-title")
-        with TabbedContent(id="run-tabs", initial="overview"):
+        with TabbedContent(id="run-tabs", initial=self.initial_tab):
             with TabPane("1 Overview", id="overview"), VerticalScroll(id="overview-scroll"):
                 yield Static("loading…", id="timeline")
                 yield Static("", id="details")
@@ -226,7 +232,8 @@ class RunScreen(BlaseScreen):
         self.load()
         self.set_interval(1.0, self._poll_running)
         # the overview scrolls with the keys at once (PageDown, Down): a long one at 80x24 is all reachable
-        self.query_one("#overview-scroll").focus()
+        if self.initial_tab == "overview":
+            self.query_one("#overview-scroll").focus()
 
     def _poll_running(self) -> None:
         if self.desc is not None and self.desc.run.status == "running":
@@ -234,8 +241,16 @@ class RunScreen(BlaseScreen):
 
     @work(thread=True, exclusive=True, group="run-load", exit_on_error=False)
     def load(self) -> None:
+        from blase_tui.errors import ConfigError
+
         store = self.project.store
-        desc = store.describe_run(self.run_id)
+        try:
+            desc = store.describe_run(self.run_id)
+        except ConfigError:
+            if store.get_run(self.run_id) is not None:
+                raise
+            self.post_message(self.Gone())
+            return
         names = {s.id: s.step for s in desc.steps}
         metrics = [(sid, names.get(sid, "run"), key) for sid, key in store.metric_keys(self.run_id)]
         from blase_tui.store.lineage import lineage
@@ -261,6 +276,19 @@ class RunScreen(BlaseScreen):
                 self.post_message(self.Monitored(render_monitor(folder, series, width=width)))
                 return
         self.post_message(self.Monitored(None))
+
+    def on_run_screen_gone(self, _: Gone) -> None:
+        """Said in one line where the run would be, instead of "loading…" for ever; nothing is read again."""
+        self.desc, self.gone = None, True
+        self.query_one("#run-title", Static).update(
+            Text.assemble(f"blase · {self.project.name} · run {self.run_id} ", ("deleted", "red")))
+        self.query_one("#timeline", Static).update(Text(
+            "This run was deleted (it is not in the store any more) · escape goes back", style="yellow"))
+        self.query_one("#details", Static).update("")
+        tabs = self.query_one(TabbedContent)
+        tabs.active = "overview"
+        for tab in ("metrics", "logs", "artifacts", "live", "monitor"):
+            tabs.hide_tab(tab)
 
     def on_run_screen_monitored(self, message: Monitored) -> None:
         from blase_tui.tui.widgets.monitor_view import MonitorView
@@ -323,7 +351,22 @@ class RunScreen(BlaseScreen):
                 steps_list.highlighted = highlighted if highlighted is not None else self._first_log(desc)
         if first or (old and old.run.status != desc.run.status):
             self._mount_tree()
+        elif status == "running":
+            self._follow_running(desc)
         self._sync_live()
+
+    def _follow_running(self, desc: RunDescription) -> None:
+        """While the run runs (the screen reads it every second), its files and the log shown are read again:
+        sizes grow, files appear, log lines come. When it ends, the last read (status changed) is the final one."""
+        from blase_tui.tui.widgets.artifact_tree import ArtifactTree
+
+        for tree in self.query(ArtifactTree):
+            tree.reload()  # rebuilt only when something changed
+        steps_list = self.query_one("#log-steps", OptionList)
+        if steps_list.highlighted is not None and steps_list.highlighted < len(desc.steps):
+            step = desc.steps[steps_list.highlighted]
+            if step.status == "running":
+                self.load_log(step.id)
 
     def _first_log(self, desc: RunDescription) -> int:
         """The step whose log the Logs tab opens on: the last one that failed or was interrupted, else the last
@@ -451,6 +494,8 @@ class RunScreen(BlaseScreen):
         tabs = self.query_one(TabbedContent)
         running = [s for s in self.desc.steps if s.status == "running"]
         if self._live_for is None and not running:
+            if tabs.active == "live":  # opened on its Live tab, but the step ended meanwhile
+                tabs.active = "overview"
             tabs.hide_tab("live")  # a finished run has nothing live; the tab comes back if a step starts
             return
         tabs.show_tab("live")
@@ -475,6 +520,8 @@ class RunScreen(BlaseScreen):
     FOCUS = {"overview": "#overview-scroll", "monitor": "#monitor-view", "metrics": "#metric-list", "logs": "#log-steps", "artifacts": "#artifact-tree", "live": "#panes-log"}
 
     def action_tab(self, tab: str) -> None:
+        if self.gone:
+            return  # a deleted run has only the line that says so
         if tab == "live" and self._live_for is None:
             self.notify("Nothing is running in this run.", severity="warning")
             return

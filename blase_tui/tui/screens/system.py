@@ -1,5 +1,5 @@
 """System: every running step of every known project on this machine, and the host's CPU, memory and GPUs,
-read again every 2 seconds. Enter opens the highlighted step's run."""
+read again every 2 seconds. Enter opens the highlighted step's run on its Live tab."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class SystemScreen(BlaseScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="system.back", tooltip="Back"),
-        Binding("enter", "open", "Open run", id="system.open", tooltip="Open the run of the highlighted step"),
+        Binding("enter", "open", "Open run", id="system.open", tooltip="Open the highlighted step's run on its Live tab"),
     ]
 
     class Read(Message):
@@ -112,7 +112,7 @@ class SystemScreen(BlaseScreen):
             return
         s = self.steps[min(table.cursor_row, len(self.steps) - 1)]
         project = self.app.project_at(Path(s["root"]))  # type: ignore[attr-defined]
-        self.app.push_screen(RunScreen(project, s["run_id"]))
+        self.app.push_screen(RunScreen(project, s["run_id"], tab="live"))  # the step runs: its live panes
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -16,7 +16,8 @@ from textual.widgets import Static
 from blase_tui.render import sparkline
 
 MAX_WINDOWS = 200  # drift files read (the newest)
-HISTORY = 24  # batches in a feature's history strip
+HISTORY = 24  # batches in a feature's history strip (fewer when the terminal is narrow)
+TRIGGERS_SHOWN = 5  # the newest triggers listed; the count says how many fired in all
 
 
 def _load(path: Path) -> dict[str, Any] | None:
@@ -50,26 +51,8 @@ def render_monitor(folder: Path, performance: dict[str, list[float]], *, width: 
             (f"{len(drifted)} of {len({f['feature'] for f in last['features']})} features drifted" if drifted
              else "no feature drifted",
              "bold red" if drifted else "green"),
-            f"  (alpha {last.get('alpha')}, {last.get('correction', 'holm')})")
-        parts.append(head)
-        history: dict[str, list[bool]] = {}
-        for w in windows[-HISTORY:]:
-            for f in w["features"]:  # a feature's values and its missing share are tested apart: two rows
-                history.setdefault(_name(f), []).append(bool(f["drifted"]))
-        table = Table(box=None, padding=(0, 1), header_style="bold", expand=False)
-        table.add_column("feature", no_wrap=True, overflow="ellipsis", max_width=max(12, width // 4))
-        table.add_column("test", no_wrap=True)
-        table.add_column("statistic", justify="right", no_wrap=True)
-        table.add_column("p", justify="right", no_wrap=True)
-        table.add_column("", no_wrap=True)
-        shown = min(HISTORY, len(windows))
-        table.add_column(f"last {shown} window{'s' * (shown != 1)} (x: drifted)", no_wrap=True)
-        for f in last["features"]:  # sorted by p-value, smallest first
-            flags = history.get(_name(f), [])
-            table.add_row(_name(f), f["test"], f"{f['statistic']:.4g}", f"{f['p_value']:.2g}",
-                          Text("drifted", style="bold red") if f["drifted"] else Text("ok", style="green"),
-                          Text("".join("x" if x else "·" for x in flags), style="red" if any(flags) else "dim"))
-        parts += [table, Text("")]
+            f"  (alpha {last.get('alpha')}, {last.get('correction', 'holm')}; x: drifted)")
+        parts += [head, _drift_table(windows, width), Text("")]
     if report:
         drifted = report.get("drifted") or []
         parts.append(Text.assemble(("report ", "bold"), f"all {report.get('records', 0):,} records: ",
@@ -87,12 +70,54 @@ def render_monitor(folder: Path, performance: dict[str, list[float]], *, width: 
             perf.add_row(name, f"{values[-1]:.4g}", sparkline(values, width=max(10, min(40, width - 40))))
         parts += [perf, Text("")]
     if triggers:
-        parts.append(Text(f"triggers fired: {len(triggers)}", style="bold"))
-        for t in triggers[-5:]:
+        shown = triggers[-TRIGGERS_SHOWN:]
+        parts.append(Text(f"triggers fired: {len(triggers)}" + (
+            f", the last {len(shown)} shown (all of them: monitor/trigger_*.json in the Artifacts tab)"
+            if len(shown) < len(triggers) else ""), style="bold"))
+        for t in shown:
             parts.append(Text(f"  batch {t['batch']}: " + "; ".join(t.get("why", [])), style="red"))
     else:
         parts.append(Text("no trigger fired", style="dim"))
     return Group(*parts)
+
+
+def _drift_table(windows: list[dict[str, Any]], width: int) -> Table:
+    """The last window's tests, smallest p first, each with its history over the windows, in ``width`` cells:
+    the test, statistic, p and verdict whole; the feature's name as long as it is, up to what leaves the
+    history 8 windows; the history gets the rest (the newest windows it holds)."""
+    last = windows[-1]
+    history: dict[str, list[bool]] = {}
+    for w in windows[-HISTORY:]:
+        for f in w["features"]:  # a feature's values and its missing share are tested apart: two rows
+            history.setdefault(_name(f), []).append(bool(f["drifted"]))
+    rows = [(_name(f), str(f["test"]), f"{f['statistic']:.4g}", f"{f['p_value']:.2g}", bool(f["drifted"]))
+            for f in last["features"]]  # sorted by p-value, smallest first
+    heads = ("feature", "test", "statistic", "p", "")
+
+    def widest(i: int, least: int) -> int:
+        return max([least, len(heads[i])] + [len(str(r[i])) for r in rows])
+
+    fixed = widest(1, 0) + widest(2, 0) + widest(3, 0) + len("drifted")
+    gaps = 2 * 5  # one cell each side between the six columns, none at the edges
+    windows_shown = min(HISTORY, len(windows))
+    names = widest(0, 0)
+    name_w = max(8, min(names, width - fixed - gaps - min(8, windows_shown)))
+    room = width - fixed - gaps - name_w
+    strip = max(1, min(windows_shown, room))
+    label = f"last {strip}" if len(f"last {strip}") <= room else ""
+    table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold", expand=False)
+    table.add_column("feature", no_wrap=True, overflow="ellipsis", width=name_w)
+    table.add_column("test", no_wrap=True)
+    table.add_column("statistic", justify="right", no_wrap=True)
+    table.add_column("p", justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    table.add_column(label, no_wrap=True)
+    for name, test, statistic, p_value, drifted in rows:
+        flags = history.get(name, [])[-strip:]
+        table.add_row(name, test, statistic, p_value,
+                      Text("drifted", style="bold red") if drifted else Text("ok", style="green"),
+                      Text("".join("x" if x else "·" for x in flags), style="red" if any(flags) else "dim"))
+    return table
 
 
 class MonitorView(Static):

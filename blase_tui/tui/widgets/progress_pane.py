@@ -43,13 +43,15 @@ def render_progress(stages: dict[str, dict[str, Any]], *, width: int = 60, keep_
             else:
                 tail = Text("done", style="green") if not total or done >= total else Text("stopped", style="yellow")
         else:
-            eta = eta_seconds(e)
+            eta = stage_eta(stage, stages)
             tail = Text(rate_text(e.get("rate") or 0, e.get("unit", "items"))
                         + (f", eta {fmt_seconds(eta)}" if eta is not None else ""))
         rows.append((stage, e, count, tail))
     # the rate and ETA matter most, then the count, then the stage name (cut in the middle), then the bar
     count_w = max(len(r[2]) for r in rows)
     tail_w = min(max(len(r[3].plain) for r in rows), max(4, width - count_w - 8 - 6 - 4))
+    # a tail too long for its column loses whole parts (the rate first, then words), never half a unit
+    rows = [(stage, e, count, _fit_words(tail, tail_w)) for stage, e, count, tail in rows]
     stage_w = min(max(len(r[0]) for r in rows), max(8, (width - count_w - tail_w - 4) * 2 // 3))
     bar_w = max(6, width - stage_w - count_w - tail_w - 4)
     rows = [(_middle(stage, stage_w), e, count, tail) for stage, e, count, tail in rows]
@@ -70,6 +72,41 @@ def render_progress(stages: dict[str, dict[str, Any]], *, width: int = 60, keep_
     if hidden:
         return Group(t, Text(f"and {len(hidden)} earlier stage(s) done", style="dim"))
     return t
+
+
+def stage_eta(stage: str, stages: dict[str, dict[str, Any]]) -> float | None:
+    """Seconds left for ``stage`` at its average rate, and never less than what the stage under way inside it
+    says: a bar over the epochs ("train") ends no sooner than its current epoch ("train epoch 3/8") plus the
+    epochs after it at the average time an epoch took. (An epoch slower than the average would otherwise give
+    the whole training less time left than the epoch alone.)"""
+    e = stages[stage]
+    eta = eta_seconds(e)
+    inner = [s for s, i in stages.items() if s.startswith(stage + " ") and not i.get("finished") and i.get("total")]
+    total, rate = e.get("total"), e.get("rate") or 0
+    if not inner or not total or rate <= 0:
+        return eta
+    current = eta_seconds(stages[max(inner, key=lambda s: stages[s].get("t", 0))])
+    if current is None:
+        return eta
+    after = max(0, total - e.get("done", 0) - 1)  # whole units after the one under way
+    return max(eta or 0.0, current + after / rate)
+
+
+def _fit_words(text: Text, width: int) -> Text:
+    """``text`` in ``width`` cells without cutting a word: "4.17 s/batch, eta 1 min 3 s" gives "eta 1 min 3 s"
+    (the rate goes first: the ETA says more), then words from the end; "…" says something was left out."""
+    if text.cell_len <= width:
+        return text
+    plain = text.plain
+    rate, sep, eta = plain.partition(", ")
+    for candidate in ([eta] if sep else []) + [rate]:
+        if len(candidate) <= width:
+            return Text(candidate, style=text.style)
+    words = plain.split(" ")
+    while words and (len(" ".join(words)) + 1 > width or not any(c.isalpha() for c in words[-1])):
+        words.pop()  # a figure without its unit says nothing: it goes with it
+    kept = " ".join(words) + "…"
+    return Text(kept if len(kept) <= width else "…", style=text.style)
 
 
 def _middle(text: str, width: int) -> str:

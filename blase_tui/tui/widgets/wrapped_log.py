@@ -22,6 +22,13 @@ class WrappedLog(RichLog):
         self._wrapped_at = 0
 
     def show(self, text: str) -> None:
+        """Show ``text``; the same text again changes nothing, and text that only grew (a running step's log read
+        again) is appended, so the view stays where it is, or keeps following the end when it was there."""
+        if text == self.text:
+            return
+        if self.text and text.startswith(self.text + "\n") and self._width() is not None:
+            self.append(text[len(self.text) + 1:].split("\n"), scroll_end=self.is_vertical_scroll_end)
+            return
         self.text = text
         self._write_all()
 
