@@ -17,6 +17,7 @@ from blase_tui.cli import (
     gc,
     label,
     models,
+    pipeline,
     plugins,
     projects,
     runs,
@@ -57,6 +58,7 @@ def main(
 
 
 step.register(app)
+pipeline.register(app)
 create.register(app)
 app.add_typer(runs.app, name="runs")
 app.add_typer(projects.app, name="projects")

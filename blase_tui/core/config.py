@@ -17,6 +17,7 @@ DEFAULT_KEEP_OUTPUTS = 2 * 1024**3  # an output dataset up to this size is kept 
 _SECTIONS = {
     "project": "name, entry, memory_budget, description, scripts, reuse, keep_outputs",
     "steps": "one [steps.NAME] table of params per step",
+    "pipeline": "steps: the steps `blase run` runs, in order",
     "labelling": "the active-learning setup",
     "plugins": "enabled plugins",
     "monitor": "Monitor's settings and [monitor.triggers]",
@@ -56,6 +57,7 @@ class ProjectConfig:
     plugins: dict[str, Any] = field(default_factory=dict)
     monitor: dict[str, Any] = field(default_factory=dict)
     executor: dict[str, Any] = field(default_factory=dict)
+    pipeline: tuple[str, ...] = ()  # [pipeline] steps; empty: the entry module's steps in definition order
 
     @property
     def path(self) -> Path:
@@ -141,7 +143,24 @@ def load_config(root: Path) -> ProjectConfig:
         plugins=_plugins(path, raw.get("plugins", {})),
         monitor=_monitor(path, raw.get("monitor", {})),
         executor=_executor(path, raw.get("executor", {})),
+        pipeline=_pipeline(path, raw.get("pipeline", {})),
     )
+
+
+def _pipeline(path: Path, section: dict[str, Any]) -> tuple[str, ...]:
+    """``[pipeline] steps = ["etl", "clean", ...]``: what `blase run` runs, in that order (whether each names a
+    step of the entry module is checked when the steps are loaded)."""
+    for key in section:
+        if key != "steps":
+            raise ConfigError(f"{path}: unknown key `{key}` in [pipeline]; expected steps = [\"etl\", \"train\", ...].")
+    steps = section.get("steps", [])
+    if not isinstance(steps, list) or not all(isinstance(v, str) and v.strip() for v in steps):
+        raise ConfigError(f"{path}: [pipeline] steps must be a list of step names, such as [\"etl\", \"train\"],"
+                          f" not {steps!r}.")
+    twice = next((v for i, v in enumerate(steps) if v in steps[:i]), None)
+    if twice is not None:
+        raise ConfigError(f"{path}: [pipeline] steps names `{twice}` twice; a step runs once in a pipeline.")
+    return tuple(v.strip() for v in steps)
 
 
 def _executor(path: Path, section: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -577,28 +577,48 @@ class RunStore:
         exist. Executions that recorded no outputs are never reused (there would be nothing to reuse), nor,
         with ``need_inputs``, those that recorded no input: a step whose inputs blase cannot see (a download, a
         clock, a folder it did not record) must run each time."""
-        from blase_tui.store.hashing import fingerprint
-
         for row in self.db.query(
             f"SELECT * FROM step_runs WHERE signature = ? AND status = ? AND {NOT_REPRODUCTION} ORDER BY id DESC"
             " LIMIT 5", (digest, SUCCEEDED)
         ):
             prev = StepRun.from_row(row)
-            arts = self.db.query("SELECT hash FROM artifacts WHERE step_run_id = ?", (prev.id,))
-            sets = [Dataset.from_row(r) for r in self.db.query("SELECT * FROM datasets WHERE step_run_id = ?",
-                                                               (prev.id,))]
-            outputs = [s for s in sets if s.role == "output"]
-            if not arts and not outputs:
-                continue
-            if need_inputs and not any(s.role == "input" for s in sets):
-                continue
-            if not all(self.cas.has(a["hash"]) for a in arts):
-                continue
-            if self.code_changed(self.producer(prev).id):
-                continue
-            if all(s.path and self._unchanged(s, fingerprint) for s in sets):
+            if next(self._obstacles(prev, need_inputs), None) is None:  # the first is enough: no more hashing
                 return prev
         return None
+
+    def reuse_obstacles(self, prev: StepRun, *, need_inputs: bool = True) -> list[str]:
+        """Why the outputs of ``prev`` (an execution with the signature asked for) cannot be reused, one short
+        phrase each (``blase status`` says them); empty when they can."""
+        return list(self._obstacles(prev, need_inputs))
+
+    def _obstacles(self, prev: StepRun, need_inputs: bool) -> Iterator[str]:
+        from blase_tui.store.hashing import fingerprint
+
+        arts = self.db.query("SELECT name, hash FROM artifacts WHERE step_run_id = ?", (prev.id,))
+        sets = [Dataset.from_row(r) for r in self.db.query("SELECT * FROM datasets WHERE step_run_id = ?",
+                                                           (prev.id,))]
+        if not arts and not any(s.role == "output" for s in sets):
+            yield "its last execution recorded no output, so there is nothing to reuse"
+            return
+        if need_inputs and not any(s.role == "input" for s in sets):
+            yield ("it records no input blase can see (a download, a clock, a folder it did not name), so it runs"
+                   " every time")
+            return
+        gone = [a["name"] for a in arts if not self.cas.has(a["hash"])]
+        if gone:
+            yield f"its artifact {gone[0]} is no longer stored" + (f" (and {len(gone) - 1} more)" if len(gone) > 1
+                                                                   else "")
+        if self.code_changed(self.producer(prev).id):
+            yield "project code it imported as it ran has changed"
+        for s in sets:
+            if not (s.path and self._unchanged(s, fingerprint)):
+                yield f"its {s.role} {s.path or s.name} " + ("changed" if s.path and (self.root / s.path).exists()
+                                                              else "is gone")
+
+    def dataset_paths(self, step_run_id: int, role: str) -> set[str]:
+        """The project paths an execution recorded as its inputs or outputs (``role``)."""
+        return {r["path"] for r in self.db.query("SELECT path FROM datasets WHERE step_run_id = ? AND role = ?"
+                                                  " AND path IS NOT NULL", (step_run_id, role))}
 
     def _unchanged(self, dataset: Dataset, fingerprint: Any) -> bool:
         """Whether a recorded dataset is on disk as it was: the same sizes and times, or, when those moved (a

@@ -1,0 +1,149 @@
+"""`blase run` and `blase status` (issue 28): the pipeline as one run in one process, each step reused when up to
+date, and the reasons a step would run again. Real subprocesses of `blase`, a real store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import make_project, runs_json
+
+pytestmark = pytest.mark.timeout(300)
+
+MAIN = '''
+from pathlib import Path
+
+from blase_tui import step
+
+
+@step
+def extract(ctx, rows: int = 5):
+    ctx.log_dataset("source.txt", role="input")
+    Path("data").mkdir(exist_ok=True)
+    lines = Path("source.txt").read_text().split()[:rows]
+    Path("data/raw.csv").write_text("x\\n" + "".join(f"{v}\\n" for v in lines))
+    ctx.log_dataset("data/raw.csv", role="output")
+
+
+@step
+def features(ctx, scale: int = 2):
+    ctx.log_dataset("data/raw.csv", role="input")
+    values = [int(v) * scale for v in Path("data/raw.csv").read_text().split()[1:]]
+    Path("data/features.csv").write_text("x\\n" + "".join(f"{v}\\n" for v in values))
+    ctx.log_dataset("data/features.csv", role="output")
+
+
+@step
+def fit(ctx, fail: bool = False):
+    ctx.log_dataset("data/features.csv", role="input")
+    if fail:
+        raise ValueError("the model did not converge")
+    total = sum(int(v) for v in Path("data/features.csv").read_text().split()[1:])
+    Path("model.txt").write_text(str(total))
+    ctx.log_dataset("model.txt", role="output")
+    ctx.log_metric("total", total)
+
+
+@step
+def scratch(ctx):
+    """Not part of the pipeline: [pipeline] steps leaves it out."""
+    raise RuntimeError("scratch must not run")
+'''
+
+TOML = '[project]\nname = "pipe"\n\n[pipeline]\nsteps = ["extract", "features", "fit"]\n'
+
+
+@pytest.fixture
+def pipe(tmp_path: Path) -> Path:
+    root = make_project(tmp_path / "pipe", main_src=MAIN, toml=TOML)
+    (root / "source.txt").write_text("".join(f"{i}\n" for i in range(10)))
+    return root
+
+
+def status(blase, root: Path, *args: str) -> dict[str, dict]:
+    proc = blase("status", "--json", *args, cwd=root, check=True)
+    return {s["step"]: s for s in json.loads(proc.stdout)["steps"]}
+
+
+def test_run_then_nothing_then_only_what_changed(pipe: Path, blase) -> None:
+    assert {k: v["state"] for k, v in status(blase, pipe).items()} == dict.fromkeys(["extract", "features", "fit"],
+                                                                                    "never ran")
+    first = blase("run", cwd=pipe)
+    assert first.returncode == 0, first.stderr
+    runs = runs_json(blase, pipe)
+    assert len(runs) == 1 and runs[0]["status"] == "succeeded"
+    assert [s["step"] for s in runs[0]["steps"]] == ["extract", "features", "fit"]  # one run, in order; no scratch
+    assert "3 of 3 steps ran" in first.stderr
+    again = blase("run", cwd=pipe)
+    assert again.returncode == 0 and "the pipeline is up to date: nothing ran" in again.stdout, again.stdout
+    assert len(runs_json(blase, pipe)) == 1  # nothing ran, and no run was made
+
+    # a param of the middle step: features and fit would run, and the dry run says why before anything runs
+    dry = blase("run", "--dry-run", "--set", "features.scale=3", cwd=pipe)
+    assert dry.returncode == 0 and "would run features, fit as one run" in dry.stdout, dry.stdout
+    plan = status(blase, pipe, "--set", "features.scale=3")
+    assert plan["extract"]["state"] == "up to date" and plan["extract"]["run"] == runs[0]["id"]
+    assert plan["features"]["reasons"] == ["params changed: scale 2 → 3"]
+    assert plan["fit"]["reasons"] == ["it reads data/features.csv, which `features` writes and runs first"]
+    assert len(runs_json(blase, pipe)) == 1
+    second = blase("run", "--set", "features.scale=3", cwd=pipe)
+    assert second.returncode == 0 and "2 of 3 steps ran (features, fit)" in second.stderr, second.stderr
+    latest = runs_json(blase, pipe)[0]
+    assert [s["step"] for s in latest["steps"]] == ["extract", "features", "fit"]
+    assert (pipe / "model.txt").read_text() == str(3 * sum(range(5)))
+
+    # the code of fit, and an input edited by hand: each named
+    (pipe / "main.py").write_text(MAIN.replace("total = sum(", "total = 1 + sum("))
+    plan = status(blase, pipe, "--set", "features.scale=3")
+    assert plan["fit"]["state"] == "stale" and plan["fit"]["reasons"][0].startswith("code changed: main.py::fit")
+    assert plan["features"]["state"] == "up to date"
+    (pipe / "data" / "raw.csv").write_text("x\n7\n")
+    plan = status(blase, pipe, "features", "--set", "scale=3")
+    assert list(plan) == ["features"] and plan["features"]["reasons"] == ["its input data/raw.csv changed"]
+
+
+def test_the_first_failure_stops_the_run_and_closes_it(pipe: Path, blase) -> None:
+    proc = blase("run", "--set", "fit.fail=true", cwd=pipe)
+    assert proc.returncode == 1, proc.stderr
+    assert "step `fit` failed: ValueError: the model did not converge" in proc.stderr
+    run = runs_json(blase, pipe)[0]
+    assert run["status"] == "failed" and [s["status"] for s in run["steps"]] == ["succeeded", "succeeded", "failed"]
+    fail = blase("run", "extract", "fit", "--set", "extract.rows=3", "--set", "fit.fail=true", cwd=pipe)
+    assert fail.returncode == 1
+    assert runs_json(blase, pipe)[0]["status"] == "failed"
+    # the open run was closed: a plain step runs in a run of its own, not inside the failed one
+    assert blase("step", "extract", "--force", cwd=pipe).returncode == 0
+    assert len(runs_json(blase, pipe)[0]["steps"]) == 1
+
+
+def test_from_to_and_bad_input_are_one_line_each(pipe: Path, blase) -> None:
+    assert blase("run", "--to", "features", cwd=pipe).returncode == 0
+    assert [s["step"] for s in runs_json(blase, pipe)[0]["steps"]] == ["extract", "features"]
+    plan = status(blase, pipe, "--from", "features")
+    assert list(plan) == ["features", "fit"] and plan["features"]["state"] == "up to date"
+    for args, said in (
+        (["run", "train"], "`train` is not a step of the pipeline (extract → features → fit)"),
+        (["run", "--from", "fit", "--to", "extract"], "--from fit --to extract leaves no step"),
+        (["run", "--set", "epochs=3"], "--set epochs=3: no step this runs takes a param `epochs`"),
+        (["run", "--set", "train.epochs=3"], "--set train.epochs=3: `train` is not one of the steps this runs"),
+        (["run", "--set", "features.scale=big"], "scale"),
+    ):
+        proc = blase(*args, cwd=pipe)
+        assert proc.returncode == 2 and said in proc.stderr, (args, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    (pipe / "blase.toml").write_text(TOML.replace('"fit"]', '"fit", "deploy"]'))
+    proc = blase("status", cwd=pipe)
+    assert proc.returncode == 2 and "[pipeline] steps names `deploy`, which main.py does not define" in proc.stderr
+    (pipe / "blase.toml").write_text(TOML.replace('"fit"]', '"fit", "fit"]'))
+    proc = blase("run", cwd=pipe)
+    assert proc.returncode == 2 and "[pipeline] steps names `fit` twice" in proc.stderr
+
+
+def test_without_a_pipeline_section_the_steps_run_in_the_order_main_defines_them(tmp_path: Path, blase) -> None:
+    root = make_project(tmp_path / "plain", main_src=MAIN.split("@step\ndef scratch")[0])
+    (root / "source.txt").write_text("1\n2\n")
+    out = blase("status", "--json", cwd=root, check=True)
+    assert json.loads(out.stdout)["pipeline"] == ["extract", "features", "fit"]
+    assert blase("run", cwd=root).returncode == 0
+    assert [s["step"] for s in runs_json(blase, root)[0]["steps"]] == ["extract", "features", "fit"]
