@@ -15,6 +15,7 @@ from blase_tui.cli import (
     create,
     deploy,
     gc,
+    inspect,
     label,
     models,
     pipeline,
@@ -59,6 +60,7 @@ def main(
 
 step.register(app)
 pipeline.register(app)
+inspect.register(app)
 create.register(app)
 app.add_typer(runs.app, name="runs")
 app.add_typer(projects.app, name="projects")

@@ -383,9 +383,9 @@ class Examine:
         out.mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
         if plots:
-            _plots(summary, out)
+            write_plots(summary, out)
         if show:
-            _print_table(summary)
+            print_summary(summary)
         recording.metrics({"records": float(summary["records"]), "columns": float(len(summary["columns"]))})
         if recording.active() and (step_folder is None or output_dir):
             recording.artifact(out, name="examine")
@@ -464,7 +464,7 @@ def _scaling(col: dict[str, Any], feature: str) -> str | None:
     return f"standardise (mean {col['mean']:.3g}, std {col['std']:.3g})"
 
 
-def _plots(summary: dict[str, Any], out: Path) -> list[Path]:
+def write_plots(summary: dict[str, Any], out: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -506,7 +506,7 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
 
-def _print_table(summary: dict[str, Any]) -> None:
+def print_summary(summary: dict[str, Any]) -> None:
     import sys
 
     from rich.console import Console
@@ -529,3 +529,26 @@ def _print_table(summary: dict[str, Any]) -> None:
     console.print(table)
     for s in summary["suggestions"]:
         console.print(f"  {s['column']}: {s['kind'].replace('_', ' ')}: {s['text']}", markup=False)
+
+
+def inspect_report(examiner: Examine, path: Path, reader: str, *, bad_records: int = 0) -> dict[str, Any]:
+    """What `blase inspect` prints and writes: the dataset, how it was read, the summary and the schema."""
+    return {"path": str(path), "reader": reader, "bad_records": bad_records, "summary": examiner.summary(),
+            "schema": examiner.suggest_schema()}
+
+
+def print_schema(schema: dict[str, Any]) -> None:
+    """The suggested schema as a table: each column's feature type and what to do with it."""
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+
+    label = schema.get("label")
+    table = Table(title=f"suggested schema (label: {label or 'none found'})", header_style="bold")
+    for col in ("column", "feature type", "scaling", "missing", "imputation"):
+        table.add_column(col, overflow="fold")
+    for name, c in schema["columns"].items():
+        table.add_row(name + (" (label)" if name == label else ""), c["feature_type"], c.get("scaling") or "-",
+                      f"{c['missing_share']:.1%}" if c["missing_share"] else "-", c.get("imputation") or "-")
+    Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 120).print(table)

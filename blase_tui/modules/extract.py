@@ -88,6 +88,15 @@ class Extract:
         raise AttributeError(f"'Extract' object has no attribute {name!r}")
 
     # ------------------------------------------------------------------ readers
+    def load(self, path: str | Path, **options: Any) -> Iterator[Batch]:
+        """Any dataset blase reads, by what ``path`` holds: a ``.csv``/``.tsv``, ``.parquet``, ``.jsonl``,
+        ``.json`` or ``.npy`` file, or a folder of one of those (or of PNG/JPEG images, or of WAV files), read by
+        the matching ``load_*`` with ``options``. Anything else is a one-line error naming the formats."""
+        reader = reader_for(Path(path))
+        if reader == "load_csv" and str(path).lower().endswith(".tsv") and "delimiter" not in options:
+            options["delimiter"] = "\t"
+        return getattr(self, reader)(path, **options)
+
     def load_images(self, directory: str | Path, **options: Any) -> Iterator[Batch]:
         """PNG/JPEG files under ``directory``. Keys are paths relative to it; ``data["image"]`` is a uint8 array
         ``(n, height, width[, channels])`` (an object array when sizes differ; ``size=(w, h)`` resizes) and
@@ -168,3 +177,27 @@ class Extract:
         from blase_tui.modules.readers import audio
 
         return audio.load(self, directory, **options)
+
+
+READERS = {".csv": "load_csv", ".tsv": "load_csv", ".parquet": "load_parquet", ".pq": "load_parquet",
+           ".jsonl": "load_jsonl", ".ndjson": "load_jsonl", ".json": "load_json", ".npy": "load_npy",
+           ".png": "load_images", ".jpg": "load_images", ".jpeg": "load_images", ".wav": "load_audio"}
+
+
+def reader_for(path: Path) -> str:
+    """The ``Extract`` reader for a file (by its suffix) or a folder (by the suffix most of its files have)."""
+    if path.is_file():
+        reader = READERS.get(path.suffix.lower())
+        if reader is None or reader in ("load_images", "load_audio"):
+            raise DataError(f"{path}: blase reads .csv, .tsv, .parquet, .jsonl, .json and .npy files, and folders of"
+                            " those, of images or of WAV files; convert it, or read it in a step of your own.")
+        return reader
+    if not path.is_dir():
+        raise DataError(f"{path} does not exist; give a dataset file or folder.")
+    from collections import Counter
+
+    found = Counter(READERS[f.suffix.lower()] for f in path.rglob("*") if f.suffix.lower() in READERS
+                    and f.is_file())
+    if not found:
+        raise DataError(f"{path} holds no file blase reads ({', '.join(sorted(READERS))}).")
+    return found.most_common(1)[0][0]
