@@ -67,3 +67,68 @@ def test_extract_load_picks_the_reader_by_what_the_path_holds(tmp_path: Path) ->
         assert len(batches) > 1  # streamed in batches, not read whole
         heights = np.concatenate([np.asarray(b.column("height"), dtype=float) for b in batches])
         assert np.isnan(heights).sum() == 30, path
+
+
+def _inspect(blase, tmp_path: Path, frame: pd.DataFrame, name: str) -> dict:
+    path = tmp_path / f"{name}.csv"
+    frame.to_csv(path, index=False)
+    proc = blase("inspect", str(path), "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _outliers(report: dict) -> dict[str, str]:
+    return {g["column"]: g["text"] for g in report["summary"]["suggestions"] if g["kind"] == "outliers"}
+
+
+def test_the_schema_of_scikit_learns_tables_is_one_a_data_scientist_would_accept(tmp_path: Path, blase) -> None:
+    """Issue 28: the diabetes table's label was `sex` (binary) and never the regression `target`; 27 of 30 natural
+    breast-cancer columns were warned about outliers, and values injected at 100x a column's max read like them."""
+    from sklearn.datasets import load_breast_cancer, load_diabetes
+
+    diabetes = _inspect(blase, tmp_path, load_diabetes(as_frame=True).frame, "diabetes")
+    assert diabetes["schema"]["label"] == "target" and diabetes["schema"]["task"] == "regression"
+    assert "named like a label" in diabetes["schema"]["label_reason"]
+    assert diabetes["schema"]["columns"]["sex"]["feature_type"] == "binary"
+    assert not _outliers(diabetes)
+
+    cancer = load_breast_cancer(as_frame=True).frame
+    natural = _inspect(blase, tmp_path, cancer, "cancer")
+    assert natural["schema"]["label"] == "target" and natural["schema"]["task"] == "classification"
+    assert len(_outliers(natural)) <= 2, _outliers(natural)  # a natural sample's own tail is not an outlier
+    rng = np.random.default_rng(0)
+    rows = sorted(rng.choice(len(cancer), 3, replace=False).tolist())
+    injected = cancer.copy()
+    hit = list(cancer.columns[:10])
+    for column in hit:
+        injected.loc[rows, column] = cancer[column].max() * 100
+    injected.loc[rng.choice(len(cancer), 40, replace=False), "worst area"] = np.nan
+    report = _inspect(blase, tmp_path, injected, "injected")
+    flagged = _outliers(report)
+    for column in hit:
+        assert column in flagged and flagged[column].startswith("3 value(s) stand far out"), (column, flagged)
+        assert all(f"injected.csv:{r}" in flagged[column] for r in rows), flagged[column]  # the rows, named
+    assert len(set(flagged) - set(hit)) <= 2
+    assert report["schema"]["columns"]["worst area"]["missing_share"] == pytest.approx(40 / len(cancer))
+
+
+def test_identifiers_whatever_their_type_and_robust_scaling(tmp_path: Path, blase) -> None:
+    """An integer `patient_id` was typed continuous and standardised; `height` with five values of 1700 got
+    "standardise (mean 185, std 153)"."""
+    rng = np.random.default_rng(1)
+    n = 400
+    frame = pd.DataFrame({"patient_id": rng.permutation(np.arange(70_000, 70_000 + n)),
+                          "objectId": [f"ZTF{i:07d}" for i in rng.permutation(n)],
+                          "site_id": rng.integers(1, 6, n), "height": rng.normal(175, 8, n).round(1),
+                          "income": rng.lognormal(10, 1, n).round(2), "y": rng.integers(0, 2, n)})
+    frame.loc[[3, 50, 120, 200, 333], "height"] = 1700.0
+    report = _inspect(blase, tmp_path, frame, "patients")
+    columns = report["schema"]["columns"]
+    assert columns["patient_id"]["feature_type"] == "identifier" and columns["patient_id"]["scaling"].startswith("drop")
+    assert columns["objectId"]["feature_type"] == "identifier"
+    assert columns["site_id"]["feature_type"] == "categorical"  # an id with five values groups rows
+    assert columns["height"]["scaling"].startswith("robust scaling (median 17"), columns["height"]["scaling"]
+    assert _outliers(report)["height"].startswith("5 value(s) stand far out")
+    assert "income" not in _outliers(report)  # a lognormal's long tail is its own
+    assert columns["income"]["scaling"].startswith("log1p(x / ")
+    assert report["schema"]["label"] == "y"

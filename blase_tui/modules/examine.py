@@ -30,7 +30,9 @@ MAX_CATEGORIES = 1000
 # same on every run (a reproduced inspect step is identical); beyond, they come from the randomised sketch
 EXACT_VALUES = 1 << 16
 PIXEL_SAMPLE = 4096  # pixels per image fed to the channel sketches (statistics, not an archive)
-LABEL_NAMES = ("label", "labels", "target", "class", "y", "outcome", "category")
+LABEL_NAMES = ("label", "labels", "target", "class", "y", "outcome", "category", "diagnosis", "species")
+EXTREMES = 20  # the largest and smallest values kept with their keys, per numeric column
+FAR_IQRS = 6.0  # a value this many IQRs past the quartiles stands far out (normal: 8.8 standard deviations)
 
 
 class _Numeric:
@@ -48,9 +50,13 @@ class _Numeric:
         self.distinct_capped = False
         self.integer = True
         self.kept: list[np.ndarray] | None = []  # every value, while there are at most EXACT_VALUES
+        self.high: list[tuple[float, str]] = []  # the EXTREMES largest values with their records' keys
+        self.low: list[tuple[float, str]] = []  # and the smallest
 
-    def update(self, values: np.ndarray) -> None:
+    def update(self, values: np.ndarray, keys: Any = None) -> None:
         values = np.asarray(values, dtype=np.float64).ravel()
+        if keys is not None and len(keys) == len(values):
+            self._extremes(values, keys)
         finite = values[~np.isnan(values)]
         self.missing += len(values) - len(finite)
         n = len(finite)
@@ -77,6 +83,17 @@ class _Numeric:
                 self.distinct_capped = True
                 self.values.clear()
 
+    def _extremes(self, values: np.ndarray, keys: Any) -> None:
+        """Keep the largest and smallest values of the batch with their keys (examples of far-out records)."""
+        idx = np.flatnonzero(~np.isnan(values))
+        if not len(idx):
+            return
+        k = min(EXTREMES, len(idx))
+        order = np.argsort(values[idx], kind="stable")
+        lows, highs = idx[order[:k]], idx[order[-k:]]
+        self.low = sorted(self.low + [(float(values[i]), str(keys[i])) for i in lows])[:EXTREMES]
+        self.high = sorted(self.high + [(float(values[i]), str(keys[i])) for i in highs])[-EXTREMES:]
+
     def _keep(self, arrays: list[np.ndarray] | None) -> None:
         """Keep these values too, while the column has at most ``EXACT_VALUES`` (``count`` already counts them)."""
         if self.kept is None or arrays is None or self.count > EXACT_VALUES:
@@ -97,6 +114,8 @@ class _Numeric:
         self.min, self.max = min(self.min, other.min), max(self.max, other.max)
         self.sketch.merge(other.sketch)
         self._keep(other.kept)
+        self.low = sorted(self.low + other.low)[:EXTREMES]
+        self.high = sorted(self.high + other.high)[-EXTREMES:]
         self.integer = self.integer and other.integer
         if other.distinct_capped:
             self.distinct_capped = True
@@ -139,11 +158,41 @@ class _Numeric:
             "std": math.sqrt(self.m2 / self.count) if self.count else 0.0, "min": self.min, "max": self.max,
             "quantiles": q, "histogram": {"edges": edges.tolist(), "counts": [round(p * self.count) for p in pmf]},
             "distinct": None if self.distinct_capped else len(self.values),
-            "integer": self.integer, "outlier_fraction": outliers,
+            "integer": self.integer, "outlier_fraction": outliers, "far_out": self._far_out(q),
             "top_values": None if self.distinct_capped or len(self.values) > 50 else
             {str(k): v for k, v in self.values.most_common(50)},
         }
 
+
+    def _far_out(self, q: dict[str, float]) -> dict[str, Any] | None:
+        """Values that stand far out of the column's own tail: beyond FAR_IQRS interquartile ranges past the
+        quartiles, on a log scale for a right-skewed column of non-negative values (about 9 standard deviations
+        for a normal column, so a natural sample of any size has none). Counted exactly while every value is
+        kept, else among the kept extremes ("at least"); with up to three example records."""
+        scale = right_skewed(self.min, q)
+        skewed = scale is not None
+
+        def t(v: Any) -> Any:
+            return np.log1p(np.clip(v, 0, None) / scale) if scale is not None else v
+
+        p25, p75 = float(t(q["p25"])), float(t(q["p75"]))
+        iqr = p75 - p25
+        if iqr <= 0:
+            return None
+        lo, hi = p25 - FAR_IQRS * iqr, p75 + FAR_IQRS * iqr
+        far = [(v, k) for v, k in self.low if t(v) < lo]
+        far += [(v, k) for v, k in reversed(self.high) if t(v) > hi]
+        if not far:
+            return None
+        limits = [float(np.expm1(lo)) * scale if scale is not None else lo,
+                  float(np.expm1(hi)) * scale if scale is not None else hi]
+        if self.kept is not None and self.kept:
+            tv = t(np.concatenate(self.kept))
+            count, at_least = int(((tv < lo) | (tv > hi)).sum()), False
+        else:
+            count, at_least = len(far), len(far) >= EXTREMES
+        return {"count": count, "at_least": at_least, "limits": limits, "log_scale": skewed,
+                "examples": [{"key": k, "value": v} for v, k in far[:3]]}
 
     def _sorted_values(self) -> tuple[np.ndarray, np.ndarray]:
         """The distinct values in order and how many values lie at or below each."""
@@ -298,7 +347,7 @@ class Examine:
             elif isinstance(stats, _Numeric) and isinstance(values, np.ndarray) and values.ndim > 1:
                 stats.update(values.reshape(-1))
             elif isinstance(stats, _Numeric):
-                stats.update(np.asarray(values, dtype=np.float64))
+                stats.update(np.asarray(values, dtype=np.float64), batch.keys)
             else:
                 stats.update(values)
         return None if self.aggregate_batches else single.summary()
@@ -354,12 +403,23 @@ class Examine:
                 candidates.append(name)
                 entry["classes"] = note["label_candidate"]
             columns[name] = entry
-        label = self.label_column if self.label_column in columns else next(
-            (c for c in candidates if c.lower() in LABEL_NAMES), candidates[-1] if candidates else None)
+        named = [c for c in candidates if named_like_label(c)]
+        if self.label_column in columns:
+            label, why = self.label_column, "given (--label / label_column)"
+        elif named:
+            label, why = named[-1], f"named like a label ({named[-1]})"
+        elif candidates:
+            label, why = candidates[-1], (f"the last column with few classes ({columns[candidates[-1]]['classes']}); no"
+                                          " column is named like a label: say which with label_column / --label")
+        else:
+            label, why = None, "no column is named like a label or has few classes: say which with label_column"
+        task = None
         if label is not None:
             columns[label]["scaling"] = None
             columns[label]["role"] = "label"
-        return {"records": summary["records"], "label": label, "label_candidates": candidates, "columns": columns}
+            task = "regression" if columns[label]["feature_type"] == "continuous" else "classification"
+        return {"records": summary["records"], "label": label, "label_reason": why, "task": task,
+                "label_candidates": named + [c for c in candidates if c not in named], "columns": columns}
 
     def generate_summary(self, output_dir: str | Path | None = None, *, plots: bool = True,
                          show: bool = True) -> dict[str, Any]:
@@ -398,8 +458,30 @@ class Examine:
         return summary
 
 
+def right_skewed(minimum: float, q: dict[str, float]) -> float | None:
+    """The median, when a column of non-negative values has a long right tail (its 95th percentile lies more than
+    twice as far above the median as its 5th below; percentiles a few far-out values do not move): such a column
+    is judged, and scaled, on ``log1p(x / median)``. None otherwise."""
+    median = q["p50"]
+    if minimum >= 0 and median > 0 and q["p95"] - median > 2 * (median - q["p5"]):
+        return median
+    return None
+
+
+def named_like_id(name: str) -> bool:
+    """``id``, ``patient_id``, ``objectId``, ``uuid``: a name that says the column identifies records."""
+    import re
+
+    return bool(re.search(r"(^|[_\W])(id|uuid|guid)$", name.lower()) or re.search(r"[a-z0-9]Id$", name))
+
+
+def named_like_label(name: str) -> bool:
+    return name.lower() in LABEL_NAMES
+
+
 def suggestions(columns: dict[str, dict[str, Any]], records: int, label_column: str | None = None) -> list[dict[str, str]]:
-    """Feature types, label-column candidates, imputation and outlier warnings for tabular columns."""
+    """Feature types, label-column candidates, imputation and far-out values for tabular columns, each with
+    its reason."""
     out: list[dict[str, str]] = []
     for name, s in columns.items():
         kind = s["kind"]
@@ -415,37 +497,53 @@ def suggestions(columns: dict[str, dict[str, Any]], records: int, label_column: 
         if distinct == 1:
             out.append({"column": name, "kind": "constant", "text": "one value only; it carries no information."})
             continue
+        many = distinct is None or distinct >= 0.9 * s["count"]  # (nearly) every value its own
+        label_named = named_like_label(name) or name == label_column
         if kind == "numeric":
             categorical = distinct is not None and s["integer"] and distinct <= 20
             feature = "binary" if distinct == 2 else "categorical" if categorical else "continuous"
-            if distinct is None and s["integer"] and records and s["count"] >= 0.99 * records and s["min"] >= 0:
+            consecutive = (s["integer"] and distinct == s["count"] and s["max"] - s["min"] + 1 == s["count"])
+            if not label_named and ((named_like_id(name) and many) or consecutive or (
+                    distinct is None and s["integer"] and records and s["count"] >= 0.99 * records and s["min"] >= 0)):
                 feature = "identifier"
         else:
             feature = "categorical" if distinct is not None and distinct <= max(50, records // 20) else "identifier"
-        out.append({"column": name, "kind": "feature_type", "text": feature})
-        named_like_label = name.lower() in LABEL_NAMES or name == label_column
-        if feature in ("binary", "categorical") and (named_like_label or distinct is not None and distinct <= 10):
+            if named_like_id(name) and many:
+                feature = "identifier"
+        why = {"identifier": "named like an id" if named_like_id(name) else "a different value in nearly every row"}
+        out.append({"column": name, "kind": "feature_type", "text": feature,
+                    **({"why": why["identifier"]} if feature == "identifier" else {})})
+        if feature in ("binary", "categorical") and (label_named or distinct is not None and distinct <= 10):
             top = s.get("top_values") or {}
             balance = ""
             if top:
                 counts = sorted(top.values())
                 balance = f"; class balance {counts[-1] / max(counts[0], 1):.1f}:1"
             out.append({"column": name, "kind": "label_candidate",
-                        "text": f"{distinct} classes{balance}" + (" (named like a label)" if named_like_label else "")})
+                        "text": f"{distinct} classes{balance}" + (" (named like a label)" if label_named else "")})
+        elif feature == "continuous" and label_named:
+            out.append({"column": name, "kind": "label_candidate",
+                        "text": "a regression target (continuous, named like a label)"})
         if s["missing"]:
             share = s["missing"] / (s["missing"] + s["count"])
             how = "the median" if kind == "numeric" and feature == "continuous" else "the most frequent value"
             out.append({"column": name, "kind": "imputation",
                         "text": f"{share:.1%} missing; impute with {how} or add a missing-indicator column."})
-        if kind == "numeric" and feature == "continuous" and s.get("outlier_fraction", 0) > 0.01:
+        far = s.get("far_out") if kind == "numeric" and feature == "continuous" else None
+        if far:
+            lo, hi = far["limits"]
+            examples = ", ".join(f"{e['key']} = {e['value']:.4g}" for e in far["examples"])
+            where = (f"above {hi:.4g}" if lo < s["min"] else f"below {lo:.4g}" if hi > s["max"]
+                     else f"outside {lo:.4g} to {hi:.4g}")
             out.append({"column": name, "kind": "outliers",
-                        "text": f"{s['outlier_fraction']:.1%} of values lie beyond 1.5 IQR of the quartiles;"
-                                " check them or clip/transform the column."})
+                        "text": f"{'at least ' if far['at_least'] else ''}{far['count']} value(s) stand far out of the"
+                                f" column's own tail ({where}{', judged on a log scale' if far['log_scale'] else ''}),"
+                                f" e.g. {examples}; check those records."})
     return out
 
 
 def _scaling(col: dict[str, Any], feature: str) -> str | None:
-    """How to put a column on a scale a model likes, from its quantiles."""
+    """How to put a column on a scale a model likes, from its quantiles (robust when values stand far out)."""
     if col["kind"] == "image":
         return "divide by 255 (or standardise per channel)"
     if feature in ("identifier", "constant", "empty"):
@@ -456,12 +554,15 @@ def _scaling(col: dict[str, Any], feature: str) -> str | None:
     q = col.get("quantiles") or {}
     if not q:
         return None
-    median, top = q["p50"], col["max"]
-    if col["min"] >= 0 and median > 0 and top / median > 50:
-        return f"log1p, then standardise (right-skewed: the max is {top / median:.0f}x the median)"
-    if col.get("outlier_fraction", 0) > 0.02:  # a normal column has 0.7% beyond 1.5 IQR; the sketch adds noise
-        return f"robust scaling (median {median:.3g}, IQR {q['p75'] - q['p25']:.3g}): outliers would dominate the std"
-    return f"standardise (mean {col['mean']:.3g}, std {col['std']:.3g})"
+    median, iqr = q["p50"], q["p75"] - q["p25"]
+    if right_skewed(col["min"], q) is not None:
+        return (f"log1p(x / {median:.4g}), then standardise (right-skewed: the 95th percentile is"
+                f" {q['p95'] / median:.1f}x the median)")
+    far = col.get("far_out")
+    if far:
+        return (f"robust scaling (median {median:.4g}, IQR {iqr:.4g}): {far['count']} far-out value(s) would set the"
+                " mean and std")
+    return f"standardise (mean {col['mean']:.4g}, std {col['std']:.4g})"
 
 
 def write_plots(summary: dict[str, Any], out: Path) -> list[Path]:
