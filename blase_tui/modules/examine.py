@@ -381,7 +381,7 @@ class Examine:
 
         >>> schema = examiner.suggest_schema()
         >>> schema["label"], schema["columns"]["radius"]["scaling"]
-        ('diagnosis', 'standardise (mean 14.1, std 3.52)')
+        ('diagnosis', 'standardise (mean 14.13, std 3.521)')
         """
         summary = self.summary()
         notes: dict[str, dict[str, str]] = {}
