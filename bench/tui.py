@@ -158,6 +158,7 @@ def scroll_while_runs_arrive(root: Path, seconds: float = 6.0, per_second: float
 
     db = root / "runs" / "blase.db"
     written: dict[str, float] = {}
+    lock = threading.Lock()
     stop = threading.Event()
 
     def writer() -> None:
@@ -169,7 +170,8 @@ def scroll_while_runs_arrive(root: Path, seconds: float = 6.0, per_second: float
             with con:
                 con.execute("INSERT INTO runs (id, name, status, explicit, started, ended) VALUES (?, NULL,"
                             " 'succeeded', 0, ?, ?)", (run_id, now, now + 1))
-            written[run_id] = time.perf_counter()
+            with lock:
+                written[run_id] = time.perf_counter()
             i += 1
             stop.wait(1 / per_second)
         con.close()
@@ -197,7 +199,9 @@ def scroll_while_runs_arrive(root: Path, seconds: float = 6.0, per_second: float
                     next_key += 0.5
                 checks += 1
                 moved += table.current_id != chosen
-                for run_id, at in list(written.items()):
+                with lock:
+                    arrived = list(written.items())
+                for run_id, at in arrived:
                     if run_id not in shown and run_id in table.rows:
                         shown[run_id] = time.perf_counter() - at
             stop.set()
@@ -225,6 +229,7 @@ def left_open(root: Path, seconds: float = 600.0, seed: int = 0) -> dict[str, fl
     from blase_tui.tui.widgets.runs_table import RunsTable
 
     written: dict[str, float] = {}
+    lock = threading.Lock()  # the writer adds while the checks read
     stop = threading.Event()
 
     def writer() -> None:
@@ -239,7 +244,8 @@ def left_open(root: Path, seconds: float = 600.0, seed: int = 0) -> dict[str, fl
             store.log_metrics([(run_id, sid, "loss", rng.random(), None, time.time())])
             store.finish_step(sid, "succeeded", exit_code=0)
             store.close_run(run_id)
-            written[run_id] = time.perf_counter()
+            with lock:
+                written[run_id] = time.perf_counter()
             stop.wait(1 / rate)
         store.close()
 
@@ -260,7 +266,9 @@ def left_open(root: Path, seconds: float = 600.0, seed: int = 0) -> dict[str, fl
             anchored: tuple[str | None, int] | None = None
             while time.perf_counter() < start + seconds:
                 await pilot.pause(0.1)
-                for run_id, at in list(written.items()):
+                with lock:
+                    arrived = list(written.items())
+                for run_id, at in arrived:
                     if run_id not in shown and run_id in table.rows:
                         shown[run_id] = time.perf_counter() - at
                 if time.perf_counter() < half:

@@ -35,7 +35,7 @@ def test_list_shows_every_template_on_one_line(tmp_path: Path, blase) -> None:
     proc = blase("create", "--list", cwd=tmp_path)
     assert proc.returncode == 0
     lines = proc.stdout.strip().splitlines()
-    assert [line.split()[0] for line in lines] == ["blank", "images", "tabular", "audio", "alerts"]
+    assert [line.split()[0] for line in lines] == ["blank", "images", "tabular", "json", "audio", "alerts", "rl"]
     assert all(len(line.split(None, 1)) == 2 for line in lines), "each template has its summary"
 
 
@@ -130,3 +130,61 @@ def test_images_is_the_sample(tmp_path: Path, blase) -> None:
     config = project / "blase.toml"
     config.write_text(config.read_text().replace("epochs = 8", "epochs = 1"))
     each_step_links_to_its_producers(blase, project, SIX)
+
+
+def pipeline_run(blase, project: Path) -> dict:
+    """`blase run` (the template's [pipeline]) as a new user would: one run holding every step, then nothing to
+    do the second time."""
+    proc = blase("run", cwd=project, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    run = show_json(blase, project, "latest")
+    order = json.loads(blase("status", "--json", cwd=project, check=True).stdout)
+    assert run["status"] == "succeeded" and [s["step"] for s in run["steps"]] == order["pipeline"]
+    assert all(s["state"] == "up to date" for s in order["steps"]), order
+    return {s["step"]: s for s in run["steps"]}
+
+
+def test_json_records_in_arrays_and_lines_to_a_classifier(tmp_path: Path, blase) -> None:
+    """Issue 28: `blase create json`: JSON arrays and JSON lines with nested objects and missing fields."""
+    project = create(blase, tmp_path, "json")
+    assert (project / "README.md").is_file()
+    steps = pipeline_run(blase, project)
+    assert list(steps) == ["etl", "inspect", "prepare", "train", "evaluate"]
+    assert sorted(p.name for p in (project / "data" / "raw").iterdir()) == [
+        "events.jsonl", "export-2026-10.json", "export-2026-11.json"]
+    counts = steps["prepare"]["metrics"]
+    assert counts["train_records"] + counts["val_records"] + counts["test_records"] == 3000
+    schema = json.loads(next((project / "runs").glob("*/inspect/artifacts/schema.json")).read_text())
+    assert schema["label"] == "churned" and schema["records"] == 3000
+    assert schema["columns"]["id"]["feature_type"] == "identifier"
+    assert steps["evaluate"]["metrics"]["accuracy"] > 0.7
+    # a line that is not a record is a bad record of etl, not a crash
+    with (project / "data" / "raw" / "events.jsonl").open("a") as fh:
+        fh.write("{not json\n")
+    proc = blase("run", cwd=project, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    run_id = show_json(blase, project, "latest")["id"]
+    bad = (project / "runs" / run_id / "etl" / "bad_records.jsonl").read_text().splitlines()
+    assert len(bad) == 1 and "events.jsonl" in bad[0] and "line 1801" in bad[0], bad
+
+
+def test_rl_trains_registers_evaluates_and_serves_a_cartpole_policy(tmp_path: Path, blase) -> None:
+    """Issue 28: `blase create rl`: episode returns as metrics, the policy registered, evaluated over fixed seeds
+    from the registry, and served by `blase serve`."""
+    pytest.importorskip("gymnasium", reason="the rl template needs gymnasium (the rl extra)")
+    from conftest import Server
+
+    project = create(blase, tmp_path, "rl")
+    steps = pipeline_run(blase, project)
+    assert list(steps) == ["train", "evaluate"]
+    assert steps["train"]["metrics"]["episodes"] == 20 * 24 and "episode_return" in steps["train"]["metrics"]
+    assert steps["evaluate"]["metrics"]["mean_return"] >= 195, steps["evaluate"]["metrics"]  # CartPole solved
+    models = json.loads(blase("models", "list", "--json", cwd=project, check=True).stdout)
+    assert [(m["name"], m["version"]) for m in models] == [("cartpole_policy", 1)]
+    server = Server(project, "cartpole_policy")
+    try:
+        status, answer = server.post({"inputs": [[0.0, 0.0, 0.05, 0.5], [0.0, 0.0, -0.05, -0.5]]})
+        assert status == 200, answer
+        assert [int(p) for p in answer["predictions"]] == [1, 0]  # pole falling right: push right; left: left
+    finally:
+        server.stop()

@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
 
 
 def create_command(
-    template: Annotated[str | None, typer.Argument(help="Template: blank, images (or sample), tabular, audio, alerts (`blase create --list`); or just the project name for images.")] = None,
+    template: Annotated[str | None, typer.Argument(help="Template: blank, images (or sample), tabular, json, audio, alerts, rl (`blase create --list`); or just the project name for images.")] = None,
     name: Annotated[str | None, typer.Argument(help="Folder of the new project.")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the templates.")] = False,
 ) -> None:

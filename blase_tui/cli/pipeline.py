@@ -46,7 +46,7 @@ def run_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the steps' own output and one line per step"
                                                               " (for cron).")] = False,
 ) -> None:
-    """Run the project's pipeline ([pipeline] steps in blase.toml, else the entry module's steps in order) as one
+    """Run the project's pipeline (\\[pipeline] steps in blase.toml, else the entry module's steps in order) as one
     run, in one process: each step up to date is reused, the rest run in order, and the first failure stops it.
     When every step is up to date nothing runs and no run is made. Exit codes as `blase step`: 0 ok, 1 a step
     failed, 2 usage or config error, 3 a step is already running, 130 interrupted."""

@@ -30,7 +30,7 @@ from typing import Any
 
 from blase_tui.core import context as context_mod
 from blase_tui.errors import EXIT_FAILED, EXIT_INTERRUPTED, BlaseError, StepInterrupted
-from blase_tui.store.runstore import FAILED, INTERRUPTED, RUNNING, SUCCEEDED
+from blase_tui.store.values import FAILED, INTERRUPTED, RUNNING, SUCCEEDED
 
 _CURRENT: list[Any] = []  # [StepExecution, StepLock] while a script step runs
 _ALLOWED = [True]  # the blase command itself never begins one

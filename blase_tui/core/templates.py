@@ -23,7 +23,7 @@ def _sample_dir() -> Path:
 
 # Files a template takes from the sample rather than keeping a second copy: (template, source, destination).
 _FROM_SAMPLE = {"alerts": [("scripts/alerts.py", "scripts/alerts.py"), ("scripts/__init__.py", "scripts/__init__.py")]}
-ORDER = ("blank", "images", "tabular", "audio", "alerts")
+ORDER = ("blank", "images", "tabular", "json", "audio", "alerts", "rl")
 
 
 def _template_dir(name: str) -> Path:

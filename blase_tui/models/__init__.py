@@ -53,8 +53,9 @@ class LoadedModel:
     it is."""
 
     def __init__(self, name: str, version: int | None, framework: str, card: dict[str, Any], adapter: Any,
-                 aliases: list[str] | None = None) -> None:
+                 aliases: list[str] | None = None, path: Path | None = None) -> None:
         self.name = name
+        self.path = path  # the saved model file (a step that reads it can record it as its input)
         self.version = version
         self.aliases: list[str] = list(aliases or [])
         self.card: dict[str, Any] = card or {}
@@ -87,4 +88,5 @@ def load(ref: str, *, project: str | Path | None = None, device: str | None = No
     found = models.get(store, ref, intact=True)
     framework = found.framework or ""
     adapter = open_model(Path(found.path), framework, found.file_name, device)
-    return LoadedModel(found.name, found.version, framework, found.card or {}, adapter, list(found.aliases))
+    return LoadedModel(found.name, found.version, framework, found.card or {}, adapter, list(found.aliases),
+                       path=Path(found.path))

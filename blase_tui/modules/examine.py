@@ -293,6 +293,21 @@ def _examine_on_worker(label_column: str | None, batch: Batch, stem: str) -> dic
     return {"examine": examiner}
 
 
+def _flattened(batch: Batch) -> Batch:
+    """A table's nested records (JSON objects: ``usage: {sessions, minutes}``) as columns of their own
+    (``usage.sessions``, ``usage.minutes``), each with its statistics."""
+    if not batch.is_table:
+        return batch
+    import pyarrow as pa
+
+    table = batch.data
+    if not any(pa.types.is_struct(f.type) for f in table.schema):
+        return batch
+    while any(pa.types.is_struct(f.type) for f in table.schema):
+        table = table.flatten()
+    return Batch(batch.keys, table, batch.meta, batch.bad_records)
+
+
 def _is_image_column(name: str, values: Any) -> bool:
     if isinstance(values, np.ndarray) and values.dtype == object and len(values):
         return isinstance(values[0], np.ndarray) and values[0].ndim >= 2
@@ -332,6 +347,7 @@ class Examine:
             return None
         if self._pending:  # batches sent to workers before this one are added first
             drain()
+        batch = _flattened(batch)
         if not self.aggregate_batches:
             single = Examine(aggregate_batches=True, label_column=self.label_column)
             single.process_batch(batch)

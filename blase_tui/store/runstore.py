@@ -36,10 +36,14 @@ from blase_tui.store.records import (
     StepDescription,
     StepRun,
 )
-
-RUNNING, SUCCEEDED, FAILED, INTERRUPTED, SKIPPED = "running", "succeeded", "failed", "interrupted", "skipped"
-STATUSES = (RUNNING, SUCCEEDED, FAILED, INTERRUPTED)
-
+from blase_tui.store.values import (  # noqa: F401  (re-exported: the statuses' old home)
+    FAILED,
+    INTERRUPTED,
+    RUNNING,
+    SKIPPED,
+    STATUSES,
+    SUCCEEDED,
+)
 
 STEP_COMMAND = "command.json"
 

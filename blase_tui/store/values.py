@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+# the statuses of runs and step executions (here, not in runstore, so that light modules can name them)
+RUNNING, SUCCEEDED, FAILED, INTERRUPTED, SKIPPED = "running", "succeeded", "failed", "interrupted", "skipped"
+STATUSES = (RUNNING, SUCCEEDED, FAILED, INTERRUPTED)
+
 
 def parse_literal(text: str) -> Any:
     """``--set`` values without a known type: JSON (numbers, true/false, lists) or else the plain string."""

@@ -310,8 +310,9 @@ class RunsTable(ScrollView, can_focus=True):
         """Up to eight metrics, as many as the width holds (three at 120 columns): quality measures (accuracy,
         loss, f1, …) before bookkeeping ones (seconds, records), then the ones most runs have. A metric more
         than one step logs shows the value of the step most runs log it in (the later step on a tie), under a
-        header that names the step. Columns once shown stay, with their meaning: a new metric only takes a free
-        place, and none after the user picked the columns (``choose_metrics``)."""
+        header that names the step; the other steps' values of it come after the other metrics (a wide terminal
+        shows them). Columns once shown stay, with their meaning: a new metric only takes a free place, and none
+        after the user picked the columns (``choose_metrics``)."""
         if not self.chosen:
             shown = {key for _, key in self.metric_refs}
             best: dict[str, MetricRef] = {}
@@ -324,8 +325,12 @@ class RunsTable(ScrollView, can_focus=True):
                 if have is None or (n, self.step_place.get(ref[0], -1)) > (self.ref_counts[have],
                                                                            self.step_place.get(have[0], -1)):
                     best[ref[1]] = ref
-            new = sorted(best, key=lambda k: (metric_tier(k), -totals[k], k))[:MAX_METRICS - len(self.metric_refs)]
-            self.metric_refs = self.metric_refs + [best[k] for k in new]
+            new = [best[k] for k in sorted(best, key=lambda k: (metric_tier(k), -totals[k], k))]
+            # then the same metrics of other steps (evaluate/accuracy beside train/accuracy), for wide terminals
+            have = set(self.metric_refs) | set(new)
+            others = sorted((ref for ref, n in self.ref_counts.items() if n > 0 and ref not in have),
+                            key=lambda ref: (metric_tier(ref[1]), -self.ref_counts[ref], ref))
+            self.metric_refs = (self.metric_refs + new + others)[:MAX_METRICS]
         self._metric_columns()
 
     def metric_steps(self) -> dict[str, set[str]]:
