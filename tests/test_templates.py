@@ -60,13 +60,19 @@ PRODUCERS = {"inspect": {"etl"}, "clean": {"etl"}, "prepare": {"etl", "clean"}, 
 
 
 def each_step_links_to_its_producers(blase, project: Path, steps: list[str]) -> None:
-    """Each step as a run of its own: `runs lineage` of each names the runs of the steps it read from."""
+    """Each step as a run of its own (forced: the project already ran them as one run): `runs lineage` of each
+    names the runs of the steps it read from. The first step may read what the earlier run's first step wrote
+    (the audio template's etl writes its clips when they are missing, then reads them)."""
+    earlier = {r["id"] for r in json.loads(blase("runs", "list", "--json", "--limit", "0", cwd=project,
+                                                  check=True).stdout)}
     ran: dict[str, str] = {}
     for step in steps:
-        blase("step", step, cwd=project, check=True, timeout=300)
+        blase("step", step, "--force", cwd=project, check=True, timeout=300)
         ran[step] = show_json(blase, project, "latest")["id"]
         graph = json.loads(blase("runs", "lineage", ran[step], "--json", cwd=project, check=True).stdout)
         fed_by = {k["from"] for k in graph["links"] if k["to"] == ran[step]}
+        if step == steps[0]:
+            fed_by -= earlier
         assert fed_by == {ran[p] for p in PRODUCERS.get(step, set())}, (step, graph["links"])
 
 
@@ -92,12 +98,7 @@ def test_tabular_from_csv_to_scikit_learn(tmp_path: Path, blase) -> None:
         569 - steps["clean"]["metrics"]["excluded_cleaned"]
     assert steps["evaluate"]["metrics"]["accuracy"] > 0.85
     assert (project / "models" / "diagnosis.pkl").is_file()
-
-
-def test_tabular_and_audio_steps_link_to_their_producers(tmp_path: Path, blase) -> None:
-    for template in ("tabular", "audio"):
-        (tmp_path / template).mkdir()
-        each_step_links_to_its_producers(blase, create(blase, tmp_path / template, template), SIX)
+    each_step_links_to_its_producers(blase, project, SIX)
 
 
 def test_audio_from_wav_clips(tmp_path: Path, blase) -> None:
@@ -107,6 +108,7 @@ def test_audio_from_wav_clips(tmp_path: Path, blase) -> None:
     assert steps["clean"]["metrics"]["excluded_cleaned"] == 6, "the six near-silent clips are left out"
     assert "data/raw/clips" in [d["path"] for d in steps["etl"]["datasets"] if d["role"] == "input"]
     assert steps["evaluate"]["metrics"]["accuracy"] > 0.8
+    each_step_links_to_its_producers(blase, project, SIX)
 
 
 def test_alerts_label_then_train(tmp_path: Path, blase) -> None:
