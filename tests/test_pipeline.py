@@ -147,3 +147,43 @@ def test_without_a_pipeline_section_the_steps_run_in_the_order_main_defines_them
     assert json.loads(out.stdout)["pipeline"] == ["extract", "features", "fit"]
     assert blase("run", cwd=root).returncode == 0
     assert [s["step"] for s in runs_json(blase, root)[0]["steps"]] == ["extract", "features", "fit"]
+
+
+def test_runs_of_every_project_with_filters(tmp_path: Path, blase) -> None:
+    """Issue 28: `blase runs list --all-projects` lists the runs of every known project, newest first, with
+    filters by step, model, date, hash and metric; a project that is gone is one line, not a failure."""
+    first = make_project(tmp_path / "first", main_src=MAIN, toml=TOML)
+    (first / "source.txt").write_text("1\n2\n3\n")
+    second = make_project(tmp_path / "second", main_src=MAIN, toml=TOML.replace('"pipe"', '"second"'))
+    (second / "source.txt").write_text("4\n5\n")
+    blase("run", cwd=first, check=True)
+    blase("run", "--set", "features.scale=5", cwd=second, check=True)
+    blase("step", "extract", "--force", cwd=second, check=True)
+    gone = make_project(tmp_path / "gone", main_src=MAIN, toml=TOML.replace('"pipe"', '"gone"'))
+    for root in (first, second, gone):
+        blase("projects", "add", str(root), cwd=tmp_path, check=True)
+    import shutil
+
+    shutil.rmtree(gone)
+    out = blase("runs", "list", "--all-projects", "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    runs = json.loads(out.stdout)
+    assert [r["project"] for r in runs] == ["second", "second", "pipe"]  # newest first, across projects
+    assert "project gone" in out.stderr and "blase projects remove gone" in out.stderr
+    fit = json.loads(blase("runs", "list", "-A", "--step", "fit", "--json", cwd=tmp_path).stdout)
+    assert [r["project"] for r in fit] == ["second", "pipe"]
+    totals = json.loads(blase("runs", "list", "-A", "--where", "total>12", "--json", cwd=tmp_path).stdout)
+    assert [(r["project"], r["metrics"]["total"]) for r in totals] == [("second", 45.0)]  # 5*(4+5); pipe: 12
+    shown = json.loads(blase("runs", "show", fit[1]["id"], "--json", cwd=first, check=True).stdout)
+    code = shown["steps"][0]["signature"]["code_hash"][:10]
+    data = shown["steps"][1]["datasets"][0]["hash"].rsplit(":", 1)[-1][:10]  # a dataset's content hash
+    for prefix in (code, data):
+        by_hash = json.loads(blase("runs", "list", "-A", "--hash", prefix, "--json", cwd=tmp_path).stdout)
+        assert fit[1]["id"] in {r["id"] for r in by_hash}, prefix
+    assert json.loads(blase("runs", "list", "-A", "--hash", "ffffffffffff", "--json", cwd=tmp_path).stdout) == []
+    later = json.loads(blase("runs", "list", "-A", "--since", "2999-01-01", "--json", cwd=tmp_path).stdout)
+    assert later == []
+    bad = blase("runs", "list", "-A", "--since", "yesterday", cwd=tmp_path)
+    assert bad.returncode == 2 and "--since yesterday: write a date as 2026-12-01" in bad.stderr
+    table = blase("runs", "list", "-A", cwd=tmp_path, check=True).stdout
+    assert table.splitlines()[0].split()[:2] == ["PROJECT", "RUN"]

@@ -46,13 +46,27 @@ def list_command(
     status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
     step: Annotated[str | None, typer.Option(help="Only runs that executed this step.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many runs, newest first (0: all).")] = 20,
+    model: Annotated[str | None, typer.Option(help="Only runs that registered a version of this model.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only runs started on or after this date (2026-12-01, or"
+                                                    " 2026-12-01T14:00).")] = None,
+    until: Annotated[str | None, typer.Option(help="Only runs started before this date.")] = None,
+    hash_: Annotated[str | None, typer.Option("--hash", help="Only runs with a step signature, code, environment"
+                                                             " or dataset hash starting with this.")] = None,
+    where: Annotated[list[str] | None, typer.Option("--where", "-w", metavar="NAME>NUMBER",
+                                                    help="A metric (or numeric param) condition (repeatable).")] = None,
+    all_projects: Annotated[bool, typer.Option("--all-projects", "-A", help="Runs of every known project (`blase"
+                                                                          " projects list`), with a PROJECT column.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List runs, newest first (a run `runs reproduce` made says which run it reproduces)."""
     from blase_tui.store.query import list_runs, shown_name
 
-    runs = list_runs(_store(), status=_check_status(status), step=step, limit=limit, metrics=None if json_ else 3,
-                     check=True)
+    filters = {"status": _check_status(status), "step": step, "model": model, "since": _date(since, "--since"),
+               "until": _date(until, "--until"), "hash_prefix": hash_, "where": list(where or [])}
+    if all_projects:
+        _list_all_projects(filters, limit, json_)
+        return
+    runs = list_runs(_store(), limit=limit, metrics=None if json_ else 3, check=True, **filters)
     if json_:
         common.print_json(runs)
         return
@@ -62,7 +76,7 @@ def list_command(
     hint = (f"runs/ holds {len(missing)} run folder(s) the index does not list ({', '.join(missing[:3])}"
             f"{', ...' if len(missing) > 3 else ''}): `blase runs reindex` adds them.") if missing else None
     if not runs:
-        if status or step:
+        if any(v for v in filters.values()):
             common.console.print("No runs match those filters; `blase runs list` shows them all.")
         elif hint:
             common.console.print(f"No runs in the index; {hint}", markup=False)
@@ -78,8 +92,55 @@ def list_command(
         table.add_row(r["id"], common.status_text(r["status"]), *name, _steps_text(r["steps"]),
                       common.fmt_time(r["started"]), common.fmt_duration(r["started"], r["ended"]), metrics)
     common.console.print(table)
-    if hint and not (status or step):
+    if hint and not any(v for v in filters.values()):
         common.err_console.print(f"blase: {hint}", markup=False)
+
+
+def _date(text: str | None, option: str) -> float | None:
+    """``2026-12-01`` or ``2026-12-01T14:00`` (local time) as a timestamp."""
+    if text is None:
+        return None
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise ConfigError(f"{option} {text}: write a date as 2026-12-01 or 2026-12-01T14:00.") from None
+
+
+def _list_all_projects(filters: dict[str, Any], limit: int, json_: bool) -> None:
+    """Every known project's runs that match, newest first, each with its project."""
+    from blase_tui.core.project import Project
+    from blase_tui.core.registry import list_projects
+    from blase_tui.store.query import list_runs
+
+    runs: list[dict[str, Any]] = []
+    for known in list_projects():
+        if not known["exists"]:
+            common.err_console.print(f"blase: project {known['name']} ({known['path']}) is gone; `blase projects"
+                                     f" remove {known['name']}` forgets it.", markup=False)
+            continue
+        try:
+            project = Project.at(Path(known["path"]))
+            found = list_runs(project.store, limit=limit, metrics=None if json_ else 3, **filters)
+        except BlaseError as exc:
+            common.err_console.print(f"blase: project {known['name']}: {exc}", markup=False)
+            continue
+        runs += [{**r, "project": project.config.name, "project_path": str(project.root)} for r in found]
+    runs.sort(key=lambda r: r["started"] or 0, reverse=True)
+    runs = runs[:limit] if limit and limit > 0 else runs
+    if json_:
+        common.print_json(runs)
+        return
+    if not runs:
+        common.console.print("No run of any known project matches; `blase projects list` shows the projects.")
+        return
+    table = common.table("PROJECT", "RUN", "STATUS", "STEPS", "STARTED", "DURATION", "METRICS", wrap=("METRICS",))
+    for r in runs:
+        metrics = "  ".join(f"{k}={common.fmt_value(v)}" for k, v in r["metrics"].items())
+        table.add_row(r["project"], r["id"], common.status_text(r["status"]), _steps_text(r["steps"]),
+                      common.fmt_time(r["started"]), common.fmt_duration(r["started"], r["ended"]), metrics)
+    common.console.print(table)
 
 
 @app.command("show")

@@ -76,23 +76,44 @@ def last_metrics(store: RunStore, run_ids: list[str] | None = None) -> dict[str,
 
 def list_runs(
     store: RunStore, *, status: str | None = None, step: str | None = None, limit: int = 20,
-    metrics: int | None = 3, check: bool = False,
+    metrics: int | None = 3, check: bool = False, model: str | None = None, since: float | None = None,
+    until: float | None = None, hash_prefix: str | None = None, where: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Newest runs first, each with its steps and the last value of up to ``metrics`` metrics (None: all). With
     ``check``, a ``step`` no run has is a ``ConfigError`` naming those that have runs."""
     if check and step is not None:
         _check_names(store, step, {})
-    where, args = [], []
+    conditions = [parse_where(w) for w in where or []]
+    clauses: list[str] = []
+    args: list[Any] = []
     if status:
-        where.append("r.status = ?")
+        clauses.append("r.status = ?")
         args.append(status)
     if step:
-        where.append("EXISTS (SELECT 1 FROM step_runs s WHERE s.run_id = r.id AND s.step = ?)")
+        clauses.append("EXISTS (SELECT 1 FROM step_runs s WHERE s.run_id = r.id AND s.step = ?)")
         args.append(step)
-    sql = "SELECT r.* FROM runs r" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.id DESC"
-    if limit and limit > 0:
+    if model:  # runs that registered a version of the model
+        clauses.append("EXISTS (SELECT 1 FROM models m WHERE m.run_id = r.id AND m.name = ?)")
+        args.append(model)
+    if since is not None:
+        clauses.append("r.started >= ?")
+        args.append(since)
+    if until is not None:
+        clauses.append("r.started < ?")
+        args.append(until)
+    if hash_prefix:  # a step's signature, code or environment hash, or a dataset's content hash
+        like = hash_prefix.lower() + "%"
+        clauses.append("(EXISTS (SELECT 1 FROM step_runs s WHERE s.run_id = r.id AND (s.signature LIKE ? OR"
+                       " s.code_hash LIKE ? OR s.env_hash LIKE ?)) OR EXISTS (SELECT 1 FROM datasets d WHERE"
+                       " d.run_id = r.id AND (d.hash LIKE ? OR d.hash LIKE ?)))")  # a dataset hash: `keys:…`
+        args += [like] * 4 + ["%:" + like]
+    sql = "SELECT r.* FROM runs r" + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY r.id DESC"
+    if limit and limit > 0 and not conditions:
         sql += f" LIMIT {int(limit)}"
     runs = store.db.query(sql, args)
+    if conditions:  # metric (or numeric param) conditions, as `runs find --where` reads them
+        runs = [r for r in runs if _where_holds(store, r["id"], step, conditions)]
+        runs = runs[:limit] if limit and limit > 0 else runs
     if not runs:
         return []
     ids = [r["id"] for r in runs]
