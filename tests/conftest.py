@@ -239,3 +239,17 @@ class Server:
         return err
 
 
+async def until(pilot, condition: Callable[[], object], timeout: float = 30, what: str = "condition",
+                every: float = 0.05) -> object:
+    """Wait (a Textual Pilot's pauses) until ``condition()`` is truthy and return it; an exception in it counts
+    as not yet (a widget not mounted yet). Fails naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+        except Exception:  # noqa: BLE001 - a widget not mounted yet
+            value = None
+        if value:
+            return value
+        await pilot.pause(every)
+    raise AssertionError(f"timed out waiting for {what}")

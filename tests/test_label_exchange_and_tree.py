@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import make_project
+from conftest import make_project, until
 from test_tui_label import LABEL_TOML, write_pool
 
 from blase_tui.core.project import Project
@@ -22,14 +22,6 @@ from blase_tui.store import labels as label_store
 pytestmark = pytest.mark.timeout(120)
 
 
-async def until(pilot, condition, timeout: float = 30, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import REPO, runs_json
+from conftest import REPO, runs_json, until
 
 from blase_tui.tui.app import make_app
 from blase_tui.tui.screens.compare import CompareScreen
@@ -25,17 +24,6 @@ from blase_tui.tui.widgets.step_panes import StepPanes
 pytestmark = pytest.mark.timeout(180)
 
 
-async def until(pilot, condition: Callable[[], object], timeout: float = 30, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except Exception:  # a widget not mounted yet
-            value = None
-        if value:
-            return value
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def table(app) -> RunsTable:

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import make_project
+from conftest import make_project, until
 
 from blase_tui.tui.app import make_app
 from blase_tui.tui.screens.label import LabelScreen
@@ -80,14 +80,6 @@ def alerts(tmp_path: Path) -> Path:
     return root
 
 
-async def until(pilot, condition, timeout: float = 30, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_label_a_round_with_undo_and_skip(alerts: Path, blase) -> None:

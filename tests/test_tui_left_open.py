@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import make_project
+from conftest import make_project, until
 
 from blase_tui.core.fmt import fmt_run_tail
 from blase_tui.store.runstore import RunStore
@@ -20,17 +19,6 @@ from blase_tui.tui.widgets.runs_table import RunsTable
 pytestmark = pytest.mark.timeout(180)
 
 
-async def until(pilot, condition: Callable[[], object], timeout: float = 30, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except Exception:  # a widget not mounted yet
-            value = None
-        if value:
-            return value
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def add_run(store: RunStore, steps: dict[str, dict[str, float]]) -> str:

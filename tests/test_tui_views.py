@@ -7,11 +7,10 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import make_project
+from conftest import make_project, until
 from rich.console import Console
 from test_tui_snapshots import NOW, RUNS, _register_models, _runs_ready, fixed_app, fixed_project  # noqa: F401
 
@@ -23,17 +22,6 @@ from blase_tui.tui.screens.runs import RunsScreen
 pytestmark = pytest.mark.timeout(180)
 
 
-async def until(pilot, condition: Callable[[], object], timeout: float = 15, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except Exception:  # a widget not mounted yet
-            value = None
-        if value:
-            return value
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def plain(renderable, width: int = 200) -> str:
