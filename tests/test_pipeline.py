@@ -187,3 +187,49 @@ def test_runs_of_every_project_with_filters(tmp_path: Path, blase) -> None:
     assert bad.returncode == 2 and "--since yesterday: write a date as 2026-12-01" in bad.stderr
     table = blase("runs", "list", "-A", cwd=tmp_path, check=True).stdout
     assert table.splitlines()[0].split()[:2] == ["PROJECT", "RUN"]
+
+
+async def test_the_pipeline_view_shows_states_and_runs_the_pipeline_step_by_step(pipe: Path, blase) -> None:
+    """Issue 28: P on the runs screen shows the steps as a graph with their states and what each reads; r runs
+    the pipeline as one `blase run` child, whose jobs tab follows it step by step; the view then says up to date.
+    A changed param of the middle step reads as stale, and why, without leaving the TUI."""
+    from conftest import until
+
+    from blase_tui.tui.app import make_app
+    from blase_tui.tui.screens.jobs import JobsScreen
+    from blase_tui.tui.screens.pipeline import PipelineScreen
+    from blase_tui.tui.screens.runs import RunsScreen
+    from blase_tui.tui.widgets.step_panes import StepPanes
+
+    blase("step", "extract", cwd=pipe, check=True)  # a run, so the runs screen opens on something
+    app = make_app(pipe)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.loaded, what="the runs")
+        await pilot.press("P")
+        screen = await until(pilot, lambda: isinstance(app.screen, PipelineScreen) and app.screen.status
+                             and app.screen, timeout=60, what="the pipeline's states")
+        states = {s["step"]: s["state"] for s in screen.status["steps"]}
+        assert states == {"extract": "up to date", "features": "never ran", "fit": "never ran"}
+        graph = str(screen.query_one("#pipeline-graph").render())
+        assert graph == "✓ extract → ○ features → ○ fit", graph
+        await pilot.press("r")
+        jobs = await until(pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen, what="the jobs view")
+        job = app.jobs[-1]
+        assert job.pipeline == ["extract", "features", "fit"]
+        await until(pilot, lambda: job.poll() is not None, timeout=120, what="the pipeline to end")
+        panes = jobs.query_one(StepPanes)
+        await until(pilot, lambda: "── pipeline ──" in "\n".join(panes.log_lines), what="the pipeline's summary")
+        log = "\n".join(panes.log_lines)
+        assert "── fit ──" in log and "── features ──" in log  # it followed the child from step to step
+        assert job.returncode == 0 and job.step == "fit"
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, PipelineScreen))
+        await until(pilot, lambda: all(s["state"] == "up to date" for s in screen.status["steps"]), timeout=60,
+                    what="every step up to date after the run")
+        (pipe / "blase.toml").write_text(TOML + "\n[steps.features]\nscale = 7\n")
+        screen.action_reload()
+        await until(pilot, lambda: screen.status["steps"][1]["state"] == "stale", timeout=60, what="features stale")
+        assert screen.status["steps"][1]["reasons"] == ["params changed: scale 2 → 7"]
+        assert screen.status["steps"][2]["reads"] == ["features"]
+    runs = runs_json(blase, pipe)
+    assert [s["step"] for s in runs[0]["steps"]] == ["extract", "features", "fit"] and runs[0]["status"] == "succeeded"

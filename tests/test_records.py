@@ -171,7 +171,8 @@ def test_runs_show_json_prints_to_json(tmp_path: Path, project: Path, blase) -> 
 # ------------------------------------------------------------------------ no column names outside the store
 _RETURNS_RECORD = {"describe_run", "get_run", "open_explicit_run", "step_run", "find_reusable", "producer",
                    "step_run_of_process"}
-_RETURNS_RECORDS = {"step_runs", "previous_step_runs", "running_step_runs", "step_datasets", "metric_series"}
+_RETURNS_RECORDS = {"step_runs", "previous_step_runs", "running_step_runs", "step_datasets", "metric_series",
+                    "step_runs_of_process"}
 
 
 def _record_call(node: ast.AST | None, names: set[str]) -> bool:

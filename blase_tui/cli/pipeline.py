@@ -69,8 +69,9 @@ def run_command(
     ran = [o.step for o in outcomes if o.reused_from is None and o.ran]
     if code == 0:
         run_id = outcomes[-1].run_id
-        print(f"run {run_id}: {len(ran)} of {len(chosen)} steps ran ({', '.join(ran) or 'none'}); the rest reused",
-              file=err)
+        reused = len(chosen) - len(ran)
+        print(f"run {run_id}: {len(ran)} of {len(chosen)} steps ran ({', '.join(ran) or 'none'})"
+              + (f"; {reused} reused" if reused else ""), file=err)
     raise typer.Exit(code)
 
 

@@ -16,9 +16,11 @@ from blase_tui.store.runstore import RunStore
 
 
 def step_command(project_root: Path, step: str, overrides: dict[str, str] | None = None, *,
-                 force: bool = False) -> list[str]:
-    """The ``blase step`` command line for ``step`` with ``--set key=value`` for each override."""
-    cmd = [sys.executable, "-m", "blase_tui", "-C", str(project_root), "step", step, "--quiet"]
+                 force: bool = False, pipeline: list[str] | None = None) -> list[str]:
+    """The ``blase step`` command line for ``step`` with ``--set key=value`` for each override; with
+    ``pipeline``, the ``blase run`` of those steps (overrides as ``step.key=value``)."""
+    what = ["run", *pipeline] if pipeline is not None else ["step", step]
+    cmd = [sys.executable, "-m", "blase_tui", "-C", str(project_root), *what, "--quiet"]
     for key, value in (overrides or {}).items():
         cmd += ["--set", f"{key}={value}"]
     if force:
@@ -51,6 +53,8 @@ class LaunchedStep:
     stderr_path: Path | None = None
     returncode: int | None = None
     cancelled: bool = False
+    pipeline: list[str] | None = None  # a `blase run` of these steps: ``step`` is the one it is at
+    started: float = 0.0
 
     def start(self, *, force: bool = False) -> LaunchedStep:
         """Start the child in its own process group (so ^C in the TUI's terminal does not reach it)."""
@@ -59,9 +63,10 @@ class LaunchedStep:
         _prune(logs)
         stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{next(_counter)}"
         self.stderr_path = logs / f"{self.step}-{stamp}.stderr"
+        self.started = time.time() - 1.0  # the store's clock may trail ours a little
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
-                step_command(self.project_root, self.step, self.overrides, force=force),
+                step_command(self.project_root, self.step, self.overrides, force=force, pipeline=self.pipeline),
                 cwd=self.project_root, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                 start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
@@ -72,17 +77,33 @@ class LaunchedStep:
         return self.proc.pid if self.proc else None
 
     def locate(self, store: RunStore) -> bool:
-        """Look up the execution the child recorded (by its pid); True once found."""
-        if self.step_run_id is not None:
+        """Look up the execution the child recorded (by its pid); True once found. A pipeline's child goes from
+        step to step: each call finds the one it is at now (``step``, ``run_id`` and ``events_path`` follow)."""
+        if self.step_run_id is not None and self.pipeline is None:
             return True
         if self.proc is None:
             return False
-        row = store.step_run_of_process(self.proc.pid, self.step)
+        if self.pipeline is not None:
+            rows = store.step_runs_of_process(self.proc.pid, since=self.started)
+            row = rows[-1] if rows else None
+        else:
+            row = store.step_run_of_process(self.proc.pid, self.step, since=self.started)
         if row is None:
-            return False
+            return self.step_run_id is not None
+        self.step = row.step
         self.run_id, self.step_run_id = row.run_id, int(row.id)
         self.events_path = store.run_dir(self.run_id) / row.folder / "events.jsonl"
         return True
+
+    def events_paths(self, store: RunStore) -> list[Path]:
+        """The events files of every step the child has begun, in order (one for a step; a pipeline's each)."""
+        if not self.locate(store):
+            return []
+        if self.pipeline is None:
+            return [self.events_path] if self.events_path is not None else []
+        assert self.proc is not None
+        return [store.run_dir(r.run_id) / r.folder / "events.jsonl"
+                for r in store.step_runs_of_process(self.proc.pid, since=self.started)]
 
     def poll(self) -> int | None:
         if self.proc is not None and self.returncode is None:

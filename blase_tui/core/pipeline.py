@@ -31,6 +31,8 @@ class StepPlan:
     state: str
     reasons: list[str] = field(default_factory=list)
     run_id: str | None = None
+    reads: list[str] = field(default_factory=list)  # the steps whose outputs its last execution read (lineage)
+    last: dict[str, Any] | None = None  # its latest execution: status (running, failed, …), run, started
 
     @property
     def runs(self) -> bool:
@@ -38,7 +40,7 @@ class StepPlan:
 
     def to_json(self) -> dict[str, Any]:
         return {"step": self.step, "state": self.state, "runs": self.runs, "reasons": self.reasons,
-                "run": self.run_id}
+                "run": self.run_id, "reads": self.reads, "last": self.last}
 
 
 def pipeline_order(project: Project, steps: dict[str, StepInfo]) -> list[str]:
@@ -115,14 +117,16 @@ def _why_stale(project: Project, info: StepInfo, execution: StepExecution) -> tu
         changed = sorted(p for p in set(before) | set(now) if before.get(p) != now.get(p))
         reasons.append("code changed: " + (", ".join(changed[:4]) + (" …" if len(changed) > 4 else "")
                                            if changed else f"the function `{info.name}`"))
-    if last.params_hash != sig.params_hash:
-        before = store.step_run_params(last.id)
-        diffs = [f"{k} {_short(before.get(k))} → {_short(v)}" for k, v in execution.params.items()
-                 if before.get(k) != v]
-        diffs += [f"{k} no longer set" for k in info.defaults if k in before and k not in execution.params]
-        reasons.append("params changed: " + (", ".join(diffs) if diffs else "a run it names made other outputs"))
+    # the step's own params against what that execution recorded (its params_hash also covers what its module
+    # calls recorded, so it is not compared)
+    before = store.step_run_params(last.id)
+    diffs = [f"{k} {_short(before.get(k))} → {_short(v)}" for k, v in execution.params.items() if before.get(k) != v]
+    if diffs:
+        reasons.append("params changed: " + ", ".join(diffs))
     if last.env_hash != sig.env_hash:
         reasons.append("the environment changed (Python or its packages)")
+    if not reasons and last.signature != sig.digest:
+        reasons.append("params changed: a run it names made other outputs")
     if not reasons:
         reasons = store.reuse_obstacles(last, need_inputs=info.reuse is not True) or ["no earlier execution matches"]
     return STALE, reasons
@@ -164,7 +168,29 @@ def plan(project: Project, steps: dict[str, StepInfo], chosen: list[str], overri
             for path in store.dataset_paths(store.producer(last[0]).id, "output") if last else ():
                 written.setdefault(path, name)
         plans.append(step)
+    _add_lineage(project, plans)
     return plans
+
+
+def _add_lineage(project: Project, plans: list[StepPlan]) -> None:
+    """Each step's latest execution (running ones included) and the steps whose outputs its last successful one
+    read: the edges of the pipeline's graph, as the records show them."""
+    store = project.store
+    outputs: dict[str, str] = {}  # path -> the step whose latest successful execution wrote it
+    inputs: dict[str, set[str]] = {}
+    for p in plans:
+        done = store.previous_step_runs(p.step, 2**62, status=SUCCEEDED)
+        if done:
+            producer = store.producer(done[0])
+            for path in store.dataset_paths(producer.id, "output"):
+                outputs[path] = p.step
+            inputs[p.step] = store.dataset_paths(producer.id, "input")
+        latest = store.previous_step_runs(p.step, 2**62)
+        if latest:
+            p.last = {"status": latest[0].status, "run": latest[0].run_id, "started": latest[0].started}
+    for p in plans:
+        p.reads = sorted({outputs[path] for path in inputs.get(p.step, ()) if outputs.get(path) not in (None, p.step)},
+                         key=[q.step for q in plans].index)
 
 
 def print_plan(plans: list[StepPlan], out: TextIO) -> None:

@@ -730,10 +730,17 @@ class RunStore:
         rows = self.db.query("SELECT id FROM runs WHERE status = ? ORDER BY id DESC LIMIT 1", (RUNNING,))
         return rows[0]["id"] if rows else None
 
-    def step_run_of_process(self, pid: int, step: str) -> StepRun | None:
-        """The newest execution of ``step`` that process ``pid`` began."""
-        rows = self.db.query("SELECT * FROM step_runs WHERE pid = ? AND step = ? ORDER BY id DESC LIMIT 1", (pid, step))
+    def step_run_of_process(self, pid: int, step: str, *, since: float = 0.0) -> StepRun | None:
+        """The newest execution of ``step`` that process ``pid`` began (at or after ``since``)."""
+        rows = self.db.query("SELECT * FROM step_runs WHERE pid = ? AND step = ? AND started >= ? ORDER BY id DESC"
+                             " LIMIT 1", (pid, step, since))
         return StepRun.from_row(rows[0]) if rows else None
+
+    def step_runs_of_process(self, pid: int, *, since: float = 0.0) -> list[StepRun]:
+        """Every execution process ``pid`` began at or after ``since``, in order (a `blase run` goes from step to
+        step in one process)."""
+        return [StepRun.from_row(r) for r in self.db.query(
+            "SELECT * FROM step_runs WHERE pid = ? AND started >= ? ORDER BY id", (pid, since))]
 
     def snapshot_code(self, run_id: str, files: list[tuple[str, Path]]) -> None:
         """Keep the project's code files with the run (run-level artifacts ``code/<path>``)."""

@@ -116,10 +116,12 @@ class BlaseApp(ShowsWorkerErrors, App[int]):
         else:
             self.push_screen(JobsScreen())
 
-    def launch(self, step: str, overrides: dict[str, str], *, force: bool = False) -> LaunchedStep:
-        """Start ``blase step`` as a child process of the open project and show its live panes."""
+    def launch(self, step: str, overrides: dict[str, str], *, force: bool = False,
+               pipeline: list[str] | None = None) -> LaunchedStep:
+        """Start ``blase step`` (with ``pipeline``: ``blase run`` of those steps, ``step`` the first) as a child
+        process of the open project and show its live panes."""
         assert self.project is not None
-        job = LaunchedStep(self.project.root, step, dict(overrides))
+        job = LaunchedStep(self.project.root, step, dict(overrides), pipeline=pipeline)
         self.jobs.append(job)
         self._start_job(job, force)
         self.open_jobs()

@@ -68,12 +68,15 @@ class JobsScreen(BlaseScreen):
             store = project.store
 
             def locate(job: LaunchedStep = job, store: Any = store) -> Any:
+                if job.pipeline is not None:  # every step's events, in order
+                    return job.events_paths(store)
                 return job.events_path if job.locate(store) else None
 
             def finished(job: LaunchedStep = job) -> bool:
                 return job.poll() is not None
 
-            panes = StepPanes(locate, finished, title=f"{project.name}: {job.step} {self._overrides(job)}",
+            what = f"pipeline {' → '.join(job.pipeline)}" if job.pipeline else job.step
+            panes = StepPanes(locate, finished, title=f"{project.name}: {what} {self._overrides(job)}",
                               budget=project.config.memory_budget)
             panes.job = job  # type: ignore[attr-defined]
             await tabs.add_pane(TabPane(self._label(index, job, "running"), panes, id=_tab_id(index)))
@@ -83,7 +86,8 @@ class JobsScreen(BlaseScreen):
 
     @staticmethod
     def _label(index: int, job: LaunchedStep, status: str) -> str:
-        return f"{index + 1} {job.step} {GLYPH.get(status, '…')}"
+        what = f"run {job.pipeline[0]}…{job.pipeline[-1]}" if job.pipeline and len(job.pipeline) > 1 else job.step
+        return f"{index + 1} {what} {GLYPH.get(status, '…')}"
 
     @staticmethod
     def _overrides(job: LaunchedStep) -> str:
@@ -103,13 +107,20 @@ class JobsScreen(BlaseScreen):
         message.panes.query_one("#panes-status", Static).update(message.panes._status_line())
         index = self.shown.index(job)
         self.query_one(TabbedContent).get_tab(_tab_id(index)).label = self._label(index, job, status)
-        if job.step_run_id is None or code not in (0, 1, 130, None):
+        if job.pipeline is not None:  # `blase run` says a line per step on stderr: the pipeline's summary
+            if job.step_run_id is None and code == 0:
+                message.panes.write_log(["the pipeline is up to date: nothing ran"])
+            text = job.error_text()
+            if text:
+                message.panes.write_log(["── pipeline ──", *text.splitlines()])
+        elif job.step_run_id is None or code not in (0, 1, 130, None):
             # the child stopped before its step began (a bad param, another copy holding the lock)
             text = job.error_text()
             if text:
                 message.panes.write_log(text.splitlines())
         severity = "information" if status == "succeeded" else "warning" if status == "interrupted" else "error"
-        self.notify(f"{job.step}: {status}" + (f" (exit {code})" if code else ""), severity=severity)  # type: ignore[arg-type]
+        what = "pipeline" if job.pipeline is not None else job.step
+        self.notify(f"{what}: {status}" + (f" (exit {code})" if code else ""), severity=severity)  # type: ignore[arg-type]
 
     def action_pick_tab(self, number: int) -> None:
         """The tab labelled ``number`` (a closed tab's number is not given to another)."""

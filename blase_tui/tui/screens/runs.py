@@ -47,6 +47,8 @@ class RunsScreen(BlaseScreen):
         Binding("J", "jobs", "Jobs", show=False, id="runs.jobs", tooltip="Live panes of the steps launched from here"),
         Binding("L", "label", "Label", show=False, id="runs.label", tooltip="Label records for active learning"),
         Binding("M", "models", "Models", show=False, id="runs.models", tooltip="Model versions, aliases and cards"),
+        Binding("P", "pipeline", "Pipeline", show=False, id="runs.pipeline",
+                tooltip="The pipeline's steps, what is stale and why; run it from there"),
         Binding("r", "reload", "Reload", show=False, id="runs.reload", tooltip="Read every run again"),
         Binding("p", "projects", "Projects", show=False, id="runs.projects", tooltip="Known projects"),
         Binding("escape", "escape", "Back", show=False, id="runs.escape",
@@ -352,6 +354,11 @@ class RunsScreen(BlaseScreen):
         from blase_tui.tui.screens.models import ModelsScreen
 
         self.app.push_screen(ModelsScreen(self.project))
+
+    def action_pipeline(self) -> None:
+        from blase_tui.tui.screens.pipeline import PipelineScreen
+
+        self.app.push_screen(PipelineScreen(self.project))
 
     def action_projects(self) -> None:
         self.app.open_projects()  # type: ignore[attr-defined]

@@ -44,7 +44,7 @@ class StepPanes(ShowsWorkerErrors, Vertical):
             super().__init__()
             self.panes, self.status = panes, status
 
-    def __init__(self, locate: Callable[[], Path | None], finished: Callable[[], bool], *, title: str = "",
+    def __init__(self, locate: Callable[[], Path | list[Path] | None], finished: Callable[[], bool], *, title: str = "",
                  budget: int | None = None, id: str | None = None) -> None:
         super().__init__(id=id)
         self.locate = locate
@@ -91,11 +91,18 @@ class StepPanes(ShowsWorkerErrors, Vertical):
     def follow(self) -> None:
         worker = get_current_worker()
         tail: EventTail | None = None
+        followed: list[Path] = []
         while not worker.is_cancelled:
-            if tail is None:
-                path = self.locate()
-                if path is not None:
-                    tail = EventTail(path)
+            found = self.locate()
+            # a pipeline's child goes from step to step: each step's events in turn, the one before read to its end
+            paths = found if isinstance(found, list) else [found] if found is not None else []
+            for path in paths[len(followed):]:
+                if tail is not None:
+                    events = tail.poll()
+                    events.append({"type": "log", "t": time.time(), "message": f"── {path.parent.name} ──"})
+                    self.post_message(self.Events(self, events))
+                tail = EventTail(path)
+                followed.append(path)
             over = self.is_finished()  # read before the tail, so the last events are never missed
             events = tail.poll() if tail is not None else []
             if events:
