@@ -207,23 +207,28 @@ def run_pipeline(project: Project, steps: dict[str, StepInfo], chosen: list[str]
     first step that does not succeed (the run is closed, failed or interrupted, as `blase step` would leave
     it). Returns the exit code of the last step that ran and every step's outcome."""
     outcomes: list[StepOutcome] = []
-    for i, name in enumerate(chosen):
-        last = i == len(chosen) - 1
-        outcome = run_step(project, StepRequest(step=name, start_run=i == 0, end_run=last,
-                                                overrides=overrides.get(name, []), force=force,
-                                                run_name=run_name if i == 0 else None, quiet=quiet),
-                           steps=steps, out=out)
-        outcomes.append(outcome)
-        if outcome.reused_from is not None and outcome.exit_code == EXIT_OK:  # the plan said why already
-            say(out, f"blase: `{name}` is up to date: run {outcome.run_id} refers to its outputs.")
-        else:
-            say(out, f"blase: {outcome.message}")
-        if outcome.exit_code != EXIT_OK:
-            run = project.store.get_run(outcome.run_id)
-            if not last and run is not None and run.status == RUNNING:
-                project.store.close_run(outcome.run_id)
-            left = chosen[i + 1:]
-            if left:
-                say(out, f"blase: stopped at `{name}`; not run: {', '.join(left)}.")
-            return outcome.exit_code, outcomes
-    return EXIT_OK, outcomes
+    try:
+        for i, name in enumerate(chosen):
+            last = i == len(chosen) - 1
+            outcome = run_step(project, StepRequest(step=name, start_run=i == 0, end_run=last,
+                                                    overrides=overrides.get(name, []), force=force,
+                                                    run_name=run_name if i == 0 else None, quiet=quiet),
+                               steps=steps, out=out)
+            outcomes.append(outcome)
+            if outcome.reused_from is not None and outcome.exit_code == EXIT_OK:  # the plan said why already
+                say(out, f"blase: `{name}` is up to date: run {outcome.run_id} refers to its outputs.")
+            else:
+                say(out, f"blase: {outcome.message}")
+            if outcome.exit_code != EXIT_OK:
+                left = chosen[i + 1:]
+                if left:
+                    say(out, f"blase: stopped at `{name}`; not run: {', '.join(left)}.")
+                return outcome.exit_code, outcomes
+        return EXIT_OK, outcomes
+    finally:
+        # a step that failed, a lock another process holds, ^C between steps: the run this opened is closed
+        # (failed or interrupted, as its steps say), never left open for the next --start-run to trip on
+        if outcomes:
+            run = project.store.get_run(outcomes[-1].run_id)
+            if run is not None and run.status == RUNNING:
+                project.store.close_run(run.id)
