@@ -185,6 +185,8 @@ def test_runs_of_every_project_with_filters(tmp_path: Path, blase) -> None:
     assert later == []
     bad = blase("runs", "list", "-A", "--since", "yesterday", cwd=tmp_path)
     assert bad.returncode == 2 and "--since yesterday: write a date as 2026-12-01" in bad.stderr
+    wild = blase("runs", "list", "-A", "--hash", "%", cwd=tmp_path)  # not a LIKE pattern that matches everything
+    assert wild.returncode == 2 and "--hash %: a hash prefix is hex digits" in wild.stderr
     table = blase("runs", "list", "-A", cwd=tmp_path, check=True).stdout
     assert table.splitlines()[0].split()[:2] == ["PROJECT", "RUN"]
 

@@ -61,6 +61,8 @@ def list_command(
     """List runs, newest first (a run `runs reproduce` made says which run it reproduces)."""
     from blase_tui.store.query import list_runs, shown_name
 
+    if hash_ is not None and not (hash_ and all(c in "0123456789abcdefABCDEF" for c in hash_)):
+        raise ConfigError(f"--hash {hash_}: a hash prefix is hex digits (0-9, a-f), e.g. --hash 0c6265df.")
     filters = {"status": _check_status(status), "step": step, "model": model, "since": _date(since, "--since"),
                "until": _date(until, "--until"), "hash_prefix": hash_, "where": list(where or [])}
     if all_projects:
