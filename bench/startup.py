@@ -1,9 +1,10 @@
-"""How long `blase --help` and `blase runs list` take to start, next to `mlflow --help` (its closest peer).
+"""How long `blase` commands take to start, against a bare `python script.py` (issue 28) and `mlflow --help`.
 
     python bench/startup.py [--repeat 15]
 
-Target: `blase --help` under 0.3 s on the 2-core development machine. Prints the median of several runs of
-each command, the ratio, and which heavy modules each blase command imported (none is the target).
+Targets (issue 28): `blase step` of a step that prints one line and `blase runs find` at most 4x a bare `python
+script.py` that prints one line; `blase --help` at most 5x. Prints the median of several runs of each command,
+the ratios, and which heavy modules each blase command imported (none is the target).
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ sys.__stderr__.write("HEAVY=" + json.dumps(heavy) + "\\n")
 """
 
 
-def median_seconds(cmd: list[str], repeat: int, cwd: Path) -> float:
+def median_seconds(cmd: list[str], repeat: int, cwd: Path, env: dict[str, str] | None = None) -> float:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, env=env)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -49,13 +50,18 @@ def main() -> None:
         root = Path(tmp) / "proj"
         root.mkdir()
         (root / "blase.toml").write_text('[project]\nname = "bench"\n')
-        (root / "main.py").write_text("from blase_tui import step\n@step\ndef hello(ctx):\n    ctx.log_metric('x', 1)\n")
+        (root / "main.py").write_text("from blase_tui import step\n@step\ndef hello(ctx):\n    print('hello')\n")
+        (root / "script.py").write_text("print('hello')\n")
         env = {**os.environ, "BLASE_HOME": str(Path(tmp) / "home")}
         blase = [sys.executable, "-m", "blase_tui"]
         subprocess.run([*blase, "step", "hello"], cwd=root, env=env, capture_output=True, check=True)
+        bare = median_seconds([sys.executable, "script.py"], args.repeat, root, env)
         rows = []
-        for label, cmd in (("blase --help", [*blase, "--help"]), ("blase runs list", [*blase, "runs", "list"])):
-            rows.append((label, median_seconds(cmd, args.repeat, root)))
+        for label, cmd, target in (("blase --help", [*blase, "--help"], 5.0),
+                                   ("blase step hello", [*blase, "step", "hello"], 4.0),
+                                   ("blase runs find", [*blase, "runs", "find", "--step", "hello", "--latest"], 4.0),
+                                   ("blase runs list", [*blase, "runs", "list"], None)):
+            rows.append((label, median_seconds(cmd, args.repeat, root, env), target))
         heavy = {}
         for label, argv in (("blase --help", ["--help"]), ("blase runs list", ["runs", "list"]),
                             ("blase step hello", ["step", "hello", "--force"])):
@@ -65,16 +71,16 @@ def main() -> None:
         mlflow = shutil.which("mlflow") or shutil.which("mlflow", path=str(Path(sys.executable).parent))
         peer = median_seconds([mlflow, "--help"], args.repeat, root) if mlflow else None
 
-    print(f"{'command':<22}{'median s':>10}")
-    for label, seconds in rows:
-        print(f"{label:<22}{seconds:>10.3f}")
+    print(f"{'command':<22}{'median s':>10}{'x python script.py':>20}   target")
+    print(f"{'python script.py':<22}{bare:>10.3f}{1.0:>19.1f}x")
+    for label, seconds, target in rows:
+        verdict = "" if target is None else f"   ≤ {target:.0f}x: {'PASS' if seconds / bare <= target else 'MISS'}"
+        print(f"{label:<22}{seconds:>10.3f}{seconds / bare:>19.1f}x{verdict}")
     if peer is not None:
         print(f"{'mlflow --help':<22}{peer:>10.3f}")
         print(f"ratio mlflow/blase --help: {peer / rows[0][1]:.1f}x")
     else:
         print("mlflow not installed (pip install '.[bench]' to compare)")
-    verdict = "PASS" if rows[0][1] < 0.3 else "MISS"
-    print(f"target blase --help < 0.300 s: {rows[0][1]:.3f} s {verdict}")
     for label, mods in heavy.items():
         print(f"heavy modules imported by {label}: {', '.join(mods) or 'none'}")
 
