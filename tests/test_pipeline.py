@@ -235,3 +235,31 @@ async def test_the_pipeline_view_shows_states_and_runs_the_pipeline_step_by_step
         assert screen.status["steps"][2]["reads"] == ["features"]
     runs = runs_json(blase, pipe)
     assert [s["step"] for s in runs[0]["steps"]] == ["extract", "features", "fit"] and runs[0]["status"] == "succeeded"
+
+
+async def test_the_launch_form_launches_the_pipeline(pipe: Path, blase) -> None:
+    """Issue 28: the launch form's last entry is the pipeline; ctrl+s starts `blase run` and its tab follows it."""
+    from conftest import until
+
+    from blase_tui.tui.app import make_app
+    from blase_tui.tui.screens.jobs import JobsScreen
+    from blase_tui.tui.screens.launch import PIPELINE, LaunchScreen
+    from blase_tui.tui.screens.runs import RunsScreen
+
+    app = make_app(pipe)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.loaded, what="the runs")
+        await pilot.press("l")
+        form = await until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.steps and app.screen,
+                           timeout=60, what="the launch form's steps")
+        await pilot.press("end")
+        await until(pilot, lambda: form.current is not None and form.current["step"] == PIPELINE, what="the pipeline")
+        assert "blase run" in str(form.query_one("#step-doc").render())
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, JobsScreen), what="the jobs view")
+        job = app.jobs[-1]
+        assert job.pipeline == []
+        await until(pilot, lambda: job.poll() is not None, timeout=120, what="the pipeline to end")
+        assert job.returncode == 0, job.error_text()
+    runs = runs_json(blase, pipe)
+    assert len(runs) == 1 and [s["step"] for s in runs[0]["steps"]] == ["extract", "features", "fit"]

@@ -75,7 +75,7 @@ class JobsScreen(BlaseScreen):
             def finished(job: LaunchedStep = job) -> bool:
                 return job.poll() is not None
 
-            what = f"pipeline {' → '.join(job.pipeline)}" if job.pipeline else job.step
+            what = job.step if job.pipeline is None else f"pipeline {' → '.join(job.pipeline) or '(all steps)'}"
             panes = StepPanes(locate, finished, title=f"{project.name}: {what} {self._overrides(job)}",
                               budget=project.config.memory_budget)
             panes.job = job  # type: ignore[attr-defined]
@@ -86,7 +86,8 @@ class JobsScreen(BlaseScreen):
 
     @staticmethod
     def _label(index: int, job: LaunchedStep, status: str) -> str:
-        what = f"run {job.pipeline[0]}…{job.pipeline[-1]}" if job.pipeline and len(job.pipeline) > 1 else job.step
+        what = job.step if job.pipeline is None else (f"run {job.pipeline[0]}…{job.pipeline[-1]}"
+                                                      if len(job.pipeline) > 1 else "run pipeline")
         return f"{index + 1} {what} {GLYPH.get(status, '…')}"
 
     @staticmethod

@@ -37,6 +37,11 @@ def read_steps(root: Path) -> tuple[list[dict[str, Any]], str]:
     return json.loads(proc.stdout), ""
 
 
+PIPELINE = "__pipeline__"  # the option that launches `blase run`
+PIPELINE_DOC = ("every step of the pipeline ([pipeline] steps in blase.toml, else the entry module's) as one run,"
+                " each reused when up to date (blase run); P on the runs screen shows which would run and why.")
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value) if not isinstance(value, float) else repr(value)
 
@@ -107,6 +112,8 @@ class LaunchScreen(BlaseScreen):
         options = self.query_one("#step-list", OptionList)
         options.clear_options()
         options.add_options([Option(s["step"], id=s["step"]) for s in steps])
+        if steps:  # last: the whole pipeline as one run (`blase run`)
+            options.add_option(Option(Text("▶ the pipeline", style="bold"), id=PIPELINE))
         index = next((i for i, s in enumerate(steps) if s["step"] == self.wanted), 0)
         if steps:
             options.highlighted = index
@@ -115,6 +122,9 @@ class LaunchScreen(BlaseScreen):
 
     @on(OptionList.OptionHighlighted, "#step-list")
     async def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id == PIPELINE:
+            await self._show_form({"step": PIPELINE, "params": {}, "doc": PIPELINE_DOC})
+            return
         step = next((s for s in self.steps if s["step"] == event.option.id), None)
         if step is not None and step is not self._showing:
             await self._show_form(step)
@@ -159,7 +169,8 @@ class LaunchScreen(BlaseScreen):
         pressed in between is refused instead of reading inputs that are not mounted yet."""
         self.current, self._showing = None, step
         doc = step.get("doc") or "(no docstring)"
-        self.query_one("#step-doc", Static).update(f"[b]{step['step']}[/b]: {doc}")
+        name = "the pipeline" if step["step"] == PIPELINE else step["step"]
+        self.query_one("#step-doc", Static).update(Text.assemble((name, "bold"), f": {doc}"))
         rows = self.query_one("#param-rows", VerticalScroll)
         await rows.remove_children()
         widgets = []
@@ -259,6 +270,9 @@ class LaunchScreen(BlaseScreen):
             return
         force = self.query_one("#force", Checkbox).value
         self.app.pop_screen()
+        if step == PIPELINE:  # `blase run`: the CLI reads the pipeline's order
+            app.launch(self.steps[0]["step"], {}, force=force, pipeline=[])
+            return
         app.launch(step, overrides, force=force)
 
     def action_back(self) -> None:
