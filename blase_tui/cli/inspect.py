@@ -16,8 +16,8 @@ def register(app: typer.Typer) -> None:
 
 
 def inspect_command(
-    path: Annotated[Path, typer.Argument(help="A dataset file (.csv, .tsv, .parquet, .jsonl, .json, .npy) or a folder"
-                                              " of them, of images or of WAV files.")],
+    path: Annotated[str, typer.Argument(help="A dataset file (.csv, .tsv, .parquet, .jsonl, .json, .npy) or a folder"
+                                             " of them, of images or of WAV files; or a URL (s3://, gs://, https://).")],
     label: Annotated[str | None, typer.Option("--label", help="The label column, when its name does not say so.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Where to write the JSON (default:"
                                                                  " inspect/NAME.json in the working directory).")] = None,
@@ -42,7 +42,10 @@ def inspect_command(
     for batch in extract.load(path):
         examiner.process_batch(batch)
     report = inspect_report(examiner, path, reader, bad_records=len(extract.bad_records))
-    target = out or Path("inspect") / f"{path.resolve().name or 'data'}.json"
+    from blase_tui.store.remote import is_url
+
+    name = path.rstrip("/").rsplit("/", 1)[-1] if is_url(path) else Path(path).resolve().name
+    target = out or Path("inspect") / f"{name or 'data'}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(report, indent=2, default=float))
     if plots:

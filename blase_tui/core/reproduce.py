@@ -320,6 +320,7 @@ def _lay_out_inputs(project: Project, steps: list[StepDescription], folder: Path
     """Make each input the steps read available at its path in ``folder``; returns notes on inputs that are not
     the run's."""
     from blase_tui.store.filehash import dataset_hash
+    from blase_tui.store.remote import is_url
 
     store = project.store
     notes: list[str] = []
@@ -328,8 +329,8 @@ def _lay_out_inputs(project: Project, steps: list[StepDescription], folder: Path
         for d in s.datasets:
             path = d.path
             if d.role != "input" or not path or Path(path).is_absolute() or path in made \
-                    or is_exclusion_set(path):  # (the reproduction's store holds the sets saved before the run)
-                continue
+                    or is_exclusion_set(path) or is_url(path):  # (the reproduction's store holds the sets saved
+                continue                                          # before the run; a URL is read where it is)
             made.add(path)
             try:
                 target = inside(folder, path, what="input path")

@@ -160,9 +160,19 @@ class RunTracker:
                     digest: str | None = None, records: int | None = None) -> str:
         """Record a dataset (file or folder) this run read or wrote, by content hash and a cheap fingerprint
         (used to notice later that it changed)."""
+        from blase_tui.store import remote
         from blase_tui.store.filehash import dataset_hash
         from blase_tui.store.hashing import fingerprint
 
+        if remote.is_url(str(path)):  # kept by URL, hashed by what the server says of its objects (never copied)
+            url = str(path)
+            found, size = remote.fingerprint(url)
+            digest = digest or found
+            self.store.add_dataset(self.run_id, self.step_run_id, role=role, name=name or url, path=url,
+                                   digest=digest, fingerprint=found, records=records, size=size)
+            if self.events is not None:
+                self.events.emit("dataset", role=role, name=name or url, hash=digest, bytes=size)
+            return digest
         source = Path(path).resolve()
         if not source.exists():
             from blase_tui.errors import BlaseError

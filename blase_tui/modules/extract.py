@@ -10,6 +10,7 @@ JSON lines, JSON) share one record loop (``readers/common.py``), so bad records 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,7 @@ class Extract:
         """Any dataset blase reads, by what ``path`` holds: a ``.csv``/``.tsv``, ``.parquet``, ``.jsonl``,
         ``.json`` or ``.npy`` file, or a folder of one of those (or of PNG/JPEG images, or of WAV files), read by
         the matching ``load_*`` with ``options``. Anything else is a one-line error naming the formats."""
-        reader = reader_for(Path(path))
+        reader = reader_for(path)
         if reader == "load_csv" and str(path).lower().endswith(".tsv") and "delimiter" not in options:
             options["delimiter"] = "\t"
         return getattr(self, reader)(path, **options)
@@ -184,8 +185,21 @@ READERS = {".csv": "load_csv", ".tsv": "load_csv", ".parquet": "load_parquet", "
            ".png": "load_images", ".jpg": "load_images", ".jpeg": "load_images", ".wav": "load_audio"}
 
 
-def reader_for(path: Path) -> str:
-    """The ``Extract`` reader for a file (by its suffix) or a folder (by the suffix most of its files have)."""
+def reader_for(path: Path | str) -> str:
+    """The ``Extract`` reader for a file (by its suffix) or a folder (by the suffix most of its files have); a
+    URL (``s3://bucket/data/``) by its object's suffix, or by the suffix most objects under it have."""
+    from blase_tui.modules.readers.common import RemoteRoot
+    from blase_tui.store.remote import is_url
+
+    if is_url(str(path)):
+        root = RemoteRoot(str(path))
+        names = [root.name] if root.is_file() else [p.rsplit("/", 1)[-1] for p in root.fs.find(root.path)]
+        counted = Counter(READERS[s] for s in (Path(n).suffix.lower() for n in names) if s in READERS)
+        if not counted or counted.most_common(1)[0][0] in ("load_images", "load_audio"):
+            raise DataError(f"{path}: blase reads .csv, .tsv, .parquet, .jsonl, .json and .npy objects behind a URL;"
+                            " none is there.")
+        return counted.most_common(1)[0][0]
+    path = Path(path)
     if path.is_file():
         reader = READERS.get(path.suffix.lower())
         if reader is None or reader in ("load_images", "load_audio"):
@@ -194,8 +208,6 @@ def reader_for(path: Path) -> str:
         return reader
     if not path.is_dir():
         raise DataError(f"{path} does not exist; give a dataset file or folder.")
-    from collections import Counter
-
     found = Counter(READERS[f.suffix.lower()] for f in path.rglob("*") if f.suffix.lower() in READERS
                     and f.is_file())
     if not found:

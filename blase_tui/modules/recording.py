@@ -301,6 +301,10 @@ def dataset(path: Path | str, *, role: str, records: int | None = None, digest: 
     tracker = _tracker()
     if tracker is None:
         return None
+    from blase_tui.store import remote
+
+    if remote.is_url(str(path)):  # a URL (a reader's RemoteRoot): hashed by its objects' ETags or versions
+        return tracker.log_dataset(str(path), role=role, name=name, digest=digest, records=records)
     path = Path(path)
     if digest is None:
         from blase_tui.store.filehash import dataset_hash
@@ -545,8 +549,10 @@ def training_inputs(run_id: str, step_run_id: int | None) -> list[Path]:
     from blase_tui.store.exclusions import is_exclusion_set
 
     store = _store() or _project_store()
+    from blase_tui.store.remote import is_url
+
     return [store.root / d.path for d in store.step_datasets(run_id, step_run_id or 0, role="input")
-            if d.path and not is_exclusion_set(d.path)]
+            if d.path and not is_exclusion_set(d.path) and not is_url(d.path)]
 
 
 def previous_metrics(keys: list[str]) -> dict[str, Any] | None:

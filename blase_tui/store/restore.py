@@ -18,6 +18,7 @@ from pathlib import Path
 from blase_tui.store.exclusions import is_exclusion_set
 from blase_tui.store.filehash import dataset_hash, file_hash
 from blase_tui.store.hashing import hash_json
+from blase_tui.store.remote import SCHEMES
 from blase_tui.store.runstore import RunStore
 from blase_tui.store.safepath import UnsafePath, inside
 
@@ -90,7 +91,8 @@ def restore(store: RunStore, run_id: str, *, step: str | None = None, to: Path |
         contents = {obj: file_hash(obj) for obj in objects.values()}
         for d in s.datasets:
             path = d.path
-            if d.role != "output" or not path or Path(path).is_absolute() or is_exclusion_set(path):
+            if d.role != "output" or not path or Path(path).is_absolute() or is_exclusion_set(path) \
+                    or path.startswith(SCHEMES):  # a URL: not a file of the project
                 continue
             target = place(path, f"output dataset path of run {run_id}")
             if target is None:

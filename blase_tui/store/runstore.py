@@ -596,6 +596,7 @@ class RunStore:
         return list(self._obstacles(prev, need_inputs))
 
     def _obstacles(self, prev: StepRun, need_inputs: bool) -> Iterator[str]:
+        from blase_tui.store import remote
         from blase_tui.store.hashing import fingerprint
 
         arts = self.db.query("SELECT name, hash FROM artifacts WHERE step_run_id = ?", (prev.id,))
@@ -616,8 +617,8 @@ class RunStore:
             yield "project code it imported as it ran has changed"
         for s in sets:
             if not (s.path and self._unchanged(s, fingerprint)):
-                yield f"its {s.role} {s.path or s.name} " + ("changed" if s.path and (self.root / s.path).exists()
-                                                              else "is gone")
+                here = s.path and (s.path.startswith(remote.SCHEMES) or (self.root / s.path).exists())
+                yield f"its {s.role} {s.path or s.name} " + ("changed" if here else "is gone")
 
     def dataset_paths(self, step_run_id: int, role: str) -> set[str]:
         """The project paths an execution recorded as its inputs or outputs (``role``)."""
@@ -627,10 +628,12 @@ class RunStore:
     def _unchanged(self, dataset: Dataset, fingerprint: Any) -> bool:
         """Whether a recorded dataset is on disk as it was: the same sizes and times, or, when those moved (a
         ``touch``, a copy, a file downloaded again), the same content hash."""
-        from blase_tui.store import exclusions
+        from blase_tui.store import exclusions, remote
         from blase_tui.store.filehash import dataset_hash
 
         path_text = dataset.path or ""
+        if remote.is_url(path_text):  # the objects the server holds now against those it held then
+            return remote.unchanged(path_text, dataset.fingerprint)
         if exclusions.is_exclusion_set(path_text):
             ref = (dataset.name if dataset.role == "input" else path_text)[len(exclusions.DATASET):]
             return exclusions.unchanged(self, ref, dataset.hash)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,12 +40,94 @@ def check_on_error(value: str) -> str:
     return value
 
 
+class RemoteRoot:
+    """A dataset behind a URL (``s3://bucket/data/``), standing in for the ``Path`` a reader is given: the
+    readers list, name, size and open its objects through it (``store/remote.py``)."""
+
+    def __init__(self, url: str) -> None:
+        from blase_tui.store import remote
+
+        self.url = url.rstrip("/") if not url.endswith("://") else url
+        self.fs, self.path = remote.filesystem(url)
+        self.path = self.path.rstrip("/")
+        self._is_file: bool | None = None
+
+    def __str__(self) -> str:
+        return self.url
+
+    def exists(self) -> bool:
+        return bool(self.fs.exists(self.path))
+
+    def is_dir(self) -> bool:
+        return not self.is_file()
+
+    def is_file(self) -> bool:
+        if self._is_file is None:  # asked for every batch's names: one request
+            self._is_file = bool(self.fs.isfile(self.path))
+        return self._is_file
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+class RemoteFile:
+    """One object of a :class:`RemoteRoot`: what readers use of a ``Path`` (name, size, its name under the
+    root) and ``open()`` for pyarrow and the JSON readers."""
+
+    def __init__(self, root: RemoteRoot, path: str) -> None:
+        self.root, self.path = root, path
+
+    def __str__(self) -> str:
+        scheme = self.root.url.split("://", 1)[0]
+        return f"{scheme}://{self.path}"
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    def relative_to(self, root: Any) -> PurePosixPath:
+        return PurePosixPath(self.path[len(self.root.path):].lstrip("/") or self.name)
+
+    def stat(self) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(st_size=int(self.root.fs.info(self.path).get("size") or 0))
+
+    def open(self, mode: str = "rb") -> Any:
+        return self.root.fs.open(self.path, mode)
+
+
+def as_root(path: str | Path) -> Any:
+    """``Path(path)``, or a :class:`RemoteRoot` for a URL (``Path`` would turn ``s3://b/x`` into ``s3:/b/x``)."""
+    from blase_tui.store import remote
+
+    return RemoteRoot(path) if remote.is_url(path) else Path(path)
+
+
+def source(file: Any) -> Any:
+    """What pyarrow opens: a local file's path, or a remote object's open file."""
+    return file.open() if isinstance(file, RemoteFile) else file
+
+
+def open_binary(file: Any) -> Any:
+    return file.open("rb") if isinstance(file, RemoteFile) else open(file, "rb")
+
+
 def missing(path: Path) -> BlaseError:
     return BlaseError(f"{path} does not exist; check the path (it is relative to the project folder).")
 
 
 def files(path: Path, patterns: Sequence[str], recursive: bool, allow_empty: bool, what: str) -> list[Path]:
-    """The files under ``path`` (or ``path`` itself) matching ``patterns`` in either case, sorted."""
+    """The files under ``path`` (or ``path`` itself) matching ``patterns`` in either case, sorted (a
+    :class:`RemoteRoot`'s objects as :class:`RemoteFile`)."""
+    if isinstance(path, RemoteRoot):
+        from blase_tui.store import remote
+
+        if not path.exists():
+            raise BlaseError(f"{path} does not exist; check the URL (and the credentials for it).")
+        objects = remote.listing(path.fs, path.path, path.url, patterns, what, allow_empty)
+        return [RemoteFile(path, p) for p in objects]  # type: ignore[misc]
     if not path.exists():
         raise missing(path)
     if path.is_file():

@@ -13,7 +13,7 @@ import numpy as np
 from blase_tui.modules import recording
 from blase_tui.modules.batch import BadRecord, Batch, BatchMeta
 from blase_tui.modules.budget import read_block_bytes, resolve_budget
-from blase_tui.modules.readers.common import DataError, Tally, check_on_error
+from blase_tui.modules.readers.common import DataError, Tally, as_root, check_on_error, source
 from blase_tui.modules.readers.common import files as find_files
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def load(
     import pyarrow.csv as pcsv
 
     on_error = check_on_error(on_error or extract.on_error)
-    root = Path(path)
+    root = as_root(path)
     files = find_files(root, ("*.csv", "*.csv.gz"), True, allow_empty, "CSV")
     total_bytes = sum(f.stat().st_size for f in files)
     bar = recording.progress(f"load_csv {root}", total=total_bytes, unit="bytes")
@@ -75,7 +75,7 @@ def load(
             want = int(batch_size or extract.batch_size or 0)  # records per batch; 0: from the first block
             try:
                 reader = pcsv.open_csv(
-                    file,
+                    source(file),
                     read_options=pcsv.ReadOptions(block_size=block, use_threads=False, encoding=encoding),
                     parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid),
                     convert_options=pcsv.ConvertOptions(include_columns=list(columns) if columns else None,

@@ -14,7 +14,17 @@ from typing import IO, TYPE_CHECKING, Any
 
 from blase_tui.modules import recording
 from blase_tui.modules.batch import Batch
-from blase_tui.modules.readers.common import FILE_END, Bad, DataError, Record, batches, check_on_error, files
+from blase_tui.modules.readers.common import (
+    FILE_END,
+    Bad,
+    DataError,
+    Record,
+    as_root,
+    batches,
+    check_on_error,
+    files,
+    open_binary,
+)
 
 if TYPE_CHECKING:
     from blase_tui.modules.extract import Extract
@@ -31,7 +41,7 @@ def load(extract: Extract, path: str | Path, *, key_column: str | None = None, b
     import ijson
 
     on_error = check_on_error(on_error or extract.on_error)
-    root = Path(path)
+    root = as_root(path)
     found = files(root, ("*.json",), True, allow_empty, "JSON")
     total_bytes = sum(f.stat().st_size for f in found)
     bar = recording.progress(f"load_json {root}", total=total_bytes, unit="bytes")
@@ -51,7 +61,7 @@ def load(extract: Extract, path: str | Path, *, key_column: str | None = None, b
         done = 0
         for file in found:
             name = file.relative_to(root).as_posix() if root.is_dir() else file.name
-            with open(file, "rb") as fh:
+            with open_binary(file) as fh:
                 first = _first_byte(fh)
                 if first == b"[":
                     yield FILE_END  # an array's records batch apart from the one-object files' before it

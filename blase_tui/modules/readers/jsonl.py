@@ -14,7 +14,17 @@ from typing import IO, TYPE_CHECKING, Any
 
 from blase_tui.modules import recording
 from blase_tui.modules.batch import Batch
-from blase_tui.modules.readers.common import FILE_END, Bad, DataError, Record, batches, check_on_error, files
+from blase_tui.modules.readers.common import (
+    FILE_END,
+    Bad,
+    DataError,
+    Record,
+    as_root,
+    batches,
+    check_on_error,
+    files,
+    open_binary,
+)
 from blase_tui.modules.readers.json import BOM, table
 
 if TYPE_CHECKING:
@@ -25,7 +35,7 @@ def load(extract: Extract, path: str | Path, *, key_column: str | None = None, b
          memory_budget: int | str | None = None, on_error: str | None = None,
          allow_empty: bool = False) -> Iterator[Batch]:
     on_error = check_on_error(on_error or extract.on_error)
-    root = Path(path)
+    root = as_root(path)
     found = files(root, ("*.jsonl", "*.ndjson"), True, allow_empty, "JSON lines")
     total_bytes = sum(f.stat().st_size for f in found)
     bar = recording.progress(f"load_jsonl {root}", total=total_bytes, unit="bytes")
@@ -33,7 +43,7 @@ def load(extract: Extract, path: str | Path, *, key_column: str | None = None, b
     def items() -> Iterator[Any]:
         for file in found:
             name = file.relative_to(root).as_posix() if root.is_dir() else file.name
-            with open(file, "rb") as fh:
+            with open_binary(file) as fh:
                 if holds_array(fh):
                     raise DataError(f"{file} holds one JSON array, not JSON lines (an object on each line); read it"
                                     " with Extract().load_json(...).")

@@ -15,7 +15,7 @@ import numpy as np
 
 from blase_tui.modules import recording
 from blase_tui.modules.batch import BadRecord, Batch, BatchMeta, RowKeys
-from blase_tui.modules.readers.common import DataError, check_on_error, reason
+from blase_tui.modules.readers.common import DataError, RemoteFile, as_root, check_on_error, reason, source
 from blase_tui.modules.readers.common import files as find_files
 
 if TYPE_CHECKING:
@@ -28,8 +28,8 @@ class Plan:
     and the columns to scan. Made once in the step's process; a row group is then read from it anywhere (an
     executor's worker reads one group, ``read_group``)."""
 
-    root: Path
-    files: list[Path]
+    root: Any  # a Path, or a RemoteRoot (a URL)
+    files: list[Any]
     groups: list[list[int]]  # per file: the row groups to read (all, or those a filter may keep)
     offsets: list[list[int]]  # per file: each row group's first row
     per_batch: int
@@ -52,7 +52,7 @@ def plan(extract: Extract, path: str | Path, *, columns: Sequence[str] | None = 
     import pyarrow.parquet as pq
 
     on_error = check_on_error(on_error or extract.on_error)
-    root = Path(path)
+    root = as_root(path)
     files = find_files(root, ("*.parquet", "*.pq"), True, allow_empty, "Parquet")
     if not files:
         return None
@@ -60,7 +60,7 @@ def plan(extract: Extract, path: str | Path, *, columns: Sequence[str] | None = 
     metas = []
     for f in files:
         try:
-            metas.append(pq.ParquetFile(f).metadata)
+            metas.append(pq.ParquetFile(source(f)).metadata)
         except (pa.ArrowInvalid, OSError) as exc:
             raise DataError(f"{f}: not a readable Parquet file ({reason(exc)}); it may be damaged or cut"
                             " short: write it again, or move it out of the folder.") from None
@@ -88,7 +88,9 @@ def plan(extract: Extract, path: str | Path, *, columns: Sequence[str] | None = 
                                                          for i in range(meta.num_row_groups)])])
         wanted_groups = list(range(meta.num_row_groups))
         if expression is not None:
-            fragment = next(iter(pds.dataset(file, format="parquet").get_fragments()))
+            fragment = next(iter((pds.dataset(file.path, format="parquet", filesystem=file.root.fs)
+                                  if isinstance(file, RemoteFile) else pds.dataset(file, format="parquet"))
+                                 .get_fragments()))
             wanted_groups = sorted(rg.id for piece in fragment.split_by_row_group(expression) for rg in piece.row_groups)
         groups.append(wanted_groups)
     return Plan(root, files, groups, offsets, per_batch, total_rows, read_columns, scan_columns, expression,
@@ -115,7 +117,7 @@ def read_group(plan: Plan, file: Path, group: int, row: int, *, index: int = 0, 
 
     # Row groups one at a time through ParquetFile (no pre-buffering of whole files): the reader then holds
     # about one row group's decode buffers, which keeps the step near its budget.
-    reader = reader or pq.ParquetFile(file, pre_buffer=False)
+    reader = reader or pq.ParquetFile(source(file), pre_buffer=False)
     name = plan.name(file)
     expression, read_columns, scan_columns = plan.expression, plan.read_columns, plan.scan_columns
     end = row + reader.metadata.row_group(group).num_rows
@@ -159,7 +161,7 @@ def load(extract: Extract, path: str | Path, **options: Any) -> Iterator[Batch]:
     bad: list[BadRecord] = []  # a damaged row group's, carried by the next batch
     try:
         for file, groups, offsets in zip(found.files, found.groups, found.offsets, strict=True):
-            reader = pq.ParquetFile(file, pre_buffer=False)
+            reader = pq.ParquetFile(source(file), pre_buffer=False)
             for group in groups:
                 try:
                     for batch in read_group(found, file, group, offsets[group], index=index, start=start,
