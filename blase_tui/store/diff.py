@@ -56,14 +56,15 @@ def _section(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             "only_a": len(only_a), "only_b": len(only_b)}
 
 
-def diff_runs(store: RunStore, a: str, b: str) -> dict[str, Any]:
+def diff_runs(store: RunStore, a: str, b: str, store_b: RunStore | None = None) -> dict[str, Any]:
     """``{"a": id, "b": id, "status": [sa, sb], "sections": {section: {"changed": {item: [va, vb]}, "same": n,
     "differ": n, "only_a": n, "only_b": n}}}``; ``changed`` holds the items whose values differ first, then those
-    only A has, then those only B has (the other side None)."""
-    da, db = store.describe_run(a), store.describe_run(b)
+    only A has, then those only B has (the other side None). ``store_b``: B is a run of another project."""
+    store_b = store_b or store
+    da, db = store.describe_run(a), store_b.describe_run(b)
     fa, fb = _flatten(da), _flatten(db)
     sections = {section: _section(fa[section], fb[section]) for section in fa}
-    ea, eb = _env(store, a, da.run.env_hash), _env(store, b, db.run.env_hash)
+    ea, eb = _env(store, a, da.run.env_hash), _env(store_b, b, db.run.env_hash)
 
     def env_items(env: dict[str, Any]) -> dict[str, Any]:
         items = {key: env[key] for key in ("python", "implementation", "platform", "machine", "executable")

@@ -76,12 +76,14 @@ class CompareScreen(BlaseScreen):
             super().__init__()
             self.key, self.curves = key, curves
 
-    def __init__(self, project: Project, a: str, b: str) -> None:
+    def __init__(self, project: Project, a: str, b: str, project_b: Project | None = None) -> None:
         super().__init__()
         self.project, self.a, self.b = project, a, b
+        self.project_b = project_b or project  # B of another project (the every-project runs table)
 
     def compose(self) -> ComposeResult:
-        yield Static(f"blase · {self.project.name} · compare", classes="title")
+        names = self.project.name if self.project_b is self.project else f"{self.project.name} and {self.project_b.name}"
+        yield Static(f"blase · {names} · compare", classes="title")
         yield Static("reading both runs…", id="compare-head", classes="hint")
         table: DataTable[Any] = DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
         yield table
@@ -97,7 +99,7 @@ class CompareScreen(BlaseScreen):
     def load(self) -> None:
         from blase_tui.store.diff import diff_runs
 
-        self.post_message(self.Diff(diff_runs(self.project.store, self.a, self.b)))
+        self.post_message(self.Diff(diff_runs(self.project.store, self.a, self.b, self.project_b.store)))
 
     def on_compare_screen_diff(self, message: Diff) -> None:
         from blase_tui.core.fmt import cell
@@ -151,10 +153,9 @@ class CompareScreen(BlaseScreen):
     @work(thread=True, exclusive=True, group="curves", exit_on_error=False)
     def load_curves(self, key: str) -> None:
         """``step.metric``'s history in each run (the step's last execution there)."""
-        store = self.project.store
         step, _, metric = key.partition("/")
         curves = []
-        for side, run_id in (("A", self.a), ("B", self.b)):
+        for side, run_id, store in (("A", self.a, self.project.store), ("B", self.b, self.project_b.store)):
             executions = [r for r in store.step_runs(run_id) if r.step == step]
             points = store.metric_series(run_id, executions[-1].id, metric) if executions else []
             xs = [float(p.iteration) if p.iteration is not None else float(i) for i, p in enumerate(points)]

@@ -25,6 +25,8 @@ class ProjectsScreen(BlaseScreen):
         Binding("enter", "open", "Open", id="projects.open", tooltip="Open the project under the cursor"),
         Binding("a", "add", "Add", id="projects.add", tooltip="Add a project by its folder"),
         Binding("r", "reload", "Reload", id="projects.reload", tooltip="Read the registry again"),
+        Binding("A", "all_runs", "All runs", id="projects.all_runs",
+                tooltip="Every project's runs in one table: filter, compare across projects, open any run"),
         Binding("s", "system", "System", id="projects.system",
                 tooltip="Every running step of every project, and this machine's CPU, memory and GPUs"),
     ]
@@ -108,6 +110,11 @@ class ProjectsScreen(BlaseScreen):
         empty = self.query_one("#projects-empty", Static)
         empty.update("" if message.rows else "No projects yet. Press [b]a[/] to add a folder that holds a blase.toml.")
         table.focus()
+
+    def action_all_runs(self) -> None:
+        from blase_tui.tui.screens.all_runs import AllRunsScreen
+
+        self.app.push_screen(AllRunsScreen())
 
     def action_system(self) -> None:
         from blase_tui.tui.screens.system import SystemScreen

@@ -153,7 +153,8 @@ def _value_of(row: dict[str, Any], key: str) -> tuple[bool, Any]:
 def matches(row: dict[str, Any], words: list[str]) -> bool:
     """Every word must appear in the id, name, status or steps, or hold as ``key=value`` / ``key>value`` on a
     metric or a param (``learning_rate=0.002``, ``optimizer=adam``, ``accuracy>0.9``)."""
-    hay = " ".join([row["id"], shown_name(row), row["status"], " ".join(row.get("steps", []))]).lower()
+    hay = " ".join([row["id"], shown_name(row), row["status"], " ".join(row.get("steps", [])),
+                    row.get("project", "")]).lower()
     for w in words:
         op = next((o for o in OPS if o in w), None)
         if op is None:
@@ -227,12 +228,17 @@ class RunsTable(ScrollView, can_focus=True):
             super().__init__()
             self.marked = marked
 
-    def __init__(self, *, now: Callable[[], float] = time.time, name: str | None = None, id: str | None = None) -> None:
+    def __init__(self, *, now: Callable[[], float] = time.time, name: str | None = None, id: str | None = None,
+                 project_column: bool = False) -> None:
         super().__init__(name=name, id=id)
         self.rows: dict[str, dict[str, Any]] = {}
         self.order: list[str] = []
         self.marked: list[str] = []
-        self.columns: list[Column] = list(BASE_COLUMNS)
+        self.base = list(BASE_COLUMNS)
+        if project_column:  # the every-project table: the project after the status
+            self.base.insert(2, Column("project", "project", 12, lambda r, n: r.get("project", ""),
+                                       lambda r: r.get("project", "")))
+        self.columns: list[Column] = list(self.base)
         self.metric_refs: list[MetricRef] = []  # the metric columns, in order; they change only by choice
         self.chosen = False  # the user picked the columns (m): new metrics add none
         self.ref_counts: Counter[MetricRef] = Counter()  # runs that have each (step, key)
@@ -344,8 +350,8 @@ class RunsTable(ScrollView, can_focus=True):
     def _metric_columns(self) -> None:
         steps = self.metric_steps()
         columns = [metric_column(ref, len(steps.get(ref[1], ())) > 1, i == 0, i) for i, ref in enumerate(self.metric_refs)]
-        if [(c.key, c.title) for c in columns] != [(c.key, c.title) for c in self.columns[len(BASE_COLUMNS):]]:
-            self.columns = list(BASE_COLUMNS) + columns
+        if [(c.key, c.title) for c in columns] != [(c.key, c.title) for c in self.columns[len(self.base):]]:
+            self.columns = list(self.base) + columns
 
     def known_metrics(self) -> list[tuple[MetricRef, int]]:
         """Every (step, metric) of the runs loaded with the number of runs that have it: the shown ones first,
