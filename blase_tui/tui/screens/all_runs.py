@@ -11,20 +11,20 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.markup import escape
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Footer, Input, Static
 
-from blase_tui.tui.screens.base import BlaseScreen
+from blase_tui.tui.screens.runs import RunsTableScreen
 from blase_tui.tui.widgets.runs_table import RunsTable
 
 POLL = 3.0
 SLACK = 5.0  # as the runs screen: writers' clocks may trail ours a little
 
 
-class AllRunsScreen(BlaseScreen):
+class AllRunsScreen(RunsTableScreen):
     """Runs of every known project: enter opens one, space marks two (any projects), c compares, / filters."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -109,9 +109,6 @@ class AllRunsScreen(BlaseScreen):
             parts = ["no runs in any known project yet (`blase projects add PATH` adds one)"]
         self.query_one("#all-runs-status", Static).update(" · ".join(parts))
 
-    def on_runs_table_marked(self, _: RunsTable.Marked) -> None:
-        self._update_status()
-
     def on_runs_table_opened(self, message: RunsTable.Opened) -> None:
         from blase_tui.tui.screens.run import RunScreen
 
@@ -130,34 +127,3 @@ class AllRunsScreen(BlaseScreen):
         a, b = (table.rows[m] for m in table.marked)
         self.app.push_screen(CompareScreen(app.project_at(Path(a["project_root"])), a["id"], b["id"],
                                            app.project_at(Path(b["project_root"]))))
-
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("visible")
-        box.focus()
-
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.query_one(RunsTable).set_filter(event.value)
-        self._update_status()
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        if not event.value.strip():
-            self.query_one("#filter", Input).remove_class("visible")
-        self.query_one(RunsTable).focus()
-
-    def action_sort(self) -> None:
-        title = self.query_one(RunsTable).cycle_sort()
-        self.notify(f"sorted by {title}", timeout=1.5)
-
-    def action_escape(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.value or box.has_class("visible"):
-            box.value = ""
-            box.remove_class("visible")
-            self.query_one(RunsTable).set_filter("")
-            self.query_one(RunsTable).focus()
-            self._update_status()
-        else:
-            self.app.pop_screen()

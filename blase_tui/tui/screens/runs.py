@@ -27,7 +27,60 @@ POLL = 3.0
 DEAD_CHECK = 2.0  # seconds between looks for runs whose process died
 
 
-class RunsScreen(BlaseScreen):
+class RunsTableScreen(BlaseScreen):
+    """What a screen around a :class:`RunsTable` shares (a project's runs, every project's runs): the filter box
+    (``#filter``), sort and reverse, marks; ``_update_status`` says the counts, ``leave`` is escape without a
+    filter."""
+
+    def _update_status(self) -> None:
+        raise NotImplementedError
+
+    def leave(self) -> None:
+        self.app.pop_screen()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("visible")
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_one(RunsTable).set_filter(event.value)
+        self._update_status()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self.query_one("#filter", Input).remove_class("visible")
+        self.query_one(RunsTable).focus()
+
+    def action_escape(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.value or box.has_class("visible"):
+            self.action_clear_filter()
+        else:
+            self.leave()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("visible")
+        self.query_one(RunsTable).set_filter("")
+        self.query_one(RunsTable).focus()
+        self._update_status()
+
+    def action_sort(self) -> None:
+        title = self.query_one(RunsTable).cycle_sort()
+        self.notify(f"sorted by {title}", timeout=1.5)
+
+    def action_reverse(self) -> None:
+        self.query_one(RunsTable).reverse()
+
+    def on_runs_table_marked(self, _: RunsTable.Marked) -> None:
+        self._update_status()
+
+
+class RunsScreen(RunsTableScreen):
     """Runs of the open project: enter opens one, space marks two for compare, / filters, l launches."""
 
     # the footer shows what fits in 80 columns; ? and the palette list every key
@@ -167,46 +220,14 @@ class RunsScreen(BlaseScreen):
             parts = ["no runs yet — press [b]l[/] to launch a step, or run [b]blase step NAME[/] in a terminal"]
         self.query_one("#runs-status", Static).update(" · ".join(parts))
 
+
     # ---- actions -------------------------------------------------------------------------------------------
-    def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("visible")
-        box.focus()
-
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.query_one(RunsTable).set_filter(event.value)
-        self._update_status()
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        if not event.value.strip():
-            self.query_one("#filter", Input).remove_class("visible")
-        self.query_one(RunsTable).focus()
-
-    def action_escape(self) -> None:
-        if self.query_one("#filter", Input).value or self.query_one("#filter", Input).has_class("visible"):
-            self.action_clear_filter()
-        else:
-            self.action_projects()
+    def leave(self) -> None:
+        self.action_projects()
 
     def action_reload(self) -> None:
         self.refresh_rows(full=True)
 
-    def action_reverse(self) -> None:
-        self.query_one(RunsTable).reverse()
-
-    def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.value = ""
-        box.remove_class("visible")
-        self.query_one(RunsTable).set_filter("")
-        self.query_one(RunsTable).focus()
-        self._update_status()
-
-    def action_sort(self) -> None:
-        title = self.query_one(RunsTable).cycle_sort()
-        self.notify(f"sorted by {title}", timeout=1.5)
 
     def action_columns(self) -> None:
         from blase_tui.tui.screens.columns import ColumnsScreen
@@ -222,8 +243,6 @@ class RunsScreen(BlaseScreen):
     def on_runs_table_opened(self, message: RunsTable.Opened) -> None:
         self.open_run(message.run_id)
 
-    def on_runs_table_marked(self, _: RunsTable.Marked) -> None:
-        self._update_status()
 
     def open_run(self, run_id: str) -> None:
         from blase_tui.tui.screens.run import RunScreen
