@@ -129,3 +129,25 @@ def test_an_enabled_plugin_that_is_not_installed_is_said(tmp_path: Path) -> None
     proc = blase("plugins", "list", cwd=root)
     assert proc.returncode == 0
     assert "blase: [plugins] enables 'nowhere', which is not installed (pip install blase-nowhere)." in proc.stderr
+
+
+def test_a_project_that_lists_its_plugins_loads_no_other(site: Path, tmp_path: Path) -> None:
+    """Issue 28: `[plugins] enabled` decides what loads in the project's steps: a reader from a plugin the
+    project does not list is one line naming the plugin and the fix; listed, it loads; a project without the
+    list keeps every installed plugin."""
+    script = ("from blase_tui import Extract\n"
+              "try:\n    print(len(list(Extract().load_hello('somewhere'))))\n"
+              "except Exception as exc:\n    print(exc)\n")
+    env = _env()
+    env["PYTHONPATH"] = str(site) + os.pathsep + env["PYTHONPATH"]
+    outputs = {}
+    for name, section in (("other", '[plugins]\nenabled = ["mlflow"]\n'), ("listed", '[plugins]\nenabled = ["hello"]\n'),
+                          ("none", "")):
+        root = make_project(tmp_path / name, main_src="", toml=f'[project]\nname = "{name}"\n\n{section}')
+        proc = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        outputs[name] = proc.stdout.strip()
+    assert outputs["other"] == ("Extract.load_hello comes from the plugin hello (blase-hello), which this project does"
+                                " not enable: add \"hello\" to [plugins] enabled in blase.toml (enabled now: mlflow).")
+    assert outputs["listed"] == outputs["none"] == "1"

@@ -122,6 +122,12 @@ def load(kind: str, name: str, *, what: str | None = None) -> Any:
         hint = _KNOWN.get((kind, name))
         fix = f"install it: pip install {hint}" if hint else "no installed plugin provides it (`blase plugins list`)"
         raise PluginError(f"{label} comes from a plugin that is not installed; {fix}.")
+    if kind in PROJECT_KINDS:
+        listed = _project_enabled()
+        if listed is not None and plugin.plugin not in listed:
+            raise PluginError(f"{label} comes from the plugin {plugin.plugin} ({plugin.distribution}), which this"
+                              f" project does not enable: add \"{plugin.plugin}\" to [plugins] enabled in blase.toml"
+                              f" (enabled now: {', '.join(listed) or 'none'}).")
     module_name, _, attribute = plugin.value.partition(":")
     try:
         obj: Any = importlib.import_module(module_name.strip())
@@ -133,6 +139,25 @@ def load(kind: str, name: str, *, what: str | None = None) -> Any:
                           f" {type(exc).__name__}: {first}; reinstall it (pip install --force-reinstall"
                           f" {plugin.distribution}) or uninstall it.") from exc
     return obj
+
+
+# what a step uses: gated by the project's [plugins] enabled when the project lists any
+PROJECT_KINDS = ("readers", "executors", "frameworks")
+
+
+def _project_enabled() -> list[str] | None:
+    """``[plugins] enabled`` of the project the working directory belongs to (a step runs in its project's
+    folder), or None when there is no project or it lists no plugin: then every installed plugin may load."""
+    from blase_tui.core.config import find_project_root, load_config
+
+    root = find_project_root()
+    if root is None:
+        return None
+    try:
+        listed = enabled(load_config(root).plugins)
+    except BlaseError:
+        return None
+    return listed or None
 
 
 def after_run_closed(project_root: Any, run_id: str, config_plugins: dict[str, Any]) -> int | None:
