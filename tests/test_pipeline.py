@@ -263,3 +263,14 @@ async def test_the_launch_form_launches_the_pipeline(pipe: Path, blase) -> None:
         assert job.returncode == 0, job.error_text()
     runs = runs_json(blase, pipe)
     assert len(runs) == 1 and [s["step"] for s in runs[0]["steps"]] == ["extract", "features", "fit"]
+
+
+def test_an_environment_change_is_said_by_package() -> None:
+    from blase_tui.store.diff import environment_changes
+
+    before = {"python": "3.11.7", "packages": {"numpy": "2.1.0", "pandas": "2.3.0", "six": "1.16"}}
+    now = {"python": "3.11.7", "packages": {"numpy": "2.2.0", "pandas": "2.3.0", "s3fs": "2026.9.0"}}
+    assert environment_changes(before, now) == "numpy 2.1.0 → 2.2.0, s3fs 2026.9.0 added, six removed"
+    assert environment_changes(before, {**now, "python": "3.12.1"}, most=2) == \
+        "Python 3.11.7 → 3.12.1, numpy 2.1.0 → 2.2.0 (and 2 more)"
+    assert environment_changes(before, before) == ""

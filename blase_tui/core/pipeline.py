@@ -124,7 +124,11 @@ def _why_stale(project: Project, info: StepInfo, execution: StepExecution) -> tu
     if diffs:
         reasons.append("params changed: " + ", ".join(diffs))
     if last.env_hash != sig.env_hash:
-        reasons.append("the environment changed (Python or its packages)")
+        from blase_tui.store.diff import environment_changes, run_environment
+
+        what = environment_changes(run_environment(store, last.run_id, last.env_hash), execution.signature()[1])
+        reasons.append(f"the environment changed: {what}" if what else "the environment changed (Python or its"
+                                                                       " packages)")
     if not reasons and last.signature != sig.digest:
         reasons.append("params changed: a run it names made other outputs")
     if not reasons:

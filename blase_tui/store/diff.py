@@ -9,15 +9,38 @@ from blase_tui.store.records import RunDescription, StepDescription
 from blase_tui.store.runstore import RunStore
 
 
-def _env(store: RunStore, run_id: str, env_hash: str | None) -> dict[str, Any]:
+def run_environment(store: RunStore, run_id: str, env_hash: str | None) -> dict[str, Any]:
+    """The environment a run (or a step execution, by its ``env_hash``) recorded: Python, platform, packages;
+    {} when neither its ``env.json`` nor the kept object is there."""
+    if env_hash and store.cas.has(env_hash):
+        try:
+            return json.loads(store.cas.read_bytes(env_hash))
+        except ValueError:
+            pass
     path = store.run_dir(run_id) / "env.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         pass
-    if env_hash and store.cas.has(env_hash):
-        return json.loads(store.cas.read_bytes(env_hash))
     return {}
+
+
+def environment_changes(before: dict[str, Any], now: dict[str, Any], most: int = 3) -> str:
+    """What changed between two environments, in a few words: ``s3fs 2026.9.0 added, numpy 2.1.0 → 2.2.0``."""
+    changes = []
+    if before.get("python") != now.get("python"):
+        changes.append(f"Python {before.get('python')} → {now.get('python')}")
+    old, new = before.get("packages", {}) or {}, now.get("packages", {}) or {}
+    for name in sorted(set(old) | set(new)):
+        if name not in old:
+            changes.append(f"{name} {new[name]} added")
+        elif name not in new:
+            changes.append(f"{name} removed")
+        elif old[name] != new[name]:
+            changes.append(f"{name} {old[name]} → {new[name]}")
+    if not changes:
+        return ""
+    return ", ".join(changes[:most]) + (f" (and {len(changes) - most} more)" if len(changes) > most else "")
 
 
 def _flatten(desc: RunDescription) -> dict[str, dict[str, Any]]:
@@ -64,7 +87,7 @@ def diff_runs(store: RunStore, a: str, b: str, store_b: RunStore | None = None) 
     da, db = store.describe_run(a), store_b.describe_run(b)
     fa, fb = _flatten(da), _flatten(db)
     sections = {section: _section(fa[section], fb[section]) for section in fa}
-    ea, eb = _env(store, a, da.run.env_hash), _env(store_b, b, db.run.env_hash)
+    ea, eb = run_environment(store, a, da.run.env_hash), run_environment(store_b, b, db.run.env_hash)
 
     def env_items(env: dict[str, Any]) -> dict[str, Any]:
         items = {key: env[key] for key in ("python", "implementation", "platform", "machine", "executable")
