@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,10 +32,14 @@ def other() -> None:
 
 
 def load(extract, path, **options):
-    from blase_tui.modules.batch import Batch, BatchMeta
+    from blase_tui.plugin import Batch, BatchMeta
     import numpy as np
 
     yield Batch(["a", "b"], {"value": np.array([1, 2])}, BatchMeta(str(path), 0))
+
+
+def times(batch, factor=2):
+    return {"value": batch["value"] * factor}
 '''
 
 
@@ -49,7 +54,7 @@ def site(tmp_path: Path) -> Path:
     (folder / "broken_plugin.py").write_text(f"open({str(marker)!r} + '.broken', 'w').close()\n"
                                              "import a_module_that_is_not_installed\n")
     for dist, points in (("blase_hello-0.2.0", "[blase.cli]\nhello = hello_plugin:app\n\n[blase.readers]\n"
-                          "hello = hello_plugin:load\n"),
+                          "hello = hello_plugin:load\n\n[blase.transforms]\ntimes = hello_plugin:times\n"),
                          ("blase_broken-1.0.0", "[blase.cli]\nbroken = broken_plugin:app\n")):
         meta = folder / f"{dist}.dist-info"
         meta.mkdir()
@@ -151,3 +156,66 @@ def test_a_project_that_lists_its_plugins_loads_no_other(site: Path, tmp_path: P
     assert outputs["other"] == ("Extract.load_hello comes from the plugin hello (blase-hello), which this project does"
                                 " not enable: add \"hello\" to [plugins] enabled in blase.toml (enabled now: mlflow).")
     assert outputs["listed"] == outputs["none"] == "1"
+
+
+def test_a_transform_plugin_is_a_transform_method(site: Path, tmp_path: Path) -> None:
+    """Issue 28: `blase.transforms`: `Transform().apply_NAME(batch, **options)` runs the plugin's function as
+    `apply_function` would; a project that does not enable the plugin is refused in one line."""
+    script = ("from blase_tui import Extract, Transform\n"
+              "batch = next(Extract().load_hello('x'))\n"
+              "print(Transform().apply_times(batch, factor=5)['value'].tolist())\n"
+              "print(Transform().apply_times(batch)['value'].tolist())\n")
+    env = _env()
+    env["PYTHONPATH"] = str(site) + os.pathsep + env["PYTHONPATH"]
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["[5, 10]", "[2, 4]"]
+    root = make_project(tmp_path / "p", main_src="", toml='[project]\nname = "p"\n\n[plugins]\nenabled = ["fits"]\n')
+    refused = subprocess.run([sys.executable, "-c", "from blase_tui import Transform\nTransform().apply_times"],
+                             cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert "Transform.apply_times comes from the plugin hello (blase-hello), which this project does not enable" \
+        in refused.stderr
+
+
+def test_first_party_plugins_use_only_the_plugin_api() -> None:
+    """Issue 28: the first-party plugins import blase only through `blase_tui.plugin` and the public `blase_tui`
+    modules, so blase's internals can change under them."""
+    import re
+
+    repo = Path(__file__).resolve().parent.parent
+    found = []
+    for source in sorted(repo.glob("plugins/blase-*/blase_*/*.py")):
+        for number, line in enumerate(source.read_text().splitlines(), start=1):
+            m = re.match(r"\s*(?:from|import)\s+(blase_tui[\w.]*)", line)
+            if m and m.group(1) not in ("blase_tui", "blase_tui.plugin"):
+                found.append(f"{source.relative_to(repo)}:{number}: {line.strip()}")
+    assert len(list(repo.glob("plugins/blase-*/blase_*/*.py"))) >= 6
+    assert not found, found
+
+
+def test_the_writing_a_plugin_example_runs_as_written(tmp_path: Path) -> None:
+    """docs/plugins.md's blase-hello, installed as written (its module and its pyproject's entry points), runs the
+    page's two commands with the outputs it shows."""
+    import tomllib
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "plugins.md").read_text()
+    module = next(b for b in re.findall(r"```python\n(.*?)```", page, flags=re.S) if b.startswith("# blase_hello.py"))
+    project = next(b for b in re.findall(r"```toml\n(.*?)```", page, flags=re.S) if "entry-points" in b)
+    points = tomllib.loads(project)["project"]["entry-points"]
+    site = tmp_path / "site"
+    (site / "blase_hello-0.1.0.dist-info").mkdir(parents=True)
+    (site / "blase_hello.py").write_text(module)
+    (site / "blase_hello-0.1.0.dist-info" / "entry_points.txt").write_text(
+        "".join(f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in names.items()) + "\n"
+                for group, names in points.items()))
+    (site / "blase_hello-0.1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: blase-hello\n"
+                                                                  "Version: 0.1.0\n")
+    greet = blase("hello", "greet", "--name", "ada", cwd=tmp_path, site=site)
+    assert greet.returncode == 0 and greet.stdout.strip() == "hello ada", greet.stderr
+    line = next(x for x in page.splitlines() if x.startswith('python -c "from blase_tui import Extract, Transform'))
+    code, _, shown = line.partition("   # ")
+    env = _env()
+    env["PYTHONPATH"] = str(site) + os.pathsep + env["PYTHONPATH"]
+    proc = subprocess.run(["bash", "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == shown.strip(), proc.stderr

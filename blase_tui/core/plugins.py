@@ -1,10 +1,13 @@
 """Plugins: other distributions that add to blase through entry points (docs/plugins.md).
 
-Groups (an entry point's name is what the user types; its value ``module:attribute``):
+Groups (an entry point's name is what the user types; its value ``module:attribute``; the contracts, and the
+helpers a plugin may use, are in ``blase_tui.plugin``):
 
 - ``blase.cli``: a CLI noun, ``blase NAME ...``; the attribute is a Typer app;
 - ``blase.readers``: ``Extract.load_NAME(path, **options)``; the attribute is ``load(extract, path, **options)``
   yielding batches, as the built-in readers in ``modules/readers/`` do;
+- ``blase.transforms``: ``Transform().apply_NAME(batch, **options)``; the attribute is ``fn(batch, **options)``
+  returning what a function given to ``apply_function`` returns;
 - ``blase.executors``: ``blase step S --executor NAME``; the attribute is an executor factory;
 - ``blase.frameworks``: a framework adapter for ``Train``/``Evaluate``;
 - ``blase.previews``: a TUI artifact preview; the name is a file suffix (``.fits``), the attribute
@@ -31,6 +34,7 @@ from blase_tui.errors import BlaseError
 GROUPS = {
     "cli": "blase.cli",
     "readers": "blase.readers",
+    "transforms": "blase.transforms",
     "executors": "blase.executors",
     "frameworks": "blase.frameworks",
     "previews": "blase.previews",
@@ -142,7 +146,7 @@ def load(kind: str, name: str, *, what: str | None = None) -> Any:
 
 
 # what a step uses: gated by the project's [plugins] enabled when the project lists any
-PROJECT_KINDS = ("readers", "executors", "frameworks")
+PROJECT_KINDS = ("readers", "transforms", "executors", "frameworks")
 
 
 def _project_enabled() -> list[str] | None:

@@ -122,6 +122,25 @@ class Transform:
             atexit.register(self.close)
         return self._pool
 
+    def __getattr__(self, name: str) -> Any:
+        """``apply_NAME`` of a transform plugin (entry point group ``blase.transforms``, ``blase_tui.plugin``):
+        ``apply_NAME(batch, **options)`` is ``apply_function(batch, fn(·, **options))``, with its workers."""
+        if name.startswith("apply_") and len(name) > 6:
+            import functools
+
+            from blase_tui.core import plugins
+
+            fn = plugins.load("transforms", name[6:], what=f"Transform.{name}")
+
+            def apply(batch: Batch, *, workers: int | None = None, **options: Any) -> Batch:
+                if options:  # the step's records say which plugin function ran, with what
+                    recording.params(name, **{f"{name}.{k}": v for k, v in options.items()})
+                return self.apply_function(batch, functools.partial(fn, **options) if options else fn,
+                                           workers=workers)
+
+            return apply
+        raise AttributeError(f"'Transform' object has no attribute {name!r}")
+
     def apply_function(self, batch: Batch, fn: Callable[..., Any], *, column: str | None = None,
                        output_column: str | None = None, workers: int | None = None) -> Batch:
         """``fn(batch)`` returning a Batch, a dict of columns or a Table; or, with ``column``, ``fn(value)`` for

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from blase_tui.modules.budget import per_worker
+from blase_tui.plugin import per_worker
 
 IMPORT_FLOOR = 512 * 2**20  # Python, numpy, pandas, pyarrow and blase in a worker before any data
 
@@ -106,7 +106,7 @@ class DaskExecutor:
 
 
 def _project_root() -> Path:
-    from blase_tui.modules import recording
+    from blase_tui.plugin import recording
 
     try:
         return recording.project_root()
@@ -121,8 +121,7 @@ class Task:
         self.future, self.item, self.what = future, item, what
 
     def result(self) -> Any:
-        from blase_tui.errors import BlaseError
-        from blase_tui.modules.readers.common import reason
+        from blase_tui.plugin import BlaseError, reason
 
         try:
             return self.future.result()

@@ -20,13 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from blase_tui.modules import recording
-from blase_tui.modules.batch import Batch, BatchMeta
-from blase_tui.modules.readers.common import files as find_files
-from blase_tui.modules.readers.common import reason
+from blase_tui.plugin import Batch, BatchMeta, reason, recording
+from blase_tui.plugin import files as find_files
 
 if TYPE_CHECKING:
-    from blase_tui.modules.extract import Extract
+    from blase_tui import Extract
 
 PATTERNS = ("*.fits", "*.fit", "*.fts", "*.fits.gz")
 

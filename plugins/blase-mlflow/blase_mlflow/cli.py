@@ -13,14 +13,14 @@ URI_HELP = "MLflow tracking URI: http://host:5000, sqlite:///mlflow.db, a folder
 
 
 def _project() -> object:
-    from blase_tui.cli import common
+    from blase_tui import plugin as common
 
     return common.project()
 
 
 def _uri(project: object, given: str | None) -> str:
-    from blase_tui.core import plugins
-    from blase_tui.errors import BlaseError
+    from blase_tui import plugin as plugins
+    from blase_tui.plugin import BlaseError
 
     uri = given or plugins.settings(project.config.plugins, "mlflow").get("tracking_uri")  # type: ignore[attr-defined]
     if not uri:
@@ -40,8 +40,8 @@ def export_command(
     status, artifacts, and model versions as registered models (`mlflow.pyfunc.load_model`). Again: updates,
     never duplicates."""
     from blase_mlflow.export import export_runs
-    from blase_tui.cli import common
-    from blase_tui.errors import BlaseError
+    from blase_tui import plugin as common
+    from blase_tui.plugin import BlaseError
 
     project = _project()
     store = project.store  # type: ignore[attr-defined]
@@ -69,7 +69,7 @@ def import_command(
     registered model versions of those runs as versions of blase's registry, with their aliases; what was
     imported before is skipped."""
     from blase_mlflow.importer import import_models, import_runs
-    from blase_tui.cli import common
+    from blase_tui import plugin as common
 
     project = _project()
     found = import_runs(project.store, tracking_uri=_uri(project, tracking_uri), experiment=experiment,  # type: ignore[attr-defined]

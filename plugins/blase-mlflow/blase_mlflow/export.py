@@ -168,7 +168,7 @@ def _export_models(client: Any, store: Any, run_id: str, children: dict[int, str
     import mlflow
 
     from blase_mlflow.pyfunc import BlaseModel
-    from blase_tui.store import models
+    from blase_tui.plugin import registry as models
 
     done = []
     for row in models.list_models(store):
@@ -240,7 +240,7 @@ def _log_native(version: Any, signature: Any, card: dict[str, Any]) -> None:
     fitted on class indices."""
     import mlflow
 
-    from blase_tui.models.frameworks import open_model
+    from blase_tui.plugin import open_model
 
     name = f"{version.name}-v{version.version}-{version.framework}"
     model = open_model(Path(version.path), version.framework, version.file_name).model

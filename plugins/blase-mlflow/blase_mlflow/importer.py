@@ -36,7 +36,7 @@ class Imported:
 
 
 def import_runs(store: Any, *, tracking_uri: str, experiment: str, with_artifacts: bool = True) -> list[Imported]:
-    from blase_tui.errors import BlaseError
+    from blase_tui.plugin import BlaseError
 
     client = client_for(tracking_uri)
     found = client.get_experiment_by_name(experiment)
@@ -84,7 +84,7 @@ def import_runs(store: Any, *, tracking_uri: str, experiment: str, with_artifact
 
 def _imported(store: Any) -> dict[str, str]:
     """blase run id -> MLflow run id of the runs imported before."""
-    from blase_tui.store.query import tag_values
+    from blase_tui.plugin import tag_values
 
     return tag_values(store, "mlflow.run_id")
 
@@ -109,7 +109,7 @@ def _text(value: Any) -> str:
 def _step_name(name: Any) -> str:
     """A step's name from MLflow (a tag, a run name) as blase names its folder: one plain, printable name, or
     ``step`` when it is not one."""
-    from blase_tui.store.safepath import UnsafePath, relative_name
+    from blase_tui.plugin import UnsafePath, relative_name
 
     try:
         plain = relative_name(name, what="step name")
@@ -166,7 +166,7 @@ def _metrics_and_artifacts(client: Any, store: Any, info: Any, data: Any, run_id
         return []
     import mlflow.artifacts as mlflow_artifacts
 
-    from blase_tui.store.safepath import UnsafePath, inside
+    from blase_tui.plugin import UnsafePath, inside
 
     left_out: list[str] = []
     with tempfile.TemporaryDirectory(prefix="blase-mlflow-") as tmp:
@@ -230,7 +230,7 @@ def _copy_tree(source: Path, target: Path) -> list[str]:
     """Every regular file under ``source`` to the same name under ``target``; returns what was left out: each
     symbolic link (never followed, so nothing outside ``source`` is read) and each name the one guard refuses
     (a control character, ``..``), neither of which ever names a path under ``target``."""
-    from blase_tui.store.safepath import UnsafePath, inside
+    from blase_tui.plugin import UnsafePath, inside
 
     left_out = []
     target.mkdir(parents=True, exist_ok=True)
@@ -310,7 +310,7 @@ def import_models(store: Any, *, tracking_uri: str, runs: dict[str, str], trust:
             saved = by_version.get(str(version))
             if saved is None or not _plain(alias):
                 continue
-            from blase_tui.store import models
+            from blase_tui.plugin import registry as models
 
             name, _, number = saved.partition(" v")
             models.set_alias(store, name, int(number), alias)
@@ -322,7 +322,7 @@ def import_models(store: Any, *, tracking_uri: str, runs: dict[str, str], trust:
 
 def _plain(name: str) -> bool:
     """A name blase can keep as a model name or alias: one plain, printable name (the one guard's rule)."""
-    from blase_tui.store.safepath import UnsafePath, relative_name
+    from blase_tui.plugin import UnsafePath, relative_name
 
     try:
         return "/" not in relative_name(name, what="model name")
@@ -331,11 +331,11 @@ def _plain(name: str) -> bool:
 
 
 def _import_version(store: Any, name: str, mv: Any, run_id: str, trust: bool) -> ImportedModel:
-    from blase_tui.frameworks.formats import describe
-    from blase_tui.store import models
+    from blase_tui.plugin import describe_format as describe
+    from blase_tui.plugin import registry as models
 
     source = f"mlflow:{name}/{mv.version}"
-    from blase_tui.errors import ConfigError
+    from blase_tui.plugin import ConfigError
 
     try:
         models.check_name(name)

@@ -13,8 +13,7 @@ from typing import Any
 def run_closed(project_root: Path, run_id: str, settings: dict[str, Any]) -> str | None:
     if not settings.get("mirror"):
         return None
-    from blase_tui.core.project import Project
-    from blase_tui.errors import BlaseError
+    from blase_tui.plugin import BlaseError, Project
 
     project = Project.discover(Path(project_root))
     store = project.store
@@ -25,7 +24,7 @@ def run_closed(project_root: Path, run_id: str, settings: dict[str, Any]) -> str
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")  # a server that is down: give up soon
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     from blase_mlflow.export import export_runs
-    from blase_tui.modules.readers.common import reason
+    from blase_tui.plugin import reason
 
     try:
         done = export_runs(store, [run_id], tracking_uri=str(uri), experiment=str(settings.get("experiment")

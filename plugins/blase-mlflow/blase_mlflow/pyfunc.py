@@ -13,8 +13,7 @@ import numpy as np
 
 class BlaseModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
-        from blase_tui.models import LoadedModel
-        from blase_tui.models.frameworks import open_model
+        from blase_tui.plugin import LoadedModel, open_model
 
         info = json.loads(Path(context.artifacts["info"]).read_text())
         path = Path(context.artifacts["model"])
