@@ -89,6 +89,7 @@ def test_run_then_nothing_then_only_what_changed(pipe: Path, blase) -> None:
     assert len(runs_json(blase, pipe)) == 1
     second = blase("run", "--set", "features.scale=3", cwd=pipe)
     assert second.returncode == 0 and "2 of 3 steps ran (features, fit)" in second.stderr, second.stderr
+    assert f"`extract` is up to date: reusing the outputs of run {runs[0]['id']}." in second.stderr
     latest = runs_json(blase, pipe)[0]
     assert [s["step"] for s in latest["steps"]] == ["extract", "features", "fit"]
     assert (pipe / "model.txt").read_text() == str(3 * sum(range(5)))
@@ -127,7 +128,7 @@ def test_from_to_and_bad_input_are_one_line_each(pipe: Path, blase) -> None:
         (["run", "--from", "fit", "--to", "extract"], "--from fit --to extract leaves no step"),
         (["run", "--set", "epochs=3"], "--set epochs=3: no step this runs takes a param `epochs`"),
         (["run", "--set", "train.epochs=3"], "--set train.epochs=3: `train` is not one of the steps this runs"),
-        (["run", "--set", "features.scale=big"], "scale"),
+        (["run", "--set", "features.scale=big"], "--set features.scale=big"),  # quoted as typed, with its step
     ):
         proc = blase(*args, cwd=pipe)
         assert proc.returncode == 2 and said in proc.stderr, (args, proc.stderr)
@@ -169,7 +170,7 @@ def test_runs_of_every_project_with_filters(tmp_path: Path, blase) -> None:
     assert out.returncode == 0, out.stderr
     runs = json.loads(out.stdout)
     assert [r["project"] for r in runs] == ["second", "second", "pipe"]  # newest first, across projects
-    assert "project gone" in out.stderr and "blase projects remove gone" in out.stderr
+    assert "project gone" in out.stderr and f"blase projects remove {gone}" in out.stderr
     fit = json.loads(blase("runs", "list", "-A", "--step", "fit", "--json", cwd=tmp_path).stdout)
     assert [r["project"] for r in fit] == ["second", "pipe"]
     totals = json.loads(blase("runs", "list", "-A", "--where", "total>12", "--json", cwd=tmp_path).stdout)
@@ -183,6 +184,12 @@ def test_runs_of_every_project_with_filters(tmp_path: Path, blase) -> None:
     assert json.loads(blase("runs", "list", "-A", "--hash", "ffffffffffff", "--json", cwd=tmp_path).stdout) == []
     later = json.loads(blase("runs", "list", "-A", "--since", "2999-01-01", "--json", cwd=tmp_path).stdout)
     assert later == []
+    # --where reads a step's params too (`scale`, `features.scale`), with or without -A
+    scaled = json.loads(blase("runs", "list", "-A", "--where", "features.scale=5", "--json", cwd=tmp_path).stdout)
+    assert [r["project"] for r in scaled] == ["second"]
+    assert len(json.loads(blase("runs", "list", "--where", "scale>=5", "--json", cwd=second).stdout)) == 1
+    malformed = blase("runs", "list", "-A", "--where", "total>abc", cwd=tmp_path)
+    assert malformed.returncode == 2 and len(malformed.stderr.strip().splitlines()) == 1, malformed.stderr
     bad = blase("runs", "list", "-A", "--since", "yesterday", cwd=tmp_path)
     assert bad.returncode == 2 and "--since yesterday: write a date as 2026-12-01" in bad.stderr
     wild = blase("runs", "list", "-A", "--hash", "%", cwd=tmp_path)  # not a LIKE pattern that matches everything

@@ -125,3 +125,18 @@ def test_a_url_whose_package_is_missing_or_that_is_empty_is_one_line(s3, tmp_pat
     if importlib.util.find_spec("gcsfs") is None:
         with pytest.raises(BlaseError, match=r"reading gs:// needs gcsfs: pip install 'blase-tui\[remote\]'"):
             list(Extract().load_parquet("gs://bucket/data/"))
+
+
+def test_a_bucket_without_credentials_is_one_line(tmp_path: Path, blase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No credentials anywhere (a new laptop): one line naming the URL and what to set, exit 2, no traceback."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                "FSSPEC_S3_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    proc = blase("inspect", "s3://no-such-bucket-for-blase/a.csv", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip() == ("blase: s3://no-such-bucket-for-blase/a.csv: cannot reach it (NoCredentialsError:"
+                                   " Unable to locate credentials); set credentials (AWS_PROFILE, or"
+                                   " AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).")

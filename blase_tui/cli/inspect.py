@@ -42,6 +42,8 @@ def inspect_command(
     for batch in extract.load(path):
         examiner.process_batch(batch)
     report = inspect_report(examiner, path, reader, bad_records=len(extract.bad_records))
+    report["bad_record_list"] = [{"source": b.source, "record": b.record, "reason": b.reason}
+                                 for b in extract.bad_records[:100]]
     from blase_tui.store.remote import is_url
 
     name = path.rstrip("/").rsplit("/", 1)[-1] if is_url(path) else Path(path).resolve().name
@@ -59,5 +61,8 @@ def inspect_command(
 
     print_summary(report["summary"])
     print_schema(report["schema"])
-    bad = f"; {report['bad_records']} bad records skipped" if report["bad_records"] else ""
+    n = report["bad_records"]
+    first = extract.bad_records[0] if extract.bad_records else None
+    bad = (f"; {n} bad record{'s' if n != 1 else ''} skipped (first: {first.source} {first.record}: {first.reason};"
+           " all of them in the JSON)") if first is not None else ""
     common.console.print(f"written to {target}{bad}", markup=False, highlight=False)

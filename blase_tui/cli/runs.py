@@ -66,6 +66,10 @@ def list_command(
     filters = {"status": _check_status(status), "step": step, "model": model, "since": _date(since, "--since"),
                "until": _date(until, "--until"), "hash_prefix": hash_, "where": list(where or [])}
     if all_projects:
+        from blase_tui.store.query import parse_where
+
+        for w in filters["where"]:
+            parse_where(w)  # a malformed condition is one line (exit 2), not one per project
         _list_all_projects(filters, limit, json_)
         return
     runs = list_runs(_store(), limit=limit, metrics=None if json_ else 3, check=True, **filters)
@@ -120,7 +124,7 @@ def _list_all_projects(filters: dict[str, Any], limit: int, json_: bool) -> None
     for known in list_projects():
         if not known["exists"]:
             common.err_console.print(f"blase: project {known['name']} ({known['path']}) is gone; `blase projects"
-                                     f" remove {known['name']}` forgets it.", markup=False)
+                                     f" remove {known['path']}` forgets it.", markup=False)
             continue
         try:
             project = Project.at(Path(known["path"]))

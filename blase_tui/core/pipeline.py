@@ -96,8 +96,20 @@ def split_overrides(sets: list[str], chosen: list[str], steps: dict[str, StepInf
 
 
 def _params(project: Project, info: StepInfo, overrides: list[str]) -> dict[str, Any]:
-    params = as_sets(info, resolve_params(info, project.config.step_params(info.name), overrides))
+    try:
+        params = as_sets(info, resolve_params(info, project.config.step_params(info.name), overrides))
+    except ConfigError as exc:  # say the override as it was typed: `--set train.max_iter=abc`
+        raise ConfigError(typed(str(exc), info.name, overrides)) from None
     return resolve_run_params(project.store, info.name, params)
+
+
+def typed(message: str, step: str, overrides: list[str]) -> str:
+    """``--set max_iter=abc: …`` as ``--set train.max_iter=abc: …`` when it was typed with its step."""
+    for item in overrides:
+        key = item.partition("=")[0]
+        if message.startswith(f"--set {key}") and item.startswith(key):
+            return f"--set {step}.{message[len('--set '):]}"
+    return message
 
 
 def _why_stale(project: Project, info: StepInfo, execution: StepExecution) -> tuple[str, list[str]]:
@@ -220,7 +232,9 @@ def run_pipeline(project: Project, steps: dict[str, StepInfo], chosen: list[str]
                                steps=steps, out=out)
             outcomes.append(outcome)
             if outcome.reused_from is not None and outcome.exit_code == EXIT_OK:  # the plan said why already
-                say(out, f"blase: `{name}` is up to date: run {outcome.run_id} refers to its outputs.")
+                producer = project.store.step_run(outcome.reused_from)
+                whose = f" of run {producer.run_id}" if producer is not None else ""
+                say(out, f"blase: `{name}` is up to date: reusing the outputs{whose}.")
             else:
                 say(out, f"blase: {outcome.message}")
             if outcome.exit_code != EXIT_OK:

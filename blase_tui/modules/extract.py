@@ -193,8 +193,11 @@ def reader_for(path: Path | str) -> str:
 
     if is_url(str(path)):
         root = RemoteRoot(str(path))
-        names = [root.name] if root.is_file() else [p.rsplit("/", 1)[-1] for p in root.fs.find(root.path)]
+        names = [root.name] if root.is_file() else [p.rsplit("/", 1)[-1] for p in root.find()]
         counted = Counter(READERS[s] for s in (Path(n).suffix.lower() for n in names) if s in READERS)
+        if not names:
+            raise DataError(f"{path}: nothing is there, or the server cannot be reached; check the URL and the"
+                            " network.")
         if not counted or counted.most_common(1)[0][0] in ("load_images", "load_audio"):
             raise DataError(f"{path}: blase reads .csv, .tsv, .parquet, .jsonl, .json and .npy objects behind a URL;"
                             " none is there.")

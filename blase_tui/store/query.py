@@ -310,9 +310,16 @@ def _where_holds(store: RunStore, run_id: str, step: str | None, where: list[tup
             values[r["key"]] = r["value"]
             if r["step"] is not None:
                 values[f"{r['step']}/{r['key']}"] = r["value"]  # as `blase runs list` names a metric two steps log
-    params = step_params(store, run_id, step) if step else {
-        r["key"]: from_json_value(r["value"]) for r in store.db.query(
-            "SELECT key, value FROM params WHERE run_id = ? AND step_run_id = 0", (run_id,))}
+    if step:
+        params = step_params(store, run_id, step)
+    else:  # the run's own params, then each step's (`max_iter` the last step's, `train.max_iter` train's)
+        params = {}
+        for r in store.db.query("SELECT p.key, p.value, s.step FROM params p LEFT JOIN step_runs s ON"
+                                " s.id = p.step_run_id WHERE p.run_id = ? ORDER BY p.step_run_id", (run_id,)):
+            value = from_json_value(r["value"])
+            params[r["key"]] = value
+            if r["step"] is not None:
+                params[f"{r['step']}.{r['key']}"] = value
     for key, value in params.items():
         if isinstance(value, int | float) and not isinstance(value, bool):
             values.setdefault(key, float(value))

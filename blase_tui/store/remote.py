@@ -38,6 +38,15 @@ def filesystem(url: str) -> tuple[Any, str]:
         raise ConfigError(f"{url}: {exc}") from None
 
 
+def unreachable(url: str, exc: BaseException) -> ConfigError:
+    """One line for a URL the server will not answer for: no credentials, a refused connection, no such bucket."""
+    name = type(exc).__name__
+    text = (str(exc).splitlines() or [name])[0][:200]
+    hint = ("set credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)" if "Credentials" in name
+            else "check the URL, the network and the credentials")
+    return ConfigError(f"{url}: cannot reach it ({name}: {text}); {hint}.")
+
+
 def listing(fs: Any, path: str, url: str, patterns: Sequence[str], what: str, allow_empty: bool) -> list[str]:
     """The objects at ``path`` (one object, or every one under a prefix matching ``patterns``), sorted."""
     try:
@@ -46,9 +55,8 @@ def listing(fs: Any, path: str, url: str, patterns: Sequence[str], what: str, al
         found = sorted(p for p in fs.find(path) if any(fnmatch.fnmatch(p.rsplit("/", 1)[-1].lower(), pat.lower())
                                                        for pat in patterns)
                        and not p.rsplit("/", 1)[-1].startswith("."))
-    except (OSError, PermissionError) as exc:
-        raise BlaseError(f"{url}: cannot list it ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); check the"
-                        " URL and the credentials.") from None
+    except Exception as exc:  # noqa: BLE001 - botocore, aiohttp, google-auth each raise their own
+        raise unreachable(url, exc) from None
     if not found and not allow_empty:
         raise BlaseError(f"no {what} objects ({', '.join(patterns)}) at {url}; check the URL, or pass allow_empty=True.")
     return found
@@ -72,8 +80,8 @@ def fingerprint(url: str) -> tuple[str, int]:
         fs.invalidate_cache()  # what the server holds now, not a listing this process cached earlier
         objects = [path] if fs.isfile(path) else sorted(fs.find(path))
         infos = {p: fs.info(p) for p in objects}
-    except (OSError, PermissionError) as exc:
-        raise BlaseError(f"{url}: cannot read it ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}).") from None
+    except Exception as exc:  # noqa: BLE001 - as in listing
+        raise unreachable(url, exc) from None
     root = path.rstrip("/")
     described = {(p[len(root):].lstrip("/") or p.rsplit("/", 1)[-1]): identity(info) for p, info in infos.items()}
     return PREFIX + hash_json(described), sum(int(info.get("size") or 0) for info in infos.values())

@@ -56,15 +56,28 @@ class RemoteRoot:
         return self.url
 
     def exists(self) -> bool:
-        return bool(self.fs.exists(self.path))
+        return bool(self._ask(self.fs.exists, self.path))
 
     def is_dir(self) -> bool:
         return not self.is_file()
 
     def is_file(self) -> bool:
         if self._is_file is None:  # asked for every batch's names: one request
-            self._is_file = bool(self.fs.isfile(self.path))
+            self._is_file = bool(self._ask(self.fs.isfile, self.path))
         return self._is_file
+
+    def find(self) -> list[str]:
+        return list(self._ask(self.fs.find, self.path))
+
+    def _ask(self, call: Any, *args: Any) -> Any:
+        """A request to the server; what the cloud SDK raises (no credentials, a refused connection, a
+        forbidden bucket) is one line naming the URL, not a traceback."""
+        from blase_tui.store.remote import unreachable
+
+        try:
+            return call(*args)
+        except Exception as exc:  # noqa: BLE001 - botocore, aiohttp, google-auth each raise their own
+            raise unreachable(self.url, exc) from None
 
     @property
     def name(self) -> str:
