@@ -130,7 +130,8 @@ def test_a_url_whose_package_is_missing_or_that_is_empty_is_one_line(s3, tmp_pat
 def test_a_bucket_without_credentials_is_one_line(tmp_path: Path, blase, monkeypatch: pytest.MonkeyPatch) -> None:
     """No credentials anywhere (a new laptop): one line naming the URL and what to set, exit 2, no traceback."""
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                "FSSPEC_S3_ENDPOINT_URL"):
+                "FSSPEC_S3_ENDPOINT_URL", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
