@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from blase_tui.store.runstore import RunStore
 
@@ -79,31 +80,33 @@ class LaunchedStep:
     def locate(self, store: RunStore) -> bool:
         """Look up the execution the child recorded (by its pid); True once found. A pipeline's child goes from
         step to step: each call finds the one it is at now (``step``, ``run_id`` and ``events_path`` follow)."""
-        if self.step_run_id is not None and self.pipeline is None:
+        if self.pipeline is not None:
+            return bool(self.events_paths(store))
+        if self.step_run_id is not None:
             return True
         if self.proc is None:
             return False
-        if self.pipeline is not None:
-            rows = store.step_runs_of_process(self.proc.pid, since=self.started)
-            row = rows[-1] if rows else None
-        else:
-            row = store.step_run_of_process(self.proc.pid, self.step, since=self.started)
-        if row is None:
-            return self.step_run_id is not None
+        row = store.step_run_of_process(self.proc.pid, self.step, since=self.started)
+        if row is not None:
+            self._at(store, row)
+        return row is not None
+
+    def events_paths(self, store: RunStore) -> list[Path]:
+        """The events files of every step the child has begun, in order (one for a step; a pipeline's each), in
+        one read of the store; the job is then at the last of them."""
+        if self.pipeline is None:
+            return [self.events_path] if self.locate(store) and self.events_path is not None else []
+        if self.proc is None:
+            return []
+        rows = store.step_runs_of_process(self.proc.pid, since=self.started)
+        if rows:
+            self._at(store, rows[-1])
+        return [store.run_dir(r.run_id) / r.folder / "events.jsonl" for r in rows]
+
+    def _at(self, store: RunStore, row: Any) -> None:
         self.step = row.step
         self.run_id, self.step_run_id = row.run_id, int(row.id)
         self.events_path = store.run_dir(self.run_id) / row.folder / "events.jsonl"
-        return True
-
-    def events_paths(self, store: RunStore) -> list[Path]:
-        """The events files of every step the child has begun, in order (one for a step; a pipeline's each)."""
-        if not self.locate(store):
-            return []
-        if self.pipeline is None:
-            return [self.events_path] if self.events_path is not None else []
-        assert self.proc is not None
-        return [store.run_dir(r.run_id) / r.folder / "events.jsonl"
-                for r in store.step_runs_of_process(self.proc.pid, since=self.started)]
 
     def poll(self) -> int | None:
         if self.proc is not None and self.returncode is None:

@@ -20,6 +20,7 @@ from blase_tui.errors import EXIT_OK, ConfigError
 from blase_tui.store.runstore import RUNNING, SUCCEEDED
 
 UP_TO_DATE, STALE, NEVER_RAN, ALWAYS = "up to date", "stale", "never ran", "always runs"
+EVERY = 2**62  # previous_step_runs(step, EVERY): every execution of the step, newest first
 
 
 @dataclass
@@ -104,11 +105,10 @@ def _params(project: Project, info: StepInfo, overrides: list[str]) -> dict[str,
 
 
 def typed(message: str, step: str, overrides: list[str]) -> str:
-    """``--set max_iter=abc: …`` as ``--set train.max_iter=abc: …`` when it was typed with its step."""
-    for item in overrides:
-        key = item.partition("=")[0]
-        if message.startswith(f"--set {key}") and item.startswith(key):
-            return f"--set {step}.{message[len('--set '):]}"
+    """``--set max_iter=abc: …`` (a step's override, as its param check words it) as ``--set train.max_iter=abc:
+    …``, naming the step, as `blase run` takes it."""
+    if any(message.startswith(f"--set {item.partition('=')[0]}") for item in overrides):
+        return f"--set {step}.{message[len('--set '):]}"
     return message
 
 
@@ -116,9 +116,9 @@ def _why_stale(project: Project, info: StepInfo, execution: StepExecution) -> tu
     """Why no earlier execution of the step can be reused, compared with its latest successful one."""
     store = project.store
     sig = execution.signature()[0]
-    done = store.previous_step_runs(info.name, 2**62, status=SUCCEEDED)
+    done = store.previous_step_runs(info.name, EVERY, status=SUCCEEDED)
     if not done:
-        tried = store.previous_step_runs(info.name, 2**62)
+        tried = store.previous_step_runs(info.name, EVERY)
         if tried:
             return NEVER_RAN, [f"its only executions ended {tried[0].status} (last in run {tried[0].run_id})"]
         return NEVER_RAN, []
@@ -180,7 +180,7 @@ def plan(project: Project, steps: dict[str, StepInfo], chosen: list[str], overri
             else:
                 step = StepPlan(name, *_why_stale(project, info, execution))
         if step.runs:
-            last = store.previous_step_runs(name, 2**62, status=SUCCEEDED)
+            last = store.previous_step_runs(name, EVERY, status=SUCCEEDED)
             for path in store.dataset_paths(store.producer(last[0]).id, "output") if last else ():
                 written.setdefault(path, name)
         plans.append(step)
@@ -195,13 +195,13 @@ def _add_lineage(project: Project, plans: list[StepPlan]) -> None:
     outputs: dict[str, str] = {}  # path -> the step whose latest successful execution wrote it
     inputs: dict[str, set[str]] = {}
     for p in plans:
-        done = store.previous_step_runs(p.step, 2**62, status=SUCCEEDED)
+        done = store.previous_step_runs(p.step, EVERY, status=SUCCEEDED)
         if done:
             producer = store.producer(done[0])
             for path in store.dataset_paths(producer.id, "output"):
                 outputs[path] = p.step
             inputs[p.step] = store.dataset_paths(producer.id, "input")
-        latest = store.previous_step_runs(p.step, 2**62)
+        latest = store.previous_step_runs(p.step, EVERY)
         if latest:
             p.last = {"status": latest[0].status, "run": latest[0].run_id, "started": latest[0].started}
     for p in plans:
