@@ -26,7 +26,10 @@ def run_environment(store: RunStore, run_id: str, env_hash: str | None) -> dict[
 
 
 def environment_changes(before: dict[str, Any], now: dict[str, Any], most: int = 3) -> str:
-    """What changed between two environments, in a few words: ``s3fs 2026.9.0 added, numpy 2.1.0 → 2.2.0``."""
+    """What changed between two environments, in a few words: ``s3fs 2026.9.0 added, numpy 2.1.0 → 2.2.0``; ""
+    when the earlier one was not recorded (a run imported without its env.json)."""
+    if not before:
+        return ""
     changes = []
     if before.get("python") != now.get("python"):
         changes.append(f"Python {before.get('python')} → {now.get('python')}")
