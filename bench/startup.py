@@ -23,7 +23,7 @@ from pathlib import Path
 PROBE = """
 import json, sys
 sys.argv = ["blase", *json.loads(sys.argv[1])]
-from blase_tui.cli.app import run
+from blase_tui.cli.hot import run
 try:
     run()
 except SystemExit:
@@ -55,13 +55,19 @@ def main() -> None:
         env = {**os.environ, "BLASE_HOME": str(Path(tmp) / "home")}
         blase = [sys.executable, "-m", "blase_tui"]
         subprocess.run([*blase, "step", "hello"], cwd=root, env=env, capture_output=True, check=True)
-        bare = median_seconds([sys.executable, "script.py"], args.repeat, root, env)
-        rows = []
-        for label, cmd, target in (("blase --help", [*blase, "--help"], 5.0),
-                                   ("blase step hello", [*blase, "step", "hello"], 4.0),
-                                   ("blase runs find", [*blase, "runs", "find", "--step", "hello", "--latest"], 4.0),
-                                   ("blase runs list", [*blase, "runs", "list"], None)):
-            rows.append((label, median_seconds(cmd, args.repeat, root, env), target))
+        # interleaved, round by round (bare, then each command): a slow spell of the machine weighs on every
+        # command alike instead of on whichever was being timed then
+        commands = [("python script.py", [sys.executable, "script.py"], None),
+                    ("blase --help", [*blase, "--help"], 5.0),
+                    ("blase step hello", [*blase, "step", "hello"], 4.0),
+                    ("blase runs find", [*blase, "runs", "find", "--step", "hello", "--latest"], 4.0),
+                    ("blase runs list", [*blase, "runs", "list"], None)]
+        times: dict[str, list[float]] = {label: [] for label, _, _ in commands}
+        for _ in range(args.repeat):
+            for label, cmd, _ in commands:
+                times[label].append(median_seconds(cmd, 1, root, env))
+        bare = statistics.median(times["python script.py"])
+        rows = [(label, statistics.median(times[label]), target) for label, _, target in commands[1:]]
         heavy = {}
         for label, argv in (("blase --help", ["--help"]), ("blase runs list", ["runs", "list"]),
                             ("blase step hello", ["step", "hello", "--force"])):

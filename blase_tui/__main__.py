@@ -1,3 +1,3 @@
-from blase_tui.cli.app import run
+from blase_tui.cli.hot import run
 
 run()

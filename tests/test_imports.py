@@ -13,7 +13,7 @@ from conftest import _env
 PROBE = """
 import json, sys
 sys.argv = ["blase", *json.loads(sys.argv[1])]
-from blase_tui.cli.app import run
+from blase_tui.cli.hot import run
 try:
     run()
 except SystemExit as exc:

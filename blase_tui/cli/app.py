@@ -27,7 +27,8 @@ from blase_tui.cli import (
     tui,
     verify,
 )
-from blase_tui.errors import EXIT_INTERRUPTED, EXIT_USAGE, BlaseError
+from blase_tui.cli.hot import line, one_line_errors, project_first
+from blase_tui.errors import EXIT_INTERRUPTED, EXIT_USAGE
 
 app = typer.Typer(
     name="blase",
@@ -74,31 +75,9 @@ verify.register(app)
 tui.register(app)
 
 
-def project_first(argv: list[str]) -> list[str]:
-    """``-C``/``--project`` where the user put it, after the command too (``blase runs list -C ~/digits``), moved
-    before the command, where the option is defined (Typer refused it there as an unknown option)."""
-    moved: list[str] = []
-    rest: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--":
-            rest.extend(argv[i:])
-            break
-        if arg in ("-C", "--project") and i + 1 < len(argv):
-            moved += [arg, argv[i + 1]]
-            i += 2
-            continue
-        if arg.startswith("--project="):
-            moved.append(arg)
-        else:
-            rest.append(arg)
-        i += 1
-    return moved + rest
-
-
 def run() -> None:
-    """Console-script entry point: one line per error and the documented exit codes."""
+    """The Typer app's entry point (``blase`` itself starts in cli/hot.py): one line per error and the
+    documented exit codes."""
     from blase_tui.core import script_step
 
     script_step.disable()  # `blase` itself is never a project script's step (core/script_step.py)
@@ -108,37 +87,25 @@ def run() -> None:
         from click import exceptions as click_errors
 
     argv = project_first(sys.argv[1:])
-    try:
-        plugins.register_nouns(app, argv)
-        code = app(args=argv, standalone_mode=False)
-        if isinstance(code, int) and code:
-            sys.exit(code)
-    except click_errors.NoArgsIsHelpError as exc:
-        from typer import rich_utils
+    with one_line_errors():
+        try:
+            plugins.register_nouns(app, argv)
+            code = app(args=argv, standalone_mode=False)
+            if isinstance(code, int) and code:
+                sys.exit(code)
+        except click_errors.NoArgsIsHelpError as exc:
+            from typer import rich_utils
 
-        rich_utils.rich_format_error(exc)  # `blase runs` alone: the help of the noun
-        sys.exit(exc.exit_code)
-    except click_errors.UsageError as exc:
-        # one line, as every other error: not Typer's box
-        names, ctx = [], exc.ctx
-        while ctx is not None:  # the command's words, whatever the program was called (`python -m blase_tui`)
-            names.append(ctx.info_name)
-            ctx = ctx.parent
-        where = " ".join(["blase", *reversed(names[:-1])])
-        common.err_console.print(f"blase: {exc.format_message().rstrip('.')} (`{where} --help` lists what it takes).",
-                                 markup=False, soft_wrap=True)
-        sys.exit(EXIT_USAGE)
-    except getattr(click_errors, "Abort", ()):  # Ctrl-C at a prompt
-        sys.exit(EXIT_INTERRUPTED)
-    except BlaseError as exc:
-        common.err_console.print(f"blase: {exc}", markup=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(EXIT_INTERRUPTED)
-    except (BrokenPipeError, ConnectionResetError):
-        sys.exit(0)
-    except SystemExit:
-        raise
-    except OSError as exc:
-        common.err_console.print(f"blase: {exc}", markup=False, soft_wrap=True)
-        sys.exit(EXIT_USAGE if isinstance(exc, FileNotFoundError | PermissionError) else 1)
+            rich_utils.rich_format_error(exc)  # `blase runs` alone: the help of the noun
+            sys.exit(exc.exit_code)
+        except click_errors.UsageError as exc:
+            # one line, as every other error: not Typer's box
+            names, ctx = [], exc.ctx
+            while ctx is not None:  # the command's words, whatever the program was called (`python -m blase_tui`)
+                names.append(ctx.info_name)
+                ctx = ctx.parent
+            where = " ".join(["blase", *reversed(names[:-1])])
+            line(f"blase: {exc.format_message().rstrip('.')} (`{where} --help` lists what it takes).")
+            sys.exit(EXIT_USAGE)
+        except getattr(click_errors, "Abort", ()):  # Ctrl-C at a prompt
+            sys.exit(EXIT_INTERRUPTED)

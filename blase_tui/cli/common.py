@@ -7,17 +7,27 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from blase_tui.core.fmt import STATUS_STYLE, fmt_bytes, fmt_duration, fmt_time, fmt_value  # noqa: F401  (re-exported)
 from blase_tui.core.project import Project
 from blase_tui.errors import ConfigError
 
 _state: dict[str, Any] = {"project": None}
 
-# Piped output keeps whole lines (a run id cut to "2026…" is useless to a script); a terminal wraps to fit.
-console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 240)
-err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 240)
+
+def __getattr__(name: str) -> Any:
+    """``console`` and ``err_console``, made on first use: rich costs ~20 ms to import, which the commands
+    started most often (cli/hot.py) never pay."""
+    if name not in ("console", "err_console"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from rich.console import Console
+
+    # Piped output keeps whole lines (a run id cut to "2026…" is useless to a script); a terminal wraps to fit.
+    if name == "console":
+        made = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 240)
+    else:
+        made = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 240)
+    globals()[name] = made
+    return made
 
 
 def set_project_dir(path: Path | None) -> None:
@@ -40,11 +50,15 @@ def project_root() -> Path | None:
 
 def project() -> Project:
     """The project named by ``-C PATH`` (or ``BLASE_PROJECT``), else the one holding the working directory."""
-    given = _state["project"]
+    return open_project(_state["project"])
+
+
+def open_project(given: Path | str | None) -> Project:
+    """The project ``given`` (a folder, from ``-C`` or ``BLASE_PROJECT``) names, else the working directory's."""
     if given is not None and not Path(given).expanduser().exists():
         raise ConfigError(f"{given} (given with -C or BLASE_PROJECT) does not exist; give the path of a project"
                           " folder.")
-    return Project.discover(given)
+    return Project.discover(Path(given) if given is not None else None)
 
 
 def table(*columns: str, wrap: tuple[str, ...] = ()) -> Any:

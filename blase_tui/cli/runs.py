@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from blase_tui.cli import common
+from blase_tui.cli.hot import check_status
 from blase_tui.core.fmt import fmt_hash
 from blase_tui.errors import EXIT_FAILED, BlaseError, ConfigError
 
@@ -18,22 +19,10 @@ if TYPE_CHECKING:
 
 app = typer.Typer(no_args_is_help=True, help="Find, inspect and compare runs.")
 
-_STATUSES = ("running", "succeeded", "failed", "interrupted")
-
-
 def _store():  # type: ignore[no-untyped-def]
     store = common.project().store
     store.recover_dead()
     return store
-
-
-def _check_status(status: str | None, allow_any: bool = False) -> str | None:
-    if status is None or (allow_any and status == "any"):
-        return None
-    if status not in _STATUSES:
-        extra = ", any" if allow_any else ""
-        raise ConfigError(f"--status {status}: use one of {', '.join(_STATUSES)}{extra}.")
-    return status
 
 
 def _steps_text(steps: list[dict[str, Any]]) -> str:
@@ -63,7 +52,7 @@ def list_command(
 
     if hash_ is not None and not (hash_ and all(c in "0123456789abcdefABCDEF" for c in hash_)):
         raise ConfigError(f"--hash {hash_}: a hash prefix is hex digits (0-9, a-f), e.g. --hash 0c6265df.")
-    filters = {"status": _check_status(status), "step": step, "model": model, "since": _date(since, "--since"),
+    filters = {"status": check_status(status), "step": step, "model": model, "since": _date(since, "--since"),
                "until": _date(until, "--until"), "hash_prefix": hash_, "where": list(where or [])}
     if all_projects:
         from blase_tui.store.query import parse_where
@@ -286,53 +275,11 @@ def find_command(
     reproductions: Annotated[bool, typer.Option("--reproductions", help="Also find runs `runs reproduce` made (left out otherwise).")] = False,
 ) -> None:
     """Print the id (or folder) of the one run that matches, for scripts: RUN=$(blase runs find --step cutouts --param window_size=64). When several match and neither --latest nor --all is given, exits 1 and shows which params tell them apart; so does no match. --json prints the matches (or []) and exits with the same code. An unknown step or param, or a --param value that starts like JSON but does not parse, is a usage error (exit 2)."""
-    from blase_tui.store.query import differing_params, find_runs, parse_where
+    from blase_tui.cli import hot  # the implementation `blase runs find` runs without Typer
 
-    store = _store()
-    if step is None and name is None:
-        raise ConfigError("give --step STEP or --name NAME (or both), e.g. `blase runs find --step train --latest`.")
-    params = common.parse_pairs(param, "--param")
-    tags = common.parse_pairs(tag, "--tag")
-    conditions = [parse_where(w) for w in where or []]
-    wanted = _check_status(status, allow_any=True)
-    limit = 1 if latest else None if (all_ or json_) else 50
-    matches = find_runs(store, step=step, params=params, tags=tags, status=wanted, limit=limit, name=name,
-                        where=conditions, check=True, reproductions=reproductions)
-    if json_:  # the JSON is printed whatever matched; the exit code is the one the text form would end with
-        from blase_tui import runs as runs_api
-
-        common.print_json([runs_api.Run(store, rid, step).as_dict() for rid in matches])
-    if not matches:
-        what = " and ".join(filter(None, [
-            f"step `{step}`" + (f" ({status})" if wanted else "") if step else "",
-            f"name {name}" if name else "",
-            ", ".join(f"{k}={v}" for k, v in params.items()), ", ".join(f"tag {k}={v}" for k, v in tags.items()),
-            ", ".join(where or []),
-        ]))
-        hint = f"`blase runs list --step {step}` shows its runs" if step else "`blase runs list` shows the runs"
-        common.err_console.print(f"blase: no run matches {what}; {hint}.", markup=False)
-        raise typer.Exit(EXIT_FAILED)
-    if all_ and not json_:
-        for rid in matches:
-            print(store.run_dir(rid) if path else rid)
-        return
-    if len(matches) > 1 and not all_:
-        differ, per_run = differing_params(store, matches[:50], step)
-        if differ:
-            reason = f"they differ in {', '.join(differ)}"
-        else:
-            reason = "their params are the same (they differ only in when they ran)"
-        common.err_console.print(
-            f"blase: {len(matches)}{'+' if len(matches) == limit else ''} runs match; {reason}. Add --param KEY=VALUE"
-            " to pick one, --latest for the newest, or --all for every one.", markup=False)
-        if not json_:  # the JSON on stdout holds every match's params
-            table = common.table("RUN", *differ, wrap=tuple(differ))
-            for rid in matches[:20]:
-                table.add_row(rid, *[common.fmt_value(per_run[rid].get(k)) for k in differ])
-            common.err_console.print(table)
-        raise typer.Exit(EXIT_FAILED)
-    if not json_:
-        print(store.run_dir(matches[0]) if path else matches[0])
+    raise typer.Exit(hot.find(common.project_dir(), step=step, param=param, tag=tag, name=name, where=where,
+                              latest=latest, all_=all_, path=path, json_=json_, status=status,
+                              reproductions=reproductions))
 
 
 @app.command("lineage")

@@ -34,18 +34,11 @@ def step_command(
 ) -> None:
     """Run one step of the project, tracked. Exit codes: 0 ok, 1 step failed, 2 usage or config error,
     3 the step is already running, 130 interrupted."""
-    from blase_tui.core.engine import StepRequest, run_step
-    from blase_tui.core.execution import say
+    from blase_tui.cli import hot  # the implementation `blase step` runs without Typer
 
-    project = common.project()
-    outcome = run_step(
-        project,
-        StepRequest(step=name, start_run=start_run, end_run=end_run, overrides=list(set_ or []), force=force,
-                    run_name=run_name, resume=resume, resume_any=resume_any, quiet=quiet, executor=executor, workers=workers),
-    )
-    if outcome.exit_code != 0 or not quiet or not outcome.ran:  # "up to date" is never silent, even in cron
-        say(sys.stderr, f"blase: {outcome.message}")  # a reader that went away is not the step's failure
-    raise typer.Exit(outcome.exit_code)
+    raise typer.Exit(hot.step(common.project_dir(), name=name, start_run=start_run, end_run=end_run, set_=set_,
+                              force=force, run_name=run_name, resume=resume, resume_any=resume_any,
+                              executor=executor, workers=workers, quiet=quiet))
 
 
 def steps_command(

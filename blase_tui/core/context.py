@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import logging
+
     from blase_tui.core.project import Project
     from blase_tui.core.tracker import RunTracker
     from blase_tui.store.events import EventWriter
@@ -121,7 +122,7 @@ class StepContext:
         project: Project,
         tracker: RunTracker,
         events: EventWriter,
-        log: logging.Logger,
+        log: logging.Logger | Callable[[], logging.Logger],
         memory_budget: int,
         resume: bool = False,
         executor: dict[str, Any] | None = None,
@@ -132,12 +133,19 @@ class StepContext:
         self.project = project
         self.tracker = tracker
         self.events = events
-        self.log = log
+        self._log = log  # a Logger, or what makes it on first use (logging is not imported before)
         self.memory_budget = memory_budget
         self.end_run_requested = False
         self.ending: list[Callable[[], Any]] = []
         self.executor_request = dict(executor or {})  # `--executor NAME --workers N` of `blase step`
         self.executor: Any = None  # the executor, once a module asked for it (recording.executor)
+
+    @property
+    def log(self) -> logging.Logger:
+        """A :class:`logging.Logger` writing to the step's log, its events and the terminal."""
+        if callable(self._log):
+            self._log = self._log()
+        return self._log
 
     def at_end(self, fn: Callable[[], Any], *, first: bool = False) -> None:
         """Call ``fn`` as the step ends, before its artifacts are collected (Monitor's plots); ``first``: before

@@ -11,7 +11,6 @@ samples, signature and params, and how it ends. Two drivers share it, so both gi
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import signal
 import sys
@@ -22,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from blase_tui.core import context as context_mod
 from blase_tui.core import plugins
@@ -43,6 +42,9 @@ from blase_tui.store.db import DiskFull
 from blase_tui.store.events import EventWriter
 from blase_tui.store.hashing import hash_json
 from blase_tui.store.runstore import CODE_IMPORTED, CODE_LOADED, INTERRUPTED, RUNNING, SUCCEEDED
+
+if TYPE_CHECKING:
+    import logging
 
 
 class _Tee:
@@ -96,27 +98,32 @@ class _Tee:
         return getattr(self._saved, name)
 
 
-class _EventLogHandler(logging.Handler):
-    def __init__(self, events: EventWriter, log_file: TextIO, echo: TextIO | None) -> None:
-        super().__init__()
-        self._events = events
-        self._log = log_file
-        self._echo = echo
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+def _event_log_handler(events: EventWriter, log_file: TextIO, echo: TextIO | None) -> logging.Handler:
+    """The handler of a step's logger: each record to the step's log, its events and (unless quiet) stderr.
+    Made on the step's first log line, so that a step that logs nothing never imports logging (~4 ms)."""
+    import logging
 
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = self.format(record)
-            self._log.write(line + "\n")
-            self._events.emit("log", level=record.levelname.lower(), message=record.getMessage())
-            if self._echo is not None:
-                try:
-                    self._echo.write(line + "\n")
-                except (BrokenPipeError, ValueError):  # the terminal's reader went away: the log has the line
-                    reader_gone(self._echo)
-                    self._echo = None
-        except Exception:
-            self.handleError(record)
+    class _EventLogHandler(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self._echo = echo
+            self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                line = self.format(record)
+                log_file.write(line + "\n")
+                events.emit("log", level=record.levelname.lower(), message=record.getMessage())
+                if self._echo is not None:
+                    try:
+                        self._echo.write(line + "\n")
+                    except (BrokenPipeError, ValueError):  # the terminal's reader went away: the log has the line
+                        reader_gone(self._echo)
+                        self._echo = None
+            except Exception:
+                self.handleError(record)
+
+    return _EventLogHandler()
 
 
 def say(out: TextIO, text: str) -> None:
@@ -198,6 +205,20 @@ class StepExecution:
         self.log_lost: str | None = None  # why the step's log could not take its traceback (a full disk)
 
     # ---------------------------------------------------------------- begin
+    @property
+    def logger(self) -> logging.Logger:
+        """The step's logger (``ctx.log``), made on first use."""
+        if self._logger is None:
+            import logging
+
+            logger = logging.getLogger(f"blase.step.{self.step}")
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
+            self.handler = _event_log_handler(self.events, self.log_file, None if self.quiet else sys.stderr)
+            logger.addHandler(self.handler)
+            self._logger = logger
+        return self._logger
+
     def begin(self) -> StepExecution:
         project, store = self.project, self.project.store
         for run_id in store.recover_dead():
@@ -241,15 +262,11 @@ class StepExecution:
         self.sampler = ResourceSampler(self.events.emit).start()
         self.events.emit("status", status=RUNNING, step=self.step, run_id=run_id, step_run_id=self.step_run_id,
                          pid=pid)
-        self.logger = logging.getLogger(f"blase.step.{self.step}")
-        self.logger.setLevel(logging.INFO)
-        self.logger.propagate = False
-        self.handler = _EventLogHandler(self.events, self.log_file, None if self.quiet else sys.stderr)
-        self.logger.addHandler(self.handler)
+        self._logger: logging.Logger | None = None
         self.tracker = RunTracker(store, run_id, step_run_id=self.step_run_id, folder=self.folder, events=self.events)
         self.ctx = context_mod.StepContext(
             step=self.step, params=self.params, project=project, tracker=self.tracker, events=self.events,
-            log=self.logger, memory_budget=self.memory_budget, resume=self.resume, executor=self.executor,
+            log=lambda: self.logger, memory_budget=self.memory_budget, resume=self.resume, executor=self.executor,
         )
         self.modules_before = set(sys.modules)  # what the step imports from here on is its code too
         self.old_out, self.old_err = sys.stdout, sys.stderr
@@ -347,7 +364,8 @@ class StepExecution:
             sys.stdout = self.old_out
         if isinstance(sys.stderr, _Tee):
             sys.stderr = self.old_err
-        self.logger.removeHandler(self.handler)
+        if self._logger is not None:
+            self._logger.removeHandler(self.handler)
         store = self.project.store
         problems: list[str] = []
 

@@ -7,8 +7,42 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from blase_tui.errors import StepLocked
+
+
+class _FlockLock:
+    """``flock`` on the lock file, as filelock's UnixFileLock takes it (so the two exclude each other), without
+    filelock's ~10 ms import on every step's start. POSIX only."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @property
+    def is_locked(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> bool:
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        import fcntl
+
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
 
 class StepLock:
@@ -17,17 +51,26 @@ class StepLock:
         self.step = step
         self.path = locks_dir / f"{step}.lock"
         self.holder_path = locks_dir / f"{step}.holder.json"
-        from filelock import FileLock
+        if os.name == "posix":
+            self._lock: Any = _FlockLock(str(self.path))
+        else:
+            from filelock import FileLock
 
-        self._lock = FileLock(str(self.path), timeout=0)
+            self._lock = FileLock(str(self.path), timeout=0)
 
     def acquire(self) -> StepLock:
-        from filelock import Timeout
+        if isinstance(self._lock, _FlockLock):
+            taken = self._lock.acquire()
+        else:
+            from filelock import Timeout
 
-        try:
-            self._lock.acquire(timeout=0)
-        except Timeout:
-            raise StepLocked(self._held_message()) from None
+            try:
+                self._lock.acquire(timeout=0)
+                taken = True
+            except Timeout:
+                taken = False
+        if not taken:
+            raise StepLocked(self._held_message())
         tmp = self.holder_path.with_name(f".{self.holder_path.name}.{os.getpid()}")
         tmp.write_text(json.dumps({"pid": os.getpid(), "started": time.time()}))
         os.replace(tmp, self.holder_path)

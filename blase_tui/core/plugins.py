@@ -168,12 +168,12 @@ def after_run_closed(project_root: Any, run_id: str, config_plugins: dict[str, A
     """Start the ``run_closed`` hooks of the project's enabled plugins in a detached process
     (``python -m blase_tui.core.hooks``), its output appended to ``.blase/plugins.log``; the pid, or None when
     no enabled plugin has such a hook."""
-    import subprocess
-    from pathlib import Path
-
     names = enabled(config_plugins)
     if not names or not any(p.name in names for p in installed("run_closed")):
         return None
+    import subprocess
+    from pathlib import Path
+
     log = Path(project_root) / ".blase" / "plugins.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:

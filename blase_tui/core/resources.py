@@ -4,12 +4,34 @@ where NVML finds a GPU, its utilisation and memory."""
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 SAMPLE_INTERVAL = 0.5
+FIRST_SAMPLE_AFTER = 0.2
+
+
+def peak_rss_of_process() -> int:
+    """The process's peak resident memory as the kernel counts it (``getrusage``), in bytes; 0 where there is no
+    ``resource`` module."""
+    try:
+        import resource
+    except ImportError:
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def nvidia_driver_absent() -> bool:
+    """True where NVML surely finds nothing: a Linux machine with no NVIDIA driver loaded (no
+    ``/proc/driver/nvidia``, ``/dev/nvidiactl`` or WSL's ``/dev/dxg``). Importing and starting NVML there costs
+    ~10-20 ms of every step's start for nothing; elsewhere NVML itself is asked."""
+    if not sys.platform.startswith("linux"):
+        return False
+    return not any(os.path.exists(p) for p in ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/dxg"))
 
 
 class GpuProbe:
@@ -18,6 +40,8 @@ class GpuProbe:
     def __init__(self) -> None:
         self.available = False
         self._handles: list[Any] = []
+        if nvidia_driver_absent():
+            return
         try:
             import pynvml
 
@@ -52,26 +76,38 @@ class ResourceSampler:
     """Calls ``emit(fields)`` every ``interval`` seconds from a daemon thread; keeps the peak RSS."""
 
     def __init__(self, emit: Callable[..., None], *, interval: float = SAMPLE_INTERVAL, pid: int | None = None) -> None:
-        import psutil
-
-        self._psutil = psutil
-        self._proc = psutil.Process(pid or os.getpid())
+        self._pid = pid or os.getpid()
+        self._psutil: Any = None
+        self._proc: Any = None  # psutil is imported by the sampling thread (~8 ms the step's start does not wait)
         self._emit = emit
         self._interval = interval
         self._stop = threading.Event()
         self._gpu: GpuProbe | None = None
         self.peak_rss = 0
-        self._proc.cpu_percent(None)
         self._cpu_since = time.monotonic()
-        self._cores = psutil.cpu_count() or 1
+        self._cores = 1
         self._children: dict[int, Any] = {}  # pid -> psutil.Process of a worker (None: a helper, not counted)
+        self._setup_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="blase-resources", daemon=True)
+
+    def _setup(self) -> Any:
+        with self._setup_lock:
+            if self._proc is None:
+                import psutil
+
+                proc = psutil.Process(self._pid)
+                proc.cpu_percent(None)
+                self._cpu_since = time.monotonic()
+                self._cores = psutil.cpu_count() or 1
+                self._psutil, self._proc = psutil, proc
+        return self._proc
 
     def start(self) -> ResourceSampler:
         self._thread.start()
         return self
 
     def sample(self) -> dict[str, Any]:
+        self._setup()
         psutil = self._psutil
         rss = self._proc.memory_info().rss
         # psutil divides CPU time by the wall time since the last call: over a few milliseconds (a step that
@@ -116,6 +152,10 @@ class ResourceSampler:
         return fields
 
     def _loop(self) -> None:
+        # the first sample after FIRST_SAMPLE_AFTER: a step that ends sooner never imports psutil (its peak memory
+        # and CPU time then come from the kernel's own counts, in stop() and cpu_seconds())
+        if self._stop.wait(FIRST_SAMPLE_AFTER):
+            return
         while True:
             try:
                 self._emit("resources", **self.sample())
@@ -128,11 +168,18 @@ class ResourceSampler:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
-        try:
-            self.peak_rss = max(self.peak_rss, self._proc.memory_info().rss)
-        except self._psutil.Error:
-            pass
+        own = self._pid == os.getpid()
+        if own:
+            self.peak_rss = max(self.peak_rss, peak_rss_of_process())
+        if self._proc is not None or not own or not self.peak_rss:
+            try:
+                self.peak_rss = max(self.peak_rss, self._setup().memory_info().rss)
+            except self._psutil.Error:
+                pass
 
     def cpu_seconds(self) -> float:
-        times = self._proc.cpu_times()
+        if self._pid == os.getpid():  # the kernel's count for this process and its waited-for children
+            times = os.times()
+            return float(times.user + times.system + times.children_user + times.children_system)
+        times = self._setup().cpu_times()
         return float(times.user + times.system + times.children_user + times.children_system)

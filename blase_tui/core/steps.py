@@ -219,14 +219,14 @@ def misspelt_configured(info: StepInfo, configured: dict[str, Any]) -> list[str]
     """A line for each ``[steps.NAME]`` key that is not an argument of the step but nearly is one (``lrr`` for
     ``lr``): most likely a typo that leaves the argument at its default. Keys unlike any argument are params
     the step reads itself (``ctx.params``), and are left alone."""
-    import difflib
-
     if info.accepts_any:
         return []
     lines = []
     for key in configured:
         if key in info.defaults or key == "memory_budget":
             continue
+        import difflib
+
         near = difflib.get_close_matches(key, list(info.defaults), n=1, cutoff=0.75)
         if near:
             lines.append(f"blase: [steps.{info.name}] {key} in blase.toml is not an argument of `{info.name}`, so"

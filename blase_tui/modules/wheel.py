@@ -55,7 +55,7 @@ def write(folder: Path) -> Path:
     files += [(f"{info}/METADATA", meta.encode()),
               (f"{info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: blase deploy\nRoot-Is-Purelib: true\n"
                                 b"Tag: py3-none-any\n"),
-              (f"{info}/entry_points.txt", b"[console_scripts]\nblase = blase_tui.cli.app:run\n")]
+              (f"{info}/entry_points.txt", b"[console_scripts]\nblase = blase_tui.cli.hot:run\n")]
     record = "".join(f"{n},{_record_hash(d)},{len(d)}\n" for n, d in files) + f"{info}/RECORD,,\n"
     files.append((f"{info}/RECORD", record.encode()))
     target = folder / "wheels" / name

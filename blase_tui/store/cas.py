@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import tempfile
 from pathlib import Path
 
 from blase_tui.store.hashing import hash_bytes, hash_file
@@ -81,6 +80,8 @@ class ContentStore:
                 os.chmod(target, wanted)
         else:
             self._mkdir(target.parent)
+            import tempfile  # (only when an object is written: not on every command's start)
+
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
             os.close(fd)
             try:
@@ -112,6 +113,8 @@ class ContentStore:
         target = self.path_of(digest)
         if not target.exists():
             self._mkdir(target.parent)
+            import tempfile  # (only when an object is written: not on every command's start)
+
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as fh:
