@@ -9,6 +9,7 @@ group               the user writes                              the attribute
 ==================  ===========================================  ==============================================
 ``blase.readers``   ``Extract().load_NAME(path, **options)``     :class:`Reader`
 ``blase.transforms`` ``Transform().apply_NAME(batch, **options)`` :class:`TransformFunction`
+``blase.monitors``  ``Monitor(tests=["NAME"])``                  :class:`DriftTest`
 ``blase.frameworks`` ``Train().set_model(m, framework="NAME")``  a framework adapter (:class:`Adapter`)
 ``blase.executors`` ``blase step S --executor NAME``             :class:`ExecutorFactory`
 ``blase.cli``       ``blase NAME ...``                           a ``typer.Typer`` app
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
     from blase_tui.modules.batch import Batch
+    from blase_tui.modules.drift import Distribution
     from blase_tui.modules.extract import Extract
 
 
@@ -50,9 +52,23 @@ class TransformFunction(Protocol):
     def __call__(self, batch: Batch, **options: Any) -> Any: ...
 
 
+class DriftTest(Protocol):
+    """``blase.monitors``: a drift test Monitor runs beside its own on every feature of the priors, when a step
+    asks for it (``Monitor(tests=["NAME"])`` or ``[monitor] tests = ["NAME"]``): ``test(reference, live)`` with
+    the feature's two distributions (:class:`Distribution`; numeric: values and how often each was seen, the live side counted
+    on the reference's values, so a report over any number of rows fits in memory; categorical: categories and
+    counts), returning ``(statistic, p_value)``, or None where it does not apply (a numeric test on a categorical
+    feature). Each answer is one more hypothesis in the family Holm's procedure decides at ``alpha``; it is
+    recorded as the metrics ``drift/FEATURE/NAME`` and ``drift/FEATURE/NAME_p``."""
+
+    def __call__(self, reference: Distribution, live: Distribution) -> tuple[float, float] | None: ...
+
+
 class ExecutorFactory(Protocol):
-    """``blase.executors``: makes the executor a step's data work runs on (``blase step S --executor NAME``):
-    ``factory(workers=N, settings={...})`` with ``submit``, ``close`` (see the dask plugin)."""
+    """``blase.executors``: makes the executor a step's data work runs on (``blase step S --executor NAME``,
+    ``[executor] name``): ``factory(settings, memory_budget=bytes)`` (``settings``: ``[executor]`` and
+    ``--workers``) returning an object with ``workers``, ``describe()``, ``map(fn, items, *, what)``,
+    ``submit(fn, item, *, what)`` (whose ``result()`` waits) and ``close()`` (see the dask plugin)."""
 
     def __call__(self, **options: Any) -> Any: ...
 
@@ -80,6 +96,8 @@ _EXPORTS = {
     # reading files as the built-in readers do
     "files": "blase_tui.modules.readers.common", "reason": "blase_tui.modules.readers.common",
     "per_worker": "blase_tui.modules.budget",
+    # drift tests (blase.monitors)
+    "Distribution": "blase_tui.modules.drift",
     # the current step's records (no-ops outside a step): recording.dataset, .progress, .say, .params …
     # projects, settings, safe paths
     "Project": "blase_tui.core.project", "settings": "blase_tui.core.plugins",
@@ -97,7 +115,7 @@ _EXPORTS = {
 _RENAMED = {"describe_format": "describe"}  # the name here -> the name there
 _MODULES = {"recording": "blase_tui.modules.recording", "registry": "blase_tui.store.models"}  # whole modules
 
-__all__ = ["Reader", "TransformFunction", "ExecutorFactory", "Preview", "RunClosed", *sorted(_EXPORTS),
+__all__ = ["Reader", "TransformFunction", "DriftTest", "ExecutorFactory", "Preview", "RunClosed", *sorted(_EXPORTS),
            *sorted(_MODULES)]
 
 

@@ -197,12 +197,16 @@ _TRIGGER_KEYS = {"drift_share": float, "features": list, "metric_drop": float, "
 
 
 def _monitor(path: Path, section: dict[str, Any]) -> dict[str, Any]:
-    """``[monitor]``: ``alpha``, ``on_trigger`` (a step to launch when a trigger fires) and ``[monitor.triggers]``
-    (drift_share, features, metric_drop, min_samples)."""
+    """``[monitor]``: ``alpha``, ``on_trigger`` (a step to launch when a trigger fires), ``tests`` (drift tests
+    from plugins) and ``[monitor.triggers]`` (drift_share, features, metric_drop, min_samples)."""
     for key in section:
-        if key not in ("alpha", "on_trigger", "triggers"):
-            raise ConfigError(f"{path}: unknown key `{key}` in [monitor]; expected alpha, on_trigger or"
+        if key not in ("alpha", "on_trigger", "tests", "triggers"):
+            raise ConfigError(f"{path}: unknown key `{key}` in [monitor]; expected alpha, on_trigger, tests or"
                               " [monitor.triggers].")
+    tests = section.get("tests", [])
+    if not isinstance(tests, list) or not all(isinstance(t, str) and t.strip() for t in tests):
+        raise ConfigError(f"{path}: [monitor] tests must be a list of drift test names from plugins, such as"
+                          f" [\"energy\"], not {tests!r}.")
     alpha = section.get("alpha", 0.05)
     if not isinstance(alpha, float | int) or isinstance(alpha, bool) or not 0 < alpha < 1:
         raise ConfigError(f"{path}: [monitor] alpha must be a number between 0 and 1, not {alpha!r}.")

@@ -35,6 +35,7 @@ GROUPS = {
     "cli": "blase.cli",
     "readers": "blase.readers",
     "transforms": "blase.transforms",
+    "monitors": "blase.monitors",
     "executors": "blase.executors",
     "frameworks": "blase.frameworks",
     "previews": "blase.previews",
@@ -146,7 +147,7 @@ def load(kind: str, name: str, *, what: str | None = None) -> Any:
 
 
 # what a step uses: gated by the project's [plugins] enabled when the project lists any
-PROJECT_KINDS = ("readers", "transforms", "executors", "frameworks")
+PROJECT_KINDS = ("readers", "transforms", "monitors", "executors", "frameworks")
 
 
 def _project_enabled() -> list[str] | None:

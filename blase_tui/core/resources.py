@@ -15,14 +15,17 @@ FIRST_SAMPLE_AFTER = 0.2
 
 
 def peak_rss_of_process() -> int:
-    """The process's peak resident memory as the kernel counts it (``getrusage``), in bytes; 0 where there is no
-    ``resource`` module."""
+    """This process's peak resident memory since it started its program, in bytes: Linux's ``VmHWM``; 0 where the
+    system does not say (then psutil's current figure is taken). Not ``getrusage``'s ``ru_maxrss``, which a
+    process started by a large one (a step launched from the TUI, from pytest) inherits from its parent."""
     try:
-        import resource
-    except ImportError:
-        return 0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def nvidia_driver_absent() -> bool:

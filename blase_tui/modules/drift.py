@@ -49,6 +49,22 @@ class FeatureDrift:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Distribution:
+    """One feature's values as a drift test plugin sees them (``blase.monitors``): ``values`` with how often each
+    was seen, ``weights``. Numeric: the reference's distinct values, and the live values counted on them (a live
+    value equal to a reference value at that value, the others at the mean of those between two neighbours), so a
+    report over millions of rows holds no more than the reference. Categorical: each category once, as text."""
+
+    kind: str  # "numeric" or "categorical"
+    values: np.ndarray
+    weights: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(round(float(self.weights.sum())))
+
+
 def ks_test(reference_sorted: np.ndarray, live: np.ndarray) -> tuple[float, float]:
     """Two-sample KS statistic and p-value (``reference_sorted``: the reference sample, sorted)."""
     live = np.sort(live)
@@ -86,6 +102,7 @@ class NumericReference:
         self.m = len(ordered)
         self.grid, counts = np.unique(ordered, return_counts=True)
         self.cdf = np.cumsum(counts) / self.m  # F_ref at each grid value
+        self.counts = counts
         # PSI's bins: cut at reference values (order statistics), so live counts on the grid fall in one bin each
         self.edges = np.unique(ordered[(np.arange(1, bins) * self.m) // bins])
         self.bin_counts = np.bincount(np.searchsorted(self.edges, ordered, side="right"), minlength=len(self.edges) + 1)
@@ -286,6 +303,15 @@ class NumericLive:
             total += float(np.sum(np.where(crossing, interpolated, area)))
         return float(total) / self.ref.spread
 
+    def distributions(self) -> tuple[Distribution, Distribution]:
+        """The reference and what was added, for a drift test plugin (:class:`Distribution`)."""
+        between = self.between > 0
+        values = np.concatenate([self.ref.grid[self.equal > 0], self.sums[between] / self.between[between]])
+        weights = np.concatenate([self.equal[self.equal > 0], self.between[between]]).astype(np.float64)
+        order = np.argsort(values, kind="stable")
+        reference = Distribution("numeric", self.ref.grid, self.ref.counts.astype(np.float64))
+        return reference, Distribution("numeric", values[order], weights[order])
+
     def result(self, name: str, alpha: float) -> FeatureDrift:
         value, threshold = self.psi(alpha)
         extra = {"psi": value, "psi_threshold": threshold, "wasserstein": self.wasserstein()}
@@ -327,6 +353,16 @@ class CountsLive:
         for key, count in other.counts.items():
             self.counts[key] = self.counts.get(key, 0) + count
         self.n += other.n
+
+    def distributions(self) -> tuple[Distribution, Distribution]:
+        """The reference and what was added, for a drift test plugin (:class:`Distribution`); a numeric feature
+        whose priors are a histogram is categorical here (its bins, numbered)."""
+        def of(counts: dict[Any, float]) -> Distribution:
+            keys = sorted(counts, key=str)
+            return Distribution("categorical", np.array([str(k) for k in keys], dtype=object),
+                                np.array([float(counts[k]) for k in keys]))
+
+        return of(self.reference), of(self.counts)
 
     def result(self, name: str, alpha: float) -> FeatureDrift:
         stat, p, js = chi2_test(self.reference, self.counts)

@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from blase_tui.core import plugins
 from blase_tui.core.config import check_triggers
+from blase_tui.core.plugins import PluginError, first_line
 from blase_tui.errors import BlaseError
 from blase_tui.modules import budget, estimates, monitor_plots, recording
 from blase_tui.modules import drift as drift_mod
@@ -43,12 +45,18 @@ COPIES = 4  # how many times a batch is held at once while it is read and tested
 
 class Monitor:
     def __init__(self, alpha: float | None = None, window: int = DEFAULT_WINDOW, triggers: dict[str, Any] | None = None,
-                 min_samples: int = 100, memory_budget: int | str | None = None, on_trigger: str | None = None) -> None:
+                 min_samples: int = 100, memory_budget: int | str | None = None, on_trigger: str | None = None,
+                 tests: list[str] | None = None) -> None:
         config = recording.project_config_section("monitor", {}) if recording.active() else {}
         alpha = float(config.get("alpha", 0.05)) if alpha is None else alpha
         if not 0 < alpha < 1:
             raise BlaseError(f"alpha must be between 0 and 1, not {alpha!r}.")
-        recording.params("Monitor", alpha=alpha, window=window)
+        tests = config.get("tests", []) if tests is None else tests
+        if isinstance(tests, str) or not isinstance(tests, list | tuple) or not all(isinstance(t, str) for t in tests):
+            raise BlaseError(f"tests={tests!r}: give a list of drift test names from plugins (blase.monitors), such"
+                             " as tests=[\"energy\"] or [monitor] tests = [\"energy\"] in blase.toml.")
+        self._tests = {name: _drift_test(name) for name in tests}  # name -> the plugin's test (blase.monitors)
+        recording.params("Monitor", alpha=alpha, window=window, **({"tests": list(tests)} if tests else {}))
         self.memory_budget = budget.resolve_budget(memory_budget)
         self.alpha = alpha
         self.window = window
@@ -626,6 +634,7 @@ class Monitor:
                              f" column names (live: {', '.join(given[:10]) or 'none'}).")
         gone = [name for name in live if name not in present]
         results = [acc.result(name, self.alpha) for name, acc in live.items() if acc.n]
+        results += self._plugin_tests(live)
         results += extra or []
         results += [drift_mod.absent(name, missing[name].reference_total) for name in gone]
         results += [m.result(name) for name, m in missing.items() if name not in gone and m.informative()]
@@ -639,6 +648,31 @@ class Monitor:
             recording.say("every live value of %s is missing", ", ".join(empty[:10]))
         return drift_mod.holm(results, self.alpha)
 
+    def _plugin_tests(self, live: dict[str, Any]) -> list[drift_mod.FeatureDrift]:
+        """Each drift test of ``tests`` (plugins) on each feature with live values: one more hypothesis each."""
+        out = []
+        for test, fn in self._tests.items():
+            for name, acc in live.items():
+                if not acc.n:
+                    continue
+                reference, seen = acc.distributions()
+                try:
+                    answer = fn(reference, seen)
+                    if answer is None:  # the test does not apply to this kind of feature
+                        continue
+                    statistic, p_value = (float(v) for v in answer)
+                except Exception as exc:
+                    raise PluginError(f"the drift test {test!r} (a plugin) failed on feature {name}: "
+                                      f"{type(exc).__name__}: {first_line(exc)}; fix the plugin or leave {test!r} out"
+                                      " of Monitor(tests=...) / [monitor] tests.") from exc
+                if not (0.0 <= p_value <= 1.0) or not np.isfinite(statistic):
+                    raise PluginError(f"the drift test {test!r} (a plugin) gave feature {name} the p-value {p_value!r}"
+                                      f" and statistic {statistic!r}; a p-value is a number from 0 to 1 and a"
+                                      " statistic a finite number: fix the plugin.")
+                out.append(drift_mod.FeatureDrift(name, test, statistic, p_value, acc.n, reference.n,
+                                                  extra={"plugin": 1.0}))
+        return out
+
     def _record(self, results: list[drift_mod.FeatureDrift], *, prefix: str, artifact: str,
                 iteration: int | None) -> None:
         inputs = [r for r in results if not _of_predictions(r)]
@@ -646,7 +680,10 @@ class Monitor:
         answers = _drifted([r for r in results if _of_predictions(r)])
         metrics = {f"{prefix}/share": len(drifted) / max(len(tested), 1), f"{prefix}/features": float(len(drifted))}
         for r in results:
-            if r.test == "missing":
+            if r.extra.get("plugin"):  # a plugin's test beside the built-in one: its own names
+                metrics[f"{prefix}/{r.feature}/{r.test}_p"] = r.p_value
+                metrics[f"{prefix}/{r.feature}/{r.test}"] = r.statistic
+            elif r.test == "missing":
                 metrics[f"{prefix}/{r.feature}/missing_p"] = r.p_value
                 metrics[f"{prefix}/{r.feature}/missing_share"] = r.extra.get("missing_share", 0.0)
             else:
@@ -799,6 +836,15 @@ def _served_version() -> tuple[str, int] | None:
     return str(table.column("model")[0].as_py()), int(table.column("version")[0].as_py())
 
 
+def _drift_test(name: str) -> Any:
+    """The drift test a plugin provides as ``name`` (``blase.monitors``), gated by ``[plugins] enabled``."""
+    fn = plugins.load("monitors", name, what=f"the drift test {name!r}")
+    if not callable(fn):
+        raise PluginError(f"the drift test {name!r} is not callable ({type(fn).__name__}); a blase.monitors entry"
+                          " point names a function test(reference, live) -> (statistic, p_value).")
+    return fn
+
+
 def _drifted(results: list[drift_mod.FeatureDrift]) -> list[str]:
     """The features flagged, each once (a feature can be flagged for its values and for its missing share)."""
     return list(dict.fromkeys(r.feature for r in results if r.drifted))
@@ -811,6 +857,8 @@ def _of_predictions(result: drift_mod.FeatureDrift) -> bool:
 
 
 def _label(result: drift_mod.FeatureDrift) -> str:
+    if result.extra.get("plugin"):
+        return f"{result.feature} ({result.test})"
     if result.test != "missing":
         return result.feature
     return f"{result.feature} (gone)" if result.extra.get("absent") else f"{result.feature} (missing)"
