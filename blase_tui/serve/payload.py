@@ -195,13 +195,26 @@ def _count(parsed: Parsed) -> int:
     return len(parsed.tensor or [])
 
 
+_SPECS: dict[int, tuple[dict[str, Any], list[str], dict[str, str], bool]] = {}
+
+
+def _spec_columns(spec: dict[str, Any]) -> tuple[list[str], dict[str, str], bool]:
+    """The signature's column names in order, their dtypes, and whether all are numeric: worked out once per
+    signature (a server asks for them on every request)."""
+    known = _SPECS.get(id(spec))
+    if known is None or known[0] is not spec:
+        names = [c["name"] for c in spec["columns"]]
+        dtypes = {c["name"]: c.get("dtype") or "float64" for c in spec["columns"]}
+        known = _SPECS[id(spec)] = (spec, names, dtypes, all(_kind(dtypes[n]) in "fiub" for n in names))
+    return known[1], known[2], known[3]
+
+
 def _columns(parsed: Parsed, spec: dict[str, Any], n: int) -> Any:
     """Named columns in the model's order: a float64 array when every column is numeric (the fast path: one
     ``np.asarray``), else a DataFrame. A value that is not a number is named, with its column and record."""
     import pandas as pd
 
-    names = [c["name"] for c in spec["columns"]]
-    dtypes = {c["name"]: c.get("dtype") or "float64" for c in spec["columns"]}
+    names, dtypes, numeric = _spec_columns(spec)
     if parsed.columns is None:  # rows without names: they must be in the model's column order
         rows = parsed.tensor or []
         bad = next((i for i, r in enumerate(rows) if not isinstance(r, list) or len(r) != len(names)), None)
@@ -212,8 +225,9 @@ def _columns(parsed: Parsed, spec: dict[str, Any], n: int) -> Any:
         columns, data = names, rows
     else:
         columns = parsed.columns
-        missing = [c for c in names if c not in columns]
-        extra = [c for c in columns if c not in dtypes]
+        given = set(columns) if columns != names else None  # (the usual request names them in the model's order)
+        missing = [c for c in names if c not in given] if given is not None else []
+        extra = [c for c in columns if c not in dtypes] if given is not None else []
         if missing or extra:
             parts = []
             if missing:
@@ -222,7 +236,6 @@ def _columns(parsed: Parsed, spec: dict[str, Any], n: int) -> Any:
                 parts.append(f"unknown column(s) {', '.join(extra)}")
             raise PayloadError(422, f"{' and '.join(parts)}; the model takes {', '.join(names)}.")
         data = parsed.rows
-    numeric = all(_kind(dtypes[name]) in "fiub" for name in names)
     if parsed.frame is not None:
         frame = parsed.frame[names]
     else:
