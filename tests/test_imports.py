@@ -19,7 +19,7 @@ try:
 except SystemExit as exc:
     code = exc.code
 heavy = sorted(m for m in ("torch", "tensorflow", "textual", "sklearn", "pandas", "pyarrow", "fastapi", "uvicorn",
-                          "astropy", "blase_fits", "blase_mlflow", "blase_dask", "mlflow", "dask")
+                          "astropy", "openai", "blase_fits", "blase_mlflow", "blase_dask", "mlflow", "dask")
                if m in sys.modules)
 sys.__stderr__.write("HEAVY=" + json.dumps(heavy) + "\\n")
 """

@@ -11,6 +11,7 @@ import typer
 
 from blase_tui import __version__
 from blase_tui.cli import (
+    agent,
     common,
     create,
     deploy,
@@ -69,6 +70,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(label.app, name="label")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(plugins.app, name="plugins")
+app.add_typer(agent.app, name="agent")
 serve.register(app)
 gc.register(app)
 verify.register(app)

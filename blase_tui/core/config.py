@@ -22,6 +22,7 @@ _SECTIONS = {
     "plugins": "enabled plugins",
     "monitor": "Monitor's settings and [monitor.triggers]",
     "executor": "where steps' data work runs (a plugin such as dask)",
+    "agent": "the assistant's endpoint, model and autonomy (blase agent)",
 }
 _PROJECT_KEYS = {"name", "entry", "memory_budget", "description", "scripts", "reuse", "keep_outputs"}
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
@@ -58,6 +59,7 @@ class ProjectConfig:
     monitor: dict[str, Any] = field(default_factory=dict)
     executor: dict[str, Any] = field(default_factory=dict)
     pipeline: tuple[str, ...] = ()  # [pipeline] steps; empty: the entry module's steps in definition order
+    agent: dict[str, Any] = field(default_factory=dict)  # [agent], checked (docs/agent.md)
 
     @property
     def path(self) -> Path:
@@ -144,7 +146,35 @@ def load_config(root: Path) -> ProjectConfig:
         monitor=_monitor(path, raw.get("monitor", {})),
         executor=_executor(path, raw.get("executor", {})),
         pipeline=_pipeline(path, raw.get("pipeline", {})),
+        agent=_agent(path, raw.get("agent", {})),
     )
+
+
+AUTONOMY = ("manual", "semi", "auto")
+_AGENT_KEYS = {"base_url": str, "model": str, "api_key_env": str, "autonomy": str, "allowed_steps": list,
+               "max_runs": int, "time_budget": (int, float), "timeout": (int, float)}
+
+
+def _agent(path: Path, section: dict[str, Any]) -> dict[str, Any]:
+    """``[agent]`` (docs/agent.md): ``base_url`` and ``model`` of an OpenAI-compatible endpoint, ``api_key_env``
+    (the name of the environment variable holding the key, never the key), ``autonomy`` (manual, semi, auto),
+    and the limits of ``auto``: ``allowed_steps``, ``max_runs``, ``time_budget`` (seconds); ``timeout``."""
+    for key, value in section.items():
+        kind = _AGENT_KEYS.get(key)
+        if kind is None:
+            raise ConfigError(f"{path}: unknown key `{key}` in [agent]; expected {', '.join(sorted(_AGENT_KEYS))}.")
+        if isinstance(value, bool) or not isinstance(value, kind):
+            what = "a list of step names" if kind is list else "text" if kind is str else "a number"
+            raise ConfigError(f"{path}: [agent] {key} = {value!r} must be {what}.")
+    if section.get("autonomy", "manual") not in AUTONOMY:
+        raise ConfigError(f"{path}: [agent] autonomy must be one of {', '.join(AUTONOMY)}, not"
+                          f" {section['autonomy']!r}.")
+    if "api_key" in section or any(str(v).startswith("sk-") for v in section.values()):
+        raise ConfigError(f"{path}: [agent] holds what looks like a key; name the environment variable that holds"
+                          " it instead: api_key_env = \"OPENAI_API_KEY\".")
+    if not all(isinstance(v, str) for v in section.get("allowed_steps", [])):
+        raise ConfigError(f"{path}: [agent] allowed_steps must be a list of step names.")
+    return dict(section)
 
 
 def _pipeline(path: Path, section: dict[str, Any]) -> tuple[str, ...]:

@@ -1,0 +1,105 @@
+"""Recommendations without a model (`blase agent --offline`, and what `blase agent` says when no endpoint
+answers): rules over the same records the assistant's tools read.
+
+- a training whose validation loss rose for the last few epochs: overfitting;
+- a step whose newest execution failed: its last error and where its log is;
+- steps `blase run` would run, and why (stale code, params, inputs, environment);
+- drift flagged by a monitor step with no step run since to act on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from blase_tui.agent.tools import Toolbox
+from blase_tui.core.project import Project
+from blase_tui.errors import BlaseError
+
+RISING = 3  # epochs in a row a validation loss must rise to be called overfitting
+LOSS_KEYS = ("val_loss", "validation_loss", "val/loss")
+
+
+def recommendations(project: Project, toolbox: Toolbox | None = None) -> list[str]:
+    """One line per finding, the most pressing first; empty when nothing calls for attention."""
+    toolbox = toolbox or Toolbox(project)
+    out: list[str] = []
+    out += _failures(project)
+    out += _overfitting(project)
+    out += _drift(project)
+    out += _stale(toolbox)
+    return out
+
+
+def _latest_executions(project: Project) -> dict[str, tuple[str, Any]]:
+    """Each step's newest execution: ``{step: (run id, StepRun)}``."""
+    from blase_tui.store.query import run_rows
+
+    store = project.store
+    newest: dict[str, tuple[str, Any]] = {}
+    for row in sorted(run_rows(store), key=lambda r: r["started"] or 0):
+        for execution in store.step_runs(row["id"]):
+            newest[execution.step] = (row["id"], execution)
+    return newest
+
+
+def _failures(project: Project) -> list[str]:
+    out = []
+    for step, (run_id, execution) in _latest_executions(project).items():
+        if execution.status == "failed":
+            error = (execution.error or "no error recorded").strip().splitlines()[-1][:200]
+            out.append(f"step {step} failed in its newest run {run_id}: {error}. Its log: `blase runs show {run_id}`"
+                       f" (logs tab in `blase tui`); fix it and run `blase step {step}` again.")
+    return out
+
+
+def _overfitting(project: Project) -> list[str]:
+    out = []
+    store = project.store
+    for step, (run_id, execution) in _latest_executions(project).items():
+        if execution.status != "succeeded":
+            continue
+        for key in LOSS_KEYS:
+            values = [p.value for p in store.metric_series(run_id, execution.id, key)]
+            if len(values) < RISING + 1:
+                continue
+            best = min(range(len(values)), key=values.__getitem__)
+            rising = len(values) - 1 - best
+            if rising >= RISING and all(b > a for a, b in zip(values[best:], values[best + 1:], strict=False)):
+                out.append(f"step {step} of run {run_id}: {key} rose for the last {rising} epochs after its"
+                           f" lowest, {values[best]:.4g} at epoch {best + 1}: the model overfits. Keep that epoch's"
+                           f" weights (Train keeps the best epoch when it has validation data) or train for"
+                           f" {best + 1} epochs (`blase step {step} --set epochs={best + 1}`).")
+                break
+    return out
+
+
+def _drift(project: Project) -> list[str]:
+    out = []
+    store = project.store
+    newest = _latest_executions(project)
+    for step, (run_id, execution) in newest.items():
+        if execution.status != "succeeded":
+            continue
+        described = [d for d in store.describe_run(run_id).steps if d.id == execution.id]
+        flagged = described[0].metrics.get("drift/features", 0.0) if described else 0.0
+        if flagged and flagged > 0:
+            later = [s for s, (_, e) in newest.items() if s != step and (e.started or 0) > (execution.started or 0)]
+            if not later:
+                out.append(f"step {step} flagged drift in {int(flagged)} feature(s) in run {run_id}, and no step"
+                           " has run since: retrain (your update step, `blase run`) or look at the drift report"
+                           f" (`blase runs show {run_id}`).")
+    return out
+
+
+def _stale(toolbox: Toolbox) -> list[str]:
+    try:
+        status = toolbox.pipeline_status()
+    except BlaseError:
+        return []
+    rows = status.get("steps", []) if isinstance(status, dict) else []
+    stale = [r for r in rows if r.get("runs")]
+    if not stale:
+        return []
+    why = "; ".join(f"{r['step']}: {', '.join(map(str, r.get('reasons') or [])) or r.get('state', '')}"
+                    for r in stale[:6])
+    return [f"`blase run` would run {len(stale)} step(s): {why}."]

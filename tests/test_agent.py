@@ -1,0 +1,232 @@
+"""blase agent (issue 29) against an OpenAI-compatible server started here on a loopback port, with scripted
+answers: it asks for tools by the names the request offers, then answers from the tool results. The autonomy
+levels decide what runs; the conversation is a run; without an endpoint, the offline recommendations."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import _env, free_port, make_project, runs_json
+
+Script = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class FakeModel:
+    """``POST /v1/chat/completions`` answered by ``script(request) -> message``; every request kept."""
+
+    def __init__(self, script: Script) -> None:
+        self.requests: list[dict[str, Any]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append(body)
+                message = script(body)
+                reply = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                                    "choices": [{"index": 0, "message": message,
+                                                 "finish_reason": "tool_calls" if message.get("tool_calls") else "stop"}]
+                                    }).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def call(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {"role": "assistant", "content": None,
+            "tool_calls": [{"id": "call_1", "type": "function",
+                            "function": {"name": name, "arguments": json.dumps(arguments)}}]}
+
+
+def tool_results(request: dict[str, Any]) -> list[str]:
+    return [m["content"] for m in request["messages"] if m["role"] == "tool"]
+
+
+def offered(request: dict[str, Any]) -> set[str]:
+    return {t["function"]["name"] for t in request.get("tools", [])}
+
+
+def uses(name: str, arguments: dict[str, Any]) -> Script:
+    """A model that calls ``name`` (when the request offers it) and then answers with the tool's result."""
+    def script(request: dict[str, Any]) -> dict[str, Any]:
+        results = tool_results(request)
+        if not results:
+            assert name in offered(request), offered(request)
+            return call(name, arguments)
+        return {"role": "assistant", "content": f"RESULT {results[-1]}"}
+    return script
+
+
+@pytest.fixture
+def model_server():
+    servers: list[FakeModel] = []
+
+    def start(script: Script) -> FakeModel:
+        servers.append(FakeModel(script))
+        return servers[-1]
+
+    yield start
+    for s in servers:
+        s.close()
+
+
+def project_with_agent(tmp_path: Path, port: int, extra: str = "") -> Path:
+    from conftest import STEPS_MAIN
+
+    return make_project(tmp_path / "p", main_src=STEPS_MAIN, toml=textwrap.dedent(f'''
+        [project]
+        name = "p"
+
+        [agent]
+        base_url = "http://127.0.0.1:{port}/v1"
+        model = "scripted"
+        timeout = 20
+        {extra}
+    '''))
+
+
+def agent(root: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "blase_tui", "agent", *args], cwd=root, env=_env(), input=stdin,
+                          capture_output=True, text=True, timeout=180)
+
+
+def test_the_best_run_by_a_metric_is_answered_with_its_id(tmp_path: Path, model_server, blase) -> None:
+    server = model_server(uses("best_run", {"metric": "loss", "mode": "min", "step": "a"}))
+    root = project_with_agent(tmp_path, server.port)
+    for n in (2, 5, 3):
+        blase("step", "a", "--set", f"n={n}", cwd=root, check=True)
+    best = blase("runs", "find", "--step", "a", "--param", "n=5", cwd=root, check=True).stdout.strip()
+    proc = agent(root, "ask", "Which run of a has the lowest loss?")
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout.split("RESULT ", 1)[1])
+    assert answer["run_id"] == best and answer["loss"] == pytest.approx(0.2)
+    # the request offered every tool with a schema, and the conversation is a run with the tool call in it
+    assert {"best_run", "show_run", "step_log", "run_step"} <= offered(server.requests[0])
+    conversation = [r for r in runs_json(blase, root) if r["name"] == "agent"]
+    assert len(conversation) == 1
+    shown = json.loads(blase("runs", "show", conversation[0]["id"], "--json", cwd=root, check=True).stdout)
+    folder = Path(blase("runs", "find", "--name", "agent", "--path", "--latest", cwd=root, check=True).stdout.strip())
+    kept = json.loads(next(folder.rglob("conversation.json")).read_text())
+    assert kept["tool_calls"][0]["tool"] == "best_run" and best in kept["tool_calls"][0]["answer"]
+    assert shown["params"]["agent.model"] == "scripted"
+
+
+@pytest.mark.parametrize("autonomy, stdin, runs", [("semi", "y\n", True), ("semi", "n\n", False),
+                                                    ("manual", "y\n", False)])
+def test_an_action_runs_only_as_the_autonomy_level_allows(tmp_path: Path, model_server, blase, autonomy: str,
+                                                          stdin: str, runs: bool) -> None:
+    server = model_server(uses("run_step", {"step": "a", "params": {"n": 4}}))
+    root = project_with_agent(tmp_path, server.port)
+    proc = agent(root, "ask", "train it with n=4", "--autonomy", autonomy, stdin=stdin)
+    assert proc.returncode == 0, proc.stderr
+    executed = [r for r in runs_json(blase, root) if "a" in [s["step"] for s in r["steps"]]]
+    assert bool(executed) is runs
+    said = tool_results(server.requests[-1])[-1]
+    if runs:
+        assert json.loads(said)["exit_code"] == 0
+        assert show_param(blase, root, executed[0]["id"]) == 4
+    elif autonomy == "manual":
+        assert said == "Not run: the autonomy level is manual, so nothing runs. Propose the command to the user:" \
+                       " blase step a --set n=4"
+    else:
+        assert said == "Not run: the user declined `blase step a --set n=4`."
+    assert f"[{autonomy}]" in proc.stderr
+
+
+def show_param(blase, root: Path, run_id: str) -> Any:
+    return json.loads(blase("runs", "show", run_id, "--json", cwd=root, check=True).stdout)["steps"][0]["params"]["n"]
+
+
+def test_auto_runs_only_the_allowed_steps(tmp_path: Path, model_server, blase) -> None:
+    server = model_server(uses("run_step", {"step": "a"}))
+    root = project_with_agent(tmp_path, server.port, 'autonomy = "auto"\nallowed_steps = ["b"]\n')
+    proc = agent(root, "ask", "run a")
+    assert proc.returncode == 0, proc.stderr
+    assert tool_results(server.requests[-1])[-1] == ("Refused: autonomy auto may run only the steps [agent]"
+                                                     " allowed_steps lists (b), not a.")
+    assert not [r for r in runs_json(blase, root) if r["name"] != "agent"]
+    server2 = model_server(uses("run_step", {"step": "b"}))
+    (root / "blase.toml").write_text((root / "blase.toml").read_text().replace(str(server.port), str(server2.port)))
+    assert agent(root, "ask", "run b").returncode == 0
+    assert [s["step"] for r in runs_json(blase, root) for s in r["steps"]].count("b") == 1
+
+
+@pytest.mark.parametrize("arguments, expected", [
+    ({"step": "nope"}, "the project has no step 'nope'; its steps are"),
+    ({"step": "a", "params": {"n; rm -rf /": 1}}, "is not a param name"),
+    ({"step": "a", "extra": 1}, "the arguments of run_step are not valid"),
+])
+def test_bad_tool_arguments_go_back_to_the_model_and_nothing_runs(tmp_path: Path, model_server, blase,
+                                                                  arguments: dict[str, Any], expected: str) -> None:
+    server = model_server(uses("run_step", arguments))
+    root = project_with_agent(tmp_path, server.port, 'autonomy = "auto"\nallowed_steps = ["a"]\n')
+    assert agent(root, "ask", "go").returncode == 0
+    assert expected in tool_results(server.requests[-1])[-1]
+    assert not [r for r in runs_json(blase, root) if r["name"] != "agent"]
+
+
+def test_an_endpoint_that_does_not_answer_is_one_line_and_the_offline_advice(tmp_path: Path) -> None:
+    root = project_with_agent(tmp_path, free_port())
+    proc = agent(root, "ask", "anything")
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[0].startswith("blase: the agent's endpoint http://127.0.0.1:")
+    assert "does not answer; start it (`ollama serve`) or set [agent] base_url" in proc.stderr
+    assert "Traceback" not in proc.stderr and "`blase run` would run" in proc.stdout
+
+
+def test_a_key_in_blase_toml_is_refused(tmp_path: Path) -> None:
+    root = project_with_agent(tmp_path, 1, 'api_key_env = "sk-abc123"\n')
+    proc = agent(root, "ask", "x")
+    assert proc.returncode == 2 and "looks like a key; name the environment variable" in proc.stderr
+
+
+OVERFIT = '''
+from blase_tui import step
+
+@step
+def train(ctx, curve: str = "down"):
+    values = [1.0, 0.8, 0.7, 0.75, 0.8, 0.9] if curve == "up" else [1.0, 0.8, 0.7, 0.6, 0.55, 0.5]
+    for epoch, v in enumerate(values):
+        ctx.log_metric("val_loss", v, iteration=epoch)
+
+@step
+def etl(ctx):
+    raise RuntimeError("the source folder data/raw is empty")
+'''
+
+
+def test_offline_recommendations_name_overfitting_failures_and_stale_steps(tmp_path: Path, blase) -> None:
+    root = make_project(tmp_path / "o", main_src=OVERFIT, toml='[project]\nname = "o"\n')
+    blase("step", "train", cwd=root, check=True)
+    proc = agent(root, "--offline")
+    assert proc.returncode == 0, proc.stderr
+    assert "overfits" not in proc.stdout and "etl: never ran" in proc.stdout and "`blase run` would run" in proc.stdout
+    blase("step", "train", "--set", "curve=up", cwd=root, check=True)
+    blase("step", "etl", cwd=root)
+    lines = agent(root, "--offline").stdout.splitlines()
+    assert any("step etl failed in its newest run" in line and "the source folder data/raw is empty" in line
+               for line in lines)
+    assert any("val_loss rose for the last 3 epochs after its lowest, 0.7 at epoch 3: the model overfits" in line
+               and "--set epochs=3" in line for line in lines)
