@@ -230,3 +230,23 @@ def test_offline_recommendations_name_overfitting_failures_and_stale_steps(tmp_p
                for line in lines)
     assert any("val_loss rose for the last 3 epochs after its lowest, 0.7 at epoch 3: the model overfits" in line
                and "--set epochs=3" in line for line in lines)
+
+
+def test_a_crafted_run_or_step_in_a_tool_call_reads_nothing_outside_the_project(tmp_path: Path, model_server,
+                                                                                 blase) -> None:
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    (outside / "log.txt").write_text("TOP SECRET\n")
+    server = model_server(uses("step_log", {"run_id": "../../secret", "step": "a"}))
+    root = project_with_agent(tmp_path, server.port)
+    blase("step", "a", cwd=root, check=True)
+    assert agent(root, "ask", "read it").returncode == 0
+    said = tool_results(server.requests[-1])[-1]
+    assert "TOP SECRET" not in said and "error" in json.loads(said)
+
+
+def test_a_bad_autonomy_is_one_line(tmp_path: Path) -> None:
+    root = project_with_agent(tmp_path, 1)
+    proc = agent(root, "ask", "x", "--autonomy", "wild")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "blase: autonomy must be manual, semi or auto, not 'wild'."
