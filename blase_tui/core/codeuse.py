@@ -374,8 +374,9 @@ def step_code(root: Path, func: Any = None, script: Path | None = None, entry: P
     source_file = None
     if func is not None:
         func = inspect.unwrap(func)  # a step wrapped by a decorator of the user's (functools.wraps): its own code
+        known = getattr(func, "source_file", None)  # a step known from its source only (core/static_steps.py)
         try:
-            source_file = resolver.project_file(inspect.getsourcefile(func))
+            source_file = resolver.project_file(known if known is not None else inspect.getsourcefile(func))
         except TypeError:  # a builtin or a callable object: no source file
             source_file = None
     elif script is not None:

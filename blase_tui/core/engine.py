@@ -95,6 +95,17 @@ def run_step(
     out = out or sys.stderr
     if request.resume_any and not request.resume:
         request = replace(request, resume=True)
+    if steps is None and _plain_request(request):
+        from blase_tui.core import static_steps
+
+        known = static_steps.step_info(project, request.step)
+        if known is not None:
+            try:
+                outcome = _up_to_date(project, request, known, out)
+            except (DiskFull, OSError) as exc:
+                raise _disk_full(exc, known.name, project) from None
+            if outcome is not None:  # up to date: the project's module was never imported
+                return outcome
     info = project.get_step(request.step, steps)
     if request.params is None:
         for line in misspelt_configured(info, project.config.step_params(info.name)):
@@ -120,13 +131,69 @@ def run_step(
             os.chdir(cwd)
             lock.release()
     except (DiskFull, OSError) as exc:
-        # blase's own writes (the step's own are caught as its failure): the one line names step and disk
-        if isinstance(exc, OSError) and exc.errno != errno.ENOSPC:
-            raise
-        where = getattr(exc, "filename", None) or project.root
-        raise DiskFull(f"step `{info.name}` could not be recorded: no space left on the disk holding {where}"
-                       f" ({str(exc).split(' (')[0] if isinstance(exc, DiskFull) else exc.strerror}); free some"
-                       " space and run it again.") from None
+        raise _disk_full(exc, info.name, project) from None
+
+
+def _disk_full(exc: OSError, step: str, project: Project) -> Exception:
+    """blase's own writes failing (the step's own are caught as its failure): a full disk is one line naming the
+    step and the disk; any other error goes on as it is."""
+    if not isinstance(exc, DiskFull) and exc.errno != errno.ENOSPC:
+        return exc
+    where = getattr(exc, "filename", None) or project.root
+    return DiskFull(f"step `{step}` could not be recorded: no space left on the disk holding {where}"
+                    f" ({str(exc).split(' (')[0] if isinstance(exc, DiskFull) else exc.strerror}); free some"
+                    " space and run it again.")
+
+
+def _plain_request(request: StepRequest) -> bool:
+    """A request an up-to-date step can answer without importing the project: no run opened, joined or closed,
+    nothing forced, resumed or given as a script or as params from another driver."""
+    return not (request.force or request.resume or request.start_run or request.end_run or request.script
+                or request.params is not None)
+
+
+def _up_to_date(project: Project, request: StepRequest, info: StepInfo, out: TextIO) -> StepOutcome | None:
+    """The outcome of ``request`` when an earlier execution with the same signature can be reused outside any
+    open run, found with ``info`` known from the source (core/static_steps.py); None otherwise (then the engine
+    imports the module and goes its usual way, which finds the same)."""
+    store = project.store
+    if not reuse_allowed(project, info) or store.open_explicit_run() is not None:
+        return None
+    configured = project.config.step_params(info.name)
+    params = as_sets(info, resolve_params(info, configured, request.overrides))
+    budget = (parse_bytes(params["memory_budget"], what=f"[steps.{info.name}] memory_budget")
+              if "memory_budget" in params else project.config.memory_budget)
+    params = resolve_run_params(store, info.name, params)
+    lock = StepLock(project.locks_dir, info.name).acquire()
+    try:
+        execution = StepExecution(project, info.name, params=params, memory_budget=budget,
+                                  func_hash=function_hash(info.func), func=info.func, out=out)
+        prev = store.find_reusable(execution.signature()[0].digest, need_inputs=info.reuse is not True)
+        if prev is None or store.open_explicit_run() is not None:
+            return None
+        for line in misspelt_configured(info, configured):
+            say(out, line)
+        return _reused(store, info.name, store.producer(prev), request, same_run=False, out=out)
+    finally:
+        lock.release()
+
+
+def _reused(store: Any, step: str, producer: Any, request: StepRequest, *, same_run: bool,
+            out: TextIO) -> StepOutcome:
+    """Up to date outside an explicit run: nothing runs and no run is made, so `runs find --latest` keeps naming
+    the run that computed the outputs and a chain of steps run again executes nothing; inside the open run that
+    computed them, the run already holds that execution: no second one refers to it."""
+    run = store.get_run(producer.run_id)
+    whose = (f"the open run {producer.run_id} computed them in an earlier execution of `{step}`"
+             if same_run else f"its outputs are those of run {producer.run_id}")
+    message = (f"step `{step}` is up to date: nothing ran; {whose}"
+               " (same code, params, environment and inputs). Use --force to run it again.")
+    if request.run_name and run is not None:
+        run = _name_producer(store, run, request.run_name, out)
+    return StepOutcome(step=step, status=SUCCEEDED, exit_code=EXIT_OK, run_id=producer.run_id,
+                       step_run_id=producer.id, folder=store.run_dir(producer.run_id) / producer.folder,
+                       message=message, run_status=run.status if run else SUCCEEDED,
+                       reused_from=producer.id, ran=False)
 
 
 def _run_locked(
@@ -160,21 +227,8 @@ def _run_locked(
     producer = store.producer(prev) if prev is not None else None
     same_run = producer is not None and open_run is not None and producer.run_id == open_run.id
     if prev is not None and not request.start_run and (open_run is None or (same_run and not request.end_run)):
-        # up to date outside an explicit run: nothing runs and no run is made, so `runs find --latest` keeps
-        # naming the run that computed the outputs and a chain of steps run again executes nothing; inside the
-        # open run that computed them, the run already holds that execution: no second one refers to it
         assert producer is not None
-        run = store.get_run(producer.run_id)
-        whose = (f"the open run {producer.run_id} computed them in an earlier execution of `{info.name}`"
-                 if same_run else f"its outputs are those of run {producer.run_id}")
-        message = (f"step `{info.name}` is up to date: nothing ran; {whose}"
-                   " (same code, params, environment and inputs). Use --force to run it again.")
-        if request.run_name and run is not None:
-            run = _name_producer(store, run, request.run_name, out)
-        return StepOutcome(step=info.name, status=SUCCEEDED, exit_code=EXIT_OK, run_id=producer.run_id,
-                           step_run_id=producer.id, folder=store.run_dir(producer.run_id) / producer.folder,
-                           message=message, run_status=run.status if run else SUCCEEDED,
-                           reused_from=producer.id, ran=False)
+        return _reused(store, info.name, producer, request, same_run=same_run, out=out)
     execution.begin()
     ctx = execution.ctx
     status, exit_code, message, reused_from = RUNNING, EXIT_OK, "", None

@@ -163,6 +163,18 @@ def function_source(func: Any) -> str:
     return inspect.getsource(func)
 
 
+def def_source(filename: str, node: Any) -> str | None:
+    """The source of the definition ``node`` of the file ``filename`` as :func:`function_source` gives it for
+    the function it defines (``core/static_steps.py``: a step known without importing its module)."""
+    import linecache
+
+    lines = linecache.getlines(filename)
+    if not lines or node.end_lineno is None:
+        return None
+    first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+    return "".join(lines[first - 1:_block_end(node, lines)])
+
+
 def _block_end(node: Any, lines: list[str]) -> int:
     """The last line ``inspect`` counts as the function's: its last statement's, or a comment after it indented
     as deep as the body (blank lines and shallower comments pass, anything else ends the block)."""
@@ -183,6 +195,9 @@ def _block_end(node: Any, lines: list[str]) -> int:
 
 
 def function_hash(func: Any) -> str:
+    known = getattr(func, "source_hash", None)  # a step known from its source only (core/static_steps.py)
+    if isinstance(known, str):
+        return known
     try:
         source = function_source(func)
     except (OSError, TypeError):
