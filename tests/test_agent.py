@@ -250,3 +250,43 @@ def test_a_bad_autonomy_is_one_line(tmp_path: Path) -> None:
     proc = agent(root, "ask", "x", "--autonomy", "wild")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "blase: autonomy must be manual, semi or auto, not 'wild'."
+
+
+async def test_the_tui_assistant_asks_before_it_runs_a_step_in_semi(tmp_path: Path, blase) -> None:
+    """The TUI pane: the question, the tool the model called, a y/n dialog for the action (semi), the step run
+    through the engine, the answer; leaving the pane records the conversation."""
+    from blase_tui.tui.app import make_app
+    from blase_tui.tui.screens.assistant import AssistantScreen
+    from blase_tui.tui.screens.confirm import ConfirmScreen
+
+    server = FakeModel(uses("run_step", {"step": "b"}))
+    try:
+        root = project_with_agent(tmp_path, server.port, 'autonomy = "semi"\n')
+        app = make_app(root)
+        async with app.run_test(size=(100, 30)) as pilot:
+            async def until(condition, tries: int = 3000) -> None:
+                for _ in range(tries):
+                    if condition():
+                        return
+                    await pilot.pause(0.02)
+                raise AssertionError("condition never held")
+
+            await until(lambda: app.screen.__class__.__name__ == "RunsScreen")
+            await pilot.press("a")
+            await until(lambda: isinstance(app.screen, AssistantScreen))
+            assert "Assistant [semi]  scripted at http://127.0.0.1:" in str(
+                app.screen.query_one("#assistant-title").render())
+            await pilot.press(*"run b", "enter")
+            await until(lambda: isinstance(app.screen, ConfirmScreen))
+            assert "blase step b" in str(app.screen.query_one("Static").render())
+            await pilot.press("y")
+            await until(lambda: isinstance(app.screen, AssistantScreen) and not app.screen.busy)
+            text = app.screen.query_one("#assistant-log").text
+            assert "> run b" in text and "[semi] running: blase step b" in text and '"exit_code": 0' in text
+            await pilot.press("escape")
+            await until(lambda: not isinstance(app.screen, AssistantScreen))
+    finally:
+        server.close()
+    steps = [s["step"] for r in runs_json(blase, root) for s in r["steps"]]
+    assert steps.count("b") == 1
+    assert [r["name"] for r in runs_json(blase, root)].count("agent") == 1

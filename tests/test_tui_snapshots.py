@@ -366,3 +366,20 @@ async def test_a_long_overview_scrolls_with_the_keys_at_once(fixed_project: Path
         await pilot.press("pagedown")
         await _wait(pilot, lambda: scroll.scroll_y > 0)
         assert scroll.scroll_y > 0
+
+
+@SIZES
+def test_assistant_screen_offline(snap_compare, fixed_project: Path, size: tuple[int, int]) -> None:
+    """The assistant pane with no [agent] configured: ctrl+o gives the advice from the records (the failed run's
+    error, what `blase run` would run)."""
+    from blase_tui.tui.screens.assistant import AssistantScreen
+
+    async def assistant(pilot) -> None:
+        await _runs_ready(pilot)
+        await pilot.press("a")
+        await _wait(pilot, lambda: isinstance(pilot.app.screen, AssistantScreen))
+        await pilot.press("ctrl+o")
+        await _wait(pilot, lambda: "would run" in (pilot.app.screen.query_one("#assistant-log").text or ""),
+                    tries=3000)
+
+    assert snap_compare(fixed_app(fixed_project), terminal_size=size, run_before=assistant)

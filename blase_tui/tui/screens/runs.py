@@ -100,6 +100,8 @@ class RunsScreen(RunsTableScreen):
         Binding("J", "jobs", "Jobs", show=False, id="runs.jobs", tooltip="Live panes of the steps launched from here"),
         Binding("L", "label", "Label", show=False, id="runs.label", tooltip="Label records for active learning"),
         Binding("M", "models", "Models", show=False, id="runs.models", tooltip="Model versions, aliases and cards"),
+        Binding("a", "assistant", "Assistant", show=False, id="runs.assistant",
+                tooltip="Ask about the runs; let it run steps as the autonomy of blase.toml allows"),
         Binding("P", "pipeline", "Pipeline", show=False, id="runs.pipeline",
                 tooltip="The pipeline's steps, what is stale and why; run it from there"),
         Binding("r", "reload", "Reload", show=False, id="runs.reload", tooltip="Read every run again"),
@@ -378,6 +380,11 @@ class RunsScreen(RunsTableScreen):
         from blase_tui.tui.screens.pipeline import PipelineScreen
 
         self.app.push_screen(PipelineScreen(self.project))
+
+    def action_assistant(self) -> None:
+        from blase_tui.tui.screens.assistant import AssistantScreen
+
+        self.app.push_screen(AssistantScreen(self.project))
 
     def action_projects(self) -> None:
         self.app.open_projects()  # type: ignore[attr-defined]
