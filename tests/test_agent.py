@@ -164,8 +164,8 @@ def test_auto_runs_only_the_allowed_steps(tmp_path: Path, model_server, blase) -
     root = project_with_agent(tmp_path, server.port, 'autonomy = "auto"\nallowed_steps = ["b"]\n')
     proc = agent(root, "ask", "run a")
     assert proc.returncode == 0, proc.stderr
-    assert tool_results(server.requests[-1])[-1] == ("Refused: autonomy auto may run only the steps [agent]"
-                                                     " allowed_steps lists (b), not a.")
+    assert tool_results(server.requests[-1])[-1] == ("Refused: autonomy auto may run only what [agent]"
+                                                     " allowed_steps lists (b), not the step a.")
     assert not [r for r in runs_json(blase, root) if r["name"] != "agent"]
     server2 = model_server(uses("run_step", {"step": "b"}))
     (root / "blase.toml").write_text((root / "blase.toml").read_text().replace(str(server.port), str(server2.port)))
@@ -290,3 +290,62 @@ async def test_the_tui_assistant_asks_before_it_runs_a_step_in_semi(tmp_path: Pa
     steps = [s["step"] for r in runs_json(blase, root) for s in r["steps"]]
     assert steps.count("b") == 1
     assert [r["name"] for r in runs_json(blase, root)].count("agent") == 1
+
+
+DRIFT = '''
+import numpy as np
+from blase_tui import Monitor, step
+
+@step
+def watch(ctx, shift: float = 1.0):
+    rng = np.random.default_rng(0)
+    m = Monitor()
+    m.load_feature_priors({"format": 1, "kind": "features", "features": {
+        "age": {"type": "numeric", "sample": rng.normal(40, 10, 2000).tolist()},
+        "income": {"type": "numeric", "sample": rng.normal(5, 1, 2000).tolist()}}})
+    m.detect_feature_drift({"age": rng.normal(40 + 10 * shift, 10, 3000), "income": rng.normal(5, 1, 3000)})
+'''
+
+
+def test_reading_tools_answer_from_the_records(tmp_path: Path, model_server, blase) -> None:
+    """drift_report, diff_runs and models: what the CLI's --json says, through the tools."""
+    asked: list[tuple[str, dict[str, Any]]] = []
+
+    def script(request: dict[str, Any]) -> dict[str, Any]:
+        done = len(tool_results(request))
+        if done < len(asked):
+            return call(*asked[done])
+        return {"role": "assistant", "content": "RESULTS " + json.dumps(tool_results(request))}
+
+    server = model_server(script)
+    root = make_project(tmp_path / "p", main_src=DRIFT, toml=textwrap.dedent(f'''
+        [project]
+        name = "p"
+
+        [agent]
+        base_url = "http://127.0.0.1:{server.port}/v1"
+        model = "scripted"
+    '''))
+    blase("step", "watch", cwd=root, check=True)
+    blase("step", "watch", "--set", "shift=0.0", cwd=root, check=True)
+    first = blase("runs", "find", "--step", "watch", "--param", "shift=1.0", cwd=root, check=True).stdout.strip()
+    second = blase("runs", "find", "--step", "watch", "--param", "shift=0.0", cwd=root, check=True).stdout.strip()
+    asked += [("drift_report", {"run_id": first}), ("diff_runs", {"a": first, "b": second}), ("models", {})]
+    proc = agent(root, "ask", "what drifted?")
+    assert proc.returncode == 0, proc.stderr
+    drift, diff, models = (json.loads(r) for r in json.loads(proc.stdout.split("RESULTS ", 1)[1]))
+    assert drift["run_id"] == first and drift["drifted"] == ["age"]
+    assert {f["feature"] for f in drift["features"]} >= {"age", "income"}
+    assert "shift" in json.dumps(diff) and models == []
+
+
+def test_an_alias_is_an_action_auto_runs_only_when_listed(tmp_path: Path, model_server) -> None:
+    server = model_server(uses("set_alias", {"model": "clf", "version": 1, "alias": "champion"}))
+    root = project_with_agent(tmp_path, server.port, 'autonomy = "auto"\nallowed_steps = ["a"]\n')
+    assert agent(root, "ask", "promote it").returncode == 0
+    assert tool_results(server.requests[-1])[-1] == ("Refused: autonomy auto may run only what [agent] allowed_steps"
+                                                     " lists (a), not `alias` actions.")
+    (root / "blase.toml").write_text((root / "blase.toml").read_text().replace('["a"]', '["a", "alias"]'))
+    assert agent(root, "ask", "promote it").returncode == 0
+    said = json.loads(tool_results(server.requests[-1])[-1])
+    assert said["exit_code"] == 2 and "clf" in " ".join(said["said"])  # ran: blase says there is no such model

@@ -125,7 +125,7 @@ class Session:
         if tool.action:
             command = " ".join(self.toolbox.command(tool, args))
             entry["command"] = command
-            refusal = self._refusal(args, command)
+            refusal = self._refusal(tool, args, command)
             if refusal is not None:
                 entry.update(outcome="not run", answer=refusal)
                 self.say(f"[{self.autonomy}] not run: {command}")
@@ -136,19 +136,18 @@ class Session:
         entry.update(outcome="ran", answer=answer)
         return answer
 
-    def _refusal(self, args: Any, command: str) -> str | None:
+    def _refusal(self, tool: Any, args: Any, command: str) -> str | None:
         """Why an action does not run at this autonomy level, or None when it runs."""
         if self.autonomy == "manual":
             return (f"Not run: the autonomy level is manual, so nothing runs. Propose the command to the user:"
                     f" {command}")
         if self.autonomy == "semi":
             return None if self.confirm(command) else f"Not run: the user declined `{command}`."
-        step = getattr(args, "step", None)
-        if step is not None and step not in self.allowed_steps:
-            return (f"Refused: autonomy auto may run only the steps [agent] allowed_steps lists"
-                    f" ({', '.join(self.allowed_steps) or 'none'}), not {step}.")
-        if step is None and "run" not in self.allowed_steps:
-            return "Refused: autonomy auto may run the pipeline only when [agent] allowed_steps lists \"run\"."
+        allowed = getattr(args, "step", None) if tool.allow_name == "" else tool.allow_name
+        if allowed not in self.allowed_steps:
+            what = f"the step {allowed}" if tool.allow_name == "" else f"`{tool.allow_name}` actions"
+            return (f"Refused: autonomy auto may run only what [agent] allowed_steps lists"
+                    f" ({', '.join(self.allowed_steps) or 'nothing'}), not {what}.")
         if self.actions_run >= self.max_runs:
             return f"Refused: autonomy auto has run its {self.max_runs} actions ([agent] max_runs)."
         if time.monotonic() - self.started > self.time_budget:

@@ -64,6 +64,29 @@ class MetricHistory(_Args):
     metric: str
 
 
+class TwoRuns(_Args):
+    a: str = Field(description="The first run.")
+    b: str = Field(description="The second run.")
+
+
+class Lineage(_Args):
+    run_id: str
+    down: bool = Field(False, description="The runs it fed, instead of those that fed it.")
+
+
+class DriftReport(_Args):
+    run_id: str | None = Field(None, description="The monitor run; default: the newest run with a drift report.")
+
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
+
+class SetAlias(_Args):
+    model: str = Field(pattern=_NAME, description="The model's name.")
+    version: int = Field(ge=1, description="The version to point the alias at.")
+    alias: str = Field(pattern=_NAME, description="The alias, such as champion or production.")
+
+
 class RunStep(_Args):
     step: str = Field(description="The step to run.")
     params: dict[str, str | int | float | bool] = Field(default_factory=dict,
@@ -77,6 +100,7 @@ class Tool:
     args: type[_Args]
     fn: Callable[..., Any]
     action: bool = False
+    allow_name: str = ""  # what [agent] allowed_steps must list for autonomy auto to run it (run_step: the step)
 
     def schema(self) -> dict[str, Any]:
         parameters = self.args.model_json_schema()
@@ -105,10 +129,22 @@ class Toolbox:
                  self.metric_history),
             Tool("pipeline_status", "Each step of the pipeline: whether `blase run` would run it, and why.", NoArgs,
                  self.pipeline_status),
+            Tool("diff_runs", "What differs between two runs: params, metrics, code, environment, data.", TwoRuns,
+                 self.diff_runs),
+            Tool("lineage", "The runs that fed a run (or, with down, those it fed).", Lineage, self.lineage),
+            Tool("drift_report", "The newest drift test of a monitor step: which features drifted, p-values.",
+                 DriftReport, self.drift_report),
+            Tool("models", "Every saved model version with its aliases and metrics.", NoArgs, self.models),
+            Tool("label_stats", "Labels per label, per round and per labeller.", NoArgs, self.label_stats),
+            Tool("label_rounds", "Every label round: status, strategy, model, progress.", NoArgs, self.label_rounds),
             Tool("run_step", "Run one step of the project (tracked, as `blase step STEP --set KEY=VALUE`).", RunStep,
                  self.run_step, action=True),
             Tool("run_pipeline", "Run the pipeline (`blase run`): each step up to date is reused.", NoArgs,
-                 self.run_pipeline, action=True),
+                 self.run_pipeline, action=True, allow_name="run"),
+            Tool("set_alias", "Point MODEL@ALIAS at a version (`blase models alias`).", SetAlias, self.set_alias,
+                 action=True, allow_name="alias"),
+            Tool("cancel_run", "Stop a running run's step and mark it interrupted (`blase runs cancel`).", RunRef,
+                 self.cancel_run, action=True, allow_name="cancel"),
         )}
 
     # ------------------------------------------------------------------------------------------ calling
@@ -133,10 +169,17 @@ class Toolbox:
 
     def command(self, tool: Tool, args: _Args) -> list[str]:
         """The ``blase`` command an action runs, as the user would type it."""
+        return ["blase", *self._action_args(args)]
+
+    @staticmethod
+    def _action_args(args: _Args) -> list[str]:
         if isinstance(args, RunStep):
-            sets = [a for k, v in args.params.items() for a in ("--set", f"{k}={_text(v)}")]
-            return ["blase", "step", args.step, *sets]
-        return ["blase", "run"]
+            return ["step", args.step, *[a for k, v in args.params.items() for a in ("--set", f"{k}={_text(v)}")]]
+        if isinstance(args, SetAlias):
+            return ["models", "alias", args.model, str(args.version), args.alias]
+        if isinstance(args, RunRef):
+            return ["runs", "cancel", args.run_id]
+        return ["run"]
 
     def call(self, tool: Tool, args: _Args) -> str:
         """The tool's answer as text for the model (JSON, cut to RESULT_LIMIT)."""
@@ -231,13 +274,56 @@ class Toolbox:
             raise BlaseError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "`blase status` failed.")
         return json.loads(proc.stdout)
 
+    def _json(self, *args: str) -> Any:
+        proc = self._blase(*args, "--json")
+        if proc.returncode not in (0, 1) or not proc.stdout.strip():
+            said = proc.stderr.strip().splitlines()
+            raise BlaseError(said[-1].removeprefix("blase: ") if said else f"`blase {' '.join(args)}` failed.")
+        return json.loads(proc.stdout)
+
+    def diff_runs(self, a: str, b: str) -> Any:
+        return self._json("runs", "diff", a, b)
+
+    def lineage(self, run_id: str, down: bool = False) -> Any:
+        return self._json("runs", "lineage", run_id, *(["--down"] if down else []))
+
+    def models(self) -> Any:
+        return self._json("models", "list")
+
+    def label_stats(self) -> Any:
+        return self._json("label", "stats")
+
+    def label_rounds(self) -> Any:
+        return self._json("label", "rounds")
+
+    def drift_report(self, run_id: str | None = None) -> dict[str, Any]:
+        from blase_tui.store.query import run_rows
+
+        store = self.project.store
+        ids = [self._run(run_id).id] if run_id else [r["id"] for r in sorted(run_rows(store), key=lambda r: -(
+            r["started"] or 0))[:50]]
+        for rid in ids:
+            reports = sorted(store.run_dir(rid).glob("*/artifacts/monitor/drift_*.json"))
+            if reports:
+                data = json.loads(reports[-1].read_text())
+                features = [{k: f.get(k) for k in ("feature", "test", "p_value", "drifted")}
+                            for f in data.get("features", [])[:30]]
+                return {"run_id": rid, "report": reports[-1].name, "alpha": data.get("alpha"),
+                        "drifted": data.get("drifted", []), "records": data.get("records"), "features": features}
+        raise BlaseError("no run holds a drift report (a monitor step's detect_feature_drift or drift_report).")
+
     # ------------------------------------------------------------------------------------------ actions
     def run_step(self, step: str, params: dict[str, Any]) -> dict[str, Any]:
-        sets = [a for k, v in params.items() for a in ("--set", f"{k}={_text(v)}")]
-        return self._action(["step", step, *sets])
+        return self._action(self._action_args(RunStep(step=step, params=params)))
 
     def run_pipeline(self) -> dict[str, Any]:
         return self._action(["run"])
+
+    def set_alias(self, model: str, version: int, alias: str) -> dict[str, Any]:
+        return self._action(self._action_args(SetAlias(model=model, version=version, alias=alias)))
+
+    def cancel_run(self, run_id: str) -> dict[str, Any]:
+        return self._action(["runs", "cancel", run_id])
 
     def _action(self, args: list[str]) -> dict[str, Any]:
         proc = self._blase(*args, timeout=24 * 3600)
