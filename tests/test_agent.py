@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import _env, free_port, make_project, runs_json
+from test_labelling import al  # noqa: F401  (the labelling project fixture)
 
 Script = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -349,3 +350,21 @@ def test_an_alias_is_an_action_auto_runs_only_when_listed(tmp_path: Path, model_
     assert agent(root, "ask", "promote it").returncode == 0
     said = json.loads(tool_results(server.requests[-1])[-1])
     assert said["exit_code"] == 2 and "clf" in " ".join(said["said"])  # ran: blase says there is no such model
+
+
+def test_offline_says_a_label_round_is_random_when_the_model_scores_alike(al: Path) -> None:  # noqa: F811
+    """The labelling project of tests/test_labelling.py with a scorer that gives every record the same score."""
+    from test_labelling import TOML, _fake_model
+
+    from blase_tui.labelling.session import LabellingSession
+
+    (al / "flat_scorer2.py").write_text("import numpy as np\n\ndef load(path):\n"
+                                        "    return lambda x: np.tile([0.4, 0.6], (len(x), 1))\n")
+    (al / "blase.toml").write_text(TOML.replace('n = 10\n', 'n = 10\nbatch = 7\nmodel = "fake"\n'
+                                                'scorer = "flat_scorer2:load"\nseed = 3\n'))
+    _fake_model(al)
+    with LabellingSession(al, strategy="least_confidence", n=4, labeller="t") as session:
+        assert session.round.order.endswith("random order")
+    lines = agent(al, "--offline").stdout.splitlines()
+    assert any(line.startswith("- label round 1: fake") and "scores every record alike, so the round is a random"
+               " draw" in line for line in lines), lines

@@ -4,7 +4,8 @@ answers): rules over the same records the assistant's tools read.
 - a training whose validation loss rose for the last few epochs: overfitting;
 - a step whose newest execution failed: its last error and where its log is;
 - steps `blase run` would run, and why (stale code, params, inputs, environment);
-- drift flagged by a monitor step with no step run since to act on it.
+- drift flagged by a monitor step with no step run since to act on it;
+- a label round drawn at random because the model scored every record alike.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def recommendations(project: Project, toolbox: Toolbox | None = None) -> list[st
     out += _failures(project)
     out += _overfitting(project)
     out += _drift(project)
+    out += _flat_rounds(toolbox)
     out += _stale(toolbox)
     return out
 
@@ -89,6 +91,23 @@ def _drift(project: Project) -> list[str]:
                            " has run since: retrain (your update step, `blase run`) or look at the drift report"
                            f" (`blase runs show {run_id}`).")
     return out
+
+
+def _flat_rounds(toolbox: Toolbox) -> list[str]:
+    """The newest label round, when its model scored every record alike (so the round is a random draw)."""
+    try:
+        rounds = toolbox.label_rounds()
+    except BlaseError:
+        return []
+    if not isinstance(rounds, list) or not rounds:
+        return []
+    newest = max(rounds, key=lambda r: r.get("number", 0))
+    if not str(newest.get("order", "")).endswith("random order"):
+        return []
+    model = newest.get("model") or "the model"
+    return [f"label round {newest.get('number')}: {model} scores every record alike, so the round is a random draw,"
+            " not the records it is least sure of: label this round, retrain with the new labels (your training"
+            " step), and the next round ranks by uncertainty."]
 
 
 def _stale(toolbox: Toolbox) -> list[str]:
