@@ -368,3 +368,15 @@ def test_offline_says_a_label_round_is_random_when_the_model_scores_alike(al: Pa
     lines = agent(al, "--offline").stdout.splitlines()
     assert any(line.startswith("- label round 1: fake") and "scores every record alike, so the round is a random"
                " draw" in line for line in lines), lines
+
+
+def test_offline_names_drift_that_nothing_answered(tmp_path: Path, blase) -> None:
+    root = make_project(tmp_path / "d", main_src=DRIFT + "\n\n@step\ndef retrain(ctx):\n    pass\n",
+                        toml='[project]\nname = "d"\n')
+    blase("step", "watch", cwd=root, check=True)
+    run_id = blase("runs", "find", "--step", "watch", "--latest", cwd=root, check=True).stdout.strip()
+    lines = agent(root, "--offline").stdout.splitlines()
+    assert any(f"step watch flagged drift in 1 feature(s) in run {run_id}, and no step has run since" in line
+               for line in lines), lines
+    blase("step", "retrain", cwd=root, check=True)  # something ran after it: answered
+    assert not any("flagged drift" in line for line in agent(root, "--offline").stdout.splitlines())

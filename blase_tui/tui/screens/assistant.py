@@ -55,7 +55,9 @@ class AssistantScreen(BlaseScreen):
         self.query_one("#assistant-title", Static).update(f"Assistant [{s.autonomy}]  {where}")
         self.query_one("#assistant-input", Input).placeholder = f"[{s.autonomy}] ask about runs, metrics, logs;" \
                                                                 " ask it to run a step"
-        self.query_one("#assistant-input", Input).focus()
+        field = self.query_one("#assistant-input", Input)
+        field.cursor_blink = False  # a steady cursor: the log above is what moves
+        field.focus()
 
     def _log(self) -> WrappedLog:
         return self.query_one("#assistant-log", WrappedLog)
