@@ -380,3 +380,36 @@ def test_offline_names_drift_that_nothing_answered(tmp_path: Path, blase) -> Non
                for line in lines), lines
     blase("step", "retrain", cwd=root, check=True)  # something ran after it: answered
     assert not any("flagged drift" in line for line in agent(root, "--offline").stdout.splitlines())
+
+
+def test_the_idle_gpu_rule_on_resource_samples() -> None:
+    """No GPU here: the rule is tried on samples shaped as ResourceSampler writes them with NVML present
+    (blase_tui/core/resources.py): idle for long enough is named, busy, short or GPU-less is not."""
+    from blase_tui.agent.offline import IDLE_SAMPLES, gpu_idle
+
+    def samples(util: float, n: int, gpu: bool = True) -> list[dict[str, Any]]:
+        return [{"type": "resources", "rss": 1, "cpu": 90.0,
+                 "gpu": [{"index": 0, "util": util, "mem_used": 1, "mem_total": 2}] if gpu else None}
+                for _ in range(n)]
+
+    assert gpu_idle(samples(2, IDLE_SAMPLES)) == (2.0, IDLE_SAMPLES)
+    assert gpu_idle(samples(80, 50)) is None
+    assert gpu_idle(samples(0, IDLE_SAMPLES - 1)) is None
+    assert gpu_idle(samples(0, 50, gpu=False)) is None
+
+
+def test_an_agent_starts_a_label_round_for_the_user(al: Path, model_server) -> None:  # noqa: F811
+    """start_label_round makes the round (semi: after y) and labels nothing; `blase label` then resumes it."""
+    from test_labelling import TOML, _fake_model
+
+    server = model_server(uses("start_label_round", {"strategy": "random", "n": 3}))
+    (al / "blase.toml").write_text(TOML + f'\n[agent]\nbase_url = "http://127.0.0.1:{server.port}/v1"\n'
+                                          'model = "scripted"\nautonomy = "semi"\n')
+    _fake_model(al)
+    proc = agent(al, "ask", "start a round", stdin="y\n")
+    assert proc.returncode == 0, proc.stderr
+    said = json.loads(tool_results(server.requests[-1])[-1])
+    assert said["exit_code"] == 0 and any(line.startswith("round 1 started: random") for line in said["output_tail"])
+    rounds = json.loads(subprocess.run([sys.executable, "-m", "blase_tui", "label", "rounds", "--json"], cwd=al,
+                                       env=_env(), capture_output=True, text=True, timeout=60).stdout)
+    assert [(r["number"], r["status"]) for r in rounds] == [(1, "open")] and rounds[0]["done"] == 0

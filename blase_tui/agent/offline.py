@@ -5,7 +5,8 @@ answers): rules over the same records the assistant's tools read.
 - a step whose newest execution failed: its last error and where its log is;
 - steps `blase run` would run, and why (stale code, params, inputs, environment);
 - drift flagged by a monitor step with no step run since to act on it;
-- a label round drawn at random because the model scored every record alike.
+- a label round drawn at random because the model scored every record alike;
+- a step that ran with a GPU present but left it idle.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def recommendations(project: Project, toolbox: Toolbox | None = None) -> list[st
     out += _overfitting(project)
     out += _drift(project)
     out += _flat_rounds(toolbox)
+    out += _idle_gpu(project)
     out += _stale(toolbox)
     return out
 
@@ -90,6 +92,40 @@ def _drift(project: Project) -> list[str]:
                 out.append(f"step {step} flagged drift in {int(flagged)} feature(s) in run {run_id}, and no step"
                            " has run since: retrain (your update step, `blase run`) or look at the drift report"
                            f" (`blase runs show {run_id}`).")
+    return out
+
+
+IDLE_UTIL = 10.0  # percent: below this on average, a GPU is idle
+IDLE_SAMPLES = 10  # resource samples (~5 s) a step must have run with a GPU before it is judged
+
+
+def gpu_idle(samples: list[dict[str, Any]]) -> tuple[float, int] | None:
+    """``(mean utilisation %, samples)`` of the GPUs in a step's ``resources`` events when it ran long enough with
+    one present and left it idle; None otherwise (no GPU, too short, or busy)."""
+    utils = [sum(g.get("util", 0) for g in s["gpu"]) / len(s["gpu"]) for s in samples if s.get("gpu")]
+    if len(utils) < IDLE_SAMPLES:
+        return None
+    mean = sum(utils) / len(utils)
+    return (mean, len(utils)) if mean < IDLE_UTIL else None
+
+
+def _idle_gpu(project: Project) -> list[str]:
+    from blase_tui.store.events import json_objects
+
+    out = []
+    store = project.store
+    for step, (run_id, execution) in _latest_executions(project).items():
+        events = store.run_dir(run_id) / execution.folder / "events.jsonl"
+        if not events.is_file():
+            continue
+        samples = [e for _, e in json_objects(events, marks=[b'"resources"']) if e.get("type") == "resources"]
+        found = gpu_idle(samples)
+        if found is not None:
+            mean, n = found
+            out.append(f"step {step} of run {run_id} ran with a GPU that stayed idle ({mean:.0f}% busy on average over"
+                       f" {n} samples): the model may be on the CPU (Train(device=\"cuda\"), or check"
+                       " torch.cuda.is_available()), or the data feed is the bottleneck (larger batches, more"
+                       " loader workers).")
     return out
 
 

@@ -87,6 +87,12 @@ class SetAlias(_Args):
     alias: str = Field(pattern=_NAME, description="The alias, such as champion or production.")
 
 
+class LabelRound(_Args):
+    strategy: Literal["least_confidence", "margin", "entropy", "random", "diversity", "ordered"] | None = Field(
+        None, description="How the round orders the records (default: [labelling] strategy).")
+    n: int | None = Field(None, ge=1, le=100_000, description="How many records (default: [labelling] n).")
+
+
 class RunStep(_Args):
     step: str = Field(description="The step to run.")
     params: dict[str, str | int | float | bool] = Field(default_factory=dict,
@@ -145,6 +151,9 @@ class Toolbox:
                  action=True, allow_name="alias"),
             Tool("cancel_run", "Stop a running run's step and mark it interrupted (`blase runs cancel`).", RunRef,
                  self.cancel_run, action=True, allow_name="cancel"),
+            Tool("start_label_round", "Start a labelling round (the model scores the pool, the records it is least"
+                 " sure of first); the user labels it with `blase label` or L in the TUI.", LabelRound,
+                 self.start_label_round, action=True, allow_name="label"),
         )}
 
     # ------------------------------------------------------------------------------------------ calling
@@ -179,6 +188,9 @@ class Toolbox:
             return ["models", "alias", args.model, str(args.version), args.alias]
         if isinstance(args, RunRef):
             return ["runs", "cancel", args.run_id]
+        if isinstance(args, LabelRound):
+            return ["label", "--plain", *(["--strategy", args.strategy] if args.strategy else []),
+                    *(["--n", str(args.n)] if args.n else [])]
         return ["run"]
 
     def call(self, tool: Tool, args: _Args) -> str:
@@ -324,6 +336,11 @@ class Toolbox:
 
     def cancel_run(self, run_id: str) -> dict[str, Any]:
         return self._action(["runs", "cancel", run_id])
+
+    def start_label_round(self, strategy: str | None = None, n: int | None = None) -> dict[str, Any]:
+        # `blase label --plain` with no input: the round is made (or the unfinished one found) and left for the
+        # user, its first record shown; nothing is labelled
+        return self._action(self._action_args(LabelRound(strategy=strategy, n=n)))
 
     def _action(self, args: list[str]) -> dict[str, Any]:
         proc = self._blase(*args, timeout=24 * 3600)
