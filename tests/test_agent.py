@@ -300,11 +300,16 @@ from blase_tui import Monitor, step
 @step
 def watch(ctx, shift: float = 1.0):
     rng = np.random.default_rng(0)
-    m = Monitor()
+    m = Monitor(triggers={"features": ["age"]})
     m.load_feature_priors({"format": 1, "kind": "features", "features": {
         "age": {"type": "numeric", "sample": rng.normal(40, 10, 2000).tolist()},
         "income": {"type": "numeric", "sample": rng.normal(5, 1, 2000).tolist()}}})
-    m.detect_feature_drift({"age": rng.normal(40 + 10 * shift, 10, 3000), "income": rng.normal(5, 1, 3000)})
+    import pandas as pd
+
+    live = pd.DataFrame({"age": rng.normal(40 + 10 * shift, 10, 3000), "income": rng.normal(5, 1, 3000)})
+    m.detect_feature_drift(live)
+    m.submit_live_batch(live)
+    m.check_triggers()
 '''
 
 
@@ -336,6 +341,7 @@ def test_reading_tools_answer_from_the_records(tmp_path: Path, model_server, bla
     assert proc.returncode == 0, proc.stderr
     drift, diff, models = (json.loads(r) for r in json.loads(proc.stdout.split("RESULTS ", 1)[1]))
     assert drift["run_id"] == first and drift["drifted"] == ["age"]
+    assert "feature age drifted" in drift["triggers_fired"]
     assert {f["feature"] for f in drift["features"]} >= {"age", "income"}
     assert "shift" in json.dumps(diff) and models == []
 

@@ -138,7 +138,8 @@ class Toolbox:
             Tool("diff_runs", "What differs between two runs: params, metrics, code, environment, data.", TwoRuns,
                  self.diff_runs),
             Tool("lineage", "The runs that fed a run (or, with down, those it fed).", Lineage, self.lineage),
-            Tool("drift_report", "The newest drift test of a monitor step: which features drifted, p-values.",
+            Tool("drift_report", "The newest drift test of a monitor step: which features drifted, p-values, and"
+                 " the triggers that fired (and the step they launched).",
                  DriftReport, self.drift_report),
             Tool("models", "Every saved model version with its aliases and metrics.", NoArgs, self.models),
             Tool("label_stats", "Labels per label, per round and per labeller.", NoArgs, self.label_stats),
@@ -320,8 +321,12 @@ class Toolbox:
                 data = json.loads(reports[-1].read_text())
                 features = [{k: f.get(k) for k in ("feature", "test", "p_value", "drifted")}
                             for f in data.get("features", [])[:30]]
+                triggers = sorted(store.run_dir(rid).glob("*/artifacts/monitor/trigger_*.json"))
+                fired = json.loads(triggers[-1].read_text()).get("why", []) if triggers else []
+                tags = store.describe_run(rid).tags
                 return {"run_id": rid, "report": reports[-1].name, "alpha": data.get("alpha"),
-                        "drifted": data.get("drifted", []), "records": data.get("records"), "features": features}
+                        "drifted": data.get("drifted", []), "records": data.get("records"), "features": features,
+                        "triggers_fired": fired, "launched": tags.get("monitor.launched")}
         raise BlaseError("no run holds a drift report (a monitor step's detect_feature_drift or drift_report).")
 
     # ------------------------------------------------------------------------------------------ actions
