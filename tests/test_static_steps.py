@@ -22,7 +22,7 @@ from pathlib import Path
 import helper
 from blase_tui import Extract, step
 
-Path("imported.txt").open("a").write("x")  # what importing the module costs (numpy, torch, ...)
+Path(__file__).with_name("imported.txt").open("a").write("x")  # what importing costs (numpy, torch, ...)
 RATE = 0.1
 
 
