@@ -286,3 +286,11 @@ def test_a_short_step_records_its_peak_memory_and_cpu_without_sampling(tmp_path:
                                                    check=True).stdout.strip(), "--json", cwd=root,
                              check=True).stdout)["steps"][0]
     assert 5 * 2**20 < quick["peak_rss"] < 64 * 2**20 and quick["cpu_seconds"] > 0
+
+
+def test_the_help_cache_keeps_only_the_newest_few(project: Path) -> None:
+    home = Path(_env()["BLASE_HOME"])
+    for width in range(60, 60 + hot.KEEP_HELP + 3):
+        subprocess.run([sys.executable, "-m", "blase_tui", "--help"], cwd=project, env={**_env(), "COLUMNS": str(width)},
+                       capture_output=True, text=True, timeout=120, check=True)
+    assert len(list((home / "cache").glob("help-*.txt"))) == hot.KEEP_HELP

@@ -277,6 +277,9 @@ def help_key() -> str:
     return "\n".join(parts)
 
 
+KEEP_HELP = 8  # rendered helps kept (terminal sizes, programs, installs)
+
+
 def _help_file(key: str) -> Path:
     import zlib
 
@@ -332,6 +335,9 @@ def render_help(full: Callable[[], None]) -> None:
         tmp = target.with_name(f".{target.name}.{os.getpid()}")
         tmp.write_text(key + "\n\x00\n" + "".join(tee.copy), encoding="utf-8")
         os.replace(tmp, target)
+        kept = sorted(target.parent.glob("help-*.txt"), key=lambda p: p.stat().st_mtime_ns)
+        for old in kept[:-KEEP_HELP]:  # other terminals and installs: the newest few stay
+            old.unlink(missing_ok=True)
     except OSError:
         pass  # a home folder that cannot be written: help is only slower
 
