@@ -36,14 +36,7 @@ def recommendations(project: Project, toolbox: Toolbox | None = None) -> list[st
 
 def _latest_executions(project: Project) -> dict[str, tuple[str, Any]]:
     """Each step's newest execution: ``{step: (run id, StepRun)}``."""
-    from blase_tui.store.query import run_rows
-
-    store = project.store
-    newest: dict[str, tuple[str, Any]] = {}
-    for row in sorted(run_rows(store), key=lambda r: r["started"] or 0):
-        for execution in store.step_runs(row["id"]):
-            newest[execution.step] = (row["id"], execution)
-    return newest
+    return {e.step: (e.run_id, e) for e in project.store.newest_step_runs()}
 
 
 def _failures(project: Project) -> list[str]:
@@ -84,8 +77,7 @@ def _drift(project: Project) -> list[str]:
     for step, (run_id, execution) in newest.items():
         if execution.status != "succeeded":
             continue
-        described = [d for d in store.describe_run(run_id).steps if d.id == execution.id]
-        flagged = described[0].metrics.get("drift/features", 0.0) if described else 0.0
+        flagged = store.step_metrics(execution.id, ["drift/features"]).get("drift/features", 0.0)
         if flagged and flagged > 0:
             later = [s for s, (_, e) in newest.items() if s != step and (e.started or 0) > (execution.started or 0)]
             if not later:

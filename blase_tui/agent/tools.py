@@ -210,10 +210,7 @@ class Toolbox:
 
     def project_steps(self) -> list[dict[str, Any]]:
         if self._steps is None:
-            proc = self._blase("steps", "--json")  # in a child: the project's code is never imported here
-            if proc.returncode != 0:
-                raise BlaseError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "`blase steps` failed.")
-            self._steps = json.loads(proc.stdout)
+            self._steps = list(self._json("steps"))  # in a child: the project's code is never imported here
         return self._steps
 
     def _check_step(self, step: str) -> None:
@@ -282,10 +279,7 @@ class Toolbox:
         return [{"iteration": p.iteration, "value": p.value} for p in points]
 
     def pipeline_status(self) -> Any:
-        proc = self._blase("status", "--json")
-        if proc.returncode != 0:
-            raise BlaseError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "`blase status` failed.")
-        return json.loads(proc.stdout)
+        return self._json("status")
 
     def _json(self, *args: str) -> Any:
         proc = self._blase(*args, "--json")

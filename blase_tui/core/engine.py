@@ -110,12 +110,7 @@ def run_step(
     if request.params is None:
         for line in misspelt_configured(info, project.config.step_params(info.name)):
             say(out, line)
-    params = as_sets(info, dict(request.params) if request.params is not None
-                     else resolve_params(info, project.config.step_params(info.name), request.overrides))
-    budget = (
-        parse_bytes(params["memory_budget"], what=f"[steps.{info.name}] memory_budget")
-        if "memory_budget" in params else project.config.memory_budget
-    )
+    params, budget = _params_and_budget(project, request, info)
     try:
         params = resolve_run_params(project.store, info.name, params)
         lock = StepLock(project.locks_dir, info.name).acquire()
@@ -145,6 +140,16 @@ def _disk_full(exc: OSError, step: str, project: Project) -> Exception:
                     " space and run it again.")
 
 
+def _params_and_budget(project: Project, request: StepRequest, info: StepInfo) -> tuple[dict[str, Any], int]:
+    """The execution's params (given by another driver, else defaults, blase.toml and ``--set``) and its memory
+    budget (a ``memory_budget`` param, else the project's)."""
+    params = as_sets(info, dict(request.params) if request.params is not None
+                     else resolve_params(info, project.config.step_params(info.name), request.overrides))
+    budget = (parse_bytes(params["memory_budget"], what=f"[steps.{info.name}] memory_budget")
+              if "memory_budget" in params else project.config.memory_budget)
+    return params, budget
+
+
 def _plain_request(request: StepRequest) -> bool:
     """A request an up-to-date step can answer without importing the project: no run opened, joined or closed,
     nothing forced, resumed or given as a script or as params from another driver."""
@@ -159,10 +164,7 @@ def _up_to_date(project: Project, request: StepRequest, info: StepInfo, out: Tex
     store = project.store
     if not reuse_allowed(project, info) or store.open_explicit_run() is not None:
         return None
-    configured = project.config.step_params(info.name)
-    params = as_sets(info, resolve_params(info, configured, request.overrides))
-    budget = (parse_bytes(params["memory_budget"], what=f"[steps.{info.name}] memory_budget")
-              if "memory_budget" in params else project.config.memory_budget)
+    params, budget = _params_and_budget(project, request, info)
     params = resolve_run_params(store, info.name, params)
     lock = StepLock(project.locks_dir, info.name).acquire()
     try:
@@ -171,7 +173,7 @@ def _up_to_date(project: Project, request: StepRequest, info: StepInfo, out: Tex
         prev = store.find_reusable(execution.signature()[0].digest, need_inputs=info.reuse is not True)
         if prev is None or store.open_explicit_run() is not None:
             return None
-        for line in misspelt_configured(info, configured):
+        for line in misspelt_configured(info, project.config.step_params(info.name)):
             say(out, line)
         return _reused(store, info.name, store.producer(prev), request, same_run=False, out=out)
     finally:

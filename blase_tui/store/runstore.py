@@ -677,6 +677,12 @@ class RunStore:
         for row in self.db.query("SELECT * FROM datasets WHERE step_run_id = ?", (source_step_run,)):
             self.record_dataset(run_id, step_run_id, Dataset.from_row(row))
 
+    def newest_step_runs(self) -> list[StepRun]:
+        """The newest execution of each step, whatever its run (one query, however many runs)."""
+        rows = self.db.query("SELECT * FROM step_runs WHERE id IN (SELECT MAX(id) FROM step_runs GROUP BY step)"
+                             " ORDER BY id")
+        return [StepRun.from_row(r) for r in rows]
+
     def previous_step_runs(self, step: str, before: int, *, status: str | None = None) -> list[StepRun]:
         """Earlier executions of ``step`` (ids below ``before``), newest first."""
         if status is None:
